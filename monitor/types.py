@@ -1,0 +1,154 @@
+"""The records that pass between pipeline stages.
+
+Named by direction, as in lemon24/reader: ``...Config`` from the config file,
+``FeedForUpdate`` from storage to fetch, ``FetchedFeed`` from fetch to parse,
+``EntryData`` from parse onwards, ``RuleMatch`` from rules, ``PendingAlert``
+from storage to delivery. Frozen dataclasses; datetimes are UTC-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+# --- configuration -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    url: str  # the address as the operator wrote it
+    name: str | None = None  # display name; the feed's own title when None
+    interval: float | None = None  # seconds between checks; the default when None
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str | None = None  # bot token; never logged, never stored
+    chat_id: str | None = None  # default chat for alerts (numeric id or @channel)
+    api_url: str | None = None  # python-telegram-bot base_url, for a self-hosted Bot API
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token and self.chat_id)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    concurrency: int = 20  # requests in flight at once, all hosts
+    per_host: int = 2  # requests in flight at once to one host
+    connect_timeout: float = 10.0  # seconds to open a connection
+    read_timeout: float = 20.0  # seconds of silence before giving up
+    deadline: float = 30.0  # seconds for a whole fetch, however the server drips
+    max_bytes: int = 10 * 1024 * 1024  # cap on the decoded body
+    max_redirects: int = 10  # hops before a redirect chain is an error
+    user_agent: str = ""  # filled in by fetch when empty
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # the config file itself; relative paths resolve against its folder
+    storage_path: Path  # the SQLite archive
+    rule_paths: tuple[Path, ...]  # rule files or folders of rule files
+    interval: float  # default seconds between checks of a feed
+    telegram: TelegramConfig  # where alerts go; console when not enabled
+    feeds: tuple[FeedConfig, ...]  # the feeds to watch
+    fetch: FetchSettings = field(default_factory=FetchSettings)  # fetch limits
+
+
+# --- fetch -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedForUpdate:
+    url: str  # the address to request (a permanent redirect may have changed it)
+    etag: str | None = None  # from the last 200, sent as If-None-Match
+    last_modified: str | None = None  # from the last 200, sent as If-Modified-Since
+    name: str | None = None  # configured display name
+
+
+@dataclass(frozen=True)
+class FetchedFeed:
+    url: str  # the address that was requested (the feed's key)
+    final_url: str  # where the body came from, after redirects
+    status: int  # 200, or 304 when unchanged
+    body: bytes | None  # decoded body; None on 304
+    headers: Mapping[str, str]  # response headers, lower-case names
+    permanent_url: str | None = None  # new address when every redirect was permanent
+    etag: str | None = None  # to send next time
+    last_modified: str | None = None  # to send next time
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+# --- parse -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryData:
+    feed_url: str  # the feed this entry came from
+    title: str  # plain text, tags stripped, entities decoded
+    summary: str  # plain text
+    link: str | None  # as published (may be a redirect address, e.g. Google News)
+    guid: str | None  # <guid> / <id>, when present
+    published: datetime | None  # UTC; None when the feed gives no date
+    outlet: str | None = None  # who published it (Google News <source>, else the feed)
+
+
+@dataclass(frozen=True)
+class FeedData:
+    url: str  # the feed's key
+    title: str | None  # the feed's own title
+    entries: tuple[EntryData, ...]  # in feed order
+    warning: str | None = None  # a recoverable problem feedparser reported
+
+
+# --- rules -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule_id: str  # the rule that fired
+    terms: tuple[str, ...]  # the query terms that were found, as written in the rule
+    found: tuple[str, ...] = ()  # the words as they appear in the article, for highlighting
+
+
+# --- archive and alerts ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    entry: EntryData  # what the feed said
+    url: str | None  # canonical URL (the dedupe key), None without a link
+    keys: tuple[str, ...]  # every identity key; any one seen before means a duplicate
+    first_seen: datetime  # when monitor first saw it
+    matches: tuple[RuleMatch, ...]  # rules that fired
+
+
+@dataclass(frozen=True)
+class AlertIntent:
+    chat_id: str  # where to send
+    rule_ids: tuple[str, ...]  # the rules that asked for it
+    text: str  # rendered Telegram HTML, under 4096 characters
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    id: int  # outbox row id
+    chat_id: str  # where to send
+    text: str  # rendered Telegram HTML
+    attempts: int  # failed attempts so far
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    url: str  # the feed's key
+    name: str | None  # configured or feed title
+    last_checked: datetime | None  # last attempt
+    last_success: datetime | None  # last attempt without error
+    last_error: str | None  # the last error's one-line message, None when fine
+    error_count: int  # consecutive failures
+    articles: int  # articles archived from this feed
