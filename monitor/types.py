@@ -110,6 +110,16 @@ class FeedData:
 
 
 @dataclass(frozen=True)
+class Rule:
+    id: str  # unique, kebab-case
+    name: str  # human name shown in alerts
+    query: str  # the boolean keyword query as written
+    chat_id: str | None = None  # overrides the default chat
+    path: Path | None = None  # the rule file it came from
+    line: int | None = None  # line of its [[rule]] table in that file
+
+
+@dataclass(frozen=True)
 class RuleMatch:
     rule_id: str  # the rule that fired
     terms: tuple[str, ...]  # the query terms that were found, as written in the rule
