@@ -66,6 +66,7 @@ class FeedForUpdate:
     etag: str | None = None  # from the last 200, sent as If-None-Match
     last_modified: str | None = None  # from the last 200, sent as If-Modified-Since
     name: str | None = None  # configured display name
+    key: str | None = None  # the configured URL, the feed's key in the archive (url when None)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,17 @@ class PendingAlert:
     chat_id: str  # where to send
     text: str  # rendered Telegram HTML
     attempts: int  # failed attempts so far
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: int  # articles.id
+    title: str  # article title
+    link: str | None  # as published
+    outlet: str | None  # publisher, or the feed's name
+    published: datetime | None  # UTC
+    feed: str | None  # feed URL
+    rules: tuple[str, ...]  # ids of rules that matched it
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""Wiring: build the pipeline's parts from a Config, and tear them down.
+
+The one place that creates the long-lived clients (httpx, telegram.Bot) and
+hands them to the stages, so every other module can be tested with its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.deliver import DeliveryReport, deliver_pending
+from monitor.fetch import make_client
+from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
+from monitor.pipeline import CONSOLE, PassReport, Pipeline
+from monitor.rules import load_rules
+from monitor.service import Service, stop_on_signals
+from monitor.storage import Archive
+from monitor.types import Config
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class App:
+    pipeline: Pipeline
+    notifiers: dict[str, Notifier]  # special chats: "console"
+    telegram: Notifier | None  # every other chat
+
+    async def deliver(self) -> DeliveryReport:
+        return await deliver_pending(self.pipeline.archive, self.notifiers, self.telegram,
+                                     self.pipeline.clock)
+
+
+@asynccontextmanager
+async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[App]:
+    """Rules and archive first (they fail fast with a clear error), then the clients."""
+    rules = load_rules(config.rule_paths)
+    archive = Archive.open(config.storage_path)
+    try:
+        archive.sync_feeds(config.feeds, config.interval, clock())
+        async with make_client(config.fetch) as client:
+            telegram = await _start_telegram(config)
+            try:
+                pipeline = Pipeline(config=config, archive=archive, rules=rules, client=client, clock=clock)
+                yield App(pipeline, {CONSOLE: ConsoleNotifier()}, telegram)
+            finally:
+                if telegram is not None:
+                    await telegram.close()
+    finally:
+        archive.close()
+
+
+async def _start_telegram(config: Config) -> Notifier | None:
+    if not config.telegram.token:
+        return None
+    notifier = TelegramNotifier(config.telegram.token, config.telegram.api_url)
+    # Telegram unreachable at start is not fatal: alerts wait in the outbox.
+    # start() raising for a bad token is: the operator must fix the config.
+    await notifier.start()
+    return notifier
+
+
+async def poll_once(config: Config, clock: Callable[[], datetime] = utc_now) -> tuple[PassReport, DeliveryReport]:
+    async with open_app(config, clock) as app:
+        report = await app.pipeline.run_pass(only_due=False)
+        delivery = await app.deliver()
+    return report, delivery
+
+
+async def run_service(config: Config, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    stop_on_signals(stop)
+    async with open_app(config) as app:
+        service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock)
+        await service.run(stop)

@@ -1,0 +1,179 @@
+"""The command line: arguments in, one-line errors and exit codes out.
+
+Exit codes: 0 done (a pass with failing feeds is still done), 1 nothing could
+run (bad config, bad rules, unusable archive), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitor import __version__
+from monitor.app import open_app, poll_once, run_service
+from monitor.config import config_path, load_config, parse_duration
+from monitor.errors import MonitorError
+from monitor.logs import setup_logging
+from monitor.rules import load_rules
+from monitor.storage import Archive
+from monitor.types import Config, SearchHit
+
+
+@dataclass(frozen=True)
+class Context:
+    config_arg: str | None  # --config as given
+    log_level: str  # --log-level
+
+    def config(self) -> Config:
+        return load_config(config_path(self.config_arg, os.environ))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description="Watch news feeds, match rules, alert.")
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: $MONITOR_CONFIG or ./monitor.toml)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="the service: poll on schedule and deliver alerts until stopped")
+    sub.add_parser("poll", help="one pass over every feed, deliver pending alerts, exit")
+    match = sub.add_parser("match", help="run the rules over text files (first line: title)")
+    match.add_argument("--json", action="store_true", help="one JSON object per file")
+    match.add_argument("files", nargs="+", metavar="FILE")
+    search = sub.add_parser("search", help="full-text search of the archive, newest first")
+    search.add_argument("--json", action="store_true", help="one JSON object per article")
+    search.add_argument("--since", metavar="DURATION", help="only articles published within, e.g. 7d")
+    search.add_argument("--rule", metavar="ID", help="only articles this rule matched")
+    search.add_argument("--limit", type=int, default=20, help="at most this many results (default 20)")
+    search.add_argument("query", metavar="QUERY")
+    sub.add_parser("status", help="each feed's last check, last error, articles; pending alerts")
+    sub.add_parser("demo", help="offline demo: serve feeds built from seeds/ and poll them once")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ctx = Context(args.config, args.log_level)
+    try:
+        return COMMANDS[args.command](ctx, args)
+    except MonitorError as exc:
+        print(f"monitor: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config()
+    setup_logging(ctx.log_level, [config.telegram.token or ""])
+    asyncio.run(run_service(config))
+    return 0
+
+
+def cmd_poll(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config()
+    setup_logging("WARNING" if ctx.log_level == "INFO" else ctx.log_level, [config.telegram.token or ""])
+    report, delivery = asyncio.run(poll_once(config))
+    for error in report.errors:
+        print(f"monitor: feed {error.url}: {error.message}", file=sys.stderr)
+    for line in delivery.errors:
+        print(f"monitor: {line}", file=sys.stderr)
+    print(
+        f"polled {report.feeds} feeds in {report.seconds:.1f}s: {report.new_articles} new articles, "
+        f"{report.not_modified} unchanged, {len(report.errors)} failed; alerts: {report.alerts} queued, "
+        f"{delivery.sent} sent, {delivery.deferred} pending, {delivery.failed} rejected",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_match(ctx: Context, args: argparse.Namespace) -> int:
+    rules = load_rules(ctx.config().rule_paths)
+    status = 0
+    for name in args.files:
+        try:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            print(f"monitor: error: {name}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        title, _, body = text.strip().partition("\n")
+        matches = rules.match(title.strip(), body.strip())
+        if args.json:
+            print(json.dumps({"path": name, "matches": [
+                {"rule": m.rule_id, "terms": list(m.terms)} for m in matches]}, ensure_ascii=False))
+        else:
+            found = ", ".join(f"{m.rule_id} ({', '.join(m.terms)})" for m in matches) or "no match"
+            print(f"{name}: {found}")
+    return status
+
+
+def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config()
+    since = None
+    if args.since:
+        try:
+            since = datetime.now(UTC) - timedelta(seconds=parse_duration(args.since))
+        except ValueError as exc:
+            print(f"monitor: error: --since: {exc}", file=sys.stderr)
+            return 2
+    archive = Archive.open(config.storage_path, create=False)
+    try:
+        hits = archive.search(args.query, since=since, rule=args.rule, limit=args.limit)
+    finally:
+        archive.close()
+    for hit in hits:
+        print(json.dumps(_hit_json(hit), ensure_ascii=False) if args.json else _hit_text(hit))
+    if not hits and not args.json:
+        print("no articles found", file=sys.stderr)
+    return 0
+
+
+def _hit_json(hit: SearchHit) -> dict[str, object]:
+    return {"id": hit.id, "title": hit.title, "link": hit.link, "outlet": hit.outlet,
+            "published": hit.published.isoformat() if hit.published else None,
+            "feed": hit.feed, "rules": list(hit.rules)}
+
+
+def _hit_text(hit: SearchHit) -> str:
+    date = hit.published.strftime("%Y-%m-%d %H:%M") if hit.published else "????-??-?? ??:??"
+    rules = f"  [{', '.join(hit.rules)}]" if hit.rules else ""
+    return f"{date}  {hit.outlet or hit.feed or '?'}  {hit.title}{rules}\n    {hit.link or '(no link)'}"
+
+
+def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config()
+    archive = Archive.open(config.storage_path, create=False)
+    try:
+        statuses = archive.feed_statuses([f.url for f in config.feeds])
+        counts = archive.outbox_counts()
+    finally:
+        archive.close()
+    for s in statuses:
+        checked = s.last_checked.strftime("%Y-%m-%d %H:%M UTC") if s.last_checked else "never checked"
+        state = f"ERROR ({s.error_count}x): {s.last_error}" if s.last_error else "ok"
+        print(f"{s.name or s.url}\n    {s.url}\n    last check {checked}; {s.articles} articles; {state}")
+    failing = sum(1 for s in statuses if s.last_error)
+    print(f"feeds: {len(statuses)} ({failing} failing); alerts: {counts.get('pending', 0)} pending, "
+          f"{counts.get('sent', 0)} sent, {counts.get('failed', 0)} rejected")
+    return 0
+
+
+def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    setup_logging("WARNING" if ctx.log_level == "INFO" else ctx.log_level)
+    return run_demo(ctx.config_arg)
+
+
+COMMANDS = {
+    "run": cmd_run, "poll": cmd_poll, "match": cmd_match, "search": cmd_search,
+    "status": cmd_status, "demo": cmd_demo,
+}

@@ -1,0 +1,114 @@
+"""Outbox → notifier. The alerts table is the single source of truth.
+
+An alert row is written with its article (storage.save_update) and stays
+``pending`` until a notifier has taken it; only then is it marked ``sent``.
+So Telegram down, slow or rate-limiting never loses an alert, and a restart
+re-sends at most the one alert that was in flight at the instant of a crash.
+
+What each answer does:
+
+    sent            → status sent, message id recorded
+    RetryLater(n)   → wait n seconds and send the same alert again (order kept);
+                      a wait longer than MAX_WAIT defers the rest of this round
+    Unavailable     → retry later with backoff; stop this round (Telegram is down)
+    Rejected        → status failed with the reason; the next alert goes on
+    ChatGone        → retry in an hour; skip that chat for the rest of this round
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.errors import ChatGone, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.notify import Notifier
+from monitor.storage import Archive
+from monitor.types import PendingAlert
+
+log = logging.getLogger("monitor.deliver")
+
+MAX_WAIT = 60.0  # longest flood-control wait honoured inside one round, seconds
+MAX_TRIES_IN_ROUND = 5  # RetryLater answers for one alert before deferring it
+CHAT_GONE_RETRY = timedelta(hours=1)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0  # alerts delivered this round
+    failed: int = 0  # alerts Telegram refused for good (kept, status failed)
+    deferred: int = 0  # alerts left pending for a later round
+    errors: list[str] = field(default_factory=list)  # one line per problem
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … capped at 30 min."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts, 0), 1800))
+
+
+async def deliver_pending(
+    archive: Archive,
+    notifiers: Mapping[str, Notifier],
+    default: Notifier | None,
+    clock: Callable[[], datetime],
+    sleep: Sleep = asyncio.sleep,
+    limit: int = 500,
+) -> DeliveryReport:
+    """Send pending alerts in order. `notifiers` maps special chat ids (e.g. "console")
+    to their notifier; every other chat goes to `default` (Telegram), or waits if None."""
+    report = DeliveryReport()
+    skipped: set[str] = set()
+    for alert in archive.pending_alerts(clock(), limit):
+        notifier = notifiers.get(alert.chat_id, default)
+        if notifier is None or alert.chat_id in skipped:
+            report.deferred += 1
+            continue
+        outcome = await _deliver_one(archive, notifier, alert, clock, sleep, report)
+        if outcome == "stop":
+            break
+        if outcome == "skip-chat":
+            skipped.add(alert.chat_id)
+    return report
+
+
+async def _deliver_one(
+    archive: Archive, notifier: Notifier, alert: PendingAlert, clock: Callable[[], datetime],
+    sleep: Sleep, report: DeliveryReport,
+) -> str:
+    for _ in range(MAX_TRIES_IN_ROUND):
+        try:
+            message_id = await notifier.send(alert.chat_id, alert.text)
+        except RetryLater as exc:
+            if exc.retry_after > MAX_WAIT:
+                return _defer(archive, alert, exc, clock() + timedelta(seconds=exc.retry_after), report,
+                              "stop")
+            log.warning("event=flood_control chat=%s retry_after=%s", alert.chat_id, exc.retry_after)
+            await sleep(exc.retry_after)
+            continue
+        except Rejected as exc:
+            archive.mark_failed(alert.id, exc.message, clock())
+            report.failed += 1
+            report.errors.append(f"alert {alert.id} to chat {alert.chat_id} rejected: {exc.message}")
+            return "next"
+        except ChatGone as exc:
+            return _defer(archive, alert, exc, clock() + CHAT_GONE_RETRY, report, "skip-chat")
+        except Unavailable as exc:
+            return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
+        except NotifyError as exc:
+            return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
+        archive.mark_sent(alert.id, message_id, clock())
+        report.sent += 1
+        return "next"
+    return _defer(archive, alert, RetryLater("still rate-limited", alert.chat_id), clock(), report, "stop")
+
+
+def _defer(archive: Archive, alert: PendingAlert, exc: NotifyError, at: datetime,
+           report: DeliveryReport, outcome: str) -> str:
+    archive.mark_retry(alert.id, exc.message, at)
+    report.deferred += 1
+    report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc}")
+    return outcome

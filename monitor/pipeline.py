@@ -1,0 +1,130 @@
+"""One pass over the feeds: the whole flow of an article, in one place.
+
+    storage.feeds_for_update(due)          # which feeds, with their ETag/Last-Modified
+      | fetch.fetch_all                     # concurrent GETs → FetchedFeed | FetchError
+      | parse.parse_feed                    # bytes → EntryData, or ParseError
+      | dedupe.entry_keys + known_keys      # drop articles already archived
+      | rules.match                         # which rules fire, with which terms
+      | render.render_alert                 # one alert per article per chat
+      | storage.save_update                 # articles + matches + outbox: one transaction
+    then deliver.deliver_pending sends the outbox (see deliver.py).
+
+A broken feed is an error value recorded on its row; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from monitor.dedupe import entry_keys
+from monitor.errors import FeedError, FetchError
+from monitor.fetch import fetch_all
+from monitor.parse import parse_feed
+from monitor.render import render_alert
+from monitor.rules import RuleSet
+from monitor.storage import Archive
+from monitor.types import (
+    AlertIntent,
+    Config,
+    EntryData,
+    FeedForUpdate,
+    FetchedFeed,
+    NewArticle,
+    RuleMatch,
+)
+
+Clock = Callable[[], datetime]
+CONSOLE = "console"  # the chat id of alerts printed to the console
+
+
+@dataclass
+class PassReport:
+    feeds: int = 0  # feeds fetched
+    not_modified: int = 0  # answered 304
+    new_articles: int = 0  # archived this pass
+    alerts: int = 0  # queued this pass
+    errors: list[FeedError] = field(default_factory=list)  # one per failed feed
+    seconds: float = 0.0  # wall time of the pass
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    config: Config
+    archive: Archive
+    rules: RuleSet
+    client: httpx.AsyncClient
+    clock: Clock
+
+    async def run_pass(self, only_due: bool = False) -> PassReport:
+        started = time.monotonic()
+        urls = [f.url for f in self.config.feeds]
+        feeds = self.archive.feeds_for_update(urls, self.clock() if only_due else None)
+        report = PassReport(feeds=len(feeds))
+        results = await fetch_all(self.client, feeds, self.config.fetch)
+        for feed, result in zip(feeds, results, strict=True):
+            self.handle(feed, result, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def handle(self, feed: FeedForUpdate, result: FetchedFeed | FetchError, report: PassReport) -> None:
+        key = feed.key or feed.url
+        now = self.clock()
+        if isinstance(result, FetchError):
+            self.fail(key, result, report, result.retry_after)
+            return
+        if result.not_modified or result.body is None:
+            self.archive.feed_not_modified(key, result, now)
+            report.not_modified += 1
+            return
+        parsed = parse_feed(key, result.body, result.headers)
+        if isinstance(parsed, FeedError):
+            self.fail(key, parsed, report, None)
+            return
+        articles = self.new_articles(parsed.entries, feed.name or parsed.title, now)
+        report.new_articles += self.archive.save_update(key, result, parsed.title, articles, now)
+        report.alerts += sum(len(alerts) for _, alerts in articles)
+
+    def fail(self, key: str, error: FeedError, report: PassReport, retry_after: float | None) -> None:
+        # Report under the configured URL, whatever address the fetch used.
+        error.url = key
+        self.archive.feed_error(key, error.message, self.clock(), retry_after)
+        report.errors.append(error)
+
+    def new_articles(
+        self, entries: Sequence[EntryData], feed_name: str | None, now: datetime
+    ) -> list[tuple[NewArticle, list[AlertIntent]]]:
+        keyed = [(entry, *entry_keys(entry)) for entry in entries]
+        known = self.archive.known_keys(k for _, _, keys in keyed for k in keys)
+        fresh = []
+        for entry, url, keys in keyed:
+            if known.intersection(keys):
+                continue
+            known.update(keys)  # the same article twice in one feed is one article
+            matches = self.rules.match(entry.title, entry.summary)
+            article = NewArticle(entry=entry, url=url, keys=keys, first_seen=now, matches=matches)
+            fresh.append((article, self.alerts_for(entry, entry.outlet or feed_name, matches)))
+        return fresh
+
+    def alerts_for(self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch]) -> list[AlertIntent]:
+        """One alert per chat, listing every rule that sent the article there."""
+        by_chat: dict[str, list[RuleMatch]] = {}
+        for match in matches:
+            by_chat.setdefault(self.chat_for(match.rule_id), []).append(match)
+        names = {r.id: r.name for r in self.rules.rules}
+        return [
+            AlertIntent(chat_id=chat, rule_ids=tuple(m.rule_id for m in ms),
+                        text=render_alert(entry, outlet, ms, names))
+            for chat, ms in by_chat.items()
+        ]
+
+    def chat_for(self, rule_id: str) -> str:
+        telegram = self.config.telegram
+        if not telegram.token:
+            return CONSOLE
+        rule = self.rules.get(rule_id)
+        return (rule.chat_id if rule and rule.chat_id else None) or telegram.chat_id or CONSOLE

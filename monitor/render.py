@@ -1,0 +1,244 @@
+"""Alerts as Telegram HTML, and the same alert as plain text. Pure: no clock, no I/O.
+
+Feed text is hostile, so every piece is cut first (an entity is never split)
+and then escaped with ``html.escape(quote=True)``. Each piece has a budget in
+UTF-16 code units of its *escaped* form, which is never less than what Telegram
+counts after entity parsing; the budgets plus the fixed markup add up to less
+than MAX_MESSAGE whatever the feed sends (checked at import, see _WORST_CASE).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from monitor.types import EntryData, RuleMatch
+
+MAX_MESSAGE = 4096  # Telegram's limit for a message's text, in UTF-16 code units
+
+ELLIPSIS = "…"
+SNIPPET_CHARS = 300  # visible characters of the summary
+TITLE_BUDGET = 400  # budgets: UTF-16 units of escaped text
+OUTLET_BUDGET = 150
+SNIPPET_BUDGET = 900
+HIGHLIGHTS = 40  # <b>…</b> pairs in the snippet, 7 units each
+HREF_BUDGET = 800  # a longer link is shown as text: cutting it would point elsewhere
+LINK_TEXT_BUDGET = 120
+RULE_LINE_BUDGET = 300
+RULES_BUDGET = 800
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ESCAPED_LENGTH = {"&": 5, "<": 4, ">": 4, '"': 6, "'": 6}  # html.escape(quote=True)
+# Lone surrogates cannot be sent as UTF-8; control characters mean nothing in a chat.
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_MORE_RULES = 40  # room kept for "… and 1000 more"
+_FIXED_MARKUP = 200  # tags, labels, separators and the date: well over what we add
+_WORST_CASE = (
+    TITLE_BUDGET
+    + OUTLET_BUDGET
+    + SNIPPET_BUDGET
+    + 7 * HIGHLIGHTS
+    + HREF_BUDGET
+    + LINK_TEXT_BUDGET
+    + RULES_BUDGET
+    + _MORE_RULES
+    + _FIXED_MARKUP
+)
+assert _WORST_CASE < MAX_MESSAGE, "render budgets exceed Telegram's message limit"
+
+
+def render_alert(
+    entry: EntryData,
+    outlet: str | None,
+    matches: Sequence[RuleMatch],
+    rule_names: Mapping[str, str],
+) -> str:
+    """The alert for one article as Telegram HTML, always under MAX_MESSAGE units."""
+    found = [word for match in matches for word in match.found]
+    blocks = [
+        _headline(entry.title, outlet or entry.outlet, entry.published),
+        _highlight(_snippet(entry.summary), found),
+        _link(entry.link),
+        _rules(matches, rule_names),
+    ]
+    return "\n\n".join(block for block in blocks if block)
+
+
+def to_plain_text(html_text: str) -> str:
+    """The same alert without markup: a link becomes its text and address."""
+    text = _TAG_OR_LINK.sub(_plain_piece, html_text)
+    return html.unescape(text)
+
+
+# --- pieces ------------------------------------------------------------------
+
+
+def _headline(title: str, outlet: str | None, published: datetime | None) -> str:
+    title = _cut(_clean(title), TITLE_BUDGET) or "(untitled)"
+    meta = [_cut(_clean(outlet or ""), OUTLET_BUDGET)]
+    if published is not None:
+        meta.append(format_date(published))
+    meta_line = " · ".join(html.escape(part) for part in meta if part)
+    headline = f"<b>{html.escape(title)}</b>"
+    return f"{headline}\n{meta_line}" if meta_line else headline
+
+
+def format_date(moment: datetime) -> str:
+    """'6 Mar 2026 10:30 UTC', whatever the locale; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M} UTC"
+
+
+def _snippet(summary: str) -> str:
+    return _cut(_clean(summary), SNIPPET_BUDGET, SNIPPET_CHARS, at_word=True)
+
+
+def _link(url: str | None) -> str:
+    url = (url or "").strip()
+    if not url:
+        return ""
+    text = html.escape(_cut(_clean(url), LINK_TEXT_BUDGET))
+    if _is_web_url(url) and _fits(url, HREF_BUDGET):
+        return f'<a href="{html.escape(url)}">{text}</a>'
+    return text
+
+
+def _is_web_url(url: str) -> bool:
+    """Only http(s) links are made clickable: javascript:, data: and the like stay text."""
+    if _UNSENDABLE.search(url) or any(char.isspace() for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
+    lines: list[str] = []
+    used = 0
+    for count, match in enumerate(matches):
+        line = html.escape(_cut(_rule_line(match, rule_names), RULE_LINE_BUDGET))
+        used += _units(line) + 1
+        if used > RULES_BUDGET:
+            lines.append(f"{ELLIPSIS} and {len(matches) - count} more")
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _rule_line(match: RuleMatch, rule_names: Mapping[str, str]) -> str:
+    name = _clean(rule_names.get(match.rule_id, ""))
+    label = f"{name} ({match.rule_id})" if name and name != match.rule_id else match.rule_id
+    terms = ", ".join(_clean(term) for term in match.terms)
+    return _clean(f"{label}: {terms}" if terms else label)
+
+
+# --- highlighting ------------------------------------------------------------
+
+
+def _highlight(snippet: str, found: Iterable[str]) -> str:
+    """The escaped snippet with the found words in <b>; overlapping words share one tag."""
+    parts: list[str] = []
+    position = 0
+    for start, end in _merge(_spans(snippet, found))[:HIGHLIGHTS]:
+        parts += [html.escape(snippet[position:start]), "<b>", html.escape(snippet[start:end]), "</b>"]
+        position = end
+    parts.append(html.escape(snippet[position:]))
+    return "".join(parts)
+
+
+def _spans(text: str, words: Iterable[str]) -> list[tuple[int, int]]:
+    folded = text.casefold()
+    spans: list[tuple[int, int]] = []
+    for word in {_clean(word) for word in words}:
+        if word and word.casefold() in folded:
+            spans += _occurrences(text, word)
+    return spans
+
+
+def _occurrences(text: str, word: str) -> list[tuple[int, int]]:
+    """Where word occurs, preferring whole words; the lookahead finds overlapping ones too."""
+    left = r"(?<!\w)" if re.match(r"\w", word[0]) else ""
+    right = r"(?!\w)" if re.match(r"\w", word[-1]) else ""
+    for pattern in (left + re.escape(word) + right, re.escape(word)):
+        found = [m.span(1) for m in re.finditer(f"(?=({pattern}))", text, re.IGNORECASE)]
+        if found:
+            return found
+    return []
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+# --- cutting and measuring ---------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """One line of sendable text: whitespace runs collapsed, unsendable characters replaced."""
+    return " ".join(_UNSENDABLE.sub("\ufffd", text).split())
+
+
+def _cost(char: str) -> int:
+    """UTF-16 units of html.escape(char): astral characters are surrogate pairs."""
+    return 2 if ord(char) > 0xFFFF else _ESCAPED_LENGTH.get(char, 1)
+
+
+def _units(text: str) -> int:
+    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
+
+
+def _fits(text: str, budget: int, max_chars: int | None = None) -> bool:
+    if max_chars is not None and len(text) > max_chars:
+        return False
+    used = 0
+    for char in text:  # stops early: a 1 MB title costs no more than a short one
+        used += _cost(char)
+        if used > budget:
+            return False
+    return True
+
+
+def _cut(text: str, budget: int, max_chars: int | None = None, *, at_word: bool = False) -> str:
+    """The longest prefix whose escaped form fits budget, ending in "…" when cut."""
+    if _fits(text, budget, max_chars):
+        return text
+    room = budget - len(ELLIPSIS)
+    limit = len(text) if max_chars is None else max_chars - len(ELLIPSIS)
+    used = end = 0
+    while end < min(len(text), limit) and used + _cost(text[end]) <= room:
+        used += _cost(text[end])
+        end += 1
+    prefix = text[:end]
+    space = prefix.rfind(" ")
+    if at_word and space > len(prefix) // 2:  # a word boundary, unless it loses half
+        prefix = prefix[:space]
+    return prefix.rstrip() + ELLIPSIS
+
+
+# --- plain text --------------------------------------------------------------
+
+_TAG_OR_LINK = re.compile(r'<a\s[^>]*?href="(?P<href>[^"]*)"[^>]*>(?P<text>.*?)</a>|<[^>]*>', re.S)
+
+
+def _plain_piece(match: re.Match[str]) -> str:
+    if match.group("href") is None:
+        return ""  # any other tag: keep only the text around it
+    href = match.group("href")
+    text = re.sub(r"<[^>]*>", "", match.group("text"))
+    shown, address = html.unescape(text), html.unescape(href)
+    if address.startswith(shown.removesuffix(ELLIPSIS)):  # the address itself, maybe cut
+        return href
+    return f"{text} ({href})"

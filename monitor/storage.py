@@ -1,0 +1,334 @@
+"""The SQLite archive: the only module that knows table names and SQL.
+
+Tables (documented in README.md, "The archive"):
+
+    feeds         one row per feed: HTTP cache validators and the schedule
+    articles      every article ever seen, once; FTS5 index articles_fts
+    article_keys  identity keys (canonical URL, feed-scoped GUID) → article
+    matches       which rule matched which article, with the terms
+    alerts        the outbox: one row per article per chat, pending until sent
+
+sqlite3 errors are wrapped into StorageError here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.utils import OperationalError
+
+from monitor.errors import StorageError
+from monitor.types import (
+    AlertIntent,
+    FeedConfig,
+    FeedForUpdate,
+    FeedStatus,
+    FetchedFeed,
+    NewArticle,
+    PendingAlert,
+    SearchHit,
+)
+
+migrations = sqlite_utils.Migrations("monitor")
+# How long a write waits for another connection's lock before failing.
+BUSY_TIMEOUT = 10.0
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["feeds"].create(
+        {
+            "url": str, "fetch_url": str, "name": str, "title": str, "etag": str,
+            "last_modified": str, "interval": float, "next_check": str, "last_checked": str,
+            "last_success": str, "last_error": str, "error_count": int, "added": str,
+        },
+        pk="url",
+    )
+    db["articles"].create(
+        {
+            "id": int, "url": str, "link": str, "guid": str, "title": str, "summary": str,
+            "outlet": str, "published": str, "first_seen": str, "feed": str,
+        },
+        pk="id",
+    )
+    db["articles"].create_index(["published"])
+    db["articles"].create_index(["feed"])
+    db["articles"].enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
+    db["article_keys"].create({"key": str, "article_id": int}, pk="key",
+                              foreign_keys=[("article_id", "articles", "id")])
+    db["matches"].create({"article_id": int, "rule_id": str, "terms": str},
+                         pk=("article_id", "rule_id"),
+                         foreign_keys=[("article_id", "articles", "id")])
+    db["matches"].create_index(["rule_id"])
+    db["alerts"].create(
+        {
+            "id": int, "article_id": int, "chat_id": str, "rules": str, "text": str,
+            "status": str, "created": str, "attempts": int, "next_attempt": str,
+            "last_error": str, "sent_at": str, "message_id": str,
+        },
+        pk="id",
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["alerts"].create_index(["status", "next_attempt"])
+
+
+def iso(dt: datetime) -> str:
+    """UTC, second precision, sortable as text, understood by SQLite's date functions."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@contextmanager
+def _wrap(path: Path | str, action: str) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OperationalError) as exc:
+        raise StorageError(f"cannot {action}: {exc}", path) from None
+
+
+class Archive:
+    """The archive file, opened once per process (one connection)."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = True) -> Archive:
+        if not create and not path.exists():
+            raise StorageError("archive not found (run 'monitor poll' first)", path)
+        with _wrap(path, "open the archive"):
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    # Owner-only: the archive holds what the operator chose to watch.
+                    path.touch(mode=0o600)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
+            db = sqlite_utils.Database(conn, execute_plugins=False)
+            if create:
+                db.enable_wal()
+                migrations.apply(db)
+            elif migrations.pending(db):
+                raise StorageError("archive is from an older monitor: run 'monitor poll' to upgrade it", path)
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # --- feeds ------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig], default_interval: float, now: datetime) -> None:
+        """Make the feeds table know every configured feed (new ones are due at once)."""
+        with _wrap(self.path, "update feeds"), self.db.atomic():
+            for feed in feeds:
+                interval = feed.interval or default_interval
+                if self.db["feeds"].count_where("url = ?", [feed.url]):
+                    self.db["feeds"].update(feed.url, {"name": feed.name, "interval": interval})
+                else:
+                    self.db["feeds"].insert({
+                        "url": feed.url, "fetch_url": feed.url, "name": feed.name,
+                        "interval": interval, "error_count": 0, "added": iso(now),
+                    })
+
+    def feeds_for_update(self, urls: Iterable[str], now: datetime | None = None) -> list[FeedForUpdate]:
+        """Feeds to fetch: all of `urls`, or only those due at `now` when given."""
+        wanted = list(urls)
+        with _wrap(self.path, "read feeds"):
+            rows = {r["url"]: r for r in self.db["feeds"].rows_where(
+                f"url in ({','.join('?' * len(wanted))})", wanted)} if wanted else {}
+        due = []
+        for url in wanted:
+            row = rows.get(url)
+            if row is None:
+                continue
+            if now is not None and row["next_check"] and row["next_check"] > iso(now):
+                continue
+            due.append(FeedForUpdate(url=row["fetch_url"] or url, etag=row["etag"],
+                                     last_modified=row["last_modified"], name=row["name"], key=url))
+        return due
+
+    def next_wakeup(self) -> datetime | None:
+        row = self.db.execute("select min(next_check) from feeds").fetchone()
+        return from_iso(row[0]) if row and row[0] else None
+
+    def feed_error(self, feed_url: str, error: str, now: datetime, retry_after: float | None) -> None:
+        """Record a failed check and push the next one back (exponential, capped at a day)."""
+        with _wrap(self.path, "record a feed error"), self.db.atomic():
+            row = self.db["feeds"].get(feed_url)
+            errors = (row["error_count"] or 0) + 1
+            interval = row["interval"] or 900
+            delay = min(interval * 2 ** min(errors - 1, 6), 86400)
+            if retry_after:
+                delay = max(delay, min(retry_after, 86400))
+            self.db["feeds"].update(feed_url, {
+                "last_checked": iso(now), "last_error": error, "error_count": errors,
+                "next_check": iso(now + timedelta(seconds=delay)),
+            })
+
+    def feed_not_modified(self, feed_url: str, fetched: FetchedFeed, now: datetime) -> None:
+        with _wrap(self.path, "record a feed check"), self.db.atomic():
+            self._feed_ok(feed_url, fetched, None, now)
+
+    def _feed_ok(self, feed_url: str, fetched: FetchedFeed, title: str | None, now: datetime) -> None:
+        row = self.db["feeds"].get(feed_url)
+        update: dict[str, Any] = {
+            "last_checked": iso(now), "last_success": iso(now), "last_error": None, "error_count": 0,
+            "next_check": iso(now + timedelta(seconds=row["interval"] or 900)),
+            "etag": fetched.etag, "last_modified": fetched.last_modified,
+        }
+        if fetched.permanent_url:
+            update["fetch_url"] = fetched.permanent_url
+        if title:
+            update["title"] = title
+        self.db["feeds"].update(feed_url, update)
+
+    # --- articles ---------------------------------------------------------
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with _wrap(self.path, "read article keys"):
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                found.update(r[0] for r in self.db.execute(
+                    f"select key from article_keys where key in ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def save_update(
+        self,
+        feed_url: str,
+        fetched: FetchedFeed,
+        feed_title: str | None,
+        articles: Sequence[tuple[NewArticle, Sequence[AlertIntent]]],
+        now: datetime,
+    ) -> int:
+        """Archive new articles with their matches and alerts, and the feed's state: one transaction.
+
+        Returns how many articles were new (an article another feed archived
+        since the caller checked its keys is skipped, not stored twice).
+        """
+        saved = 0
+        with _wrap(self.path, "save articles"), self.db.atomic():
+            for article, alerts in articles:
+                if self.known_keys(article.keys):
+                    continue
+                self._insert_article(feed_url, article, alerts, now)
+                saved += 1
+            self._feed_ok(feed_url, fetched, feed_title, now)
+        return saved
+
+    def _insert_article(self, feed_url: str, article: NewArticle, alerts: Sequence[AlertIntent],
+                        now: datetime) -> None:
+        entry = article.entry
+        article_id = self.db["articles"].insert({
+            "url": article.url, "link": entry.link, "guid": entry.guid, "title": entry.title,
+            "summary": entry.summary, "outlet": entry.outlet,
+            "published": iso(entry.published or article.first_seen),
+            "first_seen": iso(article.first_seen), "feed": feed_url,
+        }).last_pk
+        self.db["article_keys"].insert_all(
+            [{"key": k, "article_id": article_id} for k in article.keys], ignore=True)
+        self.db["matches"].insert_all([
+            {"article_id": article_id, "rule_id": m.rule_id, "terms": json.dumps(list(m.terms))}
+            for m in article.matches])
+        self.db["alerts"].insert_all([
+            {"article_id": article_id, "chat_id": a.chat_id, "rules": json.dumps(list(a.rule_ids)),
+             "text": a.text, "status": "pending", "created": iso(now), "attempts": 0}
+            for a in alerts])
+
+    # --- outbox -----------------------------------------------------------
+
+    def pending_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
+        with _wrap(self.path, "read the outbox"):
+            rows = self.db.execute(
+                "select id, chat_id, text, attempts from alerts where status = 'pending'"
+                " and (next_attempt is null or next_attempt <= ?) order by id limit ?",
+                [iso(now), limit]).fetchall()
+        return [PendingAlert(id=r[0], chat_id=r[1], text=r[2], attempts=r[3]) for r in rows]
+
+    def mark_sent(self, alert_id: int, message_id: str | None, now: datetime) -> None:
+        with _wrap(self.path, "record a sent alert"), self.db.atomic():
+            self.db["alerts"].update(alert_id, {"status": "sent", "sent_at": iso(now),
+                                                "message_id": message_id, "last_error": None})
+
+    def mark_failed(self, alert_id: int, error: str, now: datetime) -> None:
+        """Telegram refused this alert for good; keep it, with the reason."""
+        with _wrap(self.path, "record a failed alert"), self.db.atomic():
+            self.db.execute("update alerts set status = 'failed', last_error = ?, attempts = attempts + 1,"
+                            " sent_at = null where id = ?", [error, alert_id])
+
+    def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:
+        with _wrap(self.path, "record an alert retry"), self.db.atomic():
+            self.db.execute("update alerts set last_error = ?, attempts = attempts + 1, next_attempt = ?"
+                            " where id = ?", [error, iso(at), alert_id])
+
+    def replace_text(self, alert_id: int, text: str) -> None:
+        with _wrap(self.path, "update an alert"), self.db.atomic():
+            self.db["alerts"].update(alert_id, {"text": text})
+
+    def outbox_counts(self) -> dict[str, int]:
+        with _wrap(self.path, "read the outbox"):
+            return {r[0]: r[1] for r in self.db.execute("select status, count(*) from alerts group by status")}
+
+    # --- reading ----------------------------------------------------------
+
+    def feed_statuses(self, urls: Sequence[str]) -> list[FeedStatus]:
+        with _wrap(self.path, "read feeds"):
+            counts = dict(self.db.execute("select feed, count(*) from articles group by feed").fetchall())
+            rows = {r["url"]: r for r in self.db["feeds"].rows}
+        return [
+            FeedStatus(
+                url=url, name=rows[url]["name"] or rows[url]["title"],
+                last_checked=from_iso(rows[url]["last_checked"]),
+                last_success=from_iso(rows[url]["last_success"]),
+                last_error=rows[url]["last_error"], error_count=rows[url]["error_count"] or 0,
+                articles=counts.get(url, 0),
+            )
+            if url in rows else FeedStatus(url, None, None, None, None, 0, 0)
+            for url in urls
+        ]
+
+    def search(self, query: str, *, since: datetime | None = None, rule: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        """Full-text search, newest first. FTS5 syntax is accepted; anything it rejects is searched as plain words."""
+        try:
+            return self._search(query, since, rule, limit)
+        except (sqlite3.OperationalError, OperationalError):
+            return self._search(_escape_fts(query), since, rule, limit)
+
+    def _search(self, fts: str, since: datetime | None, rule: str | None, limit: int) -> list[SearchHit]:
+        where, args = ["articles_fts match ?"], [fts]
+        if since is not None:
+            where.append("a.published >= ?")
+            args.append(iso(since))
+        if rule is not None:
+            where.append("exists (select 1 from matches m where m.article_id = a.id and m.rule_id = ?)")
+            args.append(rule)
+        sql = (
+            "select a.id, a.title, a.link, a.outlet, a.published, f.url, coalesce(f.name, f.title),"
+            " (select group_concat(rule_id, ',') from matches m where m.article_id = a.id)"
+            " from articles a join articles_fts on articles_fts.rowid = a.id"
+            " left join feeds f on f.url = a.feed"
+            f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
+        )
+        rows = self.db.execute(sql, [*args, limit]).fetchall()
+        return [SearchHit(id=r[0], title=r[1], link=r[2], outlet=r[3] or r[6], published=from_iso(r[4]),
+                          feed=r[5], rules=tuple(sorted((r[7] or "").split(","))) if r[7] else ())
+                for r in rows]
+
+
+def _escape_fts(query: str) -> str:
+    words = [w.replace('"', '""') for w in query.split()]
+    return " ".join(f'"{w}"' for w in words) or '""'

@@ -1,0 +1,469 @@
+"""A real HTTP/1.1 feed server on loopback, for tests that fetch over the network.
+
+Use the ``feed_server`` fixture (import it into your test module)::
+
+    from tests.fakes.feed_server import feed_server  # noqa: F401
+
+    def test_something(feed_server):
+        url = feed_server.add("/news.rss", rss_bytes)         # 200, ETag, Last-Modified, 304s
+        bad = feed_server.misbehave("/down.rss", "status", code=503, headers={"Retry-After": "60"})
+        ...
+        assert feed_server.count("/news.rss") == 2
+        assert feed_server.requests[-1].headers["if-none-match"] == '"..."'
+
+API (everything else is private):
+
+``base_url``                 ``http://127.0.0.1:<port>``
+``url(path)``                ``base_url + path``
+``add(path, body, content_type=..., headers=None, encoding=None, delay=0.0) -> url``
+    Serve ``body`` (bytes, or str encoded as UTF-8) with a strong ETag (a hash of
+    the body) and a Last-Modified; answer 304 to a matching If-None-Match, or,
+    without one, to an If-Modified-Since not older than Last-Modified.
+    ``encoding`` "gzip" / "deflate" (zlib-wrapped) / "raw-deflate" compresses it
+    with the matching Content-Encoding; ``delay`` waits that many seconds first.
+    Calling ``add`` again on a path replaces the body (and so the ETag).
+    An HTML page or a Latin-1 feed is just ``add(..., content_type="text/html")``.
+``misbehave(path, mode, **options) -> url``, modes:
+    "redirect"   ``to`` (Location as given: relative or absolute), ``status`` (301)
+    "status"     ``code``, ``headers`` ({}), ``body`` (b"")
+    "hang"       read the request, send nothing until the client goes away
+    "drip"       headers, then one byte every ``interval`` (1.0) seconds, forever
+    "oversized"  200 chunked, ``mib`` (64) MiB of junk
+    "gzip_bomb"  200 chunked, Content-Encoding gzip, zeros that inflate to ``gib`` (10) GiB
+                 from about 1 MB per GiB of compressed data
+    "reset"      read the request, then reset the connection (TCP RST)
+``requests``                 every request seen: ``RequestRecord(path, method, headers, host)``,
+                             header names lower-case; ``path`` is the request target (with query)
+``count(path)``              how many requests asked for ``path``
+``max_in_flight(host=None)`` the most requests handled at once (to one Host header, or to any)
+
+Routes match the full request target first, then the path without its query;
+anything else is a 404. Hang, drip and streaming handlers stop when the client
+disconnects or the server stops; ``stop()`` returns within about a second.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import http.server
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+_POLL = 0.05  # seconds between checks that the client or the server is still there
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    path: str  # the request target, query included
+    method: str  # "GET", ...
+    headers: dict[str, str]  # lower-case names
+    host: str  # the Host header
+
+
+Handler = Callable[["_RequestHandler"], None]
+
+
+class FeedServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 with programmable routes."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._in_flight: dict[str, int] = {}
+        self._max_in_flight: dict[str, int] = {}
+        self.requests: list[RequestRecord] = []
+        self._httpd = _HTTPServer(("127.0.0.1", 0), _RequestHandler, self)
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": _POLL}, daemon=True
+        )
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop never started
+            self._httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:  # wake handlers blocked reading a keep-alive connection
+            _shutdown_quietly(conn)
+        self._httpd.server_close()
+        self._thread.join(timeout=1)
+        deadline = time.monotonic() + 1
+        while self._connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def __enter__(self) -> FeedServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- routes --------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def add(
+        self,
+        path: str,
+        body: bytes | str,
+        content_type: str = "application/rss+xml; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        encoding: str | None = None,
+        delay: float = 0.0,
+    ) -> str:
+        """Serve a feed at ``path`` with validators; see the module docstring."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        resource = _Resource(
+            body=data,
+            content_type=content_type,
+            headers=dict(headers or {}),
+            encoding=encoding,
+            delay=delay,
+            etag=f'"{hashlib.sha256(data).hexdigest()[:20]}"',
+            last_modified=email.utils.formatdate(time.time() - 60, usegmt=True),
+        )
+        self._routes[path] = resource.serve
+        return self.url(path)
+
+    def misbehave(self, path: str, mode: str, **options: Any) -> str:
+        """Serve ``path`` badly on purpose; see the module docstring for modes."""
+        try:
+            make = _MODES[mode]
+        except KeyError:
+            raise ValueError(f"unknown mode {mode!r}; one of {sorted(_MODES)}") from None
+        self._routes[path] = make(**options)
+        return self.url(path)
+
+    # --- what happened -------------------------------------------------------------
+
+    def count(self, path: str) -> int:
+        return sum(1 for r in self.requests if r.path == path)
+
+    def max_in_flight(self, host: str | None = None) -> int:
+        with self._lock:
+            if host is None:
+                return self._max_in_flight.get("", 0)
+            return self._max_in_flight.get(host, 0)
+
+    # --- used by the handler -------------------------------------------------------
+
+    def _route(self, target: str) -> Handler | None:
+        return self._routes.get(target) or self._routes.get(urlsplit(target).path)
+
+    def _begin(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(record)
+            for key in ("", record.host):  # "" counts every host together
+                self._in_flight[key] = self._in_flight.get(key, 0) + 1
+                self._max_in_flight[key] = max(self._max_in_flight.get(key, 0), self._in_flight[key])
+
+    def _end(self, record: RequestRecord) -> None:
+        with self._lock:
+            for key in ("", record.host):
+                self._in_flight[key] -= 1
+
+    def _track(self, conn: socket.socket, alive: bool) -> None:
+        with self._lock:
+            (self._connections.add if alive else self._connections.discard)(conn)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A started FeedServer, stopped after the test."""
+    with FeedServer() as server:
+        yield server
+
+
+# --- the HTTP machinery -------------------------------------------------------------
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # FeedServer.stop wakes and waits for handlers itself
+
+    def __init__(self, address: tuple[str, int], handler: type, owner: FeedServer) -> None:
+        self.owner = owner
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-response is what these tests do on purpose.
+        if not isinstance(sys.exc_info()[1], OSError | ValueError):
+            super().handle_error(request, client_address)
+
+
+class _RequestHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection, alive=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._track(self.connection, alive=False)
+
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        record = RequestRecord(self.path, self.command, headers, headers.get("host", ""))
+        owner._begin(record)
+        try:
+            route = owner._route(self.path)
+            if route is None:
+                self.reply(404, b"not found\n", {"Content-Type": "text/plain"})
+            else:
+                route(self)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away; nothing to tell it
+        finally:
+            owner._end(record)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # keep pytest output clean
+
+    # --- helpers for routes --------------------------------------------------------
+
+    def reply(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(code)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if code != 304:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if code != 304:
+            self.wfile.write(body)
+
+    def start_chunked(self, headers: dict[str, str]) -> None:
+        self.send_response(200)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def should_stop(self) -> bool:
+        """True once the server is stopping or the client has hung up."""
+        if self.server.owner._stopping.is_set():
+            return True
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; False if the client or server went away meanwhile."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.should_stop():
+                return False
+            self.server.owner._stopping.wait(min(_POLL, max(0.0, end - time.monotonic())))
+        return not self.should_stop()
+
+
+def _shutdown_quietly(conn: socket.socket) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+# --- well-behaved feeds -------------------------------------------------------------
+
+
+@dataclass
+class _Resource:
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
+    encoding: str | None
+    delay: float
+    etag: str
+    last_modified: str
+    _encoded: bytes | None = field(default=None, repr=False)
+
+    def serve(self, handler: _RequestHandler) -> None:
+        if self.delay and not handler.wait(self.delay):
+            return
+        headers = {"ETag": self.etag, "Last-Modified": self.last_modified, **self.headers}
+        if self._not_modified(handler.headers):
+            handler.reply(304, b"", headers)
+            return
+        headers["Content-Type"] = self.content_type
+        if self.encoding:
+            headers["Content-Encoding"] = "deflate" if self.encoding == "raw-deflate" else self.encoding
+        handler.reply(200, self._body(), headers)
+
+    def _not_modified(self, request_headers: Any) -> bool:
+        # RFC 9110 §13.1.3: If-Modified-Since is ignored when If-None-Match is present.
+        if_none_match = request_headers.get("If-None-Match")
+        if if_none_match is not None:
+            tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+            return "*" in tags or self.etag in tags
+        since = request_headers.get("If-Modified-Since")
+        if since is None:
+            return False
+        try:
+            return email.utils.parsedate_to_datetime(since) >= email.utils.parsedate_to_datetime(
+                self.last_modified
+            )
+        except (TypeError, ValueError):
+            return False
+
+    def _body(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = _compress(self.body, self.encoding)
+        return self._encoded
+
+
+def _compress(body: bytes, encoding: str | None) -> bytes:
+    if encoding is None:
+        return body
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS, "raw-deflate": -zlib.MAX_WBITS}
+    if encoding not in wbits:
+        raise ValueError(f"unknown encoding {encoding!r}; one of {sorted(wbits)}")
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits[encoding])
+    return compressor.compress(body) + compressor.flush()
+
+
+# --- misbehaving routes: each takes options and returns a handler -------------------
+
+
+def _redirect(to: str, status: int = 301) -> Handler:
+    def serve(handler: _RequestHandler) -> None:
+        handler.reply(status, b"", {"Location": to})
+
+    return serve
+
+
+def _status(code: int, headers: dict[str, str] | None = None, body: bytes | str = b"") -> Handler:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+
+    def serve(handler: _RequestHandler) -> None:
+        handler.reply(code, data, {"Content-Type": "text/plain", **(headers or {})})
+
+    return serve
+
+
+def _hang() -> Handler:
+    def serve(handler: _RequestHandler) -> None:
+        handler.close_connection = True
+        while handler.wait(_POLL):
+            pass
+
+    return serve
+
+
+def _drip(interval: float = 1.0) -> Handler:
+    def serve(handler: _RequestHandler) -> None:
+        handler.close_connection = True
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(10**9))  # the body never completes
+        handler.end_headers()
+        handler.wfile.flush()
+        while handler.wait(interval):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+
+    return serve
+
+
+def _stream(chunks: Callable[[], Iterator[bytes]], headers: dict[str, str]) -> Handler:
+    def serve(handler: _RequestHandler) -> None:
+        handler.close_connection = True
+        handler.start_chunked(headers)
+        for chunk in chunks():
+            if handler.should_stop():
+                return
+            handler.write_chunk(chunk)
+        handler.write_chunk(b"")
+
+    return serve
+
+
+def _oversized(mib: int = 64) -> Handler:
+    block = (b"<!-- junk -->" * 5042)[: 64 * 1024]
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(mib * 16):
+            yield block
+
+    return _stream(chunks, {"Content-Type": "application/rss+xml"})
+
+
+def _gzip_bomb(gib: int = 10) -> Handler:
+    def chunks() -> Iterator[bytes]:
+        head, segment = _bomb_parts()
+        yield head
+        batch = segment * 64  # 64 MiB of zeros in about 66 KB
+        for _ in range(gib * 16):
+            yield batch
+        # No gzip trailer: a decoder that gets this far has already failed the test.
+
+    return _stream(chunks, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"})
+
+
+@cache
+def _bomb_parts() -> tuple[bytes, bytes]:
+    """A gzip header + 1 MiB of zeros, and a segment worth another 1 MiB of zeros.
+
+    Z_FULL_FLUSH resets the compressor's state, so every later 1 MiB of zeros
+    compresses to the same bytes: the bomb is one segment repeated, built in
+    milliseconds instead of compressing gigabytes.
+    """
+    zeros = bytes(1 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    head = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    segment = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return head, segment
+
+
+def _reset() -> Handler:
+    def serve(handler: _RequestHandler) -> None:
+        handler.close_connection = True
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+
+    return serve
+
+
+_MODES: dict[str, Callable[..., Handler]] = {
+    "redirect": _redirect,
+    "status": _status,
+    "hang": _hang,
+    "drip": _drip,
+    "oversized": _oversized,
+    "gzip_bomb": _gzip_bomb,
+    "reset": _reset,
+}
