@@ -101,7 +101,9 @@ class _Reader:
     def build(self, data: dict[str, Any], environ: Mapping[str, str]) -> Config:
         for section in data:
             if section not in _SECTIONS:
-                raise self.error(f"unknown section or key {section!r}", section, None)
+                line = self.line_of(None, section) if isinstance(data[section], dict | list) \
+                    else self.line_of(section)
+                raise ConfigError(f"unknown section or key {section!r}", self.path, line)
         for name, allowed in _SECTIONS.items():
             for table in self.tables(data, name):
                 for key in table:

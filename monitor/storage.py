@@ -96,6 +96,8 @@ def _wrap(path: Path | str, action: str) -> Iterator[None]:
         yield
     except (sqlite3.Error, OperationalError) as exc:
         raise StorageError(f"cannot {action}: {exc}", path) from None
+    except OSError as exc:
+        raise StorageError(f"cannot {action}: {exc.strerror or exc}", path) from None
 
 
 class Archive:
