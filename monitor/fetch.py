@@ -33,7 +33,9 @@ from monitor.errors import FetchError
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor)"
-ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -52,7 +54,7 @@ def make_client(settings: FetchSettings) -> httpx.AsyncClient:
     headers = {
         "User-Agent": settings.user_agent or USER_AGENT,
         "Accept": ACCEPT,
-        # Only what _Decoder understands: httpx would add br/zstd when those packages exist.
+        # Only what _decompressor understands: httpx would add br/zstd when those packages exist.
         "Accept-Encoding": "gzip, deflate",
     }
     # Redirects are followed by hand to learn whether every hop was permanent.
@@ -92,7 +94,7 @@ class HostLimits:
 def _host_of(url: str) -> str:
     try:
         return httpx.URL(url).host.lower()
-    except (httpx.InvalidURL, TypeError):
+    except httpx.InvalidURL:
         return ""  # a bad URL fails in _follow with a proper message
 
 
@@ -156,13 +158,22 @@ async def _follow(
     return FetchError(feed.url, f"too many redirects (more than {settings.max_redirects})")
 
 
-def _conditional_headers(feed: FeedForUpdate) -> dict[str, str]:
+def _conditional_headers(feed: FeedForUpdate) -> dict[str, bytes]:
     headers = {}
     if feed.etag:
-        headers["If-None-Match"] = feed.etag
+        headers["If-None-Match"] = _header_bytes(feed.etag)
     if feed.last_modified:
-        headers["If-Modified-Since"] = feed.last_modified
+        headers["If-Modified-Since"] = _header_bytes(feed.last_modified)
     return headers
+
+
+def _header_bytes(value: str) -> bytes:
+    # httpx sends str headers as ASCII and raises on anything else, but an ETag may
+    # carry obs-text (RFC 9110 §8.8.3), which httpx decoded as Latin-1: send it back so.
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def _redirect_target(response: httpx.Response, url: str) -> httpx.URL | str:
@@ -187,25 +198,28 @@ async def _finish(
     permanent_url: str | None,
 ) -> FetchedFeed | FetchError:
     status = response.status_code
-    headers = dict(response.headers.items())  # httpx lower-cases names, joins repeats
-    if status == 304:
-        return FetchedFeed(
-            url=feed.url, final_url=url, status=304, body=None, headers=headers,
-            permanent_url=permanent_url,
-            # A 304 may omit validators; the ones we sent are still current.
-            etag=headers.get("etag") or feed.etag,
-            last_modified=headers.get("last-modified") or feed.last_modified,
-        )  # fmt: skip
-    if not 200 <= status < 300:
+    if status != 304 and not 200 <= status < 300:
         return _status_error(response, feed.url)
-    body = await _read_body(response, settings.max_bytes)
-    if isinstance(body, str):
-        return FetchError(feed.url, body, status=status)
+    headers = dict(response.headers.items())  # httpx lower-cases names and joins repeats
+    etag, last_modified = headers.get("etag"), headers.get("last-modified")
+    body: bytes | str | None = None
+    if status == 304:
+        # A 304 may omit validators; the ones we sent are still current.
+        etag, last_modified = etag or feed.etag, last_modified or feed.last_modified
+    else:
+        body = await _read_body(response, settings.max_bytes)
+        if isinstance(body, str):
+            return FetchError(feed.url, body, status=status)
     return FetchedFeed(
-        url=feed.url, final_url=url, status=status, body=body, headers=headers,
+        url=feed.url,
+        final_url=url,
+        status=status,
+        body=body,
+        headers=headers,
         permanent_url=permanent_url,
-        etag=headers.get("etag"), last_modified=headers.get("last-modified"),
-    )  # fmt: skip
+        etag=etag,
+        last_modified=last_modified,
+    )
 
 
 def _status_error(response: httpx.Response, url: str) -> FetchError:
@@ -214,7 +228,8 @@ def _status_error(response: httpx.Response, url: str) -> FetchError:
     retry_after = None
     if status in RETRY_AFTER_STATUSES:
         retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
-    return FetchError(url, f"HTTP {status} {reason}".rstrip(), status=status, retry_after=retry_after)
+    message = f"HTTP {status} {reason}".rstrip()
+    return FetchError(url, message, status=status, retry_after=retry_after)
 
 
 def _standard_reason(status: int) -> str:
@@ -225,7 +240,10 @@ def _standard_reason(status: int) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from ``now``: Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    """Seconds to wait from ``now``; never negative.
+
+    Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+    """
     if not value:
         return None
     value = value.strip()
@@ -332,8 +350,8 @@ def _inflate_into(body: bytearray, decoder: _Decompressor, data: bytes, max_byte
 
 def _format_size(size: int) -> str:
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:g} {unit}"
+        if size >= scale and size % scale == 0:  # "10 MiB", never "3.99902 KiB"
+            return f"{size // scale} {unit}"
     return f"{size} bytes"
 
 
@@ -379,17 +397,18 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _with_detail(label: str, cause: BaseException, exc: BaseException, settings: FetchSettings) -> str:
+def _with_detail(
+    label: str, cause: BaseException, exc: BaseException, settings: FetchSettings
+) -> str:
     host = _request_host(exc)
     message = f"{label} ({host})" if host else label
     if isinstance(cause, httpx.ConnectTimeout):
         detail = f"no connection within {settings.connect_timeout:g}s"
     elif isinstance(cause, httpx.ReadTimeout):
         detail = f"no data for {settings.read_timeout:g}s"
-    elif isinstance(cause, ssl.SSLCertVerificationError):
-        detail = cause.verify_message or ""
     elif isinstance(cause, ssl.SSLError):
-        detail = cause.reason or ""
+        # Set by the ssl module when it raises; absent on hand-made instances.
+        detail = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or ""
     elif isinstance(cause, OSError):
         detail = ""  # the label already names it; "[Errno 111] ..." adds nothing
     else:

@@ -123,7 +123,7 @@ def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
     lines: list[str] = []
     used = 0
     for count, match in enumerate(matches):
-        line = html.escape(_cut(_rule_line(match, rule_names), RULE_LINE_BUDGET))
+        line = "• " + html.escape(_cut(_rule_line(match, rule_names), RULE_LINE_BUDGET))
         used += _units(line) + 1
         if used > RULES_BUDGET:
             lines.append(f"{ELLIPSIS} and {len(matches) - count} more")
@@ -147,7 +147,8 @@ def _highlight(snippet: str, found: Iterable[str]) -> str:
     parts: list[str] = []
     position = 0
     for start, end in _merge(_spans(snippet, found))[:HIGHLIGHTS]:
-        parts += [html.escape(snippet[position:start]), "<b>", html.escape(snippet[start:end]), "</b>"]
+        word = html.escape(snippet[start:end])
+        parts += [html.escape(snippet[position:start]), f"<b>{word}</b>"]
         position = end
     parts.append(html.escape(snippet[position:]))
     return "".join(parts)

@@ -93,7 +93,7 @@ class FeedServer:
             target=self._httpd.serve_forever, kwargs={"poll_interval": _POLL}, daemon=True
         )
 
-    # --- lifecycle ---------------------------------------------------------------
+    # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> FeedServer:
         self._thread.start()
@@ -119,7 +119,7 @@ class FeedServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # --- routes --------------------------------------------------------------------
+    # --- routes -----------------------------------------------------------------------
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -156,7 +156,7 @@ class FeedServer:
         self._routes[path] = make(**options)
         return self.url(path)
 
-    # --- what happened -------------------------------------------------------------
+    # --- what happened ----------------------------------------------------------------
 
     def count(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)
@@ -167,7 +167,7 @@ class FeedServer:
                 return self._max_in_flight.get("", 0)
             return self._max_in_flight.get(host, 0)
 
-    # --- used by the handler -------------------------------------------------------
+    # --- used by the handler ----------------------------------------------------------
 
     def _route(self, target: str) -> Handler | None:
         return self._routes.get(target) or self._routes.get(urlsplit(target).path)
@@ -177,7 +177,8 @@ class FeedServer:
             self.requests.append(record)
             for key in ("", record.host):  # "" counts every host together
                 self._in_flight[key] = self._in_flight.get(key, 0) + 1
-                self._max_in_flight[key] = max(self._max_in_flight.get(key, 0), self._in_flight[key])
+                now = self._in_flight[key]
+                self._max_in_flight[key] = max(self._max_in_flight.get(key, 0), now)
 
     def _end(self, record: RequestRecord) -> None:
         with self._lock:
@@ -196,7 +197,7 @@ def feed_server() -> Iterator[FeedServer]:
         yield server
 
 
-# --- the HTTP machinery -------------------------------------------------------------
+# --- the HTTP machinery ---------------------------------------------------------------
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
@@ -246,7 +247,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # keep pytest output clean
 
-    # --- helpers for routes --------------------------------------------------------
+    # --- helpers for routes -----------------------------------------------------------
 
     def reply(self, code: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(code)
@@ -297,7 +298,7 @@ def _shutdown_quietly(conn: socket.socket) -> None:
         pass
 
 
-# --- well-behaved feeds -------------------------------------------------------------
+# --- well-behaved feeds ---------------------------------------------------------------
 
 
 @dataclass
@@ -319,8 +320,8 @@ class _Resource:
             handler.reply(304, b"", headers)
             return
         headers["Content-Type"] = self.content_type
-        if self.encoding:
-            headers["Content-Encoding"] = "deflate" if self.encoding == "raw-deflate" else self.encoding
+        if self.encoding:  # raw deflate is what misconfigured servers label "deflate"
+            headers["Content-Encoding"] = self.encoding.removeprefix("raw-")
         handler.reply(200, self._body(), headers)
 
     def _not_modified(self, request_headers: Any) -> bool:
@@ -355,7 +356,7 @@ def _compress(body: bytes, encoding: str | None) -> bytes:
     return compressor.compress(body) + compressor.flush()
 
 
-# --- misbehaving routes: each takes options and returns a handler -------------------
+# --- misbehaving routes: each takes options and returns a handler ---------------------
 
 
 def _redirect(to: str, status: int = 301) -> Handler:

@@ -1,0 +1,45 @@
+"""Shared fixtures: the loopback feed server, the fake Bot API, and config files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from monitor.demo import Item, build_rss, seed_items
+
+pytest_plugins = ["tests.fakes.feed_server", "tests.fakes.telegram_api"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+RULES = ROOT / "rules"
+
+
+@pytest.fixture
+def seeds() -> list[Item]:
+    """The five seed reports as feed items (title, body, date from the text)."""
+    return seed_items(SEEDS)
+
+
+def rss(title: str, items: Sequence[Item]) -> bytes:
+    return build_rss(title, items)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a monitor.toml in tmp_path: feeds, optional Telegram, shipped rules by default."""
+
+    def write(feeds: Sequence[str], *, telegram: str | None = None, chat_id: str = "1001",
+              extra: str = "", rules: Path = RULES) -> Path:
+        lines = [f'[storage]\npath = "{tmp_path / "monitor.db"}"', f'[rules]\npaths = ["{rules}"]',
+                 '[fetch]\ndeadline = "3s"\ntimeout = "2s"\nmax_bytes = 1048576']
+        if telegram:
+            lines.append(f'[telegram]\nchat_id = "{chat_id}"\napi_url = "{telegram}"')
+        lines.append(extra)
+        lines += [f'[[feeds]]\nurl = "{url}"' for url in feeds]
+        path = tmp_path / "monitor.toml"
+        path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return write

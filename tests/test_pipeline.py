@@ -1,0 +1,166 @@
+"""End to end, in process: loopback feeds → pipeline → archive → fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.app import poll_once
+from monitor.config import load_config
+from monitor.demo import NOISE, Item
+from monitor.storage import Archive
+from tests.conftest import rss
+
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+NOISE_ITEMS = [Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://noise.example/{i}")
+               for i, (t, b) in enumerate(NOISE)]
+
+
+def poll(config_path: Path, token: str | None = None):
+    config = load_config(config_path, environ={TOKEN_ENV: token} if token else {})
+    return asyncio.run(poll_once(config))
+
+
+def archive_of(config_path: Path) -> Archive:
+    return Archive.open(load_config(config_path, environ={}).storage_path, create=False)
+
+
+@pytest.fixture
+def two_outlets(feed_server, seeds):
+    """Seeds split over two feeds, the off-topic items in the second."""
+    a = feed_server.add("/wire.xml", rss("Wire", seeds[0::2]))
+    b = feed_server.add("/gazette.xml", rss("Gazette", seeds[1::2] + NOISE_ITEMS))
+    return [a, b]
+
+
+def test_each_matching_seed_alerted_once_and_second_pass_is_304(
+    feed_server, telegram_api, two_outlets, write_config, seeds
+):
+    path = write_config(two_outlets, telegram=telegram_api.bot_url)
+    report, delivery = poll(path, telegram_api.token)
+    assert report.errors == []
+    assert report.new_articles == 8
+    sent = [m.text for m in telegram_api.messages]
+    assert len(sent) == 5 == delivery.sent
+    for item in seeds:
+        assert sum(item.title[:60] in text for text in sent) == 1, item.title
+    for title, _ in NOISE:
+        assert not any(title in text for text in sent)
+    assert {m.chat_id for m in telegram_api.messages} == {"1001"}
+
+    report2, delivery2 = poll(path, telegram_api.token)
+    assert report2.not_modified == 2 and report2.new_articles == 0
+    assert delivery2.sent == 0 and len(telegram_api.messages) == 5
+    last_two = feed_server.requests[-2:]
+    assert all("if-none-match" in r.headers for r in last_two)
+    archive = archive_of(path)
+    assert archive.db["articles"].count == 8
+    assert archive.outbox_counts() == {"sent": 5}
+    archive.close()
+
+
+def test_same_article_in_two_feeds_is_archived_and_alerted_once(feed_server, telegram_api, write_config, seeds):
+    one = seeds[0]
+    copy = replace(one, link=one.link + "?utm_source=partner#top")
+    a = feed_server.add("/a.xml", rss("A", [one]))
+    b = feed_server.add("/b.xml", rss("B", [copy]))
+    path = write_config([a, b], telegram=telegram_api.bot_url)
+    report, _ = poll(path, telegram_api.token)
+    assert report.new_articles == 1
+    assert len(telegram_api.messages) == 1
+
+
+def test_telegram_outage_loses_nothing_and_sends_once(feed_server, telegram_api, two_outlets, write_config):
+    path = write_config(two_outlets, telegram=telegram_api.bot_url)
+    telegram_api.down = True
+    report, delivery = poll(path, telegram_api.token)
+    assert report.new_articles == 8 and delivery.sent == 0
+    assert telegram_api.messages == []
+    archive = archive_of(path)
+    assert archive.outbox_counts() == {"pending": 5}
+    # The retry waits for its backoff: make it due now, as time passing would.
+    archive.db.execute("update alerts set next_attempt = null")
+    archive.db.conn.commit()
+    archive.close()
+
+    telegram_api.down = False
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 5
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 0
+    assert len(telegram_api.messages) == 5
+
+
+def test_flood_control_is_waited_out_in_order(feed_server, telegram_api, two_outlets, write_config):
+    path = write_config(two_outlets, telegram=telegram_api.bot_url)
+    telegram_api.fail_next(1, status=429, retry_after=1)
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 5
+    archive = archive_of(path)
+    ids = [row["message_id"] for row in archive.db["alerts"].rows_where(order_by="id")]
+    archive.close()
+    assert ids == [str(m.message_id) for m in telegram_api.messages]
+    assert telegram_api.requests.count("sendMessage") == 6
+
+
+def test_one_rejected_alert_does_not_block_the_others(feed_server, telegram_api, two_outlets, write_config):
+    path = write_config(two_outlets, telegram=telegram_api.bot_url)
+    telegram_api.fail_next(1, status=400, description="Bad Request: message is too long")
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 4 and delivery.failed == 1
+    archive = archive_of(path)
+    failed = list(archive.db["alerts"].rows_where("status = 'failed'"))
+    archive.close()
+    assert len(failed) == 1 and "message is too long" in failed[0]["last_error"]
+
+
+def test_console_when_no_telegram(feed_server, two_outlets, write_config, capsys):
+    path = write_config(two_outlets)
+    _, delivery = poll(path)
+    out = capsys.readouterr().out
+    assert delivery.sent == 5
+    assert "Foreign Secretary Vikram Misri" in out and "<b>" not in out
+
+
+def test_broken_feeds_are_reported_and_the_rest_goes_on(feed_server, write_config, seeds):
+    good = feed_server.add("/good.xml", rss("Good", seeds[:1]))
+    latin = feed_server.add("/latin.xml", rss("Latin", []).replace(b"utf-8", b"iso-8859-1").replace(
+        b"<description>monitor demo</description>",
+        "<description>d</description><item><title>Japon et Inde à Tokyo</title><link>https://l.example/1"
+        "</link></item>".encode("iso-8859-1")), content_type="application/rss+xml")
+    moved_target = feed_server.add("/new-home.xml", rss("Moved", seeds[1:2]))
+    moved = feed_server.misbehave("/old-home.xml", "redirect", to="/new-home.xml", status=301)
+    broken = {
+        "500": feed_server.misbehave("/500.xml", "status", code=500),
+        "hang": feed_server.misbehave("/hang.xml", "hang"),
+        "drip": feed_server.misbehave("/drip.xml", "drip", interval=0.5),
+        "big": feed_server.misbehave("/big.xml", "oversized", mib=4),
+        "bomb": feed_server.misbehave("/bomb.xml", "gzip_bomb", gib=1),
+        "html": feed_server.add("/page.html", b"<!doctype html><html><body><p>Hi</p></body></html>",
+                                content_type="text/html"),
+    }
+    path = write_config([good, latin, moved, *broken.values()])
+    report, _ = poll(path)
+    failed = {e.url: e.message for e in report.errors}
+    assert set(failed) == set(broken.values())
+    assert "HTTP 500" in failed[broken["500"]]
+    assert "not a feed" in failed[broken["html"]]
+    assert all("\n" not in m for m in failed.values())
+    assert report.new_articles == 3
+    archive = archive_of(path)
+    titles = {r["title"] for r in archive.db["articles"].rows}
+    assert "Japon et Inde à Tokyo" in titles
+    assert archive.db["feeds"].get(moved)["fetch_url"] == moved_target
+    errors = {r["url"]: r["last_error"] for r in archive.db["feeds"].rows if r["last_error"]}
+    archive.close()
+    assert set(errors) == set(broken.values())
+
+
+def test_gzip_feed_decodes(feed_server, write_config, seeds):
+    url = feed_server.add("/gz.xml", rss("Gz", seeds[:2]), encoding="gzip")
+    report, _ = poll(write_config([url]))
+    assert report.errors == [] and report.new_articles == 2
