@@ -7,11 +7,13 @@ hands them to the stages, so every other module can be tested with its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.errors import RetryLater, Unavailable
 from monitor.deliver import DeliveryReport, deliver_pending
 from monitor.fetch import make_client
 from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
@@ -20,6 +22,8 @@ from monitor.rules import load_rules
 from monitor.service import Service, stop_on_signals
 from monitor.storage import Archive
 from monitor.types import Config
+
+log = logging.getLogger("monitor.app")
 
 
 def utc_now() -> datetime:
@@ -60,9 +64,12 @@ async def _start_telegram(config: Config) -> Notifier | None:
     if not config.telegram.token:
         return None
     notifier = TelegramNotifier(config.telegram.token, config.telegram.api_url)
-    # Telegram unreachable at start is not fatal: alerts wait in the outbox.
-    # start() raising for a bad token is: the operator must fix the config.
-    await notifier.start()
+    try:
+        await notifier.start()
+    except (Unavailable, RetryLater) as exc:
+        # Telegram unreachable at start is not fatal: alerts wait in the outbox.
+        # Any other NotifyError (a bad token) is: the operator must fix the config.
+        log.warning("event=telegram_unavailable error=%r", str(exc))
     return notifier
 
 

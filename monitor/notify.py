@@ -3,12 +3,12 @@
 This is the one place telegram's exceptions are caught; they leave as
 monitor.errors, and no message may carry the bot token::
 
-    RetryAfter (429)                  -> RetryLater(retry_after seconds)
-    BadRequest (400)                  -> Rejected, or ChatGone for "chat not found"
-    Forbidden (403)                   -> ChatGone
+    429 / RetryAfter                  -> RetryLater(retry_after in seconds)
+    400 BadRequest                    -> Rejected, or ChatGone for "chat not found"
+    403 Forbidden                     -> ChatGone
     ChatMigrated                      -> ChatGone, the new chat id in the message
-    InvalidToken (401/404)            -> NotifyError
-    TimedOut, NetworkError, other     -> Unavailable
+    401/404 InvalidToken              -> NotifyError
+    5xx, TimedOut, NetworkError, other -> Unavailable
 
 python-telegram-bot does not retry by itself (its HTTPXRequest makes one httpx
 request per call), so retrying is left to the delivery job and its outbox.

@@ -1,0 +1,149 @@
+"""The command line as a user runs it: real processes, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.demo import NOISE
+from tests.conftest import RULES, SEEDS, rss
+
+TOKEN = "123456789:AAF-fake-token-for-tests_abcdefghijk"
+
+
+def monitor(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MONITOR_"))}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=cwd)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("monitor: error: ")
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_poll_search_status(feed_server, telegram_api, write_config, seeds):
+    good = feed_server.add("/good.xml", rss("Good", seeds))
+    down = feed_server.misbehave("/down.xml", "status", code=503, headers={"Retry-After": "120"})
+    path = write_config([good, down], telegram=telegram_api.bot_url)
+    env = {"TELEGRAM_BOT_TOKEN": telegram_api.token}
+
+    result = monitor("--config", str(path), "poll", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"monitor: feed {down}: HTTP 503" in result.stderr
+    assert "5 new articles" in result.stderr and "5 sent" in result.stderr
+    assert len(telegram_api.messages) == 5
+    assert telegram_api.token not in result.stderr + result.stdout
+
+    found = monitor("--config", str(path), "search", "--json", "weaponisation", env=env)
+    hits = [json.loads(line) for line in found.stdout.splitlines()]
+    assert len(hits) == 1 and hits[0]["link"].endswith("004_71219a9ee79dfeb7")
+    assert "critical-minerals" in hits[0]["rules"] and hits[0]["feed"] == good
+    both = monitor("--config", str(path), "search", "--json", "Motegi", env=env)
+    dates = [json.loads(line)["published"] for line in both.stdout.splitlines()]
+    assert len(dates) == 2 and dates == sorted(dates, reverse=True)
+
+    by_rule = monitor("--config", str(path), "search", "--rule", "high-speed-rail", "dialogue")
+    assert by_rule.returncode == 0 and "[" in by_rule.stdout
+
+    status = monitor("--config", str(path), "status")
+    assert status.returncode == 0
+    assert "HTTP 503" in status.stdout and "5 articles" in status.stdout
+    assert "feeds: 2 (1 failing); alerts: 0 pending, 5 sent" in status.stdout
+
+
+def test_match_json_on_seeds(write_config):
+    path = write_config([])
+    files = sorted(str(p) for p in SEEDS.glob("*.txt"))
+    result = monitor("--config", str(path), "match", "--json", *files)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in rows] == files
+    for row in rows:
+        assert row["matches"], row["path"]
+        assert all(m["terms"] for m in row["matches"])
+
+
+def test_match_json_no_match_is_an_empty_list(write_config, tmp_path):
+    text = tmp_path / "hockey.txt"
+    text.write_text(f"{NOISE[1][0]}\n{NOISE[1][1]}\n")
+    result = monitor("--config", str(write_config([])), "match", "--json", str(text))
+    assert json.loads(result.stdout) == {"path": str(text), "matches": []}
+
+
+def test_bad_config_is_one_line(tmp_path):
+    path = tmp_path / "monitor.toml"
+    path.write_text('[storage]\npath = "x.db"\n\n[[feeds]]\nurl = "https://a.example/"\nevery = "5m"\n')
+    assert_one_line_error(monitor("--config", str(path), "poll"), f"{path}:6", "unknown key 'every'")
+
+
+def test_missing_config_is_one_line(tmp_path):
+    assert_one_line_error(monitor("poll", cwd=tmp_path), "config file not found")
+
+
+def test_bad_rule_is_one_line(tmp_path, write_config):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad.toml").write_text('[[rule]]\nid = "broken"\nname = "Broken"\nquery = "(India AND"\n')
+    path = write_config([], rules=rules)
+    assert_one_line_error(monitor("--config", str(path), "poll"), "bad.toml", "broken")
+
+
+def test_unwritable_archive_is_one_line(tmp_path, write_config):
+    path = write_config([])
+    (tmp_path / "monitor.db").mkdir()  # a folder where the archive file should be
+    assert_one_line_error(monitor("--config", str(path), "poll"), "monitor.db")
+
+
+def test_search_before_any_poll(tmp_path, write_config):
+    assert_one_line_error(monitor("--config", str(write_config([])), "search", "x"), "archive not found")
+
+
+def test_demo_runs_offline():
+    result = monitor("demo")
+    assert result.returncode == 0, result.stderr
+    assert "Vikram Misri" in result.stdout
+    assert "8 articles archived" in result.stderr and "5 alerts printed" in result.stderr
+    assert "hockey" not in result.stdout
+
+
+def test_run_polls_delivers_and_stops_on_sigterm(feed_server, telegram_api, write_config, seeds):
+    url = feed_server.add("/feed.xml", rss("Feed", seeds[:2]))
+    path = write_config([url], telegram=telegram_api.bot_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MONITOR_"))}
+    env["TELEGRAM_BOT_TOKEN"] = telegram_api.token
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(path), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while len(telegram_api.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert len(telegram_api.messages) == 2
+    assert proc.returncode == 0, err
+    assert "event=stopped" in err and "Traceback" not in err
+    assert telegram_api.token not in err + out
+    assert "event=pass" in err
+
+
+@pytest.mark.parametrize("command", ["run", "poll", "match", "search", "status", "demo"])
+def test_every_command_is_in_the_readme(command):
+    readme = (RULES.parent / "README.md").read_text(encoding="utf-8")
+    assert f"`monitor {command}" in readme
