@@ -11,7 +11,8 @@ What each answer does:
     RetryLater(n)   → wait n seconds and send the same alert again (order kept);
                       a wait longer than MAX_WAIT defers the rest of this round
     Unavailable     → retry later with backoff; stop this round (Telegram is down)
-    Rejected        → status failed with the reason; the next alert goes on
+    Rejected        → HTML Telegram cannot parse is sent again as plain text;
+                      anything else: status failed with the reason; the next alert goes on
     ChatGone        → retry in an hour; skip that chat for the rest of this round
 """
 
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 
 from monitor.errors import ChatGone, NotifyError, Rejected, RetryLater, Unavailable
 from monitor.notify import Notifier
+from monitor.render import to_plain_text
 from monitor.storage import Archive
 from monitor.types import PendingAlert
 
@@ -79,9 +81,10 @@ async def _deliver_one(
     archive: Archive, notifier: Notifier, alert: PendingAlert, clock: Callable[[], datetime],
     sleep: Sleep, report: DeliveryReport,
 ) -> str:
+    text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
         try:
-            message_id = await notifier.send(alert.chat_id, alert.text)
+            message_id = await notifier.send(alert.chat_id, text, plain=plain)
         except RetryLater as exc:
             if exc.retry_after > MAX_WAIT:
                 return _defer(archive, alert, exc, clock() + timedelta(seconds=exc.retry_after), report,
@@ -90,6 +93,11 @@ async def _deliver_one(
             await sleep(exc.retry_after)
             continue
         except Rejected as exc:
+            if not plain and "can't parse entities" in exc.message:
+                # Better an alert without bold than no alert.
+                log.warning("event=html_rejected alert=%s detail=%r", alert.id, exc.message)
+                text, plain = to_plain_text(alert.text), True
+                continue
             archive.mark_failed(alert.id, exc.message, clock())
             report.failed += 1
             report.errors.append(f"alert {alert.id} to chat {alert.chat_id} rejected: {exc.message}")

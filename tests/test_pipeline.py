@@ -164,3 +164,15 @@ def test_gzip_feed_decodes(feed_server, write_config, seeds):
     url = feed_server.add("/gz.xml", rss("Gz", seeds[:2]), encoding="gzip")
     report, _ = poll(write_config([url]))
     assert report.errors == [] and report.new_articles == 2
+
+
+def test_html_telegram_cannot_parse_is_resent_as_plain_text(feed_server, telegram_api, write_config, seeds):
+    url = feed_server.add("/one.xml", rss("One", seeds[4:5]))
+    path = write_config([url], telegram=telegram_api.bot_url)
+    telegram_api.fail_next(1, status=400, description="Bad Request: can't parse entities: "
+                           "unsupported start tag \"x\" at byte offset 3")
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 1 and delivery.failed == 0
+    (message,) = telegram_api.messages
+    assert message.parse_mode is None
+    assert "<b>" not in message.text and "Jaishankar" in message.text
