@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.errors import RetryLater, Unavailable
 from monitor.deliver import DeliveryReport, deliver_pending
+from monitor.errors import RetryLater, Unavailable
 from monitor.fetch import make_client
 from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
 from monitor.pipeline import CONSOLE, PassReport, Pipeline
@@ -37,8 +37,9 @@ class App:
     telegram: Notifier | None  # every other chat
 
     async def deliver(self) -> DeliveryReport:
-        return await deliver_pending(self.pipeline.archive, self.notifiers, self.telegram,
-                                     self.pipeline.clock)
+        return await deliver_pending(
+            self.pipeline.archive, self.notifiers, self.telegram, self.pipeline.clock
+        )
 
 
 @asynccontextmanager
@@ -73,7 +74,9 @@ async def _start_telegram(config: Config) -> Notifier | None:
     return notifier
 
 
-async def poll_once(config: Config, clock: Callable[[], datetime] = utc_now) -> tuple[PassReport, DeliveryReport]:
+async def poll_once(
+    config: Config, clock: Callable[[], datetime] = utc_now
+) -> tuple[PassReport, DeliveryReport]:
     async with open_app(config, clock) as app:
         report = await app.pipeline.run_pass(only_due=False)
         delivery = await app.deliver()

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor import __version__
-from monitor.app import open_app, poll_once, run_service
+from monitor.app import poll_once, run_service
 from monitor.config import config_path, load_config, parse_duration
 from monitor.errors import MonitorError
 from monitor.logs import setup_logging
@@ -37,8 +37,9 @@ class Context:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monitor", description="Watch news feeds, match rules, alert.")
-    parser.add_argument("--config", metavar="PATH",
-                        help="config file (default: $MONITOR_CONFIG or ./monitor.toml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $MONITOR_CONFIG or ./monitor.toml)"
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,8 +108,15 @@ def cmd_match(ctx: Context, args: argparse.Namespace) -> int:
         title, _, body = text.strip().partition("\n")
         matches = rules.match(title.strip(), body.strip())
         if args.json:
-            print(json.dumps({"path": name, "matches": [
-                {"rule": m.rule_id, "terms": list(m.terms)} for m in matches]}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "path": name,
+                        "matches": [{"rule": m.rule_id, "terms": list(m.terms)} for m in matches],
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             found = ", ".join(f"{m.rule_id} ({', '.join(m.terms)})" for m in matches) or "no match"
             print(f"{name}: {found}")
@@ -137,9 +145,15 @@ def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _hit_json(hit: SearchHit) -> dict[str, object]:
-    return {"id": hit.id, "title": hit.title, "link": hit.link, "outlet": hit.outlet,
-            "published": hit.published.isoformat() if hit.published else None,
-            "feed": hit.feed, "rules": list(hit.rules)}
+    return {
+        "id": hit.id,
+        "title": hit.title,
+        "link": hit.link,
+        "outlet": hit.outlet,
+        "published": hit.published.isoformat() if hit.published else None,
+        "feed": hit.feed,
+        "rules": list(hit.rules),
+    }
 
 
 def _hit_text(hit: SearchHit) -> str:
@@ -161,8 +175,10 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         state = f"ERROR ({s.error_count}x): {s.last_error}" if s.last_error else "ok"
         print(f"{s.name or s.url}\n    {s.url}\n    last check {checked}; {s.articles} articles; {state}")
     failing = sum(1 for s in statuses if s.last_error)
-    print(f"feeds: {len(statuses)} ({failing} failing); alerts: {counts.get('pending', 0)} pending, "
-          f"{counts.get('sent', 0)} sent, {counts.get('failed', 0)} rejected")
+    print(
+        f"feeds: {len(statuses)} ({failing} failing); alerts: {counts.get('pending', 0)} pending, "
+        f"{counts.get('sent', 0)} sent, {counts.get('failed', 0)} rejected"
+    )
     return 0
 
 
@@ -174,6 +190,10 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "run": cmd_run, "poll": cmd_poll, "match": cmd_match, "search": cmd_search,
-    "status": cmd_status, "demo": cmd_demo,
+    "run": cmd_run,
+    "poll": cmd_poll,
+    "match": cmd_match,
+    "search": cmd_search,
+    "status": cmd_status,
+    "demo": cmd_demo,
 }

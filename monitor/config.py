@@ -101,8 +101,11 @@ class _Reader:
     def build(self, data: dict[str, Any], environ: Mapping[str, str]) -> Config:
         for section in data:
             if section not in _SECTIONS:
-                line = self.line_of(None, section) if isinstance(data[section], dict | list) \
+                line = (
+                    self.line_of(None, section)
+                    if isinstance(data[section], dict | list)
                     else self.line_of(section)
+                )
                 raise ConfigError(f"unknown section or key {section!r}", self.path, line)
         for name, allowed in _SECTIONS.items():
             for table in self.tables(data, name):
@@ -165,18 +168,26 @@ class _Reader:
             try:
                 token = token_path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise self.error(f"[telegram] token_file: cannot read {token_path}: {exc.strerror}",
-                                 "token_file", "telegram") from None
+                raise self.error(
+                    f"[telegram] token_file: cannot read {token_path}: {exc.strerror}",
+                    "token_file",
+                    "telegram",
+                ) from None
         if token is not None and not isinstance(token, str):
             raise self.error("[telegram] token must be a string", "token", "telegram")
         chat = environ.get(CHAT_ENV) or table.get("chat_id")
         if chat is not None and (isinstance(chat, bool) or not isinstance(chat, int | str)):
             raise self.error("[telegram] chat_id must be a number or an @channel name", "chat_id", "telegram")
         api_url = table.get("api_url")
-        if api_url is not None and not (isinstance(api_url, str) and api_url.startswith(("http://", "https://"))):
+        if api_url is not None and not (
+            isinstance(api_url, str) and api_url.startswith(("http://", "https://"))
+        ):
             raise self.error("[telegram] api_url must be an http(s) URL", "api_url", "telegram")
-        return TelegramConfig(token=token or None, chat_id=str(chat) if chat not in (None, "") else None,
-                              api_url=api_url)
+        return TelegramConfig(
+            token=token or None,
+            chat_id=str(chat) if chat not in (None, "") else None,
+            api_url=api_url,
+        )
 
     def feeds(self, tables: list[dict[str, Any]]) -> tuple[FeedConfig, ...]:
         feeds: list[FeedConfig] = []
@@ -190,10 +201,17 @@ class _Reader:
             seen.add(url)
             name = table.get("name")
             if name is not None and not isinstance(name, str):
-                raise ConfigError(f"[[feeds]] name must be a string ({url})", self.path, self.line_of_value(url))
+                raise ConfigError(
+                    f"[[feeds]] name must be a string ({url})", self.path, self.line_of_value(url)
+                )
             interval = table.get("interval")
-            feeds.append(FeedConfig(url=url, name=name,
-                                    interval=None if interval is None else self.duration(interval, "interval", "feeds")))
+            feeds.append(
+                FeedConfig(
+                    url=url,
+                    name=name,
+                    interval=None if interval is None else self.duration(interval, "interval", "feeds"),
+                )
+            )
         return tuple(feeds)
 
     def line_of_value(self, value: str) -> int | None:

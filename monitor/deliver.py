@@ -78,8 +78,12 @@ async def deliver_pending(
 
 
 async def _deliver_one(
-    archive: Archive, notifier: Notifier, alert: PendingAlert, clock: Callable[[], datetime],
-    sleep: Sleep, report: DeliveryReport,
+    archive: Archive,
+    notifier: Notifier,
+    alert: PendingAlert,
+    clock: Callable[[], datetime],
+    sleep: Sleep,
+    report: DeliveryReport,
 ) -> str:
     text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
@@ -87,8 +91,14 @@ async def _deliver_one(
             message_id = await notifier.send(alert.chat_id, text, plain=plain)
         except RetryLater as exc:
             if exc.retry_after > MAX_WAIT:
-                return _defer(archive, alert, exc, clock() + timedelta(seconds=exc.retry_after), report,
-                              "stop")
+                return _defer(
+                    archive,
+                    alert,
+                    exc,
+                    clock() + timedelta(seconds=exc.retry_after),
+                    report,
+                    "stop",
+                )
             log.warning("event=flood_control chat=%s retry_after=%s", alert.chat_id, exc.retry_after)
             await sleep(exc.retry_after)
             continue
@@ -114,8 +124,14 @@ async def _deliver_one(
     return _defer(archive, alert, RetryLater("still rate-limited", alert.chat_id), clock(), report, "stop")
 
 
-def _defer(archive: Archive, alert: PendingAlert, exc: NotifyError, at: datetime,
-           report: DeliveryReport, outcome: str) -> str:
+def _defer(
+    archive: Archive,
+    alert: PendingAlert,
+    exc: NotifyError,
+    at: datetime,
+    report: DeliveryReport,
+    outcome: str,
+) -> str:
     archive.mark_retry(alert.id, exc.message, at)
     report.deferred += 1
     report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc}")

@@ -29,19 +29,42 @@ from monitor.types import Config, FeedConfig, TelegramConfig
 _HERE = Path(__file__).resolve().parent
 _DATE_PATTERNS = [
     (re.compile(r"\bdate (\d{4})-(\d{2})-(\d{2})"), "ymd"),
-    (re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
-                r" (\d{1,2}), (\d{4})"), "mdy"),
+    (
+        re.compile(
+            r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
+            r" (\d{1,2}), (\d{4})"
+        ),
+        "mdy",
+    ),
 ]
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-           "october", "november", "december"]
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 # Off-topic items: archived, never alerted.
 NOISE = [
-    ("US and Australia sign critical minerals deal",
-     "Washington and Canberra agreed a framework on critical minerals and rare earths processing."),
-    ("India beat Japan at hockey",
-     "India defeated Japan 3-1 in the Asian Champions Trophy hockey semi-final on Tuesday."),
-    ("Shinkansen delayed by snow in Niigata",
-     "Heavy snow delayed bullet train services on the Joetsu Shinkansen line for several hours."),
+    (
+        "US and Australia sign critical minerals deal",
+        "Washington and Canberra agreed a framework on critical minerals and rare earths processing.",
+    ),
+    (
+        "India beat Japan at hockey",
+        "India defeated Japan 3-1 in the Asian Champions Trophy hockey semi-final on Tuesday.",
+    ),
+    (
+        "Shinkansen delayed by snow in Niigata",
+        "Heavy snow delayed bullet train services on the Joetsu Shinkansen line for several hours.",
+    ),
 ]
 
 
@@ -63,8 +86,14 @@ def seed_items(folder: Path, base_link: str = "https://demo.invalid/seed/") -> l
         if len(title) > 200:  # a lead paragraph, not a headline: its first sentence is
             title = re.sub(r"^date \d{4}-\d{2}-\d{2}\s*", "", title).split(". ")[0]
             body = text
-        items.append(Item(title=title, body=body.strip(), published=_date_in(text, i),
-                          link=f"{base_link}{path.stem}"))
+        items.append(
+            Item(
+                title=title,
+                body=body.strip(),
+                published=_date_in(text, i),
+                link=f"{base_link}{path.stem}",
+            )
+        )
     return items
 
 
@@ -81,14 +110,16 @@ def _date_in(text: str, index: int) -> datetime:
 def build_rss(title: str, items: Sequence[Item]) -> bytes:
     entries = "".join(
         f"<item><title>{escape(it.title)}</title><link>{escape(it.link)}</link>"
-        f"<guid isPermaLink=\"false\">{escape(it.link)}</guid>"
+        f'<guid isPermaLink="false">{escape(it.link)}</guid>'
         f"<pubDate>{format_datetime(it.published)}</pubDate>"
         f"<description>{escape(it.body)}</description></item>"
         for it in items
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-            f"<title>{escape(title)}</title><link>https://demo.invalid/</link>"
-            f"<description>monitor demo</description>{entries}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>https://demo.invalid/</link>"
+        f"<description>monitor demo</description>{entries}</channel></rss>"
+    ).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -136,8 +167,10 @@ def _find(name: str, config_arg: str | None) -> Path:
 def demo_feeds(seeds: Path) -> dict[str, bytes]:
     """Three 'outlets' sharing the seeds, plus the off-topic items."""
     items = seed_items(seeds)
-    noise = [Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://demo.invalid/noise/{i}")
-             for i, (t, b) in enumerate(NOISE)]
+    noise = [
+        Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://demo.invalid/noise/{i}")
+        for i, (t, b) in enumerate(NOISE)
+    ]
     return {
         "/wire.xml": build_rss("Demo Wire", items[0::2]),
         "/gazette.xml": build_rss("Demo Gazette", items[1::2] + noise[:1]),
@@ -152,15 +185,21 @@ def run_demo(config_arg: str | None) -> int:
     feeds = demo_feeds(_find("seeds", config_arg))
     with serve(feeds) as base, tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp:
         config = Config(
-            path=Path(tmp) / "monitor.toml", storage_path=Path(tmp) / "demo.db", rule_paths=rule_paths,
-            interval=900.0, telegram=TelegramConfig(),
+            path=Path(tmp) / "monitor.toml",
+            storage_path=Path(tmp) / "demo.db",
+            rule_paths=rule_paths,
+            interval=900.0,
+            telegram=TelegramConfig(),
             feeds=tuple(FeedConfig(url=base + p, name=None) for p in feeds),
         )
         print(f"monitor demo: serving {len(feeds)} feeds on {base}, archive {config.storage_path}\n")
         report, delivery, total = asyncio.run(_demo_pass(config))
-    print(f"\nmonitor demo: polled {report.feeds} feeds in {report.seconds:.2f}s: {report.new_articles} "
-          f"articles archived ({total} in the archive), {delivery.sent} alerts printed above, "
-          f"{len(report.errors)} feed errors.", file=sys.stderr)
+    print(
+        f"\nmonitor demo: polled {report.feeds} feeds in {report.seconds:.2f}s: {report.new_articles} "
+        f"articles archived ({total} in the archive), {delivery.sent} alerts printed above, "
+        f"{len(report.errors)} feed errors.",
+        file=sys.stderr,
+    )
     return 0 if not report.errors else 1
 
 

@@ -33,9 +33,7 @@ from monitor.errors import FetchError
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor)"
-ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
-)
+ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -143,7 +141,8 @@ async def _follow(
 ) -> FetchedFeed | FetchError:
     url, seen, all_permanent = feed.url, {feed.url}, True
     for _ in range(settings.max_redirects + 1):
-        async with client.stream("GET", url, headers=_conditional_headers(feed)) as response:
+        headers = _conditional_headers(feed)
+        async with client.stream("GET", url, headers=headers) as response:  # type: ignore[arg-type]
             if response.status_code not in REDIRECTS:
                 permanent_url = url if all_permanent and url != feed.url else None
                 return await _finish(response, feed, settings, url, permanent_url)
@@ -202,14 +201,15 @@ async def _finish(
         return _status_error(response, feed.url)
     headers = dict(response.headers.items())  # httpx lower-cases names and joins repeats
     etag, last_modified = headers.get("etag"), headers.get("last-modified")
-    body: bytes | str | None = None
+    body: bytes | None = None
     if status == 304:
         # A 304 may omit validators; the ones we sent are still current.
         etag, last_modified = etag or feed.etag, last_modified or feed.last_modified
     else:
-        body = await _read_body(response, settings.max_bytes)
-        if isinstance(body, str):
-            return FetchError(feed.url, body, status=status)
+        read = await _read_body(response, settings.max_bytes)
+        if isinstance(read, str):
+            return FetchError(feed.url, read, status=status)
+        body = read
     return FetchedFeed(
         url=feed.url,
         final_url=url,
@@ -262,10 +262,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 class _Decompressor(Protocol):
-    unconsumed_tail: bytes
+    @property
+    def unconsumed_tail(self) -> bytes: ...
 
-    def decompress(self, data: bytes, max_length: int = 0) -> bytes: ...
-    def flush(self, length: int = ...) -> bytes: ...
+    def decompress(self, data: bytes, /, max_length: int = 0) -> bytes: ...
+    def flush(self, length: int = ..., /) -> bytes: ...
 
 
 class _Identity:
@@ -397,9 +398,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _with_detail(
-    label: str, cause: BaseException, exc: BaseException, settings: FetchSettings
-) -> str:
+def _with_detail(label: str, cause: BaseException, exc: BaseException, settings: FetchSettings) -> str:
     host = _request_host(exc)
     message = f"{label} ({host})" if host else label
     if isinstance(cause, httpx.ConnectTimeout):

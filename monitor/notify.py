@@ -88,7 +88,9 @@ class TelegramNotifier:
     async def send(self, chat_id: str, html: str, *, plain: bool = False) -> str | None:
         try:
             message = await self._bot.send_message(
-                chat_id, html, parse_mode=None if plain else ParseMode.HTML,
+                chat_id,
+                html,
+                parse_mode=None if plain else ParseMode.HTML,
                 link_preview_options=_NO_PREVIEW,
             )
         except TelegramError as error:

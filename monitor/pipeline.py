@@ -110,15 +110,20 @@ class Pipeline:
             fresh.append((article, self.alerts_for(entry, entry.outlet or feed_name, matches)))
         return fresh
 
-    def alerts_for(self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch]) -> list[AlertIntent]:
+    def alerts_for(
+        self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch]
+    ) -> list[AlertIntent]:
         """One alert per chat, listing every rule that sent the article there."""
         by_chat: dict[str, list[RuleMatch]] = {}
         for match in matches:
             by_chat.setdefault(self.chat_for(match.rule_id), []).append(match)
         names = {r.id: r.name for r in self.rules.rules}
         return [
-            AlertIntent(chat_id=chat, rule_ids=tuple(m.rule_id for m in ms),
-                        text=render_alert(entry, outlet, ms, names))
+            AlertIntent(
+                chat_id=chat,
+                rule_ids=tuple(m.rule_id for m in ms),
+                text=render_alert(entry, outlet, ms, names),
+            )
             for chat, ms in by_chat.items()
         ]
 

@@ -434,9 +434,7 @@ def compile_rule_set(rules: Sequence[Rule]) -> RuleSet:
         try:
             query = parse_query(rule.query)
         except RuleError as exc:
-            raise RuleError(
-                f"bad query: {exc.message}", rule.path, rule.id, exc.position, rule.line
-            ) from exc
+            raise RuleError(f"bad query: {exc.message}", rule.path, rule.id, exc.position, rule.line) from exc
         compiled.append((rule, query))
     return _assemble(compiled)
 

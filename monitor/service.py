@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.deliver import deliver_pending
 from monitor.errors import MonitorError
 from monitor.notify import Notifier
-from monitor.pipeline import Pipeline, PassReport
+from monitor.pipeline import PassReport, Pipeline
 
 log = logging.getLogger("monitor.service")
 
@@ -34,7 +35,11 @@ def log_pass(report: PassReport) -> None:
         log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
     log.info(
         "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d errors=%d seconds=%.2f",
-        report.feeds, report.not_modified, report.new_articles, report.alerts, len(report.errors),
+        report.feeds,
+        report.not_modified,
+        report.new_articles,
+        report.alerts,
+        len(report.errors),
         report.seconds,
     )
 
@@ -66,17 +71,22 @@ class Service:
 
     async def _deliver(self) -> None:
         async with self._deliver_lock:
-            report = await deliver_pending(self.pipeline.archive, self.notifiers, self.default_notifier,
-                                           self.clock)
+            report = await deliver_pending(
+                self.pipeline.archive, self.notifiers, self.default_notifier, self.clock
+            )
         for line in report.errors:
             log.warning("event=delivery_problem detail=%r", line)
         if report.sent:
-            log.info("event=delivered sent=%d failed=%d deferred=%d", report.sent, report.failed,
-                     report.deferred)
+            log.info(
+                "event=delivered sent=%d failed=%d deferred=%d",
+                report.sent,
+                report.failed,
+                report.deferred,
+            )
 
-    async def _guarded(self, work: object) -> None:
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a job body, tracked for shutdown; an error is logged, never kills the service."""
-        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(work)
         self._busy.add(task)
         try:
             await asyncio.shield(task)
@@ -92,10 +102,25 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
-        scheduler.add_job(self.poll_due, "interval", seconds=self.tick, next_run_time=now,
-                          id="tick", max_instances=1, coalesce=True, misfire_grace_time=None)
-        scheduler.add_job(self.deliver, "interval", seconds=self.deliver_every, id="deliver",
-                          max_instances=1, coalesce=True, misfire_grace_time=None)
+        scheduler.add_job(
+            self.poll_due,
+            "interval",
+            seconds=self.tick,
+            next_run_time=now,
+            id="tick",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        scheduler.add_job(
+            self.deliver,
+            "interval",
+            seconds=self.deliver_every,
+            id="deliver",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
         scheduler.start()
         log.info("event=started feeds=%d tick=%ss", len(self.pipeline.config.feeds), self.tick)
         try:

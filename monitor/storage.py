@@ -43,40 +43,70 @@ BUSY_TIMEOUT = 10.0
 
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["feeds"].create(
+    db.table("feeds").create(
         {
-            "url": str, "fetch_url": str, "name": str, "title": str, "etag": str,
-            "last_modified": str, "interval": float, "next_check": str, "last_checked": str,
-            "last_success": str, "last_error": str, "error_count": int, "added": str,
+            "url": str,
+            "fetch_url": str,
+            "name": str,
+            "title": str,
+            "etag": str,
+            "last_modified": str,
+            "interval": float,
+            "next_check": str,
+            "last_checked": str,
+            "last_success": str,
+            "last_error": str,
+            "error_count": int,
+            "added": str,
         },
         pk="url",
     )
-    db["articles"].create(
+    db.table("articles").create(
         {
-            "id": int, "url": str, "link": str, "guid": str, "title": str, "summary": str,
-            "outlet": str, "published": str, "first_seen": str, "feed": str,
+            "id": int,
+            "url": str,
+            "link": str,
+            "guid": str,
+            "title": str,
+            "summary": str,
+            "outlet": str,
+            "published": str,
+            "first_seen": str,
+            "feed": str,
         },
         pk="id",
     )
-    db["articles"].create_index(["published"])
-    db["articles"].create_index(["feed"])
-    db["articles"].enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
-    db["article_keys"].create({"key": str, "article_id": int}, pk="key",
-                              foreign_keys=[("article_id", "articles", "id")])
-    db["matches"].create({"article_id": int, "rule_id": str, "terms": str},
-                         pk=("article_id", "rule_id"),
-                         foreign_keys=[("article_id", "articles", "id")])
-    db["matches"].create_index(["rule_id"])
-    db["alerts"].create(
+    db.table("articles").create_index(["published"])
+    db.table("articles").create_index(["feed"])
+    db.table("articles").enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
+    db.table("article_keys").create(
+        {"key": str, "article_id": int}, pk="key", foreign_keys=[("article_id", "articles", "id")]
+    )
+    db.table("matches").create(
+        {"article_id": int, "rule_id": str, "terms": str},
+        pk=("article_id", "rule_id"),
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db.table("matches").create_index(["rule_id"])
+    db.table("alerts").create(
         {
-            "id": int, "article_id": int, "chat_id": str, "rules": str, "text": str,
-            "status": str, "created": str, "attempts": int, "next_attempt": str,
-            "last_error": str, "sent_at": str, "message_id": str,
+            "id": int,
+            "article_id": int,
+            "chat_id": str,
+            "rules": str,
+            "text": str,
+            "status": str,
+            "created": str,
+            "attempts": int,
+            "next_attempt": str,
+            "last_error": str,
+            "sent_at": str,
+            "message_id": str,
         },
         pk="id",
         foreign_keys=[("article_id", "articles", "id")],
     )
-    db["alerts"].create_index(["status", "next_attempt"])
+    db.table("alerts").create_index(["status", "next_attempt"])
 
 
 def iso(dt: datetime) -> str:
@@ -136,20 +166,34 @@ class Archive:
         with _wrap(self.path, "update feeds"), self.db.atomic():
             for feed in feeds:
                 interval = feed.interval or default_interval
-                if self.db["feeds"].count_where("url = ?", [feed.url]):
-                    self.db["feeds"].update(feed.url, {"name": feed.name, "interval": interval})
+                if self.db.table("feeds").count_where("url = ?", [feed.url]):
+                    self.db.table("feeds").update(feed.url, {"name": feed.name, "interval": interval})
                 else:
-                    self.db["feeds"].insert({
-                        "url": feed.url, "fetch_url": feed.url, "name": feed.name,
-                        "interval": interval, "error_count": 0, "added": iso(now),
-                    })
+                    self.db.table("feeds").insert(
+                        {
+                            "url": feed.url,
+                            "fetch_url": feed.url,
+                            "name": feed.name,
+                            "interval": interval,
+                            "error_count": 0,
+                            "added": iso(now),
+                        }
+                    )
 
     def feeds_for_update(self, urls: Iterable[str], now: datetime | None = None) -> list[FeedForUpdate]:
         """Feeds to fetch: all of `urls`, or only those due at `now` when given."""
         wanted = list(urls)
         with _wrap(self.path, "read feeds"):
-            rows = {r["url"]: r for r in self.db["feeds"].rows_where(
-                f"url in ({','.join('?' * len(wanted))})", wanted)} if wanted else {}
+            rows = (
+                {
+                    r["url"]: r
+                    for r in self.db.table("feeds").rows_where(
+                        f"url in ({','.join('?' * len(wanted))})", wanted
+                    )
+                }
+                if wanted
+                else {}
+            )
         due = []
         for url in wanted:
             row = rows.get(url)
@@ -157,8 +201,15 @@ class Archive:
                 continue
             if now is not None and row["next_check"] and row["next_check"] > iso(now):
                 continue
-            due.append(FeedForUpdate(url=row["fetch_url"] or url, etag=row["etag"],
-                                     last_modified=row["last_modified"], name=row["name"], key=url))
+            due.append(
+                FeedForUpdate(
+                    url=row["fetch_url"] or url,
+                    etag=row["etag"],
+                    last_modified=row["last_modified"],
+                    name=row["name"],
+                    key=url,
+                )
+            )
         return due
 
     def next_wakeup(self) -> datetime | None:
@@ -168,33 +219,42 @@ class Archive:
     def feed_error(self, feed_url: str, error: str, now: datetime, retry_after: float | None) -> None:
         """Record a failed check and push the next one back (exponential, capped at a day)."""
         with _wrap(self.path, "record a feed error"), self.db.atomic():
-            row = self.db["feeds"].get(feed_url)
+            row = self.db.table("feeds").get(feed_url)
             errors = (row["error_count"] or 0) + 1
             interval = row["interval"] or 900
             delay = min(interval * 2 ** min(errors - 1, 6), 86400)
             if retry_after:
                 delay = max(delay, min(retry_after, 86400))
-            self.db["feeds"].update(feed_url, {
-                "last_checked": iso(now), "last_error": error, "error_count": errors,
-                "next_check": iso(now + timedelta(seconds=delay)),
-            })
+            self.db.table("feeds").update(
+                feed_url,
+                {
+                    "last_checked": iso(now),
+                    "last_error": error,
+                    "error_count": errors,
+                    "next_check": iso(now + timedelta(seconds=delay)),
+                },
+            )
 
     def feed_not_modified(self, feed_url: str, fetched: FetchedFeed, now: datetime) -> None:
         with _wrap(self.path, "record a feed check"), self.db.atomic():
             self._feed_ok(feed_url, fetched, None, now)
 
     def _feed_ok(self, feed_url: str, fetched: FetchedFeed, title: str | None, now: datetime) -> None:
-        row = self.db["feeds"].get(feed_url)
+        row = self.db.table("feeds").get(feed_url)
         update: dict[str, Any] = {
-            "last_checked": iso(now), "last_success": iso(now), "last_error": None, "error_count": 0,
+            "last_checked": iso(now),
+            "last_success": iso(now),
+            "last_error": None,
+            "error_count": 0,
             "next_check": iso(now + timedelta(seconds=row["interval"] or 900)),
-            "etag": fetched.etag, "last_modified": fetched.last_modified,
+            "etag": fetched.etag,
+            "last_modified": fetched.last_modified,
         }
         if fetched.permanent_url:
             update["fetch_url"] = fetched.permanent_url
         if title:
             update["title"] = title
-        self.db["feeds"].update(feed_url, update)
+        self.db.table("feeds").update(feed_url, update)
 
     # --- articles ---------------------------------------------------------
 
@@ -204,8 +264,13 @@ class Archive:
         with _wrap(self.path, "read article keys"):
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
-                found.update(r[0] for r in self.db.execute(
-                    f"select key from article_keys where key in ({','.join('?' * len(chunk))})", chunk))
+                found.update(
+                    r[0]
+                    for r in self.db.execute(
+                        f"select key from article_keys where key in ({','.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                )
         return found
 
     def save_update(
@@ -231,24 +296,50 @@ class Archive:
             self._feed_ok(feed_url, fetched, feed_title, now)
         return saved
 
-    def _insert_article(self, feed_url: str, article: NewArticle, alerts: Sequence[AlertIntent],
-                        now: datetime) -> None:
+    def _insert_article(
+        self, feed_url: str, article: NewArticle, alerts: Sequence[AlertIntent], now: datetime
+    ) -> None:
         entry = article.entry
-        article_id = self.db["articles"].insert({
-            "url": article.url, "link": entry.link, "guid": entry.guid, "title": entry.title,
-            "summary": entry.summary, "outlet": entry.outlet,
-            "published": iso(entry.published or article.first_seen),
-            "first_seen": iso(article.first_seen), "feed": feed_url,
-        }).last_pk
-        self.db["article_keys"].insert_all(
-            [{"key": k, "article_id": article_id} for k in article.keys], ignore=True)
-        self.db["matches"].insert_all([
-            {"article_id": article_id, "rule_id": m.rule_id, "terms": json.dumps(list(m.terms))}
-            for m in article.matches])
-        self.db["alerts"].insert_all([
-            {"article_id": article_id, "chat_id": a.chat_id, "rules": json.dumps(list(a.rule_ids)),
-             "text": a.text, "status": "pending", "created": iso(now), "attempts": 0}
-            for a in alerts])
+        article_id = (
+            self.db.table("articles")
+            .insert(
+                {
+                    "url": article.url,
+                    "link": entry.link,
+                    "guid": entry.guid,
+                    "title": entry.title,
+                    "summary": entry.summary,
+                    "outlet": entry.outlet,
+                    "published": iso(entry.published or article.first_seen),
+                    "first_seen": iso(article.first_seen),
+                    "feed": feed_url,
+                }
+            )
+            .last_pk
+        )
+        self.db.table("article_keys").insert_all(
+            [{"key": k, "article_id": article_id} for k in article.keys], ignore=True
+        )
+        self.db.table("matches").insert_all(
+            [
+                {"article_id": article_id, "rule_id": m.rule_id, "terms": json.dumps(list(m.terms))}
+                for m in article.matches
+            ]
+        )
+        self.db.table("alerts").insert_all(
+            [
+                {
+                    "article_id": article_id,
+                    "chat_id": a.chat_id,
+                    "rules": json.dumps(list(a.rule_ids)),
+                    "text": a.text,
+                    "status": "pending",
+                    "created": iso(now),
+                    "attempts": 0,
+                }
+                for a in alerts
+            ]
+        )
 
     # --- outbox -----------------------------------------------------------
 
@@ -257,54 +348,75 @@ class Archive:
             rows = self.db.execute(
                 "select id, chat_id, text, attempts from alerts where status = 'pending'"
                 " and (next_attempt is null or next_attempt <= ?) order by id limit ?",
-                [iso(now), limit]).fetchall()
+                [iso(now), limit],
+            ).fetchall()
         return [PendingAlert(id=r[0], chat_id=r[1], text=r[2], attempts=r[3]) for r in rows]
 
     def mark_sent(self, alert_id: int, message_id: str | None, now: datetime) -> None:
         with _wrap(self.path, "record a sent alert"), self.db.atomic():
-            self.db["alerts"].update(alert_id, {"status": "sent", "sent_at": iso(now),
-                                                "message_id": message_id, "last_error": None})
+            self.db.table("alerts").update(
+                alert_id,
+                {
+                    "status": "sent",
+                    "sent_at": iso(now),
+                    "message_id": message_id,
+                    "last_error": None,
+                },
+            )
 
     def mark_failed(self, alert_id: int, error: str, now: datetime) -> None:
         """Telegram refused this alert for good; keep it, with the reason."""
         with _wrap(self.path, "record a failed alert"), self.db.atomic():
-            self.db.execute("update alerts set status = 'failed', last_error = ?, attempts = attempts + 1,"
-                            " sent_at = null where id = ?", [error, alert_id])
+            self.db.execute(
+                "update alerts set status = 'failed', last_error = ?, attempts = attempts + 1,"
+                " sent_at = null where id = ?",
+                [error, alert_id],
+            )
 
     def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:
         with _wrap(self.path, "record an alert retry"), self.db.atomic():
-            self.db.execute("update alerts set last_error = ?, attempts = attempts + 1, next_attempt = ?"
-                            " where id = ?", [error, iso(at), alert_id])
+            self.db.execute(
+                "update alerts set last_error = ?, attempts = attempts + 1, next_attempt = ? where id = ?",
+                [error, iso(at), alert_id],
+            )
 
     def replace_text(self, alert_id: int, text: str) -> None:
         with _wrap(self.path, "update an alert"), self.db.atomic():
-            self.db["alerts"].update(alert_id, {"text": text})
+            self.db.table("alerts").update(alert_id, {"text": text})
 
     def outbox_counts(self) -> dict[str, int]:
         with _wrap(self.path, "read the outbox"):
-            return {r[0]: r[1] for r in self.db.execute("select status, count(*) from alerts group by status")}
+            return {
+                r[0]: r[1] for r in self.db.execute("select status, count(*) from alerts group by status")
+            }
 
     # --- reading ----------------------------------------------------------
 
     def feed_statuses(self, urls: Sequence[str]) -> list[FeedStatus]:
         with _wrap(self.path, "read feeds"):
             counts = dict(self.db.execute("select feed, count(*) from articles group by feed").fetchall())
-            rows = {r["url"]: r for r in self.db["feeds"].rows}
+            rows = {r["url"]: r for r in self.db.table("feeds").rows}
         return [
             FeedStatus(
-                url=url, name=rows[url]["name"] or rows[url]["title"],
+                url=url,
+                name=rows[url]["name"] or rows[url]["title"],
                 last_checked=from_iso(rows[url]["last_checked"]),
                 last_success=from_iso(rows[url]["last_success"]),
-                last_error=rows[url]["last_error"], error_count=rows[url]["error_count"] or 0,
+                last_error=rows[url]["last_error"],
+                error_count=rows[url]["error_count"] or 0,
                 articles=counts.get(url, 0),
             )
-            if url in rows else FeedStatus(url, None, None, None, None, 0, 0)
+            if url in rows
+            else FeedStatus(url, None, None, None, None, 0, 0)
             for url in urls
         ]
 
-    def search(self, query: str, *, since: datetime | None = None, rule: str | None = None,
-               limit: int = 20) -> list[SearchHit]:
-        """Full-text search, newest first. FTS5 syntax is accepted; anything it rejects is searched as plain words."""
+    def search(
+        self, query: str, *, since: datetime | None = None, rule: str | None = None, limit: int = 20
+    ) -> list[SearchHit]:
+        """Full-text search, newest first.
+
+        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words."""
         try:
             return self._search(query, since, rule, limit)
         except (sqlite3.OperationalError, OperationalError):
@@ -326,9 +438,18 @@ class Archive:
             f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
         )
         rows = self.db.execute(sql, [*args, limit]).fetchall()
-        return [SearchHit(id=r[0], title=r[1], link=r[2], outlet=r[3] or r[6], published=from_iso(r[4]),
-                          feed=r[5], rules=tuple(sorted((r[7] or "").split(","))) if r[7] else ())
-                for r in rows]
+        return [
+            SearchHit(
+                id=r[0],
+                title=r[1],
+                link=r[2],
+                outlet=r[3] or r[6],
+                published=from_iso(r[4]),
+                feed=r[5],
+                rules=tuple(sorted((r[7] or "").split(","))) if r[7] else (),
+            )
+            for r in rows
+        ]
 
 
 def _escape_fts(query: str) -> str:

@@ -30,10 +30,19 @@ def rss(title: str, items: Sequence[Item]) -> bytes:
 def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a monitor.toml in tmp_path: feeds, optional Telegram, shipped rules by default."""
 
-    def write(feeds: Sequence[str], *, telegram: str | None = None, chat_id: str = "1001",
-              extra: str = "", rules: Path = RULES) -> Path:
-        lines = [f'[storage]\npath = "{tmp_path / "monitor.db"}"', f'[rules]\npaths = ["{rules}"]',
-                 '[fetch]\ndeadline = "3s"\ntimeout = "2s"\nmax_bytes = 1048576']
+    def write(
+        feeds: Sequence[str],
+        *,
+        telegram: str | None = None,
+        chat_id: str = "1001",
+        extra: str = "",
+        rules: Path = RULES,
+    ) -> Path:
+        lines = [
+            f'[storage]\npath = "{tmp_path / "monitor.db"}"',
+            f'[rules]\npaths = ["{rules}"]',
+            '[fetch]\ndeadline = "3s"\ntimeout = "2s"\nmax_bytes = 1048576',
+        ]
         if telegram:
             lines.append(f'[telegram]\nchat_id = "{chat_id}"\napi_url = "{telegram}"')
         lines.append(extra)

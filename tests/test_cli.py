@@ -18,12 +18,19 @@ from tests.conftest import RULES, SEEDS, rss
 TOKEN = "123456789:AAF-fake-token-for-tests_abcdefghijk"
 
 
-def monitor(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def monitor(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MONITOR_"))}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=cwd,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -126,8 +133,13 @@ def test_run_polls_delivers_and_stops_on_sigterm(feed_server, telegram_api, writ
     path = write_config([url], telegram=telegram_api.bot_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MONITOR_"))}
     env["TELEGRAM_BOT_TOKEN"] = telegram_api.token
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(path), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 30
         while len(telegram_api.messages) < 2 and time.monotonic() < deadline:

@@ -81,13 +81,24 @@ def test_defaults(tmp_path: Path) -> None:
         ("[[feeds]]\nurl = 'https://a.example/'\nintervall = '5m'\n", 3, "unknown key 'intervall'"),
         ("[schedule]\ninterval = 'soon'\n", 2, "not a duration"),
         ("[[feeds]]\nurl = 'ftp://a.example/'\n", 2, "http(s) URL"),
-        ("[[feeds]]\nurl = 'https://a.example/'\n[[feeds]]\nurl = 'https://a.example/'\n", 2,
-         "feed listed twice"),
+        (
+            "[[feeds]]\nurl = 'https://a.example/'\n[[feeds]]\nurl = 'https://a.example/'\n",
+            2,
+            "feed listed twice",
+        ),
         ("[telegarm]\ntoken = 'x'\n", 1, "unknown section or key 'telegarm'"),
         ("[fetch]\nconcurrency = 0\n", 2, "positive whole number"),
     ],
-    ids=["unknown-key", "toml-syntax", "unknown-feed-key", "bad-duration", "bad-url", "duplicate-feed",
-         "unknown-section", "bad-concurrency"],
+    ids=[
+        "unknown-key",
+        "toml-syntax",
+        "unknown-feed-key",
+        "bad-duration",
+        "bad-url",
+        "duplicate-feed",
+        "unknown-section",
+        "bad-concurrency",
+    ],
 )
 def test_errors_name_file_line_and_problem(tmp_path: Path, text: str, line: int, words: str) -> None:
     path = write(tmp_path, text)
@@ -110,8 +121,10 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", environ={})
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(30, 30), ("90s", 90), ("15m", 900), ("1h", 3600),
-                                                 ("7d", 604800), ("2.5m", 150)])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(30, 30), ("90s", 90), ("15m", 900), ("1h", 3600), ("7d", 604800), ("2.5m", 150)],
+)
 def test_durations(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
 

@@ -17,15 +17,28 @@ from monitor.types import EntryData
         ("http://example.org:80/a", "http://example.org/a"),
         ("https://example.org:8443/a", "https://example.org:8443/a"),
         ("https://example.org", "https://example.org/"),
-        ("https://news.google.com/rss/articles/CBMiabc?oc=5&hl=en-IN&gl=IN&ceid=IN:en",
-         "https://news.google.com/rss/articles/CBMiabc"),
+        (
+            "https://news.google.com/rss/articles/CBMiabc?oc=5&hl=en-IN&gl=IN&ceid=IN:en",
+            "https://news.google.com/rss/articles/CBMiabc",
+        ),
         ("https://example.org/search?q=a+b&page=2", "https://example.org/search?q=a+b&page=2"),
         ("  https://example.org/a  ", "https://example.org/a"),
         ("not a url", "not a url"),
         ("https://[::1]:8080/x", "https://[::1]:8080/x"),
     ],
-    ids=["case-fragment", "utm", "click-ids", "default-port", "other-port", "empty-path",
-         "google-news", "real-query-kept", "whitespace", "not-a-url", "ipv6"],
+    ids=[
+        "case-fragment",
+        "utm",
+        "click-ids",
+        "default-port",
+        "other-port",
+        "empty-path",
+        "google-news",
+        "real-query-kept",
+        "whitespace",
+        "not-a-url",
+        "ipv6",
+    ],
 )
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected

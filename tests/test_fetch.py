@@ -11,7 +11,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
@@ -20,7 +20,7 @@ import pytest
 from monitor.errors import FetchError
 from monitor.fetch import describe_error, fetch_all, fetch_feed, make_client, parse_retry_after
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
-from tests.fakes.feed_server import FeedServer, _bomb_parts, feed_server  # noqa: F401
+from tests.fakes.feed_server import FeedServer, _bomb_parts
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Wire</title>
@@ -271,9 +271,7 @@ def test_redirect_without_location_is_an_error(feed_server: FeedServer) -> None:
     ("code", "message"),
     [(404, "HTTP 404 Not Found"), (410, "HTTP 410 Gone"), (500, "HTTP 500 Internal Server Error")],
 )
-def test_error_statuses_are_errors_with_the_status(
-    feed_server: FeedServer, code: int, message: str
-) -> None:
+def test_error_statuses_are_errors_with_the_status(feed_server: FeedServer, code: int, message: str) -> None:
     url = feed_server.misbehave("/broken", "status", code=code, body="oops")
 
     error = failed(fetch(url))

@@ -15,7 +15,7 @@ from telegram import Bot
 
 from monitor.errors import ChatGone, NotifyError, Rejected, RetryLater, Unavailable
 from monitor.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
-from tests.fakes.telegram_api import FakeTelegramAPI, telegram_api  # noqa: F401
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 T = TypeVar("T")
 ALERT = '<b>Storm &amp; rain</b>\n\n<a href="https://x.example/?a=1&amp;b=2">link</a>'
@@ -39,9 +39,7 @@ def run_with(
     return asyncio.run(main())
 
 
-def send_error(
-    server: FakeTelegramAPI, html: str = ALERT, chat_id: str = "42", **kw: float
-) -> NotifyError:
+def send_error(server: FakeTelegramAPI, html: str = ALERT, chat_id: str = "42", **kw: float) -> NotifyError:
     """The NotifyError send() raised; no part of its traceback may show the token."""
 
     async def scenario(notifier: TelegramNotifier) -> NotifyError:
@@ -78,9 +76,7 @@ def test_send_returns_the_message_id_and_the_server_has_the_exact_text(
     ],
     ids=["unclosed-tag", "unescaped", "too-long", "empty"],
 )
-def test_refused_messages_are_rejected(
-    telegram_api: FakeTelegramAPI, html: str, expected: str
-) -> None:
+def test_refused_messages_are_rejected(telegram_api: FakeTelegramAPI, html: str, expected: str) -> None:
     error = send_error(telegram_api, html)
     assert type(error) is Rejected
     assert expected in str(error) and error.chat_id == "42"  # Telegram's words, untouched

@@ -59,8 +59,11 @@ def test_google_news_title_suffix_becomes_outlet() -> None:
     ("name", "headers", "title"),
     [
         ("latin1.xml", RSS, "Japon et Inde: débat à Tokyo"),
-        ("cp1252_no_decl.xml", {"content-type": "application/rss+xml; charset=windows-1252"},
-         "“Quoted” news – Tokyo"),
+        (
+            "cp1252_no_decl.xml",
+            {"content-type": "application/rss+xml; charset=windows-1252"},
+            "“Quoted” news – Tokyo",
+        ),
     ],
     ids=["iso-8859-1-declared", "windows-1252-from-http-header"],
 )
@@ -72,8 +75,10 @@ def test_charsets(name: str, headers: dict[str, str], title: str) -> None:
 @pytest.mark.parametrize(
     ("body", "ctype"),
     [
-        (b"<!doctype html><html><head><title>Home</title></head><body><p>Hello</p></body></html>",
-         "text/html"),
+        (
+            b"<!doctype html><html><head><title>Home</title></head><body><p>Hello</p></body></html>",
+            "text/html",
+        ),
         (b"\x00\x01\x02 garbage \xff\xfe", "application/octet-stream"),
         (b'{"items": []}', "application/json"),
         (b"", "application/rss+xml"),

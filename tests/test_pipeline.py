@@ -16,8 +16,10 @@ from monitor.storage import Archive
 from tests.conftest import rss
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
-NOISE_ITEMS = [Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://noise.example/{i}")
-               for i, (t, b) in enumerate(NOISE)]
+NOISE_ITEMS = [
+    Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://noise.example/{i}")
+    for i, (t, b) in enumerate(NOISE)
+]
 
 
 def poll(config_path: Path, token: str | None = None):
@@ -63,7 +65,9 @@ def test_each_matching_seed_alerted_once_and_second_pass_is_304(
     archive.close()
 
 
-def test_same_article_in_two_feeds_is_archived_and_alerted_once(feed_server, telegram_api, write_config, seeds):
+def test_same_article_in_two_feeds_is_archived_and_alerted_once(
+    feed_server, telegram_api, write_config, seeds
+):
     one = seeds[0]
     copy = replace(one, link=one.link + "?utm_source=partner#top")
     a = feed_server.add("/a.xml", rss("A", [one]))
@@ -128,10 +132,17 @@ def test_console_when_no_telegram(feed_server, two_outlets, write_config, capsys
 
 def test_broken_feeds_are_reported_and_the_rest_goes_on(feed_server, write_config, seeds):
     good = feed_server.add("/good.xml", rss("Good", seeds[:1]))
-    latin = feed_server.add("/latin.xml", rss("Latin", []).replace(b"utf-8", b"iso-8859-1").replace(
-        b"<description>monitor demo</description>",
-        "<description>d</description><item><title>Japon et Inde à Tokyo</title><link>https://l.example/1"
-        "</link></item>".encode("iso-8859-1")), content_type="application/rss+xml")
+    latin = feed_server.add(
+        "/latin.xml",
+        rss("Latin", [])
+        .replace(b"utf-8", b"iso-8859-1")
+        .replace(
+            b"<description>monitor demo</description>",
+            "<description>d</description><item><title>Japon et Inde à Tokyo</title><link>https://l.example/1"
+            "</link></item>".encode("iso-8859-1"),
+        ),
+        content_type="application/rss+xml",
+    )
     moved_target = feed_server.add("/new-home.xml", rss("Moved", seeds[1:2]))
     moved = feed_server.misbehave("/old-home.xml", "redirect", to="/new-home.xml", status=301)
     broken = {
@@ -140,8 +151,11 @@ def test_broken_feeds_are_reported_and_the_rest_goes_on(feed_server, write_confi
         "drip": feed_server.misbehave("/drip.xml", "drip", interval=0.5),
         "big": feed_server.misbehave("/big.xml", "oversized", mib=4),
         "bomb": feed_server.misbehave("/bomb.xml", "gzip_bomb", gib=1),
-        "html": feed_server.add("/page.html", b"<!doctype html><html><body><p>Hi</p></body></html>",
-                                content_type="text/html"),
+        "html": feed_server.add(
+            "/page.html",
+            b"<!doctype html><html><body><p>Hi</p></body></html>",
+            content_type="text/html",
+        ),
     }
     path = write_config([good, latin, moved, *broken.values()])
     report, _ = poll(path)
@@ -169,8 +183,11 @@ def test_gzip_feed_decodes(feed_server, write_config, seeds):
 def test_html_telegram_cannot_parse_is_resent_as_plain_text(feed_server, telegram_api, write_config, seeds):
     url = feed_server.add("/one.xml", rss("One", seeds[4:5]))
     path = write_config([url], telegram=telegram_api.bot_url)
-    telegram_api.fail_next(1, status=400, description="Bad Request: can't parse entities: "
-                           "unsupported start tag \"x\" at byte offset 3")
+    telegram_api.fail_next(
+        1,
+        status=400,
+        description='Bad Request: can\'t parse entities: unsupported start tag "x" at byte offset 3',
+    )
     _, delivery = poll(path, telegram_api.token)
     assert delivery.sent == 1 and delivery.failed == 0
     (message,) = telegram_api.messages

@@ -49,7 +49,7 @@ MANY_RULES = tuple(RuleMatch(f"rule-{i}", (f"t{i}",), (f"t{i}",)) for i in range
 HOSTILE = {
     "script-title": dict(item=entry(title="<script>alert(1)</script>")),
     "entities-in-text": dict(item=entry(title="AT&T &amp; &lt; &#0; &", summary="1 < 2 > 0 & \"'")),
-    "quotes-in-url": dict(item=entry(link='https://x.example/?q="><script>&a=1\'')),
+    "quotes-in-url": dict(item=entry(link="https://x.example/?q=\"><script>&a=1'")),
     "javascript-link": dict(item=entry(link="javascript:alert('<b>')")),
     "data-link": dict(item=entry(link="data:text/html,<script>x</script>")),
     "url-with-spaces": dict(item=entry(link="https://x.example/a b<c>")),

@@ -241,9 +241,7 @@ def test_match(query: str, title: str, summary: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize("dash", DASHES, ids=[f"U+{ord(d[0]):04X}x{len(d)}" for d in DASHES])
-@pytest.mark.parametrize(
-    "query", ['"India-Japan"', '"India–Japan"', '"India Japan"', "India-Japan"]
-)
+@pytest.mark.parametrize("query", ['"India-Japan"', '"India–Japan"', '"India Japan"', "India-Japan"])
 def test_phrase_matches_across_dash_variants(query: str, dash: str) -> None:
     found = match_query(query, f"The India{dash}Japan partnership")
     assert found is not None and found.found == (f"India{dash}Japan",)
@@ -448,9 +446,7 @@ def test_load_rules_file_errors(
     "rule_id", ["Quad", "quad_watch", "-quad", "quad-", "quad--watch", "quad watch", "q.1"]
 )
 def test_load_rules_rejects_ids_that_are_not_kebab_case(tmp_path: Path, rule_id: str) -> None:
-    path = write(
-        tmp_path, "r.toml", f'# ids\n[[rule]]\nname = "Q"\nid = "{rule_id}"\nquery = "Quad"\n'
-    )
+    path = write(tmp_path, "r.toml", f'# ids\n[[rule]]\nname = "Q"\nid = "{rule_id}"\nquery = "Quad"\n')
     with pytest.raises(RuleError) as caught:
         load_rules([path])
     assert (caught.value.path, caught.value.line) == (path, 4)
@@ -458,9 +454,7 @@ def test_load_rules_rejects_ids_that_are_not_kebab_case(tmp_path: Path, rule_id:
 
 
 def test_load_rules_bad_query_gives_position_in_query(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "r.toml", '[[rule]]\nid = "quad"\nname = "Q"\nquery = "Quad AND (India"\n'
-    )
+    path = write(tmp_path, "r.toml", '[[rule]]\nid = "quad"\nname = "Q"\nquery = "Quad AND (India"\n')
     with pytest.raises(RuleError) as caught:
         load_rules([path])
     assert str(caught.value) == f"{path}:4, rule 'quad', position 9: bad query: '(' is never closed"
@@ -611,15 +605,13 @@ SHIPPED_CASES = [
     (
         "capitals-only",
         "New Delhi and Tokyo agree to deepen cooperation on rare earths",
-        "The two capitals will set up a joint working group on rare earth processing"
-        " and stockpiling.",
+        "The two capitals will set up a joint working group on rare earth processing and stockpiling.",
         {"critical-minerals"},
     ),
     (
         "companies-only",
         "Tata Electronics and Renesas to build chip packaging unit in Gujarat",
-        "The facility at Sanand will assemble and test chips for automotive and industrial"
-        " customers.",
+        "The facility at Sanand will assemble and test chips for automotive and industrial customers.",
         {"semiconductors"},
     ),
     (
@@ -680,9 +672,7 @@ SHIPPED_CASES = [
 
 
 @pytest.mark.parametrize(("title", "summary", "expected"), **cases(SHIPPED_CASES))
-def test_shipped_rules_on_reports(
-    shipped: RuleSet, title: str, summary: str, expected: set[str]
-) -> None:
+def test_shipped_rules_on_reports(shipped: RuleSet, title: str, summary: str, expected: set[str]) -> None:
     assert topics(shipped, title, summary) == expected
 
 
@@ -699,9 +689,7 @@ TOPIC_SENTENCES = {
 SIDES = [("India", "Japan", True), ("India", "Australia", False), ("Australia", "Japan", False)]
 
 
-@pytest.mark.parametrize(
-    ("first", "second", "fires"), SIDES, ids=["both", "india-only", "japan-only"]
-)
+@pytest.mark.parametrize(("first", "second", "fires"), SIDES, ids=["both", "india-only", "japan-only"])
 @pytest.mark.parametrize("topic", TOPICS)
 def test_each_shipped_rule_needs_both_india_and_japan(
     shipped: RuleSet, topic: str, first: str, second: str, fires: bool

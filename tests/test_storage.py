@@ -24,10 +24,21 @@ def fetched(etag: str = '"v1"') -> FetchedFeed:
 
 
 def article(n: int, title: str = "India and Japan sign rare earths pact", alerts: int = 1):
-    entry = EntryData(feed_url=FEED, title=f"{title} {n}", summary="New Delhi and Tokyo agreed.",
-                      link=f"https://example.org/{n}", guid=None, published=NOW - timedelta(hours=n))
-    new = NewArticle(entry=entry, url=f"https://example.org/{n}", keys=(f"url:https://example.org/{n}",),
-                     first_seen=NOW, matches=(RuleMatch("critical-minerals", ("rare earth*",)),))
+    entry = EntryData(
+        feed_url=FEED,
+        title=f"{title} {n}",
+        summary="New Delhi and Tokyo agreed.",
+        link=f"https://example.org/{n}",
+        guid=None,
+        published=NOW - timedelta(hours=n),
+    )
+    new = NewArticle(
+        entry=entry,
+        url=f"https://example.org/{n}",
+        keys=(f"url:https://example.org/{n}",),
+        first_seen=NOW,
+        matches=(RuleMatch("critical-minerals", ("rare earth*",)),),
+    )
     return new, [AlertIntent("123", ("critical-minerals",), f"<b>alert {n}</b>")] * alerts
 
 
@@ -51,7 +62,9 @@ def test_file_is_owner_only_and_migrations_are_idempotent(tmp_path: Path) -> Non
 def test_save_update_is_one_transaction_and_dedupes(archive: Archive) -> None:
     saved = archive.save_update(FEED, fetched(), "Feed Title", [article(1), article(2)], NOW)
     assert saved == 2
-    assert archive.known_keys(["url:https://example.org/1", "url:https://nope"]) == {"url:https://example.org/1"}
+    assert archive.known_keys(["url:https://example.org/1", "url:https://nope"]) == {
+        "url:https://example.org/1"
+    }
     # The same article again (another feed, a later pass) is not stored twice.
     assert archive.save_update(FEED, fetched(), None, [article(1)], NOW) == 0
     assert archive.db["articles"].count == 2
@@ -62,8 +75,10 @@ def test_save_update_is_one_transaction_and_dedupes(archive: Archive) -> None:
 
 def test_failed_transaction_leaves_nothing(archive: Archive) -> None:
     bad = article(3)[0], [AlertIntent("123", ("x",), None)]  # type: ignore[arg-type]
-    archive.db.execute("create trigger no_null_text before insert on alerts when new.text is null "
-                       "begin select raise(abort, 'text required'); end")
+    archive.db.execute(
+        "create trigger no_null_text before insert on alerts when new.text is null "
+        "begin select raise(abort, 'text required'); end"
+    )
     with pytest.raises(StorageError):
         archive.save_update(FEED, fetched(), None, [article(4), bad], NOW)
     assert archive.db["articles"].count == 0
@@ -83,13 +98,18 @@ def test_outbox_lifecycle(archive: Archive) -> None:
 
 
 def test_search_newest_first_with_filters(archive: Archive) -> None:
-    archive.save_update(FEED, fetched(), None, [article(1), article(5), article(3, "Chip plant in Gujarat")], NOW)
+    archive.save_update(
+        FEED, fetched(), None, [article(1), article(5), article(3, "Chip plant in Gujarat")], NOW
+    )
     hits = archive.search("rare earths")
-    assert [h.title for h in hits] == ["India and Japan sign rare earths pact 1",
-                                       "India and Japan sign rare earths pact 5"]
+    assert [h.title for h in hits] == [
+        "India and Japan sign rare earths pact 1",
+        "India and Japan sign rare earths pact 5",
+    ]
     assert hits[0].outlet == "Example" and hits[0].rules == ("critical-minerals",)
     assert [h.title for h in archive.search("earth", since=NOW - timedelta(hours=2))] == [
-        "India and Japan sign rare earths pact 1"]
+        "India and Japan sign rare earths pact 1"
+    ]
     assert archive.search("Gujarat", rule="no-such-rule") == []
     # FTS syntax errors fall back to plain words rather than failing.
     assert len(archive.search('rare "earths')) == 2
@@ -97,8 +117,21 @@ def test_search_newest_first_with_filters(archive: Archive) -> None:
 
 def test_sqlite_utils_cli_can_search_the_archive(archive: Archive, tmp_path: Path) -> None:
     archive.save_update(FEED, fetched(), None, [article(1)], NOW)
-    out = subprocess.run([sys.executable, "-m", "sqlite_utils", "search", str(tmp_path / "monitor.db"),
-                          "articles", "rare earth", "--csv"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sqlite_utils",
+            "search",
+            str(tmp_path / "monitor.db"),
+            "articles",
+            "rare earth",
+            "--csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "India and Japan sign rare earths pact 1" in out.stdout
 
 

@@ -168,8 +168,7 @@ class _Scanner:
                 found[name] = ""
             else:
                 raise EntityError(
-                    "Expected equal sign in declaration of an attribute of the tag "
-                    f'"{tag}" {self.at(begin)}'
+                    f'Expected equal sign in declaration of an attribute of the tag "{tag}" {self.at(begin)}'
                 )
         if not self.peek():
             raise EntityError(f"Unclosed start tag {self.at(begin)}")
@@ -220,9 +219,7 @@ def _check_attributes(tag: str, attributes: dict[str, str], where: str) -> None:
         raise EntityError(f'Custom emoji entity must have a valid "emoji-id" {where}')
 
 
-def _entity(
-    tag: str, attributes: dict[str, str], offset: int, length: int
-) -> dict[str, Any] | None:
+def _entity(tag: str, attributes: dict[str, str], offset: int, length: int) -> dict[str, Any] | None:
     """The MessageEntity Telegram would store; empty ones and bad links are dropped, not refused."""
     kind = _TAGS[tag]
     entity: dict[str, Any] = {"type": kind, "offset": offset, "length": length}
