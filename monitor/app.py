@@ -18,7 +18,7 @@ from monitor.errors import RetryLater, Unavailable
 from monitor.fetch import make_client
 from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
 from monitor.pipeline import CONSOLE, PassReport, Pipeline
-from monitor.rules import load_rules
+from monitor.rulefile import load_rules
 from monitor.service import Service, stop_on_signals
 from monitor.storage import Archive
 from monitor.types import Config

@@ -21,7 +21,7 @@ from monitor.app import poll_once, run_service
 from monitor.config import config_path, load_config, parse_duration
 from monitor.errors import MonitorError
 from monitor.logs import setup_logging
-from monitor.rules import load_rules
+from monitor.rulefile import load_rules
 from monitor.storage import Archive
 from monitor.types import Config, SearchHit
 

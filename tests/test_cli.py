@@ -10,10 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from monitor.demo import NOISE
-from tests.conftest import RULES, SEEDS, rss
+from tests.conftest import SEEDS, rss
 
 TOKEN = "123456789:AAF-fake-token-for-tests_abcdefghijk"
 
@@ -153,9 +151,3 @@ def test_run_polls_delivers_and_stops_on_sigterm(feed_server, telegram_api, writ
     assert "event=stopped" in err and "Traceback" not in err
     assert telegram_api.token not in err + out
     assert "event=pass" in err
-
-
-@pytest.mark.parametrize("command", ["run", "poll", "match", "search", "status", "demo"])
-def test_every_command_is_in_the_readme(command):
-    readme = (RULES.parent / "README.md").read_text(encoding="utf-8")
-    assert f"`monitor {command}" in readme

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
+from monitor.rulefile import load_rules
 from monitor.rules import (
     And,
     Node,
@@ -16,7 +17,6 @@ from monitor.rules import (
     RuleSet,
     Term,
     compile_rule_set,
-    load_rules,
     parse_query,
 )
 from monitor.types import Rule, RuleMatch

@@ -1,0 +1,163 @@
+"""Rule files: TOML `[[rule]]` tables → a RuleSet, with file, line and rule id in every error."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from monitor.errors import RuleError
+from monitor.rules import Query, RuleSet, assemble_rule_set, check_rule_id, parse_query
+from monitor.types import Rule
+
+_KEYS = ("id", "name", "query", "chat_id")
+_REQUIRED = ("id", "name", "query")
+
+
+def load_rules(paths: Iterable[Path]) -> RuleSet:
+    """Load rule files, and every *.toml (sorted) in rule folders, into one RuleSet."""
+    compiled = [pair for path in _rule_files(paths) for pair in _read_rule_file(path)]
+    return assemble_rule_set(compiled)
+
+
+def _rule_files(paths: Iterable[Path]) -> list[Path]:
+    files: dict[Path, Path] = {}  # resolved → as given, so a file listed twice loads once
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise RuleError("folder has no *.toml rule files", path)
+        elif path.is_file():
+            found = [path]
+        else:
+            raise RuleError("no such rule file or folder", path)
+        files.update((file.resolve(), file) for file in found)
+    if not files:
+        raise RuleError("no rule files given")
+    return list(files.values())
+
+
+def _read_rule_file(path: Path) -> list[tuple[Rule, Query]]:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read rule file: {exc}", path) from exc
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(exc, path, source) from exc
+    lines = _SourceLines(source)
+    tables = _rule_tables(data, path, lines)
+    return [_read_rule(table, path, lines, number) for number, table in enumerate(tables)]
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, path: Path, source: str) -> RuleError:
+    # tomllib has no line attribute; its message ends "(at line N, column M)"
+    message = str(exc)
+    found = re.search(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$", message)
+    if found is None:
+        return RuleError(f"invalid TOML: {message}", path)
+    line = int(found.group(1)) if found.group(1) else source.count("\n") + 1
+    return RuleError(f"invalid TOML: {message[: found.start()]}", path, line=line)
+
+
+def _rule_tables(data: dict[str, object], path: Path, lines: _SourceLines) -> list[dict]:
+    for key in data:
+        if key != "rule":
+            raise RuleError(
+                f"unknown top-level key {key!r}: a rule file holds only [[rule]] tables",
+                path,
+                line=lines.top_level_line(key),
+            )
+    tables = data.get("rule", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise RuleError("'rule' must be [[rule]] tables", path, line=lines.top_level_line("rule"))
+    if not tables:
+        raise RuleError("no [[rule]] tables in this file", path)
+    return tables
+
+
+def _read_rule(table: dict, path: Path, lines: _SourceLines, number: int) -> tuple[Rule, Query]:
+    line = lines.table_line(number)
+    rule_id = table.get("id") if isinstance(table.get("id"), str) else None
+
+    def fail(message: str, key: str | None = None, position: int | None = None) -> RuleError:
+        at = lines.key_line(number, key) if key else line
+        return RuleError(message, path, rule_id, position, at)
+
+    for key in table:
+        if key not in _KEYS:
+            raise fail(f"unknown key {key!r} (a rule has {', '.join(_KEYS)})", key)
+    for key in _REQUIRED:
+        if key not in table:
+            raise fail(f"missing required key {key!r}")
+        if not isinstance(table[key], str) or not table[key].strip():
+            raise fail(f"{key!r} must be a non-empty string", key)
+    check_rule_id(table["id"], path, lines.key_line(number, "id"))
+    try:
+        query = parse_query(table["query"])
+    except RuleError as exc:
+        at = lines.query_line(number, table["query"], exc.position)
+        raise RuleError(f"bad query: {exc.message}", path, rule_id, exc.position, at) from exc
+    rule = Rule(table["id"], table["name"], table["query"], _chat_id(table, fail), path, line)
+    return rule, query
+
+
+def _chat_id(table: dict, fail: Callable[[str, str], RuleError]) -> str | None:
+    value = table.get("chat_id")
+    if value is None:
+        return None
+    # bool is an int in Python, but `chat_id = true` is a mistake
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise fail("'chat_id' must be an integer or a non-empty string", "chat_id")
+
+
+class _SourceLines:
+    """Line numbers of [[rule]] headers and keys, found in the raw text (tomllib has none)."""
+
+    _HEADER = re.compile(r"\s*\[\[\s*[\"']?rule[\"']?\s*\]\]")
+
+    def __init__(self, source: str) -> None:
+        self.lines = source.split("\n")  # TOML newlines are LF or CRLF, nothing else
+        self.headers = [n for n, text in enumerate(self.lines, 1) if self._HEADER.match(text)]
+
+    def table_line(self, number: int) -> int | None:
+        return self.headers[number] if number < len(self.headers) else None
+
+    def key_line(self, number: int, key: str) -> int | None:
+        """The line of `key =` in the number-th [[rule]] table, else the table's own line."""
+        start = self.table_line(number)
+        if start is None:
+            return None
+        end = self.headers[number + 1] if number + 1 < len(self.headers) else len(self.lines)
+        return self._find(_key_pattern(key), start, end) or start
+
+    def top_level_line(self, key: str) -> int | None:
+        """The line of a top-level `key =` or `[key]`, which comes before the first [[rule]]."""
+        end = self.headers[0] if self.headers else len(self.lines)
+        pattern = re.compile(rf"{_key_pattern(key).pattern}|\s*\[+\s*[\"']?{re.escape(key)}\b")
+        return self._find(pattern, 1, end) or self._find(pattern, 1, len(self.lines))
+
+    def query_line(self, number: int, query: str, position: int | None) -> int | None:
+        """The file line of offset `position` in a rule's (possibly multi-line) query."""
+        line = self.key_line(number, "query")
+        if line is None or position is None:
+            return line
+        # TOML drops a newline right after an opening """ or '''
+        opens_block = re.search(r"=\s*(\"\"\"|''')\s*$", self.lines[line - 1]) is not None
+        return line + int(opens_block) + query.count("\n", 0, position)
+
+    def _find(self, pattern: re.Pattern[str], start: int, end: int) -> int | None:
+        for number in range(start, end + 1):
+            if number <= len(self.lines) and pattern.match(self.lines[number - 1]):
+                return number
+        return None
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    name = re.escape(key)
+    return re.compile(rf"\s*(?:{name}|\"{name}\"|'{name}')\s*[=.]")
