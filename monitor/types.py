@@ -118,6 +118,9 @@ class Rule:
     chat_id: str | None = None  # overrides the default chat
     path: Path | None = None  # the rule file it came from
     line: int | None = None  # line of its [[rule]] table in that file
+    priority: str = "normal"  # "high" (alert with sound), "normal", "low" (silent)
+    must_match: tuple[str, ...] = ()  # examples (text, or a path to a text file) it must match
+    must_not_match: tuple[str, ...] = ()  # examples it must not match
 
 
 @dataclass(frozen=True)
