@@ -23,6 +23,7 @@ from monitor.errors import MonitorError
 from monitor.logs import setup_logging
 from monitor.rulefile import load_rules
 from monitor.storage import Archive
+from monitor.trial import TrialReport, trial
 from monitor.types import Config, SearchHit
 
 
@@ -55,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=20, help="at most this many results (default 20)")
     search.add_argument("query", metavar="QUERY")
     sub.add_parser("status", help="each feed's last check, last error, articles; pending alerts")
+    rules = sub.add_parser("rules", help="check the rule files, or try a rule on the archive")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    rules_sub.add_parser("check", help="load every rule file and run every rule's examples")
+    trial = rules_sub.add_parser("test", help="what a rule or a query would have alerted in the archive")
+    trial.add_argument("target", metavar="ID|QUERY", help="a rule id, or a query in the rule language")
+    trial.add_argument("--since", default="30d", metavar="DURATION", help="look back this far (default 30d)")
+    trial.add_argument("--samples", type=int, default=10, help="titles to show (default 10)")
+    trial.add_argument("--json", action="store_true", help="the report as one JSON object")
     sub.add_parser("demo", help="offline demo: serve feeds built from seeds/ and poll them once")
     return parser
 
@@ -125,13 +134,9 @@ def cmd_match(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config()
-    since = None
-    if args.since:
-        try:
-            since = datetime.now(UTC) - timedelta(seconds=parse_duration(args.since))
-        except ValueError as exc:
-            print(f"monitor: error: --since: {exc}", file=sys.stderr)
-            return 2
+    since = _since(args.since) if args.since else None
+    if args.since and since is None:
+        return 2
     archive = Archive.open(config.storage_path, create=False)
     try:
         hits = archive.search(args.query, since=since, rule=args.rule, limit=args.limit)
@@ -182,6 +187,87 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules(ctx: Context, args: argparse.Namespace) -> int:
+    return cmd_rules_check(ctx) if args.rules_command == "check" else cmd_rules_test(ctx, args)
+
+
+def cmd_rules_check(ctx: Context) -> int:
+    from monitor.rulefile import check_examples  # noqa: PLC0415 (TODO: top-level once it lands)
+
+    rules = load_rules(ctx.config().rule_paths)
+    failures = check_examples(rules)
+    for failure in failures:
+        print(f"monitor: {failure}", file=sys.stderr)
+    examples = sum(len(r.must_match) + len(r.must_not_match) for r in rules.rules)
+    files = len({r.path for r in rules.rules})
+    verdict = f"{len(failures)} failed" if failures else "all pass"
+    print(f"{len(rules.rules)} rules in {files} files, {examples} examples: {verdict}")
+    return 1 if failures else 0
+
+
+def cmd_rules_test(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config()
+    since = _since(args.since)
+    if since is None:
+        return 2
+    rules = load_rules(config.rule_paths)
+    rule_id = args.target if rules.get(args.target) else AD_HOC
+    if rule_id == AD_HOC:
+        rules = rules.with_query(AD_HOC, args.target)
+    archive = Archive.open(config.storage_path, create=False)
+    try:
+        report = trial(rules, rule_id, archive.articles_since(since), samples=args.samples)
+    finally:
+        archive.close()
+    print(json.dumps(_trial_json(report, args.since)) if args.json else _trial_text(report, args))
+    return 0
+
+
+AD_HOC = "query"  # the id an ad-hoc query gets in `monitor rules test`
+
+
+def _since(value: str) -> datetime | None:
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError as exc:
+        print(f"monitor: error: --since: {exc}", file=sys.stderr)
+        return None
+
+
+def _trial_json(report: TrialReport, since: str) -> dict[str, object]:
+    return {
+        "rule": report.rule_id,
+        "since": since,
+        "articles": report.articles,
+        "alerted": report.alerted,
+        "per_day": {day.isoformat(): n for day, n in sorted(report.per_day.items())},
+        "samples": [
+            {
+                "id": a.id,
+                "title": a.title,
+                "outlet": a.outlet,
+                "published": a.published.isoformat(),
+                "terms": list(m.terms),
+            }
+            for a, m in report.samples
+        ],
+    }
+
+
+def _trial_text(report: TrialReport, args: argparse.Namespace) -> str:
+    name = f"rule {report.rule_id}" if report.rule_id != AD_HOC else f"query {args.target!r}"
+    lines = [
+        f"{name}: {report.alerted} of {report.articles} articles in the last {args.since} would have alerted"
+    ]
+    lines += [f"  {day.isoformat()}  {n}" for day, n in sorted(report.per_day.items())]
+    if report.samples:
+        lines.append("newest:")
+    for article, match in report.samples:
+        lines.append(f"  {article.published:%Y-%m-%d}  {article.outlet or '?'}  {article.title}")
+        lines.append(f"      terms: {', '.join(match.terms)}")
+    return "\n".join(lines)
+
+
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -195,5 +281,6 @@ COMMANDS = {
     "match": cmd_match,
     "search": cmd_search,
     "status": cmd_status,
+    "rules": cmd_rules,
     "demo": cmd_demo,
 }

@@ -88,7 +88,7 @@ async def _deliver_one(
     text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
         try:
-            message_id = await notifier.send(alert.chat_id, text, plain=plain)
+            message_id = await notifier.send(alert.chat_id, text, plain=plain, silent=alert.silent)
         except RetryLater as exc:
             if exc.retry_after > MAX_WAIT:
                 return _defer(

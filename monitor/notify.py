@@ -51,11 +51,11 @@ class Notifier(Protocol):
     async def start(self) -> None:
         """Connect and check credentials; raises NotifyError."""
 
-    async def send(self, chat_id: str, html: str, *, plain: bool = False) -> str | None:
+    async def send(self, chat_id: str, html: str, *, plain: bool = False, silent: bool = False) -> str | None:
         """Deliver one alert; the message id, or None when there is none. Raises NotifyError.
 
         With plain=True the text is sent without parse mode (the fallback when
-        Telegram cannot parse an alert's HTML)."""
+        Telegram cannot parse an alert's HTML); silent=True sends it without sound."""
 
     async def close(self) -> None:
         """Release connections; safe to call twice or without start()."""
@@ -85,13 +85,14 @@ class TelegramNotifier:
                 await self._bot.shutdown()  # a bad token will not get better
             raise failure from None
 
-    async def send(self, chat_id: str, html: str, *, plain: bool = False) -> str | None:
+    async def send(self, chat_id: str, html: str, *, plain: bool = False, silent: bool = False) -> str | None:
         try:
             message = await self._bot.send_message(
                 chat_id,
                 html,
                 parse_mode=None if plain else ParseMode.HTML,
                 link_preview_options=_NO_PREVIEW,
+                disable_notification=silent,
             )
         except TelegramError as error:
             # "from None": telegram's own messages may embed the token (InvalidToken, httpx URLs)
@@ -220,7 +221,7 @@ class ConsoleNotifier:
     async def start(self) -> None:
         return None
 
-    async def send(self, chat_id: str, html: str, *, plain: bool = False) -> str | None:
+    async def send(self, chat_id: str, html: str, *, plain: bool = False, silent: bool = False) -> str | None:
         stream = self._stream or sys.stdout  # looked up late, so redirection still applies
         print(html if plain else to_plain_text(html), file=stream)
         print(CONSOLE_SEPARATOR, file=stream, flush=True)

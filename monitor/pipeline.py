@@ -120,12 +120,17 @@ class Pipeline:
         names = {r.id: r.name for r in self.rules.rules}
         return [
             AlertIntent(
+                silent=all(self.priority(m.rule_id) == "low" for m in ms),
                 chat_id=chat,
                 rule_ids=tuple(m.rule_id for m in ms),
                 text=render_alert(entry, outlet, ms, names),
             )
             for chat, ms in by_chat.items()
         ]
+
+    def priority(self, rule_id: str) -> str:
+        rule = self.rules.get(rule_id)
+        return rule.priority if rule else "normal"
 
     def chat_for(self, rule_id: str) -> str:
         telegram = self.config.telegram

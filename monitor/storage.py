@@ -34,6 +34,7 @@ from monitor.types import (
     NewArticle,
     PendingAlert,
     SearchHit,
+    StoredArticle,
 )
 
 migrations = sqlite_utils.Migrations("monitor")
@@ -107,6 +108,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("article_id", "articles", "id")],
     )
     db.table("alerts").create_index(["status", "next_attempt"])
+
+
+@migrations()
+def m002_alert_silent(db: sqlite_utils.Database) -> None:
+    db.table("alerts").add_column("silent", int, not_null_default=0)
 
 
 def iso(dt: datetime) -> str:
@@ -334,6 +340,7 @@ class Archive:
                     "rules": json.dumps(list(a.rule_ids)),
                     "text": a.text,
                     "status": "pending",
+                    "silent": int(a.silent),
                     "created": iso(now),
                     "attempts": 0,
                 }
@@ -346,11 +353,13 @@ class Archive:
     def pending_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
         with _wrap(self.path, "read the outbox"):
             rows = self.db.execute(
-                "select id, chat_id, text, attempts from alerts where status = 'pending'"
+                "select id, chat_id, text, attempts, silent from alerts where status = 'pending'"
                 " and (next_attempt is null or next_attempt <= ?) order by id limit ?",
                 [iso(now), limit],
             ).fetchall()
-        return [PendingAlert(id=r[0], chat_id=r[1], text=r[2], attempts=r[3]) for r in rows]
+        return [
+            PendingAlert(id=r[0], chat_id=r[1], text=r[2], attempts=r[3], silent=bool(r[4])) for r in rows
+        ]
 
     def mark_sent(self, alert_id: int, message_id: str | None, now: datetime) -> None:
         with _wrap(self.path, "record a sent alert"), self.db.atomic():
@@ -410,6 +419,22 @@ class Archive:
             else FeedStatus(url, None, None, None, None, 0, 0)
             for url in urls
         ]
+
+    def articles_since(self, since: datetime | None, batch: int = 1000) -> Iterator[StoredArticle]:
+        """Every archived article published at or after `since` (all when None), newest first."""
+        sql = (
+            "select a.id, a.title, a.summary, a.published, coalesce(a.outlet, f.name, f.title)"
+            " from articles a left join feeds f on f.url = a.feed where a.published >= ?"
+            " order by a.published desc, a.id desc"
+        )
+        with _wrap(self.path, "read articles"):
+            cursor = self.db.execute(sql, [iso(since) if since else ""])
+            while rows := cursor.fetchmany(batch):
+                for r in rows:
+                    published = from_iso(r[3]) or datetime.min.replace(tzinfo=UTC)
+                    yield StoredArticle(
+                        id=r[0], title=r[1], summary=r[2] or "", published=published, outlet=r[4]
+                    )
 
     def search(
         self, query: str, *, since: datetime | None = None, rule: str | None = None, limit: int = 20

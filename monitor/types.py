@@ -147,6 +147,7 @@ class AlertIntent:
     chat_id: str  # where to send
     rule_ids: tuple[str, ...]  # the rules that asked for it
     text: str  # rendered Telegram HTML, under 4096 characters
+    silent: bool = False  # send without sound (every rule behind it is priority "low")
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,16 @@ class PendingAlert:
     chat_id: str  # where to send
     text: str  # rendered Telegram HTML
     attempts: int  # failed attempts so far
+    silent: bool = False  # send without sound
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: int  # articles.id
+    title: str  # plain text
+    summary: str  # plain text
+    published: datetime  # UTC (the first-seen time when the feed gave none)
+    outlet: str | None  # publisher, or the feed's name
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,55 @@ def test_run_polls_delivers_and_stops_on_sigterm(feed_server, telegram_api, writ
     assert "event=stopped" in err and "Traceback" not in err
     assert telegram_api.token not in err + out
     assert "event=pass" in err
+
+
+def test_rules_check_passes_on_the_shipped_rules(write_config):
+    result = monitor("--config", str(write_config([])), "rules", "check")
+    assert result.returncode == 0, result.stderr
+    assert "all pass" in result.stdout
+
+
+def rule_file(tmp_path: Path, body: str) -> Path:
+    folder = tmp_path / "myrules"
+    folder.mkdir(exist_ok=True)
+    (folder / "mine.toml").write_text(body, encoding="utf-8")
+    return folder
+
+
+def test_rules_check_reports_a_failing_example(tmp_path, write_config):
+    folder = rule_file(
+        tmp_path,
+        '[[rule]]\nid = "chips"\nname = "Chips"\nquery = "semiconductor*"\n'
+        'must_match = ["Tata builds a chip plant"]\nmust_not_match = ["Semiconductor stocks fall"]\n',
+    )
+    result = monitor("--config", str(write_config([], rules=folder)), "rules", "check")
+    assert result.returncode == 1
+    assert "2 failed" in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all("chips" in line and "mine.toml" in line for line in errors)
+    assert "Traceback" not in result.stderr
+
+
+def test_rules_check_reports_a_syntax_error_with_position(tmp_path, write_config):
+    folder = rule_file(tmp_path, '[[rule]]\nid = "broken"\nname = "Broken"\nquery = "India AND (Japan"\n')
+    result = monitor("--config", str(write_config([], rules=folder)), "rules", "check")
+    assert_one_line_error(result, "mine.toml", "broken", "position")
+
+
+def test_rules_test_over_the_archive(feed_server, write_config, seeds):
+    url = feed_server.add("/seeds.xml", rss("Seeds", seeds))
+    path = write_config([url])
+    assert monitor("--config", str(path), "poll").returncode == 0
+
+    by_id = monitor("--config", str(path), "rules", "test", "high-speed-rail", "--since", "2000d", "--json")
+    assert by_id.returncode == 0, by_id.stderr
+    report = json.loads(by_id.stdout)
+    assert report["articles"] == 5 and report["alerted"] == len(report["samples"]) >= 1
+    assert sum(report["per_day"].values()) == report["alerted"]
+
+    query = monitor("--config", str(path), "rules", "test", "Motegi AND Jaishankar", "--since", "2000d")
+    assert query.returncode == 0, query.stderr
+    assert "query 'Motegi AND Jaishankar': " in query.stdout and "2026-" in query.stdout
+
+    bad = monitor("--config", str(path), "rules", "test", "Motegi AND (", "--since", "2000d")
+    assert_one_line_error(bad, "position")

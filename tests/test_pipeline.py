@@ -193,3 +193,19 @@ def test_html_telegram_cannot_parse_is_resent_as_plain_text(feed_server, telegra
     (message,) = telegram_api.messages
     assert message.parse_mode is None
     assert "<b>" not in message.text and "Jaishankar" in message.text
+
+
+def test_low_priority_rules_alert_silently(feed_server, telegram_api, write_config, tmp_path, seeds):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.toml").write_text(
+        '[[rule]]\nid = "loud"\nname = "Loud"\nquery = "Motegi"\npriority = "high"\n\n'
+        '[[rule]]\nid = "quiet"\nname = "Quiet"\nquery = "Misri"\npriority = "low"\n',
+        encoding="utf-8",
+    )
+    url = feed_server.add("/f.xml", rss("F", seeds))
+    path = write_config([url], telegram=telegram_api.bot_url, rules=rules)
+    poll(path, telegram_api.token)
+    by_rule = {("Motegi" in m.text, "Misri" in m.text): m.disable_notification for m in telegram_api.messages}
+    assert by_rule[(False, True)] is True  # only the low-priority rule: silent
+    assert by_rule[(True, False)] is False  # the high-priority rule: with sound
