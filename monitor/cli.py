@@ -20,6 +20,7 @@ from monitor import __version__
 from monitor.app import poll_once, run_service
 from monitor.config import config_path, load_config, parse_duration
 from monitor.errors import MonitorError
+from monitor.examples import check_examples
 from monitor.logs import setup_logging
 from monitor.rulefile import load_rules
 from monitor.storage import Archive
@@ -192,8 +193,6 @@ def cmd_rules(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_rules_check(ctx: Context) -> int:
-    from monitor.rulefile import check_examples  # noqa: PLC0415 (TODO: top-level once it lands)
-
     rules = load_rules(ctx.config().rule_paths)
     failures = check_examples(rules)
     for failure in failures:

@@ -57,6 +57,9 @@ class Notifier(Protocol):
         With plain=True the text is sent without parse mode (the fallback when
         Telegram cannot parse an alert's HTML); silent=True sends it without sound."""
 
+    async def edit(self, chat_id: str, message_id: str, html: str) -> None:
+        """Replace the text of a message sent earlier (a story's alert). Raises NotifyError."""
+
     async def close(self) -> None:
         """Release connections; safe to call twice or without start()."""
 
@@ -98,6 +101,22 @@ class TelegramNotifier:
             # "from None": telegram's own messages may embed the token (InvalidToken, httpx URLs)
             raise self._wrap(error, chat_id) from None
         return str(message.message_id)
+
+    async def edit(self, chat_id: str, message_id: str, html: str) -> None:
+        try:
+            await self._bot.edit_message_text(
+                html,
+                chat_id=chat_id,
+                message_id=int(message_id),
+                parse_mode=ParseMode.HTML,
+                link_preview_options=_NO_PREVIEW,
+            )
+        except BadRequest as error:
+            if "message is not modified" in error.message:
+                return  # already says this: an edit re-sent after a crash, say
+            raise self._wrap(error, chat_id) from None
+        except TelegramError as error:
+            raise self._wrap(error, chat_id) from None
 
     async def close(self) -> None:
         await self._bot.shutdown()
@@ -226,6 +245,11 @@ class ConsoleNotifier:
         print(html if plain else to_plain_text(html), file=stream)
         print(CONSOLE_SEPARATOR, file=stream, flush=True)
         return None
+
+    async def edit(self, chat_id: str, message_id: str, html: str) -> None:
+        stream = self._stream or sys.stdout
+        print("(update to an earlier alert)\n" + to_plain_text(html), file=stream)
+        print(CONSOLE_SEPARATOR, file=stream, flush=True)
 
     async def close(self) -> None:
         return None

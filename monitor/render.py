@@ -28,7 +28,9 @@ HIGHLIGHTS = 40  # <b>…</b> pairs in the snippet, 7 units each
 HREF_BUDGET = 800  # a longer link is shown as text: cutting it would point elsewhere
 LINK_TEXT_BUDGET = 120
 RULE_LINE_BUDGET = 300
-RULES_BUDGET = 800
+RULES_BUDGET = 600
+ALSO_BUDGET = 400  # "Also reported by: …" on a story's alert
+ALSO_OUTLET_BUDGET = 40
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _ESCAPED_LENGTH = {"&": 5, "<": 4, ">": 4, '"': 6, "'": 6}  # html.escape(quote=True)
@@ -44,6 +46,7 @@ _WORST_CASE = (
     + HREF_BUDGET
     + LINK_TEXT_BUDGET
     + RULES_BUDGET
+    + ALSO_BUDGET
     + _MORE_RULES
     + _FIXED_MARKUP
 )
@@ -55,13 +58,17 @@ def render_alert(
     outlet: str | None,
     matches: Sequence[RuleMatch],
     rule_names: Mapping[str, str],
+    also: Sequence[tuple[str | None, str | None]] = (),
 ) -> str:
-    """The alert for one article as Telegram HTML, always under MAX_MESSAGE units."""
+    """The alert for one article as Telegram HTML, always under MAX_MESSAGE units.
+
+    `also` lists the (outlet, link) of other reports of the same story."""
     found = [word for match in matches for word in match.found]
     blocks = [
         _headline(entry.title, outlet or entry.outlet, entry.published),
         _highlight(_snippet(entry.summary), found),
         _link(entry.link),
+        _also(also),
         _rules(matches, rule_names),
     ]
     return "\n\n".join(block for block in blocks if block)
@@ -117,6 +124,28 @@ def _is_web_url(url: str) -> bool:
     except ValueError:  # e.g. an unbalanced "[" in the host
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _also(reports: Sequence[tuple[str | None, str | None]]) -> str:
+    if not reports:
+        return ""
+    label = "Also reported by: "
+    parts: list[str] = []
+    used = len(label) + len(_MORE_ALSO)
+    for count, (outlet, link) in enumerate(reports):
+        name = html.escape(_cut(_clean(outlet or "") or "another outlet", ALSO_OUTLET_BUDGET))
+        url = (link or "").strip()
+        clickable = _is_web_url(url) and len(url) <= ALSO_BUDGET // 2
+        part = f'<a href="{html.escape(url)}">{name}</a>' if clickable else name
+        if used + _units(part) + 2 > ALSO_BUDGET:
+            parts.append(_MORE_ALSO.format(len(reports) - count))
+            break
+        used += _units(part) + 2
+        parts.append(part)
+    return label + ", ".join(parts)
+
+
+_MORE_ALSO = "… and {} more"  # at most 99,999 more fit the room kept for it
 
 
 def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:

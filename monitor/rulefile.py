@@ -1,24 +1,62 @@
-"""Rule files: TOML `[[rule]]` tables → a RuleSet, with file, line and rule id in every error."""
+"""Rule files: `[[rule]]` tables and `[terms]` lists → a RuleSet; every error names file, line, rule.
+
+    each file ─tomllib→ [[rule]] tables → (Rule, parsed Query), [terms] → TermLists
+    all files' lists → one index by name (a name defined twice is an error)
+    each query's @names resolved against it → assemble_rule_set → RuleSet
+
+Lists are global, so every file is read before any query is resolved.
+"""
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import RuleError
-from monitor.rules import Query, RuleSet, assemble_rule_set, check_rule_id, parse_query
+from monitor.examples import ExampleFailure, check_examples, find_example_file, is_example_file
+from monitor.rules import PRIORITIES, Query, RuleSet, assemble_rule_set, check_rule_id, parse_query
+from monitor.termlists import TermList, index_term_lists, make_term_list, resolve_lists
 from monitor.types import Rule
 
-_KEYS = ("id", "name", "query", "chat_id")
+__all__ = ["ExampleFailure", "check_examples", "load_rules"]  # check_examples lives in examples.py
+
+_KEYS = ("id", "name", "query", "chat_id", "priority", "must_match", "must_not_match")
 _REQUIRED = ("id", "name", "query")
 
 
 def load_rules(paths: Iterable[Path]) -> RuleSet:
     """Load rule files, and every *.toml (sorted) in rule folders, into one RuleSet."""
-    compiled = [pair for path in _rule_files(paths) for pair in _read_rule_file(path)]
-    return assemble_rule_set(compiled)
+    files = [_read_rule_file(path) for path in _rule_files(paths)]
+    lists = index_term_lists([term_list for file in files for term_list in file.lists])
+    return assemble_rule_set([pending.resolve(lists) for file in files for pending in file.rules], lists)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A rule whose query is parsed but whose @names wait for every file's lists."""
+
+    rule: Rule
+    query: Query
+    lines: _SourceLines  # its file's lines, to turn a query offset into a file line
+    number: int  # which [[rule]] table of the file it is
+
+    def resolve(self, lists: Mapping[str, TermList]) -> tuple[Rule, Query]:
+        try:
+            return self.rule, resolve_lists(self.query, lists)
+        except RuleError as exc:
+            at = self.lines.query_line(self.number, self.rule.query, exc.position)
+            raise RuleError(
+                f"bad query: {exc.message}", self.rule.path, self.rule.id, exc.position, at
+            ) from exc
+
+
+@dataclass(frozen=True)
+class _RuleFile:
+    rules: list[_Pending]
+    lists: list[TermList]
 
 
 def _rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -38,7 +76,7 @@ def _rule_files(paths: Iterable[Path]) -> list[Path]:
     return list(files.values())
 
 
-def _read_rule_file(path: Path) -> list[tuple[Rule, Query]]:
+def _read_rule_file(path: Path) -> _RuleFile:
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -49,7 +87,10 @@ def _read_rule_file(path: Path) -> list[tuple[Rule, Query]]:
         raise _toml_error(exc, path, source) from exc
     lines = _SourceLines(source)
     tables = _rule_tables(data, path, lines)
-    return [_read_rule(table, path, lines, number) for number, table in enumerate(tables)]
+    lists = _term_lists(data.get("terms", {}), path, lines)
+    if not tables and not lists:
+        raise RuleError("no [[rule]] tables in this file", path)
+    return _RuleFile([_read_rule(table, path, lines, number) for number, table in enumerate(tables)], lists)
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, path: Path, source: str) -> RuleError:
@@ -64,21 +105,28 @@ def _toml_error(exc: tomllib.TOMLDecodeError, path: Path, source: str) -> RuleEr
 
 def _rule_tables(data: dict[str, object], path: Path, lines: _SourceLines) -> list[dict]:
     for key in data:
-        if key != "rule":
+        if key not in ("rule", "terms"):
             raise RuleError(
-                f"unknown top-level key {key!r}: a rule file holds only [[rule]] tables",
+                f"unknown top-level key {key!r}: a rule file holds [[rule]] tables and a [terms] table",
                 path,
                 line=lines.top_level_line(key),
             )
     tables = data.get("rule", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise RuleError("'rule' must be [[rule]] tables", path, line=lines.top_level_line("rule"))
-    if not tables:
-        raise RuleError("no [[rule]] tables in this file", path)
     return tables
 
 
-def _read_rule(table: dict, path: Path, lines: _SourceLines, number: int) -> tuple[Rule, Query]:
+def _term_lists(table: object, path: Path, lines: _SourceLines) -> list[TermList]:
+    if not isinstance(table, dict):
+        raise RuleError("'terms' must be a [terms] table", path, line=lines.top_level_line("terms"))
+    return [
+        make_term_list(name, elements, path, lines.table_key_line("terms", name))
+        for name, elements in table.items()
+    ]
+
+
+def _read_rule(table: dict, path: Path, lines: _SourceLines, number: int) -> _Pending:
     line = lines.table_line(number)
     rule_id = table.get("id") if isinstance(table.get("id"), str) else None
 
@@ -86,6 +134,28 @@ def _read_rule(table: dict, path: Path, lines: _SourceLines, number: int) -> tup
         at = lines.key_line(number, key) if key else line
         return RuleError(message, path, rule_id, position, at)
 
+    _check_keys(table, fail)
+    check_rule_id(table["id"], path, lines.key_line(number, "id"))
+    try:
+        query = parse_query(table["query"])
+    except RuleError as exc:
+        at = lines.query_line(number, table["query"], exc.position)
+        raise RuleError(f"bad query: {exc.message}", path, rule_id, exc.position, at) from exc
+    rule = Rule(
+        table["id"],
+        table["name"],
+        table["query"],
+        _chat_id(table, fail),
+        path,
+        line,
+        _priority(table, fail),
+        _examples(table, "must_match", path, fail),
+        _examples(table, "must_not_match", path, fail),
+    )
+    return _Pending(rule, query, lines, number)
+
+
+def _check_keys(table: dict, fail: Callable[..., RuleError]) -> None:
     for key in table:
         if key not in _KEYS:
             raise fail(f"unknown key {key!r} (a rule has {', '.join(_KEYS)})", key)
@@ -94,14 +164,24 @@ def _read_rule(table: dict, path: Path, lines: _SourceLines, number: int) -> tup
             raise fail(f"missing required key {key!r}")
         if not isinstance(table[key], str) or not table[key].strip():
             raise fail(f"{key!r} must be a non-empty string", key)
-    check_rule_id(table["id"], path, lines.key_line(number, "id"))
-    try:
-        query = parse_query(table["query"])
-    except RuleError as exc:
-        at = lines.query_line(number, table["query"], exc.position)
-        raise RuleError(f"bad query: {exc.message}", path, rule_id, exc.position, at) from exc
-    rule = Rule(table["id"], table["name"], table["query"], _chat_id(table, fail), path, line)
-    return rule, query
+
+
+def _priority(table: dict, fail: Callable[[str, str], RuleError]) -> str:
+    value = table.get("priority", "normal")
+    if value not in PRIORITIES:
+        raise fail(f'\'priority\' must be "high", "normal" or "low", not {value!r}', "priority")
+    return str(value)
+
+
+def _examples(table: dict, key: str, path: Path, fail: Callable[[str, str], RuleError]) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(e, str) and e.strip() for e in value):
+        raise fail(f"{key!r} must be a list of non-empty strings", key)
+    for example in value:
+        if is_example_file(example) and find_example_file(example, path) is None:
+            folder = path.parent
+            raise fail(f"{key} example file {example!r} is not in {folder}/ or its parent", key)
+    return tuple(value)
 
 
 def _chat_id(table: dict, fail: Callable[[str, str], RuleError]) -> str | None:
@@ -135,6 +215,16 @@ class _SourceLines:
             return None
         end = self.headers[number + 1] if number + 1 < len(self.headers) else len(self.lines)
         return self._find(_key_pattern(key), start, end) or start
+
+    def table_key_line(self, table: str, key: str) -> int | None:
+        """The line of `key =` inside a `[table]` table, else the table's line."""
+        header = re.compile(rf"\s*\[\s*[\"']?{re.escape(table)}[\"']?\s*\]")
+        start = self._find(header, 1, len(self.lines))
+        if start is None:
+            return self.top_level_line(table)
+        after = self._find(re.compile(r"\s*\["), start + 1, len(self.lines))
+        end = after - 1 if after is not None else len(self.lines)
+        return self._find(_key_pattern(key), start + 1, end) or start
 
     def top_level_line(self, key: str) -> int | None:
         """The line of a top-level `key =` or `[key]`, which comes before the first [[rule]]."""

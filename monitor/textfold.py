@@ -1,15 +1,18 @@
 """Text folding and tokenising, shared by rule queries and article text.
 
-Query terms and article text go through the same `tokenize`, so they agree on
-what a word is:
+Query terms and article text are folded the same way, so they agree on what a word is:
 
-    "Japan’s"  "JAPAN'S"  "Japan"   → japan          (case, possessive 's / ’s)
+    "Japan’s"  "JAPAN'S"  "Japan"   → japan          (case, possessive 's / ’s / ʼs)
     "Japón"                          → japon          (NFKD, combining marks dropped)
     "India–Japan"  "India-Japan"     → india, japan   (dashes, spaces, punctuation split)
 
-A token is a run of Unicode letters and digits. `TextIndex` keeps each token's
-position (for phrases, and later NEAR) and its span in the original text (so a
-match can report the words as the article wrote them).
+A word is a run of Unicode letters and digits (plus combining marks after the first
+character). `tokenize` is the reference: it gives each token's span in the original text.
+`FoldedField` gives the same words much faster for the usual case, text whose letters
+and digits are all ASCII (curly quotes and dashes allowed): one `str.translate` in C
+makes its `layout`, the folded words separated by runs of spaces, character for
+character where the original has them, so an occurrence found in the layout is a slice
+of the original text without any bookkeeping per word.
 """
 
 from __future__ import annotations
@@ -17,30 +20,45 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Container, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 
-def _combining_marks() -> str:
-    """A regex character class body for every combining mark in the BMP.
+def _classes() -> tuple[str, str]:
+    """Regex character class bodies for the BMP: combining marks; non-ASCII letters, digits and marks.
 
-    Built once at import (a few ms): Python's \\w has no letter+mark class, and text
-    in decomposed form ("o" + U+0301) must stay one word.
+    Built once at import (some ms): Python's \\w has no letter+mark class, and text in
+    decomposed form ("o" + U+0301) must stay one word.
     """
-    ranges: list[list[int]] = []
-    for code in range(min(sys.maxunicode, 0xFFFF) + 1):
-        if unicodedata.category(chr(code)).startswith("M"):
-            if ranges and ranges[-1][1] == code - 1:
+    marks: list[list[int]] = []
+    wordish: list[list[int]] = []
+    for code in range(0x80, min(sys.maxunicode, 0xFFFF) + 1):
+        char = chr(code)
+        mark = unicodedata.category(char).startswith("M")
+        for ranges, member in ((marks, mark), (wordish, mark or char.isalnum())):
+            if member and ranges and ranges[-1][1] == code - 1:
                 ranges[-1][1] = code
-            else:
+            elif member:
                 ranges.append([code, code])
-    return "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+    marks_class, wordish_class = ("".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in r) for r in (marks, wordish))
+    return marks_class, wordish_class
 
 
-# A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan).
-_WORD = re.compile(rf"(?P<word>[^\W_](?:[^\W_]|[{_combining_marks()}])*)(?:['’ʼ][sS](?![^\W_]))?")
+_MARKS, _WORDISH = _classes()
+# A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan). The text has
+# had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit.
+_WORD = re.compile(rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?")
 _ALNUM = re.compile(r"[^\W_]+")
+# The same on ASCII text that _ASCII_FOLD has lower-cased and reduced to [a-z0-9' ].
+_ASCII_WORD = re.compile(r"([a-z0-9]+)(?:'s(?![a-z0-9]))?")
+# ASCII: letters to lower case, digits kept, "'" kept (possessives), everything else a space
+_ASCII_FOLD = str.maketrans({chr(c): chr(c).lower() if chr(c).isalnum() else " " for c in range(128)})
+_ASCII_FOLD[ord("'")] = "'"
+# A non-ASCII letter, digit or mark (any astral character counts, to be safe): the
+# whitespace-delimited chunk around it needs `fold_word`. Whitespace is never part of a word.
+_FOREIGN = re.compile(rf"[{_WORDISH}\U00010000-\U0010ffff]")
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,80 +73,177 @@ def fold_word(word: str) -> tuple[str, ...]:
     """Fold one word; compatibility decomposition may split it ("ﬁ½" → fi, 1, 2)."""
     if word.isascii():
         return (word.lower(),)
-    # casefold before NFKD so that marks casefold introduces ("İ" → i + U+0307) are dropped too
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    # casefold before NFKD so that marks casefold introduces ("İ" → i + U+0307) are dropped too,
+    # and after it, for letters that decompose to capitals ("𝐀" → A)
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", word.casefold()).casefold())
     bare = "".join(c for c in decomposed if not unicodedata.category(c).startswith("M"))
     return tuple(_ALNUM.findall(bare))
 
 
+def _prepare(text: str) -> str:
+    # Same length, so spans stay valid: "_" is not part of a word (\w includes it), and
+    # U+02BC is a letter to Unicode but an apostrophe to writers ("Japanʼs").
+    return text.replace("_", " ").replace("ʼ", "’")
+
+
 def tokenize(text: str) -> list[Token]:
-    """Folded tokens of `text`, in order, with their original spans."""
+    """Folded tokens of `text`, in order, with their original spans. The reference."""
     return [Token(folded, start, end) for folded, start, end in _scan(text)]
 
 
 def _scan(text: str) -> Iterator[tuple[str, int, int]]:
-    # tuples, not Tokens: an article has hundreds of words and this is the hot loop
-    for match in _WORD.finditer(text):
+    for match in _WORD.finditer(_prepare(text)):
         start, end = match.span()
-        for folded in fold_word(match.group("word")):
+        for folded in fold_word(match.group(1)):
             yield folded, start, end
 
 
-@dataclass
-class TextIndex:
-    """The folded tokens of one article's fields, by position.
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """A chunk of text with non-ASCII letters, replaced by its folded words in the ASCII form."""
 
-    Fields are separated by an empty position, so no phrase spans two fields.
+    start: int  # where its replacement starts in the ASCII form
+    end: int  # where the replacement ends
+    origin: int  # where the chunk starts in the original text
+    spans: tuple[tuple[int, int], ...]  # each word's (start, end) in the chunk
+    shift: int  # ASCII-form offset minus original offset, after this chunk
+
+
+def _as_ascii(text: str) -> tuple[str, tuple[_Chunk, ...]] | None:
+    """`text` in ASCII with the same words, and the chunks whose length that changed.
+
+    Non-ASCII separators become ASCII ones, one for one. Chunks holding non-ASCII letters
+    ("Nestlé’s") are replaced by their folded words (" nestle "); None when a folded word
+    is not ASCII ("日本"): such text takes the reference path.
+    """
+    chunks: tuple[_Chunk, ...] = ()
+    if text.isascii():
+        return text, chunks
+    plain = _replace_typography(text)
+    if plain.isascii():  # the usual case: curly quotes and dashes, and nothing else
+        return plain, chunks
+    if _FOREIGN.search(plain):
+        folded = _fold_foreign(text)
+        if folded is None:
+            return None
+        text, chunks = folded
+        plain = _replace_typography(text)
+    # any other separator becomes "?", which separates too
+    return plain.encode("ascii", "replace").decode("ascii"), chunks
+
+
+# What news copy is full of, each replaced by one ASCII character: ’ and ʼ keep their
+# possessive role, the others separate. `in` and `replace` are quick C scans.
+_TYPOGRAPHY = {"’": "'", "ʼ": "'", "‘": " ", "“": " ", "”": " ", "–": " ", "—": " ", "…": " ", "\u00a0": " "}
+
+
+def _replace_typography(text: str) -> str:
+    for char, ascii_char in _TYPOGRAPHY.items():
+        if char in text:
+            text = text.replace(char, ascii_char)
+    return text
+
+
+def _fold_foreign(text: str) -> tuple[str, tuple[_Chunk, ...]] | None:
+    pieces, chunks = [], []
+    done = shift = 0
+    for foreign in _FOREIGN.finditer(text):
+        if foreign.start() < done:
+            continue  # in the chunk just replaced
+        start = foreign.start()
+        while start > done and not text[start - 1].isspace():
+            start -= 1
+        space = _SPACE.search(text, foreign.start())
+        end = space.start() if space else len(text)
+        tokens = list(_scan(text[start:end]))
+        replacement = f" {' '.join(token for token, _, _ in tokens)} "
+        if not replacement.isascii():
+            return None
+        pieces += [text[done:start], replacement]
+        new_start = start + shift
+        shift += len(replacement) - (end - start)
+        spans = tuple((a, b) for _, a, b in tokens)
+        chunks.append(_Chunk(new_start, new_start + len(replacement), start, spans, shift))
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces), tuple(chunks)
+
+
+def fold_tokens(text: str) -> list[str]:
+    """The folded tokens of `text`, exactly as `tokenize` gives them, without spans."""
+    return FoldedField(text).layout.split()
+
+
+def _blank_apostrophes(folded: str) -> str:
+    """`folded` with every apostrophe, and each possessive 's, turned into spaces (same length).
+
+    Only the space-separated chunks that hold an apostrophe go through the regex.
+    """
+    parts = []
+    done = 0
+    at = folded.find("'")
+    while at != -1:
+        start = folded.rfind(" ", 0, at) + 1
+        end = folded.find(" ", at)
+        end = len(folded) if end == -1 else end
+        chunk = [" "] * (end - start)
+        for word in _ASCII_WORD.finditer(folded, start, end):
+            chunk[word.start() - start : word.end(1) - start] = word.group(1)
+        parts += [folded[done:start], "".join(chunk)]
+        done = end
+        at = folded.find("'", end)
+    parts.append(folded[done:])
+    return "".join(parts)
+
+
+class FoldedField:
+    """One article field, folded once.
+
+    `layout` is the folded words with a space before and after each; between two words
+    there is at least one space. When `exact`, layout offset n is text offset n - 1.
     """
 
-    fields: tuple[str, ...]  # the original field texts
-    words: list[str | None] = field(default_factory=list)  # folded token per position
-    spans: list[tuple[int, int, int]] = field(default_factory=list)  # (field, start, end)
-    positions: dict[str, list[int]] = field(default_factory=dict)  # token → its positions
+    __slots__ = ("text", "layout", "exact", "_lower", "_chunks", "_spans")
 
-    def original(self, first: int, last: int) -> str:
-        """The text that positions first..last (one field) came from, as written."""
-        number, start, _ = self.spans[first]
-        return self.fields[number][start : self.spans[last][2]]
+    def __init__(self, text: str) -> None:
+        self.text = text  # as written
+        self._spans: list[tuple[str, int, int]] | None = None  # from the reference scan, if needed
+        self._chunks: tuple[_Chunk, ...] = ()  # where the ASCII form differs in length from `text`
+        ascii_form = _as_ascii(text)
+        if ascii_form is None:
+            self._spans = list(_scan(text))
+            self.layout = f" {' '.join(token for token, _, _ in self._spans)} "
+            self.exact, self._lower = False, ""
+            return
+        # lower-case with separators as spaces; then apostrophes and possessive 's as spaces too
+        self._lower = ascii_form[0].translate(_ASCII_FOLD)
+        blank = _blank_apostrophes(self._lower) if "'" in self._lower else self._lower
+        self.layout = f" {blank} "
+        self._chunks = ascii_form[1]
+        self.exact = not self._chunks
 
-    def phrase_at(self, position: int, tokens: Sequence[str], prefix: bool) -> bool:
-        """Whether `tokens` occur consecutively from `position`; the last may be a prefix."""
-        if position + len(tokens) > len(self.words):
-            return False
-        last = len(tokens) - 1
-        for offset, wanted in enumerate(tokens):
-            word = self.words[position + offset]
-            if word is None:
-                return False
-            if word != wanted and not (prefix and offset == last and word.startswith(wanted)):
-                return False
-        return True
+    def original(self, start: int, end: int) -> str:
+        """The text that `layout[start:end]` (whole words) came from, as written."""
+        if self._spans is not None:
+            first = len(self.layout[:start].split())
+            last = first + len(self.layout[start:end].split()) - 1
+            return self.text[self._spans[first][1] : self._spans[last][2]]
+        return self.text[self._origin(start - 1, 0) : self._origin(end - 1, 1)]
 
-    def prefixed(self, prefixes: Container[str], lengths: Sequence[int]) -> dict[str, list[str]]:
-        """For each of `prefixes` (whose sorted lengths are given), the distinct tokens it starts.
+    def _origin(self, offset: int, side: int) -> int:
+        """Where a word's start (side 0) or end (side 1) at `offset` of the ASCII form is in `text`."""
+        shift = 0
+        for chunk in self._chunks:
+            if offset <= chunk.start:
+                break
+            if offset < chunk.end:  # a word of the chunk: the reference scan knows where it is
+                number = len(self.layout[chunk.start + 1 : offset + 1].split()) - side
+                return chunk.origin + chunk.spans[number][side]
+            shift = chunk.shift
+        if side and self._lower.startswith("'s", offset) and self.layout.startswith("  ", offset + 1):
+            offset += 2  # the possessive belongs to the word as written: "Japan’s"
+        return offset - shift
 
-        Slicing each distinct token costs a few dict lookups per token, however many
-        prefixes the rule set has; `startswith` per prefix would cost one per pair.
-        """
-        found: dict[str, list[str]] = {}
-        for word in self.positions:
-            for length in lengths:
-                if length > len(word):
-                    break
-                if word[:length] in prefixes:
-                    found.setdefault(word[:length], []).append(word)
-        return found
-
-
-def index_fields(*fields: str) -> TextIndex:
-    """Tokenise each field once and index the tokens by position."""
-    index = TextIndex(tuple(fields))
-    for number, text in enumerate(fields):
-        if number:
-            index.words.append(None)
-            index.spans.append((number, 0, 0))
-        for folded, start, end in _scan(text):
-            index.positions.setdefault(folded, []).append(len(index.words))
-            index.words.append(folded)
-            index.spans.append((number, start, end))
-    return index
+    def words_between(self, end: int, start: int) -> int:
+        """How many words lie between layout offsets `end` and `start`."""
+        return len(self.layout[end:start].split())

@@ -11,6 +11,9 @@ from monitor.errors import RuleError
 from monitor.rulefile import load_rules
 from monitor.rules import (
     And,
+    Field,
+    ListRef,
+    Near,
     Node,
     Not,
     Or,
@@ -33,6 +36,15 @@ def show(node: Node) -> str:
         return f'"{text}"' if len(node.tokens) > 1 else text
     if isinstance(node, Not):
         return f"NOT {show(node.child)}"
+    if isinstance(node, ListRef):
+        return f"@{node.name}"
+    if isinstance(node, Field):
+        return f"{node.name}:{show(node.child)}"
+    if isinstance(node, Near):
+        parts = [show(node.children[0])]
+        for child, distance in zip(node.children[1:], node.distances, strict=True):
+            parts += [f"NEAR/{distance}", show(child)]
+        return "[" + " ".join(parts) + "]"
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
     return "(" + joiner.join(show(child) for child in node.children) + ")"
@@ -72,6 +84,24 @@ PARSED = [
     ("diacritics", "JAPÓN", "japon"),
     ("operators-inside-phrase-are-words", '"free AND open"', '"free and open"'),
     ("no-space-around-parens", "(a)OR(b)", "(a OR b)"),
+    ("near", "India NEAR/3 Japan", "[india NEAR/3 japan]"),
+    ("near-binds-tighter-than-and", "a AND b NEAR/5 c", "(a AND [b NEAR/5 c])"),
+    ("near-binds-tighter-than-not", "a NOT b NEAR/5 c", "(a AND NOT [b NEAR/5 c])"),
+    ("near-chain", "a NEAR/1 b NEAR/2 c", "[a NEAR/1 b NEAR/2 c]"),
+    ("near-or-groups", '(a OR "b c") NEAR/0 dd*', '[(a OR "b c") NEAR/0 dd*]'),
+    ("near-list", "@india NEAR/8 @japan", "[@india NEAR/8 @japan]"),
+    ("lower-case-near-is-a-word", "Japan near Tokyo", "(japan AND near AND tokyo)"),
+    ("field-term", "title:Japan", "title:japan"),
+    ("field-binds-tightest", "title:a b", "(title:a AND b)"),
+    ("field-group", "title:(a OR b) AND summary:cc*", "(title:(a OR b) AND summary:cc*)"),
+    ("field-phrase", 'summary:"rare earth*"', 'summary:"rare earth*"'),
+    ("body-is-summary", "body:Japan", "summary:japan"),
+    ("field-any-case", "TITLE:Japan", "title:japan"),
+    ("field-list", "title:@india", "title:@india"),
+    ("field-around-near", "title:(a NEAR/2 b)", "title:[a NEAR/2 b]"),
+    ("colon-is-punctuation", "10:30", '"10 30"'),
+    ("list", "@india AND chip*", "(@india AND chip*)"),
+    ("star-after-a-separator-is-any-word", '"rare *" Indo-*', '("rare *" AND "indo *")'),
 ]
 
 
@@ -95,16 +125,31 @@ BAD_QUERIES = [
     ("empty-phrase", 'India ""', 6, "empty phrase"),
     ("star-inside-word", "India min*eral", 9, "only allowed at the end"),
     ("star-inside-phrase", '"rare* earth"', 5, "only allowed at the end"),
-    ("star-after-space", '"rare *"', 6, "must follow a letter or digit"),
     ("one-letter-prefix", "Japan a*", 6, "at least 2 letters"),
     ("punctuation-only-word", "India & Japan", 6, "'&' has no letters or digits"),
     ("only-not", "NOT hockey", 0, "at least one word"),
     ("or-not", "Japan OR NOT hockey", 9, "at least one word"),
     ("not-group", "NOT (India OR Japan)", 0, "at least one word"),
-    ("near-reserved", "India NEAR Japan", 6, "NEAR is not supported"),
-    ("near-n-reserved", "India NEAR/3 Japan", 6, "NEAR is not supported"),
-    ("named-list-reserved", "@india Japan", 0, "named term lists"),
-    ("field-reserved", "India title:Japan", 6, "field scoping"),
+    ("near-without-distance", "India NEAR Japan", 6, "NEAR needs a distance"),
+    ("near-too-far", "India NEAR/101 Japan", 6, "from 0 to 100"),
+    ("near-not-a-number", "India NEAR/x Japan", 6, "whole number"),
+    ("near-lower-case", "India near/3 Japan", 6, "write 'NEAR/3' in upper case"),
+    ("near-dangling", "India NEAR/3", 12, "expected a term, found end of query"),
+    ("near-leading", "NEAR/3 India", 0, "expected a term, found 'NEAR/3'"),
+    ("near-and-operand", "(a AND b) NEAR/3 c", 3, "AND inside a NEAR operand"),
+    ("near-implied-and-operand", "a NEAR/3 (b c)", 12, "AND inside a NEAR operand"),
+    ("near-not-operand", "a NEAR/3 (b NOT c)", 12, "AND inside a NEAR operand"),
+    ("near-nested", "(a NEAR/1 b) NEAR/3 c", 3, "another NEAR inside a NEAR operand"),
+    ("near-field-operand", "a NEAR/3 title:b", 9, "a field inside a NEAR operand"),
+    ("near-not-in-or", "a NEAR/3 (b OR NOT c)", 15, "NOT inside a NEAR operand"),
+    ("field-space", "India title: Japan", 6, "must be followed directly"),
+    ("field-nothing", "India title:", 6, "must be followed directly"),
+    ("field-operator", "title:AND x", 0, "must be followed directly"),
+    ("field-in-field", "title:(a OR summary:b)", 12, "a field inside another field"),
+    ("field-only-not", "title:(NOT a)", 7, "at least one word"),
+    ("bad-list-name", "@India Japan", 0, "bad list name '@India'"),
+    ("list-prefix", "@india*", 0, "bad list name"),
+    ("bare-at", "Japan @", 6, "bad list name '@'"),
     ("too-deep-parens", "(" * 150 + "a" + ")" * 150, 100, "nested more than 100"),
     ("too-many-nots", "a " + "NOT " * 150 + "b", 402, "nested more than 100"),
 ]
@@ -139,6 +184,9 @@ def test_parse_query_raises_only_rule_errors_on_garbage() -> None:
         "-",
         "é",
         "NEAR",
+        "NEAR/2",
+        "title:",
+        "body:x",
         "@x",
         "'s",
         "\u0301",
@@ -155,7 +203,8 @@ def test_parse_query_raises_only_rule_errors_on_garbage() -> None:
         except RuleError as error:
             assert error.position is not None and 0 <= error.position <= len(query), query
         else:
-            assert parsed.positive, query  # a query that parses can be triggered by a word
+            # a query that parses can be triggered by a word (or by an element of a list)
+            assert parsed.positive or parsed.lists, query
 
 
 def test_query_lists_its_terms_in_order_and_which_are_positive() -> None:

@@ -1,0 +1,22 @@
+"""bench/rules_bench.py runs, small, and prints its rate lines (no timing is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rules_bench_runs_small() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/rules_bench.py", "--articles", "50", "--rules", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in ("one-pass:", "baseline:", "speed-up:", "results:   identical", "articles/s"):
+        assert line in result.stdout, result.stdout

@@ -1,0 +1,78 @@
+"""The shipped rules against the labelled reports in tests/data/rules_eval (bench/rules_quality.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from monitor.rules import compile_rule_set
+from monitor.types import Rule
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 0.95
+MIN_ARTICLES = 80
+MIN_NEGATIVES = 30
+MIN_PER_TOPIC = 8
+
+
+def _import_bench() -> ModuleType:
+    # bench/ is scripts, not a package; the module must be in sys.modules before it
+    # runs, because dataclasses look their module up there
+    spec = importlib.util.spec_from_file_location("rules_quality", ROOT / "bench" / "rules_quality.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _import_bench()
+
+
+@pytest.fixture(scope="module")
+def quality():
+    rules = bench.load_rules([bench.RULES])
+    articles = bench.load_articles(bench.ARTICLES, [rule.id for rule in rules.rules])
+    return bench.evaluate(rules, articles)
+
+
+def test_the_set_is_big_enough_to_mean_something(quality) -> None:
+    articles = [outcome.article for outcome in quality.outcomes]
+    assert len(articles) >= MIN_ARTICLES
+    assert sum(not article.topics for article in articles) >= MIN_NEGATIVES
+    for topic in quality.topics:
+        assert sum(topic in article.topics for article in articles) >= MIN_PER_TOPIC, topic
+
+
+@pytest.mark.parametrize("measure", ["alert_precision", "alert_recall", "topic_recall"])
+def test_shipped_rules_meet_the_target(quality, measure: str) -> None:
+    rate = getattr(quality, measure)
+    assert rate.value >= TARGET, f"{measure} {rate}\n" + bench.report(quality, verbose=True)
+
+
+def test_unknown_topic_label_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('[[article]]\ntitle = "t"\nbody = "b"\ntopics = ["defense"]\n')
+    with pytest.raises(ValueError, match=r"a\.toml#1: unknown topics \['defense'\]"):
+        bench.load_articles(tmp_path, ["defence"])
+
+
+def test_measures_count_alerts_topics_and_misses() -> None:
+    rules = compile_rule_set([Rule("defence", "D", "navy OR army"), Rule("diplomacy", "P", "summit")])
+    articles = [
+        bench.Article("Navy summit", "", frozenset({"defence", "diplomacy"}), "a#1"),
+        bench.Article("Army drill", "", frozenset({"defence", "diplomacy"}), "a#2"),
+        bench.Article("Hockey", "", frozenset({"defence"}), "a#3"),
+        bench.Article("Navy beats army", "", frozenset(), "a#4"),
+    ]
+    quality = bench.evaluate(rules, articles)
+    assert str(quality.alert_precision) == "0.667 (2/3)"
+    assert str(quality.alert_recall) == "0.667 (2/3)"
+    assert str(quality.topic_recall) == "0.600 (3/5)"
+    assert [str(rate) for rate in quality.per_topic("defence")] == ["0.667 (2/3)", "0.667 (2/3)"]
+    verbose = bench.report(quality, verbose=True)
+    assert "a#4: Navy beats army\n    labelled: -\n    fired defence: Navy, army" in verbose
+    assert "a#2: Army drill" in verbose and "missed: diplomacy" in verbose
