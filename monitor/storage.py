@@ -24,17 +24,22 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.utils import OperationalError
 
+from monitor import storystore
 from monitor.errors import StorageError
+from monitor.sqltime import from_iso, iso
 from monitor.types import (
     AlertIntent,
+    EntryData,
     FeedConfig,
     FeedForUpdate,
     FeedStatus,
     FetchedFeed,
     NewArticle,
     PendingAlert,
+    RuleMatch,
     SearchHit,
     StoredArticle,
+    StoryEdit,
 )
 
 migrations = sqlite_utils.Migrations("monitor")
@@ -115,15 +120,9 @@ def m002_alert_silent(db: sqlite_utils.Database) -> None:
     db.table("alerts").add_column("silent", int, not_null_default=0)
 
 
-def iso(dt: datetime) -> str:
-    """UTC, second precision, sortable as text, understood by SQLite's date functions."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def from_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+@migrations()
+def m003_stories(db: sqlite_utils.Database) -> None:
+    storystore.migrate(db)
 
 
 @contextmanager
@@ -286,26 +285,37 @@ class Archive:
         feed_title: str | None,
         articles: Sequence[tuple[NewArticle, Sequence[AlertIntent]]],
         now: datetime,
+        edits: Sequence[StoryEdit] = (),
     ) -> int:
-        """Archive new articles with their matches and alerts, and the feed's state: one transaction.
+        """Archive new articles with their matches, stories and alerts, the story alerts they
+        update, and the feed's state: one transaction.
 
         Returns how many articles were new (an article another feed archived
         since the caller checked its keys is skipped, not stored twice).
         """
         saved = 0
+        new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
         with _wrap(self.path, "save articles"), self.db.atomic():
             for article, alerts in articles:
                 if self.known_keys(article.keys):
                     continue
-                self._insert_article(feed_url, article, alerts, now)
+                self._insert_article(feed_url, article, alerts, now, new_stories)
                 saved += 1
+            for story_edit in edits:
+                storystore.queue_edit(self.db, story_edit, iso(now))
             self._feed_ok(feed_url, fetched, feed_title, now)
         return saved
 
     def _insert_article(
-        self, feed_url: str, article: NewArticle, alerts: Sequence[AlertIntent], now: datetime
+        self,
+        feed_url: str,
+        article: NewArticle,
+        alerts: Sequence[AlertIntent],
+        now: datetime,
+        new_stories: dict[int, int],
     ) -> None:
         entry = article.entry
+        published = iso(entry.published or article.first_seen)
         article_id = (
             self.db.table("articles")
             .insert(
@@ -316,19 +326,26 @@ class Archive:
                     "title": entry.title,
                     "summary": entry.summary,
                     "outlet": entry.outlet,
-                    "published": iso(entry.published or article.first_seen),
+                    "published": published,
                     "first_seen": iso(article.first_seen),
                     "feed": feed_url,
                 }
             )
             .last_pk
         )
+        assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
+        story_id = self._story_for(article_id, article, published, now, new_stories)
         self.db.table("article_keys").insert_all(
             [{"key": k, "article_id": article_id} for k in article.keys], ignore=True
         )
         self.db.table("matches").insert_all(
             [
-                {"article_id": article_id, "rule_id": m.rule_id, "terms": json.dumps(list(m.terms))}
+                {
+                    "article_id": article_id,
+                    "rule_id": m.rule_id,
+                    "terms": json.dumps(list(m.terms)),
+                    "found": json.dumps(list(m.found)),
+                }
                 for m in article.matches
             ]
         )
@@ -341,6 +358,8 @@ class Archive:
                     "text": a.text,
                     "status": "pending",
                     "silent": int(a.silent),
+                    "kind": "send",
+                    "story_id": story_id,
                     "created": iso(now),
                     "attempts": 0,
                 }
@@ -348,17 +367,60 @@ class Archive:
             ]
         )
 
+    def _story_for(
+        self, article_id: int, article: NewArticle, published: str, now: datetime, new_stories: dict[int, int]
+    ) -> int:
+        wanted = article.story
+        existing = new_stories.get(wanted) if wanted is not None and wanted < 0 else wanted
+        story_id = storystore.join_story(self.db, article_id, existing, article.entry.title, iso(now))
+        if wanted is not None and wanted < 0:
+            new_stories.setdefault(wanted, story_id)
+        if article.fingerprint:
+            storystore.index_article(
+                self.db, article_id, story_id, published, article.fingerprint, article.story_keys
+            )
+        return story_id
+
+    def story_candidates(
+        self, keys: Sequence[str], published: datetime, window_hours: float
+    ) -> list[tuple[int, str]]:
+        with _wrap(self.path, "look up stories"):
+            return storystore.candidates(self.db, keys, published, window_hours)
+
+    def story_alerts(self, story_id: int) -> list[tuple[int, str, int]]:
+        with _wrap(self.path, "read a story's alerts"):
+            return storystore.story_alerts(self.db, story_id)
+
+    def story_reports(self, story_id: int) -> list[tuple[int, str | None, str | None]]:
+        with _wrap(self.path, "read a story"):
+            return storystore.story_reports(self.db, story_id)
+
+    def alerted_article(self, article_id: int) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
+        with _wrap(self.path, "read an article"):
+            return storystore.alerted_article(self.db, article_id)
+
     # --- outbox -----------------------------------------------------------
 
     def pending_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
         with _wrap(self.path, "read the outbox"):
             rows = self.db.execute(
-                "select id, chat_id, text, attempts, silent from alerts where status = 'pending'"
-                " and (next_attempt is null or next_attempt <= ?) order by id limit ?",
+                "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id"
+                " from alerts a left join alerts t on t.id = a.edit_of where a.status = 'pending'"
+                " and (a.next_attempt is null or a.next_attempt <= ?) order by a.id limit ?",
                 [iso(now), limit],
             ).fetchall()
         return [
-            PendingAlert(id=r[0], chat_id=r[1], text=r[2], attempts=r[3], silent=bool(r[4])) for r in rows
+            PendingAlert(
+                id=r[0],
+                chat_id=r[1],
+                text=r[2],
+                attempts=r[3],
+                silent=bool(r[4]),
+                edit_of=r[5],
+                target_status=r[6],
+                target_message_id=r[7],
+            )
+            for r in rows
         ]
 
     def mark_sent(self, alert_id: int, message_id: str | None, now: datetime) -> None:

@@ -57,7 +57,7 @@ was measured and separates nothing; it is not used.
 Measured with bench/stories_quality.py: on the 86 pairs written before the method,
 precision 1.00 and recall 0.86, and every same-story pair shares a key. On 40 pairs written
 after it (holdout/) precision 1.00, recall 0.65, keys 0.95 now; at first contact precision
-was 0.67 and then 0.91, and each miss led to a rule above (see holdout/README.md). What it
+was 0.67 and then 0.91; each miss led to a rule above (tests/data/stories_eval/README.md). What it
 misses: reports sharing one rare name and nothing else (a named cyclone reported from two
 districts, a submarine's launch told by the shipyard and by the navy) stay separate
 stories, and so does a visit reported on its first and its last day.
@@ -78,18 +78,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import NamedTuple
 
+from monitor.types import StorySettings
+
 FINGERPRINT_VERSION = 1  # bump when fingerprint() changes meaning; stored ones must be recomputed
-
-
-@dataclass(frozen=True)
-class StorySettings:
-    window_hours: float = 72.0  # join only articles published this close to one of the story's
-    near_duplicate: float = 0.4  # shingle Jaccard from which two texts are one report (always join)
-    min_points: float = 2.0  # evidence points from which differently-worded reports are one event
-    key_terms: int = 5  # specific terms per article whose pairs are index keys
-    single_terms: int = 3  # ... of which the first few are index keys on their own too
-    bands: int = 16  # LSH bands over the MinHash signature, one index key each
-    rows: int = 2  # signature slots per band
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,17 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class StorySettings:
+    window_hours: float = 72.0  # join only articles published this close to one of the story's
+    near_duplicate: float = 0.4  # shingle Jaccard from which two texts are one report (always join)
+    min_points: float = 2.0  # evidence points from which differently-worded reports are one event
+    key_terms: int = 5  # specific terms per article whose pairs are index keys
+    single_terms: int = 3  # ... of which the first few are index keys on their own too
+    bands: int = 16  # LSH bands over the MinHash signature, one index key each
+    rows: int = 2  # signature slots per band
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the config file itself; relative paths resolve against its folder
     storage_path: Path  # the SQLite archive
@@ -55,6 +66,7 @@ class Config:
     telegram: TelegramConfig  # where alerts go; console when not enabled
     feeds: tuple[FeedConfig, ...]  # the feeds to watch
     fetch: FetchSettings = field(default_factory=FetchSettings)  # fetch limits
+    stories: StorySettings = field(default_factory=StorySettings)  # grouping reports into stories
 
 
 # --- fetch -------------------------------------------------------------------
@@ -140,6 +152,15 @@ class NewArticle:
     keys: tuple[str, ...]  # every identity key; any one seen before means a duplicate
     first_seen: datetime  # when monitor first saw it
     matches: tuple[RuleMatch, ...]  # rules that fired
+    story: int | None = None  # story it joins: an archived story's id; < 0 a story new in this save
+    fingerprint: str | None = None  # stories.ArticleFingerprint as JSON, for later comparisons
+    story_keys: tuple[str, ...] = ()  # index keys under which later reports will find it
+
+
+@dataclass(frozen=True)
+class StoryEdit:
+    alert_id: int  # a story's alert (already queued or sent) to bring up to date
+    text: str  # its new text, listing the other outlets
 
 
 @dataclass(frozen=True)
@@ -157,6 +178,9 @@ class PendingAlert:
     text: str  # rendered Telegram HTML
     attempts: int  # failed attempts so far
     silent: bool = False  # send without sound
+    edit_of: int | None = None  # for an edit: the alert whose message it replaces
+    target_status: str | None = None  # for an edit: that alert's status
+    target_message_id: str | None = None  # for an edit: that alert's Telegram message id
 
 
 @dataclass(frozen=True)
@@ -177,6 +201,7 @@ class SearchHit:
     published: datetime | None  # UTC
     feed: str | None  # feed URL
     rules: tuple[str, ...]  # ids of rules that matched it
+    story_id: int | None = None  # the story it belongs to
 
 
 @dataclass(frozen=True)

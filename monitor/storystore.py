@@ -1,0 +1,187 @@
+"""The archive's story tables: which article belongs to which story, and the index to find them.
+
+    stories      one row per story: first article, title, how many reports, last update
+    story_keys   stories.candidate_keys of every article, with its publication time
+    fingerprints stories.ArticleFingerprint (JSON) of every article
+
+Part of storage (the only SQL in monitor); Archive calls these inside its transactions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from monitor.sqltime import from_iso, iso
+from monitor.types import EntryData, RuleMatch, StoryEdit
+
+# A key with more postings than this in the window says little (a common name): skip it.
+MAX_POSTINGS = 50
+MAX_CANDIDATES = 200
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    db.table("stories").create(
+        {"id": int, "title": str, "first_article_id": int, "articles": int, "created": str, "updated": str},
+        pk="id",
+    )
+    db.table("articles").add_column("story_id", int)
+    db.table("articles").create_index(["story_id"])
+    db.table("story_keys").create(
+        {"key": str, "article_id": int, "story_id": int, "published": str}, pk=("key", "article_id")
+    )
+    db.table("story_keys").create_index(["key", "published"])
+    db.table("fingerprints").create({"article_id": int, "data": str}, pk="article_id")
+    db.table("matches").add_column("found", str)
+    db.table("alerts").add_column("kind", str, not_null_default="send")
+    db.table("alerts").add_column("edit_of", int)
+    db.table("alerts").add_column("story_id", int)
+
+
+def join_story(db: sqlite_utils.Database, article_id: int, story_id: int | None, title: str, now: str) -> int:
+    """Put an article in a story (a new one when story_id is None); returns the story id."""
+    if story_id is None:
+        story_id = int(
+            db.table("stories")  # type: ignore[arg-type]
+            .insert(
+                {
+                    "title": title,
+                    "first_article_id": article_id,
+                    "articles": 1,
+                    "created": now,
+                    "updated": now,
+                }
+            )
+            .last_pk
+        )
+    else:
+        db.execute("update stories set articles = articles + 1, updated = ? where id = ?", [now, story_id])
+    db.execute("update articles set story_id = ? where id = ?", [story_id, article_id])
+    return story_id
+
+
+def index_article(
+    db: sqlite_utils.Database,
+    article_id: int,
+    story_id: int,
+    published: str,
+    fingerprint: str,
+    keys: Sequence[str],
+) -> None:
+    db.table("fingerprints").insert({"article_id": article_id, "data": fingerprint}, replace=True)
+    db.table("story_keys").insert_all(
+        [{"key": k, "article_id": article_id, "story_id": story_id, "published": published} for k in keys],
+        ignore=True,
+    )
+
+
+def candidates(
+    db: sqlite_utils.Database, keys: Sequence[str], published: datetime, window_hours: float
+) -> list[tuple[int, str]]:
+    """(story id, fingerprint JSON) of the window's articles sharing a selective key."""
+    if not keys:
+        return []
+    span = timedelta(hours=window_hours)
+    low, high = iso(published - span), iso(published + span)
+    marks = ",".join("?" * len(keys))
+    common = {
+        row[0]
+        for row in db.execute(
+            f"select key from story_keys where key in ({marks}) and published between ? and ?"
+            " group by key having count(*) > ?",
+            [*keys, low, high, MAX_POSTINGS],
+        )
+    }
+    useful = [k for k in keys if k not in common]
+    if not useful:
+        return []
+    marks = ",".join("?" * len(useful))
+    rows = db.execute(
+        "select distinct k.story_id, f.data from story_keys k"
+        " join fingerprints f on f.article_id = k.article_id"
+        f" where k.key in ({marks}) and k.published between ? and ? limit ?",
+        [*useful, low, high, MAX_CANDIDATES],
+    ).fetchall()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int]]:
+    """(alert id, chat id, article id) of the story's alerts that were or will be sent."""
+    rows = db.execute(
+        "select id, chat_id, article_id from alerts where story_id = ? and kind = 'send'"
+        " and status in ('pending', 'sent') order by id",
+        [story_id],
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def story_reports(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str | None, str | None]]:
+    """(article id, outlet, link) of every article in the story, oldest first."""
+    rows = db.execute(
+        "select a.id, coalesce(a.outlet, f.name, f.title), a.link from articles a"
+        " left join feeds f on f.url = a.feed where a.story_id = ? order by a.published, a.id",
+        [story_id],
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def alerted_article(
+    db: sqlite_utils.Database, article_id: int
+) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
+    """What render_alert needs to draw an article's alert again."""
+    row = db.execute(
+        "select a.feed, a.title, a.summary, a.link, a.guid, a.published, a.outlet, coalesce(f.name, f.title)"
+        " from articles a left join feeds f on f.url = a.feed where a.id = ?",
+        [article_id],
+    ).fetchone()
+    entry = EntryData(
+        feed_url=row[0],
+        title=row[1],
+        summary=row[2] or "",
+        link=row[3],
+        guid=row[4],
+        published=from_iso(row[5]),
+        outlet=row[6],
+    )
+    matches = tuple(
+        RuleMatch(rule_id=r[0], terms=tuple(json.loads(r[1] or "[]")), found=tuple(json.loads(r[2] or "[]")))
+        for r in db.execute(
+            "select rule_id, terms, found from matches where article_id = ? order by rowid", [article_id]
+        )
+    )
+    return entry, row[6] or row[7], matches
+
+
+def queue_edit(db: sqlite_utils.Database, edit: StoryEdit, now: str) -> None:
+    """Bring a story's alert up to date: rewrite it while it waits, or queue an edit once sent."""
+    target = db.execute(
+        "select status, kind, chat_id, story_id from alerts where id = ?", [edit.alert_id]
+    ).fetchone()
+    if target is None or target[1] != "send":
+        return
+    if target[0] == "pending":
+        db.execute("update alerts set text = ? where id = ?", [edit.text, edit.alert_id])
+        return
+    if target[0] != "sent":
+        return  # Telegram refused the alert itself: nothing to edit
+    # Only the newest text matters: an older edit still waiting is replaced, not sent.
+    db.execute(
+        "update alerts set status = 'superseded' where edit_of = ? and status = 'pending'", [edit.alert_id]
+    )
+    db.table("alerts").insert(
+        {
+            "chat_id": target[2],
+            "text": edit.text,
+            "status": "pending",
+            "kind": "edit",
+            "edit_of": edit.alert_id,
+            "story_id": target[3],
+            "created": now,
+            "attempts": 0,
+            "silent": 1,
+            "rules": "[]",
+        }
+    )
