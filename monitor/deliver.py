@@ -14,6 +14,9 @@ What each answer does:
     Rejected        → HTML Telegram cannot parse is sent again as plain text;
                       anything else: status failed with the reason; the next alert goes on
     ChatGone        → retry in an hour; skip that chat for the rest of this round
+
+A story update (kind "edit") edits the message of its story's alert, which is
+always older and so always sent first; if that alert was refused, so is the edit.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ async def _deliver_one(
     text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
         try:
-            message_id = await notifier.send(alert.chat_id, text, plain=plain, silent=alert.silent)
+            message_id = await _transmit(notifier, alert, text, plain)
         except RetryLater as exc:
             if exc.retry_after > MAX_WAIT:
                 return _defer(
@@ -122,6 +125,18 @@ async def _deliver_one(
         report.sent += 1
         return "next"
     return _defer(archive, alert, RetryLater("still rate-limited", alert.chat_id), clock(), report, "stop")
+
+
+async def _transmit(notifier: Notifier, alert: PendingAlert, text: str, plain: bool) -> str | None:
+    """Send an alert, or, for a story update, edit the story's message (sent before it, in order)."""
+    if alert.edit_of is None:
+        return await notifier.send(alert.chat_id, text, plain=plain, silent=alert.silent)
+    if alert.target_status != "sent":
+        raise Rejected(
+            f"the story's alert {alert.edit_of} was not delivered ({alert.target_status})", alert.chat_id
+        )
+    await notifier.edit(alert.chat_id, alert.target_message_id or "", text)
+    return alert.target_message_id
 
 
 def _defer(

@@ -5,8 +5,10 @@
       | parse.parse_feed                    # bytes → EntryData, or ParseError
       | dedupe.entry_keys + known_keys      # drop articles already archived
       | rules.match                         # which rules fire, with which terms
-      | render.render_alert                 # one alert per article per chat
-      | storage.save_update                 # articles + matches + outbox: one transaction
+      | grouping.Grouper.place              # which story; a new story alerts, a joining
+                                            #   report redraws its story's alert ("also reported by")
+      | render.render_alert                 # one alert per story per chat
+      | storage.save_update                 # articles + stories + matches + outbox: one transaction
     then deliver.deliver_pending sends the outbox (see deliver.py).
 
 A broken feed is an error value recorded on its row; it never stops the others.
@@ -24,6 +26,7 @@ import httpx
 from monitor.dedupe import entry_keys
 from monitor.errors import FeedError, FetchError
 from monitor.fetch import fetch_all
+from monitor.grouping import Grouper
 from monitor.parse import parse_feed
 from monitor.render import render_alert
 from monitor.rules import RuleSet
@@ -36,6 +39,7 @@ from monitor.types import (
     FetchedFeed,
     NewArticle,
     RuleMatch,
+    StoryEdit,
 )
 
 Clock = Callable[[], datetime]
@@ -85,8 +89,8 @@ class Pipeline:
         if isinstance(parsed, FeedError):
             self.fail(key, parsed, report, None)
             return
-        articles = self.new_articles(parsed.entries, feed.name or parsed.title, now)
-        report.new_articles += self.archive.save_update(key, result, parsed.title, articles, now)
+        articles, edits = self.new_articles(parsed.entries, feed.name or parsed.title, now)
+        report.new_articles += self.archive.save_update(key, result, parsed.title, articles, now, edits)
         report.alerts += sum(len(alerts) for _, alerts in articles)
 
     def fail(self, key: str, error: FeedError, report: PassReport, retry_after: float | None) -> None:
@@ -97,33 +101,51 @@ class Pipeline:
 
     def new_articles(
         self, entries: Sequence[EntryData], feed_name: str | None, now: datetime
-    ) -> list[tuple[NewArticle, list[AlertIntent]]]:
+    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit]]:
         keyed = [(entry, *entry_keys(entry)) for entry in entries]
         known = self.archive.known_keys(k for _, _, keys in keyed for k in keys)
+        grouper = Grouper(self.archive, self.config.stories, self.alerts_for, self.rule_names())
         fresh = []
         for entry, url, keys in keyed:
             if known.intersection(keys):
                 continue
             known.update(keys)  # the same article twice in one feed is one article
             matches = self.rules.match(entry.title, entry.summary)
-            article = NewArticle(entry=entry, url=url, keys=keys, first_seen=now, matches=matches)
-            fresh.append((article, self.alerts_for(entry, entry.outlet or feed_name, matches)))
-        return fresh
+            place = grouper.place(entry, entry.outlet or feed_name, matches, entry.published or now)
+            article = NewArticle(
+                entry=entry,
+                url=url,
+                keys=keys,
+                first_seen=now,
+                matches=matches,
+                story=place.story,
+                fingerprint=place.fingerprint,
+                story_keys=place.keys,
+            )
+            fresh.append((article, place.alerts))
+        return fresh, grouper.edits
+
+    def rule_names(self) -> dict[str, str]:
+        return {r.id: r.name for r in self.rules.rules}
 
     def alerts_for(
-        self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch]
+        self,
+        entry: EntryData,
+        outlet: str | None,
+        matches: Sequence[RuleMatch],
+        also: Sequence[tuple[str | None, str | None]] = (),
     ) -> list[AlertIntent]:
         """One alert per chat, listing every rule that sent the article there."""
         by_chat: dict[str, list[RuleMatch]] = {}
         for match in matches:
             by_chat.setdefault(self.chat_for(match.rule_id), []).append(match)
-        names = {r.id: r.name for r in self.rules.rules}
+        names = self.rule_names()
         return [
             AlertIntent(
                 silent=all(self.priority(m.rule_id) == "low" for m in ms),
                 chat_id=chat,
                 rule_ids=tuple(m.rule_id for m in ms),
-                text=render_alert(entry, outlet, ms, names),
+                text=render_alert(entry, outlet, ms, names, also),
             )
             for chat, ms in by_chat.items()
         ]

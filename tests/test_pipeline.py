@@ -33,36 +33,64 @@ def archive_of(config_path: Path) -> Archive:
 
 @pytest.fixture
 def two_outlets(feed_server, seeds):
-    """Seeds split over two feeds, the off-topic items in the second."""
-    a = feed_server.add("/wire.xml", rss("Wire", seeds[0::2]))
-    b = feed_server.add("/gazette.xml", rss("Gazette", seeds[1::2] + NOISE_ITEMS))
+    """Seeds over two outlets, each story reported by both: the Wire has 000, 001 and 004,
+    the Gazette 002 and 003 (the same events as 000 and 001) and the off-topic items."""
+    a = feed_server.add("/wire.xml", rss("Wire", [seeds[0], seeds[1], seeds[4]]))
+    b = feed_server.add("/gazette.xml", rss("Gazette", [seeds[2], seeds[3], *NOISE_ITEMS]))
     return [a, b]
 
 
-def test_each_matching_seed_alerted_once_and_second_pass_is_304(
+def headlines(telegram_api) -> list[str]:
+    return [m.text.split("\n")[0] for m in telegram_api.messages]
+
+
+def test_one_alert_per_story_and_second_pass_is_304(
     feed_server, telegram_api, two_outlets, write_config, seeds
 ):
     path = write_config(two_outlets, telegram=telegram_api.bot_url)
     report, delivery = poll(path, telegram_api.token)
     assert report.errors == []
     assert report.new_articles == 8
-    sent = [m.text for m in telegram_api.messages]
-    assert len(sent) == 5 == delivery.sent
-    for item in seeds:
-        assert sum(item.title[:60] in text for text in sent) == 1, item.title
+    # Three events, three alerts: each headed by the first report, naming the other outlet.
+    assert len(telegram_api.messages) == 3 == delivery.sent
+    assert headlines(telegram_api) == [f"<b>{seeds[i].title}</b>".replace("'", "&#x27;") for i in (0, 1, 4)]
+    texts = [m.text for m in telegram_api.messages]
+    assert "Also reported by: " in texts[0] and "Gazette</a>" in texts[0]
+    assert "Also reported by: " in texts[1] and "Gazette</a>" in texts[1]
+    assert "Also reported by" not in texts[2]
     for title, _ in NOISE:
-        assert not any(title in text for text in sent)
+        assert not any(title in text for text in texts)
     assert {m.chat_id for m in telegram_api.messages} == {"1001"}
 
     report2, delivery2 = poll(path, telegram_api.token)
     assert report2.not_modified == 2 and report2.new_articles == 0
-    assert delivery2.sent == 0 and len(telegram_api.messages) == 5
-    last_two = feed_server.requests[-2:]
-    assert all("if-none-match" in r.headers for r in last_two)
+    assert delivery2.sent == 0 and len(telegram_api.messages) == 3
+    assert all("if-none-match" in r.headers for r in feed_server.requests[-2:])
     archive = archive_of(path)
-    assert archive.db["articles"].count == 8
-    assert archive.outbox_counts() == {"sent": 5}
+    stories = archive.db.execute("select count(*), sum(articles) from stories").fetchone()
     archive.close()
+    assert stories == (6, 8)  # three stories of the seeds, and one for each off-topic item
+
+
+def test_a_later_report_edits_the_story_alert(feed_server, telegram_api, write_config, seeds):
+    wire = feed_server.add("/wire.xml", rss("Wire", [seeds[0]]))
+    path = write_config([wire], telegram=telegram_api.bot_url)
+    poll(path, telegram_api.token)
+    (alert,) = telegram_api.messages
+    assert "Also reported by" not in alert.text
+
+    gazette = feed_server.add("/gazette.xml", rss("Gazette", [seeds[2]]))
+    courier = feed_server.add("/courier.xml", rss("Courier", [seeds[4]]))
+    path = write_config([wire, gazette, courier], telegram=telegram_api.bot_url)
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 2  # the edit of the story's alert, and the other event's alert
+    assert telegram_api.requests.count("editMessageText") == 1
+    assert len(telegram_api.messages) == 2
+    assert alert.edits == 1 and "Also reported by: " in alert.text and "Gazette</a>" in alert.text
+    assert seeds[4].title[:40] in telegram_api.messages[1].text
+
+    _, delivery = poll(path, telegram_api.token)
+    assert delivery.sent == 0 and telegram_api.requests.count("editMessageText") == 1
 
 
 def test_same_article_in_two_feeds_is_archived_and_alerted_once(
@@ -85,7 +113,7 @@ def test_telegram_outage_loses_nothing_and_sends_once(feed_server, telegram_api,
     assert report.new_articles == 8 and delivery.sent == 0
     assert telegram_api.messages == []
     archive = archive_of(path)
-    assert archive.outbox_counts() == {"pending": 5}
+    assert archive.outbox_counts() == {"pending": 3}
     # The retry waits for its backoff: make it due now, as time passing would.
     archive.db.execute("update alerts set next_attempt = null")
     archive.db.conn.commit()
@@ -93,29 +121,29 @@ def test_telegram_outage_loses_nothing_and_sends_once(feed_server, telegram_api,
 
     telegram_api.down = False
     _, delivery = poll(path, telegram_api.token)
-    assert delivery.sent == 5
+    assert delivery.sent == 3
     _, delivery = poll(path, telegram_api.token)
     assert delivery.sent == 0
-    assert len(telegram_api.messages) == 5
+    assert len(telegram_api.messages) == 3
 
 
 def test_flood_control_is_waited_out_in_order(feed_server, telegram_api, two_outlets, write_config):
     path = write_config(two_outlets, telegram=telegram_api.bot_url)
     telegram_api.fail_next(1, status=429, retry_after=1)
     _, delivery = poll(path, telegram_api.token)
-    assert delivery.sent == 5
+    assert delivery.sent == 3
     archive = archive_of(path)
     ids = [row["message_id"] for row in archive.db["alerts"].rows_where(order_by="id")]
     archive.close()
     assert ids == [str(m.message_id) for m in telegram_api.messages]
-    assert telegram_api.requests.count("sendMessage") == 6
+    assert telegram_api.requests.count("sendMessage") == 4
 
 
 def test_one_rejected_alert_does_not_block_the_others(feed_server, telegram_api, two_outlets, write_config):
     path = write_config(two_outlets, telegram=telegram_api.bot_url)
     telegram_api.fail_next(1, status=400, description="Bad Request: message is too long")
     _, delivery = poll(path, telegram_api.token)
-    assert delivery.sent == 4 and delivery.failed == 1
+    assert delivery.sent == 2 and delivery.failed == 1
     archive = archive_of(path)
     failed = list(archive.db["alerts"].rows_where("status = 'failed'"))
     archive.close()
@@ -126,7 +154,7 @@ def test_console_when_no_telegram(feed_server, two_outlets, write_config, capsys
     path = write_config(two_outlets)
     _, delivery = poll(path)
     out = capsys.readouterr().out
-    assert delivery.sent == 5
+    assert delivery.sent == 3
     assert "Foreign Secretary Vikram Misri" in out and "<b>" not in out
 
 

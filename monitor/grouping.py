@@ -1,0 +1,121 @@
+"""One alert per story: place each new article in a story and decide what it alerts.
+
+For the articles of one feed update (a batch), in order:
+
+    fingerprint + candidate_keys          (stories.py, pure)
+    | archive.story_candidates(keys)       the window's articles sharing a selective key
+      + this batch's earlier articles      (not in the archive yet)
+    | choose_story                          an existing story, or a new one
+    then: a new story alerts as before; a report joining a story alerts nothing new in the
+    chats that story already alerted, and that alert is redrawn with "Also reported by"
+    (rewritten while still queued, edited in Telegram once sent: storage.queue_edit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.render import render_alert
+from monitor.storage import Archive
+from monitor.stories import ArticleFingerprint, candidate_keys, choose_story, fingerprint
+from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StorySettings
+
+Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
+AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
+
+
+@dataclass(frozen=True)
+class Placement:
+    story: int  # an archived story's id, or < 0 for a story this batch starts
+    fingerprint: str  # ArticleFingerprint JSON, to store
+    keys: tuple[str, ...]  # its index keys, to store
+    alerts: list[AlertIntent]  # alerts this article adds (none in chats its story already alerted)
+
+
+@dataclass
+class _NewStory:
+    entry: EntryData  # the article that started it (its alerts carry the story)
+    outlet: str | None
+    matches: Sequence[RuleMatch]
+    alerts: list[AlertIntent]  # its alerts; redrawn in place as reports join
+    reports: list[Report] = field(default_factory=list)  # later reports, in order
+
+
+@dataclass
+class Grouper:
+    """Places the articles of one batch; `edits` collects the story alerts to bring up to date."""
+
+    archive: Archive
+    settings: StorySettings
+    alerts_for: AlertsFor
+    rule_names: dict[str, str]
+    edits: list[StoryEdit] = field(default_factory=list)
+    _batch: list[tuple[int, ArticleFingerprint, frozenset[str]]] = field(default_factory=list)
+    _new: dict[int, _NewStory] = field(default_factory=dict)
+    _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
+
+    def place(
+        self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch], published: datetime
+    ) -> Placement:
+        fp = fingerprint(entry.title, entry.summary, published)
+        keys = candidate_keys(fp, self.settings)
+        story = self._choose(fp, keys)
+        report = (outlet, entry.link)
+        if story is None:
+            story = -(len(self._new) + 1)
+            alerts = self.alerts_for(entry, outlet, matches, ())
+            self._new[story] = _NewStory(entry, outlet, matches, alerts)
+        elif story < 0:
+            alerts = self._join_new(self._new[story], report, entry, outlet, matches)
+        else:
+            alerts = self._join_archived(story, report, entry, outlet, matches)
+        self._batch.append((story, fp, frozenset(keys)))
+        return Placement(story, fp.to_json(), keys, alerts)
+
+    def _choose(self, fp: ArticleFingerprint, keys: Sequence[str]) -> int | None:
+        found = self.archive.story_candidates(keys, fp.published, self.settings.window_hours)
+        candidates = [(story, ArticleFingerprint.from_json(data)) for story, data in found]
+        wanted = set(keys)
+        candidates += [(story, other) for story, other, its_keys in self._batch if its_keys & wanted]
+        return choose_story(fp, candidates, self.settings)
+
+    def _join_new(
+        self,
+        story: _NewStory,
+        report: Report,
+        entry: EntryData,
+        outlet: str | None,
+        matches: Sequence[RuleMatch],
+    ) -> list[AlertIntent]:
+        story.reports.append(report)
+        redrawn = self.alerts_for(story.entry, story.outlet, story.matches, story.reports)
+        story.alerts[:] = redrawn
+        return self._uncovered(entry, outlet, matches, {a.chat_id for a in redrawn})
+
+    def _join_archived(
+        self,
+        story_id: int,
+        report: Report,
+        entry: EntryData,
+        outlet: str | None,
+        matches: Sequence[RuleMatch],
+    ) -> list[AlertIntent]:
+        joined = self._joined.setdefault(story_id, [])
+        joined.append(report)
+        reports = self.archive.story_reports(story_id)
+        chats = set()
+        for alert_id, chat_id, article_id in self.archive.story_alerts(story_id):
+            chats.add(chat_id)
+            first, first_outlet, first_matches = self.archive.alerted_article(article_id)
+            also = [(o, link) for other, o, link in reports if other != article_id] + joined
+            text = render_alert(first, first_outlet, first_matches, self.rule_names, also)
+            self.edits.append(StoryEdit(alert_id, text))
+        return self._uncovered(entry, outlet, matches, chats)
+
+    def _uncovered(
+        self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch], covered: set[str]
+    ) -> list[AlertIntent]:
+        """Alerts for chats the story has not alerted yet (its rules sent it elsewhere)."""
+        return [a for a in self.alerts_for(entry, outlet, matches, ()) if a.chat_id not in covered]
