@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--since", metavar="DURATION", help="only articles published within, e.g. 7d")
     search.add_argument("--rule", metavar="ID", help="only articles this rule matched")
     search.add_argument("--limit", type=int, default=20, help="at most this many results (default 20)")
+    search.add_argument("--stories", action="store_true", help="one line per story, with its outlets")
     search.add_argument("query", metavar="QUERY")
     sub.add_parser("status", help="each feed's last check, last error, articles; pending alerts")
     rules = sub.add_parser("rules", help="check the rule files, or try a rule on the archive")
@@ -141,18 +142,45 @@ def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
     archive = Archive.open(config.storage_path, create=False)
     try:
         hits = archive.search(args.query, since=since, rule=args.rule, limit=args.limit)
+        if args.stories:
+            hits = _newest_per_story(hits)
+            outlets = {h.id: archive.story_outlets(h.story_id) if h.story_id else [] for h in hits}
     finally:
         archive.close()
     for hit in hits:
-        print(json.dumps(_hit_json(hit), ensure_ascii=False) if args.json else _hit_text(hit))
+        line = json.dumps(_hit_json(hit), ensure_ascii=False) if args.json else _hit_text(hit)
+        if args.stories:
+            line = _story_json(line, outlets[hit.id]) if args.json else _story_text(hit, outlets[hit.id])
+        print(line)
     if not hits and not args.json:
         print("no articles found", file=sys.stderr)
     return 0
 
 
+def _newest_per_story(hits: list[SearchHit]) -> list[SearchHit]:
+    """Hits come newest first; keep each story's newest."""
+    newest: dict[int, SearchHit] = {}
+    for hit in hits:
+        newest.setdefault(hit.story_id if hit.story_id is not None else -hit.id, hit)
+    return list(newest.values())
+
+
+def _story_json(hit_line: str, outlets: list[str]) -> str:
+    data = json.loads(hit_line)
+    data["outlets"] = outlets
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _story_text(hit: SearchHit, outlets: list[str]) -> str:
+    date = hit.published.strftime("%Y-%m-%d %H:%M") if hit.published else "????-??-?? ??:??"
+    reported = f"{len(outlets)} reports: {', '.join(outlets)}" if len(outlets) > 1 else hit.outlet or "?"
+    return f"{date}  {hit.title}  ({reported})"
+
+
 def _hit_json(hit: SearchHit) -> dict[str, object]:
     return {
         "id": hit.id,
+        "story": hit.story_id,
         "title": hit.title,
         "link": hit.link,
         "outlet": hit.outlet,

@@ -11,11 +11,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.types import Config, FeedConfig, FetchSettings, TelegramConfig
+from monitor.types import Config, FeedConfig, FetchSettings, StorySettings, TelegramConfig
 
 DEFAULT_PATH = "monitor.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
@@ -28,6 +29,7 @@ _SECTIONS = {
     "telegram": {"token", "token_file", "chat_id", "api_url"},
     "fetch": {"concurrency", "per_host", "timeout", "deadline", "max_bytes"},
     "feeds": {"url", "name", "interval"},
+    "stories": {"window", "near_duplicate", "min_points"},
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -123,6 +125,7 @@ class _Reader:
             telegram=self.telegram(self.table(data, "telegram"), environ),
             feeds=self.feeds(data.get("feeds", [])),
             fetch=self.fetch(self.table(data, "fetch")),
+            stories=self.stories(self.table(data, "stories")),
         )
 
     def tables(self, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -216,6 +219,18 @@ class _Reader:
 
     def line_of_value(self, value: str) -> int | None:
         return next((i + 1 for i, line in enumerate(self.lines) if value in line), None)
+
+    def stories(self, table: dict[str, Any]) -> StorySettings:
+        values: dict[str, Any] = {}
+        if "window" in table:
+            values["window_hours"] = self.duration(table["window"], "window", "stories") / 3600
+        for key in ("near_duplicate", "min_points"):
+            if key in table:
+                value = table[key]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise self.error(f"[stories] {key} must be a positive number", key, "stories")
+                values[key] = float(value)
+        return replace(StorySettings(), **values)
 
     def fetch(self, table: dict[str, Any]) -> FetchSettings:
         defaults = FetchSettings()

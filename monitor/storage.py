@@ -395,6 +395,11 @@ class Archive:
         with _wrap(self.path, "read a story"):
             return storystore.story_reports(self.db, story_id)
 
+    def story_outlets(self, story_id: int) -> list[str]:
+        """The outlets that reported a story, first report first, each once."""
+        reports = self.story_reports(story_id)
+        return list(dict.fromkeys(outlet or "?" for _, outlet, _ in reports))
+
     def alerted_article(self, article_id: int) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
         with _wrap(self.path, "read an article"):
             return storystore.alerted_article(self.db, article_id)
@@ -519,7 +524,7 @@ class Archive:
             args.append(rule)
         sql = (
             "select a.id, a.title, a.link, a.outlet, a.published, f.url, coalesce(f.name, f.title),"
-            " (select group_concat(rule_id, ',') from matches m where m.article_id = a.id)"
+            " (select group_concat(rule_id, ',') from matches m where m.article_id = a.id), a.story_id"
             " from articles a join articles_fts on articles_fts.rowid = a.id"
             " left join feeds f on f.url = a.feed"
             f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
@@ -534,6 +539,7 @@ class Archive:
                 published=from_iso(r[4]),
                 feed=r[5],
                 rules=tuple(sorted((r[7] or "").split(","))) if r[7] else (),
+                story_id=r[8],
             )
             for r in rows
         ]

@@ -20,3 +20,25 @@ def test_rules_bench_runs_small() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for line in ("one-pass:", "baseline:", "speed-up:", "results:   identical", "articles/s"):
         assert line in result.stdout, result.stdout
+
+
+def test_stories_archive_bench_runs_small() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/stories_archive_bench.py",
+            "--articles",
+            "300",
+            "--new",
+            "20",
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in ("archive:  300 articles", "grouping: 20 new articles, median", "joins:", "target:"):
+        assert line in result.stdout, result.stdout

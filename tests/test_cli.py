@@ -203,3 +203,17 @@ def test_rules_test_over_the_archive(feed_server, write_config, seeds):
 
     bad = monitor("--config", str(path), "rules", "test", "Motegi AND (", "--since", "2000d")
     assert_one_line_error(bad, "position")
+
+
+def test_search_one_line_per_story(feed_server, write_config, seeds):
+    wire = feed_server.add("/wire.xml", rss("Wire", [seeds[0], seeds[1]]))
+    gazette = feed_server.add("/gazette.xml", rss("Gazette", [seeds[2], seeds[3]]))
+    path = write_config([wire, gazette])
+    assert monitor("--config", str(path), "poll").returncode == 0
+    plain = monitor("--config", str(path), "search", "--json", "dialogue OR Oue")
+    stories = monitor("--config", str(path), "search", "--stories", "dialogue OR Oue")
+    as_json = monitor("--config", str(path), "search", "--stories", "--json", "dialogue OR Oue")
+    assert len(plain.stdout.splitlines()) == 4
+    lines = stories.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("2 reports: Wire, Gazette" in line for line in lines)
+    assert [json.loads(line)["outlets"] for line in as_json.stdout.splitlines()] == [["Wire", "Gazette"]] * 2

@@ -133,3 +133,13 @@ def test_durations(value: object, seconds: float) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+def test_stories_section(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[stories]\nwindow = "2d"\nmin_points = 3\n'), environ={})
+    assert config.stories.window_hours == 48 and config.stories.min_points == 3.0
+    assert config.stories.near_duplicate == 0.4
+    with pytest.raises(
+        ConfigError, match=r"monitor.toml:2: \[stories\] min_points must be a positive number"
+    ):
+        load_config(write(tmp_path, '[stories]\nmin_points = "lots"\n'), environ={})

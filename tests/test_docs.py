@@ -37,6 +37,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("table", ["feeds", "articles", "articles_fts", "article_keys", "matches", "alerts"])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "feeds",
+        "articles",
+        "articles_fts",
+        "article_keys",
+        "matches",
+        "alerts",
+        "stories",
+        "story_keys",
+        "fingerprints",
+    ],
+)
 def test_every_table_is_documented(table: str) -> None:
     assert f"| `{table}` |" in README

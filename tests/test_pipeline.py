@@ -237,3 +237,29 @@ def test_low_priority_rules_alert_silently(feed_server, telegram_api, write_conf
     by_rule = {("Motegi" in m.text, "Misri" in m.text): m.disable_notification for m in telegram_api.messages}
     assert by_rule[(False, True)] is True  # only the low-priority rule: silent
     assert by_rule[(True, False)] is False  # the high-priority rule: with sound
+
+
+# Plausible publication times: 004 (another event) lands between the two reports of 000's.
+SEED_TIMES = {
+    "000": datetime(2026, 3, 6, 10, 30, tzinfo=UTC),
+    "004": datetime(2026, 3, 6, 14, 0, tzinfo=UTC),
+    "002": datetime(2026, 3, 6, 19, 0, tzinfo=UTC),
+    "001": datetime(2024, 11, 27, 12, 0, tzinfo=UTC),
+    "003": datetime(2024, 11, 28, 5, 0, tzinfo=UTC),
+}
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_seeds_form_exactly_three_stories(feed_server, write_config, seeds, order):
+    items = [replace(item, published=SEED_TIMES[item.link[-20:-17]]) for item in seeds]
+    items = items if order == "forward" else items[::-1]
+    urls = [feed_server.add(f"/outlet{i}.xml", rss(f"Outlet {i}", [item])) for i, item in enumerate(items)]
+    path = write_config(urls)
+    poll(path)
+    archive = archive_of(path)
+    rows = archive.db.execute("select link, story_id from articles").fetchall()
+    archive.close()
+    groups: dict[int, set[str]] = {}
+    for link, story in rows:
+        groups.setdefault(story, set()).add(link[-20:-17])
+    assert sorted(map(sorted, groups.values())) == [["000", "002"], ["001", "003"], ["004"]]

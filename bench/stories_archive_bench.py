@@ -1,0 +1,138 @@
+"""Grouping cost at archive scale: place new articles in stories over a large archive.
+
+Archives N generated articles (default 100,000; bench/rules_bench.py's Zipf-vocabulary
+generator, published over 60 days, so a 72 h window holds about 5,000) through the real
+storage path (Archive.save_update with fingerprints and index keys), then times, for each of
+M new articles, what the pipeline does to place it: fingerprint, index lookup restricted to
+the window, choose_story over the candidates (grouping.Grouper.place). A fifth of the new
+articles are rewrites of archived ones (same facts, new wording and a new lead), so the join
+path is exercised too. Target: median under 5 ms per new article.
+
+    python bench/stories_archive_bench.py [--articles 100000] [--new 500] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import rules_bench  # noqa: E402 (a sibling script: its realistic article generator)
+
+from monitor.grouping import Grouper  # noqa: E402
+from monitor.storage import Archive  # noqa: E402
+from monitor.stories import candidate_keys, fingerprint  # noqa: E402
+from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings  # noqa: E402
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SPAN = timedelta(days=60)
+FEED = "https://bench.invalid/feed"
+TARGET_MS = 5.0
+
+
+def generate(seed: int, count: int) -> list[tuple[str, str, datetime]]:
+    rng = random.Random(seed)
+    world = rules_bench.make_world(random.Random(1))
+    out = []
+    for _ in range(count):
+        title, body = rules_bench.make_article(rng, world)
+        out.append((title, body, START + SPAN * rng.random()))
+    return out
+
+
+def _prepare(
+    chunk: Sequence[tuple[str, str, datetime]],
+) -> list[tuple[str, str, datetime, str, tuple[str, ...]]]:
+    prepared = []
+    for title, body, published in chunk:
+        fp = fingerprint(title, body, published)
+        prepared.append((title, body, published, fp.to_json(), candidate_keys(fp)))
+    return prepared
+
+
+def fill(archive: Archive, articles: list[tuple[str, str, datetime]], workers: int) -> float:
+    """Archive the articles, each its own story; returns seconds spent."""
+    started = time.perf_counter()
+    chunks = [articles[i : i + 1000] for i in range(0, len(articles), 1000)]
+    fetched = FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={})
+    with ProcessPoolExecutor(workers) as pool:
+        for n, prepared in enumerate(pool.map(_prepare, chunks)):
+            batch = []
+            for i, (title, body, published, fp, keys) in enumerate(prepared):
+                link = f"https://bench.invalid/{n}/{i}"
+                entry = EntryData(FEED, title, body, link, None, published, "Bench Wire")
+                batch.append((NewArticle(entry, link, (f"url:{link}",), published, (), None, fp, keys), []))
+            archive.save_update(FEED, fetched, None, batch, START)
+    return time.perf_counter() - started
+
+
+def rewrite(rng: random.Random, title: str, body: str) -> tuple[str, str]:
+    """The same facts told again: sentences shuffled, the lead dropped, a new headline."""
+    sentences = [s for s in body.split(". ") if s]
+    rng.shuffle(sentences)
+    words = title.split()
+    rng.shuffle(words)
+    return " ".join(words), ". ".join(sentences[1:] or sentences)
+
+
+def measure(
+    archive: Archive, archived: list[tuple[str, str, datetime]], count: int
+) -> tuple[list[float], int]:
+    rng = random.Random(7)
+    fresh = generate(99, count)
+    grouper = Grouper(archive, StorySettings(), lambda *args: [], {})
+    timings, joined = [], 0
+    for i, (title, body, published) in enumerate(fresh):
+        if i % 5 == 0:  # a rewrite of an archived report, published a few hours later
+            old_title, old_body, old_published = rng.choice(archived)
+            title, body = rewrite(rng, old_title, old_body)
+            published = old_published + timedelta(hours=rng.uniform(1, 12))
+        entry = EntryData(FEED, title, body, None, None, published, "Other Wire")
+        started = time.perf_counter()
+        place = grouper.place(entry, "Other Wire", (), published)
+        timings.append((time.perf_counter() - started) * 1000)
+        joined += place.story > 0
+    return timings, joined
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--new", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    articles = generate(1, args.articles)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Archive.open(Path(tmp) / "bench.db")
+        archive.sync_feeds([FeedConfig(FEED)], 900, START)
+        seconds = fill(archive, articles, args.workers)
+        keys = archive.db.execute("select count(*) from story_keys").fetchone()[0]
+        size = (Path(tmp) / "bench.db").stat().st_size / 2**20
+        timings, joined = measure(archive, articles, args.new)
+        archive.close()
+    median, p95 = statistics.median(timings), sorted(timings)[int(len(timings) * 0.95)]
+    print(
+        f"archive:  {args.articles:,} articles, {keys:,} index keys, {size:.0f} MiB, filled in {seconds:.0f} s"
+    )
+    print(
+        f"grouping: {len(timings)} new articles, median {median:.2f} ms, p95 {p95:.2f} ms, max {max(timings):.2f} ms"
+    )
+    print(
+        f"joins:    {joined} of {len(timings)} new articles joined a story ({len(timings) // 5} were rewrites)"
+    )
+    verdict = "PASS" if median < TARGET_MS else "FAIL"
+    print(f"target:   median < {TARGET_MS:g} ms per new article: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
