@@ -121,13 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         archive.close()
     median, p95 = statistics.median(timings), sorted(timings)[int(len(timings) * 0.95)]
     print(
-        f"archive:  {args.articles:,} articles, {keys:,} index keys, {size:.0f} MiB, filled in {seconds:.0f} s"
+        f"archive:  {args.articles:,} articles, {keys:,} index keys, {size:.0f} MiB,"
+        f" filled in {seconds:.0f} s"
     )
     print(
-        f"grouping: {len(timings)} new articles, median {median:.2f} ms, p95 {p95:.2f} ms, max {max(timings):.2f} ms"
+        f"grouping: {len(timings)} new articles, median {median:.2f} ms, p95 {p95:.2f} ms,"
+        f" max {max(timings):.2f} ms"
     )
     print(
-        f"joins:    {joined} of {len(timings)} new articles joined a story ({len(timings) // 5} were rewrites)"
+        f"joins:    {joined} of {len(timings)} new articles joined a story"
+        f" ({len(timings) // 5} were rewrites)"
     )
     verdict = "PASS" if median < TARGET_MS else "FAIL"
     print(f"target:   median < {TARGET_MS:g} ms per new article: {verdict}")

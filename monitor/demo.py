@@ -165,15 +165,20 @@ def _find(name: str, config_arg: str | None) -> Path:
 
 
 def demo_feeds(seeds: Path) -> dict[str, bytes]:
-    """Three 'outlets' sharing the seeds, plus the off-topic items."""
+    """Three 'outlets': two report the seeds' three events (so stories gather outlets), the
+    third carries off-topic items."""
     items = seed_items(seeds)
     noise = [
         Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://demo.invalid/noise/{i}")
         for i, (t, b) in enumerate(NOISE)
     ]
+    first, second = (
+        [items[i] for i in (0, 1, 4) if i < len(items)],
+        [items[i] for i in (2, 3) if i < len(items)],
+    )
     return {
-        "/wire.xml": build_rss("Demo Wire", items[0::2]),
-        "/gazette.xml": build_rss("Demo Gazette", items[1::2] + noise[:1]),
+        "/wire.xml": build_rss("Demo Wire", first),
+        "/gazette.xml": build_rss("Demo Gazette", second + noise[:1]),
         "/sports-and-more.xml": build_rss("Demo Sports & More", noise[1:]),
     }
 
