@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,6 +17,17 @@ pytest_plugins = ["tests.fakes.feed_server", "tests.fakes.telegram_api"]
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 RULES = ROOT / "rules"
+
+
+def import_bench(name: str) -> ModuleType:
+    """A script of bench/ as a module (bench/ is scripts, not a package). It goes into
+    sys.modules before it runs, because dataclasses look their module up there."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -5,30 +5,18 @@ Both come from bench/rules_bench.py (the generator and the baseline); no timing 
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from monitor.rules import compile_rule_set
+from tests.conftest import import_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _import_bench() -> ModuleType:
-    # bench/ is scripts, not a package; dataclasses need the module in sys.modules
-    spec = importlib.util.spec_from_file_location("rules_bench", ROOT / "bench" / "rules_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _import_bench()
+bench = import_bench("rules_bench")
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from monitor.rules import compile_rule_set
 from monitor.types import Rule
+from tests.conftest import import_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.95
@@ -19,18 +17,7 @@ MIN_NEGATIVES = 30
 MIN_PER_TOPIC = 8
 
 
-def _import_bench() -> ModuleType:
-    # bench/ is scripts, not a package; the module must be in sys.modules before it
-    # runs, because dataclasses look their module up there
-    spec = importlib.util.spec_from_file_location("rules_quality", ROOT / "bench" / "rules_quality.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _import_bench()
+bench = import_bench("rules_quality")
 
 
 @pytest.fixture(scope="module")

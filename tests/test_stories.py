@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
@@ -12,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -24,23 +22,14 @@ from monitor.stories import (
     fingerprint,
     same_story,
 )
+from tests.conftest import import_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 T0 = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
 
 
-def _import_bench() -> ModuleType:
-    # bench/ is scripts, not a package; dataclasses need the module in sys.modules first
-    spec = importlib.util.spec_from_file_location("stories_quality", ROOT / "bench" / "stories_quality.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _import_bench()
+bench = import_bench("stories_quality")
 
 
 def fp(title: str, body: str = "", hours: float = 0.0) -> ArticleFingerprint:
