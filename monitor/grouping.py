@@ -106,11 +106,12 @@ class Grouper:
         joined.append(report)
         reports = self.archive.story_reports(story_id)
         chats = set()
-        for alert_id, chat_id, article_id in self.archive.story_alerts(story_id):
+        for alert_id, chat_id, article_id, rule_ids in self.archive.story_alerts(story_id):
             chats.add(chat_id)
             first, first_outlet, first_matches = self.archive.alerted_article(article_id)
+            shown = [m for m in first_matches if m.rule_id in rule_ids]  # this chat's rules only
             also = [(o, link) for other, o, link in reports if other != article_id] + joined
-            text = render_alert(first, first_outlet, first_matches, self.rule_names, also)
+            text = render_alert(first, first_outlet, shown, self.rule_names, also)
             self.edits.append(StoryEdit(alert_id, text))
         return self._uncovered(entry, outlet, matches, chats)
 

@@ -387,7 +387,7 @@ class Archive:
         with _wrap(self.path, "look up stories"):
             return storystore.candidates(self.db, keys, published, window_hours)
 
-    def story_alerts(self, story_id: int) -> list[tuple[int, str, int]]:
+    def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
         with _wrap(self.path, "read a story's alerts"):
             return storystore.story_alerts(self.db, story_id)
 

@@ -108,14 +108,14 @@ def candidates(
     return [(int(r[0]), r[1]) for r in rows]
 
 
-def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int]]:
-    """(alert id, chat id, article id) of the story's alerts that were or will be sent."""
+def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
+    """(alert id, chat id, article id, rule ids) of the story's alerts that were or will be sent."""
     rows = db.execute(
-        "select id, chat_id, article_id from alerts where story_id = ? and kind = 'send'"
+        "select id, chat_id, article_id, rules from alerts where story_id = ? and kind = 'send'"
         " and status in ('pending', 'sent') order by id",
         [story_id],
     ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1], r[2], tuple(json.loads(r[3] or "[]"))) for r in rows]
 
 
 def story_reports(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str | None, str | None]]:

@@ -78,6 +78,7 @@ def test_a_later_report_edits_the_story_alert(feed_server, telegram_api, write_c
     poll(path, telegram_api.token)
     (alert,) = telegram_api.messages
     assert "Also reported by" not in alert.text
+    before = alert.text
 
     gazette = feed_server.add("/gazette.xml", rss("Gazette", [seeds[2]]))
     courier = feed_server.add("/courier.xml", rss("Courier", [seeds[4]]))
@@ -87,6 +88,7 @@ def test_a_later_report_edits_the_story_alert(feed_server, telegram_api, write_c
     assert telegram_api.requests.count("editMessageText") == 1
     assert len(telegram_api.messages) == 2
     assert alert.edits == 1 and "Also reported by: " in alert.text and "Gazette</a>" in alert.text
+    assert set(before.split("\n")) < set(alert.text.split("\n"))  # the same alert, one line more
     assert seeds[4].title[:40] in telegram_api.messages[1].text
 
     _, delivery = poll(path, telegram_api.token)
