@@ -217,10 +217,6 @@ class Archive:
             )
         return due
 
-    def next_wakeup(self) -> datetime | None:
-        row = self.db.execute("select min(next_check) from feeds").fetchone()
-        return from_iso(row[0]) if row and row[0] else None
-
     def feed_error(self, feed_url: str, error: str, now: datetime, retry_after: float | None) -> None:
         """Record a failed check and push the next one back (exponential, capped at a day)."""
         with _wrap(self.path, "record a feed error"), self.db.atomic():
@@ -455,10 +451,6 @@ class Archive:
                 "update alerts set last_error = ?, attempts = attempts + 1, next_attempt = ? where id = ?",
                 [error, iso(at), alert_id],
             )
-
-    def replace_text(self, alert_id: int, text: str) -> None:
-        with _wrap(self.path, "update an alert"), self.db.atomic():
-            self.db.table("alerts").update(alert_id, {"text": text})
 
     def outbox_counts(self) -> dict[str, int]:
         with _wrap(self.path, "read the outbox"):
