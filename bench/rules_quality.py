@@ -19,6 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rates import Rate  # noqa: E402 (a sibling script)
+
 from monitor.rulefile import load_rules
 from monitor.rules import RuleSet
 from monitor.types import RuleMatch
@@ -46,19 +49,6 @@ class Outcome:
     @property
     def fired(self) -> frozenset[str]:
         return frozenset(match.rule_id for match in self.matches)
-
-
-@dataclass(frozen=True)
-class Rate:
-    hits: int  # true positives
-    total: int  # the denominator: alerts for precision, relevant items for recall
-
-    @property
-    def value(self) -> float:
-        return self.hits / self.total if self.total else 1.0
-
-    def __str__(self) -> str:
-        return f"{self.value:.3f} ({self.hits}/{self.total})"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rates import Rate  # noqa: E402 (a sibling script)
+
 from monitor.stories import (
     ArticleFingerprint,
     StorySettings,
@@ -59,19 +62,6 @@ class Outcome:
     pair: Pair
     verdict: Verdict
     shares_key: bool  # the two articles have a candidate key in common
-
-
-@dataclass(frozen=True)
-class Rate:
-    hits: int
-    total: int
-
-    @property
-    def value(self) -> float:
-        return self.hits / self.total if self.total else 1.0
-
-    def __str__(self) -> str:
-        return f"{self.value:.3f} ({self.hits}/{self.total})"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +18,18 @@ pytest_plugins = ["tests.fakes.feed_server", "tests.fakes.telegram_api"]
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 RULES = ROOT / "rules"
+
+
+# Plausible publication times of the seeds (by file-name prefix): each event's reports
+# within a day of each other, and the Jaishankar–Motegi report (004) between the two
+# Misri–Oue reports (000, 002), so that time alone cannot separate the events.
+SEED_TIMES = {
+    "000": datetime(2026, 3, 6, 10, 30, tzinfo=UTC),
+    "002": datetime(2026, 3, 6, 19, 0, tzinfo=UTC),
+    "004": datetime(2026, 3, 6, 14, 0, tzinfo=UTC),
+    "001": datetime(2024, 11, 27, 12, 0, tzinfo=UTC),
+    "003": datetime(2024, 11, 28, 5, 0, tzinfo=UTC),
+}
 
 
 def import_bench(name: str) -> ModuleType:

@@ -13,7 +13,7 @@ from monitor.app import poll_once
 from monitor.config import load_config
 from monitor.demo import NOISE, Item
 from monitor.storage import Archive
-from tests.conftest import rss
+from tests.conftest import SEED_TIMES, rss
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 NOISE_ITEMS = [
@@ -239,16 +239,6 @@ def test_low_priority_rules_alert_silently(feed_server, telegram_api, write_conf
     by_rule = {("Motegi" in m.text, "Misri" in m.text): m.disable_notification for m in telegram_api.messages}
     assert by_rule[(False, True)] is True  # only the low-priority rule: silent
     assert by_rule[(True, False)] is False  # the high-priority rule: with sound
-
-
-# Plausible publication times: 004 (another event) lands between the two reports of 000's.
-SEED_TIMES = {
-    "000": datetime(2026, 3, 6, 10, 30, tzinfo=UTC),
-    "004": datetime(2026, 3, 6, 14, 0, tzinfo=UTC),
-    "002": datetime(2026, 3, 6, 19, 0, tzinfo=UTC),
-    "001": datetime(2024, 11, 27, 12, 0, tzinfo=UTC),
-    "003": datetime(2024, 11, 28, 5, 0, tzinfo=UTC),
-}
 
 
 @pytest.mark.parametrize("order", ["forward", "reverse"])

@@ -22,7 +22,7 @@ from monitor.stories import (
     fingerprint,
     same_story,
 )
-from tests.conftest import import_bench
+from tests.conftest import SEED_TIMES, import_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -280,15 +280,6 @@ def test_bench_checks_the_format_and_counts(tmp_path: Path) -> None:
 
 # --- the seeds, as they arrive -------------------------------------------------
 
-# Plausible publication times: each event's reports within a day of each other, and the
-# Jaishankar–Motegi report (004) in the same week as the Misri–Oue ones, between them in time.
-SEED_TIMES = {
-    "000": datetime(2026, 3, 6, 10, 30, tzinfo=UTC),
-    "002": datetime(2026, 3, 6, 19, 0, tzinfo=UTC),
-    "004": datetime(2026, 3, 6, 14, 0, tzinfo=UTC),
-    "001": datetime(2024, 11, 27, 12, 0, tzinfo=UTC),
-    "003": datetime(2024, 11, 28, 5, 0, tzinfo=UTC),
-}
 EXPECTED_STORIES = {frozenset({"000", "002"}), frozenset({"001", "003"}), frozenset({"004"})}
 
 
