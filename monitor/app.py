@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.bot import ChatBot, build_application
 from monitor.deliver import DeliveryReport, deliver_pending
 from monitor.errors import RetryLater, Unavailable
 from monitor.fetch import make_client
 from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
 from monitor.pipeline import CONSOLE, PassReport, Pipeline
+from monitor.routing import check_routing, flush_held
 from monitor.rulefile import load_rules
 from monitor.service import Service, stop_on_signals
 from monitor.storage import Archive
@@ -37,6 +39,8 @@ class App:
     telegram: Notifier | None  # every other chat
 
     async def deliver(self) -> DeliveryReport:
+        p = self.pipeline
+        flush_held(p.archive, p.config, p.rules, p.clock())
         return await deliver_pending(
             self.pipeline.archive, self.notifiers, self.telegram, self.pipeline.clock
         )
@@ -46,6 +50,7 @@ class App:
 async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[App]:
     """Rules and archive first (they fail fast with a clear error), then the clients."""
     rules = load_rules(config.rule_paths)
+    check_routing(rules, config)
     archive = Archive.open(config.storage_path)
     try:
         archive.sync_feeds(config.feeds, config.interval, clock())
@@ -88,4 +93,13 @@ async def run_service(config: Config, stop: asyncio.Event | None = None) -> None
     stop_on_signals(stop)
     async with open_app(config) as app:
         service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock)
-        await service.run(stop)
+        if not isinstance(app.telegram, TelegramNotifier):
+            await service.run(stop)
+            return
+        # One loop, one scheduler: the chat-command Application's JobQueue runs the service's jobs.
+        chatbot = ChatBot(build_application(app.telegram), app.telegram, service)
+        chatbot.start()
+        try:
+            await service.run(stop, chatbot.scheduler)
+        finally:
+            await chatbot.stop()

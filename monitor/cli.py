@@ -25,7 +25,7 @@ from monitor.logs import setup_logging
 from monitor.rulefile import load_rules
 from monitor.storage import Archive
 from monitor.trial import TrialReport, trial
-from monitor.types import Config, SearchHit
+from monitor.types import ChatState, Config, SearchHit
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,9 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     try:
         statuses = archive.feed_statuses([f.url for f in config.feeds])
         counts = archive.outbox_counts()
+        by_chat = archive.outbox_by_chat()
+        chat_states = {s.chat_id: s for s in archive.chat_states()}
+        mutes = {chat: archive.muted_rules(chat, datetime.now(UTC)) for chat in by_chat}
     finally:
         archive.close()
     for s in statuses:
@@ -211,9 +214,28 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     failing = sum(1 for s in statuses if s.last_error)
     print(
         f"feeds: {len(statuses)} ({failing} failing); alerts: {counts.get('pending', 0)} pending, "
-        f"{counts.get('sent', 0)} sent, {counts.get('failed', 0)} rejected"
+        f"{counts.get('held', 0)} held for digests, {counts.get('sent', 0)} sent, "
+        f"{counts.get('failed', 0)} rejected"
     )
+    for chat in sorted(set(by_chat) | set(chat_states)):
+        print(_chat_line(chat, by_chat.get(chat, {}), chat_states.get(chat), mutes.get(chat, {})))
     return 0
+
+
+def _chat_line(chat: str, counts: dict[str, int], state: ChatState | None, mutes: dict[str, datetime]) -> str:
+    pending, held, sent = (counts.get(k, 0) for k in ("pending", "held", "sent"))
+    line = f"chat {chat}: {pending} pending, {held} held, {sent} sent"
+    if state is not None and state.status == "disabled":
+        line += (
+            f"; DISABLED since {state.changed:%Y-%m-%d %H:%M UTC}: {state.reason}"
+            if state.changed
+            else "; DISABLED"
+        )
+    if state is not None and state.status == "moved":
+        line += f"; moved to {state.moved_to} (update chat_id in the config)"
+    for rule, until in sorted(mutes.items()):
+        line += f"; {rule} muted until {until:%Y-%m-%d %H:%M UTC}"
+    return line
 
 
 def cmd_rules(ctx: Context, args: argparse.Namespace) -> int:

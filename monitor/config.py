@@ -1,8 +1,10 @@
 """Read monitor.toml once into a frozen Config.
 
 Relative paths resolve against the config file's folder. Unknown keys are an
-error naming the key and its line; the bot token may come from the
-environment (which wins) and is never echoed in an error.
+error naming the key and its line (in the right one of several [[feeds]] or
+[[chats]] tables); the bot token may come from the environment (which wins)
+and is never echoed in an error. Quiet hours and digest schedules of
+[[chats]] are parsed by monitor.chats, time zones checked with zoneinfo.
 """
 
 from __future__ import annotations
@@ -10,13 +12,24 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.chats import parse_digest_spec, parse_quiet_hours
 from monitor.errors import ConfigError
-from monitor.types import Config, FeedConfig, FetchSettings, StorySettings, TelegramConfig
+from monitor.types import (
+    ChatConfig,
+    Config,
+    DigestSchedule,
+    FeedConfig,
+    FetchSettings,
+    QuietHours,
+    StorySettings,
+    TelegramConfig,
+)
 
 DEFAULT_PATH = "monitor.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
@@ -26,11 +39,26 @@ _SECTIONS = {
     "storage": {"path"},
     "rules": {"paths"},
     "schedule": {"interval"},
-    "telegram": {"token", "token_file", "chat_id", "api_url"},
+    "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users"},
     "fetch": {"concurrency", "per_host", "timeout", "deadline", "max_bytes"},
     "feeds": {"url", "name", "interval"},
     "stories": {"window", "near_duplicate", "min_points"},
+    "chats": {
+        "id",
+        "name",
+        "timezone",
+        "low",
+        "burst",
+        "burst_window",
+        "quiet_hours",
+        "quiet_allow_high",
+        "digest",
+        "digest_rules",
+    },
 }
+_ARRAYS = ("feeds", "chats")  # sections written as [[name]] tables, any number of them
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_USER_ID = re.compile(r"^\s*\d+\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -82,23 +110,38 @@ class _Reader:
         self.path = path
         self.lines = text.splitlines()
         self.base = path.resolve().parent
+        # (0-based line, table name) of every [table] and [[table]] header, in order
+        self.headers = [
+            (i, m.group(1).strip("\"'")) for i, line in enumerate(self.lines) if (m := _HEADER.match(line))
+        ]
 
-    def error(self, message: str, key: str | None = None, section: str | None = None) -> ConfigError:
-        return ConfigError(message, self.path, self.line_of(key, section))
+    def error(
+        self, message: str, key: str | None = None, section: str | None = None, index: int = 0
+    ) -> ConfigError:
+        return ConfigError(message, self.path, self.line_of(key, section, index))
 
-    def line_of(self, key: str | None, section: str | None = None) -> int | None:
-        """Best-effort line of `key = ...` (after the [section] header, if given)."""
-        start = 0
-        if section is not None:
-            header = re.compile(r"^\s*\[\[?\s*" + re.escape(section) + r"\s*\]\]?")
-            start = next((i for i, line in enumerate(self.lines) if header.match(line)), 0)
+    def line_of(self, key: str | None, section: str | None = None, index: int = 0) -> int | None:
+        """Best-effort line of `key = ...`.
+
+        With a section: within its index-th table (the n-th [[feeds]], say), up
+        to the next header; the table's header line when the key is not there
+        (or is None). Without one: the first such line in the file.
+        """
+        starts = [i for i, name in self.headers if name == section]
+        if section is None or index >= len(starts):
+            # no header: a top-level key, or a table written inline / dotted (telegram.token = ...)
+            wanted = key or section
+            return self._find(wanted, 0, len(self.lines)) if wanted else None
+        start = starts[index]
         if key is None:
-            return start + 1 if section is not None else None
-        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-        for i in range(start, len(self.lines)):
-            if pattern.match(self.lines[i]):
-                return i + 1
-        return None
+            return start + 1
+        end = next((i for i, _ in self.headers if i > start), len(self.lines))
+        return self._find(key, start + 1, end) or start + 1
+
+    def _find(self, key: str, start: int, end: int) -> int | None:
+        name = re.escape(key)
+        pattern = re.compile(rf"^\s*(?:{name}|\"{name}\"|'{name}')\s*=")
+        return next((i + 1 for i in range(start, end) if pattern.match(self.lines[i])), None)
 
     def build(self, data: dict[str, Any], environ: Mapping[str, str]) -> Config:
         for section in data:
@@ -110,10 +153,10 @@ class _Reader:
                 )
                 raise ConfigError(f"unknown section or key {section!r}", self.path, line)
         for name, allowed in _SECTIONS.items():
-            for table in self.tables(data, name):
+            for index, table in enumerate(self.tables(data, name)):
                 for key in table:
                     if key not in allowed:
-                        raise self.error(f"unknown key {key!r} in [{name}]", key, name)
+                        raise self.error(f"unknown key {key!r} in {_header(name)}", key, name, index)
         storage = self.table(data, "storage")
         rules = self.table(data, "rules")
         schedule = self.table(data, "schedule")
@@ -123,18 +166,19 @@ class _Reader:
             rule_paths=self.rule_paths(rules),
             interval=self.duration(schedule.get("interval", "15m"), "interval", "schedule"),
             telegram=self.telegram(self.table(data, "telegram"), environ),
-            feeds=self.feeds(data.get("feeds", [])),
+            feeds=self.feeds(self.tables(data, "feeds")),
             fetch=self.fetch(self.table(data, "fetch")),
             stories=self.stories(self.table(data, "stories")),
+            chats=self.chats(self.tables(data, "chats")),
         )
 
     def tables(self, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
         value = data.get(name)
         if value is None:
             return []
-        if name == "feeds":
+        if name in _ARRAYS:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise self.error("feeds must be written as [[feeds]] tables", None, name)
+                raise self.error(f"{name} must be written as [[{name}]] tables", None, name)
             return value
         if not isinstance(value, dict):
             raise self.error(f"[{name}] must be a table", name)
@@ -150,11 +194,11 @@ class _Reader:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base / path
 
-    def duration(self, value: object, key: str, section: str) -> float:
+    def duration(self, value: object, key: str, section: str, index: int = 0) -> float:
         try:
             return parse_duration(value)
         except ValueError as exc:
-            raise self.error(f"[{section}] {key}: {exc}", key, section) from None
+            raise self.error(f"{_header(section)} {key}: {exc}", key, section, index) from None
 
     def rule_paths(self, rules: dict[str, Any]) -> tuple[Path, ...]:
         paths = rules.get("paths", ["rules"])
@@ -190,35 +234,141 @@ class _Reader:
             token=token or None,
             chat_id=str(chat) if chat not in (None, "") else None,
             api_url=api_url,
+            allowed_users=self.allowed_users(table.get("allowed_users", [])),
         )
+
+    def allowed_users(self, value: object) -> tuple[int, ...]:
+        """[telegram] allowed_users: user ids (numbers or strings of digits), in order, once each."""
+        message = "[telegram] allowed_users must be a list of Telegram user ids (positive whole numbers)"
+        if not isinstance(value, list):
+            raise self.error(message, "allowed_users", "telegram")
+        users: list[int] = []
+        for item in value:
+            user = int(item) if isinstance(item, str) and _USER_ID.match(item) else item
+            if isinstance(user, bool) or not isinstance(user, int) or user <= 0:
+                raise self.error(f"{message}, got {item!r}", "allowed_users", "telegram")
+            if user not in users:
+                users.append(user)
+        return tuple(users)
 
     def feeds(self, tables: list[dict[str, Any]]) -> tuple[FeedConfig, ...]:
         feeds: list[FeedConfig] = []
         seen: set[str] = set()
-        for table in tables:
+        for index, table in enumerate(tables):
             url = table.get("url")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise self.error(f"[[feeds]] url must be an http(s) URL, got {url!r}", "url", "feeds")
+                raise self.error(f"[[feeds]] url must be an http(s) URL, got {url!r}", "url", "feeds", index)
             if url in seen:
-                raise ConfigError(f"feed listed twice: {url}", self.path, self.line_of_value(url))
+                raise self.error(f"feed listed twice: {url}", "url", "feeds", index)
             seen.add(url)
             name = table.get("name")
             if name is not None and not isinstance(name, str):
-                raise ConfigError(
-                    f"[[feeds]] name must be a string ({url})", self.path, self.line_of_value(url)
-                )
+                raise self.error(f"[[feeds]] name must be a string ({url})", "name", "feeds", index)
             interval = table.get("interval")
             feeds.append(
                 FeedConfig(
                     url=url,
                     name=name,
-                    interval=None if interval is None else self.duration(interval, "interval", "feeds"),
+                    interval=None
+                    if interval is None
+                    else self.duration(interval, "interval", "feeds", index),
                 )
             )
         return tuple(feeds)
 
-    def line_of_value(self, value: str) -> int | None:
-        return next((i + 1 for i, line in enumerate(self.lines) if value in line), None)
+    def chats(self, tables: list[dict[str, Any]]) -> tuple[ChatConfig, ...]:
+        """[[chats]] tables; ids and names share one namespace, since rules' chat_id may hold either."""
+        chats: list[ChatConfig] = []
+        seen: dict[str, tuple[str, int | None]] = {}  # id or name → (which key, its line)
+        for index, table in enumerate(tables):
+            chat = self.chat(table, index)
+            for key, value in (("id", chat.id), ("name", chat.name)):
+                if value is None or (key == "name" and value == chat.id):
+                    continue
+                if value in seen:
+                    other, line = seen[value]
+                    raise self.error(
+                        f"[[chats]] {key} {value!r} is already the {other} of the chat at line {line}",
+                        key,
+                        "chats",
+                        index,
+                    )
+                seen[value] = (key, self.line_of(key, "chats", index))
+            chats.append(chat)
+        return tuple(chats)
+
+    def chat(self, table: dict[str, Any], index: int) -> ChatConfig:
+        def fail(message: str, key: str | None) -> ConfigError:
+            return self.error(f"[[chats]] {message}", key, "chats", index)
+
+        chat_id = table.get("id")
+        if chat_id is None:
+            raise fail("id is required (a numeric chat id or an @channel name)", None)
+        if isinstance(chat_id, bool) or not isinstance(chat_id, int | str) or not str(chat_id).strip():
+            raise fail("id must be a numeric chat id or an @channel name", "id")
+        name = table.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise fail("name must be a non-empty string", "name")
+            if re.fullmatch(r"-?\d+|@.*", name.strip()):
+                raise fail(f"name {name!r} looks like a chat id; a name is a word rules use instead", "name")
+        timezone = table.get("timezone", "UTC")
+        if not _known_zone(timezone):
+            raise fail(
+                f"timezone: unknown time zone {timezone!r} (use an IANA name such as 'Europe/Berlin')",
+                "timezone",
+            )
+        low = table.get("low", "silent")
+        if low not in ("silent", "digest"):
+            raise fail(f'low must be "silent" or "digest", got {low!r}', "low")
+        burst = table.get("burst", 5)
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise fail("burst must be a positive whole number", "burst")
+        window = self.duration(table.get("burst_window", "10m"), "burst_window", "chats", index)
+        allow_high = table.get("quiet_allow_high", True)
+        if not isinstance(allow_high, bool):
+            raise fail("quiet_allow_high must be true or false", "quiet_allow_high")
+        quiet = None
+        if "quiet_hours" in table:
+            try:
+                start, end = parse_quiet_hours(table["quiet_hours"])
+            except ValueError as exc:
+                raise fail(f"quiet_hours: {exc}", "quiet_hours") from None
+            quiet = QuietHours(start, end, allow_high)
+        digest = None
+        if "digest" in table:
+            try:
+                every, at, day = parse_digest_spec(table["digest"])
+            except ValueError as exc:
+                raise fail(f"digest: {exc}", "digest") from None
+            digest = DigestSchedule(every, at, day, self.digest_rules(table, fail))
+        elif "digest_rules" in table:
+            raise fail('digest_rules needs a digest schedule (e.g. digest = "daily 08:00")', "digest_rules")
+        if low == "digest" and digest is None:
+            raise fail('low = "digest" needs a digest schedule (e.g. digest = "daily 08:00")', "low")
+        return ChatConfig(
+            id=str(chat_id).strip(),
+            name=name.strip() if name is not None else None,
+            timezone=timezone,
+            low=low,
+            burst=burst,
+            burst_window=window,
+            quiet=quiet,
+            digest=digest,
+        )
+
+    def digest_rules(self, table: dict[str, Any], fail: Callable[[str, str], ConfigError]) -> tuple[str, ...]:
+        value = table.get("digest_rules", [])
+        if "digest_rules" in table and (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(r, str) and r.strip() for r in value)
+        ):
+            raise fail(
+                "digest_rules must be a non-empty list of rule ids (leave it out for every rule)",
+                "digest_rules",
+            )
+        return tuple(r.strip() for r in value)
 
     def stories(self, table: dict[str, Any]) -> StorySettings:
         values: dict[str, Any] = {}
@@ -247,3 +397,17 @@ class _Reader:
         if "deadline" in table:
             values["deadline"] = self.duration(table["deadline"], "deadline", "fetch")
         return FetchSettings(**{**defaults.__dict__, **values})
+
+
+def _header(section: str) -> str:
+    return f"[[{section}]]" if section in _ARRAYS else f"[{section}]"
+
+
+def _known_zone(name: object) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown; not a key ("../x"); a folder ("Asia")
+        return False
+    return True

@@ -13,10 +13,14 @@ What each answer does:
     Unavailable     → retry later with backoff; stop this round (Telegram is down)
     Rejected        → HTML Telegram cannot parse is sent again as plain text;
                       anything else: status failed with the reason; the next alert goes on
-    ChatGone        → retry in an hour; skip that chat for the rest of this round
+    ChatGone        → the chat is disabled (monitor status shows it); its alerts wait,
+                      kept, until it is enabled again; other chats go on
+    ChatMoved       → the group became a supergroup: its waiting alerts are readdressed
+                      and this one is sent again to the new id at once
 
-A story update (kind "edit") edits the message of its story's alert, which is
-always older and so always sent first; if that alert was refused, so is the edit.
+A digest (kind "digest") is sent like an alert. A story update (kind "edit")
+edits the message of its story's alert, which is always older and so always
+sent first; if that alert was refused, so is the edit.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from monitor.errors import ChatGone, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
 from monitor.notify import Notifier
 from monitor.render import to_plain_text
 from monitor.storage import Archive
@@ -37,7 +41,6 @@ log = logging.getLogger("monitor.deliver")
 
 MAX_WAIT = 60.0  # longest flood-control wait honoured inside one round, seconds
 MAX_TRIES_IN_ROUND = 5  # RetryLater answers for one alert before deferring it
-CHAT_GONE_RETRY = timedelta(hours=1)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -90,6 +93,8 @@ async def _deliver_one(
 ) -> str:
     text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
+        if alert.chat_id != (current := archive.current_chat_id(alert.chat_id)):
+            alert = replace(alert, chat_id=current)
         try:
             message_id = await _transmit(notifier, alert, text, plain)
         except RetryLater as exc:
@@ -115,8 +120,22 @@ async def _deliver_one(
             report.failed += 1
             report.errors.append(f"alert {alert.id} to chat {alert.chat_id} rejected: {exc.message}")
             return "next"
+        except ChatMoved as exc:
+            moved = archive.move_chat(alert.chat_id, exc.new_chat_id, exc.message, clock())
+            log.warning(
+                "event=chat_migrated chat=%s new_chat=%s alerts_moved=%d hint=%r",
+                alert.chat_id,
+                exc.new_chat_id,
+                moved,
+                "update chat_id in monitor.toml and the rules",
+            )
+            continue
         except ChatGone as exc:
-            return _defer(archive, alert, exc, clock() + CHAT_GONE_RETRY, report, "skip-chat")
+            archive.disable_chat(alert.chat_id, exc.message, clock())
+            log.error("event=chat_disabled chat=%s reason=%r", alert.chat_id, exc.message)
+            report.deferred += 1
+            report.errors.append(f"chat {alert.chat_id} disabled: {exc.message}")
+            return "skip-chat"
         except Unavailable as exc:
             return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
         except NotifyError as exc:

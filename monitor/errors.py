@@ -14,7 +14,8 @@ what is wrong and where::
           ├── RetryLater    (retry_after)     429, flood control: wait and retry
           ├── Unavailable                     network error, 5xx, timeout: retry later
           ├── Rejected                        400 for this message: record, do not retry
-          └── ChatGone                        403 / chat not found: stop sending to it
+          ├── ChatGone                        403 / chat not found: the chat is disabled
+          └── ChatMoved     (new_chat_id)     group became a supergroup: send to the new id
 
 Third-party exceptions are wrapped at their one boundary: httpx in fetch,
 feedparser in parse, sqlite3 in storage, telegram in notify.
@@ -146,3 +147,11 @@ class Rejected(NotifyError):
 
 class ChatGone(NotifyError):
     """The bot cannot post to this chat any more (blocked, removed, chat not found)."""
+
+
+class ChatMoved(NotifyError):
+    """The group became a supergroup: same chat, new id; send there instead."""
+
+    def __init__(self, message: str, chat_id: str | int | None, new_chat_id: str) -> None:
+        super().__init__(message, chat_id)
+        self.new_chat_id = new_chat_id

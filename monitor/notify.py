@@ -6,7 +6,7 @@ monitor.errors, and no message may carry the bot token::
     429 / RetryAfter                  -> RetryLater(retry_after in seconds)
     400 BadRequest                    -> Rejected, or ChatGone for "chat not found"
     403 Forbidden                     -> ChatGone
-    ChatMigrated                      -> ChatGone, the new chat id in the message
+    ChatMigrated                      -> ChatMoved, with the supergroup's new chat id
     401/404 InvalidToken              -> NotifyError
     5xx, TimedOut, NetworkError, other -> Unavailable
 
@@ -29,6 +29,7 @@ from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
+    Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -39,7 +40,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from monitor.errors import ChatGone, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
 from monitor.render import to_plain_text
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"  # python-telegram-bot appends the token
@@ -70,9 +71,24 @@ class TelegramNotifier:
     def __init__(self, token: str, api_url: str | None = None, *, timeout: float = 10.0) -> None:
         self._token = token
         try:
-            self._bot = Bot(token, base_url=api_url or DEFAULT_API_URL, request=_request(timeout))
+            self._bot = Bot(
+                token,
+                base_url=api_url or DEFAULT_API_URL,
+                request=_request(timeout),
+                # Long polls for chat commands: python-telegram-bot adds the poll's timeout.
+                get_updates_request=_request(timeout, pool=1),
+            )
         except InvalidToken:  # raised for an empty token
             raise NotifyError("the Telegram bot token is empty") from None
+
+    @property
+    def bot(self) -> Bot:
+        """The python-telegram-bot Bot, shared with the chat-command Application (bot.py)."""
+        return self._bot
+
+    def wrap(self, error: TelegramError, chat_id: str | None = None) -> NotifyError:
+        """A telegram error as a monitor error with a one-line message free of the token."""
+        return self._wrap(error, chat_id)
 
     async def start(self) -> None:
         """Calls getMe, so a wrong token or api_url fails here and not at the first alert.
@@ -129,7 +145,7 @@ class TelegramNotifier:
             return RetryLater(f"Telegram flood control: retry in {seconds:g} s", chat_id, seconds)
         if isinstance(error, ChatMigrated):
             message = f"the group became a supergroup with chat id {error.new_chat_id}"
-            return ChatGone(message, chat_id)
+            return ChatMoved(message, chat_id, str(error.new_chat_id))
         if isinstance(error, InvalidToken):
             return NotifyError(f"Telegram rejected the bot token ({self._token_reason(error)})")
         if isinstance(error, Forbidden):
@@ -157,9 +173,9 @@ class TelegramNotifier:
         return text if len(text) <= 300 else text[:299] + "…"
 
 
-def _request(timeout: float) -> _Request:
+def _request(timeout: float, pool: int = 4) -> _Request:
     return _Request(
-        connection_pool_size=4,
+        connection_pool_size=pool,
         connect_timeout=timeout,
         read_timeout=timeout,
         write_timeout=timeout,
@@ -198,6 +214,7 @@ _ERRORS: dict[int, type[TelegramError]] = {
     401: InvalidToken,
     403: Forbidden,
     404: InvalidToken,
+    409: Conflict,
 }
 
 

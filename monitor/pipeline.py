@@ -8,6 +8,7 @@
       | grouping.Grouper.place              # which story; a new story alerts, a joining
                                             #   report redraws its story's alert ("also reported by")
       | render.render_alert                 # one alert per story per chat
+      | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
       | storage.save_update                 # articles + stories + matches + outbox: one transaction
     then deliver.deliver_pending sends the outbox (see deliver.py).
 
@@ -23,12 +24,14 @@ from datetime import datetime
 
 import httpx
 
+from monitor import chats
 from monitor.dedupe import entry_keys
 from monitor.errors import FeedError, FetchError
 from monitor.fetch import fetch_all
 from monitor.grouping import Grouper
 from monitor.parse import parse_feed
 from monitor.render import render_alert
+from monitor.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.rules import RuleSet
 from monitor.storage import Archive
 from monitor.types import (
@@ -43,7 +46,7 @@ from monitor.types import (
 )
 
 Clock = Callable[[], datetime]
-CONSOLE = "console"  # the chat id of alerts printed to the console
+__all__ = ["CONSOLE", "PassReport", "Pipeline"]
 
 
 @dataclass
@@ -123,7 +126,10 @@ class Pipeline:
                 story_keys=place.keys,
             )
             fresh.append((article, place.alerts))
-        return fresh, grouper.edits
+        # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
+        router = Router(self.archive, self.config, now)
+        routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in fresh]
+        return routed, grouper.edits
 
     def rule_names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.rules.rules}
@@ -138,25 +144,23 @@ class Pipeline:
         """One alert per chat, listing every rule that sent the article there."""
         by_chat: dict[str, list[RuleMatch]] = {}
         for match in matches:
-            by_chat.setdefault(self.chat_for(match.rule_id), []).append(match)
+            for chat in chats_for(self.rules.get(match.rule_id), self.config):
+                by_chat.setdefault(chat, []).append(match)
         names = self.rule_names()
-        return [
-            AlertIntent(
-                silent=all(self.priority(m.rule_id) == "low" for m in ms),
-                chat_id=chat,
-                rule_ids=tuple(m.rule_id for m in ms),
-                text=render_alert(entry, outlet, ms, names, also),
+        alerts = []
+        for chat, ms in by_chat.items():
+            priority = top_priority([self.priority(m.rule_id) for m in ms])
+            alerts.append(
+                AlertIntent(
+                    chat_id=chat,
+                    rule_ids=tuple(m.rule_id for m in ms),
+                    text=render_alert(entry, outlet, ms, names, also),
+                    silent=chats.is_silent(self.config.chat(chat), priority),
+                    priority=priority,
+                )
             )
-            for chat, ms in by_chat.items()
-        ]
+        return alerts
 
     def priority(self, rule_id: str) -> str:
         rule = self.rules.get(rule_id)
         return rule.priority if rule else "normal"
-
-    def chat_for(self, rule_id: str) -> str:
-        telegram = self.config.telegram
-        if not telegram.token:
-            return CONSOLE
-        rule = self.rules.get(rule_id)
-        return (rule.chat_id if rule and rule.chat_id else None) or telegram.chat_id or CONSOLE

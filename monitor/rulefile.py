@@ -145,7 +145,7 @@ def _read_rule(table: dict, path: Path, lines: _SourceLines, number: int) -> _Pe
         table["id"],
         table["name"],
         table["query"],
-        _chat_id(table, fail),
+        _chats(table, fail),
         path,
         line,
         _priority(table, fail),
@@ -184,16 +184,33 @@ def _examples(table: dict, key: str, path: Path, fail: Callable[[str, str], Rule
     return tuple(value)
 
 
-def _chat_id(table: dict, fail: Callable[[str, str], RuleError]) -> str | None:
+def _chats(table: dict, fail: Callable[[str, str], RuleError]) -> tuple[str, ...]:
+    """`chat_id`: one chat or a list of them, each a numeric id, an @channel or a [[chats]] name.
+
+    Names are resolved against the config elsewhere; here each becomes a string, once.
+    """
     value = table.get("chat_id")
     if value is None:
-        return None
-    # bool is an int in Python, but `chat_id = true` is a mistake
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise fail("'chat_id' must be an integer or a non-empty string", "chat_id")
+        return ()
+    values = value if isinstance(value, list) else [value]
+    chats: list[str] = []
+    for item in values:
+        # bool is an int in Python, but `chat_id = true` is a mistake
+        if isinstance(item, int) and not isinstance(item, bool):
+            chat = str(item)
+        elif isinstance(item, str) and item.strip():
+            chat = item.strip()
+        else:
+            raise fail(
+                "'chat_id' must be a chat (an integer id, an @channel or a [[chats]] name)"
+                " or a non-empty list of them",
+                "chat_id",
+            )
+        if chat not in chats:
+            chats.append(chat)
+    if not chats:
+        raise fail("'chat_id' must not be an empty list (leave it out for the default chat)", "chat_id")
+    return tuple(chats)
 
 
 class _SourceLines:

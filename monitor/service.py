@@ -1,9 +1,15 @@
-"""`monitor run`: APScheduler drives polling and delivery until SIGTERM/SIGINT.
+"""`monitor run`: APScheduler drives polling, delivery and digests until SIGTERM/SIGINT.
 
-Two jobs, however many feeds: a *tick* that runs a pass over the feeds whose
-``next_check`` (stored in the archive) has come, and a *delivery* job that
-drains the outbox. Per-feed intervals live in the database, so a restart
-resumes where it stopped and 10,000 feeds are still two jobs.
+A few jobs, however many feeds: a *tick* that runs a pass over the feeds whose
+``next_check`` (stored in the archive) has come, a *delivery* job that turns
+due held alerts into digests (routing.flush_held) and drains the outbox, and
+one cron job per chat with a scheduled digest. Per-feed intervals and the last
+digest live in the database, so a restart resumes where it stopped (a digest
+missed while the service was down is sent at start) and 10,000 feeds are
+still a handful of jobs.
+
+With Telegram, the scheduler is python-telegram-bot's JobQueue scheduler, so
+one loop and one scheduler drive polling, delivery, digests and chat commands.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor import chats
 from monitor.deliver import deliver_pending
 from monitor.errors import MonitorError
 from monitor.notify import Notifier
 from monitor.pipeline import PassReport, Pipeline
+from monitor.routing import flush_held, queue_digest
 
 log = logging.getLogger("monitor.service")
 
@@ -54,14 +62,19 @@ class Service:
     deliver_every: float = DELIVER_SECONDS
     _busy: set[asyncio.Task[None]] = field(default_factory=set)
     _deliver_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pass_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     passes: int = 0  # completed passes, for health checks and tests
+    last_pass: datetime | None = None  # when the last pass ended
+    started: datetime | None = None  # when run() began
 
     async def poll_due(self) -> None:
         await self._guarded(self._poll_due())
 
     async def _poll_due(self) -> None:
-        report = await self.pipeline.run_pass(only_due=True)
+        async with self._pass_lock:
+            report = await self.pipeline.run_pass(only_due=True)
         self.passes += 1
+        self.last_pass = self.clock()
         if report.feeds:
             log_pass(report)
         await self._deliver()
@@ -69,8 +82,21 @@ class Service:
     async def deliver(self) -> None:
         await self._guarded(self._deliver())
 
-    async def _deliver(self) -> None:
+    async def digest(self, chat_id: str, *, scheduled: bool = True) -> None:
+        """Queue a chat's digest and send it (a cron job, or /digest from the chat)."""
+        await self._guarded(self._digest(chat_id, scheduled))
+
+    async def _digest(self, chat_id: str, scheduled: bool) -> None:
+        p = self.pipeline
         async with self._deliver_lock:
+            queue_digest(p.archive, p.config, p.rules, chat_id, self.clock(), scheduled=scheduled)
+        await self._deliver()
+
+    async def _deliver(self) -> None:
+        p = self.pipeline
+        async with self._deliver_lock:
+            # A burst is digested once its pass is over, not halfway through it.
+            flush_held(p.archive, p.config, p.rules, self.clock(), bursts=not self._pass_lock.locked())
             report = await deliver_pending(
                 self.pipeline.archive, self.notifiers, self.default_notifier, self.clock
             )
@@ -99,9 +125,11 @@ class Service:
         finally:
             self._busy.discard(task)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        scheduler = AsyncIOScheduler(timezone=UTC)
+    async def run(self, stop: asyncio.Event, scheduler: AsyncIOScheduler | None = None) -> None:
+        """Add the jobs to `scheduler` (a fresh one when None), start it, and run until `stop`."""
+        scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
+        self.started = self.clock()
         scheduler.add_job(
             self.poll_due,
             "interval",
@@ -121,14 +149,38 @@ class Service:
             coalesce=True,
             misfire_grace_time=None,
         )
-        scheduler.start()
+        self._add_digest_jobs(scheduler)
+        if not scheduler.running:
+            scheduler.start()
         log.info("event=started feeds=%d tick=%ss", len(self.pipeline.config.feeds), self.tick)
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
             await self._finish_in_flight()
         log.info("event=stopped")
+
+    def _add_digest_jobs(self, scheduler: AsyncIOScheduler) -> None:
+        """One cron job per chat with a digest schedule; a digest missed while down goes out now."""
+        states = {s.chat_id: s for s in self.pipeline.archive.chat_states()}
+        for chat in self.pipeline.config.chats:
+            trigger = chats.digest_trigger(chat)
+            if trigger is None:
+                continue
+            scheduler.add_job(
+                self.digest,
+                trigger,
+                args=[chat.id],
+                id=f"digest:{chat.id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+            )
+            state = states.get(chat.id)
+            if chats.digest_due(chat, state.last_digest if state else None, self.clock()):
+                log.info("event=digest_catch_up chat=%s", chat.id)
+                scheduler.add_job(self.digest, args=[chat.id], id=f"digest-catch-up:{chat.id}")
 
     async def _finish_in_flight(self) -> None:
         if not self._busy:

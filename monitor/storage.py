@@ -6,7 +6,9 @@ Tables (documented in README.md, "The archive"):
     articles      every article ever seen, once; FTS5 index articles_fts
     article_keys  identity keys (canonical URL, feed-scoped GUID) → article
     matches       which rule matched which article, with the terms
-    alerts        the outbox: one row per article per chat, pending until sent
+    alerts        the outbox: one row per article per chat (and per digest message),
+                  pending until sent, or held for a digest (see chatstore.py)
+    chats, mutes  per-chat state: disabled or migrated chats, last digest; muted rules
 
 sqlite3 errors are wrapped into StorageError here and nowhere else.
 """
@@ -24,16 +26,19 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.utils import OperationalError
 
-from monitor import storystore
+from monitor import chatstore, storystore
 from monitor.errors import StorageError
 from monitor.sqltime import from_iso, iso
 from monitor.types import (
     AlertIntent,
+    ArticleRef,
+    ChatState,
     EntryData,
     FeedConfig,
     FeedForUpdate,
     FeedStatus,
     FetchedFeed,
+    HeldAlert,
     NewArticle,
     PendingAlert,
     RuleMatch,
@@ -123,6 +128,11 @@ def m002_alert_silent(db: sqlite_utils.Database) -> None:
 @migrations()
 def m003_stories(db: sqlite_utils.Database) -> None:
     storystore.migrate(db)
+
+
+@migrations()
+def m004_chats(db: sqlite_utils.Database) -> None:
+    chatstore.migrate(db)
 
 
 @contextmanager
@@ -349,10 +359,12 @@ class Archive:
             [
                 {
                     "article_id": article_id,
-                    "chat_id": a.chat_id,
+                    "chat_id": chatstore.current_id(self.db, a.chat_id),
                     "rules": json.dumps(list(a.rule_ids)),
                     "text": a.text,
-                    "status": "pending",
+                    "status": "held" if a.hold else "pending",
+                    "hold": a.hold,
+                    "priority": a.priority,
                     "silent": int(a.silent),
                     "kind": "send",
                     "story_id": story_id,
@@ -405,9 +417,11 @@ class Archive:
     def pending_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
         with _wrap(self.path, "read the outbox"):
             rows = self.db.execute(
-                "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id"
-                " from alerts a left join alerts t on t.id = a.edit_of where a.status = 'pending'"
-                " and (a.next_attempt is null or a.next_attempt <= ?) order by a.id limit ?",
+                "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id,"
+                " a.kind from alerts a left join alerts t on t.id = a.edit_of where a.status = 'pending'"
+                " and (a.next_attempt is null or a.next_attempt <= ?)"
+                " and a.chat_id not in (select id from chats where status = 'disabled')"
+                " order by a.id limit ?",
                 [iso(now), limit],
             ).fetchall()
         return [
@@ -420,6 +434,7 @@ class Archive:
                 edit_of=r[5],
                 target_status=r[6],
                 target_message_id=r[7],
+                kind=r[8] or "send",
             )
             for r in rows
         ]
@@ -451,6 +466,112 @@ class Archive:
                 "update alerts set last_error = ?, attempts = attempts + 1, next_attempt = ? where id = ?",
                 [error, iso(at), alert_id],
             )
+
+    def outbox_by_chat(self) -> dict[str, dict[str, int]]:
+        """chat → status → alerts, for status reports."""
+        found: dict[str, dict[str, int]] = {}
+        with _wrap(self.path, "read the outbox"):
+            for chat, status, count in self.db.execute(
+                "select chat_id, status, count(*) from alerts group by chat_id, status"
+            ):
+                found.setdefault(chat, {})[status] = count
+        return found
+
+    # --- chats and digests (chatstore.py) --------------------------------------
+
+    def chat_states(self) -> list[ChatState]:
+        with _wrap(self.path, "read chats"):
+            return chatstore.chat_states(self.db)
+
+    def disable_chat(self, chat_id: str, reason: str, now: datetime) -> None:
+        """The bot cannot post there: its alerts wait (they are kept) until it is enabled."""
+        with _wrap(self.path, "disable a chat"), self.db.atomic():
+            chatstore.set_chat(self.db, chat_id, status="disabled", reason=reason, changed=iso(now))
+
+    def enable_chat(self, chat_id: str, now: datetime) -> bool:
+        """Send to a disabled chat again; False when it was not disabled."""
+        with _wrap(self.path, "enable a chat"), self.db.atomic():
+            states = {s.chat_id: s for s in chatstore.chat_states(self.db)}
+            if chat_id not in states or states[chat_id].status != "disabled":
+                return False
+            chatstore.set_chat(self.db, chat_id, status="active", reason=None, changed=iso(now))
+            return True
+
+    def move_chat(self, old: str, new: str, reason: str, now: datetime) -> int:
+        """A group became a supergroup: its waiting alerts (and later ones) go to the new id."""
+        with _wrap(self.path, "record a chat migration"), self.db.atomic():
+            return chatstore.move_chat(self.db, old, new, reason, iso(now))
+
+    def current_chat_id(self, chat_id: str) -> str:
+        with _wrap(self.path, "read chats"):
+            return chatstore.current_id(self.db, chat_id)
+
+    def mute(self, chat_id: str, rule_id: str, until: datetime) -> None:
+        with _wrap(self.path, "mute a rule"), self.db.atomic():
+            self.db.table("mutes").upsert(
+                {"chat_id": chat_id, "rule_id": rule_id, "until": iso(until)}, pk=("chat_id", "rule_id")
+            )
+
+    def unmute(self, chat_id: str, rule_id: str, now: datetime) -> bool:
+        """End a mute now (it is digested with the next flush); False when none was running."""
+        with _wrap(self.path, "unmute a rule"), self.db.atomic():
+            return bool(
+                self.db.execute(
+                    "update mutes set until = ? where chat_id = ? and rule_id = ? and until > ?",
+                    [iso(now), chat_id, rule_id, iso(now)],
+                ).rowcount
+            )
+
+    def muted_rules(self, chat_id: str, now: datetime) -> dict[str, datetime]:
+        with _wrap(self.path, "read mutes"):
+            found = chatstore.muted_rules(self.db, chat_id, iso(now))
+        return {rule: from_iso(until) or now for rule, until in found.items()}
+
+    def ended_mutes(self, now: datetime) -> list[tuple[str, str]]:
+        with _wrap(self.path, "read mutes"):
+            return chatstore.ended_mutes(self.db, iso(now))
+
+    def forget_mutes(self, mutes: Sequence[tuple[str, str]]) -> None:
+        with _wrap(self.path, "clear mutes"), self.db.atomic():
+            for chat_id, rule_id in mutes:
+                self.db.execute("delete from mutes where chat_id = ? and rule_id = ?", [chat_id, rule_id])
+
+    def recent_alerts(self, chat_id: str, since: datetime) -> int:
+        with _wrap(self.path, "read the outbox"):
+            return chatstore.recent_alerts(self.db, chat_id, iso(since))
+
+    def held_alerts(self, chat_id: str, holds: Sequence[str] | None = None) -> list[HeldAlert]:
+        with _wrap(self.path, "read held alerts"):
+            return chatstore.held_alerts(self.db, chat_id, holds)
+
+    def held_chats(self) -> list[tuple[str, str]]:
+        with _wrap(self.path, "read held alerts"):
+            return chatstore.held_chats(self.db)
+
+    def matched_between(self, rule_ids: Sequence[str], since: datetime, until: datetime) -> list[ArticleRef]:
+        with _wrap(self.path, "read matches"):
+            return chatstore.matched_between(self.db, rule_ids, iso(since), iso(until))
+
+    def match_counts(self, since: datetime) -> dict[str, int]:
+        with _wrap(self.path, "read matches"):
+            return chatstore.match_counts(self.db, iso(since))
+
+    def queue_digest(
+        self,
+        chat_id: str,
+        parts: Sequence[str],
+        folded: Sequence[int],
+        now: datetime,
+        *,
+        silent: bool = False,
+        scheduled: bool = False,
+    ) -> int | None:
+        """Queue a digest's messages and mark the held alerts it carries, in one transaction."""
+        with _wrap(self.path, "queue a digest"), self.db.atomic():
+            first = chatstore.queue_digest(self.db, chat_id, parts, folded, silent, iso(now))
+            if scheduled:
+                chatstore.set_chat(self.db, chat_id, last_digest=iso(now))
+            return first
 
     def outbox_counts(self) -> dict[str, int]:
         with _wrap(self.path, "read the outbox"):

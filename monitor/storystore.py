@@ -162,7 +162,7 @@ def queue_edit(db: sqlite_utils.Database, edit: StoryEdit, now: str) -> None:
     ).fetchone()
     if target is None or target[1] != "send":
         return
-    if target[0] == "pending":
+    if target[0] in ("pending", "held"):
         db.execute("update alerts set text = ? where id = ?", [edit.text, edit.alert_id])
         return
     if target[0] != "sent":

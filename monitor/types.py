@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 
 # --- configuration -----------------------------------------------------------
@@ -28,10 +28,38 @@ class TelegramConfig:
     token: str | None = None  # bot token; never logged, never stored
     chat_id: str | None = None  # default chat for alerts (numeric id or @channel)
     api_url: str | None = None  # python-telegram-bot base_url, for a self-hosted Bot API
+    allowed_users: tuple[int, ...] = ()  # Telegram user ids whose chat commands are answered
 
     @property
     def enabled(self) -> bool:
         return bool(self.token and self.chat_id)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time  # local wall-clock time the quiet period begins
+    end: time  # ... and ends; end <= start spans midnight ("22:00-07:00")
+    allow_high: bool = True  # alerts of priority "high" still go out at once
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    every: str  # "daily" or "weekly"
+    at: time  # local time of day it is sent
+    day: int = 0  # for "weekly": weekday, 0 = Monday
+    rules: tuple[str, ...] = ()  # rule ids it covers; () = every rule that sends to the chat
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    id: str  # Telegram chat id (numeric, as a string) or @channel
+    name: str | None = None  # a name rules may use in chat_id instead of the number
+    timezone: str = "UTC"  # IANA zone for quiet hours and digest times
+    low: str = "silent"  # priority "low": "silent" (no sound) or "digest" (only in the digest)
+    burst: int = 5  # alerts sent one by one within burst_window; the rest go out as a digest
+    burst_window: float = 600.0  # seconds
+    quiet: QuietHours | None = None  # hold alerts in these hours, then send them as a digest
+    digest: DigestSchedule | None = None  # a scheduled digest of matches
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,11 @@ class Config:
     feeds: tuple[FeedConfig, ...]  # the feeds to watch
     fetch: FetchSettings = field(default_factory=FetchSettings)  # fetch limits
     stories: StorySettings = field(default_factory=StorySettings)  # grouping reports into stories
+    chats: tuple[ChatConfig, ...] = ()  # per-chat delivery settings ([[chats]])
+
+    def chat(self, chat_id: str) -> ChatConfig:
+        """The settings of a chat: its [[chats]] entry, else the defaults."""
+        return next((c for c in self.chats if c.id == chat_id), None) or ChatConfig(chat_id)
 
 
 # --- fetch -------------------------------------------------------------------
@@ -127,7 +160,7 @@ class Rule:
     id: str  # unique, kebab-case
     name: str  # human name shown in alerts
     query: str  # the boolean keyword query as written
-    chat_id: str | None = None  # overrides the default chat
+    chats: tuple[str, ...] = ()  # chat ids or [[chats]] names; () = the default chat
     path: Path | None = None  # the rule file it came from
     line: int | None = None  # line of its [[rule]] table in that file
     priority: str = "normal"  # "high" (alert with sound), "normal", "low" (silent)
@@ -169,6 +202,8 @@ class AlertIntent:
     rule_ids: tuple[str, ...]  # the rules that asked for it
     text: str  # rendered Telegram HTML, under 4096 characters
     silent: bool = False  # send without sound (every rule behind it is priority "low")
+    priority: str = "normal"  # the highest priority of the rules behind it
+    hold: str | None = None  # why it waits for a digest: "muted", "low", "quiet", "burst"; None = send
 
 
 @dataclass(frozen=True)
@@ -181,6 +216,7 @@ class PendingAlert:
     edit_of: int | None = None  # for an edit: the alert whose message it replaces
     target_status: str | None = None  # for an edit: that alert's status
     target_message_id: str | None = None  # for an edit: that alert's Telegram message id
+    kind: str = "send"  # "send" (an article's alert), "edit" (a story update) or "digest"
 
 
 @dataclass(frozen=True)
@@ -213,3 +249,37 @@ class FeedStatus:
     last_error: str | None  # the last error's one-line message, None when fine
     error_count: int  # consecutive failures
     articles: int  # articles archived from this feed
+
+
+# --- chats and digests -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    article_id: int  # articles.id
+    title: str  # plain text
+    outlet: str | None  # publisher, or the feed's name
+    link: str | None  # as published
+    published: datetime | None  # UTC
+    story_id: int | None  # its story, to list a story once
+    rules: tuple[str, ...]  # ids of the rules that matched it (or sent the alert)
+
+
+@dataclass(frozen=True)
+class HeldAlert:
+    alert_id: int  # outbox row id, status "held"
+    chat_id: str  # the chat it waits for
+    hold: str  # why: "muted", "low", "quiet", "burst"
+    priority: str  # the alert's priority
+    created: datetime  # when it was queued
+    article: ArticleRef  # what it is about
+
+
+@dataclass(frozen=True)
+class ChatState:
+    chat_id: str  # as alerts are addressed
+    status: str  # "active", "disabled" (the bot cannot post there) or "moved" (see moved_to)
+    reason: str | None  # Telegram's words for the last change
+    changed: datetime | None  # when the status last changed
+    moved_to: str | None  # a migrated group's new id
+    last_digest: datetime | None  # the last scheduled digest queued for it

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
 
 from monitor.config import load_config, parse_duration
 from monitor.errors import ConfigError
+from monitor.types import ChatConfig, DigestSchedule, QuietHours
 
 GOOD = """
 [storage]
@@ -83,7 +85,7 @@ def test_defaults(tmp_path: Path) -> None:
         ("[[feeds]]\nurl = 'ftp://a.example/'\n", 2, "http(s) URL"),
         (
             "[[feeds]]\nurl = 'https://a.example/'\n[[feeds]]\nurl = 'https://a.example/'\n",
-            2,
+            4,  # the second listing
             "feed listed twice",
         ),
         ("[telegarm]\ntoken = 'x'\n", 1, "unknown section or key 'telegarm'"),
@@ -143,3 +145,246 @@ def test_stories_section(tmp_path: Path) -> None:
         ConfigError, match=r"monitor.toml:2: \[stories\] min_points must be a positive number"
     ):
         load_config(write(tmp_path, '[stories]\nmin_points = "lots"\n'), environ={})
+
+
+# --- [telegram] allowed_users and [[chats]] ----------------------------------------
+
+CHATS = """
+[telegram]
+chat_id = -100
+allowed_users = [123456, "789", 123456]
+
+[[chats]]
+id = -1001234567890
+name = "desk"
+timezone = "Asia/Kolkata"
+low = "digest"
+burst = 3
+burst_window = "5m"
+quiet_hours = "22:00-07:00"
+quiet_allow_high = false
+digest = "weekly Mon 08:30"
+digest_rules = ["quad", "chips"]
+
+[[chats]]
+id = "@india_japan"
+
+[[chats]]
+id = "-100"  # the default chat may have settings too
+quiet_hours = "23:00-06:00"
+digest = "daily 07:00"
+"""
+
+
+def test_chats_and_allowed_users(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, CHATS), environ={})
+    assert config.telegram.allowed_users == (123456, 789)  # strings of digits become numbers; once each
+    assert config.chats == (
+        ChatConfig(
+            id="-1001234567890",
+            name="desk",
+            timezone="Asia/Kolkata",
+            low="digest",
+            burst=3,
+            burst_window=300.0,
+            quiet=QuietHours(time(22), time(7), allow_high=False),
+            digest=DigestSchedule("weekly", time(8, 30), 0, ("quad", "chips")),
+        ),
+        ChatConfig(id="@india_japan"),
+        ChatConfig(
+            id="-100",
+            quiet=QuietHours(time(23), time(6), allow_high=True),
+            digest=DigestSchedule("daily", time(7)),
+        ),
+    )
+    assert config.chat("@india_japan") is config.chats[1]
+    assert config.chat("-555") == ChatConfig("-555")
+
+
+def test_chat_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[[chats]]\nid = 42\n"), environ={})
+    (chat,) = config.chats
+    assert (chat.id, chat.name, chat.timezone, chat.low) == ("42", None, "UTC", "silent")
+    assert (chat.burst, chat.burst_window, chat.quiet, chat.digest) == (5, 600.0, None, None)
+    assert load_config(write(tmp_path, ""), environ={}).telegram.allowed_users == ()
+    assert load_config(write(tmp_path, ""), environ={}).chats == ()
+
+
+def test_chat_environment_still_wins(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, CHATS), environ={"TELEGRAM_CHAT_ID": "-777"})
+    assert config.telegram.chat_id == "-777" and config.telegram.allowed_users == (123456, 789)
+
+
+def test_quiet_allow_high_without_quiet_hours_is_accepted(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[[chats]]\nid = 1\nquiet_allow_high = false\n"), environ={})
+    assert config.chats[0].quiet is None
+
+
+# line 1: [[chats]], 10: the second [[chats]], 11: its id, 12: its name, 13: {extra}
+TWO_CHATS = """[[chats]]
+id = 1
+name = "desk"
+timezone = "Asia/Tokyo"
+burst = 2
+
+[[feeds]]
+url = "https://a.example/"
+
+[[chats]]
+id = 2
+name = "ops"
+{extra}
+"""
+
+CHAT_ERRORS = [
+    # (id, text, line, words)
+    (
+        "users-not-list",
+        "[telegram]\nchat_id = 1\nallowed_users = 123\n",
+        3,
+        "[telegram] allowed_users must be",
+    ),
+    ("users-negative", "[telegram]\nallowed_users = [1, -5]\n", 2, "allowed_users must be a list"),
+    ("users-word", "[telegram]\nallowed_users = ['@me']\n", 2, "got '@me'"),
+    ("users-zero", "[telegram]\nallowed_users = [0]\n", 2, "positive whole numbers"),
+    ("users-bool", "[telegram]\nallowed_users = [true]\n", 2, "allowed_users"),
+    ("not-array", "[chats]\nid = 1\n", 1, "chats must be written as [[chats]] tables"),
+    ("unknown-key", "[[chats]]\nid = 1\ncolour = 'red'\n", 3, "unknown key 'colour' in [[chats]]"),
+    ("missing-id", "\n[[chats]]\nname = 'desk'\n", 2, "[[chats]] id is required"),
+    ("id-bool", "[[chats]]\nid = true\n", 2, "[[chats]] id must be"),
+    ("id-empty", "[[chats]]\nid = ' '\n", 2, "[[chats]] id must be"),
+    ("id-float", "[[chats]]\nid = 1.5\n", 2, "[[chats]] id must be"),
+    ("name-number", "[[chats]]\nid = 1\nname = 7\n", 3, "[[chats]] name must be a non-empty string"),
+    ("name-like-id", "[[chats]]\nid = 1\nname = '-1002'\n", 3, "looks like a chat id"),
+    ("name-like-channel", "[[chats]]\nid = 1\nname = '@desk'\n", 3, "looks like a chat id"),
+    (
+        "unknown-zone",
+        "[[chats]]\nid = 1\ntimezone = 'Asia/Kolcata'\n",
+        3,
+        "[[chats]] timezone: unknown time zone 'Asia/Kolcata'",
+    ),
+    ("zone-folder", "[[chats]]\nid = 1\ntimezone = 'Asia'\n", 3, "unknown time zone 'Asia'"),
+    ("zone-path", "[[chats]]\nid = 1\ntimezone = '../etc'\n", 3, "unknown time zone"),
+    ("zone-number", "[[chats]]\nid = 1\ntimezone = 5\n", 3, "unknown time zone 5"),
+    ("bad-low", "[[chats]]\nid = 1\nlow = 'loud'\n", 3, '[[chats]] low must be "silent" or "digest"'),
+    (
+        "low-digest-without-schedule",
+        "[[chats]]\nid = 1\nlow = 'digest'\n",
+        3,
+        '[[chats]] low = "digest" needs a digest schedule (e.g. digest = "daily 08:00")',
+    ),
+    ("burst-zero", "[[chats]]\nid = 1\nburst = 0\n", 3, "[[chats]] burst must be a positive whole number"),
+    ("burst-float", "[[chats]]\nid = 1\nburst = 2.5\n", 3, "burst must be a positive whole number"),
+    ("burst-bool", "[[chats]]\nid = 1\nburst = true\n", 3, "burst must be a positive whole number"),
+    (
+        "burst-window",
+        "[[chats]]\nid = 1\nburst_window = 'soon'\n",
+        3,
+        "[[chats]] burst_window: not a duration",
+    ),
+    ("quiet-empty", "[[chats]]\nid = 1\nquiet_hours = '22:00-22:00'\n", 3, "quiet_hours: quiet hours start"),
+    ("quiet-words", "[[chats]]\nid = 1\nquiet_hours = '10pm-7am'\n", 3, "[[chats]] quiet_hours: not a time"),
+    (
+        "quiet-allow",
+        "[[chats]]\nid = 1\nquiet_allow_high = 'yes'\n",
+        3,
+        "quiet_allow_high must be true or false",
+    ),
+    ("digest-hourly", "[[chats]]\nid = 1\ndigest = 'hourly'\n", 3, "[[chats]] digest: not a digest schedule"),
+    ("digest-day", "[[chats]]\nid = 1\ndigest = 'weekly funday 08:00'\n", 3, "not a weekday: 'funday'"),
+    ("digest-time", "[[chats]]\nid = 1\ndigest = 'daily 8pm'\n", 3, "not a time of day: '8pm'"),
+    (
+        "digest-rules-alone",
+        "[[chats]]\nid = 1\ndigest_rules = ['quad']\n",
+        3,
+        "[[chats]] digest_rules needs a digest schedule",
+    ),
+    (
+        "digest-rules-empty",
+        "[[chats]]\nid = 1\ndigest = 'daily 08:00'\ndigest_rules = []\n",
+        4,
+        "digest_rules must be a non-empty list of rule ids",
+    ),
+    (
+        "digest-rules-string",
+        "[[chats]]\nid = 1\ndigest = 'daily 08:00'\ndigest_rules = 'quad'\n",
+        4,
+        "digest_rules must be a non-empty list of rule ids",
+    ),
+    (
+        "digest-rules-blank",
+        "[[chats]]\nid = 1\ndigest = 'daily 08:00'\ndigest_rules = ['quad', '']\n",
+        4,
+        "digest_rules must be a non-empty list of rule ids",
+    ),
+    # mistakes in the second [[chats]] table point into that table, past the first
+    (
+        "second-zone",
+        TWO_CHATS.format(extra="timezone = 'Asia/Kolcata'"),
+        13,
+        "unknown time zone 'Asia/Kolcata'",
+    ),
+    ("second-burst", TWO_CHATS.format(extra="burst = -1"), 13, "burst must be a positive whole number"),
+    ("second-unknown-key", TWO_CHATS.format(extra="burts = 2"), 13, "unknown key 'burts' in [[chats]]"),
+    ("second-name-bad", TWO_CHATS.replace('"ops"', "3").format(extra=""), 12, "name must be a non-empty"),
+    ("second-missing-id", TWO_CHATS.replace("id = 2\n", "").format(extra=""), 10, "id is required"),
+    (
+        "duplicate-id",
+        TWO_CHATS.replace("id = 2", "id = '1'").format(extra=""),
+        11,
+        "id '1' is already the id",
+    ),
+    (
+        "duplicate-name",
+        TWO_CHATS.replace('"ops"', '"desk"').format(extra=""),
+        12,
+        "name 'desk' is already the name",
+    ),
+    (
+        "name-is-other-id",
+        "[[chats]]\nid = '@desk'\n[[chats]]\nid = 2\nname = 'desk'\n[[chats]]\nid = 'desk'\n",
+        7,
+        "id 'desk' is already the name of the chat at line 5",
+    ),
+    # the same for [[feeds]]: the third table's interval, not the first's
+    (
+        "third-feed-interval",
+        "[[feeds]]\nurl = 'https://a.example/'\ninterval = '5m'\n[[feeds]]\nurl = 'https://b.example/'\n"
+        "[[feeds]]\nurl = 'https://c.example/'\ninterval = 'soon'\n",
+        8,
+        "[[feeds]] interval: not a duration",
+    ),
+    (
+        "second-feed-name",
+        "[[feeds]]\nurl = 'https://a.example/'\nname = 'A'\n"
+        "[[feeds]]\nurl = 'https://b.example/'\nname = 2\n",
+        6,
+        "[[feeds]] name must be a string",
+    ),
+    (
+        "second-feed-url",
+        "[[feeds]]\nurl = 'https://a.example/'\n\n[[feeds]]\nurl = 'ftp://b.example/'\n",
+        5,
+        "http(s) URL",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"), [c[1:] for c in CHAT_ERRORS], ids=[c[0] for c in CHAT_ERRORS]
+)
+def test_chat_errors_name_key_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_allowed_users_error_does_not_echo_the_token(tmp_path: Path) -> None:
+    text = "[telegram]\ntoken = '123:secret'\nallowed_users = 'me'\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={})
+    assert "allowed_users" in str(info.value) and "secret" not in str(info.value)

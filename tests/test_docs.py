@@ -24,7 +24,7 @@ def test_every_command_is_documented(command: str) -> None:
 )
 def test_every_config_key_is_documented(section: str, key: str) -> None:
     block = README[README.index("## Configuration") :]
-    header = f"[[{section}]]" if section == "feeds" else f"[{section}]"
+    header = f"[[{section}]]" if section in ("feeds", "chats") else f"[{section}]"
     assert header in block
     assert re.search(rf"^{re.escape(key)} = ", block[block.index(header) :], re.MULTILINE), key
 
@@ -49,6 +49,8 @@ def test_ci_runs_the_readme_test_command() -> None:
         "stories",
         "story_keys",
         "fingerprints",
+        "chats",
+        "mutes",
     ],
 )
 def test_every_table_is_documented(table: str) -> None:

@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 from telegram import Bot
 
-from monitor.errors import ChatGone, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
 from monitor.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -130,10 +130,10 @@ def test_unknown_chat_is_chat_gone(telegram_api: FakeTelegramAPI) -> None:
     assert type(error) is ChatGone and "Bad Request: chat not found" in str(error)
 
 
-def test_migrated_chat_is_chat_gone_with_the_new_id(telegram_api: FakeTelegramAPI) -> None:
+def test_migrated_chat_is_chat_moved_with_the_new_id(telegram_api: FakeTelegramAPI) -> None:
     telegram_api.migrate("-5", -1001234)
     error = send_error(telegram_api, chat_id="-5")
-    assert type(error) is ChatGone and "-1001234" in str(error)
+    assert type(error) is ChatMoved and error.new_chat_id == "-1001234" and "-1001234" in str(error)
 
 
 def test_wrong_token_fails_at_start_without_showing_it(telegram_api: FakeTelegramAPI) -> None:

@@ -466,6 +466,20 @@ FILE_ERRORS = [
         "quad",
         "'chat_id'",
     ),
+    (
+        "bad-chat-id-in-list",
+        '[[rule]]\nid = "quad"\nname = "Q"\nquery = "Quad"\n\nchat_id = ["ops", " "]\n',
+        6,
+        "quad",
+        "'chat_id' must be a chat",
+    ),
+    (
+        "empty-chat-list",
+        '[[rule]]\nid = "quad"\nname = "Q"\nquery = "Quad"\nchat_id = []\n',
+        5,
+        "quad",
+        "'chat_id' must not be an empty list",
+    ),
     ("empty-file", "", None, None, "no [[rule]] tables"),
     ("comments-only", "# nothing yet\n", None, None, "no [[rule]] tables"),
     ("top-level-key", "version = 2\n" + GOOD, 1, None, "unknown top-level key 'version'"),
@@ -528,14 +542,20 @@ def test_load_rules_reads_folders_sorted_and_files(tmp_path: Path) -> None:
     extra = write(tmp_path, "extra.toml", GOOD.replace('"quad"', '"extra"') + "chat_id = -1001\n")
     rules = load_rules([folder, extra, folder / "a.toml"])  # a.toml listed twice loads once
     assert [rule.id for rule in rules.rules] == ["alpha", "alpha-2", "bravo", "extra"]
-    assert rules.rules[0] == Rule("alpha", "Quad", "Quad India", None, folder / "a.toml", 1)
+    assert rules.rules[0] == Rule("alpha", "Quad", "Quad India", (), folder / "a.toml", 1)
     assert rules.rules[1].line == 5
-    assert rules.get("extra") is not None and rules.get("extra").chat_id == "-1001"  # type: ignore[union-attr]
+    assert rules.get("extra") is not None and rules.get("extra").chats == ("-1001",)  # type: ignore[union-attr]
 
 
 def test_load_rules_keeps_string_chat_id(tmp_path: Path) -> None:
     path = write(tmp_path, "r.toml", GOOD + 'chat_id = "@india_japan"\n')
-    assert load_rules([path]).rules[0].chat_id == "@india_japan"
+    assert load_rules([path]).rules[0].chats == ("@india_japan",)
+
+
+def test_load_rules_chat_id_list_mixes_ids_channels_and_names(tmp_path: Path) -> None:
+    text = GOOD + 'chat_id = [-1001, "@india_japan", " desk ", "desk", -1001]\n'
+    path = write(tmp_path, "r.toml", text)
+    assert load_rules([path]).rules[0].chats == ("-1001", "@india_japan", "desk")  # in order, once each
 
 
 PATH_ERRORS = [
