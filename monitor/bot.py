@@ -53,14 +53,14 @@ class ChatBot:
         notifier: TelegramNotifier,
         service: Service,
         *,
-        poll_timeout: float = POLL_TIMEOUT,
-        retry: tuple[float, float] = START_RETRY,
+        poll_timeout: float | None = None,
+        retry: tuple[float, float] | None = None,
     ) -> None:
         self.application = application
         self.notifier = notifier
         self.service = service
-        self.poll_timeout = poll_timeout
-        self.retry = retry
+        self.poll_timeout = POLL_TIMEOUT if poll_timeout is None else poll_timeout
+        self.retry = retry or START_RETRY
         self._starting: asyncio.Task[None] | None = None
         handlers: dict[str, Handler] = {
             "start": self._help,

@@ -70,7 +70,7 @@ def items(topic: str, count: int, start: int = 0) -> list[Item]:
 def setup(tmp_path: Path, feed_server, telegram_api: FakeTelegramAPI):
     """(config path, feed path) for a config with the test rules and the fake Bot API."""
 
-    def make(extra: str = "", rail_chat: str = "", feed: list[Item] | None = None):
+    def make(extra: str = "", rail_chat: str = "", feed: list[Item] | None = None, telegram: str = ""):
         (tmp_path / "rules").mkdir(exist_ok=True)
         (tmp_path / "rules" / "test.toml").write_text(RULES.format(rail_chat=rail_chat), encoding="utf-8")
         url = feed_server.add("/feed.xml", rss("Wire", feed or []))
@@ -79,7 +79,7 @@ def setup(tmp_path: Path, feed_server, telegram_api: FakeTelegramAPI):
             f'[storage]\npath = "{tmp_path / "monitor.db"}"\n'
             f'[rules]\npaths = ["{tmp_path / "rules"}"]\n'
             "[stories]\nnear_duplicate = 1\nmin_points = 1000\n"
-            f'[telegram]\nchat_id = "1001"\napi_url = "{telegram_api.bot_url}"\n'
+            f'[telegram]\nchat_id = "1001"\napi_url = "{telegram_api.bot_url}"\n{telegram}\n'
             f"{extra}\n"
             f'[[feeds]]\nurl = "{url}"\n',
             encoding="utf-8",
