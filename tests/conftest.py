@@ -79,3 +79,16 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def chat_config(tmp_path: Path, feed_server, telegram_api) -> Callable[..., Path]:
+    """make(extra, rail_chat, feed, telegram) → a config with the chat tests' rules (tests/chatkit.py),
+    the fake Bot API, and one loopback feed serving `feed`."""
+    from tests.chatkit import feed_of, write_chat_config
+
+    def make(extra: str = "", rail_chat: str = "", feed: Sequence[Item] = (), telegram: str = "") -> Path:
+        url = feed_server.add("/feed.xml", feed_of(list(feed)))
+        return write_chat_config(tmp_path, url, telegram_api.bot_url, extra, rail_chat, telegram)
+
+    return make

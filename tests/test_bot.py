@@ -15,8 +15,8 @@ from monitor.app import run_service
 from monitor.commands import COMMANDS
 from monitor.config import load_config
 from monitor.storage import Archive
+from tests.chatkit import items
 from tests.fakes.telegram_api import FakeTelegramAPI, check_text
-from tests.test_chat_delivery import items, setup  # noqa: F401  (setup is a fixture)
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 ANALYST = 4242  # on the allow-list
@@ -59,9 +59,9 @@ def replies_to(api: FakeTelegramAPI, chat: int | str) -> list[str]:
 
 
 @pytest.fixture
-def desk_config(setup):
+def desk_config(chat_config):
     feed = items("semiconductor", 3) + items("shinkansen", 2, 3)
-    return feed, setup(
+    return feed, chat_config(
         f'[[chats]]\nid = "{DESK}"\nname = "desk"\n',
         rail_chat='chat_id = "desk"',
         feed=feed,

@@ -8,43 +8,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from monitor.app import open_app
 from monitor.config import load_config
 from monitor.demo import Item
 from monitor.service import Service
 from monitor.storage import Archive
+from tests.chatkit import items
 from tests.conftest import rss
-from tests.fakes.telegram_api import MAX_TEXT, FakeTelegramAPI, check_text, utf16_len
+from tests.fakes.telegram_api import MAX_TEXT, check_text, utf16_len
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
-RULES = """
-[[rule]]
-id = "chips"
-name = "Semiconductors"
-query = "semiconductor"
-
-[[rule]]
-id = "rail"
-name = "High-speed rail"
-query = "shinkansen"
-priority = "low"
-{rail_chat}
-
-[[rule]]
-id = "navy"
-name = "Defence"
-query = "destroyer"
-priority = "high"
-"""
-# Unrelated vocabulary per item, so that story grouping keeps every item its own story.
-WORDS = (
-    "amber basalt cobalt delta ember fjord granite harbor indigo juniper kelp lagoon meadow nickel "
-    "orchid pepper quartz raven saffron tundra umber violet walnut xenon yarrow zephyr acorn birch "
-    "cedar dune falcon glacier heron iris jasper kestrel lotus marble nectar onyx pine quill reef "
-    "sable thistle urchin vale willow yew zinc"
-).split()
 
 
 class Clock:
@@ -53,40 +26,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def items(topic: str, count: int, start: int = 0) -> list[Item]:
-    found = []
-    for i in range(start, start + count):
-        words = " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(6))
-        title = f"{topic.capitalize()} report {i}: {words}"
-        link = f"https://news.example.com/2026/03/06/{topic}-{i}-" + "-".join(words.split()) + "?utm=feed"
-        published = datetime(2026, 3, 6, 1, 0, tzinfo=UTC) + timedelta(minutes=i)
-        found.append(Item(title, f"A {topic} story about {words}, number {i}.", published, link))
-    return found
-
-
-@pytest.fixture
-def setup(tmp_path: Path, feed_server, telegram_api: FakeTelegramAPI):
-    """(config path, feed path) for a config with the test rules and the fake Bot API."""
-
-    def make(extra: str = "", rail_chat: str = "", feed: list[Item] | None = None, telegram: str = ""):
-        (tmp_path / "rules").mkdir(exist_ok=True)
-        (tmp_path / "rules" / "test.toml").write_text(RULES.format(rail_chat=rail_chat), encoding="utf-8")
-        url = feed_server.add("/feed.xml", rss("Wire", feed or []))
-        config = tmp_path / "monitor.toml"
-        config.write_text(
-            f'[storage]\npath = "{tmp_path / "monitor.db"}"\n'
-            f'[rules]\npaths = ["{tmp_path / "rules"}"]\n'
-            "[stories]\nnear_duplicate = 1\nmin_points = 1000\n"
-            f'[telegram]\nchat_id = "1001"\napi_url = "{telegram_api.bot_url}"\n{telegram}\n'
-            f"{extra}\n"
-            f'[[feeds]]\nurl = "{url}"\n',
-            encoding="utf-8",
-        )
-        return config
-
-    return make
 
 
 def run(config_path: Path, token: str, clock: Clock, steps: Callable[[Service, Clock], object]) -> None:
@@ -109,9 +48,9 @@ def titles_in(text: str, feed: list[Item]) -> list[str]:
     return [item.title for item in feed if item.title in text]
 
 
-def test_a_burst_of_50_becomes_five_alerts_and_a_split_digest(setup, telegram_api, feed_server):
+def test_a_burst_of_50_becomes_five_alerts_and_a_split_digest(chat_config, telegram_api, feed_server):
     feed = items("semiconductor", 30) + items("shinkansen", 20, start=30)
-    config = setup(feed=feed)
+    config = chat_config(feed=feed)
 
     async def steps(service: Service, clock: Clock) -> None:
         await service.poll_due()
@@ -137,9 +76,9 @@ def test_a_burst_of_50_becomes_five_alerts_and_a_split_digest(setup, telegram_ap
     assert counts["digested"] == 45 and counts.get("pending", 0) == 0 and counts.get("held", 0) == 0
 
 
-def test_priorities_choose_the_sound(setup, telegram_api):
+def test_priorities_choose_the_sound(chat_config, telegram_api):
     feed = items("semiconductor", 1) + items("shinkansen", 1, 1) + items("destroyer", 1, 2)
-    config = setup(feed=feed)
+    config = chat_config(feed=feed)
 
     async def steps(service: Service, clock: Clock) -> None:
         await service.poll_due()
@@ -149,10 +88,10 @@ def test_priorities_choose_the_sound(setup, telegram_api):
     assert silent == {feed[0].title: False, feed[1].title: True, feed[2].title: False}
 
 
-def test_quiet_hours_hold_alerts_and_release_them_as_a_digest(setup, telegram_api, feed_server):
+def test_quiet_hours_hold_alerts_and_release_them_as_a_digest(chat_config, telegram_api, feed_server):
     feed = items("semiconductor", 2) + items("destroyer", 1, 2) + items("shinkansen", 1, 3)
     chats = '[[chats]]\nid = "1001"\ntimezone = "Asia/Tokyo"\nquiet_hours = "22:00-07:00"\n'
-    config = setup(chats, feed=feed)
+    config = chat_config(chats, feed=feed)
     night = datetime(2026, 3, 6, 14, tzinfo=UTC)  # 23:00 in Tokyo
     seen: dict[str, list[str]] = {}
 
@@ -178,13 +117,13 @@ def test_quiet_hours_hold_alerts_and_release_them_as_a_digest(setup, telegram_ap
     )
 
 
-def test_quiet_hours_can_hold_high_alerts_too(setup, telegram_api):
+def test_quiet_hours_can_hold_high_alerts_too(chat_config, telegram_api):
     feed = items("destroyer", 1)
     chats = (
         '[[chats]]\nid = "1001"\ntimezone = "Asia/Kolkata"\nquiet_hours = "22:00-07:00"\n'
         "quiet_allow_high = false\n"
     )
-    config = setup(chats, feed=feed)
+    config = chat_config(chats, feed=feed)
 
     async def steps(service: Service, clock: Clock) -> None:
         await service.poll_due()
@@ -197,10 +136,10 @@ def test_quiet_hours_can_hold_high_alerts_too(setup, telegram_api):
     assert feed[0].title in telegram_api.messages[0].visible_text
 
 
-def test_each_rule_goes_to_its_chat_and_a_403_disables_only_that_chat(setup, telegram_api):
+def test_each_rule_goes_to_its_chat_and_a_403_disables_only_that_chat(chat_config, telegram_api):
     feed = items("semiconductor", 2) + items("shinkansen", 2, 2)
     chats = '[[chats]]\nid = "-100200"\nname = "rail-desk"\n'
-    config = setup(chats, rail_chat='chat_id = "rail-desk"', feed=feed)
+    config = chat_config(chats, rail_chat='chat_id = "rail-desk"', feed=feed)
     telegram_api.block("-100200")
 
     async def steps(service: Service, clock: Clock) -> None:
@@ -226,9 +165,9 @@ def test_each_rule_goes_to_its_chat_and_a_403_disables_only_that_chat(setup, tel
     assert by_chat["-100200"] == {"pending": 2}, "the disabled chat's alerts are kept"
 
 
-def test_a_migrated_group_gets_its_alerts_at_the_new_id(setup, telegram_api, feed_server):
+def test_a_migrated_group_gets_its_alerts_at_the_new_id(chat_config, telegram_api, feed_server):
     feed = items("semiconductor", 2)
-    config = setup(feed=feed)
+    config = chat_config(feed=feed)
     telegram_api.migrate("1001", -1009999)
 
     async def steps(service: Service, clock: Clock) -> None:
@@ -243,10 +182,10 @@ def test_a_migrated_group_gets_its_alerts_at_the_new_id(setup, telegram_api, fee
     assert sends == ["1001", "-1009999", "-1009999", "-1009999"]  # the old id is tried once
 
 
-def test_scheduled_digest_fires_in_the_chats_time_zone_and_lists_the_day(setup, telegram_api):
+def test_scheduled_digest_fires_in_the_chats_time_zone_and_lists_the_day(chat_config, telegram_api):
     feed = items("semiconductor", 3)
     chats = '[[chats]]\nid = "1001"\ntimezone = "Asia/Kolkata"\ndigest = "daily 08:00"\n'
-    config = setup(chats, feed=feed)
+    config = chat_config(chats, feed=feed)
 
     async def steps(service: Service, clock: Clock) -> None:
         await service.poll_due()
@@ -263,10 +202,10 @@ def test_scheduled_digest_fires_in_the_chats_time_zone_and_lists_the_day(setup, 
     assert state.last_digest == datetime(2026, 3, 6, 2, 30, tzinfo=UTC)
 
 
-def test_low_priority_can_wait_for_the_digest(setup, telegram_api):
+def test_low_priority_can_wait_for_the_digest(chat_config, telegram_api):
     feed = items("semiconductor", 1) + items("shinkansen", 2, 1)
     chats = '[[chats]]\nid = "1001"\nlow = "digest"\ndigest = "weekly mon 09:00"\n'
-    config = setup(chats, feed=feed)
+    config = chat_config(chats, feed=feed)
 
     async def steps(service: Service, clock: Clock) -> None:
         await service.poll_due()
@@ -282,9 +221,9 @@ def test_low_priority_can_wait_for_the_digest(setup, telegram_api):
     assert set(titles_in(digest.visible_text, feed)) == {item.title for item in feed}
 
 
-def test_a_muted_rule_is_archived_and_shown_when_the_mute_ends(setup, telegram_api, feed_server):
+def test_a_muted_rule_is_archived_and_shown_when_the_mute_ends(chat_config, telegram_api, feed_server):
     feed = items("semiconductor", 2)
-    config = setup(feed=feed)
+    config = chat_config(feed=feed)
     start = datetime(2026, 3, 6, 12, tzinfo=UTC)
     archive = Archive.open(load_config(config, environ={}).storage_path)
     archive.mute("1001", "chips", start + timedelta(hours=8))
@@ -305,9 +244,9 @@ def test_a_muted_rule_is_archived_and_shown_when_the_mute_ends(setup, telegram_a
     archive.close()
 
 
-def test_a_digest_survives_a_restart_between_queueing_and_sending(setup, telegram_api):
+def test_a_digest_survives_a_restart_between_queueing_and_sending(chat_config, telegram_api):
     feed = items("semiconductor", 8)
-    config = setup(feed=feed)
+    config = chat_config(feed=feed)
     telegram_api.down = True
 
     async def first(service: Service, clock: Clock) -> None:

@@ -64,7 +64,9 @@ must be non-empty`` / ``... length must not exceed 256``); then more than 100 co
 are ``BOT_COMMANDS_TOO_MUCH`` and a command outside ``[a-z0-9_]`` (a space, an upper-case
 letter) ``BOT_COMMAND_INVALID``, all 400 Bad Request. A list is kept per ``scope`` and
 ``language_code`` (empty or two lower-case letters); ``getMyCommands`` and
-``deleteMyCommands`` act on that exact list, as Telegram's do.
+``deleteMyCommands`` act on that exact list, as Telegram's do. (python-telegram-bot shows
+a 400's description without "Bad Request: " and capitalized, so BOT_COMMAND_INVALID
+reads "Bot_command_invalid".)
 
 Records: ``server.requests`` (method names in order, failures included),
 ``server.calls`` ((method, params) pairs), ``server.messages`` (SentMessage,
