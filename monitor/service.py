@@ -66,6 +66,7 @@ class Service:
     passes: int = 0  # completed passes, for health checks and tests
     last_pass: datetime | None = None  # when the last pass ended
     started: datetime | None = None  # when run() began
+    _catch_up: list[str] = field(default_factory=list)  # chats whose scheduled digest was missed
 
     async def poll_due(self) -> None:
         await self._guarded(self._poll_due())
@@ -78,6 +79,8 @@ class Service:
         if report.feeds:
             log_pass(report)
         await self._deliver()
+        while self._catch_up:  # digests missed while the service was down, after a first pass
+            await self._digest(self._catch_up.pop(0), True)
 
     async def deliver(self) -> None:
         await self._guarded(self._deliver())
@@ -180,7 +183,7 @@ class Service:
             state = states.get(chat.id)
             if chats.digest_due(chat, state.last_digest if state else None, self.clock()):
                 log.info("event=digest_catch_up chat=%s", chat.id)
-                scheduler.add_job(self.digest, args=[chat.id], id=f"digest-catch-up:{chat.id}")
+                self._catch_up.append(chat.id)
 
     async def _finish_in_flight(self) -> None:
         if not self._busy:

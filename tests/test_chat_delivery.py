@@ -7,6 +7,9 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import open_app
 from monitor.config import load_config
@@ -264,3 +267,41 @@ def test_a_digest_survives_a_restart_between_queueing_and_sending(chat_config, t
     sent = [title for m in telegram_api.messages for title in titles_in(m.visible_text, feed)]
     assert sorted(sent) == sorted(item.title for item in feed)  # all, once each
     assert len(telegram_api.messages) == 6
+
+
+def test_run_schedules_each_digest_as_a_cron_job_and_catches_up_a_missed_one(chat_config, telegram_api):
+    feed = items("semiconductor", 2)
+    chats = (
+        '[[chats]]\nid = "1001"\ntimezone = "Asia/Kolkata"\ndigest = "daily 08:00"\nburst = 100\n'
+        '[[chats]]\nid = "-100300"\ntimezone = "Asia/Tokyo"\ndigest = "weekly fri 18:30"\n'
+    )
+    config_path = chat_config(chats, feed=feed)
+    archive = Archive.open(load_config(config_path, environ={}).storage_path)
+    archive.queue_digest("1001", [], [], datetime.now(UTC) - timedelta(days=2), scheduled=True)
+    archive.close()
+    config = load_config(config_path, environ={TOKEN_ENV: telegram_api.token})
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    jobs: dict[str, datetime] = {}
+
+    async def main() -> None:
+        async with open_app(config) as app:
+            service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock)
+            stop = asyncio.Event()
+            running = asyncio.ensure_future(service.run(stop, scheduler))
+            while not any(m.visible_text.startswith("Daily digest") for m in telegram_api.messages):
+                await asyncio.sleep(0.05)
+            jobs.update({job.id: job.next_run_time for job in scheduler.get_jobs()})
+            stop.set()
+            await running
+
+    asyncio.run(main())
+    # A handful of jobs, however many feeds: tick, delivery, one per digest schedule.
+    assert set(jobs) == {"tick", "deliver", "digest:1001", "digest:-100300"}
+    daily = jobs["digest:1001"].astimezone(ZoneInfo("Asia/Kolkata"))
+    weekly = jobs["digest:-100300"].astimezone(ZoneInfo("Asia/Tokyo"))
+    assert (daily.hour, daily.minute) == (8, 0) and daily - datetime.now(UTC) <= timedelta(days=1)
+    assert (weekly.weekday(), weekly.hour, weekly.minute) == (4, 18, 30)
+    # The daily digest was missed (last one two days ago): sent at start, with the matches.
+    (digest,) = [m for m in telegram_api.messages if m.visible_text.startswith("Daily digest")]
+    assert titles_in(digest.visible_text, feed) == [item.title for item in feed]
+    assert not any(m.chat_id == "-100300" for m in telegram_api.messages)  # not due
