@@ -27,8 +27,9 @@ SNIPPET_BUDGET = 900
 HIGHLIGHTS = 40  # <b>…</b> pairs in the snippet, 7 units each
 HREF_BUDGET = 800  # a longer link is shown as text: cutting it would point elsewhere
 LINK_TEXT_BUDGET = 120
-RULE_LINE_BUDGET = 300
-RULES_BUDGET = 600
+RULE_LINE_BUDGET = 300  # "Rules: …", escaped
+TERMS_BUDGET = 200  # "Terms: …", escaped
+RULES_BUDGET = RULE_LINE_BUDGET + TERMS_BUDGET + 20  # both lines and their labels
 ALSO_BUDGET = 400  # "Also reported by: …" on a story's alert
 ALSO_OUTLET_BUDGET = 40
 
@@ -149,23 +150,39 @@ _MORE_ALSO = "… and {} more"  # at most 99,999 more fit the room kept for it
 
 
 def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
-    lines: list[str] = []
-    used = 0
-    for count, match in enumerate(matches):
-        line = "• " + html.escape(_cut(_rule_line(match, rule_names), RULE_LINE_BUDGET))
-        used += _units(line) + 1
-        if used > RULES_BUDGET:
-            lines.append(f"{ELLIPSIS} and {len(matches) - count} more")
-            break
-        lines.append(line)
+    """Two short lines for a phone: which rules (name and id, for /mute), then the terms that
+    matched, each once; terms every rule shares (the beat's context, e.g. the two countries)
+    come last, so the line starts with what sets the article apart."""
+    if not matches:
+        return ""
+    labels = [_rule_label(match, rule_names) for match in matches]
+    lines = ["Rules: " + _joined(labels, " · ", RULE_LINE_BUDGET)]
+    terms = [_clean(term) for match in matches for term in match.terms]
+    shared = set.intersection(*(set(map(_clean, m.terms)) for m in matches)) if len(matches) > 1 else set()
+    ordered = [t for t in dict.fromkeys(terms) if t and t not in shared] + [
+        t for t in dict.fromkeys(terms) if t in shared
+    ]
+    if ordered:
+        lines.append("Terms: " + _joined(ordered, ", ", TERMS_BUDGET))
     return "\n".join(lines)
 
 
-def _rule_line(match: RuleMatch, rule_names: Mapping[str, str]) -> str:
+def _rule_label(match: RuleMatch, rule_names: Mapping[str, str]) -> str:
     name = _clean(rule_names.get(match.rule_id, ""))
-    label = f"{name} ({match.rule_id})" if name and name != match.rule_id else match.rule_id
-    terms = ", ".join(_clean(term) for term in match.terms)
-    return _clean(f"{label}: {terms}" if terms else label)
+    return f"{name} ({match.rule_id})" if name and name != match.rule_id else match.rule_id
+
+
+def _joined(parts: Sequence[str], separator: str, budget: int) -> str:
+    """Escaped parts joined while they fit the budget, then "… and N more"."""
+    shown: list[str] = []
+    used = 0
+    for count, part in enumerate(parts):
+        piece = html.escape(_cut(part, budget // 2))
+        used += _units(piece) + len(separator)
+        if used > budget and shown:
+            return separator.join(shown) + f" {ELLIPSIS} and {len(parts) - count} more"
+        shown.append(piece)
+    return separator.join(shown)
 
 
 # --- highlighting ------------------------------------------------------------

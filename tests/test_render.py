@@ -127,7 +127,8 @@ def test_layout() -> None:
         "Reuters · 6 Mar 2026 10:30 UTC\n\n"
         "Heavy rain and wind.\n\n"
         '<a href="https://example.com/a">https://example.com/a</a>\n\n'
-        "• Storms (storm): storm"
+        "Rules: Storms (storm)\n"
+        "Terms: storm"
     )
 
 
@@ -199,10 +200,10 @@ def test_entry_outlet_is_the_fallback() -> None:
 @pytest.mark.parametrize(
     ("names", "match", "expected"),
     [
-        ({"c": "Climate"}, RuleMatch("c", ("heat", "drought")), "• Climate (c): heat, drought"),
-        ({}, RuleMatch("c", ("heat",)), "• c: heat"),
-        ({"c": "Climate"}, RuleMatch("c", ()), "• Climate (c)"),
-        ({"c": "A & <B>"}, RuleMatch("c", ("x<y",)), "• A &amp; &lt;B&gt; (c): x&lt;y"),
+        ({"c": "Climate"}, RuleMatch("c", ("heat", "drought")), "Rules: Climate (c)\nTerms: heat, drought"),
+        ({}, RuleMatch("c", ("heat",)), "Rules: c\nTerms: heat"),
+        ({"c": "Climate"}, RuleMatch("c", ()), "Rules: Climate (c)"),
+        ({"c": "A & <B>"}, RuleMatch("c", ("x<y",)), "Rules: A &amp; &lt;B&gt; (c)\nTerms: x&lt;y"),
     ],
     ids=["named", "unnamed", "no-terms", "escaped"],
 )
@@ -211,8 +212,21 @@ def test_rule_lines(names: dict[str, str], match: RuleMatch, expected: str) -> N
 
 
 def test_many_rules_are_summarised() -> None:
-    last_line = render(matches=MANY_RULES).splitlines()[-1]
-    assert last_line.startswith("… and ") and last_line.endswith(" more")
+    rules_line, terms_line = render(matches=MANY_RULES).splitlines()[-2:]
+    assert rules_line.startswith("Rules: rule-0 · rule-1 · ") and rules_line.endswith(" more")
+    assert terms_line.startswith("Terms: t0, t1, ") and terms_line.endswith(" more")
+
+
+def test_terms_every_rule_shares_come_last_and_each_term_once() -> None:
+    matches = (
+        RuleMatch("chips", ("India", "Japan", "semiconductor*")),
+        RuleMatch("minerals", ("Japan", "rare earth*", "India")),
+    )
+    lines = render(matches=matches, names={"chips": "Chips", "minerals": "Minerals"}).splitlines()
+    assert lines[-2:] == [
+        "Rules: Chips (chips) · Minerals (minerals)",
+        "Terms: semiconductor*, rare earth*, India, Japan",
+    ]
 
 
 def test_plain_text() -> None:
