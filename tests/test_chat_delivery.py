@@ -4,6 +4,8 @@ quiet hours, digests, mutes, and what Telegram's refusals do to one chat and not
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,6 +168,12 @@ def test_each_rule_goes_to_its_chat_and_a_403_disables_only_that_chat(chat_confi
     archive.close()
     assert states["-100200"].status == "disabled" and "blocked" in (states["-100200"].reason or "")
     assert by_chat["-100200"] == {"pending": 2}, "the disabled chat's alerts are kept"
+    status = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "status"], capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert "chat -100200: 2 pending, 0 held, 0 sent; DISABLED since" in status.stdout
+    assert "Forbidden: bot was blocked by the user" in status.stdout
 
 
 def test_a_migrated_group_gets_its_alerts_at_the_new_id(chat_config, telegram_api, feed_server):
