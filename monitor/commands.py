@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from monitor.config import parse_duration
-from monitor.render import MAX_MESSAGE, _clean, _cut, _fits, _is_web_url, _units
+from monitor.render import _MONTHS, MAX_MESSAGE, _clean, _cut, _fits, _is_web_url, _units
 from monitor.routing import chats_for
 from monitor.rules import RuleSet
 from monitor.storage import Archive
@@ -76,7 +76,6 @@ QUERY_BUDGET = 200  # the search query echoed back
 RULE_IDS_BUDGET = 120  # the rule ids after a search hit
 _MORE_ROOM = 32  # "\n… and 1000000+ more", kept free while a list may still be cut
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _PRIORITY_MARK = {"high": "🔴", "normal": "🔵", "low": "⚪"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _TOKEN = re.compile(r'"[^"]*"?|\S+')  # a quoted phrase (maybe unclosed) or a word

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor import chats
-from monitor.digest import DigestItem, render_digest
+from monitor.digest import DigestItem, render_digest, short_date
 from monitor.errors import ConfigError, RuleError
 from monitor.rules import RuleSet
 from monitor.storage import Archive
@@ -199,7 +199,7 @@ def queue_digest(
     refs = [*matched, *(h.article for h in held)]
     parts = render_digest(heading, digest_items(refs, rules))
     if not parts:
-        parts = [f"<b>{heading}</b>\nNo new matches since {chats_since(since)}."]
+        parts = [f"<b>{heading}</b>\nNo new matches since {short_date(since)} UTC."]
     archive.queue_digest(chat_id, parts, [h.alert_id for h in held], now, scheduled=scheduled)
     log.info(
         "event=digest_queued chat=%s reason=%s articles=%d messages=%d",
@@ -209,10 +209,6 @@ def queue_digest(
         len(parts),
     )
     return len(parts)
-
-
-def chats_since(moment: datetime) -> str:
-    return f"{moment.day} {moment:%b %H:%M} UTC"
 
 
 def _rules_sending_to(chat_id: str, rules: RuleSet, config: Config) -> list[str]:

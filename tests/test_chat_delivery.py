@@ -313,3 +313,15 @@ def test_run_schedules_each_digest_as_a_cron_job_and_catches_up_a_missed_one(cha
     (digest,) = [m for m in telegram_api.messages if m.visible_text.startswith("Daily digest")]
     assert titles_in(digest.visible_text, feed) == [item.title for item in feed]
     assert not any(m.chat_id == "-100300" for m in telegram_api.messages)  # not due
+
+
+def test_a_digest_with_nothing_new_says_so(chat_config, telegram_api):
+    config = chat_config('[[chats]]\nid = "1001"\ndigest = "daily 08:00"\n', feed=items("unrelated", 2))
+
+    async def steps(service: Service, clock: Clock) -> None:
+        await service.poll_due()
+        await service.digest("1001")
+
+    run(config, telegram_api.token, Clock(datetime(2026, 3, 6, 8, tzinfo=UTC)), steps)
+    (digest,) = telegram_api.messages
+    assert digest.visible_text == "Daily digest\nNo new matches since 5 Mar 08:00 UTC."
