@@ -29,11 +29,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 import rules_bench  # noqa: E402 (a sibling script: its realistic article generator)
 
 from monitor.grouping import Grouper  # noqa: E402
+from monitor.schedule import Decision  # noqa: E402
 from monitor.storage import Archive  # noqa: E402
 from monitor.stories import candidate_keys, fingerprint  # noqa: E402
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+NEXT = Decision(START + timedelta(minutes=15), 900.0, "interval")  # the feed's next check, for the record
 SPAN = timedelta(days=60)
 FEED = "https://bench.invalid/feed"
 TARGET_MS = 5.0
@@ -71,7 +73,7 @@ def fill(archive: Archive, articles: list[tuple[str, str, datetime]], workers: i
                 link = f"https://bench.invalid/{n}/{i}"
                 entry = EntryData(FEED, title, body, link, None, published, "Bench Wire")
                 batch.append((NewArticle(entry, link, (f"url:{link}",), published, (), None, fp, keys), []))
-            archive.save_update(FEED, fetched, None, batch, START)
+            archive.save_update(FEED, fetched, None, batch, START, NEXT)
     return time.perf_counter() - started
 
 
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     articles = generate(1, args.articles)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Archive.open(Path(tmp) / "bench.db")
-        archive.sync_feeds([FeedConfig(FEED)], 900, START)
+        archive.sync_feeds([FeedConfig(FEED)], START)
         seconds = fill(archive, articles, args.workers)
         keys = archive.db.execute("select count(*) from story_keys").fetchone()[0]
         size = (Path(tmp) / "bench.db").stat().st_size / 2**20

@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 
 from monitor.bot import ChatBot, build_application
 from monitor.deliver import DeliveryReport, deliver_pending
-from monitor.errors import RetryLater, Unavailable
+from monitor.errors import ConfigError, RetryLater, Unavailable
 from monitor.fetch import make_client
+from monitor.health import HealthServer
+from monitor.lock import WriterLock
 from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
 from monitor.pipeline import CONSOLE, PassReport, Pipeline
 from monitor.routing import check_routing, flush_held
@@ -48,12 +50,19 @@ class App:
 
 @asynccontextmanager
 async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[App]:
-    """Rules and archive first (they fail fast with a clear error), then the clients."""
+    """Rules and archive first (they fail fast with a clear error), then the clients.
+
+    Holds the archive's writer lock throughout: a second run or poll on it refuses to start."""
     rules = load_rules(config.rule_paths)
     check_routing(rules, config)
-    archive = Archive.open(config.storage_path)
+    lock = WriterLock(config.storage_path).acquire()
     try:
-        archive.sync_feeds(config.feeds, config.interval, clock())
+        archive = Archive.open(config.storage_path)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        archive.sync_feeds(config.feeds, clock())
         async with make_client(config.fetch) as client:
             telegram = await _start_telegram(config)
             try:
@@ -64,6 +73,7 @@ async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> A
                     await telegram.close()
     finally:
         archive.close()
+        lock.release()
 
 
 async def _start_telegram(config: Config) -> Notifier | None:
@@ -93,13 +103,33 @@ async def run_service(config: Config, stop: asyncio.Event | None = None) -> None
     stop_on_signals(stop)
     async with open_app(config) as app:
         service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock)
-        if not isinstance(app.telegram, TelegramNotifier):
-            await service.run(stop)
-            return
-        # One loop, one scheduler: the chat-command Application's JobQueue runs the service's jobs.
-        chatbot = ChatBot(build_application(app.telegram), app.telegram, service)
-        chatbot.start()
-        try:
-            await service.run(stop, chatbot.scheduler)
-        finally:
-            await chatbot.stop()
+        async with _health_server(config, service):
+            if not isinstance(app.telegram, TelegramNotifier):
+                await service.run(stop)
+                return
+            # One loop, one scheduler: the chat-command Application's JobQueue runs the service's jobs.
+            chatbot = ChatBot(build_application(app.telegram), app.telegram, service)
+            chatbot.start()
+            try:
+                await service.run(stop, chatbot.scheduler)
+            finally:
+                await chatbot.stop()
+
+
+@asynccontextmanager
+async def _health_server(config: Config, service: Service) -> AsyncIterator[None]:
+    """/healthz and /metrics on [service] listen, for as long as the service runs."""
+    if not config.service.listen:
+        yield
+        return
+    service.metrics.set_state(service.state)
+    server = HealthServer(config.service.listen, service.metrics, service.health)
+    try:
+        await server.start()
+    except ConfigError as exc:
+        raise ConfigError(exc.message, config.path) from None
+    log.info("event=health_listening address=%s", config.service.listen)
+    try:
+        yield
+    finally:
+        await server.close()

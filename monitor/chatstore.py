@@ -184,8 +184,10 @@ def queue_digest(
     folded: Sequence[int],
     silent: bool,
     now: str,
+    kind: str = "digest",
 ) -> int | None:
-    """Queue a digest's messages and mark the held alerts it carries; the first part's id."""
+    """Queue a digest's messages (or a notice: kind "notice") and mark the held alerts it
+    carries; the first part's id."""
     first: int | None = None
     for text in parts:
         row_id = (
@@ -195,7 +197,7 @@ def queue_digest(
                     "chat_id": chat_id,
                     "text": text,
                     "status": "pending",
-                    "kind": "digest",
+                    "kind": kind,
                     "created": now,
                     "attempts": 0,
                     "silent": int(silent),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor import __version__
+from monitor import __version__, manage
 from monitor.app import poll_once, run_service
 from monitor.config import config_path, load_config, parse_duration
 from monitor.errors import MonitorError
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--samples", type=int, default=10, help="titles to show (default 10)")
     trial.add_argument("--json", action="store_true", help="the report as one JSON object")
     sub.add_parser("demo", help="offline demo: serve feeds built from seeds/ and poll them once")
+    manage.add_parsers(sub)
     return parser
 
 
@@ -200,7 +201,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config()
     archive = Archive.open(config.storage_path, create=False)
     try:
-        statuses = archive.feed_statuses([f.url for f in config.feeds])
+        statuses = archive.feed_statuses(datetime.now(UTC))
         counts = archive.outbox_counts()
         by_chat = archive.outbox_by_chat()
         chat_states = {s.chat_id: s for s in archive.chat_states()}
@@ -210,10 +211,19 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     for s in statuses:
         checked = s.last_checked.strftime("%Y-%m-%d %H:%M UTC") if s.last_checked else "never checked"
         state = f"ERROR ({s.error_count}x): {s.last_error}" if s.last_error else "ok"
+        if s.status == "suspended":
+            state = f"SUSPENDED: {s.suspended_reason} (monitor feeds resume URL); last error: {s.last_error}"
+        if s.stale:
+            state += (
+                f"; STALE: nothing new since {s.last_new:%Y-%m-%d %H:%M UTC}" if s.last_new else "; STALE"
+            )
         print(f"{s.name or s.url}\n    {s.url}\n    last check {checked}; {s.articles} articles; {state}")
     failing = sum(1 for s in statuses if s.last_error)
+    suspended = sum(1 for s in statuses if s.status == "suspended")
+    stale = sum(1 for s in statuses if s.stale)
     print(
-        f"feeds: {len(statuses)} ({failing} failing); alerts: {counts.get('pending', 0)} pending, "
+        f"feeds: {len(statuses)} ({failing} failing, {suspended} suspended, {stale} stale); "
+        f"alerts: {counts.get('pending', 0)} pending, "
         f"{counts.get('held', 0)} held for digests, {counts.get('sent', 0)} sent, "
         f"{counts.get('failed', 0)} rejected"
     )
@@ -332,4 +342,7 @@ COMMANDS = {
     "status": cmd_status,
     "rules": cmd_rules,
     "demo": cmd_demo,
+    "feeds": lambda ctx, args: manage.cmd_feeds(ctx.config(), args),
+    "backup": lambda ctx, args: manage.cmd_backup(ctx.config(), args),
+    "prune": lambda ctx, args: manage.cmd_prune(ctx.config(), args),
 }

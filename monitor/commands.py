@@ -126,14 +126,20 @@ def refusal_text(user_id: int | None, chat_id: int | str) -> str:
 
 
 def status_text(archive: Archive, config: Config, info: ServiceInfo, now: datetime) -> str:
-    statuses = archive.feed_statuses([f.url for f in config.feeds])
+    statuses = archive.feed_statuses(now)
     counts = archive.outbox_counts()
-    failing = [s for s in statuses if s.last_error]
+    suspended = [s for s in statuses if s.status == "suspended"]
+    failing = [s for s in statuses if s.last_error]  # suspended ones too: they say why
     unchecked = sum(1 for s in statuses if not s.last_error and s.last_checked is None)
+    stale = sum(1 for s in statuses if s.stale)
     ok = len(statuses) - len(failing) - unchecked
 
     head = ["<b>Monitor status</b>", _pass_line(info, now)]
     feeds = f"Feeds: {ok} ok, {len(failing)} failing"
+    if suspended:
+        feeds += f" ({len(suspended)} suspended)"
+    if stale:
+        feeds += f", {stale} quiet for longer than usual"
     if unchecked:
         feeds += f", {unchecked} not checked yet"
     head.append(f"{feeds} · {sum(s.articles for s in statuses):,} articles archived")
@@ -175,6 +181,8 @@ def _failing_feed(status: FeedStatus, now: datetime) -> str:
     else:
         since = "never ok"
     fails = f"{status.error_count} failure{'s' if status.error_count != 1 else ''} in a row"
+    if status.status == "suspended":
+        fails = "SUSPENDED: " + _text(status.suspended_reason or "", ERROR_BUDGET)
     return f"• <b>{_text(name, NAME_BUDGET)}</b>: {error}\n   {fails}, {since}"
 
 

@@ -9,6 +9,7 @@ and is never echoed in an error. Quiet hours and digest schedules of
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -27,6 +28,8 @@ from monitor.types import (
     FeedConfig,
     FetchSettings,
     QuietHours,
+    ScheduleSettings,
+    ServiceSettings,
     StorySettings,
     TelegramConfig,
 )
@@ -38,8 +41,9 @@ CHAT_ENV = "TELEGRAM_CHAT_ID"
 _SECTIONS = {
     "storage": {"path"},
     "rules": {"paths"},
-    "schedule": {"interval"},
-    "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users"},
+    "schedule": {"interval", "min_interval", "max_interval", "jitter", "adaptive", "suspend_after"},
+    "service": {"listen"},
+    "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users", "admin_chat"},
     "fetch": {"concurrency", "per_host", "timeout", "deadline", "max_bytes"},
     "feeds": {"url", "name", "interval"},
     "stories": {"window", "near_duplicate", "min_points"},
@@ -61,6 +65,14 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _USER_ID = re.compile(r"^\s*\d+\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# "host:port" or "[IPv6]:port"
+_LISTEN = re.compile(r"^(?:\[(?P<ipv6>[^\[\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>[0-9]{1,5})$")
+_SCHEDULE_DEFAULTS = {"interval": "15m", "min_interval": "1m", "max_interval": "1d"}
+_SCHEDULE_ORDER = (
+    ("min_interval", "max_interval"),
+    ("min_interval", "interval"),
+    ("interval", "max_interval"),
+)
 
 
 def parse_duration(value: object) -> float:
@@ -159,17 +171,19 @@ class _Reader:
                         raise self.error(f"unknown key {key!r} in {_header(name)}", key, name, index)
         storage = self.table(data, "storage")
         rules = self.table(data, "rules")
-        schedule = self.table(data, "schedule")
+        schedule = self.schedule(self.table(data, "schedule"))
         return Config(
             path=self.path,
             storage_path=self.resolve(storage.get("path", "monitor.db"), "path", "storage"),
             rule_paths=self.rule_paths(rules),
-            interval=self.duration(schedule.get("interval", "15m"), "interval", "schedule"),
+            interval=schedule.interval,
             telegram=self.telegram(self.table(data, "telegram"), environ),
             feeds=self.feeds(self.tables(data, "feeds")),
             fetch=self.fetch(self.table(data, "fetch")),
             stories=self.stories(self.table(data, "stories")),
             chats=self.chats(self.tables(data, "chats")),
+            schedule=schedule,
+            service=self.service(self.table(data, "service")),
         )
 
     def tables(self, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -199,6 +213,58 @@ class _Reader:
             return parse_duration(value)
         except ValueError as exc:
             raise self.error(f"{_header(section)} {key}: {exc}", key, section, index) from None
+
+    def schedule(self, table: dict[str, Any]) -> ScheduleSettings:
+        intervals = self.schedule_intervals(table)
+        jitter = table.get("jitter", 0.1)
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
+            raise self.error(
+                f"[schedule] jitter must be a number from 0 up to (not including) 1, got {jitter!r}",
+                "jitter",
+                "schedule",
+            )
+        adaptive = table.get("adaptive", False)
+        if not isinstance(adaptive, bool):
+            raise self.error("[schedule] adaptive must be true or false", "adaptive", "schedule")
+        suspend_after = table.get("suspend_after")
+        if suspend_after is not None and (
+            isinstance(suspend_after, bool) or not isinstance(suspend_after, int) or suspend_after < 1
+        ):
+            raise self.error(
+                "[schedule] suspend_after must be a positive whole number (leave it out for a day's worth)",
+                "suspend_after",
+                "schedule",
+            )
+        return ScheduleSettings(
+            **intervals, jitter=float(jitter), adaptive=adaptive, suspend_after=suspend_after
+        )
+
+    def schedule_intervals(self, table: dict[str, Any]) -> dict[str, float]:
+        """interval, min_interval, max_interval in seconds; they must nest: min <= interval <= max."""
+        written = {key: table.get(key, default) for key, default in _SCHEDULE_DEFAULTS.items()}
+        seconds = {key: self.duration(value, key, "schedule") for key, value in written.items()}
+        for low, high in _SCHEDULE_ORDER:
+            if seconds[low] > seconds[high]:
+                # the line of a key the operator wrote: interval's when it is one of the two
+                wrote = [k for k in (low, high) if k in table]
+                key = "interval" if "interval" in wrote else next(iter(wrote), None)
+                shown = {k: repr(written[k]) + ("" if k in table else " (the default)") for k in (low, high)}
+                raise self.error(
+                    f"[schedule] {low} {shown[low]} is longer than {high} {shown[high]}", key, "schedule"
+                )
+        return seconds
+
+    def service(self, table: dict[str, Any]) -> ServiceSettings:
+        listen = table.get("listen")
+        if listen is None:
+            return ServiceSettings()
+        if not isinstance(listen, str) or not _valid_listen(listen.strip()):
+            raise self.error(
+                f'[service] listen must be "host:port" (port 1-65535; IPv6 as "[::1]:9108"), got {listen!r}',
+                "listen",
+                "service",
+            )
+        return ServiceSettings(listen=listen.strip())
 
     def rule_paths(self, rules: dict[str, Any]) -> tuple[Path, ...]:
         paths = rules.get("paths", ["rules"])
@@ -230,11 +296,21 @@ class _Reader:
             isinstance(api_url, str) and api_url.startswith(("http://", "https://"))
         ):
             raise self.error("[telegram] api_url must be an http(s) URL", "api_url", "telegram")
+        admin_chat = table.get("admin_chat")
+        if admin_chat is not None and (
+            isinstance(admin_chat, bool)
+            or not isinstance(admin_chat, int | str)
+            or not str(admin_chat).strip()
+        ):
+            raise self.error(
+                "[telegram] admin_chat must be a number or an @channel name", "admin_chat", "telegram"
+            )
         return TelegramConfig(
             token=token or None,
             chat_id=str(chat) if chat not in (None, "") else None,
             api_url=api_url,
             allowed_users=self.allowed_users(table.get("allowed_users", [])),
+            admin_chat=str(admin_chat).strip() if admin_chat is not None else None,
         )
 
     def allowed_users(self, value: object) -> tuple[int, ...]:
@@ -401,6 +477,19 @@ class _Reader:
 
 def _header(section: str) -> str:
     return f"[[{section}]]" if section in _ARRAYS else f"[{section}]"
+
+
+def _valid_listen(text: str) -> bool:
+    m = _LISTEN.match(text)
+    if m is None or not 1 <= int(m["port"]) <= 65535:
+        return False
+    if m["ipv6"] is None:
+        return True
+    try:
+        ipaddress.IPv6Address(m["ipv6"])
+    except ValueError:
+        return False
+    return True
 
 
 def _known_zone(name: object) -> bool:

@@ -31,6 +31,10 @@ _GOOGLE_NEWS = re.compile(r"^https?://news\.google\.com/", re.IGNORECASE)
 # Unchecked, a 1 MB title would travel through every stage; keep what a reader could use.
 MAX_TITLE = 1_000
 MAX_SUMMARY = 20_000
+# RSS 2.0 <ttl>: "number of minutes that indicates how long a channel can be cached".
+# More than a week is a typo or a joke; either way not a schedule we follow.
+MAX_TTL = 7 * 86400
+_TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 
 
 def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | ParseError:
@@ -55,7 +59,7 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
     warning = None
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warning = f"recovered from: {_one_line(parsed['bozo_exception'])}"
-    return FeedData(url=url, title=feed_title, entries=entries, warning=warning)
+    return FeedData(url=url, title=feed_title, entries=entries, warning=warning, ttl=_ttl(feed.get("ttl")))
 
 
 def _not_a_feed_reason(parsed: Any, headers: Mapping[str, str]) -> str:
@@ -63,6 +67,13 @@ def _not_a_feed_reason(parsed: Any, headers: Mapping[str, str]) -> str:
     exc = parsed.get("bozo_exception")
     detail = f": {_one_line(exc)}" if exc is not None else ""
     return f"not a feed (content type {ctype}){detail}"
+
+
+def _ttl(value: object) -> float | None:
+    """<ttl> minutes → seconds; None when absent, not a number, zero, or over MAX_TTL."""
+    m = _TTL.match(value) if isinstance(value, str) else None
+    seconds = float(m.group(1)) * 60 if m else 0.0
+    return seconds if 0 < seconds <= MAX_TTL else None
 
 
 def _one_line(exc: object) -> str:

@@ -17,6 +17,8 @@ A broken feed is an error value recorded on its row; it never stops the others.
 
 from __future__ import annotations
 
+import html
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from monitor.parse import parse_feed
 from monitor.render import render_alert
 from monitor.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.rules import RuleSet
+from monitor.schedule import CheckResult, Decision, plan
 from monitor.storage import Archive
 from monitor.types import (
     AlertIntent,
@@ -55,7 +58,9 @@ class PassReport:
     not_modified: int = 0  # answered 304
     new_articles: int = 0  # archived this pass
     alerts: int = 0  # queued this pass
+    matches: int = 0  # rule matches among the new articles
     errors: list[FeedError] = field(default_factory=list)  # one per failed feed
+    suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
     seconds: float = 0.0  # wall time of the pass
 
 
@@ -66,11 +71,11 @@ class Pipeline:
     rules: RuleSet
     client: httpx.AsyncClient
     clock: Clock
+    rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
 
     async def run_pass(self, only_due: bool = False) -> PassReport:
         started = time.monotonic()
-        urls = [f.url for f in self.config.feeds]
-        feeds = self.archive.feeds_for_update(urls, self.clock() if only_due else None)
+        feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
         report = PassReport(feeds=len(feeds))
         results = await fetch_all(self.client, feeds, self.config.fetch)
         for feed, result in zip(feeds, results, strict=True):
@@ -82,25 +87,41 @@ class Pipeline:
         key = feed.key or feed.url
         now = self.clock()
         if isinstance(result, FetchError):
-            self.fail(key, result, report, result.retry_after)
+            self.fail(key, result, report, CheckResult(False, result.status, retry_after=result.retry_after))
             return
         if result.not_modified or result.body is None:
-            self.archive.feed_not_modified(key, result, now)
+            decision = self.plan(key, CheckResult(True, result.status, result.headers), now)
+            self.archive.feed_not_modified(key, result, now, decision)
             report.not_modified += 1
             return
         parsed = parse_feed(key, result.body, result.headers)
         if isinstance(parsed, FeedError):
-            self.fail(key, parsed, report, None)
+            self.fail(key, parsed, report, CheckResult(False, result.status, result.headers))
             return
+        decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
         articles, edits = self.new_articles(parsed.entries, feed.name or parsed.title, now)
-        report.new_articles += self.archive.save_update(key, result, parsed.title, articles, now, edits)
+        report.new_articles += self.archive.save_update(
+            key, result, parsed.title, articles, now, decision, edits
+        )
         report.alerts += sum(len(alerts) for _, alerts in articles)
+        report.matches += sum(len(article.matches) for article, _ in articles)
 
-    def fail(self, key: str, error: FeedError, report: PassReport, retry_after: float | None) -> None:
+    def plan(self, key: str, result: CheckResult, now: datetime) -> Decision:
+        history = self.archive.feed_history(key, self.config.schedule.interval)
+        return plan(self.config.schedule, history, result, now, self.rng)
+
+    def fail(self, key: str, error: FeedError, report: PassReport, result: CheckResult) -> None:
         # Report under the configured URL, whatever address the fetch used.
         error.url = key
-        self.archive.feed_error(key, error.message, self.clock(), retry_after)
+        now = self.clock()
+        decision = self.plan(key, result, now)
+        self.archive.feed_error(key, error.message, now, decision)
         report.errors.append(error)
+        if decision.suspend:
+            report.suspended.append((key, decision.suspend))
+            admin = self.config.telegram.admin_chat
+            if admin and self.config.telegram.token:
+                self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
 
     def new_articles(
         self, entries: Sequence[EntryData], feed_name: str | None, now: datetime
@@ -164,3 +185,12 @@ class Pipeline:
     def priority(self, rule_id: str) -> str:
         rule = self.rules.get(rule_id)
         return rule.priority if rule else "normal"
+
+
+def suspension_notice(feed: str, error: str, why: str) -> str:
+    """The admin chat's message about a suspended feed (Telegram HTML)."""
+    return (
+        f"<b>Feed suspended</b>\n{html.escape(feed[:500])}\n{html.escape(why[:300])}\n"
+        f"Last error: {html.escape(error[:500])}\n"
+        f"<code>monitor feeds resume {html.escape(feed[:500])}</code> brings it back."
+    )

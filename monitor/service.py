@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,18 +28,23 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor import chats
 from monitor.deliver import deliver_pending
 from monitor.errors import MonitorError
+from monitor.health import Health, Metrics, ServiceState, health
 from monitor.notify import Notifier
 from monitor.pipeline import PassReport, Pipeline
 from monitor.routing import flush_held, queue_digest
+from monitor.types import FeedStatus
 
 log = logging.getLogger("monitor.service")
 
 TICK_SECONDS = 10.0  # how often the tick looks for due feeds
 DELIVER_SECONDS = 5.0  # how often the outbox is drained between passes
 SHUTDOWN_GRACE = 5.0  # seconds in-flight work may take after a stop signal
+MAX_PASS_AGE = 900.0  # /healthz fails when no pass has completed for this long
 
 
 def log_pass(report: PassReport) -> None:
+    for feed, why in report.suspended:
+        log.error("event=feed_suspended feed=%s reason=%r hint=%r", feed, why, "monitor feeds resume URL")
     for error in report.errors:
         log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
     log.info(
@@ -67,15 +73,32 @@ class Service:
     last_pass: datetime | None = None  # when the last pass ended
     started: datetime | None = None  # when run() began
     _catch_up: list[str] = field(default_factory=list)  # chats whose scheduled digest was missed
+    metrics: Metrics = field(default_factory=Metrics)  # counters for /metrics
+    last_tick: datetime | None = None  # when the tick job last began: the scheduler is alive
+    _feeds_seen: tuple[datetime, list[FeedStatus]] | None = None  # feed health for /metrics, cached
 
     async def poll_due(self) -> None:
         await self._guarded(self._poll_due())
+
+    async def heartbeat(self) -> None:
+        """A job that only notes the time: proof for /healthz that the scheduler runs jobs,
+        even while a long pass keeps the tick job busy."""
+        self.last_tick = self.clock()
 
     async def _poll_due(self) -> None:
         async with self._pass_lock:
             report = await self.pipeline.run_pass(only_due=True)
         self.passes += 1
         self.last_pass = self.clock()
+        self.metrics.pass_done(
+            feeds=report.feeds,
+            not_modified=report.not_modified,
+            errors=len(report.errors),
+            new_articles=report.new_articles,
+            alerts_queued=report.alerts,
+            seconds=report.seconds,
+        )
+        self.metrics.matches_found(report.matches)
         if report.feeds:
             log_pass(report)
         await self._deliver()
@@ -103,6 +126,7 @@ class Service:
             report = await deliver_pending(
                 self.pipeline.archive, self.notifiers, self.default_notifier, self.clock
             )
+        self.metrics.delivered(sent=report.sent, failed=report.failed, deferred=report.deferred)
         for line in report.errors:
             log.warning("event=delivery_problem detail=%r", line)
         if report.sent:
@@ -152,6 +176,24 @@ class Service:
             coalesce=True,
             misfire_grace_time=None,
         )
+        scheduler.add_job(
+            self.heartbeat,
+            "interval",
+            seconds=self.tick,
+            next_run_time=now,
+            id="heartbeat",
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        scheduler.add_job(
+            self.maintain,
+            "interval",
+            hours=24,
+            id="maintenance",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
         self._add_digest_jobs(scheduler)
         if not scheduler.running:
             scheduler.start()
@@ -163,6 +205,47 @@ class Service:
                 scheduler.shutdown(wait=False)
             await self._finish_in_flight()
         log.info("event=stopped")
+
+    async def maintain(self) -> None:
+        """Daily: fresh planner statistics and a trimmed WAL file."""
+
+        async def work() -> None:
+            async with self._deliver_lock:
+                self.pipeline.archive.optimize()
+            log.info("event=maintenance")
+
+        await self._guarded(work())
+
+    def health(self) -> Health:
+        """For /healthz: the scheduler ticks and passes complete."""
+        return health(
+            last_tick=self.last_tick,
+            last_pass=self.last_pass,
+            started=self.started or self.clock(),
+            now=self.clock(),
+            tick_seconds=self.tick,
+            max_pass_age=MAX_PASS_AGE,
+        )
+
+    def state(self) -> ServiceState:
+        """For /metrics, read at scrape time (feed health at most once a minute: it reads history)."""
+        now = self.clock()
+        archive = self.pipeline.archive
+        if self._feeds_seen is None or now - self._feeds_seen[0] > timedelta(minutes=1):
+            self._feeds_seen = (now, archive.feed_statuses(now))
+        statuses = self._feeds_seen[1]
+        feeds = Counter(
+            s.status if s.status != "active" else ("failing" if s.last_error else "active") for s in statuses
+        )
+        feeds["stale"] = sum(1 for s in statuses if s.stale)
+        counts = archive.outbox_counts()
+        return ServiceState(
+            pending=counts.get("pending", 0),
+            held=counts.get("held", 0),
+            disabled_chats=sum(1 for c in archive.chat_states() if c.status == "disabled"),
+            feeds=dict(feeds),
+            last_success={s.url: s.last_success for s in statuses},
+        )
 
     def _add_digest_jobs(self, scheduler: AsyncIOScheduler) -> None:
         """One cron job per chat with a digest schedule; a digest missed while down goes out now."""

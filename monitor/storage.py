@@ -2,7 +2,8 @@
 
 Tables (documented in README.md, "The archive"):
 
-    feeds         one row per feed: HTTP cache validators and the schedule
+    feeds         one row per feed: origin, status, HTTP cache validators and the schedule
+                  (see feedstore.py)
     articles      every article ever seen, once; FTS5 index articles_fts
     article_keys  identity keys (canonical URL, feed-scoped GUID) → article
     matches       which rule matched which article, with the terms
@@ -19,15 +20,15 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 from sqlite_utils.utils import OperationalError
 
-from monitor import chatstore, storystore
+from monitor import chatstore, feedstore, storystore
 from monitor.errors import StorageError
+from monitor.schedule import Decision, FeedHistory
 from monitor.sqltime import from_iso, iso
 from monitor.types import (
     AlertIntent,
@@ -135,6 +136,11 @@ def m004_chats(db: sqlite_utils.Database) -> None:
     chatstore.migrate(db)
 
 
+@migrations()
+def m005_feed_schedule(db: sqlite_utils.Database) -> None:
+    feedstore.migrate(db)
+
+
 @contextmanager
 def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:
@@ -176,96 +182,43 @@ class Archive:
 
     # --- feeds ------------------------------------------------------------
 
-    def sync_feeds(self, feeds: Sequence[FeedConfig], default_interval: float, now: datetime) -> None:
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> None:
         """Make the feeds table know every configured feed (new ones are due at once)."""
         with _wrap(self.path, "update feeds"), self.db.atomic():
-            for feed in feeds:
-                interval = feed.interval or default_interval
-                if self.db.table("feeds").count_where("url = ?", [feed.url]):
-                    self.db.table("feeds").update(feed.url, {"name": feed.name, "interval": interval})
-                else:
-                    self.db.table("feeds").insert(
-                        {
-                            "url": feed.url,
-                            "fetch_url": feed.url,
-                            "name": feed.name,
-                            "interval": interval,
-                            "error_count": 0,
-                            "added": iso(now),
-                        }
-                    )
+            feedstore.sync(self.db, feeds, iso(now))
 
-    def feeds_for_update(self, urls: Iterable[str], now: datetime | None = None) -> list[FeedForUpdate]:
-        """Feeds to fetch: all of `urls`, or only those due at `now` when given."""
-        wanted = list(urls)
+    def add_feeds(
+        self, feeds: Sequence[tuple[str, str | None]], now: datetime, origin: str = "opml"
+    ) -> tuple[list[str], list[str]]:
+        """Watch these (url, title) feeds too; returns (added, already watched)."""
+        with _wrap(self.path, "add feeds"), self.db.atomic():
+            return feedstore.add(self.db, feeds, origin, iso(now))
+
+    def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> bool:
+        """ "active" (resume: due at once), "suspended" or "removed"; False for an unknown feed."""
+        with _wrap(self.path, "change a feed"), self.db.atomic():
+            return feedstore.set_status(self.db, url, status, reason, iso(now))
+
+    def feeds_for_update(self, now: datetime | None = None) -> list[FeedForUpdate]:
+        """Active feeds to fetch: only those due at `now` when given, else all."""
         with _wrap(self.path, "read feeds"):
-            rows = (
-                {
-                    r["url"]: r
-                    for r in self.db.table("feeds").rows_where(
-                        f"url in ({','.join('?' * len(wanted))})", wanted
-                    )
-                }
-                if wanted
-                else {}
-            )
-        due = []
-        for url in wanted:
-            row = rows.get(url)
-            if row is None:
-                continue
-            if now is not None and row["next_check"] and row["next_check"] > iso(now):
-                continue
-            due.append(
-                FeedForUpdate(
-                    url=row["fetch_url"] or url,
-                    etag=row["etag"],
-                    last_modified=row["last_modified"],
-                    name=row["name"],
-                    key=url,
-                )
-            )
-        return due
+            return feedstore.due(self.db, iso(now) if now is not None else None)
 
-    def feed_error(self, feed_url: str, error: str, now: datetime, retry_after: float | None) -> None:
-        """Record a failed check and push the next one back (exponential, capped at a day)."""
+    def feed_history(self, feed_url: str, default_interval: float) -> FeedHistory:
+        """What the scheduler needs to plan a feed's next check."""
+        with _wrap(self.path, "read a feed's history"):
+            return feedstore.history(self.db, feed_url, default_interval)
+
+    def feed_error(self, feed_url: str, error: str, now: datetime, decision: Decision) -> None:
+        """Record a failed check, its next check, and a suspension if the decision says so."""
         with _wrap(self.path, "record a feed error"), self.db.atomic():
-            row = self.db.table("feeds").get(feed_url)
-            errors = (row["error_count"] or 0) + 1
-            interval = row["interval"] or 900
-            delay = min(interval * 2 ** min(errors - 1, 6), 86400)
-            if retry_after:
-                delay = max(delay, min(retry_after, 86400))
-            self.db.table("feeds").update(
-                feed_url,
-                {
-                    "last_checked": iso(now),
-                    "last_error": error,
-                    "error_count": errors,
-                    "next_check": iso(now + timedelta(seconds=delay)),
-                },
-            )
+            feedstore.record_error(self.db, feed_url, error, decision, iso(now))
 
-    def feed_not_modified(self, feed_url: str, fetched: FetchedFeed, now: datetime) -> None:
+    def feed_not_modified(
+        self, feed_url: str, fetched: FetchedFeed, now: datetime, decision: Decision
+    ) -> None:
         with _wrap(self.path, "record a feed check"), self.db.atomic():
-            self._feed_ok(feed_url, fetched, None, now)
-
-    def _feed_ok(self, feed_url: str, fetched: FetchedFeed, title: str | None, now: datetime) -> None:
-        row = self.db.table("feeds").get(feed_url)
-        update: dict[str, Any] = {
-            "last_checked": iso(now),
-            "last_success": iso(now),
-            "last_error": None,
-            "error_count": 0,
-            "next_check": iso(now + timedelta(seconds=row["interval"] or 900)),
-            "etag": fetched.etag,
-            "last_modified": fetched.last_modified,
-        }
-        if fetched.permanent_url:
-            update["fetch_url"] = fetched.permanent_url
-        if title:
-            update["title"] = title
-        self.db.table("feeds").update(feed_url, update)
+            feedstore.record_ok(self.db, feed_url, fetched, None, decision, iso(now), 0)
 
     # --- articles ---------------------------------------------------------
 
@@ -291,6 +244,7 @@ class Archive:
         feed_title: str | None,
         articles: Sequence[tuple[NewArticle, Sequence[AlertIntent]]],
         now: datetime,
+        decision: Decision,
         edits: Sequence[StoryEdit] = (),
     ) -> int:
         """Archive new articles with their matches, stories and alerts, the story alerts they
@@ -309,7 +263,7 @@ class Archive:
                 saved += 1
             for story_edit in edits:
                 storystore.queue_edit(self.db, story_edit, iso(now))
-            self._feed_ok(feed_url, fetched, feed_title, now)
+            feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved)
         return saved
 
     def _insert_article(
@@ -573,32 +527,73 @@ class Archive:
                 chatstore.set_chat(self.db, chat_id, last_digest=iso(now))
             return first
 
+    def queue_notice(self, chat_id: str, html: str, now: datetime) -> None:
+        """A message for the operator (a feed suspended), sent through the outbox like an alert."""
+        with _wrap(self.path, "queue a notice"), self.db.atomic():
+            chatstore.queue_digest(self.db, chat_id, [html], [], False, iso(now), kind="notice")
+
     def outbox_counts(self) -> dict[str, int]:
         with _wrap(self.path, "read the outbox"):
             return {
                 r[0]: r[1] for r in self.db.execute("select status, count(*) from alerts group by status")
             }
 
+    # --- archive care -----------------------------------------------------
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy (VACUUM INTO), safe while the service writes; owner-only."""
+        if target.exists():
+            raise StorageError("backup target already exists; choose a new file name", target)
+        with _wrap(target, "write the backup"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch(mode=0o600)
+            target.unlink()  # VACUUM INTO wants a new file; the touch checked we can write there
+            self.db.execute("vacuum into ?", [str(target)])
+            target.chmod(0o600)
+
+    def prune(self, before: datetime, *, include_matched: bool = False, batch: int = 1000) -> int:
+        """Delete articles published and first seen before `before`; matched ones only when asked,
+        never one with an alert still waiting. Their identity keys stay, so an old article a
+        feed still carries is not archived (or alerted) again. Returns articles deleted."""
+        cutoff = iso(before)
+        keep = (
+            "" if include_matched else " and not exists (select 1 from matches m where m.article_id = a.id)"
+        )
+        sql = (
+            "select a.id from articles a where a.published < ? and a.first_seen < ?"
+            " and not exists (select 1 from alerts w where w.article_id = a.id"
+            " and w.status in ('pending', 'held'))" + keep + " limit ?"
+        )
+        deleted = 0
+        while True:
+            with _wrap(self.path, "prune the archive"), self.db.atomic():
+                ids = [r[0] for r in self.db.execute(sql, [cutoff, cutoff, batch]).fetchall()]
+                if not ids:
+                    break
+                marks = ",".join("?" * len(ids))
+                for table in ("matches", "fingerprints", "story_keys", "alerts"):
+                    self.db.execute(f"delete from {table} where article_id in ({marks})", ids)
+                self.db.execute(f"delete from articles where id in ({marks})", ids)
+                deleted += len(ids)
+        with _wrap(self.path, "prune the archive"), self.db.atomic():
+            self.db.execute(
+                "delete from stories"
+                " where not exists (select 1 from articles a where a.story_id = stories.id)"
+            )
+        return deleted
+
+    def optimize(self) -> None:
+        """Daily upkeep: refresh the query planner's statistics and trim the WAL file."""
+        with _wrap(self.path, "optimize the archive"):
+            self.db.execute("pragma optimize")
+            self.db.execute("pragma wal_checkpoint(truncate)")
+
     # --- reading ----------------------------------------------------------
 
-    def feed_statuses(self, urls: Sequence[str]) -> list[FeedStatus]:
+    def feed_statuses(self, now: datetime, *, include_removed: bool = False) -> list[FeedStatus]:
+        """Every feed the archive watches, configured first, with its schedule and health."""
         with _wrap(self.path, "read feeds"):
-            counts = dict(self.db.execute("select feed, count(*) from articles group by feed").fetchall())
-            rows = {r["url"]: r for r in self.db.table("feeds").rows}
-        return [
-            FeedStatus(
-                url=url,
-                name=rows[url]["name"] or rows[url]["title"],
-                last_checked=from_iso(rows[url]["last_checked"]),
-                last_success=from_iso(rows[url]["last_success"]),
-                last_error=rows[url]["last_error"],
-                error_count=rows[url]["error_count"] or 0,
-                articles=counts.get(url, 0),
-            )
-            if url in rows
-            else FeedStatus(url, None, None, None, None, 0, 0)
-            for url in urls
-        ]
+            return feedstore.statuses(self.db, now, include_removed=include_removed)
 
     def articles_since(self, since: datetime | None, batch: int = 1000) -> Iterator[StoredArticle]:
         """Every archived article published at or after `since` (all when None), newest first."""

@@ -29,6 +29,7 @@ class TelegramConfig:
     chat_id: str | None = None  # default chat for alerts (numeric id or @channel)
     api_url: str | None = None  # python-telegram-bot base_url, for a self-hosted Bot API
     allowed_users: tuple[int, ...] = ()  # Telegram user ids whose chat commands are answered
+    admin_chat: str | None = None  # told once when a feed is suspended; None = nobody
 
     @property
     def enabled(self) -> bool:
@@ -60,6 +61,21 @@ class ChatConfig:
     burst_window: float = 600.0  # seconds
     quiet: QuietHours | None = None  # hold alerts in these hours, then send them as a digest
     digest: DigestSchedule | None = None  # a scheduled digest of matches
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    interval: float = 900.0  # default seconds between checks of a feed
+    min_interval: float = 60.0  # no feed is checked more often than this, whatever it says
+    max_interval: float = 86400.0  # nor less often (a failing feed's backoff is capped here too)
+    jitter: float = 0.1  # each delay is moved by up to this fraction, at random, to spread load
+    adaptive: bool = False  # derive each feed's interval from its own posting rate
+    suspend_after: int | None = None  # consecutive failures that suspend a feed; None = a day's worth
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    listen: str | None = None  # "127.0.0.1:9108": serve /healthz and /metrics there
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,8 @@ class Config:
     fetch: FetchSettings = field(default_factory=FetchSettings)  # fetch limits
     stories: StorySettings = field(default_factory=StorySettings)  # grouping reports into stories
     chats: tuple[ChatConfig, ...] = ()  # per-chat delivery settings ([[chats]])
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)  # when feeds are checked
+    service: ServiceSettings = field(default_factory=ServiceSettings)  # monitor run's HTTP endpoints
 
     def chat(self, chat_id: str) -> ChatConfig:
         """The settings of a chat: its [[chats]] entry, else the defaults."""
@@ -150,6 +168,7 @@ class FeedData:
     title: str | None  # the feed's own title
     entries: tuple[EntryData, ...]  # in feed order
     warning: str | None = None  # a recoverable problem feedparser reported
+    ttl: float | None = None  # RSS <ttl>: seconds the publisher asks readers to wait between checks
 
 
 # --- rules -------------------------------------------------------------------
@@ -249,6 +268,12 @@ class FeedStatus:
     last_error: str | None  # the last error's one-line message, None when fine
     error_count: int  # consecutive failures
     articles: int  # articles archived from this feed
+    status: str = "active"  # "active", "suspended" (see suspended_reason) or "removed"
+    suspended_reason: str | None = None  # why it stopped being checked
+    next_check: datetime | None = None  # when it is checked next
+    last_new: datetime | None = None  # when it last brought a new article
+    stale: bool = False  # quiet for much longer than its usual gap between articles
+    origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
 
 
 # --- chats and digests -------------------------------------------------------

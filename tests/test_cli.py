@@ -68,7 +68,10 @@ def test_poll_search_status(feed_server, telegram_api, write_config, seeds):
     status = monitor("--config", str(path), "status")
     assert status.returncode == 0
     assert "HTTP 503" in status.stdout and "5 articles" in status.stdout
-    assert "feeds: 2 (1 failing); alerts: 0 pending, 0 held for digests, 3 sent" in status.stdout
+    assert (
+        "feeds: 2 (1 failing, 0 suspended, 0 stale); alerts: 0 pending, 0 held for digests, 3 sent"
+        in status.stdout
+    )
     assert "chat 1001: 0 pending, 0 held, 3 sent" in status.stdout
 
 

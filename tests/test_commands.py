@@ -21,6 +21,7 @@ from monitor.commands import (
     unmute_text,
 )
 from monitor.rules import RuleSet, compile_rule_set
+from monitor.schedule import Decision
 from monitor.storage import Archive
 from monitor.types import (
     AlertIntent,
@@ -36,6 +37,7 @@ from monitor.types import (
 from tests.fakes.telegram_api import check_text, utf16_len
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+LATER = Decision(NOW + timedelta(minutes=15), 900.0, "interval")  # the next check, for the records
 WIRE = "https://wire.example/rss"
 GAZETTE = "https://gazette.example/feed.xml"
 QUIET = "https://quiet.example/rss"  # configured, never checked
@@ -94,7 +96,7 @@ def article(
 
 
 def save(archive: Archive, items: Sequence[Item], feed: str = WIRE) -> None:
-    archive.save_update(feed, fetched(feed), None, items, NOW)
+    archive.save_update(feed, fetched(feed), None, items, NOW, LATER)
 
 
 @pytest.fixture
@@ -123,7 +125,7 @@ def config(tmp_path: Path) -> Config:
 @pytest.fixture
 def archive(tmp_path: Path, config: Config) -> Iterator[Archive]:
     archive = Archive.open(config.storage_path)
-    archive.sync_feeds(config.feeds, config.interval, NOW - timedelta(days=3))
+    archive.sync_feeds(config.feeds, NOW - timedelta(days=3))
     yield archive
     archive.close()
 
@@ -299,8 +301,8 @@ def test_status_reports_feeds_pass_alerts_and_disabled_chats(archive: Archive, c
     save(archive, [article(1, "rare", alerts=[pending, held]), article(2, "rare 2", alerts=[pending])])
     failed = archive.pending_alerts(NOW)[0]
     archive.mark_failed(failed.id, "Bad Request", NOW)
-    archive.feed_error(GAZETTE, "HTTP 503 Service Unavailable", NOW - timedelta(hours=2), None)
-    archive.feed_error(GAZETTE, "HTTP 503 <b>Service</b> & Unavailable\nsecond line", NOW, None)
+    archive.feed_error(GAZETTE, "HTTP 503 Service Unavailable", NOW - timedelta(hours=2), LATER)
+    archive.feed_error(GAZETTE, "HTTP 503 <b>Service</b> & Unavailable\nsecond line", NOW, LATER)
     archive.disable_chat(OTHER, "Forbidden: bot was blocked by the user", NOW - timedelta(hours=1))
     info = ServiceInfo(last_pass=NOW - timedelta(minutes=3), passes=42, started=NOW - timedelta(hours=5))
 
@@ -337,9 +339,9 @@ def test_status_lists_at_most_ten_failing_feeds_and_fits(tmp_path: Path, config:
     )
     archive = Archive.open(config.storage_path)
     try:
-        archive.sync_feeds(feeds, 900, NOW)
+        archive.sync_feeds(feeds, NOW)
         for feed in feeds:
-            archive.feed_error(feed.url, "boom <&> " * 500, NOW, None)
+            archive.feed_error(feed.url, "boom <&> " * 500, NOW, LATER)
         for i in range(200):
             archive.disable_chat(f"-100{i}", "Forbidden: " + "<&>" * 300, NOW)
         reply = status_text(archive, config, ServiceInfo(NOW, 1, NOW), NOW)

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.config import load_config, parse_duration
 from monitor.errors import ConfigError
-from monitor.types import ChatConfig, DigestSchedule, QuietHours
+from monitor.types import ChatConfig, DigestSchedule, QuietHours, ScheduleSettings, ServiceSettings
 
 GOOD = """
 [storage]
@@ -388,3 +388,171 @@ def test_allowed_users_error_does_not_echo_the_token(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={})
     assert "allowed_users" in str(info.value) and "secret" not in str(info.value)
+
+
+# --- [schedule], [service], [telegram] admin_chat -----------------------------------
+
+SCHEDULE = """
+[schedule]
+interval = "10m"
+min_interval = "2m"
+max_interval = "12h"
+jitter = 0.25
+adaptive = true
+suspend_after = 8
+
+[service]
+listen = "127.0.0.1:9108"
+
+[telegram]
+chat_id = -100
+admin_chat = 4242
+"""
+
+
+def test_schedule_service_and_admin_chat(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SCHEDULE), environ={})
+    assert config.schedule == ScheduleSettings(
+        interval=600.0, min_interval=120.0, max_interval=43200.0, jitter=0.25, adaptive=True, suspend_after=8
+    )
+    assert config.interval == 600.0
+    assert config.service == ServiceSettings(listen="127.0.0.1:9108")
+    assert config.telegram.admin_chat == "4242"
+
+
+def test_schedule_service_and_admin_chat_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""), environ={})
+    assert config.schedule == ScheduleSettings(
+        interval=900.0,
+        min_interval=60.0,
+        max_interval=86400.0,
+        jitter=0.1,
+        adaptive=False,
+        suspend_after=None,
+    )
+    assert config.interval == config.schedule.interval
+    assert config.service.listen is None
+    assert config.telegram.admin_chat is None
+
+
+@pytest.mark.parametrize(
+    ("text", "schedule"),
+    [
+        ("[schedule]\njitter = 0\n", ScheduleSettings(jitter=0.0)),
+        ("[schedule]\njitter = 0.99\n", ScheduleSettings(jitter=0.99)),
+        ("[schedule]\ninterval = '1m'\n", ScheduleSettings(interval=60.0)),  # == min_interval
+        ("[schedule]\ninterval = '1d'\n", ScheduleSettings(interval=86400.0)),  # == max_interval
+        (
+            "[schedule]\nmin_interval = '5m'\nmax_interval = '5m'\ninterval = 300\n",
+            ScheduleSettings(interval=300.0, min_interval=300.0, max_interval=300.0),
+        ),
+        ("[schedule]\nsuspend_after = 1\n", ScheduleSettings(suspend_after=1)),
+    ],
+    ids=[
+        "jitter-zero",
+        "jitter-just-under-one",
+        "interval-at-min",
+        "interval-at-max",
+        "all-equal",
+        "suspend-1",
+    ],
+)
+def test_schedule_edge_values_load(tmp_path: Path, text: str, schedule: ScheduleSettings) -> None:
+    assert load_config(write(tmp_path, text), environ={}).schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("listen", "chat"),
+    [
+        ('"[::1]:9108"', '"@ops_channel"'),
+        ('"0.0.0.0:1"', "-1001234567890"),
+        ('"localhost:65535"', '" 77 "'),
+        ('" monitor.internal:9108 "', '"-100"'),
+    ],
+)
+def test_listen_and_admin_chat_forms(tmp_path: Path, listen: str, chat: str) -> None:
+    config = load_config(
+        write(tmp_path, f"[service]\nlisten = {listen}\n[telegram]\nadmin_chat = {chat}\n"), environ={}
+    )
+    assert config.service.listen == listen.strip('"').strip()
+    assert config.telegram.admin_chat == chat.strip('"').strip()
+
+
+SCHEDULE_ERRORS = [
+    # (id, text, line, words)
+    (
+        "min-over-max",
+        "[schedule]\nmin_interval = '2h'\nmax_interval = '1h'\n",
+        2,
+        "[schedule] min_interval '2h' is longer than max_interval '1h'",
+    ),
+    (
+        "max-under-default-min",
+        "[schedule]\ninterval = 30\n\nmax_interval = '45s'\n",
+        4,
+        "[schedule] min_interval '1m' (the default) is longer than max_interval '45s'",
+    ),
+    (
+        "interval-under-min",
+        "[schedule]\nmin_interval = '5m'\ninterval = '1m'\n",
+        3,
+        "[schedule] min_interval '5m' is longer than interval '1m'",
+    ),
+    (
+        "default-interval-under-min",
+        "[storage]\npath = 'x.db'\n[schedule]\nmin_interval = '30m'\n",
+        4,
+        "[schedule] min_interval '30m' is longer than interval '15m' (the default)",
+    ),
+    (
+        "interval-over-max",
+        "[schedule]\nmax_interval = '1h'\ninterval = '2h'\n",
+        3,
+        "[schedule] interval '2h' is longer than max_interval '1h'",
+    ),
+    (
+        "interval-over-default-max",
+        "[schedule]\ninterval = '2d'\n",
+        2,
+        "[schedule] interval '2d' is longer than max_interval '1d' (the default)",
+    ),
+    ("bad-min", "[schedule]\nmin_interval = 'often'\n", 2, "[schedule] min_interval: not a duration"),
+    ("bad-max", "[schedule]\n\nmax_interval = -5\n", 3, "[schedule] max_interval: duration must be positive"),
+    ("jitter-one", "[schedule]\njitter = 1\n", 2, "[schedule] jitter must be a number from 0 up to"),
+    ("jitter-negative", "[schedule]\njitter = -0.1\n", 2, "jitter must be a number"),
+    ("jitter-string", "[schedule]\njitter = '10%'\n", 2, "got '10%'"),
+    ("jitter-bool", "[schedule]\njitter = true\n", 2, "jitter must be a number"),
+    ("jitter-nan", "[schedule]\njitter = nan\n", 2, "jitter must be a number"),
+    ("adaptive-string", "[schedule]\nadaptive = 'yes'\n", 2, "[schedule] adaptive must be true or false"),
+    ("suspend-zero", "[schedule]\nsuspend_after = 0\n", 2, "[schedule] suspend_after must be a positive"),
+    ("suspend-float", "[schedule]\nsuspend_after = 2.5\n", 2, "suspend_after must be a positive whole"),
+    ("suspend-bool", "[schedule]\nsuspend_after = true\n", 2, "suspend_after must be a positive whole"),
+    ("schedule-unknown", "[schedule]\nintervall = '5m'\n", 2, "unknown key 'intervall' in [schedule]"),
+    ("listen-no-port", "[service]\nlisten = 'localhost'\n", 2, '[service] listen must be "host:port"'),
+    ("listen-port-zero", "[service]\nlisten = '127.0.0.1:0'\n", 2, "port 1-65535"),
+    ("listen-port-high", "[service]\nlisten = '127.0.0.1:65536'\n", 2, "got '127.0.0.1:65536'"),
+    ("listen-no-host", "[service]\nlisten = ':9108'\n", 2, "listen must be"),
+    ("listen-bare-ipv6", "[service]\nlisten = '::1:9108'\n", 2, 'IPv6 as "[::1]:9108"'),
+    ("listen-bad-ipv6", "[service]\nlisten = '[::g]:9108'\n", 2, "listen must be"),
+    ("listen-url", "[service]\nlisten = 'http://127.0.0.1:9108'\n", 2, "listen must be"),
+    ("listen-number", "[service]\nlisten = 9108\n", 2, "got 9108"),
+    ("service-unknown", "[service]\nport = 9108\n", 2, "unknown key 'port' in [service]"),
+    ("admin-empty", "[telegram]\nchat_id = 1\nadmin_chat = ' '\n", 3, "[telegram] admin_chat must be"),
+    ("admin-bool", "[telegram]\nadmin_chat = true\n", 2, "admin_chat must be a number or an @channel"),
+    ("admin-list", "[telegram]\nadmin_chat = [1]\n", 2, "admin_chat must be"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"), [c[1:] for c in SCHEDULE_ERRORS], ids=[c[0] for c in SCHEDULE_ERRORS]
+)
+def test_schedule_and_service_errors_name_key_and_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert words in message
+    assert "\n" not in message

@@ -466,7 +466,7 @@ def _two_hosts(server: FeedServer) -> list[FeedForUpdate]:
     other_host = server.base_url.replace("127.0.0.1", "localhost")
     paths = [f"/slow/{i}" for i in range(6)]
     for path in paths:
-        server.add(path, RSS, delay=0.15)
+        server.add(path, RSS, delay=0.3)
     return [FeedForUpdate(base + p) for p in paths for base in (server.base_url, other_host)]
 
 

@@ -106,3 +106,52 @@ def test_truncated_feed_still_yields_entries() -> None:
     assert isinstance(result, FeedData)
     assert [e.title for e in result.entries] == ["India, Japan agree on rare earths"]
     assert result.warning
+
+
+def rss_with_ttl(ttl: str | None) -> bytes:
+    element = f"<ttl>{ttl}</ttl>" if ttl is not None else ""
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"{element}<item><title>A</title><guid>a</guid></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("ttl", "seconds"),
+    [
+        ("60", 3600.0),
+        (" 30 ", 1800.0),
+        ("1.5", 90.0),
+        ("10080", 7 * 86400.0),  # a week: the longest we follow
+        ("10081", None),  # over a week: absurd
+        ("0", None),
+        ("-5", None),
+        ("soon", None),
+        ("1e3", None),
+        ("", None),
+        (None, None),
+    ],
+    ids=[
+        "hour",
+        "spaces",
+        "fraction",
+        "week",
+        "over-a-week",
+        "zero",
+        "negative",
+        "word",
+        "exponent",
+        "empty",
+        "absent",
+    ],
+)
+def test_rss_ttl_minutes_become_seconds(ttl: str | None, seconds: float | None) -> None:
+    result = parse_feed("https://feed.example/x", rss_with_ttl(ttl), RSS)
+    assert isinstance(result, FeedData), result
+    assert result.ttl == seconds
+    assert [e.title for e in result.entries] == ["A"]
+
+
+def test_golden_feeds_without_ttl_have_none() -> None:
+    assert parse("rss2.xml").ttl is None
+    assert parse("atom.xml", {"content-type": "application/atom+xml"}).ttl is None

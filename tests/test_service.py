@@ -26,7 +26,7 @@ def test_tick_polls_each_feed_on_its_own_interval(feed_server, write_config, see
     fast = feed_server.add("/fast.xml", rss("Fast", seeds[:1]))
     slow = feed_server.add("/slow.xml", rss("Slow", seeds[1:2]))
     failing = feed_server.misbehave("/failing.xml", "status", code=500)
-    path = write_config([fast, slow, failing])
+    path = write_config([fast, slow, failing], extra="[schedule]\njitter = 0")
     text = path.read_text().replace(f'url = "{fast}"', f'url = "{fast}"\ninterval = "5m"')
     path.write_text(text.replace(f'url = "{slow}"', f'url = "{slow}"\ninterval = "1h"'))
     config = load_config(path, environ={})

@@ -6,17 +6,24 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import StorageError
+from monitor.schedule import Decision
 from monitor.storage import Archive
 from monitor.types import AlertIntent, EntryData, FeedConfig, FetchedFeed, NewArticle, RuleMatch
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 FEED = "https://feed.example/rss"
+
+
+def after(minutes: float, suspend: str | None = None) -> Decision:
+    """A scheduler decision: check again in this many minutes."""
+    return Decision(NOW + timedelta(minutes=minutes), minutes * 60, "interval", suspend)
 
 
 def fetched(etag: str = '"v1"') -> FetchedFeed:
@@ -45,7 +52,7 @@ def article(n: int, title: str = "India and Japan sign rare earths pact", alerts
 @pytest.fixture
 def archive(tmp_path: Path):
     archive = Archive.open(tmp_path / "monitor.db")
-    archive.sync_feeds([FeedConfig(FEED, "Example")], 900, NOW)
+    archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
     yield archive
     archive.close()
 
@@ -60,13 +67,13 @@ def test_file_is_owner_only_and_migrations_are_idempotent(tmp_path: Path) -> Non
 
 
 def test_save_update_is_one_transaction_and_dedupes(archive: Archive) -> None:
-    saved = archive.save_update(FEED, fetched(), "Feed Title", [article(1), article(2)], NOW)
+    saved = archive.save_update(FEED, fetched(), "Feed Title", [article(1), article(2)], NOW, after(15))
     assert saved == 2
     assert archive.known_keys(["url:https://example.org/1", "url:https://nope"]) == {
         "url:https://example.org/1"
     }
     # The same article again (another feed, a later pass) is not stored twice.
-    assert archive.save_update(FEED, fetched(), None, [article(1)], NOW) == 0
+    assert archive.save_update(FEED, fetched(), None, [article(1)], NOW, after(15)) == 0
     assert archive.db["articles"].count == 2
     assert archive.db["alerts"].count == 2
     row = archive.db["feeds"].get(FEED)
@@ -80,13 +87,13 @@ def test_failed_transaction_leaves_nothing(archive: Archive) -> None:
         "begin select raise(abort, 'text required'); end"
     )
     with pytest.raises(StorageError):
-        archive.save_update(FEED, fetched(), None, [article(4), bad], NOW)
+        archive.save_update(FEED, fetched(), None, [article(4), bad], NOW, after(15))
     assert archive.db["articles"].count == 0
     assert archive.db["article_keys"].count == 0
 
 
 def test_outbox_lifecycle(archive: Archive) -> None:
-    archive.save_update(FEED, fetched(), None, [article(1), article(2), article(3)], NOW)
+    archive.save_update(FEED, fetched(), None, [article(1), article(2), article(3)], NOW, after(15))
     pending = archive.pending_alerts(NOW)
     assert [a.text for a in pending] == ["<b>alert 1</b>", "<b>alert 2</b>", "<b>alert 3</b>"]
     archive.mark_sent(pending[0].id, "77", NOW)
@@ -99,7 +106,7 @@ def test_outbox_lifecycle(archive: Archive) -> None:
 
 def test_search_newest_first_with_filters(archive: Archive) -> None:
     archive.save_update(
-        FEED, fetched(), None, [article(1), article(5), article(3, "Chip plant in Gujarat")], NOW
+        FEED, fetched(), None, [article(1), article(5), article(3, "Chip plant in Gujarat")], NOW, after(15)
     )
     hits = archive.search("rare earths")
     assert [h.title for h in hits] == [
@@ -116,7 +123,7 @@ def test_search_newest_first_with_filters(archive: Archive) -> None:
 
 
 def test_sqlite_utils_cli_can_search_the_archive(archive: Archive, tmp_path: Path) -> None:
-    archive.save_update(FEED, fetched(), None, [article(1)], NOW)
+    archive.save_update(FEED, fetched(), None, [article(1)], NOW, after(15))
     out = subprocess.run(
         [
             sys.executable,
@@ -135,15 +142,69 @@ def test_sqlite_utils_cli_can_search_the_archive(archive: Archive, tmp_path: Pat
     assert "India and Japan sign rare earths pact 1" in out.stdout
 
 
-def test_feed_errors_back_off_and_honour_retry_after(archive: Archive) -> None:
-    archive.feed_error(FEED, "HTTP 500", NOW, None)
-    archive.feed_error(FEED, "HTTP 500", NOW, None)
+def test_feed_checks_store_the_schedule_and_suspension(archive: Archive) -> None:
+    archive.feed_error(FEED, "HTTP 500", NOW, after(15))
+    archive.feed_error(FEED, "HTTP 500", NOW + timedelta(minutes=15), after(45))
     row = archive.db["feeds"].get(FEED)
-    assert row["error_count"] == 2 and row["next_check"] == "2026-03-06T12:30:00Z"
-    archive.feed_error(FEED, "HTTP 429", NOW, 7200)
-    assert archive.db["feeds"].get(FEED)["next_check"] == "2026-03-06T14:00:00Z"
-    assert archive.feeds_for_update([FEED], NOW) == []
-    assert len(archive.feeds_for_update([FEED])) == 1
+    assert row["error_count"] == 2 and row["next_check"] == "2026-03-06T12:45:00Z"
+    assert row["first_error"] == "2026-03-06T12:00:00Z"  # when the run of failures began
+    assert archive.feeds_for_update(NOW) == []
+    assert len(archive.feeds_for_update()) == 1
+    history = archive.feed_history(FEED, 900)
+    assert (history.errors, history.first_error, history.interval) == (2, NOW, 900)
+    archive.feed_error(FEED, "HTTP 410", NOW, after(15, suspend="HTTP 410 Gone"))
+    assert archive.feeds_for_update() == []  # suspended: not even on a full pass
+    (status,) = archive.feed_statuses(NOW)
+    assert (status.status, status.suspended_reason) == ("suspended", "HTTP 410 Gone")
+    assert archive.set_feed_status(FEED, "active", NOW)
+    assert [f.key for f in archive.feeds_for_update(NOW)] == [FEED]  # due at once
+    assert archive.feed_history(FEED, 900).errors == 0
+    assert not archive.set_feed_status("https://unknown.example/", "active", NOW)
+
+
+def test_config_feeds_sync_and_imported_feeds_stay(archive: Archive) -> None:
+    other = "https://other.example/atom"
+    added, known = archive.add_feeds([(other, "Other"), (FEED, "Example")], NOW)
+    assert (added, known) == ([other], [FEED])
+    archive.sync_feeds([], NOW)  # FEED left the config; the imported feed stays
+    assert [(s.url, s.origin) for s in archive.feed_statuses(NOW)] == [(other, "opml")]
+    archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
+    assert [s.url for s in archive.feed_statuses(NOW)] == [FEED, other]
+
+
+def test_backup_is_a_consistent_owner_only_copy(archive: Archive, tmp_path: Path) -> None:
+    archive.save_update(FEED, fetched(), None, [article(1), article(2)], NOW, after(15))
+    target = tmp_path / "backups" / "copy.db"
+    archive.backup(target)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    copy = Archive.open(target, create=False)
+    assert [h.title for h in copy.search("rare earths")] == [
+        "India and Japan sign rare earths pact 1",
+        "India and Japan sign rare earths pact 2",
+    ]
+    copy.close()
+    with pytest.raises(StorageError, match="already exists"):
+        archive.backup(target)
+
+
+def test_prune_keeps_matched_and_waiting_articles_and_their_identity(archive: Archive) -> None:
+    long_ago = NOW - timedelta(days=200)
+
+    def old(n: int, *, matched: bool = True, alert: bool = False):
+        new, alerts = article(n)
+        entry = replace(new.entry, published=long_ago)
+        return replace(new, entry=entry, first_seen=long_ago, matches=new.matches if matched else ()), (
+            alerts if alert else []
+        )
+
+    batch = [old(1), old(2, matched=False), old(3, alert=True), article(4)]
+    archive.save_update(FEED, fetched(), None, batch, NOW, after(15))
+    assert archive.prune(NOW - timedelta(days=180)) == 1  # only the unmatched one
+    assert archive.known_keys(["url:https://example.org/2"]) == {"url:https://example.org/2"}
+    assert archive.prune(NOW - timedelta(days=180), include_matched=True) == 1  # the matched one
+    left = sorted(r["title"][-1] for r in archive.db["articles"].rows)
+    assert left == ["3", "4"]  # 3 has an alert still waiting; 4 is recent
+    assert archive.db["matches"].count == 2 and len(archive.search("rare earths")) == 2
 
 
 def test_open_missing_archive_for_reading(tmp_path: Path) -> None:
