@@ -36,7 +36,9 @@ def migrate(db: sqlite_utils.Database) -> None:
     feeds.add_column("suspended_at", str)
     feeds.add_column("first_error", str)
     feeds.add_column("last_new", str)
+    feeds.add_column("ttl", float)
     feeds.create_index(["status", "next_check"])
+    db.execute("update feeds set next_check = coalesce(next_check, added, '')")
     db.execute("create index if not exists articles_feed_published on articles(feed, published)")
 
 
@@ -88,6 +90,7 @@ def _new_row(url: str, name: str | None, interval: float | None, origin: str, no
         "interval": interval,
         "error_count": 0,
         "added": now,
+        "next_check": now,  # due at once; never NULL, so the due query is one index range
         "status": "active",
         "origin": origin,
     }
@@ -101,18 +104,18 @@ def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | N
     update: dict[str, Any] = {"status": status, "suspended_reason": reason}
     update["suspended_at"] = now if status == "suspended" else None
     if status == "active":
-        update |= {"next_check": now, "error_count": 0, "first_error": None}
+        update |= {"next_check": now, "error_count": 0, "first_error": None}  # due at once
     db.table("feeds").update(url, update)
     return True
 
 
+DUE = "select url, fetch_url, etag, last_modified, name from feeds where status = 'active'"
+DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
+
+
 def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
     """Active feeds to fetch: those whose next check has come, or all when now is None."""
-    sql = "select url, fetch_url, etag, last_modified, name from feeds where status = 'active'"
-    args: list[str] = []
-    if now is not None:
-        sql += " and (next_check is null or next_check <= ?)"
-        args.append(now)
+    sql, args = (DUE, []) if now is None else (DUE_NOW, [now])
     return [
         FeedForUpdate(url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0])
         for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
@@ -120,7 +123,9 @@ def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
 
 
 def history(db: sqlite_utils.Database, url: str, default_interval: float) -> FeedHistory:
-    row = db.execute("select interval, error_count, first_error from feeds where url = ?", [url]).fetchone()
+    row = db.execute(
+        "select interval, error_count, first_error, ttl from feeds where url = ?", [url]
+    ).fetchone()
     published = [
         from_iso(r[0])
         for r in db.execute(
@@ -132,6 +137,7 @@ def history(db: sqlite_utils.Database, url: str, default_interval: float) -> Fee
         errors=(row[1] or 0) if row else 0,
         first_error=from_iso(row[2]) if row else None,
         published=[p for p in published if p is not None],
+        ttl=row[3] if row else None,
     )
 
 
@@ -143,6 +149,7 @@ def record_ok(
     decision: Decision,
     now: str,
     new_articles: int,
+    ttl: float | None = None,
 ) -> None:
     update: dict[str, Any] = {
         "last_checked": now,
@@ -158,6 +165,8 @@ def record_ok(
         update["fetch_url"] = fetched.permanent_url
     if title:
         update["title"] = title
+    if fetched.status == 200:  # a full answer: its <ttl>, or none any more
+        update["ttl"] = ttl
     if new_articles:
         update["last_new"] = now
     db.table("feeds").update(url, update)

@@ -21,7 +21,7 @@ import html
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import httpx
@@ -101,13 +101,15 @@ class Pipeline:
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
         articles, edits = self.new_articles(parsed.entries, feed.name or parsed.title, now)
         report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
 
     def plan(self, key: str, result: CheckResult, now: datetime) -> Decision:
         history = self.archive.feed_history(key, self.config.schedule.interval)
+        if result.ok and result.status == 304:
+            result = replace(result, ttl=history.ttl)  # unchanged feed, unchanged <ttl>
         return plan(self.config.schedule, history, result, now, self.rng)
 
     def fail(self, key: str, error: FeedError, report: PassReport, result: CheckResult) -> None:

@@ -61,6 +61,7 @@ class FeedHistory:
     errors: int = 0  # consecutive failures BEFORE this check
     first_error: datetime | None = None  # when the current run of failures began
     published: Sequence[datetime] = ()  # publication times of recent articles, newest first (~50)
+    ttl: float | None = None  # the <ttl> of its last full answer: a 304 repeats no body, so no <ttl>
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,7 @@ class Archive:
         now: datetime,
         decision: Decision,
         edits: Sequence[StoryEdit] = (),
+        ttl: float | None = None,
     ) -> int:
         """Archive new articles with their matches, stories and alerts, the story alerts they
         update, and the feed's state: one transaction.
@@ -263,7 +264,7 @@ class Archive:
                 saved += 1
             for story_edit in edits:
                 storystore.queue_edit(self.db, story_edit, iso(now))
-            feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved)
+            feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
         return saved
 
     def _insert_article(
