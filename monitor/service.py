@@ -157,43 +157,26 @@ class Service:
         scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
         self.started = self.clock()
-        scheduler.add_job(
-            self.poll_due,
-            "interval",
-            seconds=self.tick,
-            next_run_time=now,
-            id="tick",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        scheduler.add_job(
-            self.deliver,
-            "interval",
-            seconds=self.deliver_every,
-            id="deliver",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        scheduler.add_job(
-            self.heartbeat,
-            "interval",
-            seconds=self.tick,
-            next_run_time=now,
-            id="heartbeat",
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        scheduler.add_job(
-            self.maintain,
-            "interval",
-            hours=24,
-            id="maintenance",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
+        # Each job at most once at a time; a run missed while busy is skipped, not queued up.
+        jobs = [
+            ("tick", self.poll_due, self.tick, now),
+            ("deliver", self.deliver, self.deliver_every, None),
+            ("heartbeat", self.heartbeat, self.tick, now),
+            ("maintenance", self.maintain, 86400.0, None),
+        ]
+        for job_id, function, seconds, first in jobs:
+            # APScheduler 3 reads next_run_time=None as "paused": leave it out for "after one period".
+            start = {"next_run_time": first} if first is not None else {}
+            scheduler.add_job(
+                function,
+                "interval",
+                seconds=seconds,
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                **start,
+            )
         self._add_digest_jobs(scheduler)
         if not scheduler.running:
             scheduler.start()

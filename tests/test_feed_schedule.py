@@ -137,7 +137,7 @@ def test_ten_thousand_feeds_are_a_handful_of_jobs_and_one_query_per_tick(tmp_pat
     print(f"due query over 10,000 feeds: {query_seconds * 1000:.1f} ms")  # informative, not asserted
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    jobs: list[str] = []
+    jobs: dict[str, datetime | None] = {}
 
     async def main() -> None:
         async with open_app(config) as app:
@@ -146,12 +146,13 @@ def test_ten_thousand_feeds_are_a_handful_of_jobs_and_one_query_per_tick(tmp_pat
             running = asyncio.ensure_future(service.run(stop, scheduler))
             while not scheduler.running:
                 await asyncio.sleep(0.01)
-            jobs.extend(job.id for job in scheduler.get_jobs())
+            jobs.update({job.id: job.next_run_time for job in scheduler.get_jobs()})
             stop.set()
             await running
 
     asyncio.run(main())
     assert sorted(jobs) == ["deliver", "heartbeat", "maintenance", "tick"]
+    assert all(when is not None for when in jobs.values()), jobs  # none paused
 
 
 def test_healthz_and_metrics_answer_while_the_service_runs(feed_server, write_config, tmp_path):

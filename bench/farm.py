@@ -1,0 +1,739 @@
+"""A loopback "feed farm": N generated RSS and Atom feeds over real HTTP, for benchmarks.
+
+In-process::
+
+    from farm import Farm          # bench/ is scripts: sys.path.insert(0, "bench") first
+    with Farm(feeds=1000, delay=0.1) as farm:
+        urls = farm.urls            # http://127.0.0.{k}:{port}/feed/{i}.xml
+        ...                         # poll them
+        farm.change(0.1, 5)         # 10% of the feeds get 5 new items (new ETag, Last-Modified)
+        print(farm.stats())         # requests, 200s, 304s, bytes, most in flight
+
+As a script (serves until Ctrl-C, a stats line every 10 s)::
+
+    python bench/farm.py [--feeds 1000] [--delay 0.1] [--hosts 50] [--port 0] [--toml feeds.toml]
+
+What it serves
+--------------
+``/feed/{i}.xml`` for i in 0..N-1: RSS 2.0 for even i, Atom 1.0 for odd i, each with
+``items`` (50) items of about ``body_chars`` (1,500) characters of plain text, realistic
+varied headlines and stable GUIDs, links and publication dates (items of one feed a few
+minutes to two hours apart, newest first, the newest an hour before the farm was built).
+About 6% of the items are India–Japan beat news (semiconductors, rare earths, defence,
+Shinkansen, Quad...) written so that the shipped rules (rules/india-japan.toml) match most
+of them, about 8% are near misses (one country only, market wraps, sport) and the rest is
+ordinary world news that no shipped rule matches. Items are generated from (seed, feed,
+sequence number), so the same arguments give the same feeds.
+
+Every response carries ``ETag`` and ``Last-Modified``; a matching ``If-None-Match`` (or,
+without one, an ``If-Modified-Since`` not older than Last-Modified) gets 304. Anything else
+is 404. Each request waits ``delay`` seconds before its answer (asyncio, so waits overlap:
+1,000 requests in flight with 0.1 s of delay take about 0.1 s, not 100 s). ``farm.delay``
+may be changed while serving.
+
+Hosts: the monitor allows ``per_host`` (2) fetches in flight to one host, so feeds on one
+address would serialize. The farm listens on ``hosts`` (50) loopback addresses, 127.0.0.1,
+127.0.0.2, ... (all of 127/8 is loopback on Linux), on one port, and feed i lives on host
+``i % hosts``. ``hosts=1`` puts everything on 127.0.0.1.
+
+Bodies are rendered once into bytes (``gzip=True`` also keeps a gzip copy, served to
+clients that accept it) and only ``change()`` renders again, so the farm costs little
+CPU next to the client under test. 1,000 feeds are about 85 MB of XML and take ~10 s to
+generate on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email.utils
+import gzip as gziplib
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+__all__ = ["Farm", "FarmStats", "feed_toml"]
+
+_FEED_PATH = re.compile(rb"^/feed/(\d+)\.xml$")
+
+
+# --- generated news ------------------------------------------------------------------------
+
+_FIRST = (
+    "Maria Adele Tomas Nadia Samuel Grace Olu Priya Kenji Lena Pablo Ingrid Kofi Elena Marco Aisha "
+    "Jonas Farah Diego Hana Victor Leila Omar Sofia Tariq Clara Mateo Noor Hugo Amara Felix Zainab "
+    "Luca Ruth Emeka Irene Rafael Mei Anders Yusuf Beatriz Dmitri Chloe Kwame Astrid Nikos Paula"
+).split()
+_LAST = (
+    "Okafor Lindqvist Moreau Alvarez Brennan Kowalski Haddad Novak Fischer Mensah Duarte Petrov "
+    "Castillo Nakamura Whitaker Osei Romano Jansen Abadi Varga Delacroix Mbeki Sorensen Quint "
+    "Hallorann Ferreira Baptiste Karimi Ulloa Eriksen Marchetti Oyelaran Grunwald Szabo Tembo "
+    "Laurent Akhtar Rossi Vasquez Lindgren Achebe Costa Hartmann Ibarra Nilsen Oduya Renner"
+).split()
+_CITIES = (
+    "Lisbon Nairobi Toronto Melbourne Lagos Santiago Warsaw Manila Cairo Denver Rotterdam Accra "
+    "Montreal Krakow Valencia Auckland Bogota Tallinn Porto Glasgow Casablanca Quito Hamburg Lyon "
+    "Adelaide Durban Vilnius Calgary Bergen Cordoba Tunis Leeds Gothenburg Seville Dakar Halifax"
+).split()
+_COUNTRIES = (
+    "Portugal Kenya Canada Australia Nigeria Chile Poland Ghana Mexico Norway Argentina Morocco "
+    "Estonia Peru Senegal Brazil Finland Tunisia Colombia Ireland Uruguay Iceland Namibia Austria"
+).split()
+_COMPANIES = (
+    "Norvik Energy|Halden Foods|Castell Telecom|Brightwater Utilities|Meridian Freight|Aurelia Bank|"
+    "Solvent Labs|Quarry Point Mining|Helix Pharma|Redwood Air|Tessaro Motors|Lumen Grid|"
+    "Cobalt Ridge Capital|Orsay Retail|Kestrel Insurance|Pinecrest Media|Vantor Steel|Ondine Shipping"
+).split("|")
+_TEAMS = (
+    "Rovers United Athletic Wanderers Rangers Olympic Harriers Dynamo Sporting Racing Albion City"
+).split()
+_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_MONTHS = "January February March April May June July August September October November December".split()
+
+# {c} city, {c2} another city, {k} country, {co} company, {p} person, {n} number, {m} money,
+# {pc} percent, {t} team, {t2} another team, {w} weekday
+_WORLD_TITLES = (
+    "{c} council approves {m} budget for new tram line",
+    "{co} shares jump {pc} after quarterly results beat estimates",
+    "Heavy rain floods streets in {c}, {n} homes evacuated",
+    "{c} {t} beat {c2} {t2} to reach cup final",
+    "{k} central bank holds rates steady as inflation eases to {pc}",
+    "Wildfire near {c} forces {n} residents from their homes",
+    "{co} to cut {n} jobs in restructuring plan",
+    "Scientists in {c} report progress on drought-resistant wheat",
+    "{k} election: opposition leads early count in {c}",
+    "Museum in {c} returns {n} artefacts to {k}",
+    "{co} agrees {m} takeover of rival {co2}",
+    "Strike halts port operations in {c} for second day",
+    "{k} unveils {m} plan to expand rural broadband",
+    "Record heat: {c} issues health warning as temperatures reach {deg}",
+    "{p} named chief executive of {co}",
+    "Police in {c} arrest {n} over cross-border fraud ring",
+    "{k} parliament passes pension reform after long debate",
+    "Bridge closure in {c} to last until {month}, officials say",
+    "{co} recalls {n} vehicles over braking fault",
+    "Marathon in {c} draws record field of {n} runners",
+    "{k} and {k2} sign fisheries agreement",
+    "Airport in {c} opens new terminal after {n}-month delay",
+    "Court in {c} blocks plan to close children's hospital",
+    "{co} opens {m} data centre outside {c}",
+    "Tourist arrivals in {k} rise {pc} in first quarter",
+    "{p} wins {c} literary prize for debut novel",
+    "Measles cases climb in {c} as vaccination rates fall",
+    "{k} food prices fall for third straight month",
+    "Drone maker {co} raises {m} from investors",
+    "Landslide blocks main highway north of {c}",
+    "{c} mayor {p} announces bid for second term",
+    "{co} fined {m} by regulator over data breach",
+    "Orchestra of {c} cancels tour after funding cut",
+    "{k} coastguard rescues {n} people off {c}",
+    "Housing starts in {k} slow as mortgage rates bite",
+    "{t2} sack coach after {n} straight defeats",
+    "{co} pilots electric ferries between {c} and {c2}",
+    "Power cut leaves {n} households in {c} without electricity",
+)
+
+# India–Japan beat news that the shipped rules are meant to catch.
+# {jc} Japanese company, {ic} Indian company, {is} Indian place, {jp} Japanese place
+_BEAT_TITLES = (
+    "India, Japan sign pact to secure rare earth supplies",
+    "{jc} to set up semiconductor plant in {is} with {ic}",
+    "Japan and India agree to deepen defence cooperation at 2+2 dialogue in {jp}",
+    "Jaishankar meets Motegi in Tokyo; economic security and critical minerals on agenda",
+    "Modi, Takaichi hold talks on Quad, semiconductors and clean energy",
+    "Mumbai-Ahmedabad bullet train: first Shinkansen trainsets to arrive from Japan in {year}",
+    "{ic} and {jc} form chip packaging venture in {is}",
+    "India, Japan navies begin JIMEX exercise off {coast}",
+    "JICA extends yen loan of {yen} for Mumbai-Ahmedabad high-speed rail",
+    "Japan's {jc} to invest {m} in Indian semiconductor supply chain",
+    "India and Japan launch critical minerals partnership; KABIL, JOGMEC to explore rare earths",
+    "Rajnath Singh, Nakatani discuss defence equipment co-production in New Delhi",
+    "Quad summit: India, Japan push economic security and undersea cables",
+    "Indian Army, Japan Ground Self-Defense Force start Dharma Guardian drill in {is}",
+    "Japanese firm {jc} picks {is} for rare earth magnet plant with {ic}",
+)
+# Beat words without the beat: one country only, a market wrap, sport, the wrong Shinkansen.
+_NEAR_TITLES = (
+    "Japan tightens export controls on semiconductor equipment",
+    "India's rare earth output rises {pc}, mines ministry says",
+    "Shinkansen services suspended after earthquake in Tohoku",
+    "Quad foreign ministers to meet in {c} next month",
+    "Nikkei, Sensex slip as chip stocks slide",
+    "India beat Japan 3-1 in Asian Champions Trophy hockey semi-final",
+    "Rapidus starts 2nm pilot line in Hokkaido",
+    "India approves three new semiconductor fabs worth {m}",
+    "US, Australia sign critical minerals deal",
+    "Japan's defence budget hits record {yen}",
+    "Tata Electronics opens iPhone component unit in {is}",
+    "Toyota recalls {n} cars in Japan over airbag fault",
+)
+_WORLD_SENTENCES = (
+    "Officials said the measure would take effect on {w}, {d} {month}.",
+    "{p}, a spokesperson for {co}, said the company had been preparing for the change since {month}.",
+    "The figure was {pc} higher than a year earlier, according to data released on {w}.",
+    "Analysts at {bank} expect the trend to continue into {year}, citing weaker demand.",
+    "Residents of {c} told reporters they had not been consulted about the plan.",
+    "The agency said it would publish a full assessment within {n} days.",
+    "Opposition lawmakers called the decision rushed and demanded a review.",
+    "Local businesses in {c} reported a fall in footfall of about {pc} over the period.",
+    "The project, first proposed in {year0}, has been delayed several times by funding disputes.",
+    "{p} said the organisation would appeal against the ruling.",
+    "Shares of {co} closed {pc} lower on {w} after the announcement.",
+    "About {n} people attended a public meeting on the proposal in {c} on {w} evening.",
+    "The regulator said it had received {n} complaints since the start of the year.",
+    "Engineers will inspect the site again in {month} before work resumes.",
+    "A report by the {c} Institute found that costs had risen by {m} since the last estimate.",
+    "Unions said they would consider further action if talks did not resume by {w}.",
+    "The ministry did not respond to a request for comment.",
+    "{p}, who has led the department since {year0}, said funding would be reviewed annually.",
+    "Weather forecasters expect conditions to improve by the weekend.",
+    "The company employs about {n} people, most of them in {c} and {c2}.",
+    "Critics noted that a similar scheme in {c2} had been abandoned after two years.",
+    "The final decision rests with the {k} cabinet, which meets on {w}.",
+    "Independent auditors will review the accounts, {p} told a news conference.",
+    "Ticket sales reached {n} in the first week, organisers said.",
+    "The government said the money would come from existing budgets rather than new borrowing.",
+    "It was the largest such deal in {k} since {year0}, according to {bank}.",
+)
+_BEAT_SENTENCES = (
+    "The agreement covers joint exploration, processing and stockpiling of rare earths and other "
+    "critical minerals.",
+    "Officials from both governments said the partnership would reduce dependence on a single supplier.",
+    "The plant is expected to employ about {n} engineers and start production in {year}.",
+    "The two sides also reviewed progress on the Mumbai-Ahmedabad high-speed rail corridor.",
+    "India and Japan have held the 2+2 ministerial dialogue since 2019.",
+    "Japanese investment in India reached {yen} last year, according to JETRO.",
+    "The venture will assemble and test chips for automotive and industrial customers.",
+    "Both navies will practise anti-submarine warfare and replenishment at sea.",
+    "The Quad grouping of Australia, India, Japan and the United States has made supply chains a priority.",
+    "Japan's METI and India's MeitY signed a memorandum on semiconductor supply chain resilience.",
+)
+
+
+def _money(rng: random.Random) -> str:
+    if rng.random() < 0.8:
+        return f"${rng.randint(2, 950)} million"
+    return f"${rng.randint(1, 40)}.{rng.randint(1, 9)} billion"
+
+
+_SLOTS: dict[str, Callable[[random.Random], object]] = {
+    "c": lambda rng: rng.choice(_CITIES),
+    "k": lambda rng: rng.choice(_COUNTRIES),
+    "co": lambda rng: rng.choice(_COMPANIES),
+    "t": lambda rng: rng.choice(_TEAMS),
+    "p": lambda rng: f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+    "n": lambda rng: f"{rng.randint(12, 48_000):,}",
+    "m": _money,
+    "yen": lambda rng: f"{rng.randint(50, 900)} billion yen",
+    "pc": lambda rng: f"{rng.randint(1, 30)}.{rng.randint(0, 9)}%",
+    "deg": lambda rng: f"{rng.randint(38, 47)}C",
+    "w": lambda rng: rng.choice(_WEEKDAYS),
+    "d": lambda rng: rng.randint(1, 28),
+    "month": lambda rng: rng.choice(_MONTHS),
+    "year": lambda rng: rng.randint(2026, 2031),
+    "year0": lambda rng: rng.randint(1998, 2024),
+    "bank": lambda rng: rng.choice(("Norvik Securities", "Aurelia Bank", "Castell Research", "Halden Capital")),
+    "jc": lambda rng: rng.choice(
+        ("Renesas", "Toyota Tsusho", "Hitachi", "Mitsubishi Electric", "Tokyo Electron", "Sony")
+    ),
+    "ic": lambda rng: rng.choice(
+        ("Tata Electronics", "CG Power", "Larsen & Toubro", "Reliance Industries", "Mahindra")
+    ),
+    "is": lambda rng: rng.choice(("Gujarat", "Karnataka", "Tamil Nadu", "Maharashtra", "Telangana", "Odisha")),
+    "jp": lambda rng: rng.choice(("Tokyo", "Osaka", "Yokohama", "Nagoya")),
+    "coast": lambda rng: rng.choice(("Visakhapatnam", "Kochi", "Chennai", "Mumbai")),
+}
+_SLOT = re.compile(r"\{([a-z0-9]+)\}")
+
+
+@lru_cache(maxsize=None)
+def _parts(template: str) -> tuple[str, ...]:
+    """The template split into literal text (even places) and slot names (odd places)."""
+    return tuple(_SLOT.split(template))
+
+
+def _fill(rng: random.Random, template: str) -> str:
+    """The template with its slots filled; "{c2}" is a second, different city ("{k2}", "{co2}"...)."""
+    parts = _parts(template)
+    out = list(parts)
+    used: dict[str, object] = {}
+    for at in range(1, len(parts), 2):
+        name = parts[at]
+        base = name.rstrip("2")
+        value = _SLOTS[base](rng)
+        while name != base and value == used.get(base):
+            value = _SLOTS[base](rng)
+        used[name] = value
+        out[at] = str(value)
+    return "".join(out)
+
+
+def _make_item(rng: random.Random, body_chars: int) -> tuple[str, str]:
+    """(title, body) of one generated news item."""
+    roll = rng.random()
+    if roll < 0.06:
+        title = _fill(rng, rng.choice(_BEAT_TITLES))
+        extra = _BEAT_SENTENCES
+    elif roll < 0.14:
+        title = _fill(rng, rng.choice(_NEAR_TITLES))
+        extra = ()
+    else:
+        title = _fill(rng, rng.choice(_WORLD_TITLES))
+        extra = ()
+    sentences = [title.split(":")[-1].strip().rstrip(".") + ", officials and people briefed on it said."]
+    size = len(sentences[0])
+    while size < body_chars:
+        pool = extra if extra and rng.random() < 0.3 else _WORLD_SENTENCES
+        sentence = _fill(rng, rng.choice(pool))
+        sentences.append(sentence)
+        size += len(sentence) + 1
+    return title, " ".join(sentences)
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60]
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    seq: int  # per feed, 0 the oldest at build time; change() continues the count
+    title: str
+    body: str
+    link: str
+    guid: str
+    published: datetime
+
+
+@dataclass
+class _Doc:
+    """One feed as served: the rendered body and what the validators say about it."""
+
+    body: bytes
+    etag: str  # quoted, strong
+    modified: int  # Last-Modified, epoch seconds
+    last_modified: str  # the header value
+    bounds: list[int]  # byte offsets of each item's start in `body`, and of the end of the last
+    next_seq: int
+    gzipped: bytes | None = None
+
+
+def _http_date(seconds: float) -> str:
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def _rss_item(item: _Item) -> str:
+    return (
+        f"<item><title>{escape(item.title)}</title><link>{escape(item.link)}</link>"
+        f'<guid isPermaLink="false">{escape(item.guid)}</guid>'
+        f"<pubDate>{email.utils.format_datetime(item.published, usegmt=True)}</pubDate>"
+        f"<description>{escape(item.body)}</description></item>\n"
+    )
+
+
+def _atom_entry(item: _Item) -> str:
+    stamp = item.published.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"<entry><title>{escape(item.title)}</title><link href={quoteattr(item.link)}/>"
+        f"<id>{escape(item.guid)}</id><published>{stamp}</published><updated>{stamp}</updated>"
+        f'<summary type="text">{escape(item.body)}</summary></entry>\n'
+    )
+
+
+# --- the farm ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FarmStats:
+    requests: int = 0  # requests answered or being answered
+    ok: int = 0  # 200s
+    not_modified: int = 0  # 304s
+    not_found: int = 0  # 404s (and 405s)
+    bytes: int = 0  # body bytes sent
+    in_flight: int = 0  # requests between arrival and answer now
+    max_in_flight: int = 0  # the most at once since the last reset
+    connections: int = 0  # TCP connections accepted
+
+    def line(self) -> str:
+        return (
+            f"requests {self.requests}: {self.ok} 200, {self.not_modified} 304, {self.not_found} 404; "
+            f"{self.bytes / 1e6:.1f} MB; most in flight {self.max_in_flight}; connections {self.connections}"
+        )
+
+
+@dataclass
+class Farm:
+    """N generated feeds on loopback. See the module's docstring for what is served."""
+
+    feeds: int = 1000
+    items: int = 50  # items per feed (change() keeps each feed at this many)
+    body_chars: int = 1500  # plain-text characters per item, about
+    delay: float = 0.1  # seconds before each answer; may be changed while serving
+    hosts: int = 50  # loopback addresses to spread the feeds over (127.0.0.1 ...)
+    seed: int = 0
+    gzip: bool = False  # keep a gzip copy of each body for clients sending Accept-Encoding: gzip
+    port: int = 0  # 0: any free port (read it after start())
+    now: datetime | None = None  # the farm's build time (default: the current hour, UTC)
+    _docs: list[_Doc] = field(default_factory=list, init=False, repr=False)
+    _stats: FarmStats = field(default_factory=FarmStats, init=False, repr=False)
+    _changes: int = field(default=0, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _servers: list[asyncio.AbstractServer] = field(default_factory=list, init=False, repr=False)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.hosts <= 250 * 250:
+            raise ValueError(f"hosts must be 1..62500, got {self.hosts}")
+        self.now = self.now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        self._docs = [self._render(i, self._initial_items(i), int(self.now.timestamp())) for i in range(self.feeds)]
+
+    # --- addresses
+
+    def host(self, i: int) -> str:
+        """The loopback address feed i lives on."""
+        k = i % self.hosts
+        return f"127.0.{k // 250}.{1 + k % 250}"
+
+    def url(self, i: int) -> str:
+        return f"http://{self.host(i)}:{self.port}/feed/{i}.xml"
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url(i) for i in range(self.feeds)]
+
+    @property
+    def base_url(self) -> str:
+        """The first host's address; every feed path answers on every host."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- content
+
+    def _item(self, i: int, seq: int, published: datetime) -> _Item:
+        rng = random.Random(f"{self.seed}/{i}/{seq}")
+        title, body = _make_item(rng, self.body_chars)
+        outlet = f"outlet{i}.example"
+        day = published.strftime("%Y/%m/%d")
+        return _Item(
+            seq=seq,
+            title=title,
+            body=body,
+            link=f"https://{outlet}/{day}/{_slug(title)}-{i}-{seq}",
+            guid=f"tag:{outlet},2026:{i}-{seq}",
+            published=published,
+        )
+
+    def _initial_items(self, i: int) -> list[_Item]:
+        """Newest first: the newest an hour before `now`, then gaps of 3 to 120 minutes."""
+        assert self.now is not None
+        rng = random.Random(f"{self.seed}/{i}/times")
+        when = self.now - timedelta(hours=1)
+        out = []
+        for seq in range(self.items - 1, -1, -1):
+            out.append(self._item(i, seq, when))
+            when -= timedelta(minutes=rng.randint(3, 120))
+        return out
+
+    def _render(self, i: int, new_items: Sequence[_Item], modified: int, old: _Doc | None = None) -> _Doc:
+        """The feed with `new_items` (newest first) before the items of `old`, cut to `items`."""
+        atom = i % 2 == 1
+        stamp = datetime.fromtimestamp(modified, UTC)
+        title = escape(f"Outlet {i} ({'Atom' if atom else 'RSS'})")
+        if atom:
+            head = (
+                '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+                f"<title>{title}</title><id>tag:outlet{i}.example,2026:feed</id>"
+                f'<link href="https://outlet{i}.example/"/>'
+                f"<updated>{stamp.strftime('%Y-%m-%dT%H:%M:%SZ')}</updated>\n"
+            ).encode()
+            tail = b"</feed>\n"
+            fragments = [_atom_entry(item).encode() for item in new_items]
+        else:
+            head = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+                f"<title>{title}</title><link>https://outlet{i}.example/</link>"
+                f"<description>Generated news, feed {i}</description>"
+                f"<lastBuildDate>{_http_date(modified)}</lastBuildDate>\n"
+            ).encode()
+            tail = b"</channel></rss>\n"
+            fragments = [_rss_item(item).encode() for item in new_items]
+        keep = max(0, self.items - len(fragments))
+        kept = b""
+        if old is not None and keep:
+            kept_bounds = old.bounds[: keep + 1]
+            kept = old.body[kept_bounds[0] : kept_bounds[-1]]
+        bounds = [len(head)]
+        for fragment in fragments[: self.items]:
+            bounds.append(bounds[-1] + len(fragment))
+        if old is not None and keep:
+            shift = bounds[-1] - old.bounds[0]
+            bounds += [b + shift for b in old.bounds[1 : keep + 1]]
+        body = head + b"".join(fragments[: self.items]) + kept + tail
+        next_seq = max((item.seq for item in new_items), default=-1) + 1
+        if old is not None:
+            next_seq = max(next_seq, old.next_seq)
+        return _Doc(
+            body=body,
+            etag=f'"f{i}-{next_seq}-{modified}"',
+            modified=modified,
+            last_modified=_http_date(modified),
+            bounds=bounds,
+            next_seq=next_seq,
+            gzipped=gziplib.compress(body, 6, mtime=0) if self.gzip else None,
+        )
+
+    def body(self, i: int) -> bytes:
+        """Feed i as it is served now."""
+        return self._docs[i].body
+
+    def etag(self, i: int) -> str:
+        return self._docs[i].etag
+
+    def change(self, fraction: float, new_items: int = 5) -> list[int]:
+        """Give round(fraction × feeds) feeds `new_items` new items each, published now (the oldest
+        drop off), with a new ETag and a later Last-Modified. Which feeds: drawn from the seed and
+        the number of earlier changes, so reproducible. Returns their indices, sorted."""
+        self._changes += 1
+        rng = random.Random(f"{self.seed}/change/{self._changes}")
+        chosen = sorted(rng.sample(range(self.feeds), round(fraction * self.feeds)))
+        now = datetime.now(UTC).replace(microsecond=0)
+        for i in chosen:
+            old = self._docs[i]
+            fresh = [
+                self._item(i, old.next_seq + n, now - timedelta(seconds=new_items - 1 - n))
+                for n in range(new_items)
+            ]
+            fresh.reverse()  # newest first
+            # strictly later than before, or an If-Modified-Since client would never see the change
+            modified = max(int(now.timestamp()), old.modified + 1)
+            self._docs[i] = self._render(i, fresh, modified, old)  # one reference swap: thread-safe
+        return chosen
+
+    def titles(self, i: int) -> list[str]:
+        """The titles feed i serves now, newest first (for checking what a client archived)."""
+        body = self._docs[i].body.decode()
+        return [_unescape(t) for t in re.findall(r"<title>(.*?)</title>", body)[1:]]
+
+    # --- statistics
+
+    def stats(self) -> FarmStats:
+        """A snapshot of the counters."""
+        s = self._stats
+        return FarmStats(**vars(s))
+
+    def reset_stats(self) -> None:
+        in_flight = self._stats.in_flight
+        self._stats = FarmStats(in_flight=in_flight, max_in_flight=in_flight)
+
+    # --- serving
+
+    def start(self) -> Farm:
+        if self._thread is not None:
+            return self
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="feed-farm", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> Farm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _listen(self) -> None:
+        addresses = [self.host(k) for k in range(min(self.hosts, self.feeds) or 1)]
+        for attempt in range(20):
+            port = self.port
+            try:
+                first = await asyncio.start_server(self._serve, addresses[0], port, backlog=2048)
+                self._servers.append(first)
+                port = first.sockets[0].getsockname()[1]
+                if len(addresses) > 1:
+                    self._servers.append(
+                        await asyncio.start_server(self._serve, addresses[1:], port, backlog=2048)
+                    )
+                self.port = port
+                return
+            except OSError:
+                await self._close()
+                if self.port or attempt == 19:  # a fixed port that is taken: say so
+                    raise
+
+    async def _close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        self._stats.connections += 1
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                keep_alive = await self._answer(head, writer)
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except ConnectionError:
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        """Write the response to one request; whether the connection stays open."""
+        lines = head.split(b"\r\n")
+        parts = lines[0].split()
+        if len(parts) != 3:
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return False
+        method, target, version = parts
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name:
+                headers[name.strip().lower()] = value.strip().decode("latin-1")
+        stats = self._stats
+        stats.requests += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            if self.delay > 0:
+                await asyncio.sleep(self.delay)
+        finally:
+            stats = self._stats  # reset_stats() may have swapped it meanwhile
+            stats.in_flight = max(0, stats.in_flight - 1)
+        keep_alive = headers.get(b"connection", "").lower() != "close" and version == b"HTTP/1.1"
+        connection = b"keep-alive" if keep_alive else b"close"
+        match = _FEED_PATH.match(target.split(b"?", 1)[0])
+        i = int(match.group(1)) if match else -1
+        if method not in (b"GET", b"HEAD") or not 0 <= i < self.feeds:
+            stats.not_found += 1
+            status = b"405 Method Not Allowed" if match and method not in (b"GET", b"HEAD") else b"404 Not Found"
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: " + connection + b"\r\n\r\n"
+            )
+            return keep_alive
+        doc = self._docs[i]
+        common = (
+            f"Date: {_http_date(time.time())}\r\nETag: {doc.etag}\r\nLast-Modified: {doc.last_modified}\r\n"
+            f"Connection: {connection.decode()}\r\n"
+        ).encode()
+        if _not_modified(doc, headers):
+            stats.not_modified += 1
+            writer.write(b"HTTP/1.1 304 Not Modified\r\n" + common + b"\r\n")
+            return keep_alive
+        body, encoding = doc.body, b""
+        if doc.gzipped is not None and "gzip" in headers.get(b"accept-encoding", ""):
+            body, encoding = doc.gzipped, b"Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
+        kind = b"application/atom+xml" if i % 2 else b"application/rss+xml"
+        writer.write(
+            b"HTTP/1.1 200 OK\r\n" + common + b"Content-Type: " + kind + b"; charset=utf-8\r\n" + encoding
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        if method == b"GET":
+            writer.write(body)
+            stats.bytes += len(body)
+        stats.ok += 1
+        return keep_alive
+
+
+def _not_modified(doc: _Doc, headers: dict[bytes, str]) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since."""
+    tags = headers.get(b"if-none-match")
+    if tags is not None:
+        wanted = [t.strip().removeprefix("W/") for t in tags.split(",")]
+        return "*" in wanted or doc.etag in wanted
+    since = headers.get(b"if-modified-since")
+    if since:
+        try:
+            when = email.utils.parsedate_to_datetime(since)
+        except (TypeError, ValueError, IndexError):
+            return False
+        return when.tzinfo is not None and doc.modified <= when.timestamp()
+    return False
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def feed_toml(urls: Sequence[str]) -> str:
+    """[[feeds]] tables for a monitor config, one per URL."""
+    return "".join(f'[[feeds]]\nurl = "{url}"\n\n' for url in urls)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve generated RSS/Atom feeds on loopback until Ctrl-C.")
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--delay", type=float, default=0.1, help="seconds before each answer (default 0.1)")
+    parser.add_argument("--hosts", type=int, default=50, help="loopback addresses to spread feeds over")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gzip", action="store_true", help="gzip bodies for clients that accept it")
+    parser.add_argument("--toml", type=Path, help="write [[feeds]] tables for a monitor config here")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    farm = Farm(
+        feeds=args.feeds,
+        items=args.items,
+        delay=args.delay,
+        hosts=args.hosts,
+        port=args.port,
+        seed=args.seed,
+        gzip=args.gzip,
+    )
+    built = time.perf_counter() - started
+    with farm:
+        size = sum(len(farm.body(i)) for i in range(farm.feeds))
+        print(f"farm: {farm.feeds} feeds on {min(farm.hosts, farm.feeds)} hosts, port {farm.port}, "
+              f"{size / 1e6:.1f} MB, built in {built:.1f}s; delay {farm.delay}s")
+        print(f"      {farm.url(0)} ... {farm.url(farm.feeds - 1)}")
+        if args.toml:
+            args.toml.write_text(feed_toml(farm.urls), encoding="utf-8")
+            print(f"      [[feeds]] tables written to {args.toml}")
+        try:
+            while True:
+                time.sleep(10)
+                print(f"farm: {farm.stats().line()}", flush=True)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
