@@ -67,6 +67,6 @@ def test_schedule_survives_a_restart(feed_server, write_config, seeds):
     clock.advance(minutes=10)
     asyncio.run(one_tick())  # a new process: the next check time came from the archive
     assert feed_server.count("/feed.xml") == 1
-    clock.advance(minutes=6)
+    clock.advance(minutes=7)  # 17 min: past the 15 min default and its ±10 % jitter
     asyncio.run(one_tick())
     assert feed_server.count("/feed.xml") == 2
