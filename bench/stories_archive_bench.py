@@ -100,7 +100,8 @@ def measure(
             published = old_published + timedelta(hours=rng.uniform(1, 12))
         entry = EntryData(FEED, title, body, None, None, published, "Other Wire")
         started = time.perf_counter()
-        place = grouper.place(entry, "Other Wire", (), published)
+        fp = fingerprint(title, body, published)
+        place = grouper.place(entry, "Other Wire", (), fp, candidate_keys(fp, StorySettings()))
         timings.append((time.perf_counter() - started) * 1000)
         joined += place.story > 0
     return timings, joined

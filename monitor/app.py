@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.analyse import Analyser, default_workers
 from monitor.bot import ChatBot, build_application
 from monitor.deliver import DeliveryReport, deliver_pending
 from monitor.errors import ConfigError, RetryLater, Unavailable
@@ -66,8 +67,19 @@ async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> A
         async with make_client(config.fetch) as client:
             telegram = await _start_telegram(config)
             try:
-                pipeline = Pipeline(config=config, archive=archive, rules=rules, client=client, clock=clock)
-                yield App(pipeline, {CONSOLE: ConsoleNotifier()}, telegram)
+                workers = config.fetch.workers
+                analyser = Analyser(
+                    rules,
+                    config.stories,
+                    config.storage_path,
+                    archive.known_keys,
+                    default_workers() if workers is None else workers,
+                )
+                pipeline = Pipeline(config, archive, rules, client, clock, analyser)
+                try:
+                    yield App(pipeline, {CONSOLE: ConsoleNotifier()}, telegram)
+                finally:
+                    analyser.close()
             finally:
                 if telegram is not None:
                     await telegram.close()

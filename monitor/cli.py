@@ -344,5 +344,5 @@ COMMANDS = {
     "demo": cmd_demo,
     "feeds": lambda ctx, args: manage.cmd_feeds(ctx.config(), args),
     "backup": lambda ctx, args: manage.cmd_backup(ctx.config(), args),
-    "prune": lambda ctx, args: manage.cmd_prune(ctx.config(), args),
+    "prune": lambda ctx, args: manage.cmd_prune(ctx.config, args),  # checks its arguments first
 }

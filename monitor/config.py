@@ -44,7 +44,7 @@ _SECTIONS = {
     "schedule": {"interval", "min_interval", "max_interval", "jitter", "adaptive", "suspend_after"},
     "service": {"listen"},
     "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users", "admin_chat"},
-    "fetch": {"concurrency", "per_host", "timeout", "deadline", "max_bytes"},
+    "fetch": {"concurrency", "per_host", "timeout", "deadline", "max_bytes", "workers"},
     "feeds": {"url", "name", "interval"},
     "stories": {"window", "near_duplicate", "min_points"},
     "chats": {
@@ -472,6 +472,11 @@ class _Reader:
             values["connect_timeout"] = values["read_timeout"] = timeout
         if "deadline" in table:
             values["deadline"] = self.duration(table["deadline"], "deadline", "fetch")
+        if "workers" in table:
+            value = table["workers"]
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:
+                raise self.error("[fetch] workers must be a whole number from 0 to 64", "workers", "fetch")
+            values["workers"] = value
         return FetchSettings(**{**defaults.__dict__, **values})
 
 

@@ -29,6 +29,7 @@ HISTORY = 50  # recent publication times kept in view for adaptive intervals and
 
 
 def migrate(db: sqlite_utils.Database) -> None:
+    """Migration m005, as first released: never edit it, add a migration (see migrate_ttl)."""
     feeds = db.table("feeds")
     feeds.add_column("status", str, not_null_default="active")
     feeds.add_column("origin", str, not_null_default="config")
@@ -36,31 +37,59 @@ def migrate(db: sqlite_utils.Database) -> None:
     feeds.add_column("suspended_at", str)
     feeds.add_column("first_error", str)
     feeds.add_column("last_new", str)
-    feeds.add_column("ttl", float)
     feeds.create_index(["status", "next_check"])
-    db.execute("update feeds set next_check = coalesce(next_check, added, '')")
     db.execute("create index if not exists articles_feed_published on articles(feed, published)")
 
 
-def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> None:
-    """The configured feeds exist (new ones due at once); configured ones no longer listed are removed."""
-    table = db.table("feeds")
-    listed = set()
+def migrate_ttl(db: sqlite_utils.Database) -> None:
+    """Migration m006: the feed's own <ttl>, and a next_check on every feed.
+
+    For a while these two were part of m005 itself, so an archive made then has the column
+    already; one made with m005 as first released has neither."""
+    feeds = db.table("feeds")
+    if "ttl" not in feeds.columns_dict:
+        feeds.add_column("ttl", float)
+    # The due query is one range of the (status, next_check) index: NULL would never be due.
+    db.execute("update feeds set next_check = coalesce(next_check, added, '') where next_check is null")
+
+
+Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
+
+
+def sync_changes(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> Changes:
+    """What sync would write; nothing when the table already matches the config."""
+    rows = {r["url"]: r for r in db.table("feeds").rows_where(select="url, name, interval, origin, status")}
+    inserts, updates = [], []
     for feed in feeds:
-        listed.add(feed.url)
-        row = next(table.rows_where("url = ?", [feed.url]), None)
+        row = rows.get(feed.url)
         if row is None:
-            table.insert(_new_row(feed.url, feed.name, feed.interval, "config", now))
+            rows[feed.url] = _new_row(feed.url, feed.name, feed.interval, "config", now)
+            inserts.append(rows[feed.url])
             continue
-        update: dict[str, Any] = {"name": feed.name, "interval": feed.interval, "origin": "config"}
+        wanted: dict[str, Any] = {"name": feed.name, "interval": feed.interval, "origin": "config"}
         if row["status"] == "removed":
-            update["status"] = "active"
-        table.update(feed.url, update)
-    for (url,) in db.execute(
-        "select url from feeds where origin = 'config' and status != 'removed'"
-    ).fetchall():
-        if url not in listed:
-            table.update(url, {"status": "removed"})
+            wanted["status"] = "active"
+        update = {k: v for k, v in wanted.items() if row[k] != v}
+        if update:
+            updates.append((feed.url, update))
+    listed = {feed.url for feed in feeds}
+    for url, row in rows.items():
+        if row["origin"] == "config" and row["status"] != "removed" and url not in listed:
+            updates.append((url, {"status": "removed"}))
+    return inserts, updates
+
+
+def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bool:
+    """The configured feeds exist (new ones due at once); configured ones no longer listed are removed.
+
+    Writes only what differs; False when nothing did."""
+    inserts, updates = sync_changes(db, feeds, now)
+    table = db.table("feeds")
+    if inserts:
+        table.insert_all(inserts)
+    for url, update in updates:
+        table.update(url, update)
+    return bool(inserts or updates)
 
 
 def add(
@@ -96,17 +125,20 @@ def _new_row(url: str, name: str | None, interval: float | None, origin: str, no
     }
 
 
-def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | None, now: str) -> bool:
-    """Suspend, resume (due at once) or remove a feed; False when there is no such feed."""
+def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | None, now: str) -> str | None:
+    """Suspend, resume (due at once) or remove a feed; returns its status before, None when there is
+    no such feed. A removed feed stays removed: only the config or an import brings it back."""
     row = next(db.table("feeds").rows_where("url = ?", [url]), None)
     if row is None:
-        return False
+        return None
+    if row["status"] == "removed":
+        return "removed"
     update: dict[str, Any] = {"status": status, "suspended_reason": reason}
     update["suspended_at"] = now if status == "suspended" else None
     if status == "active":
         update |= {"next_check": now, "error_count": 0, "first_error": None}  # due at once
     db.table("feeds").update(url, update)
-    return True
+    return str(row["status"])
 
 
 DUE = "select url, fetch_url, etag, last_modified, name from feeds where status = 'active'"

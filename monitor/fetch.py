@@ -81,12 +81,16 @@ class HostLimits:
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
         """Hold a slot for ``url``'s host (the feed's own host, even across redirects)."""
+        # Host first: a feed queued behind its busy host must not sit on a global slot.
+        async with self.host(url), self._all:
+            yield
+
+    def host(self, url: str) -> asyncio.Semaphore:
+        """The semaphore of ``url``'s host alone (for callers that bound the rest themselves)."""
         host = _host_of(url)
         if host not in self._hosts:
             self._hosts[host] = asyncio.Semaphore(self._per_host)
-        # Host first: a feed queued behind its busy host must not sit on a global slot.
-        async with self._hosts[host], self._all:
-            yield
+        return self._hosts[host]
 
 
 def _host_of(url: str) -> str:

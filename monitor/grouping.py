@@ -13,13 +13,13 @@ For the articles of one feed update (a batch), in order:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from monitor.render import render_alert
 from monitor.storage import Archive
-from monitor.stories import ArticleFingerprint, candidate_keys, choose_story, fingerprint
+from monitor.stories import ArticleFingerprint, choose_story
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StorySettings
 
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
@@ -43,6 +43,25 @@ class _NewStory:
     reports: list[Report] = field(default_factory=list)  # later reports, in order
 
 
+class FingerprintCache:
+    """Archived fingerprints, parsed: an article is a candidate for many later ones, and
+    reading its JSON again each time cost more than comparing. Bounded; oldest out first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
+
+    def get(self, article_id: int, data: str) -> ArticleFingerprint:
+        fp = self._parsed.get(article_id)
+        if fp is None:
+            fp = self._parsed[article_id] = ArticleFingerprint.from_json(data)
+            if len(self._parsed) > self.size:
+                self._parsed.popitem(last=False)
+        else:
+            self._parsed.move_to_end(article_id)
+        return fp
+
+
 @dataclass
 class Grouper:
     """Places the articles of one batch; `edits` collects the story alerts to bring up to date."""
@@ -51,16 +70,21 @@ class Grouper:
     settings: StorySettings
     alerts_for: AlertsFor
     rule_names: dict[str, str]
+    fingerprints: FingerprintCache = field(default_factory=lambda: FingerprintCache())
     edits: list[StoryEdit] = field(default_factory=list)
     _batch: list[tuple[int, ArticleFingerprint, frozenset[str]]] = field(default_factory=list)
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
 
     def place(
-        self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch], published: datetime
+        self,
+        entry: EntryData,
+        outlet: str | None,
+        matches: Sequence[RuleMatch],
+        fp: ArticleFingerprint,
+        keys: Sequence[str],
     ) -> Placement:
-        fp = fingerprint(entry.title, entry.summary, published)
-        keys = candidate_keys(fp, self.settings)
+        """`fp` and `keys`: stories.fingerprint and candidate_keys of the entry (analyse.py)."""
         story = self._choose(fp, keys)
         report = (outlet, entry.link)
         if story is None:
@@ -72,11 +96,11 @@ class Grouper:
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
         self._batch.append((story, fp, frozenset(keys)))
-        return Placement(story, fp.to_json(), keys, alerts)
+        return Placement(story, fp.to_json(), tuple(keys), alerts)
 
     def _choose(self, fp: ArticleFingerprint, keys: Sequence[str]) -> int | None:
         found = self.archive.story_candidates(keys, fp.published, self.settings.window_hours)
-        candidates = [(story, ArticleFingerprint.from_json(data)) for story, data in found]
+        candidates = [(story, self.fingerprints.get(article, data)) for story, article, data in found]
         wanted = set(keys)
         candidates += [(story, other) for story, other, its_keys in self._batch if its_keys & wanted]
         return choose_story(fp, candidates, self.settings)

@@ -4,7 +4,9 @@ The lock is ``flock`` on ``<archive>.lock`` next to the archive; the kernel
 releases it when the process ends however it ends (kill -9 included), so a
 stale lock never blocks a restart. Readers (``monitor search``, ``status``,
 sqlite3, Datasette) do not take it: SQLite's WAL lets them read while the
-service writes. The lock file holds the owner's pid, for the error message.
+service writes. Nor do `monitor feeds`, `prune` and `backup`: their few short
+write transactions wait for SQLite's own write lock (storage.write_transaction).
+The lock file holds the owner's pid, for the error message.
 """
 
 from __future__ import annotations

@@ -138,9 +138,10 @@ def _plain(text: str) -> str:
     text = _SCRIPT.sub(" ", text)
     text = _BLOCK.sub(" ", text)
     text = _TAG.sub("", text)
-    text = html.unescape(text).replace("\x00", "")
-    text = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in text)
-    return _SPACE.sub(" ", text).strip()
+    text = _SPACE.sub(" ", html.unescape(text).replace("\x00", ""))
+    if not text.isprintable():  # rare: control and format characters, one by one
+        text = _SPACE.sub(" ", "".join(ch if ch.isprintable() else " " for ch in text))
+    return text.strip()
 
 
 def _date(raw: Any) -> datetime | None:

@@ -1,10 +1,13 @@
 """One pass over the feeds: the whole flow of an article, in one place.
 
     storage.feeds_for_update(due)          # which feeds, with their ETag/Last-Modified
-      | fetch.fetch_all                     # concurrent GETs → FetchedFeed | FetchError
-      | parse.parse_feed                    # bytes → EntryData, or ParseError
-      | dedupe.entry_keys + known_keys      # drop articles already archived
-      | rules.match                         # which rules fire, with which terms
+      | fetch.fetch_feed                    # concurrent GETs → FetchedFeed | FetchError, each
+                                            #   handled as soon as it arrives
+      | analyse.Analyser                    # in worker processes when the pass is big:
+          parse.parse_feed                  #   bytes → EntryData, or ParseError
+          dedupe.entry_keys + known keys    #   drop articles already archived
+          rules.match                       #   which rules fire, with which terms
+          stories.fingerprint               #   what story grouping compares
       | grouping.Grouper.place              # which story; a new story alerts, a joining
                                             #   report redraws its story's alert ("also reported by")
       | render.render_alert                 # one alert per story per chat
@@ -17,6 +20,7 @@ A broken feed is an error value recorded on its row; it never stops the others.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import random
 import time
@@ -27,11 +31,10 @@ from datetime import datetime
 import httpx
 
 from monitor import chats
-from monitor.dedupe import entry_keys
-from monitor.errors import FeedError, FetchError
-from monitor.fetch import fetch_all
-from monitor.grouping import Grouper
-from monitor.parse import parse_feed
+from monitor.analyse import Analysed, AnalysedFeed, Analyser
+from monitor.errors import FeedError, FetchError, ParseError
+from monitor.fetch import HostLimits, fetch_feed
+from monitor.grouping import FingerprintCache, Grouper
 from monitor.render import render_alert
 from monitor.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.rules import RuleSet
@@ -61,6 +64,7 @@ class PassReport:
     matches: int = 0  # rule matches among the new articles
     errors: list[FeedError] = field(default_factory=list)  # one per failed feed
     suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
+    in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
     seconds: float = 0.0  # wall time of the pass
 
 
@@ -71,35 +75,72 @@ class Pipeline:
     rules: RuleSet
     client: httpx.AsyncClient
     clock: Clock
+    analyser: Analyser
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
+    fingerprints: FingerprintCache = field(default_factory=FingerprintCache)  # archived ones, parsed
 
     async def run_pass(self, only_due: bool = False) -> PassReport:
+        """Fetch the due feeds (or all), and handle each as soon as its answer arrives.
+
+        Bodies held at once are bounded (fetches in flight plus those waiting to be
+        analysed), so a pass over thousands of feeds needs the memory of a few dozen."""
         started = time.monotonic()
         feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
         report = PassReport(feeds=len(feeds))
-        results = await fetch_all(self.client, feeds, self.config.fetch)
-        for feed, result in zip(feeds, results, strict=True):
-            self.handle(feed, result, report)
+        settings = self.config.fetch
+        limits = HostLimits.from_settings(settings)
+        held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
+        pooled = self.analyser.use_workers(len(feeds))
+        in_workers = self.analyser.in_workers
+
+        async def one(feed: FeedForUpdate) -> None:
+            async with limits.host(feed.url):
+                await held.acquire()
+                try:
+                    result = await fetch_feed(self.client, feed, settings)
+                except BaseException:
+                    held.release()
+                    raise
+            try:
+                analysed = None
+                if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
+                    key = feed.key or feed.url
+                    analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
+                self.handle(feed, result, analysed, report)
+            finally:
+                held.release()
+
+        # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
+        async with asyncio.TaskGroup() as group:
+            for feed in feeds:
+                group.create_task(one(feed))
+        report.in_workers = self.analyser.in_workers - in_workers
         report.seconds = time.monotonic() - started
         return report
 
-    def handle(self, feed: FeedForUpdate, result: FetchedFeed | FetchError, report: PassReport) -> None:
+    def handle(
+        self,
+        feed: FeedForUpdate,
+        result: FetchedFeed | FetchError,
+        analysed: AnalysedFeed | ParseError | None,
+        report: PassReport,
+    ) -> None:
         key = feed.key or feed.url
         now = self.clock()
         if isinstance(result, FetchError):
             self.fail(key, result, report, CheckResult(False, result.status, retry_after=result.retry_after))
             return
-        if result.not_modified or result.body is None:
+        if analysed is None:
             decision = self.plan(key, CheckResult(True, result.status, result.headers), now)
             self.archive.feed_not_modified(key, result, now, decision)
             report.not_modified += 1
             return
-        parsed = parse_feed(key, result.body, result.headers)
-        if isinstance(parsed, FeedError):
-            self.fail(key, parsed, report, CheckResult(False, result.status, result.headers))
+        if isinstance(analysed, ParseError):
+            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers))
             return
+        parsed = analysed.feed
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
-        articles, edits = self.new_articles(parsed.entries, feed.name or parsed.title, now)
+        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.title, now)
         report.new_articles += self.archive.save_update(
             key, result, parsed.title, articles, now, decision, edits, parsed.ttl
         )
@@ -126,32 +167,35 @@ class Pipeline:
                 self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
 
     def new_articles(
-        self, entries: Sequence[EntryData], feed_name: str | None, now: datetime
+        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
     ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit]]:
-        keyed = [(entry, *entry_keys(entry)) for entry in entries]
-        known = self.archive.known_keys(k for _, _, keys in keyed for k in keys)
-        grouper = Grouper(self.archive, self.config.stories, self.alerts_for, self.rule_names())
-        fresh = []
-        for entry, url, keys in keyed:
-            if known.intersection(keys):
+        # Checked again here: another feed of this pass may have archived the same article.
+        known = self.archive.known_keys(k for item in fresh for k in item.keys)
+        grouper = Grouper(
+            self.archive, self.config.stories, self.alerts_for, self.rule_names(), self.fingerprints
+        )
+        placed = []
+        for item in fresh:
+            if known.intersection(item.keys):
                 continue
-            known.update(keys)  # the same article twice in one feed is one article
-            matches = self.rules.match(entry.title, entry.summary)
-            place = grouper.place(entry, entry.outlet or feed_name, matches, entry.published or now)
+            entry = item.entry
+            place = grouper.place(
+                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys
+            )
             article = NewArticle(
                 entry=entry,
-                url=url,
-                keys=keys,
+                url=item.url,
+                keys=item.keys,
                 first_seen=now,
-                matches=matches,
+                matches=item.matches,
                 story=place.story,
                 fingerprint=place.fingerprint,
                 story_keys=place.keys,
             )
-            fresh.append((article, place.alerts))
+            placed.append((article, place.alerts))
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
         router = Router(self.archive, self.config, now)
-        routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in fresh]
+        routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
         return routed, grouper.edits
 
     def rule_names(self) -> dict[str, str]:

@@ -138,7 +138,13 @@ class Service:
             )
 
     async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run a job body, tracked for shutdown; an error is logged, never kills the service."""
+        """Run a job body, tracked for shutdown; an error is logged, never kills the service.
+
+        The body runs shielded: at a stop, APScheduler's executor cancels the job that awaits it
+        (AsyncIOExecutor.shutdown cancels every pending job task), while the body itself goes on
+        and _finish_in_flight gives it SHUTDOWN_GRACE to end. That cancellation is how a stop
+        looks, not a job failure: returning quietly keeps APScheduler from logging it as an
+        ERROR with a traceback."""
         task = asyncio.ensure_future(work)
         self._busy.add(task)
         try:
@@ -146,11 +152,16 @@ class Service:
         except MonitorError as exc:
             log.error("event=job_error error=%r", str(exc))
         except asyncio.CancelledError:
-            raise
+            # Not re-raised: only the executor (or a chat command's handler) awaits a job, and
+            # the work, if still running, stays in _busy until it ends or the grace runs out.
+            return
         except Exception as exc:  # a bug must not stop the service; say what it was
             log.exception("event=job_crash error=%r", f"{type(exc).__name__}: {exc}")
         finally:
-            self._busy.discard(task)
+            if task.done():
+                self._busy.discard(task)
+            else:
+                task.add_done_callback(self._busy.discard)
 
     async def run(self, stop: asyncio.Event, scheduler: AsyncIOScheduler | None = None) -> None:
         """Add the jobs to `scheduler` (a fresh one when None), start it, and run until `stop`."""
@@ -259,6 +270,7 @@ class Service:
         for task in pending:
             task.cancel()
         if pending:
+            log.warning("event=stop_cut_short in_flight=%d grace=%ss", len(pending), SHUTDOWN_GRACE)
             await asyncio.wait(pending, timeout=1.0)
 
 

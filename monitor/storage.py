@@ -17,9 +17,10 @@ sqlite3 errors are wrapped into StorageError here and nowhere else.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,6 +142,12 @@ def m005_feed_schedule(db: sqlite_utils.Database) -> None:
     feedstore.migrate(db)
 
 
+# A released migration is never edited: archives that applied it would never see the change.
+@migrations()
+def m006_feed_ttl(db: sqlite_utils.Database) -> None:
+    feedstore.migrate_ttl(db)
+
+
 @contextmanager
 def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:
@@ -149,6 +156,35 @@ def _wrap(path: Path | str, action: str) -> Iterator[None]:
         raise StorageError(f"cannot {action}: {exc}", path) from None
     except OSError as exc:
         raise StorageError(f"cannot {action}: {exc.strerror or exc}", path) from None
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """One write transaction that holds SQLite's write lock from its start (BEGIN IMMEDIATE).
+
+    A deferred BEGIN (sqlite-utils' atomic()) asks for the write lock only at its first write.
+    When another process (monitor run, and monitor feeds or prune in a shell) wrote in between,
+    SQLite fails at once with "database is locked": this transaction's snapshot is stale, so
+    the busy timeout cannot help. Asked for at BEGIN, the lock is waited for (BUSY_TIMEOUT).
+    Inside an open transaction, it is a savepoint."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if conn.in_transaction:
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 class Archive:
@@ -170,9 +206,15 @@ class Archive:
                     path.touch(mode=0o600)
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
             db = sqlite_utils.Database(conn, execute_plugins=False)
+            # WAL with synchronous=NORMAL: a commit is not flushed to disk on its own, so a power
+            # cut may undo the last passes, feed state (ETags) included, and their articles are
+            # fetched again. An application crash loses nothing.
+            conn.execute("pragma synchronous = normal")
             if create:
                 db.enable_wal()
-                migrations.apply(db)
+                if migrations.pending(db):  # under the write lock: two processes may upgrade at once
+                    with write_transaction(db):
+                        migrations.apply(db)
             elif migrations.pending(db):
                 raise StorageError("archive is from an older monitor: run 'monitor poll' to upgrade it", path)
         return cls(db, path)
@@ -180,23 +222,33 @@ class Archive:
     def close(self) -> None:
         self.db.conn.close()
 
+    def write(self) -> AbstractContextManager[None]:
+        """Every write transaction of the archive (see write_transaction)."""
+        return write_transaction(self.db)
+
     # --- feeds ------------------------------------------------------------
 
-    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> None:
-        """Make the feeds table know every configured feed (new ones are due at once)."""
-        with _wrap(self.path, "update feeds"), self.db.atomic():
-            feedstore.sync(self.db, feeds, iso(now))
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> bool:
+        """Make the feeds table know every configured feed (new ones are due at once).
+
+        Writes nothing (takes no write lock) when the table already matches; False then."""
+        with _wrap(self.path, "update feeds"):
+            if feedstore.sync_changes(self.db, feeds, iso(now)) == ([], []):
+                return False
+            with self.write():  # looked at again under the lock: another process may have synced
+                return feedstore.sync(self.db, feeds, iso(now))
 
     def add_feeds(
         self, feeds: Sequence[tuple[str, str | None]], now: datetime, origin: str = "opml"
     ) -> tuple[list[str], list[str]]:
         """Watch these (url, title) feeds too; returns (added, already watched)."""
-        with _wrap(self.path, "add feeds"), self.db.atomic():
+        with _wrap(self.path, "add feeds"), self.write():
             return feedstore.add(self.db, feeds, origin, iso(now))
 
-    def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> bool:
-        """ "active" (resume: due at once), "suspended" or "removed"; False for an unknown feed."""
-        with _wrap(self.path, "change a feed"), self.db.atomic():
+    def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> str | None:
+        """ "active" (resume: due at once), "suspended" or "removed". Returns the feed's status
+        before, None for an unknown feed; a removed feed is left removed."""
+        with _wrap(self.path, "change a feed"), self.write():
             return feedstore.set_status(self.db, url, status, reason, iso(now))
 
     def feeds_for_update(self, now: datetime | None = None) -> list[FeedForUpdate]:
@@ -211,13 +263,13 @@ class Archive:
 
     def feed_error(self, feed_url: str, error: str, now: datetime, decision: Decision) -> None:
         """Record a failed check, its next check, and a suspension if the decision says so."""
-        with _wrap(self.path, "record a feed error"), self.db.atomic():
+        with _wrap(self.path, "record a feed error"), self.write():
             feedstore.record_error(self.db, feed_url, error, decision, iso(now))
 
     def feed_not_modified(
         self, feed_url: str, fetched: FetchedFeed, now: datetime, decision: Decision
     ) -> None:
-        with _wrap(self.path, "record a feed check"), self.db.atomic():
+        with _wrap(self.path, "record a feed check"), self.write():
             feedstore.record_ok(self.db, feed_url, fetched, None, decision, iso(now), 0)
 
     # --- articles ---------------------------------------------------------
@@ -256,7 +308,7 @@ class Archive:
         """
         saved = 0
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
-        with _wrap(self.path, "save articles"), self.db.atomic():
+        with _wrap(self.path, "save articles"), self.write():
             for article, alerts in articles:
                 if self.known_keys(article.keys):
                     continue
@@ -275,78 +327,75 @@ class Archive:
         now: datetime,
         new_stories: dict[int, int],
     ) -> None:
-        entry = article.entry
+        # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
+        entry, conn, created = article.entry, self.db.conn, iso(now)
         published = iso(entry.published or article.first_seen)
-        article_id = (
-            self.db.table("articles")
-            .insert(
-                {
-                    "url": article.url,
-                    "link": entry.link,
-                    "guid": entry.guid,
-                    "title": entry.title,
-                    "summary": entry.summary,
-                    "outlet": entry.outlet,
-                    "published": published,
-                    "first_seen": iso(article.first_seen),
-                    "feed": feed_url,
-                }
-            )
-            .last_pk
-        )
-        assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
-        story_id = self._story_for(article_id, article, published, now, new_stories)
-        self.db.table("article_keys").insert_all(
-            [{"key": k, "article_id": article_id} for k in article.keys], ignore=True
-        )
-        self.db.table("matches").insert_all(
-            [
-                {
-                    "article_id": article_id,
-                    "rule_id": m.rule_id,
-                    "terms": json.dumps(list(m.terms)),
-                    "found": json.dumps(list(m.found)),
-                }
-                for m in article.matches
-            ]
-        )
-        self.db.table("alerts").insert_all(
-            [
-                {
-                    "article_id": article_id,
-                    "chat_id": chatstore.current_id(self.db, a.chat_id),
-                    "rules": json.dumps(list(a.rule_ids)),
-                    "text": a.text,
-                    "status": "held" if a.hold else "pending",
-                    "hold": a.hold,
-                    "priority": a.priority,
-                    "silent": int(a.silent),
-                    "kind": "send",
-                    "story_id": story_id,
-                    "created": iso(now),
-                    "attempts": 0,
-                }
-                for a in alerts
-            ]
-        )
-
-    def _story_for(
-        self, article_id: int, article: NewArticle, published: str, now: datetime, new_stories: dict[int, int]
-    ) -> int:
+        # The story first, so the article row is written once: an UPDATE of it would
+        # re-index its text in the full-text index (sqlite-utils' FTS triggers).
         wanted = article.story
         existing = new_stories.get(wanted) if wanted is not None and wanted < 0 else wanted
-        story_id = storystore.join_story(self.db, article_id, existing, article.entry.title, iso(now))
+        story_id = storystore.join_story(self.db, existing, entry.title, created)
         if wanted is not None and wanted < 0:
             new_stories.setdefault(wanted, story_id)
+        article_id = conn.execute(
+            "insert into articles (story_id, url, link, guid, title, summary, outlet, published, first_seen,"
+            " feed) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                story_id,
+                article.url,
+                entry.link,
+                entry.guid,
+                entry.title,
+                entry.summary,
+                entry.outlet,
+                published,
+                iso(article.first_seen),
+                feed_url,
+            ),
+        ).lastrowid
+        assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
+        if existing is None:
+            storystore.first_article(self.db, story_id, article_id)
         if article.fingerprint:
             storystore.index_article(
                 self.db, article_id, story_id, published, article.fingerprint, article.story_keys
             )
-        return story_id
+        conn.executemany(
+            "insert or ignore into article_keys (key, article_id) values (?, ?)",
+            [(k, article_id) for k in article.keys],
+        )
+        if article.matches:
+            conn.executemany(
+                "insert into matches (article_id, rule_id, terms, found) values (?, ?, ?, ?)",
+                [
+                    (article_id, m.rule_id, json.dumps(list(m.terms)), json.dumps(list(m.found)))
+                    for m in article.matches
+                ],
+            )
+        if alerts:
+            conn.executemany(
+                "insert into alerts (article_id, chat_id, rules, text, status, hold, priority, silent,"
+                " kind, story_id, created, attempts) values (?, ?, ?, ?, ?, ?, ?, ?, 'send', ?, ?, 0)",
+                [
+                    (
+                        article_id,
+                        chatstore.current_id(self.db, a.chat_id),
+                        json.dumps(list(a.rule_ids)),
+                        a.text,
+                        "held" if a.hold else "pending",
+                        a.hold,
+                        a.priority,
+                        int(a.silent),
+                        story_id,
+                        created,
+                    )
+                    for a in alerts
+                ],
+            )
 
     def story_candidates(
         self, keys: Sequence[str], published: datetime, window_hours: float
-    ) -> list[tuple[int, str]]:
+    ) -> list[tuple[int, int, str]]:
         with _wrap(self.path, "look up stories"):
             return storystore.candidates(self.db, keys, published, window_hours)
 
@@ -395,7 +444,7 @@ class Archive:
         ]
 
     def mark_sent(self, alert_id: int, message_id: str | None, now: datetime) -> None:
-        with _wrap(self.path, "record a sent alert"), self.db.atomic():
+        with _wrap(self.path, "record a sent alert"), self.write():
             self.db.table("alerts").update(
                 alert_id,
                 {
@@ -408,7 +457,7 @@ class Archive:
 
     def mark_failed(self, alert_id: int, error: str, now: datetime) -> None:
         """Telegram refused this alert for good; keep it, with the reason."""
-        with _wrap(self.path, "record a failed alert"), self.db.atomic():
+        with _wrap(self.path, "record a failed alert"), self.write():
             self.db.execute(
                 "update alerts set status = 'failed', last_error = ?, attempts = attempts + 1,"
                 " sent_at = null where id = ?",
@@ -416,7 +465,7 @@ class Archive:
             )
 
     def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:
-        with _wrap(self.path, "record an alert retry"), self.db.atomic():
+        with _wrap(self.path, "record an alert retry"), self.write():
             self.db.execute(
                 "update alerts set last_error = ?, attempts = attempts + 1, next_attempt = ? where id = ?",
                 [error, iso(at), alert_id],
@@ -440,12 +489,12 @@ class Archive:
 
     def disable_chat(self, chat_id: str, reason: str, now: datetime) -> None:
         """The bot cannot post there: its alerts wait (they are kept) until it is enabled."""
-        with _wrap(self.path, "disable a chat"), self.db.atomic():
+        with _wrap(self.path, "disable a chat"), self.write():
             chatstore.set_chat(self.db, chat_id, status="disabled", reason=reason, changed=iso(now))
 
     def enable_chat(self, chat_id: str, now: datetime) -> bool:
         """Send to a disabled chat again; False when it was not disabled."""
-        with _wrap(self.path, "enable a chat"), self.db.atomic():
+        with _wrap(self.path, "enable a chat"), self.write():
             states = {s.chat_id: s for s in chatstore.chat_states(self.db)}
             if chat_id not in states or states[chat_id].status != "disabled":
                 return False
@@ -454,7 +503,7 @@ class Archive:
 
     def move_chat(self, old: str, new: str, reason: str, now: datetime) -> int:
         """A group became a supergroup: its waiting alerts (and later ones) go to the new id."""
-        with _wrap(self.path, "record a chat migration"), self.db.atomic():
+        with _wrap(self.path, "record a chat migration"), self.write():
             return chatstore.move_chat(self.db, old, new, reason, iso(now))
 
     def current_chat_id(self, chat_id: str) -> str:
@@ -462,14 +511,14 @@ class Archive:
             return chatstore.current_id(self.db, chat_id)
 
     def mute(self, chat_id: str, rule_id: str, until: datetime) -> None:
-        with _wrap(self.path, "mute a rule"), self.db.atomic():
+        with _wrap(self.path, "mute a rule"), self.write():
             self.db.table("mutes").upsert(
                 {"chat_id": chat_id, "rule_id": rule_id, "until": iso(until)}, pk=("chat_id", "rule_id")
             )
 
     def unmute(self, chat_id: str, rule_id: str, now: datetime) -> bool:
         """End a mute now (it is digested with the next flush); False when none was running."""
-        with _wrap(self.path, "unmute a rule"), self.db.atomic():
+        with _wrap(self.path, "unmute a rule"), self.write():
             return bool(
                 self.db.execute(
                     "update mutes set until = ? where chat_id = ? and rule_id = ? and until > ?",
@@ -487,7 +536,7 @@ class Archive:
             return chatstore.ended_mutes(self.db, iso(now))
 
     def forget_mutes(self, mutes: Sequence[tuple[str, str]]) -> None:
-        with _wrap(self.path, "clear mutes"), self.db.atomic():
+        with _wrap(self.path, "clear mutes"), self.write():
             for chat_id, rule_id in mutes:
                 self.db.execute("delete from mutes where chat_id = ? and rule_id = ?", [chat_id, rule_id])
 
@@ -522,7 +571,7 @@ class Archive:
         scheduled: bool = False,
     ) -> int | None:
         """Queue a digest's messages and mark the held alerts it carries, in one transaction."""
-        with _wrap(self.path, "queue a digest"), self.db.atomic():
+        with _wrap(self.path, "queue a digest"), self.write():
             first = chatstore.queue_digest(self.db, chat_id, parts, folded, silent, iso(now))
             if scheduled:
                 chatstore.set_chat(self.db, chat_id, last_digest=iso(now))
@@ -530,7 +579,7 @@ class Archive:
 
     def queue_notice(self, chat_id: str, html: str, now: datetime) -> None:
         """A message for the operator (a feed suspended), sent through the outbox like an alert."""
-        with _wrap(self.path, "queue a notice"), self.db.atomic():
+        with _wrap(self.path, "queue a notice"), self.write():
             chatstore.queue_digest(self.db, chat_id, [html], [], False, iso(now), kind="notice")
 
     def outbox_counts(self) -> dict[str, int]:
@@ -549,7 +598,13 @@ class Archive:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.touch(mode=0o600)
             target.unlink()  # VACUUM INTO wants a new file; the touch checked we can write there
-            self.db.execute("vacuum into ?", [str(target)])
+            # SQLite creates the file with the umask's mode: owner-only from its first byte.
+            # (The umask is the process's: fine in `monitor backup`, which does nothing else.)
+            umask = os.umask(0o077)
+            try:
+                self.db.execute("vacuum into ?", [str(target)])
+            finally:
+                os.umask(umask)
             target.chmod(0o600)
 
     def prune(self, before: datetime, *, include_matched: bool = False, batch: int = 1000) -> int:
@@ -567,7 +622,7 @@ class Archive:
         )
         deleted = 0
         while True:
-            with _wrap(self.path, "prune the archive"), self.db.atomic():
+            with _wrap(self.path, "prune the archive"), self.write():
                 ids = [r[0] for r in self.db.execute(sql, [cutoff, cutoff, batch]).fetchall()]
                 if not ids:
                     break
@@ -576,7 +631,7 @@ class Archive:
                     self.db.execute(f"delete from {table} where article_id in ({marks})", ids)
                 self.db.execute(f"delete from articles where id in ({marks})", ids)
                 deleted += len(ids)
-        with _wrap(self.path, "prune the archive"), self.db.atomic():
+        with _wrap(self.path, "prune the archive"), self.write():
             self.db.execute(
                 "delete from stories"
                 " where not exists (select 1 from articles a where a.story_id = stories.id)"

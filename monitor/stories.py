@@ -102,6 +102,10 @@ class ArticleFingerprint:
         object.__setattr__(self, "_weights", MappingProxyType(weights))
         object.__setattr__(self, "_kinds", {k: frozenset(v) for k, v in kinds.items()})
 
+    def __reduce__(self) -> tuple[type[ArticleFingerprint], tuple[object, ...]]:
+        # Pickled between processes (analyse.py): the derived lookups are rebuilt, not sent.
+        return (type(self), (self.published, self.signature, self.terms, self.central, self.headline))
+
     @property
     def weights(self) -> Mapping[str, float]:
         """Term → weight."""
@@ -216,6 +220,8 @@ def choose_story(
     settings = settings or StorySettings()
     best: tuple[float, int] | None = None
     for story, fp in candidates:
+        if not _may_join(new, fp, settings):
+            continue  # most candidates: the full comparison would say no
         verdict = same_story(new, fp, settings)
         if verdict.same and (best is None or (verdict.score, -story) > (best[0], -best[1])):
             best = (verdict.score, story)
@@ -223,6 +229,18 @@ def choose_story(
 
 
 # --- the decision --------------------------------------------------------------
+
+
+def _may_join(a: ArticleFingerprint, b: ArticleFingerprint, settings: StorySettings) -> bool:
+    """False only where same_story is surely False, at a fraction of its cost: outside the
+    window, or sharing too few names and figures (their summed weights bound the evidence's
+    content from above) while the texts are no near-copies."""
+    if abs((a.published - b.published).total_seconds()) > settings.window_hours * 3600:
+        return False
+    wa, wb = a.weights, b.weights
+    bound = sum(max(wa[t], wb[t]) for t in wa.keys() & wb.keys())
+    return bound >= _MIN_CONTENT or _jaccard(a.signature, b.signature) >= settings.near_duplicate
+
 
 # Evidence points (see "Method", 4): what one shared or conflicting feature is worth.
 _MIN_CONTENT = 1.5  # shared names and figures needed whatever the timing: one name is not a story

@@ -41,26 +41,21 @@ def migrate(db: sqlite_utils.Database) -> None:
     db.table("alerts").add_column("story_id", int)
 
 
-def join_story(db: sqlite_utils.Database, article_id: int, story_id: int | None, title: str, now: str) -> int:
-    """Put an article in a story (a new one when story_id is None); returns the story id."""
+def join_story(db: sqlite_utils.Database, story_id: int | None, title: str, now: str) -> int:
+    """Count one more article in a story (a new one when story_id is None); returns the story id.
+    A new story's first article is set once that article has its id (first_article)."""
     if story_id is None:
-        story_id = int(
-            db.table("stories")  # type: ignore[arg-type]
-            .insert(
-                {
-                    "title": title,
-                    "first_article_id": article_id,
-                    "articles": 1,
-                    "created": now,
-                    "updated": now,
-                }
-            )
-            .last_pk
+        cursor = db.conn.execute(
+            "insert into stories (title, articles, created, updated) values (?, 1, ?, ?)", (title, now, now)
         )
-    else:
-        db.execute("update stories set articles = articles + 1, updated = ? where id = ?", [now, story_id])
-    db.execute("update articles set story_id = ? where id = ?", [story_id, article_id])
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+    db.conn.execute("update stories set articles = articles + 1, updated = ? where id = ?", (now, story_id))
     return story_id
+
+
+def first_article(db: sqlite_utils.Database, story_id: int, article_id: int) -> None:
+    db.conn.execute("update stories set first_article_id = ? where id = ?", (article_id, story_id))
 
 
 def index_article(
@@ -71,17 +66,19 @@ def index_article(
     fingerprint: str,
     keys: Sequence[str],
 ) -> None:
-    db.table("fingerprints").insert({"article_id": article_id, "data": fingerprint}, replace=True)
-    db.table("story_keys").insert_all(
-        [{"key": k, "article_id": article_id, "story_id": story_id, "published": published} for k in keys],
-        ignore=True,
+    db.conn.execute(
+        "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
+    )
+    db.conn.executemany(
+        "insert or ignore into story_keys (key, article_id, story_id, published) values (?, ?, ?, ?)",
+        [(k, article_id, story_id, published) for k in keys],
     )
 
 
 def candidates(
     db: sqlite_utils.Database, keys: Sequence[str], published: datetime, window_hours: float
-) -> list[tuple[int, str]]:
-    """(story id, fingerprint JSON) of the window's articles sharing a selective key."""
+) -> list[tuple[int, int, str]]:
+    """(story id, article id, fingerprint JSON) of the window's articles sharing a selective key."""
     if not keys:
         return []
     span = timedelta(hours=window_hours)
@@ -100,12 +97,12 @@ def candidates(
         return []
     marks = ",".join("?" * len(useful))
     rows = db.execute(
-        "select distinct k.story_id, f.data from story_keys k"
+        "select distinct k.story_id, k.article_id, f.data from story_keys k"
         " join fingerprints f on f.article_id = k.article_id"
         f" where k.key in ({marks}) and k.published between ? and ? limit ?",
         [*useful, low, high, MAX_CANDIDATES],
     ).fetchall()
-    return [(int(r[0]), r[1]) for r in rows]
+    return [(int(r[0]), int(r[1]), r[2]) for r in rows]
 
 
 def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:

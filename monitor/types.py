@@ -88,6 +88,7 @@ class FetchSettings:
     max_bytes: int = 10 * 1024 * 1024  # cap on the decoded body
     max_redirects: int = 10  # hops before a redirect chain is an error
     user_agent: str = ""  # filled in by fetch when empty
+    workers: int | None = None  # processes that parse and analyse bodies; None: every core but one
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """`monitor feeds …`, `backup`, `prune` and the writer lock, as a user runs them: the real CLI
 in a subprocess, a loopback feed server, a real SQLite archive.
 
-A CLI start costs most of a second, so a few commands run side by side: at most one that writes
-the archive, with readers (search, status, backup) or commands that fail before opening it.
-(`monitor feeds …` commands all write: they sync the configured feeds first.)"""
+A CLI start costs most of a second, so a few commands run side by side: a poll (the one writer that
+holds the archive's writer lock) with readers (search, status, backup, feeds list) or with `monitor
+feeds` commands, whose writes wait for the poll's (every write transaction begins IMMEDIATE)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     assert imported.stderr.splitlines() == [
         f"monitor: {opml}:7: duplicate of line 5: {alpha}",
         f'monitor: {opml}:8: xmlUrl "ftp://files.example.org/feed.xml" is not an http(s) URL',
-        f"imported {opml}: 3 feeds added, 0 already watched, 1 duplicates and 1 invalid entries skipped",
+        f"imported {opml}: 3 feeds added, 0 already watched, 1 duplicate and 1 invalid entry skipped",
     ]
 
     polled = ok(cli(config, "poll"))
@@ -163,8 +163,13 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     assert suspended.startswith(f"(no title yet) [SUSPENDED; config]\n    {gone}\n") and "410" in suspended
     # Imported feeds keep the title the OPML file gave them; the configured one takes its channel's.
     assert block(listed, configured).startswith(f"Configured [ok; config]\n    {configured}\n    2 articles")
-    for name, url, n in [("Alpha News", alpha, 3), ("Beta & Sons", beta, 2), ("Gamma Weekly", gamma, 1)]:
-        assert block(listed, url).startswith(f"{name} [ok; opml]\n    {url}\n    {n} articles; next check ")
+    for name, url, n in [("Alpha News", alpha, "3 articles"), ("Beta & Sons", beta, "2 articles")]:
+        assert block(listed, url).startswith(f"{name} [ok; opml]\n    {url}\n    {n}; next check ")
+    assert block(listed, gamma).startswith(
+        f"Gamma Weekly [ok; opml]\n    {gamma}\n    1 article; next check "
+    )
+    assert "next check" not in suspended and "until resumed (monitor feeds resume URL)" in suspended
+    assert listed.splitlines()[-1] == "5 feeds: 4 ok, 0 failing, 1 suspended, 0 removed"
     assert "ftp://" not in listed and listed.count(alpha) == 1
 
     exported = tmp_path / "export.opml"
@@ -193,7 +198,7 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     again = start(config, "feeds", "import", str(opml))
     back = ok(cli(fresh_config, "feeds", "import", str(exported)))
     assert ok(finish(again)).stderr.splitlines()[-1] == (
-        f"imported {opml}: 0 feeds added, 3 already watched, 1 duplicates and 1 invalid entries skipped"
+        f"imported {opml}: 0 feeds added, 3 already watched, 1 duplicate and 1 invalid entry skipped"
     )
     # Round trip: the fresh archive watches the same feeds, under the same names.
     assert "4 feeds added, 1 already watched, 0 duplicates and 0 invalid entries skipped" in back.stderr
@@ -206,11 +211,15 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     assert f"removed {beta}; its articles stay in the archive" in ok(finish(removed)).stderr
     assert_one_line_error(refused, configured, "config file", "[[feeds]]")
 
+    # While a poll writes the archive, the feeds commands write it too: they wait, they do not fail.
     polling = start(config, "poll")
+    resuming, removing = side_by_side(config, ["feeds", "resume", beta], ["feeds", "remove", beta])
     unknown = cli(fresh_config, "feeds", "resume", "https://never.example/rss")
     second = ok(finish(polling))
     assert "polled 3 feeds" in second.stderr and gone not in second.stderr
     assert_one_line_error(unknown, "no such feed: https://never.example/rss")
+    assert_one_line_error(resuming, beta, "was removed", "monitor feeds import")
+    assert ok(removing).stderr == f"{beta} was already removed; its articles stay in the archive\n"
     assert feed_server.count("/gone.xml") == 1, "a suspended feed is not fetched"
     assert feed_server.count("/beta.xml?lang=en&page=1") == 1, "a removed feed is not fetched"
     assert feed_server.count("/alpha.xml") == 2
@@ -224,6 +233,20 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     )
     assert feed_server.count("/gone.xml") == 2 and feed_server.count("/beta.xml?lang=en&page=1") == 1
     assert articles_of(db, gone) == 1
+
+    # The configured feed leaves the config file: the list shows it removed (without writing).
+    settings = config.read_text(encoding="utf-8")
+    config.write_text(settings.replace(f'[[feeds]]\nurl = "{configured}"\n', ""), encoding="utf-8")
+    before = db_rows(db, "select url, status from feeds order by url")
+    listed = ok(cli(config, "feeds", "list")).stdout
+    assert db_rows(db, "select url, status from feeds order by url") == before, "feeds list writes nothing"
+    assert block(listed, configured).startswith(
+        f"Configured [REMOVED; config]\n    {configured}\n    2 articles; not checked"
+    )
+    assert block(listed, beta).startswith(
+        f"Beta & Sons [REMOVED; opml]\n    {beta}\n    2 articles; not checked"
+    )
+    assert listed.splitlines()[-1] == "5 feeds: 3 ok, 0 failing, 0 suspended, 2 removed"
 
 
 # --- one writer: run, poll, readers, backup ---------------------------------------------------
@@ -319,7 +342,9 @@ def test_prune_old_articles_and_keep_their_identity(feed_server, write_config, t
     conn.close()
 
     pruned = ok(cli(config, "prune", "--older-than", "180d"))
-    assert "deleted 2 articles older than 180d (matched articles kept)" in pruned.stderr
+    assert (
+        "deleted 2 articles published and first seen over 180d ago (matched articles kept)" in pruned.stderr
+    )
     assert {r[0] for r in db_rows(db, "select title from articles")} == {
         "Fresh report 0",
         "Zebrafish study from 2020",
@@ -327,7 +352,7 @@ def test_prune_old_articles_and_keep_their_identity(feed_server, write_config, t
     assert db_rows(db, "select count(*) from matches") == [(1,)]
 
     everything = ok(cli(config, "prune", "--older-than", "180d", "--include-matched"))
-    assert "deleted 1 articles older than 180d" in everything.stderr
+    assert "deleted 1 article published and first seen over 180d ago" in everything.stderr
     assert "matched articles kept" not in everything.stderr
     assert db_rows(db, "select title from articles") == [("Fresh report 0",)]
     assert db_rows(db, "select count(*) from matches") == [(0,)]
@@ -342,4 +367,9 @@ def test_prune_old_articles_and_keep_their_identity(feed_server, write_config, t
     assert "1 new articles" in ok(later).stderr and "0 queued" in later.stderr
     assert "Zebrafish" not in later.stdout, "a pruned matched article is not alerted again"
     assert {r[0] for r in db_rows(db, "select title from articles")} == {"Fresh report 0", "Fresh report new"}
-    assert_one_line_error(bad, "--older-than", "soon")
+    # A bad argument is a usage error: exit 2, one line, no traceback, not blamed on the config.
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines() == [
+        "monitor: error: --older-than: not a duration: 'soon'"
+        " (use a number of seconds or e.g. '90s', '15m', '1h')"
+    ]

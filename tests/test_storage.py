@@ -156,10 +156,16 @@ def test_feed_checks_store_the_schedule_and_suspension(archive: Archive) -> None
     assert archive.feeds_for_update() == []  # suspended: not even on a full pass
     (status,) = archive.feed_statuses(NOW)
     assert (status.status, status.suspended_reason) == ("suspended", "HTTP 410 Gone")
-    assert archive.set_feed_status(FEED, "active", NOW)
+    assert archive.set_feed_status(FEED, "active", NOW) == "suspended"  # the status it had
     assert [f.key for f in archive.feeds_for_update(NOW)] == [FEED]  # due at once
     assert archive.feed_history(FEED, 900).errors == 0
-    assert not archive.set_feed_status("https://unknown.example/", "active", NOW)
+    assert archive.set_feed_status("https://unknown.example/", "active", NOW) is None
+    # A removed feed stays removed: only the config or an import brings it back.
+    assert archive.set_feed_status(FEED, "removed", NOW) == "active"
+    assert archive.set_feed_status(FEED, "active", NOW) == "removed"
+    assert archive.feeds_for_update() == []
+    archive.add_feeds([(FEED, None)], NOW)
+    assert [f.key for f in archive.feeds_for_update(NOW)] == [FEED]
 
 
 def test_config_feeds_sync_and_imported_feeds_stay(archive: Archive) -> None:

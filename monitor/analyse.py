@@ -1,0 +1,203 @@
+"""A fetched body → its new articles, analysed: the CPU-bound half of a pass.
+
+    parse.parse_feed                  bytes → entries, or ParseError
+    | dedupe.entry_keys + known        drop entries the archive already holds
+    | rules.match                       which rules fire, with which terms
+    | stories.fingerprint               what story grouping compares, and its index keys
+
+Pure apart from ``known`` (a read of the archive's identity keys). On a machine with
+more than one core ``Analyser`` runs this in worker processes, so parsing and
+fingerprinting use every core while the main process fetches, groups stories and
+writes the archive; a small pass runs it in-process, where starting workers would cost
+more than it saves. The main process checks identity keys again before it stores
+anything: two feeds carrying one article in the same pass still archive it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+from monitor.dedupe import entry_keys
+from monitor.errors import ParseError
+from monitor.matcher import RuleSet
+from monitor.parse import parse_feed
+from monitor.stories import ArticleFingerprint, candidate_keys, fingerprint
+from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
+
+log = logging.getLogger(__name__)
+
+Known = Callable[[Iterable[str]], set[str]]
+# A pass with fewer feeds to fetch than this analyses in-process: spawning workers takes
+# about half a second, which a handful of feeds never earns back.
+POOL_MIN_FEEDS = 16
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One entry the archive did not hold when it was analysed."""
+
+    entry: EntryData
+    url: str | None  # canonical URL
+    keys: tuple[str, ...]  # identity keys
+    matches: tuple[RuleMatch, ...]
+    fingerprint: ArticleFingerprint
+    story_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnalysedFeed:
+    feed: FeedData  # title, ttl, warning; entries emptied (the new ones are in `fresh`)
+    fresh: tuple[Analysed, ...]  # in feed order, each once
+
+
+def analyse(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    now: datetime,
+    rules: RuleSet,
+    stories: StorySettings,
+    known: Known,
+) -> AnalysedFeed | ParseError:
+    parsed = parse_feed(url, body, headers)
+    if isinstance(parsed, ParseError):
+        return parsed
+    keyed = [(entry, *entry_keys(entry)) for entry in parsed.entries]
+    seen = known(k for _, _, keys in keyed for k in keys)
+    fresh = []
+    for entry, canonical, keys in keyed:
+        if seen.intersection(keys):
+            continue
+        seen.update(keys)  # the same article twice in one feed is one article
+        fp = fingerprint(entry.title, entry.summary, entry.published or now)
+        fresh.append(
+            Analysed(
+                entry=entry,
+                url=canonical,
+                keys=keys,
+                matches=tuple(rules.match(entry.title, entry.summary)),
+                fingerprint=fp,
+                story_keys=candidate_keys(fp, stories),
+            )
+        )
+    return AnalysedFeed(replace(parsed, entries=()), tuple(fresh))
+
+
+class Analyser:
+    """Runs `analyse` for a pass: in worker processes when it pays, else in-process.
+
+    One per pipeline; the workers start on first use and live until `close()`.
+    """
+
+    def __init__(self, rules: RuleSet, stories: StorySettings, db_path: Path, known: Known, workers: int):
+        self.rules, self.stories, self.db_path, self.known = rules, stories, db_path, known
+        self.workers = workers
+        self.in_workers = 0  # bodies analysed in a worker process, since the start
+        self._pool: ProcessPoolExecutor | None = None
+
+    def use_workers(self, feeds: int) -> bool:
+        return self.workers > 0 and feeds >= POOL_MIN_FEEDS
+
+    async def __call__(
+        self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, pooled: bool
+    ) -> AnalysedFeed | ParseError:
+        if pooled:
+            pool = self._start()
+            try:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(pool, _analyse_in_worker, url, body, dict(headers), now)
+                self.in_workers += 1
+                return result
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): this feed is analysed here, the pool restarts.
+                log.warning("a parser process died; restarting them (feed %s analysed in-process)", url)
+                self._stop()
+            except sqlite3.Error as exc:  # the worker could not read the archive's keys
+                log.warning(
+                    "a parser process could not read the archive (%s); feed %s analysed in-process", exc, url
+                )
+        return analyse(url, body, headers, now, self.rules, self.stories, self.known)
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                # spawn, not fork: the service has threads (APScheduler, the HTTP client's pool)
+                mp_context=get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.rules, self.stories, str(self.db_path)),
+            )
+        return self._pool
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def default_workers() -> int:
+    """Every core but one, which the main process keeps busy; none on a single core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores - 1, 4) if cores > 1 else 0
+
+
+# --- in a worker process ----------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    rules: RuleSet
+    stories: StorySettings
+    db: sqlite3.Connection
+
+
+_worker: _Worker | None = None
+
+
+def _start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
+    global _worker
+    # The main process decides when to stop (SIGTERM from systemd reaches the whole group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    db = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+    db.execute("pragma busy_timeout = 10000")
+    _worker = _Worker(rules, stories, db)
+
+
+def _known_in(db: sqlite3.Connection) -> Known:
+    def known(keys: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0] for r in db.execute(f"select key from article_keys where key in ({marks})", chunk)
+            )
+        return found
+
+    return known
+
+
+def _analyse_in_worker(
+    url: str, body: bytes, headers: dict[str, str], now: datetime
+) -> AnalysedFeed | ParseError:
+    assert _worker is not None, "the pool's initializer sets up every worker"
+    worker = _worker
+    return analyse(url, body, headers, now, worker.rules, worker.stories, _known_in(worker.db))

@@ -1,0 +1,106 @@
+"""The analysis stage (parse, keys, rules, fingerprints) in-process and in worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.analyse import POOL_MIN_FEEDS, AnalysedFeed, analyse
+from monitor.app import poll_once
+from monitor.config import load_config
+from monitor.demo import NOISE, Item
+from monitor.errors import ParseError
+from monitor.rulefile import load_rules
+from monitor.types import StorySettings
+from tests.conftest import RULES, SEED_TIMES, rss
+
+NOW = datetime(2026, 3, 7, 9, 0, tzinfo=UTC)
+
+
+def test_analyse_skips_known_and_repeated_entries_and_matches_the_rest(seeds):
+    items = [replace(item, published=SEED_TIMES[item.link[-20:-17]]) for item in seeds]
+    body = rss("Wire", [*items, items[0]])  # the first report twice
+    known_url = "url:" + items[1].link
+    result = analyse(
+        "http://feeds.test/wire.xml",
+        body,
+        {"content-type": "application/rss+xml"},
+        NOW,
+        load_rules([RULES]),
+        StorySettings(),
+        lambda keys: {k for k in keys if k == known_url},
+    )
+    assert isinstance(result, AnalysedFeed)
+    assert result.feed.title == "Wire" and result.feed.entries == ()
+    links = [a.entry.link for a in result.fresh]
+    assert links == [items[0].link, *(i.link for i in items[2:])]  # known and repeated ones left out
+    assert all(a.matches for a in result.fresh)  # every seed is on the beat
+    assert all(a.story_keys and a.fingerprint.published == a.entry.published for a in result.fresh)
+
+
+def test_analyse_returns_the_parse_error_of_a_body_that_is_no_feed():
+    result = analyse(
+        "http://feeds.test/page",
+        b"<html><body>Not a feed</body></html>",
+        {"content-type": "text/html"},
+        NOW,
+        load_rules([RULES]),
+        StorySettings(),
+        lambda keys: set(),
+    )
+    assert isinstance(result, ParseError) and "not a feed" in result.message
+
+
+def _archive_rows(path: Path) -> tuple[list[tuple[str, str | None]], list[list[str]], int]:
+    db = sqlite3.connect(path)
+    try:
+        matched = db.execute(
+            "select a.link, (select group_concat(rule_id, ',') from (select rule_id from matches m"
+            " where m.article_id = a.id order by rule_id)) from articles a order by a.link"
+        ).fetchall()
+        stories = db.execute(
+            "select group_concat(link, ' ') from (select link, story_id from articles order by link)"
+            " group by story_id"
+        ).fetchall()
+        alerts = db.execute("select count(*) from alerts where kind = 'send'").fetchone()[0]
+    finally:
+        db.close()
+    return matched, sorted(sorted(r[0].split(" ")) for r in stories), alerts
+
+
+def test_a_big_pass_in_worker_processes_archives_what_one_process_does(
+    feed_server, write_config, tmp_path, seeds
+):
+    """Enough feeds for the worker pool: articles, rule matches, stories and alerts are the same
+    whether bodies are analysed in a worker process or in the main one."""
+    items = [replace(item, published=SEED_TIMES[item.link[-20:-17]]) for item in seeds]
+    noise = [
+        Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://noise.example/{i}")
+        for i, (t, b) in enumerate(NOISE)
+    ]
+    urls = []
+    for i in range(POOL_MIN_FEEDS + 4):
+        mine = [items[i % len(items)], noise[i % len(noise)], items[(i + 2) % len(items)]]
+        urls.append(feed_server.add(f"/outlet{i}.xml", rss(f"Outlet {i}", mine)))
+    results = []
+    base = write_config(urls).read_text()
+    for workers in (1, 0):
+        folder = tmp_path / f"workers{workers}"
+        folder.mkdir()
+        text = base.replace(str(tmp_path / "monitor.db"), str(folder / "monitor.db"))
+        text = text.replace("[fetch]\n", f"[fetch]\nworkers = {workers}\n", 1)
+        (folder / "monitor.toml").write_text(text)
+        report, _ = asyncio.run(poll_once(load_config(folder / "monitor.toml", environ={})))
+        assert not report.errors and report.feeds == len(urls)
+        assert report.in_workers == (len(urls) if workers else 0)
+        results.append(_archive_rows(folder / "monitor.db"))
+    pooled, single = results
+    assert pooled == single
+    matched, stories, alerts = pooled
+    assert len(matched) == len(items) + len(noise)  # each article once, however many feeds carry it
+    assert [link for link, _ in matched if _ is None] == sorted(n.link for n in noise)
+    assert len(stories) == 3 + len(noise)  # the seeds' three events; each noise item alone
+    assert alerts == 3
