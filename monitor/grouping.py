@@ -14,7 +14,7 @@ For the articles of one feed update (a batch), in order:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitor.render import render_alert
@@ -51,15 +51,20 @@ class FingerprintCache:
         self.size = size
         self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
 
-    def get(self, article_id: int, data: str) -> ArticleFingerprint:
-        fp = self._parsed.get(article_id)
-        if fp is None:
-            fp = self._parsed[article_id] = ArticleFingerprint.from_json(data)
-            if len(self._parsed) > self.size:
-                self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(article_id)
-        return fp
+    def __contains__(self, article_id: int) -> bool:
+        return article_id in self._parsed
+
+    def __getitem__(self, article_id: int) -> ArticleFingerprint:
+        self._parsed.move_to_end(article_id)
+        return self._parsed[article_id]
+
+    def add(self, stored: Mapping[int, str]) -> dict[int, ArticleFingerprint]:
+        """Parse and keep `stored` (article id → JSON); returns them parsed."""
+        added = {article_id: ArticleFingerprint.from_json(data) for article_id, data in stored.items()}
+        self._parsed.update(added)
+        while len(self._parsed) > self.size:
+            self._parsed.popitem(last=False)
+        return added
 
 
 @dataclass
@@ -100,7 +105,12 @@ class Grouper:
 
     def _choose(self, fp: ArticleFingerprint, keys: Sequence[str]) -> int | None:
         found = self.archive.story_candidates(keys, fp.published, self.settings.window_hours)
-        candidates = [(story, self.fingerprints.get(article, data)) for story, article, data in found]
+        cache = self.fingerprints
+        parsed = {article: cache[article] for _, article in found if article in cache}
+        missing = [article for _, article in found if article not in parsed]
+        if missing:
+            parsed.update(cache.add(self.archive.fingerprints(missing)))
+        candidates = [(story, parsed[article]) for story, article in found if article in parsed]
         wanted = set(keys)
         candidates += [(story, other) for story, other, its_keys in self._batch if its_keys & wanted]
         return choose_story(fp, candidates, self.settings)

@@ -395,9 +395,15 @@ class Archive:
 
     def story_candidates(
         self, keys: Sequence[str], published: datetime, window_hours: float
-    ) -> list[tuple[int, int, str]]:
+    ) -> list[tuple[int, int]]:
+        """(story id, article id) of archived articles that may report the same event."""
         with _wrap(self.path, "look up stories"):
             return storystore.candidates(self.db, keys, published, window_hours)
+
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        """Article id → its stories.ArticleFingerprint as JSON."""
+        with _wrap(self.path, "read story fingerprints"):
+            return storystore.fingerprints(self.db, article_ids)
 
     def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
         with _wrap(self.path, "read a story's alerts"):

@@ -74,7 +74,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -90,26 +90,24 @@ class ArticleFingerprint:
     terms: tuple[tuple[str, float], ...]  # specific terms and their weights, sorted (see "Method")
     central: frozenset[str] = frozenset()  # the terms of the lead: title and first sentence
     headline: frozenset[str] = frozenset()  # the names in the title, acronyms aside
-    _weights: Mapping[str, float] = field(init=False, compare=False, repr=False)
-    _kinds: dict[str, frozenset[str]] = field(init=False, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        # frozen: derived lookups are built once, here, for the many comparisons to come
-        weights = dict(self.terms)
+    # Derived lookups, built on first use and kept (frozen: cached_property writes __dict__).
+    # Most candidates are turned down on weights alone (_may_join): their kinds are never built.
+    @cached_property
+    def weights(self) -> Mapping[str, float]:
+        """Term → weight."""
+        return MappingProxyType(dict(self.terms))
+
+    @cached_property
+    def _kinds(self) -> dict[str, frozenset[str]]:
         kinds: dict[str, set[str]] = {}
-        for term in weights:
+        for term in self.weights:
             kinds.setdefault(term[0] if term[0] in _KINDS else "", set()).add(term)
-        object.__setattr__(self, "_weights", MappingProxyType(weights))
-        object.__setattr__(self, "_kinds", {k: frozenset(v) for k, v in kinds.items()})
+        return {k: frozenset(v) for k, v in kinds.items()}
 
     def __reduce__(self) -> tuple[type[ArticleFingerprint], tuple[object, ...]]:
         # Pickled between processes (analyse.py): the derived lookups are rebuilt, not sent.
         return (type(self), (self.published, self.signature, self.terms, self.central, self.headline))
-
-    @property
-    def weights(self) -> Mapping[str, float]:
-        """Term → weight."""
-        return self._weights
 
     def of_kind(self, prefix: str) -> frozenset[str]:
         """Terms of one kind: "@" dates, "#" figures, "^" ordinals, "~" weekdays, "" names."""
@@ -238,8 +236,16 @@ def _may_join(a: ArticleFingerprint, b: ArticleFingerprint, settings: StorySetti
     if abs((a.published - b.published).total_seconds()) > settings.window_hours * 3600:
         return False
     wa, wb = a.weights, b.weights
-    bound = sum(max(wa[t], wb[t]) for t in wa.keys() & wb.keys())
-    return bound >= _MIN_CONTENT or _jaccard(a.signature, b.signature) >= settings.near_duplicate
+    bound = 0.0  # as _evidence weighs shared terms, before names are merged (which only lowers it)
+    for term in wa.keys() & wb.keys() - a.of_kind("~"):
+        low, high = (wa[term], wb[term]) if wa[term] <= wb[term] else (wb[term], wa[term])
+        weight = high if low == _MAYBE else low
+        bound += weight if term in a.central or term in b.central else weight / 2
+    if bound >= _MIN_CONTENT and (
+        bound + max(_SOON, _SAME_WEEKDAY) >= 2 * settings.min_points or _lead_shared(a, b)
+    ):
+        return True
+    return _jaccard(a.signature, b.signature) >= settings.near_duplicate
 
 
 # Evidence points (see "Method", 4): what one shared or conflicting feature is worth.

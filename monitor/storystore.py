@@ -77,32 +77,46 @@ def index_article(
 
 def candidates(
     db: sqlite_utils.Database, keys: Sequence[str], published: datetime, window_hours: float
-) -> list[tuple[int, int, str]]:
-    """(story id, article id, fingerprint JSON) of the window's articles sharing a selective key."""
+) -> list[tuple[int, int]]:
+    """(story id, article id) of the window's articles sharing a selective key."""
     if not keys:
         return []
     span = timedelta(hours=window_hours)
     low, high = iso(published - span), iso(published + span)
-    marks = ",".join("?" * len(keys))
+    # Each key's postings in the window counted only up to the cap: a common key has thousands.
     common = {
-        row[0]
-        for row in db.execute(
-            f"select key from story_keys where key in ({marks}) and published between ? and ?"
-            " group by key having count(*) > ?",
-            [*keys, low, high, MAX_POSTINGS],
-        )
+        key
+        for key in keys
+        if db.conn.execute(
+            "select count(*) from (select 1 from story_keys where key = ? and published between ? and ?"
+            " limit ?)",
+            (key, low, high, MAX_POSTINGS + 1),
+        ).fetchone()[0]
+        > MAX_POSTINGS
     }
     useful = [k for k in keys if k not in common]
     if not useful:
         return []
     marks = ",".join("?" * len(useful))
-    rows = db.execute(
-        "select distinct k.story_id, k.article_id, f.data from story_keys k"
-        " join fingerprints f on f.article_id = k.article_id"
-        f" where k.key in ({marks}) and k.published between ? and ? limit ?",
+    rows = db.conn.execute(
+        "select distinct story_id, article_id from story_keys"
+        f" where key in ({marks}) and published between ? and ? limit ?",
         [*useful, low, high, MAX_CANDIDATES],
     ).fetchall()
-    return [(int(r[0]), int(r[1]), r[2]) for r in rows]
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def fingerprints(db: sqlite_utils.Database, article_ids: Sequence[int]) -> dict[int, str]:
+    """Article id → its fingerprint JSON."""
+    found: dict[int, str] = {}
+    for i in range(0, len(article_ids), 500):
+        chunk = article_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = db.conn.execute(
+            f"select article_id, data from fingerprints where article_id in ({marks})", chunk
+        )
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
 
 
 def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:

@@ -51,13 +51,22 @@ def test_one_alert_per_story_and_second_pass_is_304(
     report, delivery = poll(path, telegram_api.token)
     assert report.errors == []
     assert report.new_articles == 8
-    # Three events, three alerts: each headed by the first report, naming the other outlet.
+    # Three events, three alerts: each headed by the report handled first (feeds are handled
+    # as they answer), naming the other outlet.
     assert len(telegram_api.messages) == 3 == delivery.sent
-    assert headlines(telegram_api) == [f"<b>{seeds[i].title}</b>".replace("'", "&#x27;") for i in (0, 1, 4)]
+    heading = {f"<b>{seed.title}</b>".replace("'", "&#x27;"): i for i, seed in enumerate(seeds)}
+    events = {0: "a", 2: "a", 1: "b", 3: "b", 4: "c"}  # Wire: 0, 1, 4; Gazette: 2, 3
+    by_event = {
+        events[heading[head]]: (heading[head], m.text)
+        for head, m in zip(headlines(telegram_api), telegram_api.messages, strict=True)
+    }
+    assert sorted(by_event) == ["a", "b", "c"]
+    for event in "ab":
+        seed, text = by_event[event]
+        other = "Gazette" if seed in (0, 1) else "Wire"
+        assert "Also reported by: " in text and f"{other}</a>" in text
+    assert "Also reported by" not in by_event["c"][1]
     texts = [m.text for m in telegram_api.messages]
-    assert "Also reported by: " in texts[0] and "Gazette</a>" in texts[0]
-    assert "Also reported by: " in texts[1] and "Gazette</a>" in texts[1]
-    assert "Also reported by" not in texts[2]
     for title, _ in NOISE:
         assert not any(title in text for text in texts)
     assert {m.chat_id for m in telegram_api.messages} == {"1001"}
