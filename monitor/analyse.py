@@ -28,7 +28,7 @@ from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-from monitor.dedupe import entry_keys
+from monitor.dedupe import distinct_entries
 from monitor.errors import ParseError
 from monitor.matcher import RuleSet
 from monitor.parse import parse_feed
@@ -73,7 +73,7 @@ def analyse(
     parsed = parse_feed(url, body, headers)
     if isinstance(parsed, ParseError):
         return parsed
-    keyed = [(entry, *entry_keys(entry)) for entry in parsed.entries]
+    keyed = distinct_entries(parsed.entries)  # each article once, in any feed order
     seen = known(k for _, _, keys in keyed for k in keys)
     fresh = []
     for entry, canonical, keys in keyed:

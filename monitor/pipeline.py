@@ -21,7 +21,6 @@ A broken feed is an error value recorded on its row; it never stops the others.
 from __future__ import annotations
 
 import asyncio
-import html
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +34,7 @@ from monitor.analyse import Analysed, AnalysedFeed, Analyser
 from monitor.errors import FeedError, FetchError, ParseError
 from monitor.fetch import HostLimits, fetch_feed
 from monitor.grouping import FingerprintCache, Grouper
-from monitor.render import render_alert
+from monitor.render import render_alert, suspension_notice
 from monitor.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.rules import RuleSet
 from monitor.schedule import CheckResult, Decision, plan
@@ -231,12 +230,3 @@ class Pipeline:
     def priority(self, rule_id: str) -> str:
         rule = self.rules.get(rule_id)
         return rule.priority if rule else "normal"
-
-
-def suspension_notice(feed: str, error: str, why: str) -> str:
-    """The admin chat's message about a suspended feed (Telegram HTML)."""
-    return (
-        f"<b>Feed suspended</b>\n{html.escape(feed[:500])}\n{html.escape(why[:300])}\n"
-        f"Last error: {html.escape(error[:500])}\n"
-        f"<code>monitor feeds resume {html.escape(feed[:500])}</code> brings it back."
-    )

@@ -104,3 +104,36 @@ def test_a_big_pass_in_worker_processes_archives_what_one_process_does(
     assert [link for link, _ in matched if _ is None] == sorted(n.link for n in noise)
     assert len(stories) == 3 + len(noise)  # the seeds' three events; each noise item alone
     assert alerts == 3
+
+
+def _rss_with_guids(items: list[tuple[str, str | None]]) -> bytes:
+    entries = "".join(
+        f"<item><title>Item {i}</title><link>{link}</link>"
+        + (f"<guid isPermaLink='false'>{guid}</guid>" if guid else "")
+        + "</item>"
+        for i, (link, guid) in enumerate(items)
+    )
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{entries}</channel></rss>".encode()
+    )
+
+
+def test_the_articles_of_a_feed_do_not_depend_on_its_order():
+    """A link in one entry, the same link with a GUID in the next, that GUID with another link in a
+    third: one article, whichever order the feed lists them in."""
+    a, b = "https://news.test/a", "https://news.test/b"
+    items = [(a, None), (a, "g2"), (b, "g2")]
+    found = []
+    for order in (items, items[::-1], [items[1], items[0], items[2]]):
+        result = analyse(
+            "http://feeds.test/f.xml",
+            _rss_with_guids(order),
+            {},
+            NOW,
+            load_rules([RULES]),
+            StorySettings(),
+            lambda keys: set(),
+        )
+        assert isinstance(result, AnalysedFeed)
+        found.append({frozenset(item.keys) for item in result.fresh})
+    assert found[0] == found[1] == found[2] and len(found[0]) == 1
