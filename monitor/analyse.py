@@ -20,6 +20,8 @@ import logging
 import os
 import signal
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -178,6 +180,16 @@ def _start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
     db = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
     db.execute("pragma busy_timeout = 10000")
     _worker = _Worker(rules, stories, db)
+    # A worker holds both ends of its task queue, so it never sees the parent go: after a
+    # kill -9 of the monitor it would wait forever. It checks once a second instead.
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _known_in(db: sqlite3.Connection) -> Known:

@@ -8,7 +8,10 @@ one event is a different question (stories), not this module's.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+import re
+import string
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from monitor.types import EntryData
 
@@ -46,14 +49,21 @@ _TRACKING = {
 _GOOGLE_NEWS_HOSTS = {"news.google.com"}
 _GOOGLE_NEWS_PARAMS = {"oc", "hl", "gl", "ceid"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_PATH_SAFE = "/:@!$&'()*+,;=~-._%"  # what a path may hold unescaped (RFC 3986), and escapes
+# A lone surrogate cannot be encoded (URLs, SQLite): it comes from a broken character
+# reference, so it stands for nothing and becomes U+FFFD, as an HTML parser makes it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters.
 
-    Idempotent; never raises (an unparsable URL is returned stripped).
+    Idempotent; never raises (an unparsable URL is returned stripped); the result always
+    encodes as UTF-8.
     """
-    url = url.strip()
+    url = _SURROGATE.sub("\ufffd", url.strip())
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -69,11 +79,19 @@ def canonical_url(url: str) -> str:
     if parts.username or parts.password:
         # Credentials in a feed link are rare; keep them rather than merge distinct URLs.
         netloc = f"{parts.netloc.rsplit('@', 1)[0]}@{netloc}"
-    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=~-._%") or "/"
+    path = quote(_ESCAPE.sub(_normal_escape, parts.path), safe=_PATH_SAFE) or "/"
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(host, k)]
     )
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _normal_escape(escape: re.Match[str]) -> str:
+    """RFC 3986 6.2.2: an escaped unreserved character is that character; other escapes stay,
+    in upper case. Unescaping every one made "%2541" "%41" and then "A" (not idempotent),
+    and "a%2Fb" the same address as "a/b" (found by tests/test_properties.py)."""
+    char = chr(int(escape.group(1), 16))
+    return char if char in _UNRESERVED else escape.group().upper()
 
 
 def _is_tracking(host: str, key: str) -> bool:
@@ -92,8 +110,8 @@ def entry_keys(entry: EntryData) -> tuple[str | None, tuple[str, ...]]:
     keys: list[str] = []
     if url:
         keys.append("url:" + url)
-    if entry.guid:
-        guid = entry.guid.strip()
+    guid = (entry.guid or "").strip()  # a blank GUID is none: it would make every such entry one
+    if guid:
         if _is_web(guid):
             # A permalink GUID is a URL: the same article under whatever feed.
             keys.append("url:" + canonical_url(guid))
@@ -103,7 +121,40 @@ def entry_keys(entry: EntryData) -> tuple[str | None, tuple[str, ...]]:
         # <guid> and <link> are both optional in RSS 2.0: fall back to the title
         # within the feed, so a linkless item is still archived once.
         keys.append(f"title:{entry.feed_url}#{entry.title.strip().lower()}")
-    return url, tuple(dict.fromkeys(keys))
+    # Keys go into SQLite, which cannot store a lone surrogate.
+    return url, tuple(dict.fromkeys(_SURROGATE.sub("\ufffd", key) for key in keys))
+
+
+Keyed = tuple[EntryData, str | None, tuple[str, ...]]  # an entry, its canonical URL, its keys
+
+
+def distinct_entries(entries: Sequence[EntryData]) -> list[Keyed]:
+    """Each article of one feed once, whatever order the feed lists its entries in.
+
+    Entries that share a key, directly or through another entry (a link in one, the same
+    link and a GUID in the next, that GUID in a third), are one article. The first of them
+    in feed order stands for it, with every key of the group, so that whichever of them
+    the feed carries next time is known. Dropping a duplicate without keeping its keys
+    made the result depend on the order (found by tests/test_properties.py).
+    """
+    keyed = [(entry, *entry_keys(entry)) for entry in entries]
+    parent = list(range(len(keyed)))  # union-find over entry indexes; a root is its group's first
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]  # path halving keeps the trees flat
+            index = parent[index]
+        return index
+
+    owner: dict[str, int] = {}
+    for index, (_, _, keys) in enumerate(keyed):
+        for key in keys:
+            first, other = sorted((root(index), root(owner.setdefault(key, index))))
+            parent[other] = first
+    groups: dict[int, list[str]] = {}
+    for index, (_, _, keys) in enumerate(keyed):
+        groups.setdefault(root(index), []).extend(keys)
+    return [(keyed[first][0], keyed[first][1], tuple(dict.fromkeys(keys))) for first, keys in groups.items()]
 
 
 def _is_web(value: str) -> bool:

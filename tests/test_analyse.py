@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,3 +140,61 @@ def test_the_articles_of_a_feed_do_not_depend_on_its_order():
         assert isinstance(result, AnalysedFeed)
         found.append({frozenset(item.keys) for item in result.fresh})
     assert found[0] == found[1] == found[2] and len(found[0]) == 1
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_config, seeds):
+    """kill -9 of `monitor poll` mid-pass: its parser processes do not live on as orphans."""
+    # Big feeds: a worker's answer outgrows the pipe (64 KiB), so a worker whose parent died
+    # while it was answering blocks on that pipe, which it holds both ends of.
+    many = [replace(seeds[k % 5], link=f"https://news.test/{k}") for k in range(300)]
+    urls = [feed_server.add(f"/big{i}.xml", rss(f"Big {i}", many[i * 30 : i * 30 + 300])) for i in range(10)]
+    urls += [feed_server.add(f"/slow{i}.xml", rss(f"Slow {i}", seeds[:1]), delay=30) for i in range(10)]
+    path = write_config(urls)
+    path.write_text(
+        path.read_text().replace("[fetch]\n", "[fetch]\nworkers = 1\n", 1).replace('"3s"', '"60s"')
+    )
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(path), "poll"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers: list[int] = []
+        deadline = time.monotonic() + 30
+        while not workers and time.monotonic() < deadline and monitor.poll() is None:
+            workers = [
+                p for p in _children(monitor.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()
+            ]
+            time.sleep(0.1)
+        assert workers, "the fast feeds were analysed in a worker process"
+        monitor.kill()
+        monitor.wait()
+        deadline = time.monotonic() + 15
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_alive, workers))
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
