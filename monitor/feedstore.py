@@ -53,6 +53,12 @@ def migrate_ttl(db: sqlite_utils.Database) -> None:
     db.execute("update feeds set next_check = coalesce(next_check, added, '') where next_check is null")
 
 
+def migrate_body_hash(db: sqlite_utils.Database) -> None:
+    """Migration m007: a digest of each feed's last body, so that a server without ETag or
+    Last-Modified answering the same bytes again costs no parse."""
+    db.table("feeds").add_column("body_hash", str)
+
+
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
 
 
@@ -141,7 +147,7 @@ def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | N
     return str(row["status"])
 
 
-DUE = "select url, fetch_url, etag, last_modified, name from feeds where status = 'active'"
+DUE = "select url, fetch_url, etag, last_modified, name, body_hash from feeds where status = 'active'"
 DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
 
 
@@ -149,7 +155,7 @@ def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
     """Active feeds to fetch: those whose next check has come, or all when now is None."""
     sql, args = (DUE, []) if now is None else (DUE_NOW, [now])
     return [
-        FeedForUpdate(url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0])
+        FeedForUpdate(url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0], body_hash=r[5])
         for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
     ]
 
@@ -197,8 +203,10 @@ def record_ok(
         update["fetch_url"] = fetched.permanent_url
     if title:
         update["title"] = title
-    if fetched.status == 200:  # a full answer: its <ttl>, or none any more
+    if fetched.status == 200 and not fetched.unchanged:  # a full answer: its <ttl>, or none any more
         update["ttl"] = ttl
+    if fetched.body_hash:
+        update["body_hash"] = fetched.body_hash
     if new_articles:
         update["last_new"] = now
     db.table("feeds").update(url, update)

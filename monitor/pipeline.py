@@ -21,6 +21,7 @@ A broken feed is an error value recorded on its row; it never stops the others.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -103,6 +104,9 @@ class Pipeline:
             try:
                 analysed = None
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
+                    digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+                    result = replace(result, body_hash=digest, unchanged=digest == feed.body_hash)
+                if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
                     analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
                 self.handle(feed, result, analysed, report)
@@ -129,8 +133,8 @@ class Pipeline:
         if isinstance(result, FetchError):
             self.fail(key, result, report, CheckResult(False, result.status, retry_after=result.retry_after))
             return
-        if analysed is None:
-            decision = self.plan(key, CheckResult(True, result.status, result.headers), now)
+        if analysed is None:  # 304, or the same body again: the schedule treats both as unchanged
+            decision = self.plan(key, CheckResult(True, 304, result.headers), now)
             self.archive.feed_not_modified(key, result, now, decision)
             report.not_modified += 1
             return

@@ -148,6 +148,11 @@ def m006_feed_ttl(db: sqlite_utils.Database) -> None:
     feedstore.migrate_ttl(db)
 
 
+@migrations()
+def m007_feed_body_hash(db: sqlite_utils.Database) -> None:
+    feedstore.migrate_body_hash(db)
+
+
 @contextmanager
 def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:

@@ -131,6 +131,7 @@ class FeedForUpdate:
     last_modified: str | None = None  # from the last 200, sent as If-Modified-Since
     name: str | None = None  # configured display name
     key: str | None = None  # the configured URL, the feed's key in the archive (url when None)
+    body_hash: str | None = None  # FetchedFeed.body_hash of the last full answer
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,13 @@ class FetchedFeed:
     permanent_url: str | None = None  # new address when every redirect was permanent
     etag: str | None = None  # to send next time
     last_modified: str | None = None  # to send next time
+    body_hash: str | None = None  # digest of the body, to tell next time whether it changed
+    unchanged: bool = False  # a 200 whose body is byte for byte the one of the last check
 
     @property
     def not_modified(self) -> bool:
-        return self.status == 304
+        """304, or a 200 with the same body again (a server without validators): nothing to parse."""
+        return self.status == 304 or self.unchanged
 
 
 # --- parse -------------------------------------------------------------------

@@ -264,3 +264,25 @@ def test_seeds_form_exactly_three_stories(feed_server, write_config, seeds, orde
     for link, story in rows:
         groups.setdefault(story, set()).add(link[-20:-17])
     assert sorted(map(sorted, groups.values())) == [["000", "002"], ["001", "003"], ["004"]]
+
+
+def test_a_server_without_validators_sending_the_same_body_costs_no_parse(feed_server, write_config, seeds):
+    """No ETag, no Last-Modified: every check is a 200. The same bytes again are unchanged (no
+    parse, counted with the 304s); new bytes are read as usual."""
+    headers = {"Content-Type": "application/rss+xml"}
+    url = feed_server.misbehave(
+        "/plain.xml", "status", code=200, body=rss("Plain", seeds[:2]), headers=headers
+    )
+    path = write_config([url])
+    first, _ = poll(path)
+    second, _ = poll(path)
+    assert (first.new_articles, first.not_modified) == (2, 0)
+    assert (second.new_articles, second.not_modified, second.errors) == (0, 1, [])
+    assert "if-none-match" not in feed_server.requests[-1].headers  # it really had nothing to send
+    feed_server.misbehave("/plain.xml", "status", code=200, body=rss("Plain", seeds[:3]), headers=headers)
+    third, _ = poll(path)
+    assert (third.new_articles, third.not_modified) == (1, 0)
+    archive = archive_of(path)
+    articles = archive.db.execute("select count(*) from articles").fetchone()[0]
+    archive.close()
+    assert articles == 3
