@@ -7,7 +7,15 @@ In-process::
         urls = farm.urls            # http://127.0.0.{k}:{port}/feed/{i}.xml
         ...                         # poll them
         farm.change(0.1, 5)         # 10% of the feeds get 5 new items (new ETag, Last-Modified)
+        farm.change(0.1, 5, among=range(100))   # ... 10% of the first 100
+        farm.publish(7, *breaking_item(0))       # one given item on top of feed 7, published now
         print(farm.stats())         # requests, 200s, 304s, bytes, most in flight
+
+In another process, so that serving costs the process under test no CPU or GIL (the same
+arguments and calls, over a pipe; what bench/suite.py uses)::
+
+    with FarmProcess(feeds=1000, delay=0.1) as farm:
+        farm.urls; farm.change(0.1, 5); farm.publish(i, title, body); farm.stats(); farm.set_delay(0)
 
 As a script (serves until Ctrl-C, a stats line every 10 s)::
 
@@ -53,8 +61,11 @@ import asyncio
 import email.utils
 import gzip as gziplib
 import itertools
+import json
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -62,9 +73,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["Farm", "FarmStats", "feed_toml"]
+__all__ = ["Farm", "FarmProcess", "FarmStats", "breaking_item", "feed_toml"]
 
 _FEED_PATH = re.compile(rb"^/feed/(\d+)\.xml$")
 
@@ -460,6 +472,43 @@ def _make_item(rng: random.Random, body_chars: int) -> tuple[str, str]:
     return title, " ".join(sentences)
 
 
+# Beat news for latency measurements: each names a place and a person made up for it alone, so
+# that it is a story of its own (story grouping joins reports sharing names) and alerts anew.
+_BREAKING_TITLES = (
+    "India, Japan sign rare earth processing pact for {place} hub",
+    "India and Japan agree on semiconductor plant at {place}",
+    "India, Japan to build critical minerals refinery in {place}",
+    "{jc} and {ic} pick {place} for India-Japan chip venture",
+)
+
+
+def breaking_item(n: int, seed: int = 0) -> tuple[str, str]:
+    """(title, body) of the n-th breaking beat item: matched by a shipped rule, and unlike any other
+    item (the farm's, or another breaking one) in its names."""
+    rng = random.Random(f"{seed}/breaking/{n}")
+    place = _coined(rng, 1, ("pur", "abad", "nagar", "garh"))[0] + f" {_ordinal_name(n)}"
+    person = f"{_coined(rng, 1, ('a', 'i', 'u'))[0]} {_coined(rng, 1, ('wala', 'moto', 'kawa'))[0]}"
+    title = _fill(rng, rng.choice(_BREAKING_TITLES).replace("{place}", place))
+    sentences = [
+        f"{title}, {person} told reporters in {place} on {rng.choice(_WEEKDAYS)}.",
+        f"The {place} project is the first of its kind, {person} said.",
+    ]
+    while sum(len(x) + 1 for x in sentences) < 900:
+        sentences.append(_grammar_sentence(rng))
+    return title, " ".join(sentences)
+
+
+def _ordinal_name(n: int) -> str:
+    """A made-up word for n (no digits: story grouping weighs shared figures)."""
+    syllables = "ka lo mi nu pe ra si tu ve zo".split()
+    word = ""
+    while True:
+        word += syllables[n % 10]
+        n //= 10
+        if not n:
+            return word.capitalize()
+
+
 def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60]
 
@@ -663,13 +712,15 @@ class Farm:
     def etag(self, i: int) -> str:
         return self._docs[i].etag
 
-    def change(self, fraction: float, new_items: int = 5) -> list[int]:
+    def change(self, fraction: float, new_items: int = 5, among: Sequence[int] | None = None) -> list[int]:
         """Give round(fraction × feeds) feeds `new_items` new items each, published now (the oldest
         drop off), with a new ETag and a later Last-Modified. Which feeds: drawn from the seed and
-        the number of earlier changes, so reproducible. Returns their indices, sorted."""
+        the number of earlier changes, so reproducible; from `among` (indices) when given, else
+        from all. Returns their indices, sorted."""
         self._changes += 1
         rng = random.Random(f"{self.seed}/change/{self._changes}")
-        chosen = sorted(rng.sample(range(self.feeds), round(fraction * self.feeds)))
+        pool = list(range(self.feeds) if among is None else among)
+        chosen = sorted(rng.sample(pool, round(fraction * len(pool))))
         now = datetime.now(UTC).replace(microsecond=0)
         for i in chosen:
             old = self._docs[i]
@@ -682,6 +733,24 @@ class Farm:
             modified = max(int(now.timestamp()), old.modified + 1)
             self._docs[i] = self._render(i, fresh, modified, old)  # one reference swap: thread-safe
         return chosen
+
+    def publish(self, i: int, title: str, body: str) -> str:
+        """Put one given item on top of feed i, published now (the oldest drops off), with a new
+        ETag and a later Last-Modified; returns its link."""
+        old = self._docs[i]
+        now = datetime.now(UTC).replace(microsecond=0)
+        outlet = f"outlet{i}.example"
+        item = _Item(
+            seq=old.next_seq,
+            title=title,
+            body=body,
+            link=f"https://{outlet}/{now:%Y/%m/%d}/{_slug(title)}-{i}-{old.next_seq}",
+            guid=f"tag:{outlet},2026:{i}-{old.next_seq}",
+            published=now,
+        )
+        modified = max(int(now.timestamp()), old.modified + 1)
+        self._docs[i] = self._render(i, [item], modified, old)
+        return item.link
 
     def titles(self, i: int) -> list[str]:
         """The titles feed i serves now, newest first (for checking what a client archived)."""
@@ -865,6 +934,146 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+class FarmProcess:
+    """A Farm served from a child process (``python bench/farm.py --control``), so that serving
+    takes no CPU time or GIL from the process under test. Same arguments as Farm; the calls go
+    as JSON lines over the child's stdin/stdout::
+
+        with FarmProcess(feeds=1000, delay=0.1) as farm:   # returns once built and listening
+            farm.urls; farm.change(0.1, 5); farm.publish(7, title, body); farm.stats()
+            farm.set_delay(0)
+    """
+
+    def __init__(self, **farm_args: Any) -> None:
+        self.farm_args = farm_args
+        self.feeds: int = farm_args.get("feeds", 1000)
+        self.hosts: int = farm_args.get("hosts", 50)
+        self.port = 0
+        self.pid = 0
+        self.built_seconds = 0.0  # generating the feeds, in the child
+        self.size = 0  # bytes of all the feeds as first served
+        self._child: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> FarmProcess:
+        self._child = subprocess.Popen(
+            [sys.executable, __file__, "--control", json.dumps(self.farm_args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        self.pid = self._child.pid
+        try:
+            self.port, self.built_seconds, self.size = self._reply()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            if child.stdin:
+                child.stdin.close()  # end of input: the child stops serving and exits
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stdout:
+            child.stdout.close()
+
+    def __enter__(self) -> FarmProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _call(self, method: str, *args: object) -> Any:
+        with self._lock:
+            assert self._child is not None and self._child.stdin is not None, "start() the farm first"
+            self._child.stdin.write(json.dumps([method, args]) + "\n")
+            self._child.stdin.flush()
+            return self._reply()
+
+    def _reply(self) -> Any:
+        assert self._child is not None and self._child.stdout is not None
+        line = self._child.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the feed farm exited ({self._child.poll()})")
+        ok, value = json.loads(line)
+        if not ok:
+            raise RuntimeError(f"feed farm: {value}")
+        return value
+
+    def host(self, i: int) -> str:
+        k = i % self.hosts
+        return f"127.0.{k // 250}.{1 + k % 250}"
+
+    def url(self, i: int) -> str:
+        return f"http://{self.host(i)}:{self.port}/feed/{i}.xml"
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url(i) for i in range(self.feeds)]
+
+    def change(self, fraction: float, new_items: int = 5, among: Sequence[int] | None = None) -> list[int]:
+        return list(self._call("change", fraction, new_items, None if among is None else list(among)))
+
+    def publish(self, i: int, title: str, body: str) -> str:
+        return str(self._call("publish", i, title, body))
+
+    def stats(self) -> FarmStats:
+        return FarmStats(**self._call("stats"))
+
+    def reset_stats(self) -> None:
+        self._call("reset_stats")
+
+    def set_delay(self, seconds: float) -> None:
+        self._call("set_delay", seconds)
+
+
+def _control(farm_args: dict[str, Any]) -> int:
+    """The child of FarmProcess: build, serve, answer calls (JSON lines) until stdin ends."""
+
+    def answer(ok: bool, value: object) -> None:
+        sys.stdout.write(json.dumps([ok, value]) + "\n")
+        sys.stdout.flush()
+
+    try:
+        started = time.perf_counter()
+        farm = Farm(**farm_args)
+        built = time.perf_counter() - started
+        farm.start()
+    except Exception as exc:
+        answer(False, f"{type(exc).__name__}: {exc}")
+        return 1
+
+    def set_delay(seconds: float) -> None:
+        farm.delay = seconds
+
+    calls: dict[str, Callable[..., object]] = {
+        "change": farm.change,
+        "publish": farm.publish,
+        "stats": lambda: vars(farm.stats()),
+        "reset_stats": farm.reset_stats,
+        "set_delay": set_delay,
+    }
+    try:
+        answer(True, [farm.port, built, sum(len(farm.body(i)) for i in range(farm.feeds))])
+        for line in sys.stdin:
+            method, args = json.loads(line)
+            try:
+                answer(True, calls[method](*args))
+            except Exception as exc:
+                answer(False, f"{method}: {type(exc).__name__}: {exc}")
+    finally:
+        farm.stop()
+    return 0
+
+
 def feed_toml(urls: Sequence[str]) -> str:
     """[[feeds]] tables for a monitor config, one per URL."""
     return "".join(f'[[feeds]]\nurl = "{url}"\n\n' for url in urls)
@@ -880,7 +1089,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gzip", action="store_true", help="gzip bodies for clients that accept it")
     parser.add_argument("--toml", type=Path, help="write [[feeds]] tables for a monitor config here")
+    parser.add_argument("--control", metavar="JSON", help=argparse.SUPPRESS)  # FarmProcess's child
     args = parser.parse_args(argv)
+    if args.control:
+        return _control(json.loads(args.control))
     started = time.perf_counter()
     farm = Farm(
         feeds=args.feeds,

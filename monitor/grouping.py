@@ -47,7 +47,7 @@ class FingerprintCache:
     """Archived fingerprints, parsed: an article is a candidate for many later ones, and
     reading its JSON again each time cost more than comparing. Bounded; oldest out first."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 2048) -> None:  # about 6 KB each, parsed
         self.size = size
         self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
 

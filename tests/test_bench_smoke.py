@@ -1,7 +1,8 @@
-"""bench/rules_bench.py runs, small, and prints its rate lines (no timing is asserted)."""
+"""The benchmarks in bench/ run, small, and print what they promise (no timing is asserted)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,78 @@ def test_service_memory_runs_small() -> None:
     fields = dict(part.split("=", 1) for part in line.removeprefix("result: ").split())
     assert (fields["feeds"], fields["passes"]) == ("20", "2"), line
     assert float(fields["peak_rss_mb"]) > 0, line
+
+
+# Every row of the suite's table: the cases, each against each of its baselines.
+SUITE_ROWS = {
+    "cold vs feedparser": True,  # key: whether the row has a target
+    "cold vs feedparser fast": False,
+    "cold vs reader cold": True,
+    "cold vs httpx cold": False,
+    "cold vs loop cold": False,
+    "warm vs httpx warm": True,
+    "warm vs loop warm": True,
+    "warm vs reader warm": False,
+    "changed vs reader changed": True,
+    "memory": True,
+    "latency": True,
+    "archive": False,
+    "search phrase": False,
+    "search boolean": False,
+    "search rule": False,
+}
+NO_BASELINE = {"memory", "archive"}  # a bound or a count, nothing to divide by
+NO_RATIO = NO_BASELINE | {"latency"}  # compared with the interval through its target
+
+
+def test_suite_runs_tiny(tmp_path: Path) -> None:
+    """bench/suite.py at tiny sizes: 10 feeds of 5 items, `monitor run` at a 1 s interval for two
+    passes (the service's tick is 10 s, so a sample's alert takes up to about that), an archive of
+    150 articles. Every case and baseline is in the table, with a ratio and a verdict."""
+    out = tmp_path / "bench.json"
+    # fmt: off
+    command = [
+        sys.executable, "bench/suite.py", "--feeds", "10", "--items", "5", "--delay", "0.01",
+        "--interval", "1", "--samples", "2", "--window", "2", "--service-passes", "2",
+        "--archive", "150", "--loop-feeds", "5", "--parse-feeds", "0", "--search-runs", "2",
+        "--cli-runs", "1", "--json", str(out),
+    ]  # fmt: on
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(out.read_text(encoding="utf-8"))
+    rows = {row["key"]: row for row in document["rows"]}
+    assert list(rows) == list(SUITE_ROWS), list(rows)
+    for key, row in rows.items():
+        assert row["figure"], row
+        if key not in NO_BASELINE:
+            assert row["baseline"] and row["baseline_figure"], row
+        if key not in NO_RATIO:
+            assert row["ratio"] is not None and row["ratio"] > 0, row
+        assert bool(row["target"]) == SUITE_ROWS[key], row
+        assert row["verdict"] in (("met", "MISSED") if SUITE_ROWS[key] else ("",)), row
+    # the printed table: a header, a rule, then the same rows with the same baselines and verdicts
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + len(rows), result.stdout
+    for line, row in zip(table[2:], rows.values(), strict=True):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert (cells[2], cells[-1]) == (row["baseline"] or "—", row["verdict"]), line
+
+    # --table prints the same table again from the JSON (to regenerate the README's)
+    again = subprocess.run(
+        [sys.executable, "bench/suite.py", "--table", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert [line for line in again.stdout.splitlines() if line.startswith("| ")] == table
+
+    figures = document["figures"]
+    passes = figures["passes"]
+    assert (passes["cold"]["new_articles"], passes["warm"]["not_modified"]) == (50, 10), passes
+    assert passes["changed"]["new_articles"] == 5, passes  # one feed of ten, five new items
+    assert figures["farm"]["httpx warm"] == {"200": 0, "304": 10, "404": 0}
+    assert figures["farm"]["reader warm"]["304"] == 10  # reader asked conditionally too
+    session = figures["session"]
+    assert len(session["latencies"]) == 2, session  # both alerts reached the fake Bot API
+    assert session["peak_kb"] > 0 and session["exit_code"] == 0, session
+    assert figures["archive_articles"] >= 150
+    for search in figures["searches"]:
+        assert search["cli_hits"] == search["hits"] > 0, search  # monitor found what raw SQL found
