@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor import __version__, manage
-from monitor.app import poll_once, run_service
+from monitor.app import poll_once, run_service, tune_gc
 from monitor.config import config_path, load_config, parse_duration
 from monitor.errors import MonitorError
 from monitor.examples import check_examples
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config()
     setup_logging(ctx.log_level, [config.telegram.token or ""])
+    tune_gc()
     asyncio.run(run_service(config))
     return 0
 
@@ -93,6 +94,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_poll(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config()
     setup_logging("WARNING" if ctx.log_level == "INFO" else ctx.log_level, [config.telegram.token or ""])
+    tune_gc()
     report, delivery = asyncio.run(poll_once(config))
     for error in report.errors:
         print(f"monitor: feed {error.url}: {error.message}", file=sys.stderr)
