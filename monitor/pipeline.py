@@ -83,7 +83,10 @@ class Pipeline:
         """Fetch the due feeds (or all), and handle each as soon as its answer arrives.
 
         Bodies held at once are bounded (fetches in flight plus those waiting to be
-        analysed), so a pass over thousands of feeds needs the memory of a few dozen."""
+        analysed), so a pass over thousands of feeds needs the memory of a few dozen.
+        A small pass (fewer feeds than the analysis workers need, and than `concurrency`)
+        is handled in the order of the feeds, so that which outlet's report heads a story
+        does not depend on which server answered first."""
         started = time.monotonic()
         feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
         report = PassReport(feeds=len(feeds))
@@ -92,8 +95,11 @@ class Pipeline:
         held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
         pooled = self.analyser.use_workers(len(feeds))
         in_workers = self.analyser.in_workers
+        # In order: each feed waits for the one before it, which never needs a `held` slot it holds.
+        ordered = not pooled and len(feeds) <= settings.concurrency
+        turns = [asyncio.Event() for _ in feeds] if ordered else []
 
-        async def one(feed: FeedForUpdate) -> None:
+        async def one(index: int, feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
                 await held.acquire()
                 try:
@@ -109,14 +115,18 @@ class Pipeline:
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
                     analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
+                if ordered and index:
+                    await turns[index - 1].wait()
                 self.handle(feed, result, analysed, report)
             finally:
                 held.release()
+                if ordered:
+                    turns[index].set()
 
         # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
         async with asyncio.TaskGroup() as group:
-            for feed in feeds:
-                group.create_task(one(feed))
+            for index, feed in enumerate(feeds):
+                group.create_task(one(index, feed))
         report.in_workers = self.analyser.in_workers - in_workers
         report.seconds = time.monotonic() - started
         return report
