@@ -34,11 +34,14 @@ MAX_SUMMARY = 20_000
 # RSS 2.0 <ttl>: "number of minutes that indicates how long a channel can be cached".
 # More than a week is a typo or a joke; either way not a schedule we follow.
 MAX_TTL = 7 * 86400
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 
 
 def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | ParseError:
     """Entries of one feed, or a ParseError when the body is not a feed."""
+    if b"&#" in body:
+        body = _CHARREF.sub(_charref, body)
     try:
         parsed = feedparser.parse(
             io.BytesIO(body),
@@ -60,6 +63,16 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warning = f"recovered from: {_one_line(parsed['bozo_exception'])}"
     return FeedData(url=url, title=feed_title, entries=entries, warning=warning, ttl=_ttl(feed.get("ttl")))
+
+
+def _charref(m: re.Match[bytes]) -> bytes:
+    """A character reference feedparser would die on (a surrogate, beyond U+10FFFF, or
+    absurdly long: kurtmckee/feedparser#591, one in the whole feed loses every entry)
+    becomes U+FFFD; any other stays as written."""
+    hexa, decimal = m.groups()
+    digits = (hexa or decimal).lstrip(b"0")
+    code = int(digits or b"0", 16 if hexa else 10) if len(digits) <= 7 else -1
+    return m.group() if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else b"&#xFFFD;"
 
 
 def _not_a_feed_reason(parsed: Any, headers: Mapping[str, str]) -> str:

@@ -155,3 +155,16 @@ def test_rss_ttl_minutes_become_seconds(ttl: str | None, seconds: float | None) 
 def test_golden_feeds_without_ttl_have_none() -> None:
     assert parse("rss2.xml").ttl is None
     assert parse("atom.xml", {"content-type": "application/atom+xml"}).ttl is None
+
+
+def test_a_character_reference_feedparser_cannot_take_costs_one_character_not_the_feed() -> None:
+    """&#xD800; (a surrogate), &#x110000; (beyond Unicode), a 9-digit one: feedparser raises on
+    each and the feed would be lost (kurtmckee/feedparser#591). They become U+FFFD."""
+    items = "".join(
+        f"<item><title>a {ref} b</title><link>https://news.test/{i}</link></item>"
+        for i, ref in enumerate(["&#xD800;", "&#55296;", "&#x110000;", "&#xFFFFFFFF;", "&#233;"])
+    )
+    body = f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{items}</channel></rss>"
+    parsed = parse_feed("http://feeds.test/f.xml", body.encode(), {"content-type": "application/rss+xml"})
+    assert not isinstance(parsed, ParseError)
+    assert [e.title for e in parsed.entries] == ["a \ufffd b"] * 4 + ["a é b"]
