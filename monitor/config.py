@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.chats import parse_digest_spec, parse_quiet_hours
 from monitor.errors import ConfigError
+from monitor.netguard import parse_network
 from monitor.types import (
     ChatConfig,
     Config,
@@ -44,7 +45,16 @@ _SECTIONS = {
     "schedule": {"interval", "min_interval", "max_interval", "jitter", "adaptive", "suspend_after"},
     "service": {"listen"},
     "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users", "admin_chat"},
-    "fetch": {"concurrency", "per_host", "timeout", "deadline", "max_bytes", "workers"},
+    "fetch": {
+        "concurrency",
+        "per_host",
+        "timeout",
+        "deadline",
+        "max_bytes",
+        "workers",
+        "block_private_redirects",
+        "allow_private",
+    },
     "feeds": {"url", "name", "interval"},
     "stories": {"window", "near_duplicate", "min_points"},
     "chats": {
@@ -66,6 +76,7 @@ _USER_ID = re.compile(r"^\s*\d+\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # "host:port" or "[IPv6]:port"
+_ALLOW_ENTRY = re.compile(r"^\[?[0-9A-Za-z.:_-]+\]?(/[0-9]{1,3})?$")  # a name, an address, a network
 _LISTEN = re.compile(r"^(?:\[(?P<ipv6>[^\[\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>[0-9]{1,5})$")
 _SCHEDULE_DEFAULTS = {"interval": "15m", "min_interval": "1m", "max_interval": "1d"}
 _SCHEDULE_ORDER = (
@@ -477,6 +488,26 @@ class _Reader:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:
                 raise self.error("[fetch] workers must be a whole number from 0 to 64", "workers", "fetch")
             values["workers"] = value
+        if "block_private_redirects" in table:
+            if not isinstance(table["block_private_redirects"], bool):
+                key = "block_private_redirects"
+                raise self.error(f"[fetch] {key} must be true or false", key, "fetch")
+            values["block_private_redirects"] = table["block_private_redirects"]
+        if "allow_private" in table:
+            entries = table["allow_private"]
+            if not isinstance(entries, list) or not all(
+                isinstance(e, str)
+                and _ALLOW_ENTRY.match(e.strip())
+                and ("/" not in e or parse_network(e) is not None)
+                for e in entries
+            ):
+                raise self.error(
+                    "[fetch] allow_private must be a list of host names, addresses or networks"
+                    ' such as ["rsshub.lan", "10.0.0.0/8"]',
+                    "allow_private",
+                    "fetch",
+                )
+            values["allow_private"] = tuple(e.strip() for e in entries)
         return FetchSettings(**{**defaults.__dict__, **values})
 
 

@@ -28,8 +28,9 @@ from typing import Protocol
 
 import httpx
 
-from monitor import __version__
+from monitor import __version__, netguard
 from monitor.errors import FetchError
+from monitor.netguard import AddressPolicy, GuardedTransport, PrivateAddressRefused
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor)"
@@ -41,8 +42,12 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
-def make_client(settings: FetchSettings) -> httpx.AsyncClient:
-    """The one client a process uses; close it with ``async with``."""
+def make_client(settings: FetchSettings, policy: AddressPolicy | None = None) -> httpx.AsyncClient:
+    """The one client a process uses; close it with ``async with``.
+
+    `policy`: where redirects may not lead (netguard.py); by default from `settings`."""
+    if policy is None and settings.block_private_redirects:
+        policy = AddressPolicy.from_entries(settings.allow_private)
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
         read=settings.read_timeout,
@@ -56,7 +61,8 @@ def make_client(settings: FetchSettings) -> httpx.AsyncClient:
         "Accept-Encoding": "gzip, deflate",
     }
     # Redirects are followed by hand to learn whether every hop was permanent.
-    return httpx.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False)
+    transport = GuardedTransport(policy if settings.block_private_redirects else None)
+    return httpx.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False, transport=transport)
 
 
 # --- concurrency -------------------------------------------------------------
@@ -144,21 +150,45 @@ async def _follow(
     client: httpx.AsyncClient, feed: FeedForUpdate, settings: FetchSettings
 ) -> FetchedFeed | FetchError:
     url, seen, all_permanent = feed.url, {feed.url}, True
-    for _ in range(settings.max_redirects + 1):
-        headers = _conditional_headers(feed)
-        async with client.stream("GET", url, headers=headers) as response:  # type: ignore[arg-type]
-            if response.status_code not in REDIRECTS:
-                permanent_url = url if all_permanent and url != feed.url else None
-                return await _finish(response, feed, settings, url, permanent_url)
-            target = _redirect_target(response, url)
-        if isinstance(target, str):
-            return FetchError(feed.url, target, status=response.status_code)
-        all_permanent = all_permanent and response.status_code in PERMANENT_REDIRECTS
-        url = str(target)
-        if url in seen:
-            return FetchError(feed.url, f"redirect loop at {url}", status=response.status_code)
-        seen.add(url)
-    return FetchError(feed.url, f"too many redirects (more than {settings.max_redirects})")
+    token = None
+    try:
+        for hop in range(settings.max_redirects + 1):
+            headers = _conditional_headers(feed)
+            try:
+                async with client.stream("GET", url, headers=headers) as response:  # type: ignore[arg-type]
+                    if response.status_code not in REDIRECTS:
+                        permanent_url = url if all_permanent and url != feed.url else None
+                        return await _finish(response, feed, settings, url, permanent_url)
+                    target = _redirect_target(response, url)
+                    if hop == 0 and response.extensions.get("peer_public"):
+                        token = netguard.guarded.set(True)  # every later hop: public addresses only
+            except httpx.ConnectError as exc:
+                refused = next((c for c in _causes(exc) if isinstance(c, PrivateAddressRefused)), None)
+                if refused is None:
+                    raise
+                return FetchError(feed.url, f"{refused} ({url})")
+            result = _next_hop(feed, response, target, url, seen)
+            if isinstance(result, FetchError):
+                return result
+            all_permanent = all_permanent and response.status_code in PERMANENT_REDIRECTS
+            url = result
+        return FetchError(feed.url, f"too many redirects (more than {settings.max_redirects})")
+    finally:
+        if token is not None:
+            netguard.guarded.reset(token)
+
+
+def _next_hop(
+    feed: FeedForUpdate, response: httpx.Response, target: httpx.URL | str, url: str, seen: set[str]
+) -> str | FetchError:
+    """The next URL of a redirect chain, or what is wrong with it."""
+    if isinstance(target, str):
+        return FetchError(feed.url, target, status=response.status_code)
+    url = str(target)
+    if url in seen:
+        return FetchError(feed.url, f"redirect loop at {url}", status=response.status_code)
+    seen.add(url)
+    return url
 
 
 def _conditional_headers(feed: FeedForUpdate) -> dict[str, bytes]:

@@ -89,6 +89,8 @@ class FetchSettings:
     max_redirects: int = 10  # hops before a redirect chain is an error
     user_agent: str = ""  # filled in by fetch when empty
     workers: int | None = None  # processes that parse and analyse bodies; None: every core but one
+    block_private_redirects: bool = True  # refuse redirects from public to private addresses
+    allow_private: tuple[str, ...] = ()  # hosts and networks such a redirect may reach anyway
 
 
 @dataclass(frozen=True)

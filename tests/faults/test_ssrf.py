@@ -1,0 +1,149 @@
+"""SSRF: no redirect from a public address reaches a private one (monitor/netguard.py).
+
+Only loopback exists here, so the "public" origin is a server on 127.0.0.2 that the policy
+is told to treat as public (AddressPolicy.public_networks); the private target is the feed
+server on 127.0.0.1. Everything else is the real client, real sockets and real resolution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import ipaddress
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from monitor.errors import FetchError
+from monitor.fetch import fetch_feed, make_client
+from monitor.netguard import AddressPolicy
+from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
+from tests.conftest import rss
+
+PUBLIC_HOST = "127.0.0.2"
+SETTINGS = FetchSettings(connect_timeout=2, read_timeout=2, deadline=5)
+TEST_POLICY = AddressPolicy(public_networks=(ipaddress.ip_network(f"{PUBLIC_HOST}/32"),))
+
+
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    locations: dict[str, str] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        location = self.locations.get(self.path)
+        self.send_response(302 if location else 404)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def public_origin() -> Iterator[tuple[str, dict[str, str]]]:
+    """A server on 127.0.0.2 (public for TEST_POLICY): ``locations[path] = target`` makes it 302."""
+    handler = type("Redirector", (_Redirector,), {"locations": {}})
+    server = http.server.ThreadingHTTPServer((PUBLIC_HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{PUBLIC_HOST}:{server.server_address[1]}", handler.locations
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fetch(url: str, policy: AddressPolicy | None = TEST_POLICY, settings: FetchSettings = SETTINGS):
+    async def go() -> FetchedFeed | FetchError:
+        async with make_client(settings, policy) as client:
+            return await fetch_feed(client, FeedForUpdate(url=url), settings)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "10.1.2.3", "172.16.0.1",
+     "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::", "fc00::1", "fd12:3456::1",
+     "fe80::1", "224.0.0.1", "ff02::1", "192.0.2.1", "198.18.0.1", "240.0.0.1", "255.255.255.255"],
+)  # fmt: skip
+def test_private_loopback_link_local_and_reserved_addresses_are_not_public(address: str) -> None:
+    policy = AddressPolicy()
+    assert not policy.is_public(ipaddress.ip_address(address))
+    assert policy.refusal("feed.example", [ipaddress.ip_address(address)]) is not None
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"])
+def test_global_addresses_are_public(address: str) -> None:
+    assert AddressPolicy().is_public(ipaddress.ip_address(address))
+
+
+def test_allow_private_entries_are_names_addresses_and_networks() -> None:
+    policy = AddressPolicy.from_entries(["RSSHub.lan.", "10.0.0.0/8", "192.168.1.5", "[fd00::1]"])
+    assert policy.refusal("rsshub.lan", [ipaddress.ip_address("192.168.9.9")]) is None
+    assert policy.refusal("x", [ipaddress.ip_address("10.20.30.40")]) is None
+    assert policy.refusal("x", [ipaddress.ip_address("192.168.1.5")]) is None
+    assert policy.refusal("x", [ipaddress.ip_address("fd00::1")]) is None
+    assert policy.refusal("x", [ipaddress.ip_address("192.168.1.6")]) is not None
+
+
+def private_target(feed_server, seeds) -> tuple[str, int]:
+    url = feed_server.add("/internal.xml", rss("Internal", seeds[:1]))
+    return url, int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "127.1", "2130706433", "0x7f.0.0.1", "[::ffff:127.0.0.1]"],
+)
+def test_a_redirect_from_a_public_address_to_a_private_one_is_refused(
+    feed_server, seeds, public_origin, host: str
+) -> None:
+    _, port = private_target(feed_server, seeds)
+    origin, locations = public_origin
+    locations["/feed.xml"] = f"http://{host}:{port}/internal.xml"
+    result = fetch(origin + "/feed.xml")
+    assert isinstance(result, FetchError)
+    assert feed_server.count("/internal.xml") == 0  # never asked
+    assert "\n" not in result.message
+    assert result.message.startswith("redirect to a private address refused: ")
+    assert "allow it with [fetch] allow_private" in result.message
+    assert f":{port}/internal.xml" in result.message  # names the hop it refused
+
+
+def test_an_allow_listed_internal_target_is_reached(feed_server, seeds, public_origin) -> None:
+    _, port = private_target(feed_server, seeds)
+    origin, locations = public_origin
+    locations["/feed.xml"] = f"http://127.0.0.1:{port}/internal.xml"
+    policy = replace(TEST_POLICY, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
+    result = fetch(origin + "/feed.xml", policy)
+    assert isinstance(result, FetchedFeed) and result.status == 200
+    assert feed_server.count("/internal.xml") == 1
+
+
+def test_with_the_policy_off_a_redirect_may_go_anywhere(feed_server, seeds, public_origin) -> None:
+    _, port = private_target(feed_server, seeds)
+    origin, locations = public_origin
+    locations["/feed.xml"] = f"http://127.0.0.1:{port}/internal.xml"
+    result = fetch(origin + "/feed.xml", settings=replace(SETTINGS, block_private_redirects=False))
+    assert isinstance(result, FetchedFeed) and result.status == 200
+
+
+def test_a_public_origin_may_redirect_to_another_public_address(public_origin) -> None:
+    origin, locations = public_origin
+    locations["/feed.xml"] = origin + "/moved.xml"
+    result = fetch(origin + "/feed.xml")
+    assert isinstance(result, FetchError) and result.message.startswith("HTTP 404")  # reached, and answered
+
+
+def test_feeds_the_operator_configured_on_private_addresses_work(feed_server, seeds) -> None:
+    """Direct, and through redirects that stay inside (a private origin): the default policy."""
+    url, _ = private_target(feed_server, seeds)
+    moved = feed_server.misbehave("/moved.xml", "redirect", to="/internal.xml")
+    for target in (url, moved):
+        result = fetch(target, policy=None)
+        assert isinstance(result, FetchedFeed) and result.status == 200
+    assert feed_server.count("/internal.xml") == 2
