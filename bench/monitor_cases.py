@@ -1,0 +1,224 @@
+"""monitor's side of bench/suite.py, through its public entry points only.
+
+    write_config       a monitor.toml for farm URLs: console alerts, the shipped rules
+    monitor_pass       load_config → open_app → app.pipeline.run_pass(), timed (the wall time
+                       of run_pass alone, and the CPU time of this process and its children)
+    archive_size       articles in the archive (the documented `articles` table)
+    search_*           `monitor search` three ways: the CLI in a fresh interpreter (what a user
+                       waits for), monitor.cli.main in this process (no start-up), and the same
+                       FTS5 MATCH written by hand in raw sqlite3 over the documented schema
+
+A pass runs in a fresh open_app, as `monitor poll` does, so each starts from the archive
+alone; the time of open_app itself (rules, archive migrations check) is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitor.app import open_app
+from monitor.cli import main as monitor_main
+from monitor.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+# Never hand monitor a real bot, chat or config from the environment.
+ENV_DROP = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "MONITOR_CONFIG")
+
+
+def write_config(path: Path, db: Path, urls: Sequence[str], extra: str = "") -> Path:
+    """A config watching `urls`; without [telegram], so alerts are queued for the console."""
+    head = f"[storage]\npath = {json.dumps(str(db))}\n\n[rules]\npaths = [{json.dumps(str(RULES))}]\n\n"
+    feeds = "".join(f"[[feeds]]\nurl = {json.dumps(url)}\n\n" for url in urls)
+    path.write_text(head + extra + ("\n\n" if extra else "") + feeds, encoding="utf-8")
+    return path
+
+
+def fetch_defaults(folder: Path) -> tuple[int, int]:
+    """monitor's default [fetch] concurrency and per_host, read through its own config loader."""
+    config = load_config(write_config(folder / "defaults.toml", folder / "unused.db", []), environ={})
+    return config.fetch.concurrency, config.fetch.per_host
+
+
+@dataclass
+class PassFigures:
+    seconds: float  # wall time of run_pass
+    cpu: float  # CPU seconds of this process and its children (parser workers) during it
+    feeds: int
+    not_modified: int
+    new_articles: int
+    alerts: int
+    matches: int
+    errors: list[str] = field(default_factory=list)  # "url: message", the first few
+
+    @property
+    def rate(self) -> float:
+        return self.feeds / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def article_rate(self) -> float:
+        return self.new_articles / self.seconds if self.seconds > 0 else 0.0
+
+
+def monitor_pass(config_path: Path) -> PassFigures:
+    """One pass over every configured feed, in this process."""
+    return asyncio.run(_monitor_pass(config_path))
+
+
+async def _monitor_pass(config_path: Path) -> PassFigures:
+    config = load_config(config_path, environ={})
+    async with open_app(config) as app:
+        cpu_before = tree_cpu(os.getpid())
+        started = time.perf_counter()
+        report = await app.pipeline.run_pass()
+        seconds = time.perf_counter() - started
+        # before open_app ends: the parser workers are still alive, their CPU time readable
+        cpu = tree_cpu(os.getpid()) - cpu_before
+    return PassFigures(
+        seconds=seconds,
+        cpu=cpu,
+        feeds=report.feeds,
+        not_modified=report.not_modified,
+        new_articles=report.new_articles,
+        alerts=report.alerts,
+        matches=report.matches,
+        errors=[f"{e.url}: {e.message}" for e in report.errors[:20]],
+    )
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its living descendants, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        todo += [int(c) for c in children]
+    return total / ticks
+
+
+def archive_size(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("select count(*) from articles").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    key: str  # for scripts
+    label: str  # for the table
+    text: str  # the FTS5 query
+    since_days: int | None = None
+    rule: str | None = None
+
+    def cli_args(self) -> list[str]:
+        args = ["search", "--json"]
+        if self.since_days is not None:
+            args += ["--since", f"{self.since_days}d"]
+        if self.rule is not None:
+            args += ["--rule", self.rule]
+        return [*args, self.text]
+
+
+QUERIES = (
+    Query("phrase", 'phrase: "rare earth"', '"rare earth"'),
+    Query(
+        "boolean",
+        "boolean, --since 1d",
+        "(chip* OR semiconductor*) AND (India OR Japan) NOT cricket",
+        since_days=1,
+    ),
+    Query("rule", "--rule critical-minerals Japan", "Japan", rule="critical-minerals"),
+)
+
+
+@dataclass
+class SearchFigures:
+    query: Query
+    cli: float  # seconds, median: `python -m monitor search` as a subprocess
+    in_process: float  # seconds, median: monitor.cli.main in this process
+    raw: float  # seconds, median: sqlite3.connect + the hand-written query
+    hits: int  # results of the raw query (limit 20)
+    cli_hits: int  # results monitor printed (must equal hits)
+
+
+def search_figures(config_path: Path, db: Path, query: Query, cli_runs: int, runs: int) -> SearchFigures:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_DROP}
+    command = [sys.executable, "-m", "monitor", "--config", str(config_path), *query.cli_args()]
+    cli_times = []
+    for _ in range(cli_runs):
+        started = time.perf_counter()
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        cli_times.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            raise RuntimeError(f"monitor search failed ({result.returncode}): {result.stderr.strip()}")
+    printed, in_process = _timed(lambda: _search_in_process(config_path, query), runs)
+    hits, raw = _timed(lambda: _search_raw(db, query), runs)
+    return SearchFigures(query, statistics.median(cli_times), in_process, raw, hits, printed)
+
+
+def _timed(run: Callable[[], int], runs: int) -> tuple[int, float]:
+    """(the last result, the median seconds) of `runs` calls after one warm-up call."""
+    result = run()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - started)
+    return result, statistics.median(times)
+
+
+def _search_in_process(config_path: Path, query: Query) -> int:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = monitor_main(["--config", str(config_path), *query.cli_args()])
+    if code != 0:
+        raise RuntimeError(f"monitor search exited {code}")
+    return len(out.getvalue().splitlines())
+
+
+def _search_raw(db: Path, query: Query) -> int:
+    """The query by hand, over the schema the README documents."""
+    where, args = ["articles_fts match ?"], [query.text]
+    if query.since_days is not None:
+        since = datetime.now(UTC) - timedelta(days=query.since_days)
+        where.append("a.published >= ?")
+        args.append(since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if query.rule is not None:
+        where.append("exists (select 1 from matches m where m.article_id = a.id and m.rule_id = ?)")
+        args.append(query.rule)
+    sql = (
+        "select a.id, a.title, a.link, a.outlet, a.published from articles a"
+        " join articles_fts on articles_fts.rowid = a.id"
+        f" where {' and '.join(where)} order by a.published desc limit 20"
+    )
+    conn = sqlite3.connect(db)
+    try:
+        return len(conn.execute(sql, args).fetchall())
+    finally:
+        conn.close()

@@ -1,0 +1,271 @@
+"""The suite's table: one row per (case, baseline), markdown that also reads in a terminal.
+
+A ratio is always monitor's rate over the baseline's (feeds/s, or 1/seconds for a search):
+above 1, monitor is faster. A target is a bound on the ratio or on the figure itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from baselines import Timing
+from monitor_cases import PassFigures, SearchFigures
+from service_session import Session
+
+__all__ = ["Results", "Row", "build_rows", "markdown", "rows_json", "verdict"]
+
+MEMORY_LIMIT_MB = 150
+
+
+@dataclass
+class Row:
+    key: str  # stable, for scripts: "cold vs reader cold", "memory", "search phrase"...
+    case: str  # e.g. "cold pass"
+    figure: str  # monitor's figure, as printed
+    baseline: str  # what it is compared with ("" when the case has a bound, not a baseline)
+    baseline_figure: str
+    ratio: float | None  # monitor ÷ baseline, rates
+    target: str  # as printed: "≥ 2x", "< 150 MB", "" (for information)
+    met: bool | None  # None: no target
+    value: float | None = None  # monitor's figure as a number (JSON)
+    baseline_value: float | None = None
+    unit: str = ""  # of value and baseline_value
+
+
+def verdict(met: bool | None) -> str:
+    return "" if met is None else "met" if met else "MISSED"
+
+
+def _ratio(row: Row) -> str:
+    if row.ratio is None:
+        return "—"
+    if row.ratio >= 10:
+        return f"{row.ratio:.0f}x"
+    return f"{row.ratio:.2f}x"
+
+
+_HEADERS = ("case", "monitor", "baseline", "baseline figure", "ratio", "target", "")
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    """The table, with columns padded so that it also lines up in a terminal. A case's figure
+    is printed on its first row only."""
+    cells = []
+    last_case = None
+    for row in rows:
+        first = row.case != last_case
+        last_case = row.case
+        cells.append(
+            (
+                row.case if first else "",
+                row.figure if first else "",
+                row.baseline or "—",
+                row.baseline_figure or "—",
+                _ratio(row),
+                row.target or "—",
+                verdict(row.met),
+            )
+        )
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_HEADERS)]
+
+    def line(values: Sequence[str]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
+
+    out = [line(_HEADERS), "| " + " | ".join("-" * w for w in widths) + " |"]
+    out += [line(c) for c in cells]
+    return "\n".join(out)
+
+
+def rows_json(rows: Sequence[Row]) -> list[dict[str, object]]:
+    return [asdict(row) | {"verdict": verdict(row.met)} for row in rows]
+
+
+# --- figures → rows ------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    """Everything measured, by name."""
+
+    passes: dict[str, PassFigures] = field(default_factory=dict)  # monitor: cold, warm, changed, fill
+    baselines: dict[str, Timing] = field(default_factory=dict)  # e.g. "httpx cold", "reader warm"
+    farm: dict[str, dict[str, int]] = field(default_factory=dict)  # step → what the farm answered
+    searches: list[SearchFigures] = field(default_factory=list)
+    archive_articles: int = 0
+    session: Session | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # step → wall time
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.1f} feeds/s" if value < 100 else f"{value:,.0f} feeds/s"
+
+
+def _against(
+    kind: str, figure: str, monitor: float, r: Results, name: str, label: str, bound: float | None = None
+) -> Row | None:
+    """A row comparing monitor's rate with baseline `name`'s, if that was measured."""
+    timing = r.baselines.get(name)
+    if timing is None:
+        return None
+    ratio = monitor / timing.rate if timing.rate else None
+    met = None if bound is None else ratio is not None and ratio >= bound
+    target = "" if bound is None else (f"≥ {bound:g}x" if bound >= 1 else f"≥ {bound:g}x ({bound:.0%})")
+    return Row(
+        f"{kind} vs {name}",
+        CASE_NAMES[kind],
+        figure,
+        label,
+        _rate(timing.rate),
+        ratio,
+        target,
+        met,
+        monitor,
+        timing.rate,
+        "feeds/s",
+    )
+
+
+CASE_NAMES = {"cold": "cold pass", "warm": "warm pass (all 304)", "changed": "changed pass (10% × 5 new)"}
+
+
+def _pass_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
+    rows: list[Row | None] = []
+    loop = r.baselines.get("loop cold") or r.baselines.get("loop warm")
+    loop_label = f"afternoon loop, {loop.feeds if loop else 0} feeds: feedparser.parse(url) + sqlite3"
+    parsed = r.baselines.get("feedparser")
+    sample = f"{parsed.feeds} of the bodies" if parsed else ""
+    reader = f"reader {_reader_version()}, update_feeds(workers={args.workers})"
+    if cold := r.passes.get("cold"):
+        c = "cold"
+        fig = f"{_rate(cold.rate)}, {cold.article_rate:,.0f} articles/s"
+        rows += [
+            _against(
+                c, fig, cold.rate, r, "feedparser", f"feedparser.parse(), 1 core, defaults ({sample})", 2
+            ),
+            _against(
+                c, fig, cold.rate, r, "feedparser fast", "feedparser.parse(), 1 core, no sanitize/resolve"
+            ),
+            _against(c, fig, cold.rate, r, "reader cold", reader, 3),
+            _against(c, fig, cold.rate, r, "httpx cold", "raw httpx GETs, 200s with bodies"),
+            _against(c, fig, cold.rate, r, "loop cold", loop_label),
+        ]
+    if warm := r.passes.get("warm"):
+        w, fig = "warm", f"{_rate(warm.rate)} ({warm.seconds:.1f} s, best of {args.warm_runs})"
+        rows += [
+            _against(
+                w,
+                fig,
+                warm.rate,
+                r,
+                "httpx warm",
+                f"raw httpx conditional GETs, 304s (best of {args.warm_runs})",
+                0.6,
+            ),
+            _against(w, fig, warm.rate, r, "loop warm", loop_label, 10),
+            _against(w, fig, warm.rate, r, "reader warm", reader),
+        ]
+    if changed := r.passes.get("changed"):
+        ch = "changed"
+        fig = f"{_rate(changed.rate)} ({changed.seconds:.1f} s, {changed.new_articles} new)"
+        rows.append(_against(ch, fig, changed.rate, r, "reader changed", reader, 3))
+    return rows
+
+
+def _reader_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("reader")
+    except Exception:
+        return "?"
+
+
+def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
+    s = r.session
+    if s is None:
+        return []
+    peak = s.peak_kb / 1024
+    memory = Row(
+        "memory",
+        f"memory: monitor run, {args.feeds} feeds",
+        f"{peak:.0f} MB peak RSS, {s.processes} process{'es' if s.processes > 1 else ''} ("
+        + " + ".join(f"{kb / 1024:.0f}" for kb in s.process_peaks_kb)
+        + f" MB), {len(s.passes)} passes; {s.start_kb / 1024:.0f} MB at start",
+        "",
+        "",
+        None,
+        f"< {MEMORY_LIMIT_MB} MB",
+        peak < MEMORY_LIMIT_MB,
+        peak,
+        None,
+        "MB",
+    )
+    lat = s.latencies
+    median = statistics.median(lat) if lat else None
+    figure = (
+        f"median {median:.1f} s, max {lat[-1]:.1f} s ({len(lat)}/{len(s.samples)} alerts)"
+        if median is not None
+        else f"no alert arrived (0/{len(s.samples)})"
+    )
+    bound = s.interval + 2
+    latency = Row(
+        "latency",
+        f"latency: interval {s.interval:g} s",
+        figure,
+        "the polling interval",
+        f"{s.interval:g} s",
+        None,
+        f"median < {bound:g} s",
+        median is not None and median < bound and len(lat) == len(s.samples),
+        median,
+        s.interval,
+        "s",
+    )
+    return [memory, latency]
+
+
+def _search_rows(r: Results) -> list[Row | None]:
+    rows: list[Row | None] = []
+    if r.searches:
+        in_process = sum(p.new_articles for p in r.passes.values())
+        by_service = sum(p.fields.get("new_articles", 0) for p in r.session.passes) if r.session else 0
+        rows.append(
+            Row(
+                "archive",
+                f"archive: {r.archive_articles:,} articles",
+                f"{in_process:,} by run_pass, {by_service:,.0f} by monitor run",
+                "",
+                "",
+                None,
+                "",
+                None,
+                float(r.archive_articles),
+                None,
+                "articles",
+            )
+        )
+    for s in r.searches:
+        rows.append(
+            Row(
+                f"search {s.query.key}",
+                f"search: {s.query.label}",
+                f"CLI {s.cli * 1000:.0f} ms; in-process {s.in_process * 1000:.1f} ms",
+                "raw sqlite3, the same FTS5 MATCH",
+                f"{s.raw * 1000:.1f} ms",
+                s.raw / s.in_process if s.in_process else None,
+                "",
+                None,
+                s.in_process * 1000,
+                s.raw * 1000,
+                "ms",
+            )
+        )
+    return rows
+
+
+def build_rows(r: Results, args: argparse.Namespace) -> list[Row]:
+    rows = _pass_rows(r, args) + _service_rows(r, args) + _search_rows(r)
+    return [row for row in rows if row is not None]

@@ -1,0 +1,288 @@
+"""`monitor run` as a user runs it, for bench/suite.py: peak memory and alert latency, one session.
+
+    fake Bot API (tests/fakes/telegram_api.py, on loopback) ← python-telegram-bot ← monitor run
+    feed farm (another process) → monitor run: FEEDS feeds, [schedule] interval = INTERVAL
+
+1. `monitor --config ... run` starts on feeds it has never seen (on the suite's archive, which
+   by then holds the in-process passes' articles: a service some weeks old); its first tick is
+   a cold pass over all of them.
+2. From the end of the cold pass, SAMPLES breaking beat items (farm.breaking_item: matched
+   by a shipped rule, each a story of its own) are published on distinct feeds at moments
+   spread over WINDOW seconds (one in each slice of WINDOW / SAMPLES, at a random point of
+   it), so they land at every phase of the feeds' polling cycle.
+3. The service polls on its own schedule (jitter 0, so that every pass is a whole pass over
+   the feeds: the worst case for memory). After its second pass (warm, but for the feeds a
+   sample landed on) the farm changes 10% of the feeds (5 new items each), so the passes after
+   it are changed passes. With passes=2 the change comes right after the cold pass.
+4. A sample's latency: from the moment the farm serves the item to the moment the fake Bot
+   API accepts the sendMessage that names it (both on this process's monotonic clock).
+5. Once every sample has arrived and a pass has seen the change (or a deadline passed), SIGTERM.
+
+Memory: the RSS of the service's process tree (the service, its parser workers and
+multiprocessing's resource tracker), sampled from /proc every 0.2 s (service_memory.Sampler);
+the peak is the sum of each process's VmHWM, the kernel's high-water mark, which no sampling
+interval can miss (an upper bound of the tree's peak, since they may peak at different moments).
+
+Alerts go to one private chat whose bursts are folded within 1 s only ([[chats]]
+burst_window = "1s"): with the shipped 10 minutes, the samples after the cold pass's flood of
+alerts would arrive inside a "More matches" digest instead of as alerts of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+from farm import FarmProcess, breaking_item  # noqa: E402 (sibling scripts)
+from monitor_cases import ENV_DROP, write_config  # noqa: E402
+from service_memory import LogReader, Sampler  # noqa: E402
+
+from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
+
+CHAT_ID = 4242  # a private chat (positive id)
+STOP_TIMEOUT = 60.0
+
+
+@dataclass
+class Sample:
+    n: int
+    feed: int  # farm index
+    title: str
+    at: float  # seconds after the cold pass when it was published
+    published: float = 0.0  # monotonic, once the farm serves it
+    delivered: float | None = None  # monotonic, when the fake Bot API accepted its alert
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.delivered is None else self.delivered - self.published
+
+
+@dataclass
+class PassLine:
+    number: int
+    kind: str  # cold, warm, changed
+    fields: dict[str, float]  # of the service's event=pass line: feeds, not_modified, new_articles...
+    rss_kb: int  # tree RSS when the line arrived
+
+
+@dataclass
+class Session:
+    interval: float
+    passes: list[PassLine] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    start_kb: int = 0  # tree RSS when the service logged event=started (imports, rules, archive open)
+    peak_kb: int = 0  # sum of VmHWM over the tree's processes
+    most_sampled_kb: int = 0  # the largest sampled tree RSS
+    processes: int = 0  # processes seen in the tree
+    process_peaks_kb: list[int] = field(default_factory=list)  # VmHWM of each, largest first
+    messages: int = 0  # sendMessage calls the fake Bot API accepted
+    exit_code: int | None = None
+    stop_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)  # level=ERROR lines of the service's log
+    seconds: float = 0.0  # the whole session
+
+    @property
+    def latencies(self) -> list[float]:
+        return sorted(s.latency for s in self.samples if s.latency is not None)
+
+
+def session_config(folder: Path, db: Path, urls: list[str], interval: float, api: FakeTelegramAPI) -> Path:
+    schedule = (
+        # jitter 0: every pass is a whole pass over the feeds, the worst case for memory
+        f'[schedule]\ninterval = "{interval:g}s"\nmin_interval = "{min(interval, 60):g}s"\njitter = 0\n\n'
+        f"[telegram]\ntoken = {json.dumps(api.token)}\nchat_id = {CHAT_ID}\n"
+        f"api_url = {json.dumps(api.bot_url)}\n\n"
+        f'[[chats]]\nid = {CHAT_ID}\nburst_window = "1s"'
+    )
+    return write_config(folder / "monitor.toml", db, urls, schedule)
+
+
+def run_session(
+    farm: FarmProcess,
+    folder: Path,
+    feeds: range,
+    db: Path,
+    interval: float,
+    samples: int,
+    window: float,
+    passes: int = 3,
+    change: tuple[float, int] = (0.1, 5),
+    pass_timeout: float = 1800.0,
+    progress: Any = print,
+) -> Session:
+    """Run `monitor run` over the farm's feeds `feeds` (indices), with its archive at `db`."""
+    session = Session(interval)
+    started = time.monotonic()
+    with FakeTelegramAPI() as api:
+        config = session_config(folder, db, [farm.url(i) for i in feeds], interval, api)
+        env = {k: v for k, v in os.environ.items() if k not in ENV_DROP}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+        with (folder / "console.txt").open("w", encoding="utf-8") as console:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+                cwd=folder,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        try:
+            plan = _Plan(feeds, samples, window, passes, change, pass_timeout)
+            _drive(proc, api, farm, folder, session, plan, progress)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    session.seconds = time.monotonic() - started
+    return session
+
+
+@dataclass(frozen=True)
+class _Plan:
+    feeds: range  # farm indices the service watches
+    samples: int
+    window: float
+    passes: int  # cold, warm..., and the pass after the change
+    change: tuple[float, int]
+    pass_timeout: float
+
+
+def _drive(
+    proc: subprocess.Popen[str],
+    api: FakeTelegramAPI,
+    farm: FarmProcess,
+    folder: Path,
+    session: Session,
+    plan: _Plan,
+    progress: Any,
+) -> None:
+    sampler = Sampler(proc.pid).start()
+    rss_at_pass: list[int] = []
+
+    def on_line(event: str) -> None:
+        sampler.sample(event)
+        if event == "pass":
+            rss_at_pass.append(sampler.rss)
+        elif event == "started":
+            session.start_kb = sampler.rss
+
+    assert proc.stderr is not None
+    log = LogReader(proc.stderr, folder / "service.log", on_line)
+    pending: dict[str, Sample] = {}
+    lock = threading.Lock()
+
+    def on_accept(message: SentMessage) -> None:
+        now = time.monotonic()
+        with lock:
+            for title, sample in list(pending.items()):
+                if title in message.visible_text:
+                    sample.delivered = now
+                    del pending[title]
+
+    api.on_accept = on_accept
+    changed_after = [10**9]  # passes logged before the farm changed
+
+    def record(number: int) -> None:
+        fields = log.passes[number - 1]
+        kind = "cold" if number == 1 else "changed" if number > changed_after[0] else "warm"
+        session.passes.append(PassLine(number, kind, fields, rss_at_pass[number - 1]))
+        line = " ".join(f"{k}={v:g}" for k, v in fields.items())
+        progress(
+            f"  service pass {number} ({kind}): {line}; tree RSS {rss_at_pass[number - 1] / 1024:.0f} MB"
+        )
+
+    log.wait_pass(1, plan.pass_timeout, proc)
+    record(1)
+    publisher = _Publisher(farm, plan.feeds, plan.samples, plan.window, pending, lock, session)
+    publisher.start()
+    for number in range(2, plan.passes):
+        log.wait_pass(number, plan.pass_timeout, proc)
+        record(number)
+    changed_after[0] = len(log.passes)
+    farm.change(*plan.change, among=plan.feeds)
+    deadline = time.monotonic() + plan.window + 2 * (session.interval + 10) + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        while len(session.passes) < len(log.passes):
+            record(len(session.passes) + 1)
+        with lock:
+            if publisher.done and not pending and len(log.passes) > changed_after[0]:
+                break
+        time.sleep(0.2)
+    publisher.stop()
+    sampler.sample()
+    session.peak_kb = sum(sampler.hwm.values())
+    session.most_sampled_kb = sampler.max_rss
+    session.processes = len(sampler.hwm)
+    session.process_peaks_kb = sorted(sampler.hwm.values(), reverse=True)
+    stopping = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        session.exit_code = proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        session.exit_code = None
+    session.stop_seconds = time.monotonic() - stopping
+    sampler.stop()
+    log.join(5)
+    while len(session.passes) < len(log.passes):
+        record(len(session.passes) + 1)
+    session.messages = sum(1 for method in api.requests if method == "sendMessage")
+    session.errors = log.errors
+
+
+class _Publisher:
+    """Publishes the samples on a thread, each at its moment after start()."""
+
+    def __init__(
+        self,
+        farm: FarmProcess,
+        feeds: range,
+        count: int,
+        window: float,
+        pending: dict[str, Sample],
+        lock: threading.Lock,
+        session: Session,
+    ) -> None:
+        rng = random.Random("latency")
+        slot = window / max(count, 1)
+        chosen = rng.sample(feeds, min(count, len(feeds)))
+        for n, feed in enumerate(chosen):
+            title, _ = breaking_item(n)
+            session.samples.append(Sample(n, feed, title, at=(n + rng.random()) * slot))
+        self.farm, self.pending, self.lock, self.samples = farm, pending, lock, session.samples
+        self.done = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="latency-publisher", daemon=True)
+
+    def start(self) -> None:
+        self._began = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        for sample in self.samples:
+            if self._stop.wait(max(0.0, self._began + sample.at - time.monotonic())):
+                break
+            title, body = breaking_item(sample.n)
+            with self.lock:
+                self.pending[title] = sample
+            self.farm.publish(sample.feed, title, body)
+            sample.published = time.monotonic()
+        self.done = True
