@@ -30,7 +30,7 @@ from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-from monitor.dedupe import distinct_entries
+from monitor.dedupe import Keyed, distinct_entries
 from monitor.errors import ParseError
 from monitor.matcher import RuleSet
 from monitor.parse import parse_feed
@@ -72,11 +72,32 @@ def analyse(
     stories: StorySettings,
     known: Known,
 ) -> AnalysedFeed | ParseError:
+    read = read_entries(url, body, headers)
+    if isinstance(read, ParseError):
+        return read
+    parsed, keyed = read
+    return describe_fresh(parsed, keyed, known(k for _, _, keys in keyed for k in keys), now, rules, stories)
+
+
+def read_entries(
+    url: str, body: bytes, headers: Mapping[str, str]
+) -> tuple[FeedData, list[Keyed]] | ParseError:
+    """The feed's entries, each article once (in any feed order), with its identity keys."""
     parsed = parse_feed(url, body, headers)
     if isinstance(parsed, ParseError):
         return parsed
-    keyed = distinct_entries(parsed.entries)  # each article once, in any feed order
-    seen = known(k for _, _, keys in keyed for k in keys)
+    return parsed, distinct_entries(parsed.entries)
+
+
+def describe_fresh(
+    parsed: FeedData,
+    keyed: list[Keyed],
+    seen: set[str],
+    now: datetime,
+    rules: RuleSet,
+    stories: StorySettings,
+) -> AnalysedFeed:
+    """The entries none of whose keys are in `seen` (known to the archive), analysed."""
     fresh = []
     for entry, canonical, keys in keyed:
         if seen.intersection(keys):
@@ -129,7 +150,15 @@ class Analyser:
                 log.warning(
                     "a parser process could not read the archive (%s); feed %s analysed in-process", exc, url
                 )
-        return analyse(url, body, headers, now, self.rules, self.stories, self.known)
+        # In-process, in a thread, so a big feed does not stop the event loop (and every fetch
+        # in flight with it, until their deadlines pass) for the seconds it takes. The archive's
+        # keys are read in between, on the loop's thread, whose connection it is.
+        read = await asyncio.to_thread(read_entries, url, body, headers)
+        if isinstance(read, ParseError):
+            return read
+        parsed, keyed = read
+        seen = self.known(k for _, _, keys in keyed for k in keys)
+        return await asyncio.to_thread(describe_fresh, parsed, keyed, seen, now, self.rules, self.stories)
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -3,7 +3,10 @@
 An alert row is written with its article (storage.save_update) and stays
 ``pending`` until a notifier has taken it; only then is it marked ``sent``.
 So Telegram down, slow or rate-limiting never loses an alert, and a restart
-re-sends at most the one alert that was in flight at the instant of a crash.
+re-sends at most the one alert that was in flight at the instant of a crash (as
+does a retry after Telegram took an alert whose answer was lost: a timeout, a
+connection closed before the answer). Each chat gets its alerts in order: while
+its oldest pending alert waits for a retry time, so do the chat's later ones.
 
 What each answer does:
 
@@ -70,6 +73,8 @@ async def deliver_pending(
     to their notifier; every other chat goes to `default` (Telegram), or waits if None."""
     report = DeliveryReport()
     skipped: set[str] = set()
+    # A chat's alerts behind one that waits for its retry time wait too (pending_alerts): they
+    # must not overtake it, nor be sent into a flood-control wait Telegram asked for.
     for alert in archive.pending_alerts(clock(), limit):
         notifier = notifiers.get(alert.chat_id, default)
         if notifier is None or alert.chat_id in skipped:
@@ -168,5 +173,5 @@ def _defer(
 ) -> str:
     archive.mark_retry(alert.id, exc.message, at)
     report.deferred += 1
-    report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc}")
+    report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc.message}")
     return outcome

@@ -13,13 +13,14 @@ For the articles of one feed update (a batch), in order:
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitor.render import render_alert
 from monitor.storage import Archive
 from monitor.stories import ArticleFingerprint, choose_story
+from monitor.storystore import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StorySettings
 
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
@@ -77,7 +78,10 @@ class Grouper:
     rule_names: dict[str, str]
     fingerprints: FingerprintCache = field(default_factory=lambda: FingerprintCache())
     edits: list[StoryEdit] = field(default_factory=list)
-    _batch: list[tuple[int, ArticleFingerprint, frozenset[str]]] = field(default_factory=list)
+    _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
+    # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
+    # candidates are, so a feed of thousands of look-alike items costs no more per item than 50.
+    _postings: dict[str, deque[int]] = field(default_factory=dict)
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
 
@@ -100,7 +104,9 @@ class Grouper:
             alerts = self._join_new(self._new[story], report, entry, outlet, matches)
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
-        self._batch.append((story, fp, frozenset(keys)))
+        for key in dict.fromkeys(keys):
+            self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
+        self._batch.append((story, fp))
         return Placement(story, fp.to_json(), tuple(keys), alerts)
 
     def _choose(self, fp: ArticleFingerprint, keys: Sequence[str]) -> int | None:
@@ -111,9 +117,16 @@ class Grouper:
         if missing:
             parsed.update(cache.add(self.archive.fingerprints(missing)))
         candidates = [(story, parsed[article]) for story, article in found if article in parsed]
-        wanted = set(keys)
-        candidates += [(story, other) for story, other, its_keys in self._batch if its_keys & wanted]
-        return choose_story(fp, candidates, self.settings)
+        return choose_story(fp, candidates + self._batch_candidates(keys), self.settings)
+
+    def _batch_candidates(self, keys: Sequence[str]) -> list[tuple[int, ArticleFingerprint]]:
+        """This batch's earlier articles sharing a key, those sharing the most first (as
+        storage.story_candidates ranks the archive's)."""
+        shared: Counter[int] = Counter()
+        for key in dict.fromkeys(keys):
+            shared.update(self._postings.get(key, ()))
+        best = sorted(shared, key=lambda i: (-shared[i], -i))[:MAX_CANDIDATES]
+        return [self._batch[i] for i in best]
 
     def _join_new(
         self,

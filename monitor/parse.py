@@ -5,19 +5,34 @@ handed a stream, never ``bytes`` or ``str``: given a string it treats a body
 that looks like a path or URL as one to open (a feed whose body is
 ``/dev/zero`` would exhaust memory). The response headers go with it so a
 charset given only by HTTP (ISO-8859-1, windows-1252) decodes right.
+
+What feedparser would choke on is cleaned first, on the body in UTF-8 as feedparser
+itself decodes it (a UTF-16 or UTF-7 body hides ``<!ENTITY`` from a byte search): a
+character reference it raises on, and entity declarations. feedparser keeps each
+``<!ENTITY name "text">`` it finds at a line start and, once expat gives up on the
+document (its billion-laughs guard does), its loose parser expands them without limit: a
+100 KB entity used 2,000 times was a 200 MB title. Only an entity that stands for one
+character (XHTML's ``&nbsp;`` = ``&#160;``) is left declared; any other reference stays as
+written. No external entity or DTD is ever read (expat's are off, and their declarations
+go the same way).
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
+import email.utils
 import html
 import io
 import re
+import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
+from feedparser import CharacterEncodingOverride
+from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import ParseError
 from monitor.types import EntryData, FeedData
@@ -35,17 +50,28 @@ MAX_SUMMARY = 20_000
 # More than a week is a typo or a joke; either way not a schedule we follow.
 MAX_TTL = 7 * 86400
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+# An entity declaration, unless it declares one character reference; possessive, so linear.
+_ENTITY = re.compile(rb"""<!ENTITY(?!\s++[^\s%"'>]++\s++(["'])&#\w++;\1\s*+>)""")
+# Where a truncated body stopped: inside its last entry, or after it.
+_ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
+_ENTRY_OR_FEED_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry|channel|feed|rss|RDF)\s*>")
+# A publication time later than this past the server's own clock (its Date header) is a typo
+# or a placeholder; so is one at or before the Unix epoch (a CMS's zero). Either would sort
+# above or below every real article for good: the article counts as published when first seen.
+FUTURE_SLACK = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+# UTF-32-LE's byte order mark starts as UTF-16-LE's does.
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF32_BE)
 
 
 def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | ParseError:
     """Entries of one feed, or a ParseError when the body is not a feed."""
-    if b"&#" in body:
-        body = _CHARREF.sub(_charref, body)
     try:
+        data, utf8_headers, encoding_problem = _as_utf8(body, headers)
         parsed = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=dict(headers),
+            io.BytesIO(_defused(data)),
+            response_headers=utf8_headers,
             # We strip every tag to plain text ourselves; sanitizing and URI
             # resolution of HTML we then throw away costs half the parse time.
             sanitize_html=False,
@@ -56,13 +82,76 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         return ParseError(url, _not_a_feed_reason(parsed, headers))
+    problem = (parsed.get("bozo_exception") if parsed.get("bozo") else None) or encoding_problem
+    raw_entries = parsed.entries
+    if problem is not None and _ends_inside_an_entry(data):
+        # The body stops inside its last entry: what came of it is a fragment (no title, half a
+        # summary) that would be archived as it is for good. It comes whole next time.
+        raw_entries = raw_entries[:-1]
     feed = parsed.get("feed", {})
     feed_title = _plain(feed.get("title", "")) or None
-    entries = tuple(_entry(url, raw, parsed.get("href") or url) for raw in parsed.entries)
-    warning = None
-    if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
-        warning = f"recovered from: {_one_line(parsed['bozo_exception'])}"
+    latest = _latest_date(headers)
+    entries = tuple(_entry(url, raw, latest) for raw in raw_entries)
+    warning = f"recovered from: {_one_line(problem)}" if problem is not None else None
     return FeedData(url=url, title=feed_title, entries=entries, warning=warning, ttl=_ttl(feed.get("ttl")))
+
+
+def _as_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, dict[str, str], Exception | None]:
+    """The body in UTF-8 as feedparser decodes it (HTTP charset, BOM, XML declaration, then
+    guesses), the headers that now say UTF-8, and what feedparser thought of the encoding."""
+    given = dict(headers)
+    if body.startswith(_BOMS) and "content-type" in given:
+        # A byte order mark is the document's own word on its encoding; a charset beside it
+        # is a server default (an ASCII-only UTF-16 feed labelled UTF-8 read as no feed at all).
+        given["content-type"] = given["content-type"].split(";")[0]
+    found: dict[str, Any] = {}
+    data = convert_to_utf8(given, body, found)
+    if found.get("encoding") == "windows-1252" and isinstance(
+        found.get("bozo_exception"), CharacterEncodingOverride
+    ):
+        # Not what it declares, so feedparser read all of it as windows-1252: right for a
+        # Latin-1 feed, but a UTF-8 feed with one Latin-1 item pasted in lost every ’, é and
+        # Devanagari letter of the others. Each stray byte is windows-1252, the rest UTF-8.
+        found = {}
+        data = convert_to_utf8(given, body.decode("utf-8", _STRAY_BYTES).encode("utf-8"), found)
+    media = headers.get("content-type", "").split(";")[0].strip() or "application/xml"
+    problem = found.get("bozo_exception") if found.get("bozo") else None
+    return data, {**headers, "content-type": f"{media}; charset=utf-8"}, problem
+
+
+def _stray_bytes_as_windows_1252(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)  # registered for decoding only
+    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+
+
+_STRAY_BYTES = "monitor.parse.stray-bytes-as-windows-1252"
+codecs.register_error(_STRAY_BYTES, _stray_bytes_as_windows_1252)
+
+
+def _defused(data: bytes) -> bytes:
+    if b"&#" in data:
+        data = _CHARREF.sub(_charref, data)
+    if b"<!ENTITY" in data:
+        # "<! ENTITY" declares nothing: expat stops at it and the loose parser skips it.
+        data = _ENTITY.sub(b"<! ENTITY", data)
+    return data
+
+
+def _ends_inside_an_entry(data: bytes) -> bool:
+    """The last <item> or <entry> is neither closed nor followed by the end of the feed."""
+    last = None
+    for last in _ENTRY_START.finditer(data):  # noqa: B007 (the last one is wanted)
+        pass
+    return last is not None and _ENTRY_OR_FEED_END.search(data, last.end()) is None
+
+
+def _latest_date(headers: Mapping[str, str]) -> datetime | None:
+    try:
+        sent = email.utils.parsedate_to_datetime(headers.get("date", "").strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # an HTTP-date is always GMT; parsedate gives a naive datetime for "-0000"
+    return (sent.replace(tzinfo=UTC) if sent.tzinfo is None else sent) + FUTURE_SLACK
 
 
 def _charref(m: re.Match[bytes]) -> bytes:
@@ -93,7 +182,7 @@ def _one_line(exc: object) -> str:
     return _SPACE.sub(" ", str(exc)).strip()[:200]
 
 
-def _entry(feed_url: str, raw: Any, base: str) -> EntryData:
+def _entry(feed_url: str, raw: Any, latest: datetime | None) -> EntryData:
     title = _plain(raw.get("title", ""))[:MAX_TITLE]
     link = _link(raw)
     outlet = None
@@ -110,7 +199,7 @@ def _entry(feed_url: str, raw: Any, base: str) -> EntryData:
         summary=_summary(raw)[:MAX_SUMMARY],
         link=link,
         guid=str(guid).strip() if guid else None,
-        published=_date(raw),
+        published=_date(raw, latest),
         outlet=outlet,
     )
 
@@ -153,17 +242,27 @@ def _plain(text: str) -> str:
     text = _TAG.sub("", text)
     text = _SPACE.sub(" ", html.unescape(text).replace("\x00", ""))
     if not text.isprintable():  # rare: control and format characters, one by one
-        text = _SPACE.sub(" ", "".join(ch if ch.isprintable() else " " for ch in text))
+        text = _SPACE.sub(" ", "".join(ch if _shown(ch) else " " for ch in text))
     return text.strip()
 
 
-def _date(raw: Any) -> datetime | None:
+def _shown(char: str) -> bool:
+    """Printable, or a joiner (Persian and Devanagari words, emoji sequences hold them), or a
+    character newer than this Python's Unicode (this year's emoji): none of them is a control."""
+    return char.isprintable() or char in "\u200c\u200d" or unicodedata.category(char) == "Cn"
+
+
+def _date(raw: Any, latest: datetime | None) -> datetime | None:
+    """The first plausible of the entry's times (see FUTURE_SLACK), or None."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = raw.get(key)
+        # dict.get: FeedParserDict answers updated_parsed with published_parsed, and a warning.
+        value = dict.get(raw, key)
         if value:
             try:
                 # feedparser's *_parsed are struct_time in UTC.
-                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+                moment = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
             except (OverflowError, ValueError, OSError):
                 continue
+            if _EPOCH < moment and (latest is None or moment <= latest):
+                return moment
     return None

@@ -32,7 +32,7 @@ import httpx
 
 from monitor import chats
 from monitor.analyse import Analysed, AnalysedFeed, Analyser
-from monitor.errors import FeedError, FetchError, ParseError
+from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.fetch import HostLimits, fetch_feed
 from monitor.grouping import FingerprintCache, Grouper
 from monitor.render import render_alert, suspension_notice
@@ -124,9 +124,14 @@ class Pipeline:
                     turns[index].set()
 
         # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
-        async with asyncio.TaskGroup() as group:
-            for index, feed in enumerate(feeds):
-                group.create_task(one(index, feed))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, feed in enumerate(feeds):
+                    group.create_task(one(index, feed))
+        except* StorageError as failed:
+            # An archive that cannot be written (locked, full, read-only) is no one feed's fault:
+            # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
+            raise failed.exceptions[0] from None
         report.in_workers = self.analyser.in_workers - in_workers
         report.seconds = time.monotonic() - started
         return report

@@ -158,7 +158,10 @@ def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OperationalError) as exc:
-        raise StorageError(f"cannot {action}: {exc}", path) from None
+        why = str(exc)
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
+            why += f" (another connection held its write lock for over {BUSY_TIMEOUT:g} s)"
+        raise StorageError(f"cannot {action}: {why}", path) from None
     except OSError as exc:
         raise StorageError(f"cannot {action}: {exc.strerror or exc}", path) from None
 
@@ -198,6 +201,7 @@ class Archive:
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self.db = db
         self.path = path
+        self._file = _identity(path)  # the file opened: see check_file
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> Archive:
@@ -209,7 +213,8 @@ class Archive:
                 if not path.exists():
                     # Owner-only: the archive holds what the operator chose to watch.
                     path.touch(mode=0o600)
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
+                _check_writable(path)
+            conn = _connect(path, create)
             db = sqlite_utils.Database(conn, execute_plugins=False)
             # WAL with synchronous=NORMAL: a commit is not flushed to disk on its own, so a power
             # cut may undo the last passes, feed state (ETags) included, and their articles are
@@ -230,6 +235,16 @@ class Archive:
 
     def close(self) -> None:
         self.db.conn.close()
+
+    def check_file(self) -> None:
+        """Fail when the archive's path no longer names the file opened (removed, or replaced by
+        a restored copy): the open file lives on, unlinked, and whatever a long-running process
+        wrote to it would vanish at its exit."""
+        if _identity(self.path) != self._file:
+            raise StorageError(
+                "the archive file was removed or replaced since monitor opened it; restart monitor",
+                self.path,
+            )
 
     def write(self) -> AbstractContextManager[None]:
         """Every write transaction of the archive (see write_transaction)."""
@@ -261,7 +276,10 @@ class Archive:
             return feedstore.set_status(self.db, url, status, reason, iso(now))
 
     def feeds_for_update(self, now: datetime | None = None) -> list[FeedForUpdate]:
-        """Active feeds to fetch: only those due at `now` when given, else all."""
+        """Active feeds to fetch: only those due at `now` when given, else all.
+
+        A pass begins here, so here it finds out that the archive file is gone (check_file)."""
+        self.check_file()
         with _wrap(self.path, "read feeds"):
             return feedstore.due(self.db, iso(now) if now is not None else None)
 
@@ -434,14 +452,19 @@ class Archive:
     # --- outbox -----------------------------------------------------------
 
     def pending_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
+        """Alerts due at `now`, oldest first, but none behind an older one of its chat that is
+        not due yet (a chat's alerts go in order) and none to a disabled chat."""
         with _wrap(self.path, "read the outbox"):
             rows = self.db.execute(
                 "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id,"
                 " a.kind from alerts a left join alerts t on t.id = a.edit_of where a.status = 'pending'"
                 " and (a.next_attempt is null or a.next_attempt <= ?)"
                 " and a.chat_id not in (select id from chats where status = 'disabled')"
+                # in order per chat: none overtakes an older one of its chat that waits to retry
+                " and not exists (select 1 from alerts w where w.status = 'pending'"
+                " and w.next_attempt > ? and w.chat_id = a.chat_id and w.id < a.id)"
                 " order by a.id limit ?",
-                [iso(now), limit],
+                [iso(now), iso(now), limit],
             ).fetchall()
         return [
             PendingAlert(
@@ -722,6 +745,40 @@ class Archive:
             )
             for r in rows
         ]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _check_writable(path: Path) -> None:
+    """A writer fails at open, before its pass fetches anything, not at its first write.
+
+    os.access asks the kernel, which refuses root too for an immutable file or a read-only mount
+    (and lets root write a file whose mode says read-only: so can SQLite, then)."""
+    if not os.access(path, os.W_OK):
+        raise StorageError(
+            "the archive is read-only: poll, run and feeds write to it (search only reads)", path
+        )
+    if not os.access(path.parent, os.W_OK):
+        raise StorageError(
+            f"the archive's folder is read-only: SQLite keeps {path.name}-wal and -shm beside the archive",
+            path,
+        )
+
+
+def _connect(path: Path, create: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
+    if create or os.access(path.parent, os.W_OK) or path.with_name(path.name + "-wal").exists():
+        return conn
+    # A reader in a read-only folder: SQLite cannot create the -wal and -shm files it reads a
+    # WAL archive with. Nor can any writer (it needs them), so the file is as it stays: immutable.
+    conn.close()
+    return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
 
 
 def _escape_fts(query: str) -> str:

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import re
 import struct
 import unicodedata
@@ -131,11 +132,14 @@ class ArticleFingerprint:
         if data.get("v") != FINGERPRINT_VERSION:
             raise ValueError(f"fingerprint version {data.get('v')!r}, expected {FINGERPRINT_VERSION}")
         raw = base64.b64decode(data["s"])
-        values = struct.unpack(f"<{len(raw) // 4}I", raw)
+        values: tuple[int, ...] = struct.unpack(f"<{len(raw) // 4}I", raw)
+        if 0xFFFFFFFF in values:  # rare: only a text of fewer shingles than slots has empty ones
+            values = tuple(_EMPTY if v == 0xFFFFFFFF else v for v in values)
+        terms = data["t"]  # written sorted, with float weights, by to_json
         return cls(
             published=datetime.fromisoformat(data["p"]),
-            signature=tuple(_EMPTY if v == 0xFFFFFFFF else v for v in values),
-            terms=tuple(sorted((t, float(w)) for t, w in data["t"].items())),
+            signature=values,
+            terms=tuple(zip(terms, map(float, terms.values()), strict=True)),
             central=frozenset(data["c"]),
             headline=frozenset(data["h"]),
         )
@@ -409,13 +413,16 @@ def _signature(toks: Sequence[_Tok]) -> tuple[int, ...]:
 
 def _jaccard(a: Sequence[int], b: Sequence[int]) -> float:
     """Estimated shingle Jaccard: equal slots over the slots either text filled."""
-    both = match = 0
-    for x, y in zip(a, b, strict=True):
-        if x != y:
-            both += 1
-        elif x != _EMPTY:
-            both += 1
-            match += 1
+    if len(a) != len(b):
+        raise ValueError(f"signatures of {len(a)} and {len(b)} slots")
+    # Counted in C (map, sum): a candidate costs one of these, and most are turned down.
+    match, both = sum(map(operator.eq, a, b)), len(a)
+    if _EMPTY in a and _EMPTY in b:  # slots neither text filled count for neither (a few, if any)
+        empty, i = 0, -1
+        while _EMPTY in a[i + 1 :]:
+            i = a.index(_EMPTY, i + 1)
+            empty += b[i] == _EMPTY
+        match, both = match - empty, both - empty
     return match / both if both else 0.0
 
 

@@ -104,6 +104,19 @@ def test_outbox_lifecycle(archive: Archive) -> None:
     assert archive.outbox_counts() == {"sent": 1, "failed": 1, "pending": 1}
 
 
+def test_a_chat_waiting_to_retry_keeps_its_order_and_does_not_hold_up_other_chats(archive: Archive) -> None:
+    waiting = [article(n) for n in range(1, 5)]  # chat "123"
+    other = [(new, [replace(a, chat_id="456") for a in alerts]) for new, alerts in [article(9)]]
+    archive.save_update(FEED, fetched(), None, [*waiting, *other], NOW, after(15))
+    first, *later = archive.pending_alerts(NOW)
+    archive.mark_retry(first.id, "Telegram flood control: retry in 120 s", NOW + timedelta(minutes=2))
+    # The limit is taken by what can go now: the other chat, not chat 123's later alerts.
+    assert [a.chat_id for a in archive.pending_alerts(NOW, limit=2)] == ["456"]
+    assert [a.id for a in archive.pending_alerts(NOW + timedelta(minutes=3))] == [first.id] + [
+        a.id for a in later
+    ]
+
+
 def test_search_newest_first_with_filters(archive: Archive) -> None:
     archive.save_update(
         FEED, fetched(), None, [article(1), article(5), article(3, "Chip plant in Gujarat")], NOW, after(15)

@@ -351,3 +351,22 @@ def test_the_speed_bench_runs_small() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fingerprint 1,500 chars" in result.stdout and "same_story" in result.stdout
+
+
+def _jaccard_by_definition(a: Sequence[int], b: Sequence[int]) -> float:
+    filled = [(x, y) for x, y in zip(a, b, strict=True) if not x == y == -1]
+    return sum(x == y for x, y in filled) / len(filled) if filled else 0.0
+
+
+def test_signature_jaccard_is_equal_slots_over_slots_either_text_filled() -> None:
+    """The fast count (stories._jaccard) against its definition, empty slots (-1) included."""
+    from monitor.stories import _jaccard
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        a = tuple(rng.choice((-1, 2, 4, rng.randrange(0, 2**32, 2))) for _ in range(64))
+        b = tuple(rng.choice((-1, 2, 4, rng.randrange(0, 2**32, 2))) for _ in range(64))
+        assert _jaccard(a, b) == _jaccard_by_definition(a, b)
+    assert _jaccard((-1,) * 64, (-1,) * 64) == 0.0
+    with pytest.raises(ValueError):
+        _jaccard((2,) * 64, (2,) * 32)

@@ -13,7 +13,9 @@ Use the ``feed_server`` fixture (import it into your test module)::
 
 API (everything else is private):
 
-``base_url``                 ``http://127.0.0.1:<port>``
+``FeedServer(tls=None)``     the class; ``tls``, a server-side ``ssl.SSLContext``, makes it HTTPS
+                             (the fixture is plain HTTP); use it as a context manager
+``base_url``                 ``http://127.0.0.1:<port>`` (``https://`` with ``tls``)
 ``url(path)``                ``base_url + path``
 ``add(path, body, content_type=..., headers=None, encoding=None, delay=0.0) -> url``
     Serve ``body`` (bytes, or str encoded as UTF-8) with a strong ETag (a hash of
@@ -31,7 +33,13 @@ API (everything else is private):
     "oversized"  200 chunked, ``mib`` (64) MiB of junk
     "gzip_bomb"  200 chunked, Content-Encoding gzip, zeros that inflate to ``gib`` (10) GiB
                  from about 1 MB per GiB of compressed data
+    "deflate_bomb"  the same with Content-Encoding deflate: zlib-wrapped, or raw deflate
+                 (``raw``, False) as misconfigured servers send it
     "reset"      read the request, then reset the connection (TCP RST)
+    "reset_mid_body"  headers with the Content-Length of ``body`` (an RSS feed), the first
+                 ``sent`` bytes of it (half), then a TCP RST
+    "endless"    200 chunked RSS that never ends: the channel's head, then one ``<item>``
+                 every ``interval`` (0.1) seconds until the client goes away
 ``requests``                 every request seen: ``RequestRecord(path, method, headers, host)``,
                              header names lower-case; ``path`` is the request target (with query)
 ``count(path)``              how many requests asked for ``path``
@@ -49,6 +57,7 @@ import hashlib
 import http.server
 import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -79,7 +88,7 @@ Handler = Callable[["_RequestHandler"], None]
 class FeedServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 with programmable routes."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._routes: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -87,8 +96,9 @@ class FeedServer:
         self._in_flight: dict[str, int] = {}
         self._max_in_flight: dict[str, int] = {}
         self.requests: list[RequestRecord] = []
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _RequestHandler, self)
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._httpd = _HTTPServer(("127.0.0.1", 0), _RequestHandler, self, tls)
+        scheme = "https" if tls else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": _POLL}, daemon=True
         )
@@ -204,9 +214,18 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # FeedServer.stop wakes and waits for handlers itself
 
-    def __init__(self, address: tuple[str, int], handler: type, owner: FeedServer) -> None:
-        self.owner = owner
+    def __init__(
+        self, address: tuple[str, int], handler: type, owner: FeedServer, tls: ssl.SSLContext | None
+    ) -> None:
+        self.owner, self.tls = owner, tls
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.tls is None:
+            return conn, address
+        # The handshake happens in the handler's thread (setup), not in the accept loop.
+        return self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-response is what these tests do on purpose.
@@ -219,6 +238,10 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(5)  # a client that never finishes the handshake
+            self.request.do_handshake()  # a client that rejects our certificate raises here
+            self.request.settimeout(None)
         super().setup()
         self.server.owner._track(self.connection, alive=True)
 
@@ -231,8 +254,10 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         headers = {k.lower(): v for k, v in self.headers.items()}
-        record = RequestRecord(self.path, self.command, headers, headers.get("host", ""))
-        owner._begin(record)
+        self._record: RequestRecord | None = RequestRecord(
+            self.path, self.command, headers, headers.get("host", "")
+        )
+        owner._begin(self._record)
         try:
             route = owner._route(self.path)
             if route is None:
@@ -242,7 +267,13 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True  # the client went away; nothing to tell it
         finally:
-            owner._end(record)
+            self._answered()
+
+    def _answered(self) -> None:
+        """The request stops counting as in flight (once)."""
+        if self._record is not None:
+            self.server.owner._end(self._record)
+            self._record = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # keep pytest output clean
@@ -250,6 +281,9 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     # --- helpers for routes -----------------------------------------------------------
 
     def reply(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+        # Out of flight before the client can have the whole answer: else it may start its next
+        # request while this thread has yet to count this one done, and max_in_flight overcounts.
+        self._answered()
         self.send_response(code)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -277,7 +311,8 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         if not readable:
             return False
         try:
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
+            # socket.socket's recv on a TLS socket too: it peeks at the TCP stream under TLS.
+            return socket.socket.recv(self.connection, 1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 
@@ -423,27 +458,36 @@ def _oversized(mib: int = 64) -> Handler:
 
 
 def _gzip_bomb(gib: int = 10) -> Handler:
+    return _bomb(gib, "gzip", 16 + zlib.MAX_WBITS)
+
+
+def _deflate_bomb(gib: int = 10, raw: bool = False) -> Handler:
+    return _bomb(gib, "deflate", -zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+
+
+def _bomb(gib: int, encoding: str, wbits: int) -> Handler:
     def chunks() -> Iterator[bytes]:
-        head, segment = _bomb_parts()
+        head, segment = _bomb_parts(wbits)
         yield head
         batch = segment * 64  # 64 MiB of zeros in about 66 KB
         for _ in range(gib * 16):
             yield batch
-        # No gzip trailer: a decoder that gets this far has already failed the test.
+        # No trailer: a decoder that gets this far has already failed the test.
 
-    return _stream(chunks, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"})
+    return _stream(chunks, {"Content-Type": "application/rss+xml", "Content-Encoding": encoding})
 
 
 @cache
-def _bomb_parts() -> tuple[bytes, bytes]:
-    """A gzip header + 1 MiB of zeros, and a segment worth another 1 MiB of zeros.
+def _bomb_parts(wbits: int = 16 + zlib.MAX_WBITS) -> tuple[bytes, bytes]:
+    """A header (gzip by default; see zlib's ``wbits``) + 1 MiB of zeros, and a segment
+    worth another 1 MiB of zeros.
 
     Z_FULL_FLUSH resets the compressor's state, so every later 1 MiB of zeros
     compresses to the same bytes: the bomb is one segment repeated, built in
     milliseconds instead of compressing gigabytes.
     """
     zeros = bytes(1 << 20)
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
     head = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
     segment = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
     return head, segment
@@ -451,10 +495,52 @@ def _bomb_parts() -> tuple[bytes, bytes]:
 
 def _reset() -> Handler:
     def serve(handler: _RequestHandler) -> None:
+        _send_reset(handler)
+
+    return serve
+
+
+def _send_reset(handler: _RequestHandler) -> None:
+    handler.close_connection = True
+    # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
+
+
+_FEED_HEAD = b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Cut</title>\n'
+
+
+def _item(n: int) -> bytes:
+    return b"<item><title>Item %d</title><link>https://example.com/%d</link></item>\n" % (n, n)
+
+
+def _reset_mid_body(body: bytes | None = None, sent: int | None = None) -> Handler:
+    data = body if body is not None else _FEED_HEAD + b"".join(map(_item, range(40))) + b"</channel></rss>\n"
+    cut = len(data) // 2 if sent is None else sent
+
+    def serve(handler: _RequestHandler) -> None:
         handler.close_connection = True
-        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data[:cut])
+        handler.wfile.flush()
+        if handler.wait(0.1):  # let the client read what it got, so the reset comes mid-body
+            _send_reset(handler)
+
+    return serve
+
+
+def _endless(interval: float = 0.1) -> Handler:
+    def serve(handler: _RequestHandler) -> None:
+        handler.close_connection = True
+        handler.start_chunked({"Content-Type": "application/rss+xml"})
+        handler.write_chunk(_FEED_HEAD)
+        n = 0
+        while handler.wait(interval):
+            handler.write_chunk(_item(n))
+            n += 1
 
     return serve
 
@@ -466,5 +552,8 @@ _MODES: dict[str, Callable[..., Handler]] = {
     "drip": _drip,
     "oversized": _oversized,
     "gzip_bomb": _gzip_bomb,
+    "deflate_bomb": _deflate_bomb,
     "reset": _reset,
+    "reset_mid_body": _reset_mid_body,
+    "endless": _endless,
 }

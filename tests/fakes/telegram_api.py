@@ -18,14 +18,21 @@ answer 404 Not Found.
 Scripting (all may be set at any time, from the test thread)::
 
     server.fail_next(n=1, status=429, retry_after=5)  # the next n sendMessage/editMessageText
-    server.fail_next(status=500)          # ...fail; also 502, 400, 403, 409; description="..."
+    server.fail_next(status=500)          # ...fail; also 502, 504, 400, 403, 409; description="..."
     server.fail_next(status=502, methods=("getUpdates", "setMyCommands"))  # any methods
+    server.fail_next(status=429, chat_id="42")  # only calls for chat 42; other chats pass meanwhile
+    server.fail_next(status=504, html=True)  # nginx's HTML error page (api.telegram.org's front)
+    server.hang_next(n=1, chat_id=None)   # read the next n calls and never answer them: each is
+                                          # held until the client hangs up (its read timeout) or
+                                          # stop(), then closed; Telegram never handled it
     server.known_chats = {"42", "@news"}  # default None: any chat; others 400 chat not found
     server.block("42")                    # 403 "Forbidden: bot was blocked by the user"
+    server.unblock("42")                  # the bot is back in the chat: sends go through again
     server.migrate("-5", -1005)           # 400 + parameters.migrate_to_chat_id (ChatMigrated)
     server.down = True                    # 502 Bad Gateway with an HTML body (a proxy), to all
     server.drop = True                    # close every connection without answering
-    server.delay = 1.0                    # wait this long before answering (client timeouts)
+    server.delay = 1.0                    # wait this long, then handle the call as usual: a
+                                          # client that timed out meanwhile never hears of it
     server.on_accept = hook               # hook(SentMessage): see "Crashes" below
 
     # what users do, for the bot to receive with getUpdates; each returns the update_id
@@ -34,6 +41,10 @@ Scripting (all may be set at any time, from the test thread)::
                         title="Desk", user_id=7, username=None, first_name="Bo")
     server.push_update({"my_chat_member": {...}})  # any raw update; update_id added if missing
     server.wait_for(lambda: len(server.messages) >= 2, timeout=5.0)  # -> bool, polls every 10 ms
+
+Scripted failures and hangs queue up in order; each call takes the first queued one whose
+methods (and chat, if given) it matches, so a failure for one chat waits for that chat's
+next call while other chats' calls go through.
 
 ``push_message`` builds the Update Telegram would send: ``message`` (``channel_post`` for
 chat_type "channel", with ``sender_chat`` and no ``from``) with ``message_id`` (counting
@@ -68,7 +79,7 @@ letter) ``BOT_COMMAND_INVALID``, all 400 Bad Request. A list is kept per ``scope
 a 400's description without "Bad Request: " and capitalized, so BOT_COMMAND_INVALID
 reads "Bot_command_invalid".)
 
-Records: ``server.requests`` (method names in order, failures included),
+Records: ``server.requests`` (method names in order, failures and hangs included),
 ``server.calls`` ((method, params) pairs), ``server.messages`` (SentMessage,
 accepted only; an edit updates its record in place), ``server.pushed`` (every update
 pushed, delivered or not), ``server.pending_updates`` (queued, not yet confirmed),
@@ -115,6 +126,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import select
 import threading
 import time
 from collections import deque
@@ -342,11 +354,23 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 class ApiError(Exception):
-    """A Bot API error answer: HTTP status, description, optional parameters."""
+    """A Bot API error answer: HTTP status, description, optional parameters; with html=True
+    a proxy's HTML page instead of JSON (handle() raises it, for the HTTP side to send)."""
 
-    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
+    def __init__(
+        self, status: int, description: str, parameters: dict[str, Any] | None = None, html: bool = False
+    ):
         super().__init__(description)
         self.status, self.description, self.parameters = status, description, parameters
+        self.html = html
+
+    def page(self) -> bytes:
+        """The error page nginx, in front of the Bot API, answers a gateway failure with."""
+        title = f"{self.status} {self.description}"
+        return (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        ).encode()
 
     def body(self) -> dict[str, Any]:
         answer = {"ok": False, "error_code": self.status, "description": self.description}
@@ -427,6 +451,20 @@ class SentMessage:
 
 class _Hangup(Exception):
     """Close the connection without an answer (the on_accept hook raised)."""
+
+
+class _Hold(Exception):
+    """Leave the call unanswered until the client hangs up (hang_next)."""
+
+
+@dataclass(frozen=True)
+class _Scripted:
+    error: ApiError | None  # None: a hang
+    methods: tuple[str, ...]
+    chat_id: str | None  # None: any chat
+
+    def applies(self, method: str, params: dict[str, str]) -> bool:
+        return method in self.methods and self.chat_id in (None, params.get("chat_id"))
 
 
 def _flag(value: str | None) -> bool:
@@ -537,7 +575,7 @@ class FakeTelegramAPI:
         self.hook_errors: list[Exception] = []
         self.updates_confirmed = 0
         self.allowed_updates: list[str] | None = None
-        self._failures: deque[tuple[ApiError, tuple[str, ...]]] = deque()
+        self._scripted: deque[_Scripted] = deque()  # fail_next and hang_next, in order
         self._blocked: dict[str, str] = {}
         self._migrated: dict[str, int] = {}
         self._queue: list[dict[str, Any]] = []  # pushed, neither confirmed nor dropped
@@ -563,9 +601,12 @@ class FakeTelegramAPI:
         retry_after: int = 1,
         description: str | None = None,
         methods: tuple[str, ...] = MESSAGE_METHODS,
+        chat_id: str | int | None = None,
+        html: bool = False,
     ) -> None:
-        """The next n calls of methods fail with this status (429 carries retry_after)."""
-        parameters = {"retry_after": retry_after} if status == 429 else None
+        """The next n calls of methods (for chat_id, if given) fail with this status (429
+        carries retry_after); html=True answers nginx's HTML page, as a gateway error does."""
+        parameters = {"retry_after": retry_after} if status == 429 and not html else None
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
             403: _BLOCKED,
@@ -573,13 +614,27 @@ class FakeTelegramAPI:
             409: _CONFLICT,
             500: "Internal Server Error",
             502: "Bad Gateway",
+            504: "Gateway Time-out" if html else "Gateway Timeout",
         }.get(status, f"Error {status}")
-        error = ApiError(status, description or default, parameters)
+        error = ApiError(status, description or default, parameters, html)
+        self._script(_Scripted(error, methods, None if chat_id is None else str(chat_id)), n)
+
+    def hang_next(
+        self, n: int = 1, *, methods: tuple[str, ...] = MESSAGE_METHODS, chat_id: str | int | None = None
+    ) -> None:
+        """The next n calls of methods (for chat_id, if given) are read and never answered:
+        held until the client hangs up or stop(), then closed. Telegram never handled them."""
+        self._script(_Scripted(None, methods, None if chat_id is None else str(chat_id)), n)
+
+    def _script(self, scripted: _Scripted, n: int) -> None:
         with self._lock:
-            self._failures.extend([(error, methods)] * n)
+            self._scripted.extend([scripted] * n)
 
     def block(self, chat_id: str | int, description: str = _BLOCKED) -> None:
         self._blocked[str(chat_id)] = description
+
+    def unblock(self, chat_id: str | int) -> None:
+        self._blocked.pop(str(chat_id), None)
 
     def migrate(self, chat_id: str | int, new_chat_id: int) -> None:
         self._migrated[str(chat_id)] = new_chat_id
@@ -722,7 +777,8 @@ class FakeTelegramAPI:
     # the methods
 
     def handle(self, token: str, method: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """One API call: (HTTP status, JSON body). Usable without HTTP."""
+        """One API call: (HTTP status, JSON body). Usable without HTTP (but a scripted
+        html failure raises its ApiError, and a hang _Hold, for the HTTP side to act on)."""
         with self._lock:
             self.requests.append(method)
             self.calls.append((method, params))
@@ -730,6 +786,8 @@ class FakeTelegramAPI:
             try:
                 result = self._answer(token, method, params)
             except ApiError as error:
+                if error.html:
+                    raise
                 return error.status, error.body()
             accepted = self.messages[sent:] if method.lower() == "sendmessage" else []
         for message in accepted:  # outside the lock: the hook may use the server
@@ -749,8 +807,12 @@ class FakeTelegramAPI:
     def _answer(self, token: str, method: str, params: dict[str, str]) -> Any:
         if token != self.token:
             raise ApiError(401, "Unauthorized")
-        if self._failures and method in self._failures[0][1]:
-            raise self._failures.popleft()[0]
+        scripted = next((s for s in self._scripted if s.applies(method, params)), None)
+        if scripted is not None:
+            self._scripted.remove(scripted)  # the first equal one: this one, as they are in order
+            if scripted.error is None:
+                raise _Hold
+            raise scripted.error
         handlers = {
             "getme": self._get_me,
             "sendmessage": self._send_message,
@@ -984,7 +1046,21 @@ class _Handler(BaseHTTPRequestHandler):
         except _Hangup:
             self.close_connection = True  # accepted, but the client never hears of it
             return
+        except _Hold:
+            self._wait_for_hangup(api)
+            self.close_connection = True
+            return
+        except ApiError as error:  # a scripted gateway error: the proxy's HTML page
+            self._answer(error.status, error.page(), "text/html")
+            return
         self._answer(status, json.dumps(body).encode(), "application/json")
+
+    def _wait_for_hangup(self, api: FakeTelegramAPI) -> None:
+        """Until the client closes the connection (or writes to it) or the server stops."""
+        while not api._stopped.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.02)
+            if readable:
+                return
 
     do_GET = do_POST
 
