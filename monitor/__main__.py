@@ -1,3 +1,16 @@
-from monitor.cli import main
+"""`python -m monitor` and the `monitor` command.
 
-raise SystemExit(main())
+Light on purpose: a parser process (analyse.py, started with spawn) runs the parent's main
+script again before its work, so the console script's imports are paid once per worker.
+Importing monitor.cli here would cost each worker every module the service uses (30 MB).
+"""
+
+
+def run() -> int:
+    from monitor.cli import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -131,7 +131,7 @@ def test_systemd_unit(tmp_path: Path) -> None:
 
     name, entry_point = console_script()
     argv = exec_start()
-    assert entry_point == "monitor.cli:main"
+    assert entry_point == "monitor.__main__:run"
     assert Path(argv[0]).is_absolute() and Path(argv[0]).name == name, argv
     assert argv[1:] == ["run"], argv
 
@@ -160,6 +160,16 @@ def test_systemd_unit(tmp_path: Path) -> None:
             text=True,
         )
         assert security.returncode == 0, security.stdout[-3000:] + security.stderr
+
+
+def test_the_command_imports_nothing_a_parser_process_does_not_need() -> None:
+    """A parser process (spawn) runs the console script's imports again before its work: the
+    module the script names must not pull in the service (monitor.cli and all it uses)."""
+    module = console_script()[1].split(":")[0]
+    heavy = ("monitor.cli", "telegram", "httpx")
+    probe = f"import sys, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]", found.stdout + found.stderr
 
 
 def test_unit_paths_match_the_docs_and_the_code() -> None:
