@@ -298,23 +298,28 @@ class Run:
     sampler: Sampler
 
 
-def run_service(farm: Farm, folder: Path, passes: int) -> Run:
-    """Run `monitor run` on the farm's feeds for `passes` passes, then SIGTERM it."""
+def start_monitor_run(config: Path, folder: Path) -> subprocess.Popen[str]:
+    """`python -m monitor --config CONFIG run` in `folder`, this checkout's code, no token or
+    config from the environment; console alerts to folder/console.txt, the log on its stderr."""
     env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    config = write_config(folder, farm.urls)
     with (folder / "console.txt").open("w", encoding="utf-8") as console:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(config), "run"],
             cwd=folder,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=console,  # the console alerts
+            stdout=console,
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
         )
+
+
+def run_service(farm: Farm, folder: Path, passes: int) -> Run:
+    """Run `monitor run` on the farm's feeds for `passes` passes, then SIGTERM it."""
+    proc = start_monitor_run(write_config(folder, farm.urls), folder)
     try:
         sampler = Sampler(proc.pid).start()
         marks: dict[str, list[tuple[int, int]]] = {"started": [], "pass": []}  # (RSS now, window max)

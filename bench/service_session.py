@@ -31,7 +31,6 @@ alerts would arrive inside a "More matches" digest instead of as alerts of their
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -46,8 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 from farm import FarmProcess, breaking_item  # noqa: E402 (sibling scripts)
-from monitor_cases import ENV_DROP, write_config  # noqa: E402
-from service_memory import LogReader, Sampler  # noqa: E402
+from monitor_cases import write_config  # noqa: E402
+from service_memory import LogReader, Sampler, start_monitor_run  # noqa: E402
 
 from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
 
@@ -127,20 +126,7 @@ def run_session(
     started = time.monotonic()
     with FakeTelegramAPI() as api:
         config = session_config(folder, db, [farm.url(i) for i in feeds], interval, api)
-        env = {k: v for k, v in os.environ.items() if k not in ENV_DROP}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-        with (folder / "console.txt").open("w", encoding="utf-8") as console:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-                cwd=folder,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-            )
+        proc = start_monitor_run(config, folder)
         try:
             plan = _Plan(feeds, samples, window, passes, change, pass_timeout)
             _drive(proc, api, farm, folder, session, plan, progress)
