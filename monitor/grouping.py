@@ -93,7 +93,7 @@ class Grouper:
         fp: ArticleFingerprint,
         keys: Sequence[str],
     ) -> Placement:
-        """`fp` and `keys`: stories.fingerprint and candidate_keys of the entry (analyse.py)."""
+        """`fp` and `keys`: stories.fingerprint and candidate_keys (distinct) of the entry (analyse.py)."""
         story = self._choose(fp, keys)
         report = (outlet, entry.link)
         if story is None:
@@ -104,7 +104,7 @@ class Grouper:
             alerts = self._join_new(self._new[story], report, entry, outlet, matches)
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
-        for key in dict.fromkeys(keys):
+        for key in keys:
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
         return Placement(story, fp.to_json(), tuple(keys), alerts)
@@ -123,7 +123,7 @@ class Grouper:
         """This batch's earlier articles sharing a key, those sharing the most first (as
         storage.story_candidates ranks the archive's)."""
         shared: Counter[int] = Counter()
-        for key in dict.fromkeys(keys):
+        for key in keys:
             shared.update(self._postings.get(key, ()))
         best = sorted(shared, key=lambda i: (-shared[i], -i))[:MAX_CANDIDATES]
         return [self._batch[i] for i in best]

@@ -772,12 +772,10 @@ def _check_writable(path: Path) -> None:
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
     if create or os.access(path.parent, os.W_OK) or path.with_name(path.name + "-wal").exists():
-        return conn
+        return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
     # A reader in a read-only folder: SQLite cannot create the -wal and -shm files it reads a
     # WAL archive with. Nor can any writer (it needs them), so the file is as it stays: immutable.
-    conn.close()
     return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
 
 

@@ -87,7 +87,7 @@ def candidates(
     # index for each key, looking no further than the cap (a common key has thousands), in one
     # statement (one per key cost as much again in calls as in lookups).
     probe = (
-        "select ? where exists (select 1 from story_keys where key = ? and published between ? and ?"
+        "select * from (select key from story_keys where key = ? and published between ? and ?"
         " limit 1 offset ?)"
     )
     common: set[str] = set()
@@ -97,7 +97,7 @@ def candidates(
             row[0]
             for row in db.conn.execute(
                 " union all ".join([probe] * len(chunk)),
-                [arg for key in chunk for arg in (key, key, low, high, MAX_POSTINGS)],
+                [arg for key in chunk for arg in (key, low, high, MAX_POSTINGS)],
             )
         )
     useful = [k for k in keys if k not in common]
