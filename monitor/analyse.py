@@ -4,13 +4,15 @@
     | dedupe.entry_keys + known        drop entries the archive already holds
     | rules.match                       which rules fire, with which terms
     | stories.fingerprint               what story grouping compares, and its index keys
+    | storyfind.archived_story          in a worker: the archived story it joins, if any
 
-Pure apart from ``known`` (a read of the archive's identity keys). On a machine with
-more than one core ``Analyser`` runs this in worker processes, so parsing and
-fingerprinting use every core while the main process fetches, groups stories and
-writes the archive; a small pass runs it in-process, where starting workers would cost
-more than it saves. The main process checks identity keys again before it stores
-anything: two feeds carrying one article in the same pass still archive it once.
+Pure apart from ``known`` and ``lookup`` (reads of the archive). On a machine with more
+than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
+comparing with archived stories use every core while the main process fetches, writes the
+archive and looks at what the worker's snapshot could not hold; a small pass runs it
+in-process, where starting workers would cost more than it saves. The main process checks
+identity keys again before it stores anything: two feeds carrying one article in the same
+pass still archive it once.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ from monitor.errors import ParseError
 from monitor.matcher import RuleSet
 from monitor.parse import parse_feed
 from monitor.stories import ArticleFingerprint, candidate_keys, fingerprint
+from monitor.storyfind import FingerprintCache, StoryGuess, archived_story
+from monitor.storystore import latest_article
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
 log = logging.getLogger(__name__)
 
 Known = Callable[[Iterable[str]], set[str]]
+Lookup = Callable[[ArticleFingerprint, tuple[str, ...]], StoryGuess]
 # A pass with fewer feeds to fetch than this analyses in-process: spawning workers takes
 # about half a second, which a handful of feeds never earns back.
 POOL_MIN_FEEDS = 16
@@ -55,6 +60,7 @@ class Analysed:
     matches: tuple[RuleMatch, ...]
     fingerprint: ArticleFingerprint
     story_keys: tuple[str, ...]
+    guess: StoryGuess | None = None  # the archived story a worker found (None: not looked up)
 
 
 @dataclass(frozen=True)
@@ -71,12 +77,14 @@ def analyse(
     rules: RuleSet,
     stories: StorySettings,
     known: Known,
+    lookup: Lookup | None = None,
 ) -> AnalysedFeed | ParseError:
     read = read_entries(url, body, headers)
     if isinstance(read, ParseError):
         return read
     parsed, keyed = read
-    return describe_fresh(parsed, keyed, known(k for _, _, keys in keyed for k in keys), now, rules, stories)
+    seen = known(k for _, _, keys in keyed for k in keys)
+    return describe_fresh(parsed, keyed, seen, now, rules, stories, lookup)
 
 
 def read_entries(
@@ -96,14 +104,17 @@ def describe_fresh(
     now: datetime,
     rules: RuleSet,
     stories: StorySettings,
+    lookup: Lookup | None = None,
 ) -> AnalysedFeed:
-    """The entries none of whose keys are in `seen` (known to the archive), analysed."""
+    """The entries none of whose keys are in `seen` (known to the archive), analysed; with
+    `lookup`, each with the archived story it may join."""
     fresh = []
     for entry, canonical, keys in keyed:
         if seen.intersection(keys):
             continue
         seen.update(keys)  # the same article twice in one feed is one article
         fp = fingerprint(entry.title, entry.summary, entry.published or now)
+        story_keys = candidate_keys(fp, stories)
         fresh.append(
             Analysed(
                 entry=entry,
@@ -111,7 +122,8 @@ def describe_fresh(
                 keys=keys,
                 matches=tuple(rules.match(entry.title, entry.summary)),
                 fingerprint=fp,
-                story_keys=candidate_keys(fp, stories),
+                story_keys=story_keys,
+                guess=lookup(fp, story_keys) if lookup else None,
             )
         )
     return AnalysedFeed(replace(parsed, entries=()), tuple(fresh))
@@ -196,6 +208,7 @@ class _Worker:
     rules: RuleSet
     stories: StorySettings
     db: sqlite3.Connection
+    fingerprints: FingerprintCache  # archived ones, parsed, kept between feeds
 
 
 _worker: _Worker | None = None
@@ -208,7 +221,7 @@ def _start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     db = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
     db.execute("pragma busy_timeout = 10000")
-    _worker = _Worker(rules, stories, db)
+    _worker = _Worker(rules, stories, db, FingerprintCache())
     # A worker holds both ends of its task queue, so it never sees the parent go: after a
     # kill -9 of the monitor it would wait forever. It checks once a second instead.
     parent = os.getppid()
@@ -240,5 +253,21 @@ def _analyse_in_worker(
     url: str, body: bytes, headers: dict[str, str], now: datetime
 ) -> AnalysedFeed | ParseError:
     assert _worker is not None, "the pool's initializer sets up every worker"
-    worker = _worker
-    return analyse(url, body, headers, now, worker.rules, worker.stories, _known_in(worker.db))
+    worker, db = _worker, _worker.db
+    read = read_entries(url, body, headers)
+    if isinstance(read, ParseError):
+        return read
+    parsed, keyed = read
+    # One read transaction: the identity keys and the stories are of one snapshot, whose
+    # newest article tells the main process where to look on from (grouping.py).
+    db.execute("begin")
+    try:
+        snapshot = latest_article(db)
+
+        def lookup(fp: ArticleFingerprint, keys: tuple[str, ...]) -> StoryGuess:
+            return archived_story(db, worker.fingerprints, fp, keys, worker.stories, snapshot)
+
+        seen = _known_in(db)(k for _, _, keys in keyed for k in keys)
+        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories, lookup)
+    finally:
+        db.execute("rollback")

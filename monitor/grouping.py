@@ -3,9 +3,11 @@
 For the articles of one feed update (a batch), in order:
 
     fingerprint + candidate_keys          (stories.py, pure)
-    | archive.story_candidates(keys)       the window's articles sharing a selective key
+    | archive.story_candidates(keys)       the window's articles sharing a selective key (or,
+                                           when a parser worker looked them up in its snapshot,
+                                           storyfind.py, only those archived after it)
       + this batch's earlier articles      (not in the archive yet)
-    | choose_story                          an existing story, or a new one
+    | stories.best_story                    an existing story, or a new one
     then: a new story alerts as before; a report joining a story alerts nothing new in the
     chats that story already alerted, and that alert is redrawn with "Also reported by"
     (rewritten while still queued, edited in Telegram once sent: storage.queue_edit).
@@ -13,13 +15,14 @@ For the articles of one feed update (a batch), in order:
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.render import render_alert
 from monitor.storage import Archive
-from monitor.stories import ArticleFingerprint, choose_story
+from monitor.stories import ArticleFingerprint, best_story
+from monitor.storyfind import FingerprintCache, StoryGuess
 from monitor.storystore import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StorySettings
 
@@ -42,30 +45,6 @@ class _NewStory:
     matches: Sequence[RuleMatch]
     alerts: list[AlertIntent]  # its alerts; redrawn in place as reports join
     reports: list[Report] = field(default_factory=list)  # later reports, in order
-
-
-class FingerprintCache:
-    """Archived fingerprints, parsed: an article is a candidate for many later ones, and
-    reading its JSON again each time cost more than comparing. Bounded; oldest out first."""
-
-    def __init__(self, size: int = 2048) -> None:  # about 6 KB each, parsed
-        self.size = size
-        self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
-
-    def __contains__(self, article_id: int) -> bool:
-        return article_id in self._parsed
-
-    def __getitem__(self, article_id: int) -> ArticleFingerprint:
-        self._parsed.move_to_end(article_id)
-        return self._parsed[article_id]
-
-    def add(self, stored: Mapping[int, str]) -> dict[int, ArticleFingerprint]:
-        """Parse and keep `stored` (article id → JSON); returns them parsed."""
-        added = {article_id: ArticleFingerprint.from_json(data) for article_id, data in stored.items()}
-        self._parsed.update(added)
-        while len(self._parsed) > self.size:
-            self._parsed.popitem(last=False)
-        return added
 
 
 @dataclass
@@ -92,9 +71,11 @@ class Grouper:
         matches: Sequence[RuleMatch],
         fp: ArticleFingerprint,
         keys: Sequence[str],
+        guess: StoryGuess | None = None,
     ) -> Placement:
-        """`fp` and `keys`: stories.fingerprint and candidate_keys (distinct) of the entry (analyse.py)."""
-        story = self._choose(fp, keys)
+        """`fp` and `keys`: stories.fingerprint and candidate_keys (distinct) of the entry;
+        `guess`: what a parser worker found in its snapshot of the archive (analyse.py)."""
+        story = self._choose(fp, keys, guess)
         report = (outlet, entry.link)
         if story is None:
             story = -(len(self._new) + 1)
@@ -109,15 +90,16 @@ class Grouper:
         self._batch.append((story, fp))
         return Placement(story, fp.to_json(), tuple(keys), alerts)
 
-    def _choose(self, fp: ArticleFingerprint, keys: Sequence[str]) -> int | None:
-        found = self.archive.story_candidates(keys, fp.published, self.settings.window_hours)
-        cache = self.fingerprints
-        parsed = {article: cache[article] for _, article in found if article in cache}
-        missing = [article for _, article in found if article not in parsed]
-        if missing:
-            parsed.update(cache.add(self.archive.fingerprints(missing)))
-        candidates = [(story, parsed[article]) for story, article in found if article in parsed]
-        return choose_story(fp, candidates + self._batch_candidates(keys), self.settings)
+    def _choose(self, fp: ArticleFingerprint, keys: Sequence[str], guess: StoryGuess | None) -> int | None:
+        window = self.settings.window_hours
+        if guess is None:  # analysed in this process: the archive is looked at here
+            found = self.archive.story_candidates(keys, fp.published, window)
+        else:  # a worker looked: only what was archived after its snapshot is left
+            found = self.archive.story_candidates_after(guess.keys, fp.published, window, guess.snapshot)
+        candidates = self.fingerprints.candidates(found, self.archive.fingerprints)
+        candidates += self._batch_candidates(keys)
+        best = best_story(fp, candidates, self.settings, guess.best if guess else None)
+        return None if best is None else best[1]
 
     def _batch_candidates(self, keys: Sequence[str]) -> list[tuple[int, ArticleFingerprint]]:
         """This batch's earlier articles sharing a key, those sharing the most first (as

@@ -34,12 +34,13 @@ from monitor import chats
 from monitor.analyse import Analysed, AnalysedFeed, Analyser
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.fetch import HostLimits, fetch_feed
-from monitor.grouping import FingerprintCache, Grouper
+from monitor.grouping import Grouper
 from monitor.render import render_alert, suspension_notice
 from monitor.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.rules import RuleSet
 from monitor.schedule import CheckResult, Decision, plan
 from monitor.storage import Archive
+from monitor.storyfind import FingerprintCache
 from monitor.types import (
     AlertIntent,
     Config,
@@ -198,7 +199,7 @@ class Pipeline:
                 continue
             entry = item.entry
             place = grouper.place(
-                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys
+                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys, item.guess
             )
             article = NewArticle(
                 entry=entry,

@@ -425,12 +425,26 @@ class Archive:
     ) -> list[tuple[int, int]]:
         """(story id, article id) of archived articles that may report the same event."""
         with _wrap(self.path, "look up stories"):
-            return storystore.candidates(self.db, keys, published, window_hours)
+            return storystore.candidates(self.db.conn, keys, published, window_hours)
+
+    def story_candidates_after(
+        self, keys: Sequence[str], published: datetime, window_hours: float, snapshot: int
+    ) -> list[tuple[int, int]]:
+        """story_candidates among the articles archived after `snapshot` (the greatest article
+        id a parser worker's read saw, storyfind.StoryGuess); `keys` are the ones it found selective."""
+        if snapshot >= self.latest_article():
+            return []
+        with _wrap(self.path, "look up stories"):
+            return storystore.sharing(self.db.conn, keys, published, window_hours, after=snapshot)
+
+    def latest_article(self) -> int:
+        with _wrap(self.path, "look up stories"):
+            return storystore.latest_article(self.db.conn)
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
         """Article id → its stories.ArticleFingerprint as JSON."""
         with _wrap(self.path, "read story fingerprints"):
-            return storystore.fingerprints(self.db, article_ids)
+            return storystore.fingerprints(self.db.conn, article_ids)
 
     def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
         with _wrap(self.path, "read a story's alerts"):

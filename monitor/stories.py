@@ -219,15 +219,29 @@ def choose_story(
     share an index key with the new one; articles outside the window never match. The best
     score wins; a tie goes to the older (smaller) story id.
     """
+    best = best_story(new, candidates, settings)
+    return None if best is None else best[1]
+
+
+Choice = tuple[float, int]  # (score, story id) of the story an article would join
+
+
+def best_story(
+    new: ArticleFingerprint,
+    candidates: Sequence[tuple[int, ArticleFingerprint]],
+    settings: StorySettings | None = None,
+    best: Choice | None = None,
+) -> Choice | None:
+    """choose_story with its score: the best of `best` (found among other candidates) and
+    `candidates`, so candidates looked at in parts choose as all of them at once would."""
     settings = settings or StorySettings()
-    best: tuple[float, int] | None = None
     for story, fp in candidates:
         if not _may_join(new, fp, settings):
             continue  # most candidates: the full comparison would say no
         verdict = same_story(new, fp, settings)
         if verdict.same and (best is None or (verdict.score, -story) > (best[0], -best[1])):
             best = (verdict.score, story)
-    return None if best is None else best[1]
+    return best
 
 
 # --- the decision --------------------------------------------------------------

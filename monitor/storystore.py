@@ -10,13 +10,16 @@ Part of storage (the only SQL in monitor); Archive calls these inside its transa
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from monitor.sqltime import from_iso, iso
 from monitor.types import EntryData, RuleMatch, StoryEdit
+
+if TYPE_CHECKING:  # a parser worker looks stories up (storyfind.py) on a plain sqlite3 connection
+    import sqlite_utils
 
 # A key with more postings than this in the window says little (a common name): skip it.
 MAX_POSTINGS = 50
@@ -76,16 +79,21 @@ def index_article(
 
 
 def candidates(
-    db: sqlite_utils.Database, keys: Sequence[str], published: datetime, window_hours: float
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float
 ) -> list[tuple[int, int]]:
     """(story id, article id) of the window's articles sharing a selective key."""
+    return sharing(conn, selective(conn, keys, published, window_hours), published, window_hours)
+
+
+def selective(
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float
+) -> tuple[str, ...]:
+    """The keys that are not common: the window holds no more than the cap of their postings."""
     if not keys:
-        return []
-    span = timedelta(hours=window_hours)
-    low, high = iso(published - span), iso(published + span)
-    # A key is common when the window holds more than the cap of its postings: asked of the
-    # index for each key, looking no further than the cap (a common key has thousands), in one
-    # statement (one per key cost as much again in calls as in lookups).
+        return ()
+    low, high = _window(published, window_hours)
+    # Asked of the index for each key, looking no further than the cap (a common key has
+    # thousands), in one statement (one per key cost as much again in calls as in lookups).
     probe = (
         "select * from (select key from story_keys where key = ? and published between ? and ?"
         " limit 1 offset ?)"
@@ -95,35 +103,53 @@ def candidates(
         chunk = keys[i : i + 100]
         common.update(
             row[0]
-            for row in db.conn.execute(
+            for row in conn.execute(
                 " union all ".join([probe] * len(chunk)),
                 [arg for key in chunk for arg in (key, low, high, MAX_POSTINGS)],
             )
         )
-    useful = [k for k in keys if k not in common]
-    if not useful:
+    return tuple(k for k in keys if k not in common)
+
+
+def sharing(
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+) -> list[tuple[int, int]]:
+    """(story id, article id) of the window's articles with one of `keys`, those sharing the
+    most first (a report of the same event shares several: text bands, names, pairs of names;
+    one sharing a single name is most often other news), at most MAX_CANDIDATES of them.
+    `after`: only articles with a greater id (archived after a snapshot that saw up to it)."""
+    if not keys:
         return []
-    marks = ",".join("?" * len(useful))
-    # The articles sharing the most keys first: a report of the same event shares several
-    # (text bands, names, pairs of names); one sharing a single name is most often other news.
-    rows = db.conn.execute(
-        "select story_id, article_id from story_keys"
-        f" where key in ({marks}) and published between ? and ?"
+    low, high = _window(published, window_hours)
+    marks = ",".join("?" * len(keys))
+    # After a snapshot, the primary key (key, article_id) finds the few new postings; the
+    # window, written +published, is then checked row by row rather than searched.
+    window = "+published between ? and ? and article_id > ?" if after else "published between ? and ?"
+    rows = conn.execute(
+        f"select story_id, article_id from story_keys where key in ({marks}) and {window}"
         " group by article_id order by count(*) desc, article_id desc limit ?",
-        [*useful, low, high, MAX_CANDIDATES],
+        [*keys, low, high, *([after] if after else []), MAX_CANDIDATES],
     ).fetchall()
     return [(int(r[0]), int(r[1])) for r in rows]
 
 
-def fingerprints(db: sqlite_utils.Database, article_ids: Sequence[int]) -> dict[int, str]:
+def latest_article(conn: sqlite3.Connection) -> int:
+    """The greatest article id archived (0 for none): what a snapshot saw, for sharing(after=)."""
+    return int(conn.execute("select coalesce(max(id), 0) from articles").fetchone()[0])
+
+
+def _window(published: datetime, window_hours: float) -> tuple[str, str]:
+    span = timedelta(hours=window_hours)
+    return iso(published - span), iso(published + span)
+
+
+def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str]:
     """Article id → its fingerprint JSON."""
     found: dict[int, str] = {}
     for i in range(0, len(article_ids), 500):
         chunk = article_ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        rows = db.conn.execute(
-            f"select article_id, data from fingerprints where article_id in ({marks})", chunk
-        )
+        rows = conn.execute(f"select article_id, data from fingerprints where article_id in ({marks})", chunk)
         found.update((int(r[0]), r[1]) for r in rows)
     return found
 
