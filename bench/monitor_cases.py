@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import json
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.analyse import tune_gc
 from monitor.app import open_app
 from monitor.cli import main as monitor_main
 from monitor.config import load_config
@@ -74,8 +76,15 @@ class PassFigures:
 
 
 def monitor_pass(config_path: Path) -> PassFigures:
-    """One pass over every configured feed, in this process."""
-    return asyncio.run(_monitor_pass(config_path))
+    """One pass over every configured feed, in this process, as `monitor poll` runs it: with
+    its garbage-collector tuning (undone after, for the baselines that follow)."""
+    threshold = gc.get_threshold()
+    tune_gc()
+    try:
+        return asyncio.run(_monitor_pass(config_path))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 async def _monitor_pass(config_path: Path) -> PassFigures:

@@ -18,6 +18,7 @@ pass still archive it once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -194,6 +195,18 @@ class Analyser:
             self._pool = None
 
 
+def tune_gc() -> None:
+    """For a process that runs passes (`monitor run`, `monitor poll`, a parser worker), called
+    once at its start.
+
+    A pass allocates millions of small objects that live until it ends; the cyclic garbage
+    collector, run every 700 allocations, took 7% of a cold pass re-scanning them (py-spy),
+    and doubled the cost of reading a stored fingerprint in a worker holding thousands.
+    Start-up's objects (modules, rules) are frozen out of its scans, and it runs less often."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def default_workers() -> int:
     """Every core but one, which the main process keeps busy; none on a single core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -222,6 +235,7 @@ def _start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
     db = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
     db.execute("pragma busy_timeout = 10000")
     _worker = _Worker(rules, stories, db, FingerprintCache())
+    tune_gc()
     # A worker holds both ends of its task queue, so it never sees the parent go: after a
     # kill -9 of the monitor it would wait forever. It checks once a second instead.
     parent = os.getppid()

@@ -7,7 +7,6 @@ hands them to the stages, so every other module can be tested with its own.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -100,16 +99,6 @@ async def _start_telegram(config: Config) -> Notifier | None:
         # Any other NotifyError (a bad token) is: the operator must fix the config.
         log.warning("event=telegram_unavailable error=%r", str(exc))
     return notifier
-
-
-def tune_gc() -> None:
-    """For a process that runs passes (`monitor run`, `monitor poll`), called once at start.
-
-    A pass allocates millions of small objects that live until it ends; the cyclic garbage
-    collector, run every 700 allocations, took 7% of a cold pass re-scanning them (py-spy).
-    Start-up's objects (modules, rules) are frozen out of its scans, and it runs less often."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 async def poll_once(

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor import __version__, manage
-from monitor.app import poll_once, run_service, tune_gc
+from monitor.analyse import tune_gc
+from monitor.app import poll_once, run_service
 from monitor.config import config_path, load_config, parse_duration
 from monitor.errors import MonitorError
 from monitor.examples import check_examples
