@@ -141,6 +141,8 @@ class Analyser:
         self.workers = workers
         self.in_workers = 0  # bodies analysed in a worker process, since the start
         self._pool: ProcessPoolExecutor | None = None
+        self._queued = 0  # feeds sent to the workers and not back yet
+        self._local = 0  # feeds being analysed in this process
 
     def use_workers(self, feeds: int) -> bool:
         return self.workers > 0 and feeds >= POOL_MIN_FEEDS
@@ -148,8 +150,11 @@ class Analyser:
     async def __call__(
         self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, pooled: bool
     ) -> AnalysedFeed | ParseError:
-        if pooled:
+        # The main process takes a feed itself (one at a time) while every worker has a feed
+        # waiting: it has a core's worth of time to spare when the workers are the busier.
+        if pooled and (self._queued <= self.workers or self._local):
             pool = self._start()
+            self._queued += 1
             try:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(pool, _analyse_in_worker, url, body, dict(headers), now)
@@ -163,6 +168,17 @@ class Analyser:
                 log.warning(
                     "a parser process could not read the archive (%s); feed %s analysed in-process", exc, url
                 )
+            finally:
+                self._queued -= 1
+        self._local += 1
+        try:
+            return await self._in_process(url, body, headers, now)
+        finally:
+            self._local -= 1
+
+    async def _in_process(
+        self, url: str, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> AnalysedFeed | ParseError:
         # In-process, in a thread, so a big feed does not stop the event loop (and every fetch
         # in flight with it, until their deadlines pass) for the seconds it takes. The archive's
         # keys are read in between, on the loop's thread, whose connection it is.

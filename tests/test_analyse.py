@@ -11,12 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.analyse import POOL_MIN_FEEDS, AnalysedFeed, analyse
+from monitor.analyse import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
 from monitor.app import poll_once
 from monitor.config import load_config
 from monitor.demo import NOISE, Item
 from monitor.errors import ParseError
 from monitor.rulefile import load_rules
+from monitor.storage import Archive
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
 
@@ -98,7 +99,8 @@ def test_a_big_pass_in_worker_processes_archives_what_one_process_does(
         (folder / "monitor.toml").write_text(text)
         report, _ = asyncio.run(poll_once(load_config(folder / "monitor.toml", environ={})))
         assert not report.errors and report.feeds == len(urls)
-        assert report.in_workers == (len(urls) if workers else 0)
+        # With a worker, the main process still takes a feed itself while the worker has one waiting.
+        assert (0 < report.in_workers <= len(urls)) if workers else report.in_workers == 0
         results.append(_archive_rows(folder / "monitor.db"))
     pooled, single = results
     assert pooled == single
@@ -107,6 +109,33 @@ def test_a_big_pass_in_worker_processes_archives_what_one_process_does(
     assert [link for link, _ in matched if _ is None] == sorted(n.link for n in noise)
     assert len(stories) == 3 + len(noise)  # the seeds' three events; each noise item alone
     assert alerts == 3
+
+
+def test_the_main_process_analyses_a_feed_itself_while_the_worker_has_one_waiting(tmp_path, seeds):
+    """Six feeds at once and one worker: two go to the worker (one running, one waiting), the
+    next is analysed in this process, and the rest queue for the worker while it is busy.
+    Where a feed was analysed changes nothing in what it gives."""
+    Archive.open(tmp_path / "monitor.db").close()
+    items = [replace(item, published=SEED_TIMES[item.link[-20:-17]]) for item in seeds]
+    bodies = [rss(f"Outlet {i}", [items[i % len(items)], items[(i + 1) % len(items)]]) for i in range(6)]
+    rules, settings = load_rules([RULES]), StorySettings()
+    analyser = Analyser(rules, settings, tmp_path / "monitor.db", lambda keys: set(), workers=1)
+
+    async def all_at_once() -> list[AnalysedFeed | ParseError]:
+        calls = [analyser(f"http://feeds.test/{i}", b, {}, NOW, pooled=True) for i, b in enumerate(bodies)]
+        return await asyncio.gather(*calls)
+
+    try:
+        results = asyncio.run(all_at_once())
+    finally:
+        analyser.close()
+    assert analyser.in_workers == 5
+    for i, (body, result) in enumerate(zip(bodies, results, strict=True)):
+        alone = analyse(f"http://feeds.test/{i}", body, {}, NOW, rules, settings, lambda keys: set())
+        assert isinstance(result, AnalysedFeed) and isinstance(alone, AnalysedFeed)
+        assert [(a.entry, a.matches, a.story_keys) for a in result.fresh] == [
+            (a.entry, a.matches, a.story_keys) for a in alone.fresh
+        ]
 
 
 def _rss_with_guids(items: list[tuple[str, str | None]]) -> bytes:
