@@ -153,6 +153,11 @@ def m007_feed_body_hash(db: sqlite_utils.Database) -> None:
     feedstore.migrate_body_hash(db)
 
 
+@migrations()
+def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
+    storystore.migrate_keys_one_btree(db)
+
+
 @contextmanager
 def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:

@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from monitor.grouping import Grouper
 from monitor.schedule import Decision
-from monitor.storage import Archive
+from monitor.sqltime import iso
+from monitor.storage import Archive, migrations
 from monitor.stories import ArticleFingerprint, candidate_keys
 from monitor.storyfind import FingerprintCache, StoryGuess, archived_story
 from monitor.storystore import latest_article
@@ -102,3 +104,23 @@ def test_the_main_process_takes_the_workers_choice_when_nothing_came_after(archi
     # does not search the same articles again, and starts a story.
     told_none = StoryGuess(guess.snapshot, guess.keys, None)
     assert _grouper(archive).place(entry, None, (), fps["002"], keys, told_none).story < 0
+
+
+def test_an_archive_from_before_m008_keeps_its_story_keys(tmp_path, fps) -> None:
+    """m008 rebuilds story_keys as one B-tree: an older archive's articles are still found."""
+    path = tmp_path / "monitor.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m008_story_keys_one_btree")
+    published = iso(fps["000"].published)
+    old["articles"].insert({"id": 1, "story_id": 7, "title": "Seed 000", "published": published})
+    old["fingerprints"].insert({"article_id": 1, "data": fps["000"].to_json()})
+    old["story_keys"].insert_all(
+        {"key": k, "article_id": 1, "story_id": 7, "published": published}
+        for k in candidate_keys(fps["000"], SETTINGS)
+    )
+    old.close()
+    Archive.open(path).close()  # applies m008
+    guess = _worker_guess(path, fps["002"])
+    assert guess.best is not None and guess.best[1] == 7
+    rows = sqlite3.connect(path).execute("select count(*) from story_keys").fetchone()[0]
+    assert rows == len(candidate_keys(fps["000"], SETTINGS))
