@@ -454,23 +454,28 @@ class _Tok(NamedTuple):
 
 
 def _tokens(title: str, summary: str) -> list[_Tok]:
+    # A few hundred tokens an article, in a parser worker: tuple.__new__ makes each _Tok
+    # without NamedTuple's Python-level __new__, and span() gives both ends in one call.
     out: list[_Tok] = []
-    append, fold = out.append, _fold
+    append, fold, new = out.append, _fold, tuple.__new__
     for part, text in enumerate((title, summary)):
         initial, where, end = True, part, -1
         text = text.replace("U.S.", "US").replace("U.K.", "UK")
         for m in _TOKEN.finditer(text):
             kind, word = m.lastgroup, m.group()
-            start = m.start()
+            start, stop = m.span()
             if kind == "brk":
                 initial, end = True, -1
                 if where == 1 and word in ".!?" and out and out[-1].where == 1:
                     where = 2
                 continue
-            gap = text[end:start]
-            joined = end >= 0 and (gap == " " or not gap.strip(" -–"))
-            append(_Tok(kind or "", word, fold(word), initial, where, joined, word[0].isupper()))
-            initial, end = False, m.end()
+            if end < 0:
+                joined = False
+            else:
+                gap = text[end:start]
+                joined = gap == " " or not gap.strip(" -–")
+            append(new(_Tok, (kind or "", word, fold(word), initial, where, joined, word[0].isupper())))
+            initial, end = False, stop
     return out
 
 
