@@ -408,7 +408,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--interval", type=float, help="[schedule] interval of `monitor run`, seconds (default 60)"
     )
     p.add_argument("--samples", type=int, help="latency samples (default 24)")
-    p.add_argument("--window", type=float, help="seconds over which they are published (default 120)")
+    p.add_argument(
+        "--window", type=float, help="seconds over which they are published (default 60: one interval)"
+    )
     p.add_argument("--service-passes", type=int, default=3, help="cold, warm..., changed (default 3)")
     p.add_argument("--warm-runs", type=int, default=2, help="warm passes, the faster kept (default 2)")
     p.add_argument("--workers", type=int, help="reader's update_feeds workers (default: fetch concurrency)")
@@ -431,7 +433,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "archive": 100_000,
         "interval": 60.0,
         "samples": 24,
-        "window": 120.0,
+        "window": 60.0,  # one interval: the samples land at every phase of the polling cycle
         "loop_feeds": 100,
         "parse_feeds": 300,
         "search_runs": 20,

@@ -63,6 +63,12 @@ class Grouper:
     _postings: dict[str, deque[int]] = field(default_factory=dict)
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
+    _latest_article: int | None = None  # read once: nothing is archived while a batch is placed
+
+    def _latest(self) -> int:
+        if self._latest_article is None:
+            self._latest_article = self.archive.latest_article()
+        return self._latest_article
 
     def place(
         self,
@@ -94,8 +100,10 @@ class Grouper:
         window = self.settings.window_hours
         if guess is None:  # analysed in this process: the archive is looked at here
             found = self.archive.story_candidates(keys, fp.published, window)
-        else:  # a worker looked: only what was archived after its snapshot is left
+        elif guess.snapshot < self._latest():  # a worker looked: what was archived after it is left
             found = self.archive.story_candidates_after(guess.keys, fp.published, window, guess.snapshot)
+        else:
+            found = []
         candidates = self.fingerprints.candidates(found, self.archive.fingerprints)
         candidates += self._batch_candidates(keys)
         best = best_story(fp, candidates, self.settings, guess.best if guess else None)

@@ -437,8 +437,6 @@ class Archive:
     ) -> list[tuple[int, int]]:
         """story_candidates among the articles archived after `snapshot` (the greatest article
         id a parser worker's read saw, storyfind.StoryGuess); `keys` are the ones it found selective."""
-        if snapshot >= self.latest_article():
-            return []
         with _wrap(self.path, "look up stories"):
             return storystore.sharing(self.db.conn, keys, published, window_hours, after=snapshot)
 
