@@ -414,7 +414,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--service-passes", type=int, default=3, help="cold, warm..., changed (default 3)")
     p.add_argument("--warm-runs", type=int, default=2, help="warm passes, the faster kept (default 2)")
     p.add_argument("--workers", type=int, help="reader's update_feeds workers (default: fetch concurrency)")
-    p.add_argument("--loop-feeds", type=int, help="feeds the afternoon loop polls (default 100)")
+    p.add_argument("--loop-feeds", type=int, help="feeds the afternoon loop polls (default 50)")
     p.add_argument("--parse-feeds", type=int, help="bodies bare feedparser parses, 0 for all (default 300)")
     p.add_argument("--search-runs", type=int, help="in-process and raw runs per query (default 20)")
     p.add_argument("--cli-runs", type=int, help="CLI runs per query (default 3)")
@@ -434,7 +434,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "interval": 60.0,
         "samples": 24,
         "window": 60.0,  # one interval: the samples land at every phase of the polling cycle
-        "loop_feeds": 100,
+        "loop_feeds": 50,  # sequential: its rate is per feed, and 50 give it as well as 100
         "parse_feeds": 300,
         "search_runs": 20,
         "cli_runs": 3,
