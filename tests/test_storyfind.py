@@ -19,25 +19,19 @@ from monitor.storage import Archive, migrations
 from monitor.stories import ArticleFingerprint, candidate_keys
 from monitor.storyfind import FingerprintCache, StoryGuess, archived_story
 from monitor.storystore import latest_article
-from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings
+from monitor.types import EntryData, FetchedFeed, NewArticle, StorySettings
+from tests import test_storage
 from tests.test_stories import _seed_fingerprints
 
 NOW = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
-FEED = "https://feed.example/rss"
 SETTINGS = StorySettings()
+FEED = test_storage.FEED
+archive = test_storage.archive  # the fixture: an archive watching FEED
 
 
 @pytest.fixture
 def fps() -> dict[str, ArticleFingerprint]:
     return _seed_fingerprints(SETTINGS)
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    archive = Archive.open(tmp_path / "monitor.db")
-    archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
-    yield archive
-    archive.close()
 
 
 def _archive(archive: Archive, name: str, fp: ArticleFingerprint) -> int:
