@@ -6,7 +6,7 @@
     | stories.fingerprint               what story grouping compares, and its index keys
     | storyfind.archived_story          in a worker: the archived story it joins, if any
 
-Pure apart from ``known`` and ``lookup`` (reads of the archive). On a machine with more
+Pure apart from ``known`` and, in a worker, ``lookup`` (reads of the archive). On a machine with more
 than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
 comparing with archived stories use every core while the main process fetches, writes the
 archive and looks at what the worker's snapshot could not hold; a small pass runs it
@@ -78,14 +78,12 @@ def analyse(
     rules: RuleSet,
     stories: StorySettings,
     known: Known,
-    lookup: Lookup | None = None,
 ) -> AnalysedFeed | ParseError:
     read = read_entries(url, body, headers)
     if isinstance(read, ParseError):
         return read
     parsed, keyed = read
-    seen = known(k for _, _, keys in keyed for k in keys)
-    return describe_fresh(parsed, keyed, seen, now, rules, stories, lookup)
+    return describe_fresh(parsed, keyed, known(k for _, _, keys in keyed for k in keys), now, rules, stories)
 
 
 def read_entries(

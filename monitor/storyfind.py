@@ -42,9 +42,6 @@ class FingerprintCache:
         self.size = size
         self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._parsed)
-
     def candidates(
         self, found: Sequence[tuple[int, int]], read: Callable[[list[int]], Mapping[int, str]]
     ) -> list[tuple[int, ArticleFingerprint]]:
