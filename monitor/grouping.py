@@ -3,9 +3,9 @@
 For the articles of one feed update (a batch), in order:
 
     fingerprint + candidate_keys          (stories.py, pure)
-    | archive.story_candidates(keys)       the window's articles sharing a selective key (or,
-                                           when a parser worker looked them up in its snapshot,
-                                           storyfind.py, only those archived after it)
+    | storyfind.archived_story             the best archived story in a snapshot: a parser
+                                           worker's (analyse.py), or this process's archive
+      + the articles archived after it     (archive.story_candidates_after)
       + this batch's earlier articles      (not in the archive yet)
     | stories.best_story                    an existing story, or a new one
     then: a new story alerts as before; a report joining a story alerts nothing new in the
@@ -97,21 +97,20 @@ class Grouper:
         return Placement(story, fp.to_json(), tuple(keys), alerts)
 
     def _choose(self, fp: ArticleFingerprint, keys: Sequence[str], guess: StoryGuess | None) -> int | None:
-        window = self.settings.window_hours
-        if guess is None:  # analysed in this process: the archive is looked at here
-            found = self.archive.story_candidates(keys, fp.published, window)
-        elif guess.snapshot < self._latest():  # a worker looked: what was archived after it is left
+        if guess is None:  # analysed in this process: the archive is looked at here, as a worker does
+            guess = self.archive.archived_story(self.fingerprints, fp, keys, self.settings)
+        found = []  # what was archived after the snapshot
+        if guess.snapshot < self._latest():
+            window = self.settings.window_hours
             found = self.archive.story_candidates_after(guess.keys, fp.published, window, guess.snapshot)
-        else:
-            found = []
         candidates = self.fingerprints.candidates(found, self.archive.fingerprints)
         candidates += self._batch_candidates(keys)
-        best = best_story(fp, candidates, self.settings, guess.best if guess else None)
+        best = best_story(fp, candidates, self.settings, guess.best)
         return None if best is None else best[1]
 
     def _batch_candidates(self, keys: Sequence[str]) -> list[tuple[int, ArticleFingerprint]]:
         """This batch's earlier articles sharing a key, those sharing the most first (as
-        storage.story_candidates ranks the archive's)."""
+        storystore.sharing ranks the archive's)."""
         shared: Counter[int] = Counter()
         for key in keys:
             shared.update(self._postings.get(key, ()))

@@ -27,10 +27,12 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.utils import OperationalError
 
-from monitor import chatstore, feedstore, storystore
+from monitor import chatstore, feedstore, storyfind, storystore
 from monitor.errors import StorageError
 from monitor.schedule import Decision, FeedHistory
 from monitor.sqltime import from_iso, iso
+from monitor.stories import ArticleFingerprint
+from monitor.storyfind import FingerprintCache, StoryGuess
 from monitor.types import (
     AlertIntent,
     ArticleRef,
@@ -47,6 +49,7 @@ from monitor.types import (
     SearchHit,
     StoredArticle,
     StoryEdit,
+    StorySettings,
 )
 
 migrations = sqlite_utils.Migrations("monitor")
@@ -425,12 +428,14 @@ class Archive:
                 ],
             )
 
-    def story_candidates(
-        self, keys: Sequence[str], published: datetime, window_hours: float
-    ) -> list[tuple[int, int]]:
-        """(story id, article id) of archived articles that may report the same event."""
+    def archived_story(
+        self, cache: FingerprintCache, fp: ArticleFingerprint, keys: Sequence[str], settings: StorySettings
+    ) -> StoryGuess:
+        """What a parser worker finds in its snapshot (storyfind.archived_story), found here:
+        for a feed analysed in this process."""
         with _wrap(self.path, "look up stories"):
-            return storystore.candidates(self.db.conn, keys, published, window_hours)
+            conn = self.db.conn
+            return storyfind.archived_story(conn, cache, fp, keys, settings, storystore.latest_article(conn))
 
     def story_candidates_after(
         self, keys: Sequence[str], published: datetime, window_hours: float, snapshot: int

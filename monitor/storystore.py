@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # a parser worker looks stories up (storyfind.py) on a plain 
 
 # A key with more postings than this in the window says little (a common name): skip it.
 MAX_POSTINGS = 50
-MAX_CANDIDATES = 64  # the best-placed ones (see candidates); each costs a comparison
+MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -92,13 +92,6 @@ def index_article(
         "insert or ignore into story_keys (key, article_id, story_id, published) values (?, ?, ?, ?)",
         [(k, article_id, story_id, published) for k in keys],
     )
-
-
-def candidates(
-    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float
-) -> list[tuple[int, int]]:
-    """(story id, article id) of the window's articles sharing a selective key."""
-    return sharing(conn, selective(conn, keys, published, window_hours), published, window_hours)
 
 
 def selective(
