@@ -440,8 +440,8 @@ class Archive:
     def story_candidates_after(
         self, keys: Sequence[str], published: datetime, window_hours: float, snapshot: int
     ) -> list[tuple[int, int]]:
-        """story_candidates among the articles archived after `snapshot` (the greatest article
-        id a parser worker's read saw, storyfind.StoryGuess); `keys` are the ones it found selective."""
+        """(story id, article id) of the window's articles archived after `snapshot` (the greatest
+        article id a snapshot held, storyfind.StoryGuess) that share one of `keys` (its selective ones)."""
         with _wrap(self.path, "look up stories"):
             return storystore.sharing(self.db.conn, keys, published, window_hours, after=snapshot)
 
