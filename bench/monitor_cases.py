@@ -5,7 +5,7 @@
                        of run_pass alone, and the CPU time of this process and its children)
     archive_size       articles in the archive (the documented `articles` table)
     search_*           `monitor search` three ways: the CLI in a fresh interpreter (what a user
-                       waits for), monitor.cli.main in this process (no start-up), and the same
+                       waits for), monitor.cli.main.main in this process (no start-up), and the same
                        FTS5 MATCH written by hand in raw sqlite3 over the documented schema
 
 A pass runs in a fresh open_app, as `monitor poll` does, so each starts from the archive
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.analyse import tune_gc
 from monitor.app import open_app
-from monitor.cli import main as monitor_main
-from monitor.config import load_config
+from monitor.cli.main import main as monitor_main
+from monitor.config.load import load_config
+from monitor.service.workers import tune_gc
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -170,7 +170,7 @@ QUERIES = (
 class SearchFigures:
     query: Query
     cli: float  # seconds, median: `python -m monitor search` as a subprocess
-    in_process: float  # seconds, median: monitor.cli.main in this process
+    in_process: float  # seconds, median: monitor.cli.main.main in this process
     raw: float  # seconds, median: sqlite3.connect + the hand-written query
     hits: int  # results of the raw query (limit 20)
     cli_hits: int  # results monitor printed (must equal hits)

@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.query import And, Field, Near, Node, Not, Or, Term, parse_query
-from monitor.rules import RuleSet, TermList, compile_rule_set, make_term_list
-from monitor.termlists import index_term_lists, resolve_lists
-from monitor.textfold import tokenize
+from monitor.rules.query import And, Field, Near, Node, Not, Or, Term, parse_query
+from monitor.rules.ruleset import RuleSet, TermList, compile_rule_set, make_term_list
+from monitor.rules.termlists import index_term_lists, resolve_lists
+from monitor.rules.textfold import tokenize
 from monitor.types import Rule
 
 TARGET_RATE = 10_000  # articles per second, one core

@@ -17,7 +17,7 @@ Passes, told apart by the service's `event=pass feeds=N ...` log lines:
     4, 5, ...  warm
 
 How the passes are triggered: the service checks a feed when its `next_check` (in the SQLite
-archive) has come, looking every 10 s (monitor.service.TICK_SECONDS), and no interval may be
+archive) has come, looking every 10 s (monitor.service.scheduler.TICK_SECONDS), and no interval may be
 below a minute. Rather than wait 15 minutes per pass, or patch the service, this script ends
 each wait itself: once a pass is logged and the service has gone quiet (its alerts printed),
 it sets every feed's `next_check` to now in the archive (`update feeds set next_check = ?`,
@@ -257,7 +257,7 @@ def write_config(folder: Path, urls: list[str]) -> Path:
 
 def make_all_due(db: Path) -> int:
     """Every feed due at the next tick (`monitor feeds resume`: next_check = now); rows changed."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # monitor.sqltime.iso
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # monitor.archive.sqltime.iso
     conn = sqlite3.connect(db, timeout=60, isolation_level=None)
     try:
         conn.execute("begin immediate")

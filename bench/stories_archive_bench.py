@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import rules_bench  # noqa: E402 (a sibling script: its realistic article generator)
 
-from monitor.grouping import Grouper  # noqa: E402
-from monitor.schedule import Decision  # noqa: E402
-from monitor.storage import Archive  # noqa: E402
-from monitor.stories import candidate_keys, fingerprint  # noqa: E402
+from monitor.archive.store import Archive  # noqa: E402
+from monitor.ingest.schedule import Decision  # noqa: E402
+from monitor.service.grouping import Grouper  # noqa: E402
+from monitor.stories.fingerprint import candidate_keys, fingerprint  # noqa: E402
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Speed of the pure part of monitor.stories: fingerprint, keys, JSON, same_story.
+"""Speed of the pure part of monitor.stories.fingerprint: fingerprint, keys, JSON, same_story.
 
 The archive-scale benchmark (index lookups over 100,000 stored articles) belongs with storage;
 this one times what a new article costs before and after the lookup. Texts are the seeds cut
@@ -18,7 +18,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.stories import ArticleFingerprint, candidate_keys, choose_story, fingerprint, same_story
+from monitor.stories.fingerprint import (
+    ArticleFingerprint,
+    candidate_keys,
+    choose_story,
+    fingerprint,
+    same_story,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

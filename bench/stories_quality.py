@@ -1,4 +1,4 @@
-"""How well monitor.stories groups reports into stories: pairwise precision and recall.
+"""How well monitor.stories.fingerprint groups reports into stories: pairwise precision and recall.
 
     tests/data/stories_eval/*.toml ─load_pairs→ Pairs (two reports, published offsets, same?)
       ─evaluate(pairs, settings)→ Quality (verdicts, shared index keys) ─report→ text
@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rates import Rate  # noqa: E402 (a sibling script)
 
-from monitor.stories import (
+from monitor.stories.fingerprint import (
     ArticleFingerprint,
     StorySettings,
     Verdict,

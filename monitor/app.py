@@ -13,19 +13,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.analyse import Analyser, default_workers
-from monitor.bot import ChatBot, build_application
-from monitor.deliver import DeliveryReport, deliver_pending
+from monitor.alerts.deliver import DeliveryReport, deliver_pending
+from monitor.alerts.notify import ConsoleNotifier, Notifier, TelegramNotifier
+from monitor.alerts.routing import check_routing, flush_held
+from monitor.archive.store import Archive
+from monitor.chat.bot import ChatBot, build_application
 from monitor.errors import ConfigError, RetryLater, Unavailable
-from monitor.fetch import make_client
-from monitor.health import HealthServer
-from monitor.lock import WriterLock
-from monitor.notify import ConsoleNotifier, Notifier, TelegramNotifier
-from monitor.pipeline import CONSOLE, PassReport, Pipeline
-from monitor.routing import check_routing, flush_held
-from monitor.rulefile import load_rules
-from monitor.service import Service, stop_on_signals
-from monitor.storage import Archive
+from monitor.ingest.fetch import make_client
+from monitor.rules.rulefile import load_rules
+from monitor.service.health import HealthServer
+from monitor.service.lock import WriterLock
+from monitor.service.pipeline import CONSOLE, PassReport, Pipeline
+from monitor.service.scheduler import Service, stop_on_signals
+from monitor.service.workers import Analyser, default_workers
 from monitor.types import Config
 
 log = logging.getLogger("monitor.app")

@@ -8,7 +8,7 @@ from storage to delivery. Frozen dataclasses; datetimes are UTC-aware.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -315,3 +315,23 @@ class ChatState:
     changed: datetime | None  # when the status last changed
     moved_to: str | None  # a migrated group's new id
     last_digest: datetime | None  # the last scheduled digest queued for it
+
+
+# --- the schedule: what the archive keeps of a feed's checks, and the next one (ingest.schedule) ---
+
+
+@dataclass(frozen=True)
+class FeedHistory:
+    interval: float  # the feed's own configured interval, else [schedule] interval
+    errors: int = 0  # consecutive failures BEFORE this check
+    first_error: datetime | None = None  # when the current run of failures began
+    published: Sequence[datetime] = ()  # publication times of recent articles, newest first (~50)
+    ttl: float | None = None  # the <ttl> of its last full answer: a 304 repeats no body, so no <ttl>
+
+
+@dataclass(frozen=True)
+class Decision:
+    next_check: datetime  # now + delay
+    delay: float  # seconds, after every rule in the table above
+    reason: str  # what set it: "interval", "adaptive", "max-age", "expires", "ttl", "retry-after", "backoff"
+    suspend: str | None = None  # one-line reason to suspend the feed now, else None

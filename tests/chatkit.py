@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.demo import Item
+from monitor.cli.demo import Item
 from tests.conftest import rss
 
 RULES = """

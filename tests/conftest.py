@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from monitor.demo import Item, build_rss, seed_items
+from monitor.cli.demo import Item, build_rss, seed_items
 
 pytest_plugins = ["tests.fakes.feed_server", "tests.fakes.telegram_api"]
 

@@ -11,13 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.analyse import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
 from monitor.app import poll_once
-from monitor.config import load_config
-from monitor.demo import NOISE, Item
+from monitor.archive.store import Archive
+from monitor.cli.demo import NOISE, Item
+from monitor.config.load import load_config
 from monitor.errors import ParseError
-from monitor.rulefile import load_rules
-from monitor.storage import Archive
+from monitor.rules.rulefile import load_rules
+from monitor.service.workers import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor import bot
 from monitor.app import run_service
-from monitor.commands import COMMANDS
-from monitor.config import load_config
-from monitor.storage import Archive
+from monitor.archive.store import Archive
+from monitor.chat import bot
+from monitor.chat.commands import COMMANDS
+from monitor.config.load import load_config
 from tests.chatkit import items
 from tests.fakes.telegram_api import FakeTelegramAPI, check_text
 

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import open_app
-from monitor.config import load_config
-from monitor.demo import Item
-from monitor.service import Service
-from monitor.storage import Archive
+from monitor.archive.store import Archive
+from monitor.cli.demo import Item
+from monitor.config.load import load_config
+from monitor.service.scheduler import Service
 from tests.chatkit import items
 from tests.conftest import rss
 from tests.fakes.telegram_api import MAX_TEXT, check_text, utf16_len

@@ -7,19 +7,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.chats import (
+from monitor.alerts.policy import (
     digest_due,
     digest_period,
     digest_trigger,
     hold_for,
     is_quiet,
     is_silent,
-    parse_clock,
-    parse_digest_spec,
-    parse_quiet_hours,
     quiet_ends,
     zone,
 )
+from monitor.config.values import parse_clock, parse_digest_spec, parse_quiet_hours
 from monitor.types import ChatConfig, DigestSchedule, QuietHours
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from monitor.demo import NOISE
+from monitor.cli.demo import NOISE
 from tests.conftest import SEEDS, rss
 
 TOKEN = "123456789:AAF-fake-token-for-tests_abcdefghijk"

@@ -1,4 +1,4 @@
-"""monitor.commands: chat command replies over a real archive, checked as Telegram would check them."""
+"""monitor.chat.commands: chat command replies over a real archive, checked as Telegram would check them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.commands import (
+from monitor.archive.store import Archive
+from monitor.chat.commands import (
     COMMANDS,
     ServiceInfo,
     help_text,
@@ -20,9 +21,8 @@ from monitor.commands import (
     status_text,
     unmute_text,
 )
-from monitor.rules import RuleSet, compile_rule_set
-from monitor.schedule import Decision
-from monitor.storage import Archive
+from monitor.ingest.schedule import Decision
+from monitor.rules.ruleset import RuleSet, compile_rule_set
 from monitor.types import (
     AlertIntent,
     Config,
@@ -286,7 +286,7 @@ def test_five_hundred_long_hits_fit_with_the_rest_counted(archive: Archive) -> N
 
 
 def test_search_total_is_capped(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.commands.COUNT_CAP", 20)
+    monkeypatch.setattr("monitor.chat.commands.COUNT_CAP", 20)
     save(archive, [article(i, f"rare earths {i}") for i in range(30)])
     text = valid(search_text(archive, "rare", NOW))
     assert text.startswith("20+ articles") and text.endswith("… and 10+ more")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config, parse_duration
+from monitor.config.load import load_config
+from monitor.config.values import parse_duration
 from monitor.errors import ConfigError
 from monitor.types import ChatConfig, DigestSchedule, QuietHours, ScheduleSettings, ServiceSettings
 

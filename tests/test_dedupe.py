@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.dedupe import canonical_url, entry_keys
+from monitor.ingest.dedupe import canonical_url, entry_keys
 from monitor.types import EntryData
 
 

@@ -164,7 +164,7 @@ def test_systemd_unit(tmp_path: Path) -> None:
 
 def test_the_command_imports_nothing_a_parser_process_does_not_need() -> None:
     """A parser process (spawn) runs the console script's imports again before its work: the
-    module the script names must not pull in the service (monitor.cli and all it uses)."""
+    module the script names must not pull in the service (monitor.cli.main and all it uses)."""
     module = console_script()[1].split(":")[0]
     heavy = ("monitor.cli", "telegram", "httpx")
     probe = f"import sys, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
@@ -173,7 +173,7 @@ def test_the_command_imports_nothing_a_parser_process_does_not_need() -> None:
 
 
 def test_unit_paths_match_the_docs_and_the_code() -> None:
-    from monitor.config import CHAT_ENV, TOKEN_ENV
+    from monitor.config.load import CHAT_ENV, TOKEN_ENV
 
     service = read_unit()["Service"]
     readme, unit_text = text(DEPLOY_README), text(UNIT)
@@ -312,7 +312,7 @@ MENTIONED = mentioned_commands()
 
 def test_global_options_are_the_parsers() -> None:
     """The scanner skips exactly the options `monitor` takes before its command."""
-    from monitor.cli import build_parser
+    from monitor.cli.main import build_parser
 
     parser = build_parser()
     takes_value = {
@@ -328,7 +328,7 @@ def test_the_scan_finds_the_commands_deploy_relies_on() -> None:
 
 @pytest.mark.parametrize("mention", sorted(MENTIONED))
 def test_mentioned_command_exists(mention: str) -> None:
-    from monitor.cli import COMMANDS, build_parser
+    from monitor.cli.main import COMMANDS, build_parser
 
     command, *action = mention.split()
     where = ", ".join(sorted(MENTIONED[mention]))
@@ -500,7 +500,7 @@ def test_healthcheck_command_works() -> None:
 
 
 def test_docker_config_loads() -> None:
-    from monitor.config import load_config
+    from monitor.config.load import load_config
 
     config = load_config(DOCKER_CONFIG, environ={})
     assert config.storage_path == Path("/data/monitor.db")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from monitor.digest import (
+from monitor.alerts.digest import (
     MIN_LINE,
     TITLE_CHARS,
     DigestItem,
@@ -24,7 +24,7 @@ from monitor.digest import (
     render_digest_plain,
     short_date,
 )
-from monitor.render import MAX_MESSAGE
+from monitor.alerts.render import MAX_MESSAGE
 from tests.fakes.telegram_api import check_text, parse_html, utf16_len
 
 PUBLISHED = datetime(2026, 3, 6, 14, 5, tzinfo=UTC)

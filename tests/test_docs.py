@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import COMMANDS
-from monitor.config import _SECTIONS
+from monitor.cli.main import COMMANDS
+from monitor.config.load import _SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

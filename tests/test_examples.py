@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
-from monitor.examples import ExampleFailure, check_examples
-from monitor.rulefile import load_rules
+from monitor.rules.examples import ExampleFailure, check_examples
+from monitor.rules.rulefile import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE = '[[rule]]\nid = "{id}"\nname = "N"\nquery = "{query}"\n'

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor import feedstore
 from monitor.app import open_app, run_service
-from monitor.config import load_config
-from monitor.service import Service
-from monitor.storage import Archive
+from monitor.archive import feeds as feedstore
+from monitor.archive.store import Archive
+from monitor.config.load import load_config
+from monitor.ingest.schedule import is_stale
+from monitor.service.scheduler import Service
 from tests.chatkit import items
 from tests.conftest import rss
 from tests.fakes.feed_server import FeedServer
@@ -110,7 +111,7 @@ def test_a_failing_feed_backs_off_is_suspended_and_the_admin_is_told_once(
     assert "Feed suspended" in notices[0].visible_text and broken in notices[0].visible_text
     assert "4 failures in a row" in notices[0].visible_text
     archive = Archive.open(config.storage_path, create=False)
-    (status,) = [s for s in archive.feed_statuses(clock.now) if s.url == broken]
+    (status,) = [s for s in archive.feed_statuses(clock.now, is_stale) if s.url == broken]
     archive.close()
     assert status.status == "suspended" and status.last_error == "HTTP 500 Internal Server Error"
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from monitor.errors import FetchError
-from monitor.fetch import describe_error, fetch_all, fetch_feed, make_client, parse_retry_after
+from monitor.ingest.fetch import describe_error, fetch_all, fetch_feed, make_client, parse_retry_after
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 from tests.fakes.feed_server import FeedServer, _bomb_parts
 

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.errors import ConfigError
-from monitor.health import Health, HealthServer, Metrics, ServiceState, health
+from monitor.service.health import Health, HealthServer, Metrics, ServiceState, health
 
 STARTED = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 OK = Health(True, {"status": "ok"})

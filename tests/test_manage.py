@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.demo import Item
+from monitor.cli.demo import Item
 from tests.conftest import rss
 from tests.test_cli import assert_one_line_error
 

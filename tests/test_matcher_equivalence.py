@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.rules import compile_rule_set
+from monitor.rules.ruleset import compile_rule_set
 from tests.conftest import import_bench
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from typing import TypeVar
 import pytest
 from telegram import Bot
 
+from monitor.alerts.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
 from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
-from monitor.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.opml import OpmlFeed, OpmlImport, OpmlProblem, read_opml, write_opml
+from monitor.ingest.opml import OpmlFeed, OpmlImport, OpmlProblem, read_opml, write_opml
 
 DATA = Path(__file__).resolve().parent / "data" / "opml"
 NOW = datetime(2026, 3, 6, 10, 30, tzinfo=UTC)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from monitor.storage import Archive, migrations
+from monitor.archive.store import Archive, migrations
+from monitor.ingest.schedule import is_stale
 from monitor.types import FeedConfig
 from tests.chatkit import items
 from tests.fakes.telegram_api import SentMessage
@@ -73,7 +74,7 @@ WRITER = """
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from monitor.storage import Archive
+from monitor.archive.store import Archive
 archive, name, stop = Archive.open(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3])
 i = 0
 while i < 50 or not stop.exists():
@@ -141,12 +142,12 @@ def test_syncing_an_unchanged_config_takes_no_write_lock(tmp_path):
     other.execute("begin immediate")
     try:
         assert not archive.sync_feeds(feeds, NOW), "nothing changed, nothing written"
-        assert [s.url for s in archive.feed_statuses(NOW)] == [f.url for f in feeds]
+        assert [s.url for s in archive.feed_statuses(NOW, is_stale)] == [f.url for f in feeds]
     finally:
         other.rollback()
         other.close()
     assert archive.sync_feeds(feeds[:1], NOW)  # b left the config: that is a change
-    assert [s.url for s in archive.feed_statuses(NOW)] == ["https://a.example/rss"]
+    assert [s.url for s in archive.feed_statuses(NOW, is_stale)] == ["https://a.example/rss"]
     assert not archive.sync_feeds(feeds[:1], NOW)
     archive.close()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
-from monitor.parse import parse_feed
+from monitor.ingest.parse import parse_feed
 from monitor.types import FeedData
 
 DATA = Path(__file__).parent / "data" / "feeds"

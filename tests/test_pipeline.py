@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitor.app import poll_once
-from monitor.config import load_config
-from monitor.demo import NOISE, Item
-from monitor.storage import Archive
+from monitor.archive.store import Archive
+from monitor.cli.demo import NOISE, Item
+from monitor.config.load import load_config
 from tests.conftest import SEED_TIMES, rss
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"

@@ -24,15 +24,15 @@ from xml.sax.saxutils import escape
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.dedupe import canonical_url, distinct_entries, entry_keys
-from monitor.digest import DigestItem, render_digest, render_digest_plain
+from monitor.alerts.digest import DigestItem, render_digest, render_digest_plain
+from monitor.alerts.render import MAX_MESSAGE, render_alert, suspension_notice, to_plain_text
 from monitor.errors import ParseError, RuleError
-from monitor.parse import parse_feed
-from monitor.query import parse_query
-from monitor.render import MAX_MESSAGE, render_alert, suspension_notice, to_plain_text
-from monitor.rulefile import load_rules
-from monitor.rules import compile_rule_set, make_term_list
-from monitor.textfold import fold_tokens, tokenize
+from monitor.ingest.dedupe import canonical_url, distinct_entries, entry_keys
+from monitor.ingest.parse import parse_feed
+from monitor.rules.query import parse_query
+from monitor.rules.rulefile import load_rules
+from monitor.rules.ruleset import compile_rule_set, make_term_list
+from monitor.rules.textfold import fold_tokens, tokenize
 from monitor.types import EntryData, Rule, RuleMatch
 from tests.fakes.telegram_api import check_text, utf16_len
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.errors import RuleError
-from monitor.rules import TermList, compile_rule_set, make_term_list
+from monitor.rules.ruleset import TermList, compile_rule_set, make_term_list
 from monitor.types import Rule, RuleMatch
 
 LISTS = [

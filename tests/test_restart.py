@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.storage import Archive
+from monitor.archive.store import Archive
+from monitor.config.load import load_config
 from tests.chatkit import items
 from tests.conftest import rss
 from tests.fakes.telegram_api import SentMessage

@@ -1,4 +1,4 @@
-"""monitor.rules: the query language, the matcher, the rule-file loader, the shipped rules."""
+"""monitor.rules.ruleset: the query language, the matcher, the rule-file loader, the shipped rules."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
-from monitor.rulefile import load_rules
-from monitor.rules import (
+from monitor.rules.rulefile import load_rules
+from monitor.rules.ruleset import (
     And,
     Field,
     ListRef,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.rules import compile_rule_set
+from monitor.rules.ruleset import compile_rule_set
 from monitor.types import Rule
 from tests.conftest import import_bench
 

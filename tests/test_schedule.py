@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monitor.schedule import (
+from monitor.ingest.schedule import (
     GONE,
     CheckResult,
     FeedHistory,

@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from monitor.app import open_app
-from monitor.config import load_config
-from monitor.service import Service
+from monitor.config.load import load_config
+from monitor.service.scheduler import Service
 from tests.conftest import rss
 
 

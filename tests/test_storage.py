@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.archive.store import Archive
 from monitor.errors import StorageError
-from monitor.schedule import Decision
-from monitor.storage import Archive
+from monitor.ingest.schedule import Decision, is_stale
 from monitor.types import AlertIntent, EntryData, FeedConfig, FetchedFeed, NewArticle, RuleMatch
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
@@ -167,7 +167,7 @@ def test_feed_checks_store_the_schedule_and_suspension(archive: Archive) -> None
     assert (history.errors, history.first_error, history.interval) == (2, NOW, 900)
     archive.feed_error(FEED, "HTTP 410", NOW, after(15, suspend="HTTP 410 Gone"))
     assert archive.feeds_for_update() == []  # suspended: not even on a full pass
-    (status,) = archive.feed_statuses(NOW)
+    (status,) = archive.feed_statuses(NOW, is_stale)
     assert (status.status, status.suspended_reason) == ("suspended", "HTTP 410 Gone")
     assert archive.set_feed_status(FEED, "active", NOW) == "suspended"  # the status it had
     assert [f.key for f in archive.feeds_for_update(NOW)] == [FEED]  # due at once
@@ -186,9 +186,9 @@ def test_config_feeds_sync_and_imported_feeds_stay(archive: Archive) -> None:
     added, known = archive.add_feeds([(other, "Other"), (FEED, "Example")], NOW)
     assert (added, known) == ([other], [FEED])
     archive.sync_feeds([], NOW)  # FEED left the config; the imported feed stays
-    assert [(s.url, s.origin) for s in archive.feed_statuses(NOW)] == [(other, "opml")]
+    assert [(s.url, s.origin) for s in archive.feed_statuses(NOW, is_stale)] == [(other, "opml")]
     archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
-    assert [s.url for s in archive.feed_statuses(NOW)] == [FEED, other]
+    assert [s.url for s in archive.feed_statuses(NOW, is_stale)] == [FEED, other]
 
 
 def test_backup_is_a_consistent_owner_only_copy(archive: Archive, tmp_path: Path) -> None:

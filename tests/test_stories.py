@@ -1,4 +1,4 @@
-"""monitor.stories: terms, keys, the same-story decision, the eval set, and the seed fixture."""
+"""monitor.stories.fingerprint: terms, keys, the same-story decision, the eval set, and the seed fixture."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.stories import (
+from monitor.stories.fingerprint import (
     ArticleFingerprint,
     StorySettings,
     candidate_keys,
@@ -125,7 +125,7 @@ def test_keys_are_few_and_the_same_in_every_process() -> None:
     assert 10 < len(keys) <= 40 and len(set(keys)) == len(keys)
     code = (
         "import sys, json; from datetime import datetime, timedelta, UTC; "
-        "from monitor.stories import fingerprint, candidate_keys; "
+        "from monitor.stories.fingerprint import fingerprint, candidate_keys; "
         "t, b = json.load(sys.stdin); "
         "print(json.dumps(candidate_keys(fingerprint(t, b, datetime(2026, 3, 6, 9, tzinfo=UTC)))))"
     )
@@ -285,7 +285,7 @@ EXPECTED_STORIES = {frozenset({"000", "002"}), frozenset({"001", "003"}), frozen
 
 def _seed_text(path: Path) -> tuple[str, str]:
     """First line the title, the rest the body; a first line that is a lead paragraph gives its
-    first sentence as the title and stays in the body (as monitor.demo does)."""
+    first sentence as the title and stays in the body (as monitor.cli.demo does)."""
     text = path.read_text(encoding="utf-8").strip()
     title, _, body = text.partition("\n")
     if len(title) > 200:
@@ -360,7 +360,7 @@ def _jaccard_by_definition(a: Sequence[int], b: Sequence[int]) -> float:
 
 def test_signature_jaccard_is_equal_slots_over_slots_either_text_filled() -> None:
     """The fast count (stories._jaccard) against its definition, empty slots (-1) included."""
-    from monitor.stories import _jaccard
+    from monitor.stories.fingerprint import _jaccard
 
     rng = random.Random(7)
     for _ in range(3000):

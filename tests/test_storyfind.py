@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.grouping import Grouper
-from monitor.schedule import Decision
-from monitor.sqltime import iso
-from monitor.storage import Archive, migrations
-from monitor.stories import ArticleFingerprint, candidate_keys
-from monitor.storyfind import FingerprintCache, StoryGuess, archived_story
-from monitor.storystore import latest_article
+from monitor.archive.sqltime import iso
+from monitor.archive.store import Archive, migrations
+from monitor.archive.stories import StoryIndex, latest_article
+from monitor.ingest.schedule import Decision
+from monitor.service.grouping import Grouper
+from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys
+from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
 from monitor.types import EntryData, FetchedFeed, NewArticle, StorySettings
 from tests import test_storage
 from tests.test_stories import _seed_fingerprints
@@ -52,9 +52,8 @@ def _worker_guess(path: Path, fp: ArticleFingerprint) -> StoryGuess:
     conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         conn.execute("begin")
-        guess = archived_story(
-            conn, FingerprintCache(), fp, candidate_keys(fp, SETTINGS), SETTINGS, latest_article(conn)
-        )
+        keys = candidate_keys(fp, SETTINGS)
+        guess = archived_story(StoryIndex(conn), FingerprintCache(), fp, keys, SETTINGS, latest_article(conn))
         conn.execute("rollback")
         return guess
     finally:

@@ -1,4 +1,4 @@
-"""monitor.textfold: the fast folding paths give exactly the reference tokens and spans."""
+"""monitor.rules.textfold: the fast folding paths give exactly the reference tokens and spans."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from monitor.textfold import FoldedField, fold_tokens, tokenize
+from monitor.rules.textfold import FoldedField, fold_tokens, tokenize
 
 PIECES = [
     "a", "B", "s", "S", "x", "2", "Japan", "Nestlé", "ΟΔΟΣ", "日本",  # words

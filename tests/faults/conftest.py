@@ -32,10 +32,10 @@ from pathlib import Path
 import pytest
 
 from monitor.app import poll_once
-from monitor.config import load_config
-from monitor.demo import Item
-from monitor.pipeline import PassReport
-from monitor.storage import Archive
+from monitor.archive.store import Archive
+from monitor.cli.demo import Item
+from monitor.config.load import load_config
+from monitor.service.pipeline import PassReport
 from tests.conftest import rss
 
 TOKEN = "123456:fault-catalogue-token"

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from monitor.config import load_config
-from monitor.parse import MAX_TITLE
-from monitor.render import MAX_MESSAGE
-from monitor.sqltime import iso
-from monitor.storage import Archive
+from monitor.alerts.render import MAX_MESSAGE
+from monitor.archive.sqltime import iso
+from monitor.archive.store import Archive
+from monitor.config.load import load_config
+from monitor.ingest.parse import MAX_TITLE
 from tests.conftest import rss
 from tests.fakes.telegram_api import check_text, utf16_len
 from tests.faults.conftest import Outcome

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from monitor.cli import main
-from monitor.config import load_config
-from monitor.schedule import GONE
-from monitor.sqltime import from_iso
-from monitor.storage import Archive
+from monitor.archive.sqltime import from_iso
+from monitor.archive.store import Archive
+from monitor.cli.main import main
+from monitor.config.load import load_config
+from monitor.ingest.schedule import GONE
 from tests.conftest import rss
 
 

@@ -108,7 +108,7 @@ def test_the_archive_and_its_companions_are_owner_only(write_config, feed_server
     try:
         script = (
             "import asyncio, sys; from pathlib import Path\n"
-            "from monitor.app import open_app; from monitor.config import load_config\n"
+            "from monitor.app import open_app; from monitor.config.load import load_config\n"
             "async def main():\n"
             "    async with open_app(load_config(Path(sys.argv[1]), environ={})) as app:\n"
             "        await app.pipeline.run_pass()\n"

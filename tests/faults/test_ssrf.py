@@ -17,8 +17,8 @@ from dataclasses import replace
 import pytest
 
 from monitor.errors import FetchError
-from monitor.fetch import fetch_feed, make_client
-from monitor.netguard import AddressPolicy
+from monitor.ingest.fetch import fetch_feed, make_client
+from monitor.ingest.netguard import AddressPolicy
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 from tests.conftest import rss
 

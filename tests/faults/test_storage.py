@@ -25,20 +25,20 @@ from pathlib import Path
 
 import pytest
 
-from monitor import storage
 from monitor.app import open_app
-from monitor.cli import main
-from monitor.config import load_config
+from monitor.archive import store as storage
+from monitor.archive.store import Archive
+from monitor.cli.main import main
+from monitor.config.load import load_config
 from monitor.errors import StorageError
-from monitor.service import Service
-from monitor.storage import Archive
+from monitor.service.scheduler import Service
 from tests.conftest import rss
 from tests.faults.conftest import TOKEN, Faults
 
 # `monitor poll`, with SQLite's busy timeout (storage.BUSY_TIMEOUT, 10 s) cut to half a second.
 POLL_WITH_SHORT_BUSY_TIMEOUT = (
-    "import sys; from monitor import storage; storage.BUSY_TIMEOUT = 0.5; "
-    "from monitor.cli import main; sys.exit(main(sys.argv[1:]))"
+    "import sys; from monitor.archive import store; store.BUSY_TIMEOUT = 0.5; "
+    "from monitor.cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

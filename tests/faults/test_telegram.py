@@ -6,7 +6,7 @@ service's delivery job runs them, against the fake Bot API scripted to fail. A r
 ``deliver_pending`` with a TelegramNotifier of its own, so that a test can give it a short
 timeout (``[telegram]`` has no timeout key: the app's notifier waits 10 s) and a sleep that
 records flood-control waits instead of waiting them out. What each fault becomes (the
-python-telegram-bot exception, as monitor.notify raises and maps it, and what delivery does):
+python-telegram-bot exception, as monitor.alerts.notify raises and maps it, and what delivery does):
 
     429 retry_after           RetryAfter*    -> RetryLater  -> wait it out, the same alert again
     400 can't parse entities  BadRequest     -> Rejected    -> the same alert again, as plain text
@@ -33,14 +33,14 @@ from typing import Any
 
 import pytest
 
+from monitor.alerts.deliver import DeliveryReport, deliver_pending
+from monitor.alerts.notify import TelegramNotifier
 from monitor.app import open_app
-from monitor.config import load_config
-from monitor.deliver import DeliveryReport, deliver_pending
-from monitor.demo import Item
+from monitor.archive.sqltime import iso
+from monitor.archive.store import Archive
+from monitor.cli.demo import Item
+from monitor.config.load import load_config
 from monitor.errors import RetryLater, Unavailable
-from monitor.notify import TelegramNotifier
-from monitor.sqltime import iso
-from monitor.storage import Archive
 from tests.chatkit import items
 from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 

@@ -1,0 +1,177 @@
+"""Outbox → notifier. The alerts table is the single source of truth.
+
+An alert row is written with its article (storage.save_update) and stays
+``pending`` until a notifier has taken it; only then is it marked ``sent``.
+So Telegram down, slow or rate-limiting never loses an alert, and a restart
+re-sends at most the one alert that was in flight at the instant of a crash (as
+does a retry after Telegram took an alert whose answer was lost: a timeout, a
+connection closed before the answer). Each chat gets its alerts in order: while
+its oldest pending alert waits for a retry time, so do the chat's later ones.
+
+What each answer does:
+
+    sent            → status sent, message id recorded
+    RetryLater(n)   → wait n seconds and send the same alert again (order kept);
+                      a wait longer than MAX_WAIT defers the rest of this round
+    Unavailable     → retry later with backoff; stop this round (Telegram is down)
+    Rejected        → HTML Telegram cannot parse is sent again as plain text;
+                      anything else: status failed with the reason; the next alert goes on
+    ChatGone        → the chat is disabled (monitor status shows it); its alerts wait,
+                      kept, until it is enabled again; other chats go on
+    ChatMoved       → the group became a supergroup: its waiting alerts are readdressed
+                      and this one is sent again to the new id at once
+
+A digest (kind "digest") is sent like an alert. A story update (kind "edit")
+edits the message of its story's alert, which is always older and so always
+sent first; if that alert was refused, so is the edit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from monitor.alerts.notify import Notifier
+from monitor.alerts.render import to_plain_text
+from monitor.archive.store import Archive
+from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.types import PendingAlert
+
+log = logging.getLogger("monitor.deliver")
+
+MAX_WAIT = 60.0  # longest flood-control wait honoured inside one round, seconds
+MAX_TRIES_IN_ROUND = 5  # RetryLater answers for one alert before deferring it
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0  # alerts delivered this round
+    failed: int = 0  # alerts Telegram refused for good (kept, status failed)
+    deferred: int = 0  # alerts left pending for a later round
+    errors: list[str] = field(default_factory=list)  # one line per problem
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … capped at 30 min."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts, 0), 1800))
+
+
+async def deliver_pending(
+    archive: Archive,
+    notifiers: Mapping[str, Notifier],
+    default: Notifier | None,
+    clock: Callable[[], datetime],
+    sleep: Sleep = asyncio.sleep,
+    limit: int = 500,
+) -> DeliveryReport:
+    """Send pending alerts in order. `notifiers` maps special chat ids (e.g. "console")
+    to their notifier; every other chat goes to `default` (Telegram), or waits if None."""
+    report = DeliveryReport()
+    skipped: set[str] = set()
+    # A chat's alerts behind one that waits for its retry time wait too (pending_alerts): they
+    # must not overtake it, nor be sent into a flood-control wait Telegram asked for.
+    for alert in archive.pending_alerts(clock(), limit):
+        notifier = notifiers.get(alert.chat_id, default)
+        if notifier is None or alert.chat_id in skipped:
+            report.deferred += 1
+            continue
+        outcome = await _deliver_one(archive, notifier, alert, clock, sleep, report)
+        if outcome == "stop":
+            break
+        if outcome == "skip-chat":
+            skipped.add(alert.chat_id)
+    return report
+
+
+async def _deliver_one(
+    archive: Archive,
+    notifier: Notifier,
+    alert: PendingAlert,
+    clock: Callable[[], datetime],
+    sleep: Sleep,
+    report: DeliveryReport,
+) -> str:
+    text, plain = alert.text, False
+    for _ in range(MAX_TRIES_IN_ROUND):
+        if alert.chat_id != (current := archive.current_chat_id(alert.chat_id)):
+            alert = replace(alert, chat_id=current)
+        try:
+            message_id = await _transmit(notifier, alert, text, plain)
+        except RetryLater as exc:
+            if exc.retry_after > MAX_WAIT:
+                return _defer(
+                    archive,
+                    alert,
+                    exc,
+                    clock() + timedelta(seconds=exc.retry_after),
+                    report,
+                    "stop",
+                )
+            log.warning("event=flood_control chat=%s retry_after=%s", alert.chat_id, exc.retry_after)
+            await sleep(exc.retry_after)
+            continue
+        except Rejected as exc:
+            if not plain and "can't parse entities" in exc.message:
+                # Better an alert without bold than no alert.
+                log.warning("event=html_rejected alert=%s detail=%r", alert.id, exc.message)
+                text, plain = to_plain_text(alert.text), True
+                continue
+            archive.mark_failed(alert.id, exc.message, clock())
+            report.failed += 1
+            report.errors.append(f"alert {alert.id} to chat {alert.chat_id} rejected: {exc.message}")
+            return "next"
+        except ChatMoved as exc:
+            moved = archive.move_chat(alert.chat_id, exc.new_chat_id, exc.message, clock())
+            log.warning(
+                "event=chat_migrated chat=%s new_chat=%s alerts_moved=%d hint=%r",
+                alert.chat_id,
+                exc.new_chat_id,
+                moved,
+                "update chat_id in monitor.toml and the rules",
+            )
+            continue
+        except ChatGone as exc:
+            archive.disable_chat(alert.chat_id, exc.message, clock())
+            log.error("event=chat_disabled chat=%s reason=%r", alert.chat_id, exc.message)
+            report.deferred += 1
+            report.errors.append(f"chat {alert.chat_id} disabled: {exc.message}")
+            return "skip-chat"
+        except Unavailable as exc:
+            return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
+        except NotifyError as exc:
+            return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
+        archive.mark_sent(alert.id, message_id, clock())
+        report.sent += 1
+        return "next"
+    return _defer(archive, alert, RetryLater("still rate-limited", alert.chat_id), clock(), report, "stop")
+
+
+async def _transmit(notifier: Notifier, alert: PendingAlert, text: str, plain: bool) -> str | None:
+    """Send an alert, or, for a story update, edit the story's message (sent before it, in order)."""
+    if alert.edit_of is None:
+        return await notifier.send(alert.chat_id, text, plain=plain, silent=alert.silent)
+    if alert.target_status != "sent":
+        raise Rejected(
+            f"the story's alert {alert.edit_of} was not delivered ({alert.target_status})", alert.chat_id
+        )
+    await notifier.edit(alert.chat_id, alert.target_message_id or "", text)
+    return alert.target_message_id
+
+
+def _defer(
+    archive: Archive,
+    alert: PendingAlert,
+    exc: NotifyError,
+    at: datetime,
+    report: DeliveryReport,
+    outcome: str,
+) -> str:
+    archive.mark_retry(alert.id, exc.message, at)
+    report.deferred += 1
+    report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc.message}")
+    return outcome

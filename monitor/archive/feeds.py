@@ -1,0 +1,267 @@
+"""The archive's feeds table: which feeds exist, and each one's schedule.
+
+    feeds   one row per feed, keyed by its URL as configured or imported:
+            origin   "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+            status   "active", "suspended" (failing for too long, or 410 Gone) or
+                     "removed" (gone from the config, or monitor feeds remove)
+            the schedule: interval (NULL = [schedule] interval), next_check,
+            error_count and first_error of the current run of failures, last_error,
+            last_new (when it last brought a new article); HTTP validators
+
+The service's tick asks for the active feeds whose next_check has come, so
+10,000 feeds are one indexed query, not 10,000 scheduler jobs. Part of storage
+(the only SQL in monitor); Archive wraps these in its transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from monitor.archive.sqltime import from_iso, iso
+from monitor.types import Decision, FeedConfig, FeedForUpdate, FeedHistory, FeedStatus, FetchedFeed
+
+# (last new article, recent publication times, now) -> quiet for much longer than usual
+StaleTest = Callable[[datetime | None, Sequence[datetime], datetime], bool]
+HISTORY = 50  # recent publication times kept in view for adaptive intervals and staleness
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Migration m005, as first released: never edit it, add a migration (see migrate_ttl)."""
+    feeds = db.table("feeds")
+    feeds.add_column("status", str, not_null_default="active")
+    feeds.add_column("origin", str, not_null_default="config")
+    feeds.add_column("suspended_reason", str)
+    feeds.add_column("suspended_at", str)
+    feeds.add_column("first_error", str)
+    feeds.add_column("last_new", str)
+    feeds.create_index(["status", "next_check"])
+    db.execute("create index if not exists articles_feed_published on articles(feed, published)")
+
+
+def migrate_ttl(db: sqlite_utils.Database) -> None:
+    """Migration m006: the feed's own <ttl>, and a next_check on every feed.
+
+    For a while these two were part of m005 itself, so an archive made then has the column
+    already; one made with m005 as first released has neither."""
+    feeds = db.table("feeds")
+    if "ttl" not in feeds.columns_dict:
+        feeds.add_column("ttl", float)
+    # The due query is one range of the (status, next_check) index: NULL would never be due.
+    db.execute("update feeds set next_check = coalesce(next_check, added, '') where next_check is null")
+
+
+def migrate_body_hash(db: sqlite_utils.Database) -> None:
+    """Migration m007: a digest of each feed's last body, so that a server without ETag or
+    Last-Modified answering the same bytes again costs no parse."""
+    db.table("feeds").add_column("body_hash", str)
+
+
+Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
+
+
+def sync_changes(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> Changes:
+    """What sync would write; nothing when the table already matches the config."""
+    rows = {r["url"]: r for r in db.table("feeds").rows_where(select="url, name, interval, origin, status")}
+    inserts, updates = [], []
+    for feed in feeds:
+        row = rows.get(feed.url)
+        if row is None:
+            rows[feed.url] = _new_row(feed.url, feed.name, feed.interval, "config", now)
+            inserts.append(rows[feed.url])
+            continue
+        wanted: dict[str, Any] = {"name": feed.name, "interval": feed.interval, "origin": "config"}
+        if row["status"] == "removed":
+            wanted["status"] = "active"
+        update = {k: v for k, v in wanted.items() if row[k] != v}
+        if update:
+            updates.append((feed.url, update))
+    listed = {feed.url for feed in feeds}
+    for url, row in rows.items():
+        if row["origin"] == "config" and row["status"] != "removed" and url not in listed:
+            updates.append((url, {"status": "removed"}))
+    return inserts, updates
+
+
+def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bool:
+    """The configured feeds exist (new ones due at once); configured ones no longer listed are removed.
+
+    Writes only what differs; False when nothing did."""
+    inserts, updates = sync_changes(db, feeds, now)
+    table = db.table("feeds")
+    if inserts:
+        table.insert_all(inserts)
+    for url, update in updates:
+        table.update(url, update)
+    return bool(inserts or updates)
+
+
+def add(
+    db: sqlite_utils.Database, feeds: Sequence[tuple[str, str | None]], origin: str, now: str
+) -> tuple[list[str], list[str]]:
+    """Add (url, title) feeds not known yet; (added, already there). A removed one comes back."""
+    added, known = [], []
+    table = db.table("feeds")
+    for url, title in feeds:
+        row = next(table.rows_where("url = ?", [url]), None)
+        if row is None:
+            table.insert(_new_row(url, title, None, origin, now))
+            added.append(url)
+        elif row["status"] == "removed":
+            table.update(url, {"status": "active", "origin": origin, "name": title or row["name"]})
+            added.append(url)
+        else:
+            known.append(url)
+    return added, known
+
+
+def _new_row(url: str, name: str | None, interval: float | None, origin: str, now: str) -> dict[str, Any]:
+    return {
+        "url": url,
+        "fetch_url": url,
+        "name": name,
+        "interval": interval,
+        "error_count": 0,
+        "added": now,
+        "next_check": now,  # due at once; never NULL, so the due query is one index range
+        "status": "active",
+        "origin": origin,
+    }
+
+
+def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | None, now: str) -> str | None:
+    """Suspend, resume (due at once) or remove a feed; returns its status before, None when there is
+    no such feed. A removed feed stays removed: only the config or an import brings it back."""
+    row = next(db.table("feeds").rows_where("url = ?", [url]), None)
+    if row is None:
+        return None
+    if row["status"] == "removed":
+        return "removed"
+    update: dict[str, Any] = {"status": status, "suspended_reason": reason}
+    update["suspended_at"] = now if status == "suspended" else None
+    if status == "active":
+        update |= {"next_check": now, "error_count": 0, "first_error": None}  # due at once
+    db.table("feeds").update(url, update)
+    return str(row["status"])
+
+
+DUE = "select url, fetch_url, etag, last_modified, name, body_hash from feeds where status = 'active'"
+DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
+
+
+def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
+    """Active feeds to fetch: those whose next check has come, or all when now is None."""
+    sql, args = (DUE, []) if now is None else (DUE_NOW, [now])
+    return [
+        FeedForUpdate(url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0], body_hash=r[5])
+        for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
+    ]
+
+
+def history(db: sqlite_utils.Database, url: str, default_interval: float) -> FeedHistory:
+    row = db.execute(
+        "select interval, error_count, first_error, ttl from feeds where url = ?", [url]
+    ).fetchone()
+    published = [
+        from_iso(r[0])
+        for r in db.execute(
+            "select published from articles where feed = ? order by published desc limit ?", [url, HISTORY]
+        )
+    ]
+    return FeedHistory(
+        interval=(row[0] if row and row[0] else default_interval),
+        errors=(row[1] or 0) if row else 0,
+        first_error=from_iso(row[2]) if row else None,
+        published=[p for p in published if p is not None],
+        ttl=row[3] if row else None,
+    )
+
+
+def record_ok(
+    db: sqlite_utils.Database,
+    url: str,
+    fetched: FetchedFeed,
+    title: str | None,
+    decision: Decision,
+    now: str,
+    new_articles: int,
+    ttl: float | None = None,
+) -> None:
+    update: dict[str, Any] = {
+        "last_checked": now,
+        "last_success": now,
+        "last_error": None,
+        "error_count": 0,
+        "first_error": None,
+        "next_check": iso(decision.next_check),
+        "etag": fetched.etag,
+        "last_modified": fetched.last_modified,
+    }
+    if fetched.permanent_url:
+        update["fetch_url"] = fetched.permanent_url
+    if title:
+        update["title"] = title
+    if fetched.status == 200 and not fetched.unchanged:  # a full answer: its <ttl>, or none any more
+        update["ttl"] = ttl
+    if fetched.body_hash:
+        update["body_hash"] = fetched.body_hash
+    if new_articles:
+        update["last_new"] = now
+    db.table("feeds").update(url, update)
+
+
+def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Decision, now: str) -> None:
+    row = db.execute("select error_count, first_error from feeds where url = ?", [url]).fetchone()
+    update: dict[str, Any] = {
+        "last_checked": now,
+        "last_error": error,
+        "error_count": (row[0] or 0) + 1,
+        "first_error": row[1] or now,
+        "next_check": iso(decision.next_check),
+    }
+    if decision.suspend:
+        update |= {"status": "suspended", "suspended_reason": decision.suspend, "suspended_at": now}
+    db.table("feeds").update(url, update)
+
+
+def statuses(
+    db: sqlite_utils.Database, now: datetime, stale: StaleTest, *, include_removed: bool = False
+) -> list[FeedStatus]:
+    """Every feed (configured first, then imported; by URL), with its schedule and health;
+    `stale` (ingest.schedule.is_stale) judges from its recent publication times."""
+    counts = dict(db.execute("select feed, count(*) from articles group by feed").fetchall())
+    rows = db.table("feeds").rows_where(
+        None if include_removed else "status != 'removed'", order_by="origin = 'opml', added, url"
+    )
+    found = []
+    for row in list(rows):
+        published = [
+            p
+            for (value,) in db.execute(
+                "select published from articles where feed = ? order by published desc limit ?",
+                [row["url"], HISTORY],
+            )
+            if (p := from_iso(value)) is not None
+        ]
+        last_new = from_iso(row["last_new"])
+        found.append(
+            FeedStatus(
+                url=row["url"],
+                name=row["name"] or row["title"],
+                last_checked=from_iso(row["last_checked"]),
+                last_success=from_iso(row["last_success"]),
+                last_error=row["last_error"],
+                error_count=row["error_count"] or 0,
+                articles=counts.get(row["url"], 0),
+                status=row["status"] or "active",
+                suspended_reason=row["suspended_reason"],
+                next_check=from_iso(row["next_check"]),
+                last_new=last_new,
+                stale=row["status"] == "active" and stale(last_new, published, now),
+                origin=row["origin"] or "config",
+            )
+        )
+    return found

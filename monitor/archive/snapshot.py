@@ -1,0 +1,52 @@
+"""The archive as a parser worker sees it: a read-only connection, one read transaction per feed.
+
+    with snapshot.reading() as view:     BEGIN ... ROLLBACK: the keys and the stories of one moment
+        view.known_keys(keys)            which identity keys are archived already
+        view.stories                     stories.lookup.StoryIndex over the same snapshot
+
+Errors come out as StorageError (picklable: it crosses back to the main process).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.archive.articles import known_keys
+from monitor.archive.stories import StoryIndex
+from monitor.errors import StorageError
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    conn: sqlite3.Connection
+    stories: StoryIndex
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        return known_keys(self.conn, keys)
+
+
+class Snapshot:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        try:
+            self.conn = sqlite3.connect(
+                Path(path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
+            )
+            self.conn.execute("pragma busy_timeout = 10000")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the archive read-only: {exc}", self.path) from None
+
+    @contextmanager
+    def reading(self) -> Iterator[SnapshotView]:
+        try:
+            self.conn.execute("begin")
+            try:
+                yield SnapshotView(self.conn, StoryIndex(self.conn))
+            finally:
+                self.conn.execute("rollback")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the archive: {exc}", self.path) from None

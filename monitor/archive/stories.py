@@ -1,0 +1,261 @@
+"""The archive's story tables: which article belongs to which story, and the index to find them.
+
+    stories      one row per story: first article, title, how many reports, last update
+    story_keys   stories.candidate_keys of every article, with its publication time
+    fingerprints stories.ArticleFingerprint (JSON) of every article
+
+Part of storage (the only SQL in monitor); Archive calls these inside its transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor.archive.sqltime import from_iso, iso
+from monitor.types import EntryData, RuleMatch, StoryEdit
+
+if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
+    import sqlite_utils
+
+# A key with more postings than this in the window says little (a common name): skip it.
+MAX_POSTINGS = 50
+MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    db.table("stories").create(
+        {"id": int, "title": str, "first_article_id": int, "articles": int, "created": str, "updated": str},
+        pk="id",
+    )
+    db.table("articles").add_column("story_id", int)
+    db.table("articles").create_index(["story_id"])
+    db.table("story_keys").create(
+        {"key": str, "article_id": int, "story_id": int, "published": str}, pk=("key", "article_id")
+    )
+    db.table("story_keys").create_index(["key", "published"])
+    db.table("fingerprints").create({"article_id": int, "data": str}, pk="article_id")
+    db.table("matches").add_column("found", str)
+    db.table("alerts").add_column("kind", str, not_null_default="send")
+    db.table("alerts").add_column("edit_of", int)
+    db.table("alerts").add_column("story_id", int)
+
+
+def migrate_keys_one_btree(db: sqlite_utils.Database) -> None:
+    """story_keys as one B-tree, ordered as it is searched (key, then time): a table WITHOUT
+    ROWID whose primary key is (key, published, article_id). It was a rowid table with two
+    indexes, three B-trees to write for each of an article's 29 keys (7% of a cold pass)."""
+    db.execute(
+        "create table story_keys_new (key text not null, article_id integer not null, story_id integer,"
+        " published text not null, primary key (key, published, article_id)) without rowid"
+    )
+    db.execute(
+        "insert into story_keys_new (key, article_id, story_id, published)"
+        " select key, article_id, story_id, published from story_keys where published is not null"
+    )
+    db.execute("drop table story_keys")
+    db.execute("alter table story_keys_new rename to story_keys")
+
+
+def join_story(db: sqlite_utils.Database, story_id: int | None, title: str, now: str) -> int:
+    """Count one more article in a story (a new one when story_id is None); returns the story id.
+    A new story's first article is set once that article has its id (first_article)."""
+    if story_id is None:
+        cursor = db.conn.execute(
+            "insert into stories (title, articles, created, updated) values (?, 1, ?, ?)", (title, now, now)
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+    db.conn.execute("update stories set articles = articles + 1, updated = ? where id = ?", (now, story_id))
+    return story_id
+
+
+def first_article(db: sqlite_utils.Database, story_id: int, article_id: int) -> None:
+    db.conn.execute("update stories set first_article_id = ? where id = ?", (article_id, story_id))
+
+
+def index_article(
+    db: sqlite_utils.Database,
+    article_id: int,
+    story_id: int,
+    published: str,
+    fingerprint: str,
+    keys: Sequence[str],
+) -> None:
+    db.conn.execute(
+        "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
+    )
+    db.conn.executemany(
+        "insert or ignore into story_keys (key, article_id, story_id, published) values (?, ?, ?, ?)",
+        [(k, article_id, story_id, published) for k in keys],
+    )
+
+
+def selective(
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float
+) -> tuple[str, ...]:
+    """The keys that are not common: the window holds no more than the cap of their postings."""
+    if not keys:
+        return ()
+    low, high = _window(published, window_hours)
+    # Asked of the index for each key, looking no further than the cap (a common key has
+    # thousands), in one statement (one per key cost as much again in calls as in lookups).
+    probe = (
+        "select * from (select key from story_keys where key = ? and published between ? and ?"
+        " limit 1 offset ?)"
+    )
+    common: set[str] = set()
+    for i in range(0, len(keys), 100):  # SQLite allows 500 terms in a compound select
+        chunk = keys[i : i + 100]
+        common.update(
+            row[0]
+            for row in conn.execute(
+                " union all ".join([probe] * len(chunk)),
+                [arg for key in chunk for arg in (key, low, high, MAX_POSTINGS)],
+            )
+        )
+    return tuple(k for k in keys if k not in common)
+
+
+def sharing(
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+) -> list[tuple[int, int]]:
+    """(story id, article id) of the window's articles with one of `keys`, those sharing the
+    most first (a report of the same event shares several: text bands, names, pairs of names;
+    one sharing a single name is most often other news), at most MAX_CANDIDATES of them.
+    `after`: only articles with a greater id (archived after a snapshot that saw up to it)."""
+    if not keys:
+        return []
+    low, high = _window(published, window_hours)
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"select story_id, article_id from story_keys where key in ({marks})"
+        " and published between ? and ? and article_id > ?"
+        " group by article_id order by count(*) desc, article_id desc limit ?",
+        [*keys, low, high, after, MAX_CANDIDATES],
+    ).fetchall()
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def latest_article(conn: sqlite3.Connection) -> int:
+    """The greatest article id archived (0 for none): what a snapshot saw, for sharing(after=)."""
+    return int(conn.execute("select coalesce(max(id), 0) from articles").fetchone()[0])
+
+
+def _window(published: datetime, window_hours: float) -> tuple[str, str]:
+    span = timedelta(hours=window_hours)
+    return iso(published - span), iso(published + span)
+
+
+def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str]:
+    """Article id → its fingerprint JSON."""
+    found: dict[int, str] = {}
+    for i in range(0, len(article_ids), 500):
+        chunk = article_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"select article_id, data from fingerprints where article_id in ({marks})", chunk)
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
+    """(alert id, chat id, article id, rule ids) of the story's alerts that were or will be sent."""
+    rows = db.execute(
+        "select id, chat_id, article_id, rules from alerts where story_id = ? and kind = 'send'"
+        " and status in ('pending', 'sent') order by id",
+        [story_id],
+    ).fetchall()
+    return [(r[0], r[1], r[2], tuple(json.loads(r[3] or "[]"))) for r in rows]
+
+
+def story_reports(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str | None, str | None]]:
+    """(article id, outlet, link) of every article in the story, oldest first."""
+    rows = db.execute(
+        "select a.id, coalesce(a.outlet, f.name, f.title), a.link from articles a"
+        " left join feeds f on f.url = a.feed where a.story_id = ? order by a.published, a.id",
+        [story_id],
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def alerted_article(
+    db: sqlite_utils.Database, article_id: int
+) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
+    """What render_alert needs to draw an article's alert again."""
+    row = db.execute(
+        "select a.feed, a.title, a.summary, a.link, a.guid, a.published, a.outlet, coalesce(f.name, f.title)"
+        " from articles a left join feeds f on f.url = a.feed where a.id = ?",
+        [article_id],
+    ).fetchone()
+    entry = EntryData(
+        feed_url=row[0],
+        title=row[1],
+        summary=row[2] or "",
+        link=row[3],
+        guid=row[4],
+        published=from_iso(row[5]),
+        outlet=row[6],
+    )
+    matches = tuple(
+        RuleMatch(rule_id=r[0], terms=tuple(json.loads(r[1] or "[]")), found=tuple(json.loads(r[2] or "[]")))
+        for r in db.execute(
+            "select rule_id, terms, found from matches where article_id = ? order by rowid", [article_id]
+        )
+    )
+    return entry, row[6] or row[7], matches
+
+
+def queue_edit(db: sqlite_utils.Database, edit: StoryEdit, now: str) -> None:
+    """Bring a story's alert up to date: rewrite it while it waits, or queue an edit once sent."""
+    target = db.execute(
+        "select status, kind, chat_id, story_id from alerts where id = ?", [edit.alert_id]
+    ).fetchone()
+    if target is None or target[1] != "send":
+        return
+    if target[0] in ("pending", "held"):
+        db.execute("update alerts set text = ? where id = ?", [edit.text, edit.alert_id])
+        return
+    if target[0] != "sent":
+        return  # Telegram refused the alert itself: nothing to edit
+    # Only the newest text matters: an older edit still waiting is replaced, not sent.
+    db.execute(
+        "update alerts set status = 'superseded' where edit_of = ? and status = 'pending'", [edit.alert_id]
+    )
+    db.table("alerts").insert(
+        {
+            "chat_id": target[2],
+            "text": edit.text,
+            "status": "pending",
+            "kind": "edit",
+            "edit_of": edit.alert_id,
+            "story_id": target[3],
+            "created": now,
+            "attempts": 0,
+            "silent": 1,
+            "rules": "[]",
+        }
+    )
+
+
+class StoryIndex:
+    """stories.lookup.StoryIndex over one connection: what a read transaction on it sees."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
+        return selective(self.conn, keys, published, window_hours)
+
+    def sharing(
+        self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+    ) -> list[tuple[int, int]]:
+        return sharing(self.conn, keys, published, window_hours, after)
+
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        return fingerprints(self.conn, article_ids)
+
+    def latest_article(self) -> int:
+        return latest_article(self.conn)

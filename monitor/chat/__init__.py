@@ -1,0 +1,6 @@
+"""The Telegram bot's side that talks back: commands.py (/status, /search, /rules, /mute, …:
+handlers and their replies) and bot.py (the python-telegram-bot Application around them).
+
+May import: service, alerts, archive, rules, config, types, errors. Start at commands.py; a
+new command is a handler there and a line in bot.py's list.
+"""

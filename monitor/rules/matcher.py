@@ -1,0 +1,353 @@
+"""The matcher: every rule against one article, in one pass over its words. Pure.
+
+    RuleSet([(Rule, resolved Query), ...])   compile each query to a plan; index all terms once
+    RuleSet.match(title, summary):
+        fold each field                                  (textfold.FoldedField: its layout)
+        present terms per field                          (termindex: one regex pass per field)
+        candidates = rules whose anchor clause has a present term   (most rules never wake)
+        each candidate: its plan, set tests on the present terms
+                        (NEAR alone looks at where the terms occur)
+        each rule that fired → RuleMatch(terms as written, words as the article spelt them)
+
+A rule's anchor clause is a set of terms one of which must be present for the rule to
+match (the smallest such set found in its query), so skipping the rules whose anchor has
+no present term skips only rules that cannot match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from monitor.errors import RuleError
+from monitor.rules.query import (
+    And,
+    Field,
+    ListRef,
+    Near,
+    Node,
+    Not,
+    Or,
+    Query,
+    Term,
+    parse_query,
+)
+from monitor.rules.termindex import TermIndex
+from monitor.rules.termlists import TermList, resolve_lists
+from monitor.rules.textfold import FoldedField
+from monitor.types import Rule, RuleMatch
+
+TITLE, SUMMARY, ANY = 0, 1, 2  # scopes; TITLE and SUMMARY are also field numbers
+_FIELDS_OF = {TITLE: (TITLE,), SUMMARY: (SUMMARY,), ANY: (TITLE, SUMMARY)}
+_SCOPES = {"title": TITLE, "summary": SUMMARY}
+
+Hit = tuple[int, int, int]  # (field, start, end) of an occurrence: offsets in the field's layout
+Reason = tuple[str, list[Hit]]  # a term key that made a rule match, and the occurrences that did
+
+
+class _Article:
+    """One article during matching: its folded fields, present terms, occurrences found so far."""
+
+    __slots__ = ("fields", "present", "index", "_hits")
+
+    def __init__(
+        self, fields: tuple[FoldedField, FoldedField], present: tuple[set[str], ...], index: TermIndex
+    ) -> None:
+        self.fields = fields
+        self.present = present  # indexed by scope: title, summary, either
+        self.index = index
+        self._hits: dict[tuple[str, int], list[Hit]] = {}
+
+    def hits(self, key: str, field: int) -> list[Hit]:
+        """Every occurrence of a term in one field, in text order (overlapping ones too)."""
+        found = self._hits.get((key, field))
+        if found is None:
+            found = []
+            if key in self.present[field]:
+                found = [(field, start, end) for start, end in self.index.hits(key, self.fields[field])]
+            self._hits[key, field] = found
+        return found
+
+    def scoped_hits(self, key: str, scope: int) -> list[Hit]:
+        if scope != ANY:
+            return self.hits(key, scope)
+        return self.hits(key, TITLE) + self.hits(key, SUMMARY)
+
+    def close(self, one: Hit, other: Hit, distance: int) -> bool:
+        """Whether two occurrences in one field do not overlap and have at most `distance` words between."""
+        field = self.fields[one[0]]
+        if one[2] < other[1]:
+            return field.words_between(one[2], other[1]) <= distance
+        if other[2] < one[1]:
+            return field.words_between(other[2], one[1]) <= distance
+        return False  # overlapping occurrences are one word, not two
+
+
+# --- plans: a query tree compiled to set tests ----------------------------------
+
+
+class _Clauses:
+    """The usual shape, AND of (NOT) OR-lists of terms, each in a scope: one set test per clause."""
+
+    __slots__ = ("clauses",)
+
+    def __init__(self, clauses: tuple[tuple[int, frozenset[str], bool], ...]) -> None:
+        self.clauses = clauses  # (scope, term keys, negated)
+
+    def passes(self, article: _Article) -> bool:
+        present = article.present
+        for scope, keys, negated in self.clauses:
+            if keys.isdisjoint(present[scope]) != negated:
+                return False
+        return True
+
+    def reasons(self, article: _Article) -> Iterator[Reason]:
+        for scope, keys, negated in self.clauses:
+            if not negated:
+                for key in keys & article.present[scope]:
+                    yield key, article.scoped_hits(key, scope)
+
+
+class _AnyOf:
+    """OR: one of its plain terms is present (one C set test), or one of its other parts holds."""
+
+    __slots__ = ("keys", "parts", "scope")
+
+    def __init__(self, keys: frozenset[str], parts: tuple[_Plan, ...], scope: int) -> None:
+        self.keys, self.parts, self.scope = keys, parts, scope
+
+    def passes(self, article: _Article) -> bool:
+        if not self.keys.isdisjoint(article.present[self.scope]):
+            return True
+        return any(part.passes(article) for part in self.parts)
+
+    def reasons(self, article: _Article) -> Iterator[Reason]:
+        for key in self.keys & article.present[self.scope]:
+            yield key, article.scoped_hits(key, self.scope)
+        for part in self.parts:
+            if part.passes(article):  # a failed branch explains nothing
+                yield from part.reasons(article)
+
+
+class _AllOf:
+    """AND: all its plain terms are present, and all its other parts hold."""
+
+    __slots__ = ("keys", "parts", "scope")
+
+    def __init__(self, keys: frozenset[str], parts: tuple[_Plan, ...], scope: int) -> None:
+        self.keys, self.parts, self.scope = keys, parts, scope
+
+    def passes(self, article: _Article) -> bool:
+        return self.keys <= article.present[self.scope] and all(part.passes(article) for part in self.parts)
+
+    def reasons(self, article: _Article) -> Iterator[Reason]:
+        for key in self.keys:
+            yield key, article.scoped_hits(key, self.scope)
+        for part in self.parts:
+            yield from part.reasons(article)
+
+
+class _NoneOf:
+    """NOT: its part does not hold. It never explains a match."""
+
+    __slots__ = ("part",)
+
+    def __init__(self, part: _Plan) -> None:
+        self.part = part
+
+    def passes(self, article: _Article) -> bool:
+        return not self.part.passes(article)
+
+    def reasons(self, article: _Article) -> Iterator[Reason]:
+        return iter(())
+
+
+class _Close:
+    """NEAR chain: within one field, neighbouring operands have occurrences close enough."""
+
+    __slots__ = ("operands", "distances", "scope")
+
+    def __init__(self, operands: tuple[frozenset[str], ...], distances: tuple[int, ...], scope: int) -> None:
+        self.operands, self.distances, self.scope = operands, distances, scope
+
+    def passes(self, article: _Article) -> bool:
+        return any(self._chain(article, field, full=False) for field in _FIELDS_OF[self.scope])
+
+    def reasons(self, article: _Article) -> Iterator[Reason]:
+        for field in _FIELDS_OF[self.scope]:
+            for chosen in self._chain(article, field, full=True):
+                for key in dict.fromkeys(key for key, _ in chosen):
+                    yield key, [hit for k, hit in chosen if k == key]
+
+    def _chain(self, article: _Article, field: int, full: bool) -> list[list[tuple[str, Hit]]]:
+        """The occurrences of each operand that take part in a chain (all of them if full)."""
+        present = article.present[field]
+        if any(operand.isdisjoint(present) for operand in self.operands):
+            return []  # the usual case, decided without looking for occurrences
+        hits = [
+            [(key, hit) for key in operand & present for hit in article.hits(key, field)]
+            for operand in self.operands
+        ]
+        reached = [hits[0]]
+        for operand, distance in zip(hits[1:], self.distances, strict=True):
+            reached.append(
+                [h for h in operand if any(article.close(v[1], h[1], distance) for v in reached[-1])]
+            )
+            if not reached[-1]:
+                return []
+        if not full:
+            return reached
+        # backwards: keep only the occurrences that also reach the end of the chain
+        kept = [reached[-1]]
+        for operand, distance in zip(reversed(reached[:-1]), reversed(self.distances), strict=True):
+            kept.insert(0, [h for h in operand if any(article.close(h[1], w[1], distance) for w in kept[0])])
+        return kept
+
+
+_Plan = _Clauses | _AnyOf | _AllOf | _NoneOf | _Close
+
+
+def _compile(root: Node) -> _Plan:
+    clauses = _conjuncts(root, ANY, negated=False)
+    return _Clauses(tuple(clauses)) if clauses is not None else _plan(root, ANY)
+
+
+def _conjuncts(node: Node, scope: int, negated: bool) -> list[tuple[int, frozenset[str], bool]] | None:
+    """The query as (NOT) OR-lists that must all hold, if it has that shape; else None."""
+    if isinstance(node, Field):
+        return _conjuncts(node.child, _SCOPES[node.name], negated)
+    if isinstance(node, And) and not negated:
+        parts = [_conjuncts(child, scope, negated) for child in node.children]
+        return None if any(part is None for part in parts) else [c for part in parts if part for c in part]
+    if isinstance(node, Not) and not negated:
+        return _conjuncts(node.child, scope, negated=True)
+    keys = _or_list(node)
+    return None if keys is None else [(scope, keys, negated)]
+
+
+def _or_list(node: Node) -> frozenset[str] | None:
+    """The keys of a term or an OR of terms; None for anything else."""
+    if isinstance(node, Term):
+        return frozenset({node.key})
+    if isinstance(node, Or):
+        parts = [_or_list(child) for child in node.children]
+        return None if any(part is None for part in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+    return None
+
+
+def _plan(node: Node, scope: int) -> _Plan:
+    if isinstance(node, Term):
+        return _AnyOf(frozenset({node.key}), (), scope)
+    if isinstance(node, Not):
+        return _NoneOf(_plan(node.child, scope))
+    if isinstance(node, Field):
+        return _plan(node.child, _SCOPES[node.name])
+    if isinstance(node, Near):
+        operands = tuple(frozenset(term.key for term in _terms(child)) for child in node.children)
+        return _Close(operands, node.distances, scope)
+    if isinstance(node, ListRef):
+        raise RuleError(f"@{node.name} was not resolved", position=node.position)
+    keys = frozenset(child.key for child in node.children if isinstance(child, Term))
+    parts = tuple(_plan(child, scope) for child in node.children if not isinstance(child, Term))
+    return (_AllOf if isinstance(node, And) else _AnyOf)(keys, parts, scope)
+
+
+def _terms(node: Node) -> Iterator[Term]:
+    if isinstance(node, Term):
+        yield node
+    elif isinstance(node, Or):
+        for child in node.children:
+            yield from _terms(child)
+
+
+def _clauses(node: Node) -> list[frozenset[str]]:
+    """Sets of term keys of which the query needs one each (a necessary condition, not sufficient)."""
+    if isinstance(node, Term):
+        return [frozenset({node.key})]
+    if isinstance(node, Field):
+        return _clauses(node.child)
+    if isinstance(node, And | Near):
+        return [clause for child in node.children for clause in _clauses(child)]
+    if isinstance(node, Or):
+        alternatives = [_clauses(child) for child in node.children]
+        if not all(alternatives):
+            return []
+        return [frozenset().union(*(min(clauses, key=len) for clauses in alternatives))]
+    return []  # NOT: an absent word is not a reason to look at a rule
+
+
+# --- the rule set ----------------------------------------------------------------
+
+
+class RuleSet:
+    """Compiled rules, indexed by the terms that can make each one fire."""
+
+    def __init__(
+        self, compiled: Sequence[tuple[Rule, Query]], lists: Mapping[str, TermList] | None = None
+    ) -> None:
+        self._compiled = tuple(compiled)
+        self._lists = dict(lists or {})  # kept for with_query
+        self.rules: tuple[Rule, ...] = tuple(rule for rule, _ in compiled)
+        self._by_id = {rule.id: rule for rule in self.rules}
+        queries = [query for _, query in compiled]
+        self._plans = tuple(_compile(query.root) for query in queries)
+        # each rule's terms in query order, spelt as that rule (or its list) spelt them
+        self._written = tuple(
+            {term.key: (n, term.text) for n, term in enumerate(query.terms)} for query in queries
+        )
+        self._index = TermIndex(term for query in queries for term in query.terms)
+        anchored: dict[str, set[int]] = {}  # term key → rules it can wake
+        always = set()  # rules no clause covers (e.g. NOT NOT a): tried on every article
+        for number, query in enumerate(queries):
+            clauses = _clauses(query.root)
+            if not clauses:
+                always.add(number)
+            for key in min(clauses, key=len, default=()):
+                anchored.setdefault(key, set()).add(number)
+        self._anchored = {key: frozenset(numbers) for key, numbers in anchored.items()}
+        self._anchors = frozenset(anchored)
+        self._always = frozenset(always)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return self._by_id.get(rule_id)
+
+    def with_query(self, rule_id: str, query: str) -> RuleSet:
+        """These rules plus an ad-hoc one (replacing a rule with that id), which may use their @lists.
+
+        RuleError(position=...) when the query is wrong.
+        """
+        try:
+            parsed = resolve_lists(parse_query(query), self._lists)
+        except RuleError as exc:
+            raise RuleError(f"bad query: {exc.message}", rule_id=rule_id, position=exc.position) from exc
+        kept = [(rule, q) for rule, q in self._compiled if rule.id != rule_id]
+        return RuleSet([*kept, (Rule(rule_id, rule_id, query), parsed)], self._lists)
+
+    def match(self, title: str, summary: str) -> tuple[RuleMatch, ...]:
+        """The rules that fire on an article, in rule order."""
+        fields = (FoldedField(title), FoldedField(summary))
+        in_title, in_summary = self._index.present(fields[0]), self._index.present(fields[1])
+        either = in_title | in_summary
+        candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
+        if not candidates:
+            return ()
+        article = _Article(fields, (in_title, in_summary, either), self._index)
+        return tuple(
+            self._explain(number, article)
+            for number in sorted(candidates)
+            if self._plans[number].passes(article)
+        )
+
+    def _explain(self, number: int, article: _Article) -> RuleMatch:
+        """The terms that made a rule fire (in its query order) and the words they matched (in text order)."""
+        keys: set[str] = set()
+        hits: set[Hit] = set()
+        for key, found in self._plans[number].reasons(article):
+            keys.add(key)
+            hits.update(found)
+        fields = article.fields
+        words = [fields[field].original(start, end) for field, start, end in sorted(hits)]
+        return RuleMatch(
+            self.rules[number].id,
+            tuple(text for _, text in sorted(map(self._written[number].__getitem__, keys))),
+            tuple(dict.fromkeys(words)),
+        )

@@ -1,0 +1,128 @@
+"""Where a rule set's terms occur in a folded field. Pure.
+
+    TermIndex(terms)                index the word terms, the phrases by their words, and the
+                                    prefix terms by length
+    TermIndex.present(field)        the field's words, probed against those sets in C → the
+                                    keys of the terms there
+    TermIndex.hits(key, field)      one small regex per term → its occurrences, as layout
+                                    offsets (a slice of the original text when field.exact)
+
+Prefix terms would cost a slice per word and prefix length; a memo of what each word seen
+so far starts with makes them two set probes per word instead. News vocabulary is Zipfian:
+after a few hundred articles almost every word has been seen. (A trie regex of all the
+terms, scanning the layout in one C pass, was measured too: slower, since `re` tries each
+branch of the trie's root at every word.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from monitor.rules.query import Term
+from monitor.rules.textfold import FoldedField
+
+_MEMO_LIMIT = 200_000  # distinct words remembered before the memo starts afresh
+Span = tuple[int, int]  # (start, end) of an occurrence in a field's layout
+
+
+class TermIndex:
+    """The terms of a rule set, compiled for finding them in folded fields."""
+
+    def __init__(self, terms: Iterable[Term]) -> None:
+        self.terms: dict[str, Term] = {term.key: term for term in terms}
+        singles = [t for t in self.terms.values() if len(t.tokens) == 1]
+        self._words = frozenset(t.tokens[0] for t in singles if not t.prefix)
+        self._heads: dict[int, frozenset[str]] = {}  # length → prefix terms' words of that length
+        for term in singles:
+            if term.prefix:
+                length = len(term.tokens[0])
+                self._heads[length] = self._heads.get(length, frozenset()) | {term.tokens[0]}
+        # first word → (key, the phrase's other whole words) of the phrases it starts
+        self._phrases: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        for key, term in self.terms.items():
+            if len(term.tokens) > 1:
+                rest = frozenset(term.tokens[1:-1] if term.prefix else term.tokens[1:])
+                self._phrases.setdefault(term.tokens[0], []).append((key, rest))
+        # the words a field is probed for: word terms, and all the words of phrases (the words
+        # that start a prefix term are added as they are met)
+        self._probed = self._words.union(*(rest for ps in self._phrases.values() for _, rest in ps))
+        self._probed |= self._phrases.keys()
+        self._starts = frozenset(self._phrases)
+        self._patterns = {key: _occurrence_regex(term) for key, term in self.terms.items()}
+        self._memo = _PrefixMemo(self._probed)
+
+    def present(self, field: FoldedField) -> set[str]:
+        """The keys of the terms that occur in a field.
+
+        Probing the field's word list straight into two sets beats building a set of its
+        distinct words first: each probe of a large set is a likely cache miss, and building
+        the set costs a probe per word too.
+        """
+        memo = self._memo
+        if len(memo.seen) > _MEMO_LIMIT:
+            memo = self._memo = _PrefixMemo(self._probed)  # replaced whole: safe for a concurrent reader
+        words = field.layout.split()
+        if self._heads and not memo.seen.issuperset(words):
+            memo.learn(set(words).difference(memo.seen), self._heads)
+        found = memo.probed.intersection(words)
+        present = found & self._words  # a word term's key is the word itself
+        for word in found & memo.prefixing:
+            present.update(memo.prefixes[word])
+        for word in found & self._starts:
+            # a phrase is looked for only when all its whole words are there
+            for key, rest in self._phrases[word]:
+                if rest <= found and self._occurs(key, field.layout):
+                    present.add(key)
+        return present
+
+    def _occurs(self, key: str, layout: str) -> bool:
+        search = self._patterns[key].search
+        found = search(layout)
+        while found is not None and layout[found.start() - 1] != " ":
+            found = search(layout, found.start() + 1)
+        return found is not None
+
+    def hits(self, key: str, field: FoldedField) -> list[Span]:
+        """Every occurrence of a term in a field, in text order; overlapping ones too."""
+        search = self._patterns[key].search
+        layout = field.layout
+        spans = []
+        found = search(layout)
+        while found is not None:
+            start = found.start()
+            # the pattern starts with a literal, which `re` finds fast; a leading assertion for
+            # the start of a word would make every search ten times slower
+            if layout[start - 1] == " ":
+                spans.append((start, found.end()))
+            found = search(layout, start + 1)
+        return spans
+
+
+class _PrefixMemo:
+    """The prefix terms that each word seen so far starts with."""
+
+    __slots__ = ("seen", "prefixing", "probed", "prefixes")
+
+    def __init__(self, probed: frozenset[str]) -> None:
+        self.seen: set[str] = set()  # words already examined
+        self.prefixing: set[str] = set()  # those that start at least one prefix term
+        self.probed: set[str] = set(probed)  # the words a field is probed for, those included
+        self.prefixes: dict[str, tuple[str, ...]] = {}  # such a word → the keys of its prefix terms
+
+    def learn(self, words: set[str], heads: Mapping[int, frozenset[str]]) -> None:
+        for word in words:
+            keys = tuple(word[:n] + "*" for n, group in heads.items() if word[:n] in group)
+            if keys:
+                self.prefixes[word] = keys
+                self.prefixing.add(word)
+                self.probed.add(word)
+        self.seen.update(words)  # last, so that a reader never finds a seen word unlearnt
+
+
+def _occurrence_regex(term: Term) -> re.Pattern[str]:
+    """The words of a term, separated by spaces in the layout; the last one open if a prefix."""
+    words = " +".join(map(re.escape, term.tokens))
+    if term.tokens[-1] == "":
+        return re.compile(words + "[^ ]+")  # "Indo-*": some word must follow
+    return re.compile(words + ("[^ ]*" if term.prefix else "(?= )"))

@@ -1,0 +1,252 @@
+"""One pass over the feeds: the whole flow of an article, in one place.
+
+    storage.feeds_for_update(due)          # which feeds, with their ETag/Last-Modified
+      | fetch.fetch_feed                    # concurrent GETs → FetchedFeed | FetchError, each
+                                            #   handled as soon as it arrives
+      | analyse.Analyser                    # in worker processes when the pass is big:
+          parse.parse_feed                  #   bytes → EntryData, or ParseError
+          dedupe.entry_keys + known keys    #   drop articles already archived
+          rules.match                       #   which rules fire, with which terms
+          stories.fingerprint               #   what story grouping compares
+      | grouping.Grouper.place              # which story; a new story alerts, a joining
+                                            #   report redraws its story's alert ("also reported by")
+      | render.render_alert                 # one alert per story per chat
+      | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
+      | storage.save_update                 # articles + stories + matches + outbox: one transaction
+    then deliver.deliver_pending sends the outbox (see deliver.py).
+
+A broken feed is an error value recorded on its row; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import httpx
+
+from monitor.alerts import policy as chats
+from monitor.alerts.render import render_alert, suspension_notice
+from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
+from monitor.archive.store import Archive
+from monitor.errors import FeedError, FetchError, ParseError, StorageError
+from monitor.ingest.fetch import HostLimits, fetch_feed
+from monitor.ingest.schedule import CheckResult, Decision, plan
+from monitor.rules.ruleset import RuleSet
+from monitor.service.grouping import Grouper
+from monitor.service.workers import Analysed, AnalysedFeed, Analyser
+from monitor.stories.lookup import FingerprintCache
+from monitor.types import (
+    AlertIntent,
+    Config,
+    EntryData,
+    FeedForUpdate,
+    FetchedFeed,
+    NewArticle,
+    RuleMatch,
+    StoryEdit,
+)
+
+Clock = Callable[[], datetime]
+__all__ = ["CONSOLE", "PassReport", "Pipeline"]
+
+
+@dataclass
+class PassReport:
+    feeds: int = 0  # feeds fetched
+    not_modified: int = 0  # answered 304
+    new_articles: int = 0  # archived this pass
+    alerts: int = 0  # queued this pass
+    matches: int = 0  # rule matches among the new articles
+    errors: list[FeedError] = field(default_factory=list)  # one per failed feed
+    suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
+    in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
+    seconds: float = 0.0  # wall time of the pass
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    config: Config
+    archive: Archive
+    rules: RuleSet
+    client: httpx.AsyncClient
+    clock: Clock
+    analyser: Analyser
+    rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
+    fingerprints: FingerprintCache = field(default_factory=FingerprintCache)  # archived ones, parsed
+
+    async def run_pass(self, only_due: bool = False) -> PassReport:
+        """Fetch the due feeds (or all), and handle each as soon as its answer arrives.
+
+        Bodies held at once are bounded (fetches in flight plus those waiting to be
+        analysed), so a pass over thousands of feeds needs the memory of a few dozen.
+        A small pass (fewer feeds than the analysis workers need, and than `concurrency`)
+        is handled in the order of the feeds, so that which outlet's report heads a story
+        does not depend on which server answered first."""
+        started = time.monotonic()
+        feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
+        report = PassReport(feeds=len(feeds))
+        settings = self.config.fetch
+        limits = HostLimits.from_settings(settings)
+        held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
+        pooled = self.analyser.use_workers(len(feeds))
+        in_workers = self.analyser.in_workers
+        # In order: each feed waits for the one before it, which never needs a `held` slot it holds.
+        ordered = not pooled and len(feeds) <= settings.concurrency
+        turns = [asyncio.Event() for _ in feeds] if ordered else []
+
+        async def one(index: int, feed: FeedForUpdate) -> None:
+            async with limits.host(feed.url):
+                await held.acquire()
+                try:
+                    result = await fetch_feed(self.client, feed, settings)
+                except BaseException:
+                    held.release()
+                    raise
+            try:
+                analysed = None
+                if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
+                    digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+                    result = replace(result, body_hash=digest, unchanged=digest == feed.body_hash)
+                if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
+                    key = feed.key or feed.url
+                    analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
+                if ordered and index:
+                    await turns[index - 1].wait()
+                self.handle(feed, result, analysed, report)
+            finally:
+                held.release()
+                if ordered:
+                    turns[index].set()
+
+        # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, feed in enumerate(feeds):
+                    group.create_task(one(index, feed))
+        except* StorageError as failed:
+            # An archive that cannot be written (locked, full, read-only) is no one feed's fault:
+            # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
+            raise failed.exceptions[0] from None
+        report.in_workers = self.analyser.in_workers - in_workers
+        report.seconds = time.monotonic() - started
+        return report
+
+    def handle(
+        self,
+        feed: FeedForUpdate,
+        result: FetchedFeed | FetchError,
+        analysed: AnalysedFeed | ParseError | None,
+        report: PassReport,
+    ) -> None:
+        key = feed.key or feed.url
+        now = self.clock()
+        if isinstance(result, FetchError):
+            self.fail(key, result, report, CheckResult(False, result.status, retry_after=result.retry_after))
+            return
+        if analysed is None:  # 304, or the same body again: the schedule treats both as unchanged
+            decision = self.plan(key, CheckResult(True, 304, result.headers), now)
+            self.archive.feed_not_modified(key, result, now, decision)
+            report.not_modified += 1
+            return
+        if isinstance(analysed, ParseError):
+            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers))
+            return
+        parsed = analysed.feed
+        decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
+        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.title, now)
+        report.new_articles += self.archive.save_update(
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl
+        )
+        report.alerts += sum(len(alerts) for _, alerts in articles)
+        report.matches += sum(len(article.matches) for article, _ in articles)
+
+    def plan(self, key: str, result: CheckResult, now: datetime) -> Decision:
+        history = self.archive.feed_history(key, self.config.schedule.interval)
+        if result.ok and result.status == 304:
+            result = replace(result, ttl=history.ttl)  # unchanged feed, unchanged <ttl>
+        return plan(self.config.schedule, history, result, now, self.rng)
+
+    def fail(self, key: str, error: FeedError, report: PassReport, result: CheckResult) -> None:
+        # Report under the configured URL, whatever address the fetch used.
+        error.url = key
+        now = self.clock()
+        decision = self.plan(key, result, now)
+        self.archive.feed_error(key, error.message, now, decision)
+        report.errors.append(error)
+        if decision.suspend:
+            report.suspended.append((key, decision.suspend))
+            admin = self.config.telegram.admin_chat
+            if admin and self.config.telegram.token:
+                self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
+
+    def new_articles(
+        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
+    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit]]:
+        # Checked again here: another feed of this pass may have archived the same article.
+        known = self.archive.known_keys(k for item in fresh for k in item.keys)
+        grouper = Grouper(
+            self.archive, self.config.stories, self.alerts_for, self.rule_names(), self.fingerprints
+        )
+        placed = []
+        for item in fresh:
+            if known.intersection(item.keys):
+                continue
+            entry = item.entry
+            place = grouper.place(
+                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys, item.guess
+            )
+            article = NewArticle(
+                entry=entry,
+                url=item.url,
+                keys=item.keys,
+                first_seen=now,
+                matches=item.matches,
+                story=place.story,
+                fingerprint=place.fingerprint,
+                story_keys=place.keys,
+            )
+            placed.append((article, place.alerts))
+        # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
+        router = Router(self.archive, self.config, now)
+        routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
+        return routed, grouper.edits
+
+    def rule_names(self) -> dict[str, str]:
+        return {r.id: r.name for r in self.rules.rules}
+
+    def alerts_for(
+        self,
+        entry: EntryData,
+        outlet: str | None,
+        matches: Sequence[RuleMatch],
+        also: Sequence[tuple[str | None, str | None]] = (),
+    ) -> list[AlertIntent]:
+        """One alert per chat, listing every rule that sent the article there."""
+        by_chat: dict[str, list[RuleMatch]] = {}
+        for match in matches:
+            for chat in chats_for(self.rules.get(match.rule_id), self.config):
+                by_chat.setdefault(chat, []).append(match)
+        names = self.rule_names()
+        alerts = []
+        for chat, ms in by_chat.items():
+            priority = top_priority([self.priority(m.rule_id) for m in ms])
+            alerts.append(
+                AlertIntent(
+                    chat_id=chat,
+                    rule_ids=tuple(m.rule_id for m in ms),
+                    text=render_alert(entry, outlet, ms, names, also),
+                    silent=chats.is_silent(self.config.chat(chat), priority),
+                    priority=priority,
+                )
+            )
+        return alerts
+
+    def priority(self, rule_id: str) -> str:
+        rule = self.rules.get(rule_id)
+        return rule.priority if rule else "normal"

@@ -1,0 +1,43 @@
+"""The packages' import direction (pyproject.toml [tool.importlinter]), checked with the tests.
+
+import-linter does the checking; these tests run it on the real tree, and once on a copy of
+the tree with one forbidden import added, so a contract that cannot fail would show."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    script = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    return subprocess.run(
+        [sys.executable, "-c", script, "--no-cache"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_the_packages_import_downwards_only() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "monitor", tmp_path / "monitor", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    archive = tmp_path / "monitor" / "archive" / "feeds.py"
+    archive.write_text(archive.read_text() + "\nfrom monitor.ingest import schedule  # noqa\n")
+    sql = tmp_path / "monitor" / "rules" / "matcher.py"
+    sql.write_text(sql.read_text() + "\nimport sqlite3  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1
+    assert "monitor.archive is not allowed to import monitor.ingest" in result.stdout
+    assert "monitor.rules.matcher -> sqlite3" in result.stdout
