@@ -47,6 +47,13 @@ def test_unknown_topic_label_is_an_error(tmp_path: Path) -> None:
         bench.load_articles(tmp_path, ["defence"])
 
 
+def test_one_file_is_a_batch(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('[[article]]\ntitle = "t"\nbody = "b"\ntopics = []\n')
+    (tmp_path / "b.toml").write_text('[[article]]\ntitle = "u"\nbody = "b"\ntopics = []\n')
+    assert [a.title for a in bench.load_articles(tmp_path / "b.toml", [])] == ["u"]
+    assert [a.title for a in bench.load_articles(tmp_path, [])] == ["t", "u"]
+
+
 def test_measures_count_alerts_topics_and_misses() -> None:
     rules = compile_rule_set([Rule("defence", "D", "navy OR army"), Rule("diplomacy", "P", "summit")])
     articles = [
@@ -59,6 +66,8 @@ def test_measures_count_alerts_topics_and_misses() -> None:
     assert str(quality.alert_precision) == "0.667 (2/3)"
     assert str(quality.alert_recall) == "0.667 (2/3)"
     assert str(quality.topic_recall) == "0.600 (3/5)"
+    assert (quality.topics_per_alert.hits, quality.topics_per_alert.total) == (3, 2)  # a#1 two, a#2 one
+    assert "topics per true alert: 1.50 (3 topics on 2 true alerts)" in bench.report(quality)
     assert [str(rate) for rate in quality.per_topic("defence")] == ["0.667 (2/3)", "0.667 (2/3)"]
     verbose = bench.report(quality, verbose=True)
     assert "a#4: Navy beats army\n    labelled: -\n    fired defence: Navy, army" in verbose
