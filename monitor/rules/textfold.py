@@ -247,3 +247,43 @@ class FoldedField:
     def words_between(self, end: int, start: int) -> int:
         """How many words lie between layout offsets `end` and `start`."""
         return len(self.layout[end:start].split())
+
+
+# --- the lead: what `lead:` searches besides the title ---------------------------
+
+LEAD_WORDS = 50  # a first sentence longer than this is cut: the lead is about one paragraph's opening
+# a full stop after these is not the end of a sentence ("Sumitomo Metal Mining Co. said", "Rs. 500")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st co corp inc ltd bhd plc no nos rs jr sr lt col gen capt adm sgt vs"
+    " jan feb mar apr jun jul aug sep sept oct nov dec approx est govt dept univ".split()
+)
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[^\s])")
+_LAST_WORD = re.compile(r"(\w+)\W*$")
+
+
+def lead_end(text: str) -> int:
+    """Where the first sentence of `text` ends (an offset into it), at most LEAD_WORDS words in.
+
+    A sentence ends at ".", "!" or "?" (and any closing quote) before white space and a
+    word that does not start in lower case; not after an initial ("S. Jaishankar",
+    "U.S.") or a common abbreviation ("Co.", "Rs.").
+    """
+    limit = _word_limit(text)
+    for found in _SENTENCE_END.finditer(text, 0, limit):
+        following = text[found.end() :].lstrip()[:1]
+        last = _LAST_WORD.search(text, 0, found.start() + 1)
+        word = last.group(1) if last else ""
+        if following.islower() or (len(word) == 1 and word.isalpha()) or word.lower() in _ABBREVIATIONS:
+            continue
+        return found.end()
+    return limit
+
+
+def _word_limit(text: str) -> int:
+    """The end of the LEAD_WORDS-th word, or of the text."""
+    words = 0
+    for found in _WORD.finditer(text):
+        words += 1
+        if words == LEAD_WORDS:
+            return found.end()
+    return len(text)
