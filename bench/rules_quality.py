@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verbose", "-v", action="store_true", help="list every error with its terms")
     parser.add_argument("--rules", type=Path, default=RULES, help="rule file or folder")
-    parser.add_argument("--articles", type=Path, default=ARTICLES, help="folder (or file) of labelled articles")
+    parser.add_argument("--articles", type=Path, default=ARTICLES, help="folder or file of articles")
     args = parser.parse_args(argv)
     rules = load_rules([args.rules])
     articles = load_articles(args.articles, [rule.id for rule in rules.rules])

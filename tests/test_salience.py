@@ -33,7 +33,11 @@ PARSED = [
         "(a OR b){2}",
         Count(Or((Term("a", ("a",), False, 1), Term("b", ("b",), False, 6))), 2, 8),
     ),
-    ("count-group-spaced", "(a OR b) {2}", Count(Or((Term("a", ("a",), False, 1), Term("b", ("b",), False, 6))), 2, 9)),
+    (
+        "count-group-spaced",
+        "(a OR b) {2}",
+        Count(Or((Term("a", ("a",), False, 1), Term("b", ("b",), False, 6))), 2, 9),
+    ),
     ("count-phrase", '"rare earth"{2}', Count(Term('"rare earth"', ("rare", "earth"), False, 0), 2, 12)),
     ("lead-field", "lead:India", Field("lead", Term("India", ("india",), False, 5), 0)),
     ("lead-any-case", "Lead:India", Field("lead", Term("India", ("india",), False, 5), 0)),
@@ -135,3 +139,100 @@ def test_reports_name_counted_and_lead_terms() -> None:
     assert found is not None
     assert found.terms == ("Delhi", "Modi", "Japan")
     assert found.found == ("Modi", "Japan", "Delhi")  # "New Delhi" of the second sentence is no reason
+
+
+# --- against a reference: tokens and positions, no index, no plans ----------------
+
+WORDS = ["India", "Japan", "chip", "chips", "rare", "earth", "Tokyo"]
+TERMS = ["India", "Japan", "chip*", '"rare earth"', "Tokyo", "@japan", "(India OR chips)"]
+
+
+def _reference(query: str, title: str, summary: str) -> bool:
+    """Evaluate a parsed query on folded tokens: what lead: and {n} mean, written plainly."""
+    from monitor.rules.termlists import index_term_lists, resolve_lists
+    from monitor.rules.textfold import tokenize
+
+    root = resolve_lists(parse_query(query), index_term_lists(LISTS)).root
+    cut = lead_end(summary)
+    words = {
+        "title": [t.text for t in tokenize(title)],
+        "summary": [t.text for t in tokenize(summary)],
+        "opening": [t.text for t in tokenize(summary[:cut])],
+    }
+    scopes = {
+        "any": ("title", "summary"),
+        "title": ("title",),
+        "summary": ("summary",),
+        "lead": ("title", "opening"),
+    }
+
+    def spans(term: Term, field: str) -> list[tuple[str, int, int]]:
+        tokens, n = words[field], len(term.tokens)
+        found = []
+        for i in range(len(tokens) - n + 1):
+            *whole, last = term.tokens
+            if tokens[i : i + n - 1] == whole and (
+                tokens[i + n - 1].startswith(last) if term.prefix else tokens[i + n - 1] == last
+            ):
+                found.append(("summary" if field == "opening" else field, i, i + n))
+        return found
+
+    def occurrences(node: object, scope: str) -> list[tuple[str, int, int]]:
+        terms = node.children if isinstance(node, Or) else (node,)
+        return sorted({s for term in terms for field in scopes[scope] for s in spans(term, field)})
+
+    def holds(node: object, scope: str) -> bool:
+        if isinstance(node, Term):
+            return bool(occurrences(node, scope))
+        if isinstance(node, Field):
+            return holds(node.child, node.name)
+        if isinstance(node, Count):
+            count, last = 0, ("", -1)
+            for field, start, end in occurrences(node.child, scope):
+                if (field, start) >= last or field != last[0]:
+                    count, last = count + 1, (field, end)
+            return count >= node.times
+        if isinstance(node, Or):
+            return any(holds(child, scope) for child in node.children)
+        if hasattr(node, "children"):
+            return all(holds(child, scope) for child in node.children)
+        return not holds(node.child, scope)
+
+    return holds(root, "any")
+
+
+def _text(rng) -> str:
+    parts = []
+    for _ in range(rng.randint(0, 12)):
+        parts.append(rng.choice(WORDS) + rng.choice(["", "", ",", ".", "'s", " and", "."]))
+    return " ".join(parts)
+
+
+def _query(rng) -> str:
+    parts = []
+    for _ in range(rng.randint(1, 3)):
+        term = rng.choice(TERMS)
+        if rng.random() < 0.5:
+            term += "{" + str(rng.randint(1, 3)) + "}"
+        if rng.random() < 0.5:
+            term = rng.choice(["title:", "summary:", "lead:"]) + term
+        parts.append(term)
+    query = parts[0]
+    for part in parts[1:]:
+        query += rng.choice([" AND ", " OR ", " NOT "]) + part
+    return query
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_matcher_agrees_with_the_reference(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    agreed = fired = 0
+    for _ in range(700):
+        query, title, summary = _query(rng), _text(rng), _text(rng)
+        expected = _reference(query, title, summary)
+        assert (match(query, title, summary) is not None) is expected, (query, title, summary)
+        agreed += 1
+        fired += expected
+    assert 100 < fired < agreed - 100  # both outcomes are common: the comparison is not vacuous

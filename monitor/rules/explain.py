@@ -36,7 +36,9 @@ class RuleExplanation:
     clauses: tuple[ClauseReport, ...]  # the query's top-level AND parts (one if it has no AND)
 
 
-def explain(rules: RuleSet, title: str, summary: str, only: Iterable[str] | None = None) -> list[RuleExplanation]:
+def explain(
+    rules: RuleSet, title: str, summary: str, only: Iterable[str] | None = None
+) -> list[RuleExplanation]:
     """Each rule's clauses on one article (only the rules whose ids are in `only`, if given)."""
     wanted = None if only is None else set(only)
     article, _ = rules._article(title, summary)

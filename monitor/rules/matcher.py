@@ -410,7 +410,7 @@ def _uses_lead(node: Node) -> bool:
 
 def _word_end(layout: str, words: int) -> int:
     """The layout offset just after its `words`-th word (0 for none)."""
-    found = None
+    end = 0
     for found, _ in zip(_LAYOUT_WORD.finditer(layout), range(words), strict=False):
-        pass
-    return found.end() if found else 0
+        end = found.end()
+    return end

@@ -180,7 +180,7 @@ def _counted_word(word: str, position: int) -> list[_Lexeme]:
     core = word[: found.start()] if found else word
     if not found or "{" in core or "}" in core or not 1 <= int(found.group(1)) <= MAX_COUNT:
         at = position + (found.start() if found and "{" not in core and "}" not in core else 0)
-        message = f"a count is {{n}}, n from 1 to {MAX_COUNT}, right after a term, an @list or ')': @india{{2}}"
+        message = f"a count is {{n}}, n from 1 to {MAX_COUNT}, right after a term, an @list or ')'"
         raise RuleError(message, position=at)
     count = _Lexeme("count", position + found.start(), found.group(), value=int(found.group(1)))
     return [*(_word(core, position) if core else []), count]
