@@ -236,3 +236,15 @@ def test_matcher_agrees_with_the_reference(seed: int) -> None:
         agreed += 1
         fired += expected
     assert 100 < fired < agreed - 100  # both outcomes are common: the comparison is not vacuous
+
+
+def test_explain_reports_lead_clauses_of_rules_that_cannot_fire() -> None:
+    from monitor.rules.explain import explain
+
+    rules = compile_rule_set([Rule("q", "Query", "Quad AND lead:@japan")], LISTS)
+    (report,) = explain(rules, "Ministers meet", "Japan hosts. Rain.")
+    assert not report.fired
+    assert [(c.text, c.holds, c.terms) for c in report.clauses] == [
+        ("Quad", False, ()),
+        ("lead:@japan", True, ("Japan",)),
+    ]

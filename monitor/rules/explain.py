@@ -41,7 +41,7 @@ def explain(
 ) -> list[RuleExplanation]:
     """Each rule's clauses on one article (only the rules whose ids are in `only`, if given)."""
     wanted = None if only is None else set(only)
-    article, _ = rules._article(title, summary)
+    article, _ = rules._article(title, summary, whole=True)  # every clause, not only candidates
     explained = []
     for number, (rule, query) in enumerate(rules._compiled):
         if wanted is not None and rule.id not in wanted:

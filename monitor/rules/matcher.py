@@ -368,14 +368,14 @@ class RuleSet:
             if self._plans[number].passes(article)
         )
 
-    def _article(self, title: str, summary: str) -> tuple[_Article, frozenset[int]]:
-        """The article folded and indexed, and the rules that may match it."""
+    def _article(self, title: str, summary: str, whole: bool = False) -> tuple[_Article, frozenset[int]]:
+        """The article folded and indexed, and the rules that may match it (whole: even if none)."""
         fields = (FoldedField(title), FoldedField(summary))
         in_title, in_summary = self._index.present(fields[0]), self._index.present(fields[1])
         either = in_title | in_summary
         candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
         opening, in_opening = 0, _NO_TERMS
-        if self._lead and candidates:
+        if self._lead and (candidates or whole):
             first = FoldedField(summary[: lead_end(summary)])
             in_opening = self._index.present(first)
             # the opening's words are the summary's first words: where they end in its layout
