@@ -376,12 +376,17 @@ class RuleSet:
         candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
         opening, in_opening = 0, _NO_TERMS
         if self._lead and (candidates or whole):
-            first = FoldedField(summary[: lead_end(summary)])
-            in_opening = self._index.present(first)
-            # the opening's words are the summary's first words: where they end in its layout
-            opening = _word_end(fields[1].layout, len(first.layout.split()))
+            opening, in_opening = self._opening(fields[1], lead_end(summary))
         present = (in_title, in_summary, either, in_title | in_opening, in_opening)
         return _Article(fields, present, self._index, opening), candidates
+
+    def _opening(self, summary: FoldedField, end: int) -> tuple[int, set[str]]:
+        """Where the summary's first sentence (text[:end]) ends in its layout, and the terms in it."""
+        if summary.exact:  # layout offset n is text offset n - 1: the opening is a prefix of the layout
+            return end + 1, self._index.present_in(summary.layout[: end + 1] + " ")
+        first = FoldedField(summary.text[:end])
+        # its words are the summary's first words: where the last of them ends in the layout
+        return _word_end(summary.layout, len(first.layout.split())), self._index.present(first)
 
     def _explain(self, number: int, article: _Article) -> RuleMatch:
         """The terms that made a rule fire (in its query order) and the words they matched (in text order)."""

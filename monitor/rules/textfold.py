@@ -258,7 +258,8 @@ _ABBREVIATIONS = frozenset(
     " jan feb mar apr jun jul aug sep sept oct nov dec approx est govt dept univ".split()
 )
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[^\s])")
-_LAST_WORD = re.compile(r"(\w+)\W*$")
+_NEXT = re.compile(r"\s*(\S)")
+_LEAD_LIMIT = re.compile(rf"(?:\W*\b\w+\b){{{LEAD_WORDS}}}")  # whole words: no backtracking into them
 
 
 def lead_end(text: str) -> int:
@@ -270,10 +271,13 @@ def lead_end(text: str) -> int:
     """
     limit = _word_limit(text)
     for found in _SENTENCE_END.finditer(text, 0, limit):
-        following = text[found.end() :].lstrip()[:1]
-        last = _LAST_WORD.search(text, 0, found.start() + 1)
-        word = last.group(1) if last else ""
-        if following.islower() or (len(word) == 1 and word.isalpha()) or word.lower() in _ABBREVIATIONS:
+        at = found.start()
+        start = max(text.rfind(" ", 0, at), text.rfind("\n", 0, at)) + 1
+        word = text[start:at].strip("\"'“”‘’([").rsplit(".", 1)[-1]  # "U.S" → "S"
+        following = _NEXT.match(text, found.end())
+        if following and following.group(1).islower():
+            continue
+        if (len(word) == 1 and word.isalpha()) or word.lower() in _ABBREVIATIONS:
             continue
         return found.end()
     return limit
@@ -281,9 +285,5 @@ def lead_end(text: str) -> int:
 
 def _word_limit(text: str) -> int:
     """The end of the LEAD_WORDS-th word, or of the text."""
-    words = 0
-    for found in _WORD.finditer(text):
-        words += 1
-        if words == LEAD_WORDS:
-            return found.end()
-    return len(text)
+    found = _LEAD_LIMIT.match(text)
+    return found.end() if found else len(text)
