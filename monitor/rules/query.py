@@ -363,8 +363,8 @@ def _check_operand(node: Node, where: str) -> None:
         return
     operand = "an operand is a term, a phrase, an @list or an OR group of those"
     what, hint = {
-        And: ("AND", f"{operand}; put AND outside: (a NEAR/3 b) AND c"),
-        Not: ("NOT", f"{operand}; put NOT outside: (a NEAR/3 b) NOT c"),
+        And: ("AND", f"{operand}; put AND outside: (a NEAR/3 b) AND c, a{{2}} AND c"),
+        Not: ("NOT", f"{operand}; put NOT outside: (a NEAR/3 b) NOT c, a{{2}} NOT c"),
         Near: ("another NEAR" if "NEAR" in where else "a NEAR", "chain them: a NEAR/3 b NEAR/3 c"),
         Field: ("a field", "put the field around the whole: title:(a NEAR/3 b), title:@india{2}"),
         Count: ("a count", "put the count beside it: (a NEAR/3 b) AND a{2}"),
