@@ -42,6 +42,7 @@ def explain(
     """Each rule's clauses on one article (only the rules whose ids are in `only`, if given)."""
     wanted = None if only is None else set(only)
     article, _ = rules._article(title, summary, whole=True)  # every clause, not only candidates
+    assert article is not None  # whole: always made
     explained = []
     for number, (rule, query) in enumerate(rules._compiled):
         if wanted is not None and rule.id not in wanted:

@@ -42,7 +42,6 @@ TITLE, SUMMARY, ANY, LEAD = 0, 1, 2, 3  # scopes; TITLE and SUMMARY are also fie
 OPENING = 4  # the summary's first sentence: a part of SUMMARY, searched as a field for LEAD
 _FIELDS_OF = {TITLE: (TITLE,), SUMMARY: (SUMMARY,), ANY: (TITLE, SUMMARY), LEAD: (TITLE, OPENING)}
 _SCOPES = {"title": TITLE, "summary": SUMMARY, "lead": LEAD}
-_NO_TERMS: set[str] = set()
 _LAYOUT_WORD = re.compile(r"[^ ]+")
 
 Hit = tuple[int, int, int]  # (field, start, end) of an occurrence: offsets in the field's layout
@@ -69,18 +68,22 @@ class _Article:
 
     def hits(self, key: str, field: int) -> list[Hit]:
         """Every occurrence of a term in one field (or the opening), in text order (overlapping ones too)."""
-        if field == OPENING:
-            return [hit for hit in self.hits(key, SUMMARY) if hit[2] <= self.opening]
         found = self._hits.get((key, field))
         if found is None:
             found = []
-            if key in self.present[field]:
+            if field == OPENING:
+                found = [hit for hit in self.hits(key, SUMMARY) if hit[2] <= self.opening]
+            elif key in self.present[field]:
                 found = [(field, start, end) for start, end in self.index.hits(key, self.fields[field])]
             self._hits[key, field] = found
         return found
 
     def scoped_hits(self, key: str, scope: int) -> list[Hit]:
-        return [hit for field in _FIELDS_OF[scope] for hit in self.hits(key, field)]
+        if scope == ANY:
+            return self.hits(key, TITLE) + self.hits(key, SUMMARY)
+        if scope == LEAD:
+            return self.hits(key, TITLE) + self.hits(key, OPENING)
+        return self.hits(key, scope)
 
     def close(self, one: Hit, other: Hit, distance: int) -> bool:
         """Whether two occurrences in one field do not overlap and have at most `distance` words between."""
@@ -362,21 +365,30 @@ class RuleSet:
     def match(self, title: str, summary: str) -> tuple[RuleMatch, ...]:
         """The rules that fire on an article, in rule order."""
         article, candidates = self._article(title, summary)
+        if article is None:
+            return ()
         return tuple(
             self._explain(number, article)
             for number in sorted(candidates)
             if self._plans[number].passes(article)
         )
 
-    def _article(self, title: str, summary: str, whole: bool = False) -> tuple[_Article, frozenset[int]]:
-        """The article folded and indexed, and the rules that may match it (whole: even if none)."""
+    def _article(
+        self, title: str, summary: str, whole: bool = False
+    ) -> tuple[_Article | None, frozenset[int]]:
+        """The article folded and indexed, and the rules that may match it (no article if none may).
+
+        `whole`: the article even if no rule may match it (to explain every clause).
+        """
         fields = (FoldedField(title), FoldedField(summary))
         in_title, in_summary = self._index.present(fields[0]), self._index.present(fields[1])
         either = in_title | in_summary
         candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
-        opening, in_opening = 0, _NO_TERMS
-        if self._lead and (candidates or whole):
-            opening, in_opening = self._opening(fields[1], lead_end(summary))
+        if not (candidates or whole):
+            return None, candidates
+        if not self._lead:  # no rule says lead:
+            return _Article(fields, (in_title, in_summary, either), self._index), candidates
+        opening, in_opening = self._opening(fields[1], lead_end(summary))
         present = (in_title, in_summary, either, in_title | in_opening, in_opening)
         return _Article(fields, present, self._index, opening), candidates
 
