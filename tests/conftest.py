@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from fakes.feed_server import FeedServer
+from fakes.telegram_api import FakeTelegramAPI
 from monitor.cli.demo import Item, build_rss, seed_items
-
-pytest_plugins = ["tests.fakes.feed_server", "tests.fakes.telegram_api"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -41,6 +41,20 @@ def import_bench(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A started loopback feed server (fakes/feed_server.py), stopped after the test."""
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegramAPI]:
+    """A started fake Bot API on 127.0.0.1 (fakes/telegram_api.py), stopped after the test."""
+    with FakeTelegramAPI() as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """A real HTTP/1.1 feed server on loopback, for tests that fetch over the network.
 
-Use the ``feed_server`` fixture (import it into your test module)::
-
-    from tests.fakes.feed_server import feed_server  # noqa: F401
+Tests get a started one from the ``feed_server`` fixture (tests/conftest.py); bench/farm.py
+serves its generated feeds through it too::
 
     def test_something(feed_server):
         url = feed_server.add("/news.rss", rss_bytes)         # 200, ETag, Last-Modified, 304s
@@ -68,8 +67,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
-
-import pytest
 
 _POLL = 0.05  # seconds between checks that the client or the server is still there
 
@@ -198,13 +195,6 @@ class FeedServer:
     def _track(self, conn: socket.socket, alive: bool) -> None:
         with self._lock:
             (self._connections.add if alive else self._connections.discard)(conn)
-
-
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    """A started FeedServer, stopped after the test."""
-    with FeedServer() as server:
-        yield server
 
 
 # --- the HTTP machinery ---------------------------------------------------------------
