@@ -24,7 +24,7 @@ from monitor.stories.fingerprint import (
 )
 from tests.conftest import SEED_TIMES, printed_rate, run_bench
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds"
 T0 = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from monitor.archive.store import Archive, migrations
 from monitor.ingest.schedule import is_stale
 from monitor.types import FeedConfig
 from tests.chatkit import items
-from tests.test_manage import clean_env, db_rows, finish, outline, start, write_opml
+from tests.cli.test_manage import clean_env, db_rows, finish, outline, start, write_opml
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 
