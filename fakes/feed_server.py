@@ -49,7 +49,8 @@ API (everything else is private):
 ``route(path, respond) -> url``  serve ``path`` with ``respond(request)``, which reads
                              ``request.headers`` and answers with ``request.reply(code, body,
                              headers)`` (``request.wait(seconds)`` first to delay: False when the
-                             client or the server went away meanwhile); what ``add`` does is one
+                             client or the server went away meanwhile); ``add`` and
+                             ``misbehave`` install routes of their own
 ``requests``                 every request seen: ``RequestRecord(path, method, headers, host)``,
                              header names lower-case; ``path`` is the request target (with query)
 ``count(path)``              how many requests asked for ``path``
@@ -161,6 +162,7 @@ class FeedServer:
                 selector.register(httpd, selectors.EVENT_READ)
             while not self._stopping.is_set():
                 for key, _ in selector.select(_POLL):
+                    # what serve_forever does for one socket: accept, then a thread per connection
                     key.fileobj._handle_request_noblock()  # type: ignore[union-attr]
 
     # --- lifecycle --------------------------------------------------------------------
