@@ -30,6 +30,7 @@ from sqlite_utils.utils import OperationalError
 from monitor.archive import articles
 from monitor.archive import chats as chatstore
 from monitor.archive import feeds as feedstore
+from monitor.archive import fulltext
 from monitor.archive import stories as storystore
 from monitor.archive.sqltime import from_iso, iso
 from monitor.errors import StorageError
@@ -160,6 +161,14 @@ def m007_feed_body_hash(db: sqlite_utils.Database) -> None:
 @migrations()
 def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
     storystore.migrate_keys_one_btree(db)
+
+
+@migrations()
+def m009_related_and_cjk_search(db: sqlite_utils.Database) -> None:
+    # articles.related: the other reports an item lists (Google News coverage), JSON;
+    # articles_cjk: the search index for text without spaces between words (fulltext.py)
+    db.table("articles").add_column("related", str)
+    fulltext.create(db)
 
 
 @contextmanager
@@ -364,7 +373,7 @@ class Archive:
             new_stories.setdefault(wanted, story_id)
         article_id = conn.execute(
             "insert into articles (story_id, url, link, guid, title, summary, outlet, published, first_seen,"
-            " feed) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " feed, related) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 story_id,
                 article.url,
@@ -376,9 +385,11 @@ class Archive:
                 published,
                 iso(article.first_seen),
                 feed_url,
+                json.dumps([[r.title, r.url, r.outlet] for r in entry.related]) if entry.related else None,
             ),
         ).lastrowid
         assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
+        fulltext.index(conn, article_id, entry.title, entry.summary)
         if existing is None:
             storystore.first_article(self.db, story_id, article_id)
         if article.fingerprint:
@@ -720,14 +731,18 @@ class Archive:
     ) -> list[SearchHit]:
         """Full-text search, newest first.
 
-        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words."""
+        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words. A query with
+        Chinese, Japanese or Korean in it searches the CJK index (fulltext.py)."""
+        table, shape = ("articles_cjk", fulltext.cjk_query) if fulltext.has_cjk(query) else ("articles_fts", str)
         try:
-            return self._search(query, since, rule, limit)
+            return self._search(table, shape(query), since, rule, limit)
         except (sqlite3.OperationalError, OperationalError):
-            return self._search(_escape_fts(query), since, rule, limit)
+            return self._search(table, shape(_escape_fts(query)), since, rule, limit)
 
-    def _search(self, fts: str, since: datetime | None, rule: str | None, limit: int) -> list[SearchHit]:
-        where, args = ["articles_fts match ?"], [fts]
+    def _search(
+        self, table: str, fts: str, since: datetime | None, rule: str | None, limit: int
+    ) -> list[SearchHit]:
+        where, args = [f"{table} match ?"], [fts]
         if since is not None:
             where.append("a.published >= ?")
             args.append(iso(since))
@@ -737,7 +752,7 @@ class Archive:
         sql = (
             "select a.id, a.title, a.link, a.outlet, a.published, f.url, coalesce(f.name, f.title),"
             " (select group_concat(rule_id, ',') from matches m where m.article_id = a.id), a.story_id"
-            " from articles a join articles_fts on articles_fts.rowid = a.id"
+            f" from articles a join {table} on {table}.rowid = a.id"
             " left join feeds f on f.url = a.feed"
             f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
         )
