@@ -50,7 +50,8 @@ FOLDED = [
     ("quotes", "“free and open”", ["free", "and", "open"]),
     ("underscore", "snake_case", ["snake", "case"]),
     ("compatibility", "ﬁ½ 𝐀", ["fi1", "2", "a"]),
-    ("non-latin", "日本 Ελλάδα", ["日本", "ελλαδα"]),
+    ("non-latin", "日本 Ελλάδα", ["日", "本", "ελλαδα"]),
+    ("cjk-runs", "親インドか親中国か ﾃﾞｰﾀ", ["親", "イ", "ン", "ド", "か", "親", "中", "国", "か", "テ", "゙", "ー", "タ"]),
     ("numbers", "G20 5G 2+2", ["g20", "5g", "2", "2"]),
 ]
 

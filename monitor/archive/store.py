@@ -169,6 +169,8 @@ def m009_related_and_cjk_search(db: sqlite_utils.Database) -> None:
     # articles_cjk: the search index for text without spaces between words (fulltext.py)
     db.table("articles").add_column("related", str)
     fulltext.create(db)
+    # feeds.warning: what the last full answer needed fixing (an encoding guessed, GUIDs shared)
+    db.table("feeds").add_column("warning", str)
 
 
 @contextmanager
@@ -333,6 +335,7 @@ class Archive:
         decision: Decision,
         edits: Sequence[StoryEdit] = (),
         ttl: float | None = None,
+        warning: str | None = None,
     ) -> int:
         """Archive new articles with their matches, stories and alerts, the story alerts they
         update, and the feed's state: one transaction.
@@ -351,6 +354,7 @@ class Archive:
             for story_edit in edits:
                 storystore.queue_edit(self.db, story_edit, iso(now))
             feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
+            self.db.execute("update feeds set warning = ? where url = ?", [warning, feed_url])
         return saved
 
     def _insert_article(

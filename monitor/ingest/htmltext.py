@@ -84,12 +84,10 @@ class Tag(NamedTuple):
 
 def html_tokens(value: str) -> Iterator[str | Tag]:
     """The text (references not yet decoded) and tags of an HTML fragment, in order."""
-    pos = text_start = 0
-    while (lt := value.find("<", pos)) != -1:
-        markup = _MARKUP.match(value, lt)
-        if markup is None:  # "<" before a space, a digit, "=": text
-            pos = lt + 1
-            continue
+    text_start = 0
+    # a "<" before a space, a digit or "=" is text: the search passes it by
+    while (markup := _MARKUP.search(value, text_start)) is not None:
+        lt = markup.start()
         if lt > text_start:
             yield value[text_start:lt]
         slash, name, comment = markup.groups()
@@ -109,7 +107,7 @@ def html_tokens(value: str) -> Iterator[str | Tag]:
             end = value.find(">", markup.end()) + 1 or -1
         if end == -1:  # the input ends inside it: the rest is not text
             return
-        pos = text_start = end
+        text_start = end
     if text_start < len(value):
         yield value[text_start:]
 

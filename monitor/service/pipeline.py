@@ -164,7 +164,7 @@ class Pipeline:
         # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
         articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.outlet, now)
         report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits, parsed.ttl
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
