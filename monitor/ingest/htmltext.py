@@ -121,16 +121,51 @@ def html_text(value: str, limit: int) -> str:
     """The text of an HTML field, at most `limit` characters."""
     if not value:
         return ""
-    if "<" not in value and "&" not in value:
-        return plain_text(value, limit)
+    value = value[: limit * RAW_FACTOR]
+    if "<" not in value:
+        return _visible(html.unescape(value) if "&" in value else value, limit)
+    quick = _simple_markup_text(value)
+    if quick is not None:
+        return _visible(quick, limit)
+    return _visible(tokens_text(value), limit)
+
+
+def tokens_text(value: str) -> str:
+    """The text of HTML, tag by tag: the reference `html_text` agrees with."""
     parts = []
-    for token in html_tokens(value[: limit * RAW_FACTOR]):
+    for token in html_tokens(value):
         if isinstance(token, Tag):
             if token.name in _BLOCK:
                 parts.append(" ")
         else:
             parts.append(html.unescape(token) if "&" in token else token)
-    return _visible("".join(parts), limit)
+    return "".join(parts)
+
+
+# The usual summary is only simple tags (no comment, script or quoted "<" and ">"): two regex
+# substitutions in C read it three times faster than the tokenizer's loop. Each attempt stops at
+# the next "<", so a failed one costs what lies before it: linear. Whatever they leave that could
+# be markup sends the value to the tokenizer (tests/test_htmltext.py checks they agree).
+# A replaced tag leaves a NUL (dropped at the end): no tag or character reference is made of
+# what stood on either side of it.
+_SIMPLE_ATTRIBUTES = r"""(?:[^<>"'=\x00]++|=\s*+"[^"<>]*+"|=\s*+'[^'<>]*+'|=)*+"""
+_SIMPLE_BLOCK_TAG = re.compile(
+    rf"</?(?:{'|'.join(sorted(_BLOCK))})(?![^\t\n\f\r />]){_SIMPLE_ATTRIBUTES}>", re.IGNORECASE
+)
+_SIMPLE_TAG = re.compile(rf"</?[A-Za-z][^\t\n\f\r /><\x00]*+{_SIMPLE_ATTRIBUTES}>")
+_NOT_SIMPLE = re.compile(
+    rf"<[!?]|</(?![A-Za-z])|<(?:{'|'.join(sorted(_RAW_TEXT))})(?![^\t\n\f\r />])", re.IGNORECASE
+)
+_MARKUP_LEFT = re.compile(r"</?[A-Za-z]")
+
+
+def _simple_markup_text(value: str) -> str | None:
+    if _NOT_SIMPLE.search(value):
+        return None
+    text = _SIMPLE_TAG.sub("\x00", _SIMPLE_BLOCK_TAG.sub("\x00 ", value))
+    if _MARKUP_LEFT.search(text):
+        return None
+    return (html.unescape(text) if "&" in text else text).replace("\x00", "")
 
 
 def plain_text(value: str, limit: int) -> str:
@@ -140,9 +175,9 @@ def plain_text(value: str, limit: int) -> str:
 
 
 def _visible(text: str, limit: int) -> str:
-    text = _SPACE.sub(" ", text)
+    text = _SPACE.sub(" ", text.replace("\x00", "") if "\x00" in text else text)
     if not text.isprintable():  # rare: controls and format characters
-        text = _STRAY_JOINER.sub("", _FORMAT.sub("", text.replace("\x00", "")))
+        text = _STRAY_JOINER.sub("", _FORMAT.sub("", text))
         if not text.isprintable():
             text = _SPACE.sub(" ", "".join(ch if _shown(ch) else " " for ch in text))
     return text.strip()[:limit].rstrip()

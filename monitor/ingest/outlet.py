@@ -61,7 +61,9 @@ def _names_host(part: str, host: str) -> bool:
         return False
     labels = [label for label in host.lower().split(".") if len(label) >= 3]
     bare = squashed.removeprefix("the")
+    words = [w for w in re.findall(r"[a-z0-9]+", part.lower()) if w != "the"]
+    first = words[0] if words and len(words[0]) >= 3 else bare  # "BBC News" for bbci.co.uk
     return any(
-        squashed in label or bare in label or label in squashed or label.startswith(bare)
+        squashed in label or bare in label or label in squashed or label.startswith((bare, first))
         for label in labels[:-1] or labels
     )
