@@ -4,7 +4,14 @@ feedparser reads RSS 0.9x, RSS 1.0 (RDF), RSS 2.0 and Atom. It is always
 handed a stream, never ``bytes`` or ``str``: given a string it treats a body
 that looks like a path or URL as one to open (a feed whose body is
 ``/dev/zero`` would exhaust memory). The response headers go with it so a
-charset given only by HTTP (ISO-8859-1, windows-1252) decodes right.
+charset given only by HTTP (ISO-8859-1, windows-1252) decodes right, and a
+Content-Location (``located``: the address the body came from) that relative links
+resolve against; an undeclared encoding is detected (encoding.py).
+
+Each text field is read as its declared type says (feedparser's ``*_detail``): plain text
+as written, HTML through htmltext.py's linear reader, both cut before they are read.
+A Google News item's related-coverage list is taken apart (googlenews.py); an item
+without its own <source> gets its outlet later (outlet.py, the pipeline).
 
 What feedparser would choke on is cleaned first, on the body in UTF-8 as feedparser
 itself decodes it (a UTF-16 or UTF-7 body hides ``<!ENTITY`` from a byte search): a
