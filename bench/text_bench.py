@@ -84,7 +84,8 @@ def timed(read: Callable[[str], str], value: str, budget: float = 60.0) -> str:
 def bench_html(rng: random.Random) -> None:
     summaries = [
         "".join(
-            f"<p>{' '.join(rng.choices(WORDS, k=12))} <a href='https://x.test/{i}'>more</a> &amp; <b>x</b></p>"
+            f"<p>{' '.join(rng.choices(WORDS, k=12))} <a href='https://x.test/{i}'>more</a>"
+            " &amp; <b>x</b></p>"
             for _ in range(rng.randint(1, 6))
         )
         for i in range(2_000)

@@ -86,7 +86,13 @@ def compare(path: str, data: bytes) -> set[str]:
             "id": str(theirs["id"]).strip() if theirs.get("id") else None,
             "date": _date(theirs),
         }
-        got = {"title": ours.title, "link": ours.link, "text": ours.summary, "id": ours.guid, "date": ours.published}
+        got = {
+            "title": ours.title,
+            "link": ours.link,
+            "text": ours.summary,
+            "id": ours.guid,
+            "date": ours.published,
+        }
         differ |= {field for field, value in expected.items() if got[field] != value}
     return differ
 
@@ -125,7 +131,9 @@ def test_monitor_parses_feedparsers_corpus_as_feedparser_does() -> None:
             unexplained.append(f"{path}: {sorted(differ)}")
         else:
             allowed[why] += 1
-    print(f"\nfeedparser {feedparser.__version__} corpus: {files} files, {identical} identical, {dict(allowed)}")
+    print(
+        f"\nfeedparser {feedparser.__version__} corpus: {files} files, {identical} identical, {dict(allowed)}"
+    )
     assert unexplained == [], unexplained
     assert files > 2_000 and identical > files - 50
 
@@ -134,7 +142,10 @@ def _plain(data: bytes, headers: dict[str, str], url: str) -> Any:
     """feedparser as monitor calls it: its sanitizer and its resolution of links inside HTML
     are off, since monitor reduces HTML to text itself (that step is compared on both sides)."""
     return feedparser.parse(
-        io.BytesIO(data), response_headers=located(headers, url), sanitize_html=False, resolve_relative_uris=False
+        io.BytesIO(data),
+        response_headers=located(headers, url),
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
 
 

@@ -27,7 +27,8 @@ def rss(title: str, items: str, declaration: str = '<?xml version="1.0" encoding
 
 
 def item(title: str, link: str, description: str = "", extra: str = "") -> str:
-    return f"<item><title>{title}</title><link>{link}</link>{extra}<description>{description}</description></item>"
+    body = f"<title>{title}</title><link>{link}</link>{extra}<description>{description}</description>"
+    return f"<item>{body}</item>"
 
 
 def poll(path: Path, token: str = TOKEN):
@@ -99,7 +100,11 @@ def test_plain_text_is_left_alone_and_html_is_read_as_html(feed_server, write_co
     plain = feed_server.add("/plain.xml", atom, content_type="application/atom+xml")
     markets = rss(
         "Markets",
-        item("Sensex &lt; 80,000 as FII &gt; DII", "https://plain.test/2", "1 &lt; 2 <![CDATA[but <i>3</i> > 2]]>"),
+        item(
+            "Sensex &lt; 80,000 as FII &gt; DII",
+            "https://plain.test/2",
+            "1 &lt; 2 <![CDATA[but <i>3</i> > 2]]>",
+        ),
     )
     wire = feed_server.add("/markets.xml", markets)
     path = write_config([plain, wire])
@@ -112,17 +117,21 @@ def test_plain_text_is_left_alone_and_html_is_read_as_html(feed_server, write_co
     assert market["summary"] == "1 < 2 but 3 > 2"
 
 
-GOOGLE_ITEM = """<item><title>{title} - {outlet}</title><link>https://news.google.com/rss/articles/{id}?oc=5</link>
-<guid isPermaLink="false">{id}</guid><description>&lt;ol&gt;&lt;li&gt;&lt;a href="https://news.google.com/rss/articles/{id}?oc=5"
-target="_blank"&gt;{title}&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;{outlet}&lt;/font&gt;&lt;/li&gt;
-{related}&lt;/ol&gt;</description><source url="https://{outlet_host}">{outlet}</source></item>"""
 RELATED = """&lt;li&gt;&lt;a href="https://news.google.com/rss/articles/{id}?oc=5"
-target="_blank"&gt;{title}&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;{outlet}&lt;/font&gt;&lt;/li&gt;"""
+target="_blank"&gt;{title}&lt;/a&gt;&amp;nbsp;&amp;nbsp;
+&lt;font color="#6f6f6f"&gt;{outlet}&lt;/font&gt;&lt;/li&gt;"""
+GOOGLE_ITEM = """<item><title>{title} - {outlet}</title>
+<link>https://news.google.com/rss/articles/{id}?oc=5</link><guid isPermaLink="false">{id}</guid>
+<description>&lt;ol&gt;{own}{related}&lt;/ol&gt;</description>
+<source url="https://{outlet_host}">{outlet}</source></item>"""
 
 
 def google_item(n: str, title: str, outlet: str, related: list[tuple[str, str, str]]) -> str:
     listed = "".join(RELATED.format(id=i, title=t, outlet=o) for i, t, o in related)
-    return GOOGLE_ITEM.format(id=n, title=title, outlet=outlet, outlet_host="outlet.test", related=listed)
+    own = RELATED.format(id=n, title=title, outlet=outlet)
+    return GOOGLE_ITEM.format(
+        id=n, title=title, outlet=outlet, outlet_host="outlet.test", own=own, related=listed
+    )
 
 
 def test_google_news_related_coverage_is_stored_not_matched_nor_grouped(feed_server, write_config, tmp_path):
@@ -153,7 +162,11 @@ def test_google_news_related_coverage_is_stored_not_matched_nor_grouped(feed_ser
     assert chip_row["outlet"] == "The Hindu" and chip_row["summary"] == ""
     assert json.loads(chip_row["related"]) == [
         ["Chip plant opens in Assam", "https://news.google.com/rss/articles/CBMrel1?oc=5", "The Japan Times"],
-        ["Assam gets its first chip unit", "https://news.google.com/rss/articles/CBMrel2?oc=5", "Times of India"],
+        [
+            "Assam gets its first chip unit",
+            "https://news.google.com/rss/articles/CBMrel2?oc=5",
+            "Times of India",
+        ],
     ]
     assert rows(path, "select * from matches") == []
     snow_row, rates_row = by_title["北海道で大雪 交通に乱れ"], by_title["日銀が金利を据え置き"]
@@ -197,7 +210,9 @@ def test_japanese_is_searched_and_matched_inside_a_sentence(feed_server, write_c
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_an_undeclared_shift_jis_feed_is_read_in_its_encoding(feed_server, write_config):
@@ -205,7 +220,9 @@ def test_an_undeclared_shift_jis_feed_is_read_in_its_encoding(feed_server, write
     declaration was read as windows-1252: mojibake in the archive and in every alert. A detector
     (charset-normalizer) reads it; the feed's row says the encoding was a guess."""
     titles = ["インドと日本が経済安全保障で協議", "新幹線の車両を東京で公開"]
-    items = "".join(item(t, f"https://sjis.test/{n}", "政府は本日、協議を開いた。") for n, t in enumerate(titles))
+    items = "".join(
+        item(t, f"https://sjis.test/{n}", "政府は本日、協議を開いた。") for n, t in enumerate(titles)
+    )
     body = rss("毎日のニュース", items, declaration='<?xml version="1.0"?>').encode("shift_jis")
     url = feed_server.add("/sjis.xml", body, content_type="application/xml")
     path = write_config([url])
@@ -225,11 +242,17 @@ def test_every_article_has_an_outlet(feed_server, write_config):
         rss(
             "Economy news, Latest Economic News, GDP | The Hindu",
             item("Rupee steadies", "https://hindu.test/1")
-            + item("From elsewhere", "https://hindu.test/2", extra="<source url='https://wire.test/'>Wire Co</source>"),
+            + item(
+                "From elsewhere",
+                "https://hindu.test/2",
+                extra="<source url='https://wire.test/'>Wire Co</source>",
+            ),
         ),
     )
     untitled = feed_server.add("/untitled.xml", rss("", item("No title feed item", "https://none.test/1")))
-    named = feed_server.add("/named.xml", rss("Latest | Some Site", item("Named feed item", "https://named.test/1")))
+    named = feed_server.add(
+        "/named.xml", rss("Latest | Some Site", item("Named feed item", "https://named.test/1"))
+    )
     path = write_config([sectioned, untitled])
     text = path.read_text(encoding="utf-8") + f'\n[[feeds]]\nurl = "{named}"\nname = "Named Outlet"\n'
     path.write_text(text, encoding="utf-8")
@@ -244,8 +267,14 @@ def test_a_date_in_2100_is_first_seen_without_a_date_header(feed_server, write_c
     a server that sends none let 2100 head every newest-first list. It is clamped against the
     time monitor first sees the item."""
     recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    items = item("Year 2100 item", "https://dates.test/1", extra="<pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate>")
-    items += item("Recent item", "https://dates.test/2", extra=f"<pubDate>{format_datetime(recent, usegmt=True)}</pubDate>")
+    items = item(
+        "Year 2100 item", "https://dates.test/1", extra="<pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate>"
+    )
+    items += item(
+        "Recent item",
+        "https://dates.test/2",
+        extra=f"<pubDate>{format_datetime(recent, usegmt=True)}</pubDate>",
+    )
     url = feed_server.add("/nodate.xml", rss("No Date", items), headers={"Date": ""})
     path = write_config([url])
     poll(path)

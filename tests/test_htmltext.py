@@ -55,7 +55,9 @@ def test_a_field_is_cut_before_it_is_read_and_after() -> None:
 
 
 MARKUP = st.lists(
-    st.sampled_from(["<", ">", "/", '"', "'", "=", "!", "-", "a", "p", "b", " ", "&", "amp;", "x", "div", "\n", "?"]),
+    st.sampled_from(
+        ["<", ">", "/", '"', "'", "=", "!", "-", "a", "p", "b", " ", "&", "amp;", "x", "div", "\n", "?"]
+    ),
     max_size=30,
 ).map("".join)
 
@@ -74,7 +76,9 @@ def test_google_news_description_splits_into_own_text_and_related_links() -> Non
         '<font color="#6f6f6f">The Hindu</font></li><li><a href="https://news.google.com/rss/articles/B?oc=5">'
         'Other &amp; more</a>&nbsp;&nbsp;<font color="#6f6f6f">The Japan Times</font></li></ol>'
     )
-    own, related = split_description(description, "https://news.google.com/rss/articles/A?oc=5", "Own headline", 1000)
+    own, related = split_description(
+        description, "https://news.google.com/rss/articles/A?oc=5", "Own headline", 1000
+    )
     assert own == ""
     assert [(r.title, r.url, r.outlet) for r in related] == [
         ("Other & more", "https://news.google.com/rss/articles/B?oc=5", "The Japan Times")
@@ -82,10 +86,20 @@ def test_google_news_description_splits_into_own_text_and_related_links() -> Non
 
 
 OUTLETS = [
-    ("section | outlet", "Economy news, Latest Economic News, GDP | The Hindu", "https://www.thehindu.com/x", "The Hindu"),
+    (
+        "section | outlet",
+        "Economy news, Latest Economic News, GDP | The Hindu",
+        "https://www.thehindu.com/x",
+        "The Hindu",
+    ),
     ("outlet - section", "BBC News - Asia", "https://feeds.bbci.co.uk/news/asia/rss.xml", "BBC News"),
     ("abbreviation", "NYT > World News", "https://rss.nytimes.com/services/xml/rss/nyt/World.xml", "NYT"),
-    ("host label", "Business News: Latest India Business - Times of India", "https://timesofindia.indiatimes.com/r", "Times of India"),
+    (
+        "host label",
+        "Business News: Latest India Business - Times of India",
+        "https://timesofindia.indiatimes.com/r",
+        "Times of India",
+    ),
     ("one part", "The Japan Times", "https://www.japantimes.co.jp/feed/", "The Japan Times"),
     ("feed words", "Mainichi RSS", "https://mainichi.jp/rss/etc/mainichi-flash.rss", "Mainichi"),
     ("no title", "", "https://www.example.org/feed", "example.org"),

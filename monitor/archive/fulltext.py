@@ -36,7 +36,8 @@ _PHRASE = re.compile(r'"[^"]*"?')
 def create(db: sqlite_utils.Database) -> None:
     """The CJK index, its cleanup when an article goes, and the archived articles in it."""
     db.execute(
-        "create virtual table if not exists articles_cjk using fts5(text, tokenize='unicode61 remove_diacritics 2')"
+        "create virtual table if not exists articles_cjk"
+        " using fts5(text, tokenize='unicode61 remove_diacritics 2')"
     )
     db.execute(
         "create trigger if not exists articles_cjk_ad after delete on articles"

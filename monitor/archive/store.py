@@ -27,10 +27,9 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.utils import OperationalError
 
-from monitor.archive import articles
+from monitor.archive import articles, fulltext
 from monitor.archive import chats as chatstore
 from monitor.archive import feeds as feedstore
-from monitor.archive import fulltext
 from monitor.archive import stories as storystore
 from monitor.archive.sqltime import from_iso, iso
 from monitor.errors import StorageError
@@ -737,7 +736,9 @@ class Archive:
 
         FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words. A query with
         Chinese, Japanese or Korean in it searches the CJK index (fulltext.py)."""
-        table, shape = ("articles_cjk", fulltext.cjk_query) if fulltext.has_cjk(query) else ("articles_fts", str)
+        table, shape = (
+            ("articles_cjk", fulltext.cjk_query) if fulltext.has_cjk(query) else ("articles_fts", str)
+        )
         try:
             return self._search(table, shape(query), since, rule, limit)
         except (sqlite3.OperationalError, OperationalError):

@@ -63,7 +63,9 @@ def _format_class() -> str:
             else:
                 ranges.append([code, code])
     astral = "\\U000110bd\\U000110cd\\U00013430-\\U0001343f\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a"
-    return "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges) + astral + "\\U000e0001\\U000e0020-\\U000e007f"
+    return (
+        "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges) + astral + "\\U000e0001\\U000e0020-\\U000e007f"
+    )
 
 
 _FORMAT = re.compile(f"[{_format_class()}]+")

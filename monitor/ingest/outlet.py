@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 # "NYT > World News", "Mainichi :: English", "Reuters » Business", "Japan Times: News".
 _SEPARATORS = re.compile(r"\s+(?:[|>»«:·•/–—-]|::|-{2})\s+|\s*[|»«·•]\s*|:\s+")
 # Words that name the feed, not the outlet, at either end of a part.
-_FEED_WORDS = re.compile(r"^(?:(?:rss|atom|xml|feeds?)\s+)+|(?:\s+(?:rss|atom|xml|feeds?)(?:\s+feeds?)?)+$", re.I)
+_FEED_WORDS = re.compile(
+    r"^(?:(?:rss|atom|xml|feeds?)\s+)+|(?:\s+(?:rss|atom|xml|feeds?)(?:\s+feeds?)?)+$", re.I
+)
 _HOST_PREFIXES = ("www.", "feeds.", "feed.", "rss.", "m.", "news.")
 _MAX_OUTLET = 60
 

@@ -44,7 +44,7 @@ from monitor.ingest.dedupe import without_shared_guids
 from monitor.ingest.encoding import as_utf8
 from monitor.ingest.htmltext import html_text, plain_text
 from monitor.ingest.outlet import feed_outlet
-from monitor.types import EntryData, FeedData
+from monitor.types import EntryData, FeedData, RelatedLink
 
 _SPACE = re.compile(r"\s+")
 # Unchecked, a 1 MB title would travel through every stage; keep what a reader could use.
@@ -198,7 +198,8 @@ def _entry(feed_url: str, raw: Any, latest: datetime | None) -> EntryData:
     link = _link(raw)
     source = raw.get("source") or {}
     outlet = _text(source, "title", MAX_TITLE) or _text(raw, "publisher", MAX_TITLE) or None
-    summary, related = _summary(raw), ()
+    summary = _summary(raw)
+    related: tuple[RelatedLink, ...] = ()
     if googlenews.is_google_news(link):
         title, suffix_outlet = googlenews.split_title(title, outlet)
         outlet = outlet or suffix_outlet

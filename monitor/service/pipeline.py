@@ -200,7 +200,9 @@ class Pipeline:
         for item in fresh:
             if known.intersection(item.keys):
                 continue
-            entry = item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
+            entry = (
+                item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
+            )
             place = grouper.place(
                 entry, entry.outlet, item.matches, item.fingerprint, item.story_keys, item.guess
             )

@@ -33,7 +33,9 @@ def test_items_sharing_one_guid_with_distinct_links_are_all_archived(faults, fee
     guid = b'<guid isPermaLink="false">0</guid>'
     url = feed_server.add("/zero-guid.xml", feed(*(item(n, t, extra=guid) for n, t in enumerate(titles))))
     home = b"<guid>https://bodies.test/</guid>"
-    home_url = feed_server.add("/home-guid.xml", feed(*(item(20 + n, f"Home {n}", extra=home) for n in range(3))))
+    home_url = feed_server.add(
+        "/home-guid.xml", feed(*(item(20 + n, f"Home {n}", extra=home) for n in range(3)))
+    )
     outcome = faults.run([url, home_url])
     assert outcome.ok(url) == titles
     assert outcome.ok(home_url) == ["Home 0", "Home 1", "Home 2"]
