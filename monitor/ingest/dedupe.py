@@ -135,10 +135,10 @@ def without_shared_guids(entries: Sequence[EntryData]) -> tuple[list[EntryData],
     item 7): such a GUID says nothing, and the link identifies each item instead. Entries that
     share a GUID and a link (the same item listed twice) keep it.
     """
-    links: dict[str, set[str | None]] = {}
+    links: dict[str, set[str]] = {}
     for entry in entries:
-        if entry.guid:
-            links.setdefault(entry.guid, set()).add(canonical_url(entry.link) if entry.link else None)
+        if entry.guid and entry.link:
+            links.setdefault(entry.guid, set()).add(canonical_url(entry.link))
     shared = {guid for guid, seen in links.items() if len(seen) > 1}
     if not shared:
         return list(entries), 0
