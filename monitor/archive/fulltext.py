@@ -20,8 +20,12 @@ nothing. Articles without CJK cost nothing here.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite3
+
+    import sqlite_utils
 
 # Han (with extensions and compatibility ideographs), kana without the middle dot, Hangul.
 # rules/textfold.py has the same class for rule matching (the archive may not import it).
@@ -50,10 +54,10 @@ def create(db: sqlite_utils.Database) -> None:
     )
 
 
-def index(conn: object, article_id: int, title: str, summary: str) -> None:
+def index(conn: sqlite3.Connection, article_id: int, title: str, summary: str) -> None:
     """Index a new article's text, when it holds CJK."""
     if has_cjk(title) or has_cjk(summary):
-        conn.execute(  # type: ignore[attr-defined]
+        conn.execute(
             "insert into articles_cjk (rowid, text) values (?, ?)", (article_id, index_text(title, summary))
         )
 
