@@ -290,6 +290,7 @@ class FeedStatus:
     last_new: datetime | None = None  # when it last brought a new article
     stale: bool = False  # quiet for much longer than its usual gap between articles
     origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+    warning: str | None = None  # what its last full answer needed fixing (an encoding guessed...)
 
 
 # --- chats and digests -------------------------------------------------------

@@ -231,6 +231,8 @@ def test_an_undeclared_shift_jis_feed_is_read_in_its_encoding(feed_server, write
     (feed,) = rows(path, "select title, warning from feeds where url = ?", (url,))
     assert feed["title"] == "毎日のニュース"
     assert "no encoding declared; read as" in feed["warning"] and "(detected)" in feed["warning"]
+    status = cli("--config", str(path), "status")
+    assert f"warning: {feed['warning']}" in status.stdout, status.stdout
 
 
 def test_every_article_has_an_outlet(feed_server, write_config):
