@@ -1,6 +1,6 @@
 """Benchmark: reading feed text (issue 15, issue 20 item 1) and the CJK search index's cost.
 
-    python bench/text_bench.py [--articles 5000] [--seed 7] [--html-only | --archive-only]
+    python bench/text_bench.py [--articles 5000] [--japanese 0.5] [--seed 7] [--html-only | --archive-only]
 
 HTML to text: monitor's tokenizer (monitor/ingest/htmltext.py) against the standard library's
 html.parser and lexbor (selectolax, when installed), on generated news summaries and on
@@ -107,10 +107,12 @@ def bench_html(rng: random.Random) -> None:
         print(f"  {label:18} " + " | ".join(cells))
 
 
-def articles(count: int, rng: random.Random, feed: str, now: datetime) -> list[tuple[NewArticle, list]]:
+def articles(
+    count: int, share: float, rng: random.Random, feed: str, now: datetime
+) -> list[tuple[NewArticle, list]]:
     made = []
     for n in range(count):
-        japanese = n % 2 == 1
+        japanese = rng.random() < share
         if japanese:
             title = "".join(rng.choices(KANA, k=18))
             summary = "。".join("".join(rng.choices(KANA, k=30)) for _ in range(6))
@@ -122,13 +124,13 @@ def articles(count: int, rng: random.Random, feed: str, now: datetime) -> list[t
     return made
 
 
-def bench_archive(count: int, rng: random.Random) -> None:
+def bench_archive(count: int, share: float, rng: random.Random) -> None:
     now = datetime(2026, 12, 1, tzinfo=UTC)
     feed = "https://b.test/feed"
-    batch = articles(count, rng, feed, now)
+    batch = articles(count, share, rng, feed, now)
     decision = Decision(now + timedelta(minutes=15), 900.0, "interval", None)
     fetched = FetchedFeed(url=feed, final_url=feed, status=200, body=b"", headers={})
-    print(f"archive, {count:,} articles (half Japanese), written 100 per transaction:")
+    print(f"archive, {count:,} articles ({share:.0%} Japanese), written 100 per transaction:")
     for label, with_cjk in (("before (word index only)", False), ("now (+ articles_cjk)", True)):
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "bench.db"
@@ -154,6 +156,7 @@ def bench_archive(count: int, rng: random.Random) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=5_000)
+    parser.add_argument("--japanese", type=float, default=0.5, help="share of Japanese articles")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--html-only", action="store_true")
     parser.add_argument("--archive-only", action="store_true")
@@ -161,7 +164,7 @@ def main() -> None:
     if not args.archive_only:
         bench_html(random.Random(args.seed))
     if not args.html_only:
-        bench_archive(args.articles, random.Random(args.seed))
+        bench_archive(args.articles, args.japanese, random.Random(args.seed))
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def index(conn: sqlite3.Connection, article_id: int, title: str, summary: str) -
 
 
 def has_cjk(text: str) -> bool:
-    return _RUN.search(text) is not None
+    return not text.isascii() and _RUN.search(text) is not None
 
 
 def index_text(title: str, summary: str) -> str:
