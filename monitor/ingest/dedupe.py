@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -135,9 +136,10 @@ def without_shared_guids(entries: Sequence[EntryData]) -> tuple[list[EntryData],
     item 7): such a GUID says nothing, and the link identifies each item instead. Entries that
     share a GUID and a link (the same item listed twice) keep it.
     """
+    counts = Counter(entry.guid for entry in entries if entry.guid and entry.link)
     links: dict[str, set[str]] = {}
     for entry in entries:
-        if entry.guid and entry.link:
+        if entry.guid and entry.link and counts[entry.guid] > 1:  # the usual feed: none
             links.setdefault(entry.guid, set()).add(canonical_url(entry.link))
     shared = {guid for guid, seen in links.items() if len(seen) > 1}
     if not shared:
