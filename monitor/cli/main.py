@@ -223,6 +223,8 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         state = f"ERROR ({s.error_count}x): {s.last_error}" if s.last_error else "ok"
         if s.status == "suspended":
             state = f"SUSPENDED: {s.suspended_reason} (monitor feeds resume URL); last error: {s.last_error}"
+        if s.warning:
+            state += f"; warning: {s.warning}"
         if s.stale:
             state += (
                 f"; STALE: nothing new since {s.last_new:%Y-%m-%d %H:%M UTC}" if s.last_new else "; STALE"

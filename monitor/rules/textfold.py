@@ -5,6 +5,12 @@ Query terms and article text are folded the same way, so they agree on what a wo
     "Japan’s"  "JAPAN'S"  "Japan"   → japan          (case, possessive 's / ’s / ʼs)
     "Japón"                          → japon          (NFKD, combining marks dropped)
     "India–Japan"  "India-Japan"     → india, japan   (dashes, spaces, punctuation split)
+    "親インドか"                     → 親, イ, ン, ド, か (each CJK character a word of its own)
+
+Chinese and Japanese put no spaces between words, so each Han, kana or Hangul character is a
+word of its own (NFKC-folded: half-width katakana is the full-width letter, and a kana keeps
+its voicing mark). A CJK rule term is then a phrase of its characters, which is matched as a
+substring: `インド` finds "親インドか親中国か" (issue 15).
 
 A word is a run of Unicode letters and digits (plus combining marks after the first
 character). `tokenize` is the reference: it gives each token's span in the original text.
@@ -46,6 +52,14 @@ def _classes() -> tuple[str, str]:
 
 
 _MARKS, _WORDISH = _classes()
+# Han (with extensions and compatibility ideographs), kana without the middle dot, Hangul; the
+# same class as archive/fulltext.py's, which indexes such text for search.
+_CJK_CHARS = (
+    "\u3005\u3007\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\U00020000-\U0003134f"
+)
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_CJK_PIECES = re.compile(f"[{_CJK_CHARS}][{_MARKS}]*|[^{_CJK_CHARS}]+")
 # A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan). The text has
 # had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit.
 _WORD = re.compile(rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?")
@@ -94,8 +108,18 @@ def tokenize(text: str) -> list[Token]:
 def _scan(text: str) -> Iterator[tuple[str, int, int]]:
     for match in _WORD.finditer(_prepare(text)):
         start, end = match.span()
-        for folded in fold_word(match.group(1)):
-            yield folded, start, end
+        word = match.group(1)
+        if _CJK.search(word) is None:
+            for folded in fold_word(word):
+                yield folded, start, end
+            continue
+        for piece in _CJK_PIECES.finditer(word):
+            a, b = start + piece.start(), start + piece.end()
+            if _CJK.match(piece.group()):
+                yield unicodedata.normalize("NFKC", piece.group()), a, b
+            else:
+                for folded in fold_word(piece.group()):
+                    yield folded, a, b
 
 
 @dataclass(frozen=True, slots=True)
