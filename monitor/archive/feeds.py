@@ -213,7 +213,14 @@ def record_ok(
     db.table("feeds").update(url, update)
 
 
-def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Decision, now: str) -> None:
+def record_error(
+    db: sqlite_utils.Database,
+    url: str,
+    error: str,
+    decision: Decision,
+    now: str,
+    fetched: FetchedFeed | None = None,
+) -> None:
     row = db.execute("select error_count, first_error from feeds where url = ?", [url]).fetchone()
     update: dict[str, Any] = {
         "last_checked": now,
@@ -224,6 +231,10 @@ def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Deci
     }
     if decision.suspend:
         update |= {"status": "suspended", "suspended_reason": decision.suspend, "suspended_at": now}
+    if fetched is not None:
+        update |= {"etag": fetched.etag, "last_modified": fetched.last_modified}
+        if fetched.body_hash:
+            update["body_hash"] = fetched.body_hash
     db.table("feeds").update(url, update)
 
 

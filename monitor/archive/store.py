@@ -297,10 +297,13 @@ class Archive:
         with _wrap(self.path, "read a feed's history"):
             return feedstore.history(self.db, feed_url, default_interval)
 
-    def feed_error(self, feed_url: str, error: str, now: datetime, decision: Decision) -> None:
-        """Record a failed check, its next check, and a suspension if the decision says so."""
+    def feed_error(
+        self, feed_url: str, error: str, now: datetime, decision: Decision, fetched: FetchedFeed | None = None
+    ) -> None:
+        """Record a failed check, its next check, and a suspension if the decision says so; with
+        `fetched`, its validators and body hash too (a body not to read again)."""
         with _wrap(self.path, "record a feed error"), self.write():
-            feedstore.record_error(self.db, feed_url, error, decision, iso(now))
+            feedstore.record_error(self.db, feed_url, error, decision, iso(now), fetched)
 
     def feed_not_modified(
         self, feed_url: str, fetched: FetchedFeed, now: datetime, decision: Decision

@@ -102,6 +102,8 @@ def cmd_poll(ctx: Context, args: argparse.Namespace) -> int:
     report, delivery = asyncio.run(poll_once(config))
     for error in report.errors:
         print(f"monitor: feed {error.url}: {error.message}", file=sys.stderr)
+    for feed, note in report.notes:
+        print(f"monitor: feed {feed}: {note}", file=sys.stderr)
     for line in delivery.errors:
         print(f"monitor: {line}", file=sys.stderr)
     print(

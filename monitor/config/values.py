@@ -7,11 +7,13 @@ config reader (load.py) adds the file and line. Other packages import them from 
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import time
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+MAX_DURATION = 365 * 86400.0  # seconds; no interval, timeout or window needs more
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -59,7 +61,8 @@ def _weekday(word: str) -> int | None:
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as "90s", "15m", "1h", "30d"."""
+    """Seconds from a number or a string such as "90s", "15m", "1h", "30d": finite, positive, at
+    most a year (NaN or "10000000d" would overflow the schedule's date arithmetic, issue 20)."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
@@ -68,8 +71,12 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"not a duration: {value!r} (use a number of seconds or e.g. '90s', '15m', '1h')")
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {value!r} (a duration must be a finite number)")
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration longer than a year: {value!r} (at most 365d)")
     return seconds
 
 

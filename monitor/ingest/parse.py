@@ -35,6 +35,7 @@ from feedparser import CharacterEncodingOverride
 from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import ParseError
+from monitor.ingest.itemcap import MAX_ITEMS, cap_items
 from monitor.types import EntryData, FeedData
 
 _TAG = re.compile(r"<[^>]*>")
@@ -65,10 +66,13 @@ _TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF32_BE)
 
 
-def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | ParseError:
-    """Entries of one feed, or a ParseError when the body is not a feed."""
+def parse_feed(
+    url: str, body: bytes, headers: Mapping[str, str], max_items: int = MAX_ITEMS
+) -> FeedData | ParseError:
+    """Entries of one feed (at most `max_items`, the newest), or a ParseError when the body is not a feed."""
     try:
         data, utf8_headers, encoding_problem = _as_utf8(body, headers)
+        data, skipped = cap_items(data, max_items)
         parsed = feedparser.parse(
             io.BytesIO(_defused(data)),
             response_headers=utf8_headers,
@@ -92,8 +96,19 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
     feed_title = _plain(feed.get("title", "")) or None
     latest = _latest_date(headers)
     entries = tuple(_entry(url, raw, latest) for raw in raw_entries)
+    if len(entries) > max_items:  # items the byte scan did not see: the newest kept, in feed order
+        skipped += len(entries) - max_items
+        newest = sorted(range(len(entries)), key=lambda n: entries[n].published or _EPOCH, reverse=True)
+        entries = tuple(entries[n] for n in sorted(newest[:max_items]))
     warning = f"recovered from: {_one_line(problem)}" if problem is not None else None
-    return FeedData(url=url, title=feed_title, entries=entries, warning=warning, ttl=_ttl(feed.get("ttl")))
+    return FeedData(
+        url=url,
+        title=feed_title,
+        entries=entries,
+        warning=warning,
+        ttl=_ttl(feed.get("ttl")),
+        skipped=skipped,
+    )
 
 
 def _as_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, dict[str, str], Exception | None]:

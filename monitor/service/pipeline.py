@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -34,7 +35,7 @@ from monitor.alerts import policy as chats
 from monitor.alerts.render import render_alert, suspension_notice
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.archive.store import Archive
-from monitor.errors import FeedError, FetchError, ParseError, StorageError
+from monitor.errors import BudgetExceeded, FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
 from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.ruleset import RuleSet
@@ -52,6 +53,7 @@ from monitor.types import (
     StoryEdit,
 )
 
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 __all__ = ["CONSOLE", "PassReport", "Pipeline"]
 
@@ -65,6 +67,7 @@ class PassReport:
     matches: int = 0  # rule matches among the new articles
     errors: list[FeedError] = field(default_factory=list)  # one per failed feed
     suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (feed, what was left out) this pass
     in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
     seconds: float = 0.0  # wall time of the pass
 
@@ -119,6 +122,12 @@ class Pipeline:
                 if ordered and index:
                     await turns[index - 1].wait()
                 self.handle(feed, result, analysed, report)
+            except (StorageError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # A bug one feed's content or answer brings out is that feed's error, never the
+                # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
+                self.fail_unexpectedly(feed.key or feed.url, exc, report)
             finally:
                 held.release()
                 if ordered:
@@ -154,10 +163,19 @@ class Pipeline:
             self.archive.feed_not_modified(key, result, now, decision)
             report.not_modified += 1
             return
+        if isinstance(analysed, BudgetExceeded):
+            # Kept: the body's hash and validators, so the same body is not read again (and
+            # does not hang the next pass, nor the one after a restart); a new body is.
+            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers), result)
+            return
         if isinstance(analysed, ParseError):
             self.fail(key, analysed, report, CheckResult(False, result.status, result.headers))
             return
         parsed = analysed.feed
+        if parsed.skipped:
+            report.notes.append(
+                (key, f"{parsed.skipped:,} older items not read this pass (over [fetch] max_items)")
+            )
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
         articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.title, now)
         report.new_articles += self.archive.save_update(
@@ -172,18 +190,44 @@ class Pipeline:
             result = replace(result, ttl=history.ttl)  # unchanged feed, unchanged <ttl>
         return plan(self.config.schedule, history, result, now, self.rng)
 
-    def fail(self, key: str, error: FeedError, report: PassReport, result: CheckResult) -> None:
+    def fail(
+        self,
+        key: str,
+        error: FeedError,
+        report: PassReport,
+        result: CheckResult,
+        fetched: FetchedFeed | None = None,
+    ) -> None:
         # Report under the configured URL, whatever address the fetch used.
         error.url = key
         now = self.clock()
         decision = self.plan(key, result, now)
-        self.archive.feed_error(key, error.message, now, decision)
+        self.archive.feed_error(key, error.message, now, decision, fetched)
         report.errors.append(error)
         if decision.suspend:
             report.suspended.append((key, decision.suspend))
             admin = self.config.telegram.admin_chat
             if admin and self.config.telegram.token:
                 self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
+
+    def fail_unexpectedly(self, key: str, exc: Exception, report: PassReport) -> None:
+        """An exception nothing expected, as the feed's error: its next check as after any error,
+        or, when planning it is what failed, after the default interval."""
+        error = FeedError(
+            key, f"could not be handled: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        )
+        log.warning("event=feed_bug feed=%s error=%r", key, error.message)
+        try:
+            self.fail(key, error, report, CheckResult(False, None))
+        except StorageError:
+            raise
+        except Exception:
+            now = self.clock()
+            delay = self.config.schedule.interval
+            decision = Decision(now + timedelta(seconds=delay), delay, "error", None)
+            self.archive.feed_error(key, error.message, now, decision)
+            if error not in report.errors:
+                report.errors.append(error)
 
     def new_articles(
         self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
