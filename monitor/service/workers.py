@@ -211,10 +211,10 @@ class Analyser:
         # In-process, in a thread, so a big feed does not stop the event loop (and every fetch
         # in flight with it, until their deadlines pass) for the seconds it takes. The archive's
         # keys are read in between, on the loop's thread, whose connection it is.
-        deadline = time.monotonic() + self.budget
-        read = await asyncio.to_thread(read_entries, url, body, headers, self.max_items)
+        started, read = await asyncio.to_thread(_timed_read, url, body, headers, self.max_items)
         if isinstance(read, ParseError):
             return read
+        deadline = started + self.budget
         parsed, keyed = read
         seen = self.known(k for _, _, keys in keyed for k in keys)
         return await asyncio.to_thread(
@@ -232,6 +232,13 @@ class Analyser:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def _timed_read(
+    url: str, body: bytes, headers: Mapping[str, str], max_items: int
+) -> tuple[float, tuple[FeedData, list[Keyed]] | ParseError]:
+    """read_entries, and when it started (in its thread: the budget does not count the queue)."""
+    return time.monotonic(), read_entries(url, body, headers, max_items)
 
 
 def tune_gc() -> None:
