@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,3 +167,56 @@ def test_an_exception_in_one_feeds_handling_is_its_error_and_the_pass_goes_on(fa
         archive.close()
     assert errors[url] in rows[url]["last_error"] and rows[url]["next_check"]
     assert titles == [faults.seeds[2].title]
+
+
+# --- (9) config values finite and bounded ---------------------------------------------------
+
+
+def _monitor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_nan_or_absurd_duration_is_one_line_naming_the_file_and_line(write_config, feed_server):
+    """`interval = nan` made every `poll` end in a 45-line ExceptionGroup traceback, and
+    `max_interval = "10000000d"` was accepted (then a Retry-After overflowed the pass); each is
+    now refused at load, one line with file and line."""
+    url = feed_server.add("/feed.xml", _one_item("One", 1))
+    for written, why in [
+        ("interval = nan", "finite"),
+        ("interval = inf", "finite"),
+        ('max_interval = "10000000d"', "longer than a year"),
+    ]:
+        path = write_config([url], extra=f"[schedule]\n{written}")
+        line = path.read_text().splitlines().index(written) + 1
+        done = _monitor("--config", str(path), "poll")
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"{path}:{line}:" in done.stderr and why in done.stderr, done.stderr
+    path = write_config([url], extra="[stories]\nnear_duplicate = nan")
+    done = _monitor("--config", str(path), "poll")
+    assert done.returncode == 1 and "near_duplicate must be a positive number" in done.stderr, done.stderr
+
+
+# --- (12) backup through a symlink --------------------------------------------------------------
+
+
+def test_backup_refuses_a_symlink_target_and_writes_nothing_through_it(write_config, tmp_path):
+    """`monitor backup LINK`, LINK a dangling symlink: before, an empty file appeared at the
+    link's target and the backup replaced the link; now it is refused, one line, nothing written."""
+    path = write_config([])
+    Archive.open(load_config(path, environ={}).storage_path).close()
+    elsewhere = tmp_path / "elsewhere" / "target.db"
+    elsewhere.parent.mkdir()
+    link = tmp_path / "backup.db"
+    link.symlink_to(elsewhere)
+    done = _monitor("--config", str(path), "backup", str(link))
+    assert done.returncode == 1, done.stderr
+    assert "symbolic link" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert link.is_symlink() and not elsewhere.exists() and list(elsewhere.parent.iterdir()) == []
+    # a plain new path still works, owner-only
+    plain = tmp_path / "plain.db"
+    done = _monitor("--config", str(path), "backup", str(plain))
+    assert done.returncode == 0, done.stderr
+    assert plain.stat().st_mode & 0o777 == 0o600 and plain.stat().st_size > 0
