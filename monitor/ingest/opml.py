@@ -36,12 +36,17 @@ from xml.sax.xmlreader import AttributesImpl, InputSource, Locator
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import create_parser
 
+from monitor.config.values import redact_urls
 from monitor.errors import ConfigError
+from monitor.ingest.netguard import AddressPolicy, literal_address
 
 __all__ = ["MAX_URL_LENGTH", "OpmlFeed", "OpmlImport", "OpmlProblem", "read_opml", "write_opml"]
 
 MAX_URL_LENGTH = 2048
 CATEGORY_SEPARATOR = " / "
+# A feed's category names its outermost folders, this many at most: 6,000 nested folders each
+# holding a feed made every feed's category the whole path, 1 GB for an 855 KB file (issue 20).
+MAX_CATEGORY_DEPTH = 8
 
 _NOT_OPML = "not an OPML feed list"
 # Encodings expat reads itself; any other declared encoding is decoded here first.
@@ -89,16 +94,24 @@ class OpmlProblem:
 class OpmlImport:
     feeds: tuple[OpmlFeed, ...]  # valid, first occurrence of each URL, in file order
     duplicates: tuple[OpmlProblem, ...]  # later outlines with a URL already in feeds
-    invalid: tuple[OpmlProblem, ...]  # outlines whose xmlUrl is missing, empty, not http(s), too long
+    invalid: tuple[OpmlProblem, ...]  # outlines whose xmlUrl is missing, empty, not http(s), too long,
+    #                                   or at a private address the policy refuses
+    warnings: tuple[OpmlProblem, ...] = ()  # feeds imported at a private address (policy off)
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
 
-def read_opml(data: bytes) -> OpmlImport:
-    """Read an OPML file. Raises ConfigError (with a line when known) for a file that is not OPML."""
+def read_opml(data: bytes, policy: AddressPolicy | None = None, refuse_private: bool = True) -> OpmlImport:
+    """Read an OPML file. Raises ConfigError (with a line when known) for a file that is not OPML.
+
+    With `policy`, a feed whose host is a private, loopback or link-local address (however
+    spelt: 2130706433, [::1], 0.0.0.0) and not in its allow_private is not imported (a problem
+    line), or, with `refuse_private` off, imported with a warning: a shared feed list must not point the
+    monitor at 169.254.169.254 or an admin page on 127.0.0.1 (issue 20). A name is checked when
+    it is resolved (netguard), not here."""
     content = _decoded(data)
-    handler = _OutlineHandler()
+    handler = _OutlineHandler(policy, refuse_private)
     parser = create_parser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
     parser.setFeature(feature_external_ges, False)
     parser.setFeature(feature_external_pes, False)
@@ -124,7 +137,9 @@ def read_opml(data: bytes) -> OpmlImport:
         raise ConfigError(f"{_NOT_OPML}: {_one_line(str(exc))}", line=handler.line()) from None
     if not handler.saw_body:
         raise ConfigError(f"{_NOT_OPML}: <opml> has no <body>", line=handler.root_line)
-    return OpmlImport(tuple(handler.feeds), tuple(handler.duplicates), tuple(handler.invalid))
+    return OpmlImport(
+        tuple(handler.feeds), tuple(handler.duplicates), tuple(handler.invalid), tuple(handler.warnings)
+    )
 
 
 def _decoded(data: bytes) -> bytes | str:
@@ -204,11 +219,14 @@ class _Outline:
 class _OutlineHandler(ContentHandler):
     """SAX events → feeds and problems, with the line of each <outline>."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: AddressPolicy | None = None, refuse_private: bool = True) -> None:
         super().__init__()
+        self.policy, self.refuse_private = policy, refuse_private
+        self.warnings: list[OpmlProblem] = []
         self._locator: Locator | None = None
         self._open: list[_Outline] = []
         self._body_depth = 0  # how many <body> elements are open (inside <opml>)
+        self._folders: list[str] = []  # names of the open folders, outermost first (named ones only)
         self._first_line: dict[tuple[str, ...], int | None] = {}
         self.root_line: int | None = None
         self.saw_body = False
@@ -242,12 +260,17 @@ class _OutlineHandler(ContentHandler):
             self._open.append(_Outline("body", line=line))
         elif local == "outline" and self._body_depth:
             parent.children += 1
-            self._open.append(self._outline(_lowered(attrs), line))
+            outline = self._outline(_lowered(attrs), line)
+            if outline.kind == "folder" and outline.name:
+                self._folders.append(outline.name)
+            self._open.append(outline)
         else:
             self._open.append(_Outline("other", line=line))
 
     def endElement(self, name: str) -> None:
         closed = self._open.pop()
+        if closed.kind == "folder" and closed.name:
+            self._folders.pop()
         if closed.kind == "body":
             self._body_depth -= 1
         elif closed.kind == "folder" and not closed.children and _looks_like_feed(closed.attrs):
@@ -258,6 +281,8 @@ class _OutlineHandler(ContentHandler):
         if "xmlurl" not in attrs:
             return _Outline("folder", name=name, line=line, attrs=attrs)
         url, error = _checked_url(attrs["xmlurl"], name)
+        if error is None and self.policy is not None:
+            error = self._private(url, line)
         if error is not None:
             self.invalid.append(OpmlProblem(line, error))
         else:
@@ -273,10 +298,25 @@ class _OutlineHandler(ContentHandler):
                 self.feeds.append(OpmlFeed(url, title, html_url, self._category(attrs)))
         return _Outline("feed", name=name, line=line, attrs=attrs)
 
+    def _private(self, url: str, line: int | None) -> str | None:
+        """A refusal when `url`'s host is a private address the policy does not allow; else None
+        (after a warning when it is private all the same)."""
+        assert self.policy is not None
+        host = urlsplit(url).hostname or ""
+        address = literal_address(host)
+        if address is None or self.policy.allows(host, address):
+            return None  # public, or a private address the operator listed in allow_private
+        what = f"xmlUrl {_show(url)} is at a private address ({address})"
+        if not self.refuse_private:
+            self.warnings.append(
+                OpmlProblem(line, f"{what}; imported ([fetch] block_private_redirects is off)")
+            )
+            return None
+        return f"{what}: not imported (allow it with [fetch] allow_private)"
+
     def _category(self, attrs: Mapping[str, str]) -> str | None:
-        folders = [o.name for o in self._open if o.kind == "folder" and o.name]
-        if folders:
-            return CATEGORY_SEPARATOR.join(folders)
+        if self._folders:
+            return CATEGORY_SEPARATOR.join(self._folders[:MAX_CATEGORY_DEPTH])
         return _category_attribute(attrs.get("category", ""))
 
 
@@ -358,6 +398,7 @@ def _one_line(text: str) -> str:
 
 def _show(text: str, limit: int = 100, quote: str = '"') -> str:
     """A value (quoted) for a one-line message: control characters escaped, long ones shortened."""
+    text = redact_urls(text)  # a URL's user:password@ and ?apikey= are never printed
     shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"

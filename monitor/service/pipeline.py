@@ -35,6 +35,7 @@ from monitor.alerts import policy as chats
 from monitor.alerts.render import render_alert, suspension_notice
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.archive.store import Archive
+from monitor.config.values import redact_urls
 from monitor.errors import BudgetExceeded, FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
 from monitor.ingest.schedule import CheckResult, Decision, plan
@@ -198,8 +199,10 @@ class Pipeline:
         result: CheckResult,
         fetched: FetchedFeed | None = None,
     ) -> None:
-        # Report under the configured URL, whatever address the fetch used.
+        # Report under the configured URL, whatever address the fetch used; a URL in the
+        # message (a redirect's) without its credentials, as stored and shown.
         error.url = key
+        error.message = redact_urls(error.message)
         now = self.clock()
         decision = self.plan(key, result, now)
         self.archive.feed_error(key, error.message, now, decision, fetched)
