@@ -46,6 +46,9 @@ Lookup = Callable[[ArticleFingerprint, tuple[str, ...]], StoryGuess]
 # about half a second, which a handful of feeds never earns back.
 POOL_MIN_FEEDS = 16
 DEFAULT_BUDGET = 10.0  # seconds; FetchSettings.analysis_budget's default
+# A body larger than this goes to a worker process even in a small pass: only there can its
+# analysis be stopped at the budget. Smaller ones take a fraction of a second in-process.
+IN_PROCESS_MAX_BYTES = 64 * 1024
 
 
 class _OutOfTime(Exception):
@@ -139,8 +142,9 @@ class Analyser:
     under a time budget (issue 20).
 
     One per pipeline; the workers start on first use and live until `close()`. A worker whose
-    feed runs past the budget is killed (stoppable.py) and the feed is BudgetExceeded; in-process,
-    the budget is checked between entries (text is truncated before any regex sees it, so one
+    feed runs past the budget is killed (stoppable.py) and the feed is BudgetExceeded. Bodies
+    over IN_PROCESS_MAX_BYTES always go to a worker (when there are any); in-process, the
+    budget is checked between entries (text is truncated before any regex sees it, so one
     entry's cost is bounded).
     """
 
@@ -169,8 +173,10 @@ class Analyser:
         self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, pooled: bool
     ) -> AnalysedFeed | ParseError:
         # The main process takes a feed itself (one at a time) while every worker has a feed
-        # waiting: it has a core's worth of time to spare when the workers are the busier.
-        if pooled and (self._queued <= self.workers or self._local):
+        # waiting: it has a core's worth of time to spare when the workers are the busier. A big
+        # body never: it is read where it can be stopped (a 1 MB text froze the service, issue 20).
+        big = self.workers > 0 and len(body) > IN_PROCESS_MAX_BYTES
+        if big or (pooled and (self._queued <= self.workers or self._local)):
             self._queued += 1
             try:
                 args = (url, body, dict(headers), now, self.max_items)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import resource
 import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from monitor.app import poll_once
 from monitor.archive.store import Archive
@@ -101,13 +104,17 @@ def test_an_oldest_first_feed_gives_its_newest_items(faults, feed_server):
 # --- a feed's analysis under a time budget ------------------------------------------------
 
 
-def test_a_feed_over_its_time_budget_is_one_error_and_is_not_read_again_until_it_changes(faults, feed_server):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_feed_over_its_time_budget_is_one_error_and_is_not_read_again_until_it_changes(
+    faults, feed_server, workers
+):
     """A feed whose analysis runs past [fetch] analysis_budget is stopped: one line on that feed,
     the neighbours archived; the next pass does not read the same body again (its ETag and hash
-    were kept); a new body is read."""
+    were kept); a new body is read. With a worker process this big body is read there (and the
+    worker killed); without, in-process, where the budget is checked between entries."""
     heavy = _items(1_000, summary=" ".join(WORDS * 8))
     url = feed_server.add("/heavy.xml", heavy)
-    fetch = 'analysis_budget = "0.3s"'
+    fetch = f'analysis_budget = "0.3s"\nworkers = {workers}'
     outcome = faults.run([url], fetch=fetch)
     outcome.failed_once(url, "longer than 0.3 s", "analysis_budget", "skipped until its content changes")
     assert not outcome.titles.get(url)
@@ -220,3 +227,106 @@ def test_backup_refuses_a_symlink_target_and_writes_nothing_through_it(write_con
     done = _monitor("--config", str(path), "backup", str(plain))
     assert done.returncode == 0, done.stderr
     assert plain.stat().st_mode & 0o777 == 0o600 and plain.stat().st_size > 0
+
+
+# --- (10, 11) OPML import: linear in memory, no private addresses, no credentials shown ---------
+
+
+def _opml(body: str) -> str:
+    return f'<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head><body>{body}</body></opml>'
+
+
+def test_an_opml_of_six_thousand_nested_folders_imports_every_feed(write_config, tmp_path):
+    """6,000 folders nested in one another, a feed in each (855 KB): 1.07 GB peak before, each
+    feed's category being the whole path; every feed is imported (the memory is in the README)."""
+    count = 6_000
+    opens = "".join(
+        f'<outline text="Folder {n:05d}"><outline text="Feed {n}" xmlUrl="https://feeds.example.com/{n}.xml"/>'
+        for n in range(count)
+    )
+    opml = tmp_path / "nested.opml"
+    opml.write_text(_opml(opens + "</outline>" * count), encoding="utf-8")
+    path = write_config([])
+    done = _monitor("--config", str(path), "feeds", "import", str(opml))
+    assert done.returncode == 0, done.stderr
+    assert f"{count:,} feeds added".replace(",", "") in done.stderr.replace(",", ""), done.stderr
+    listed = _monitor("--config", str(path), "feeds", "list", "--json")
+    assert listed.returncode == 0 and listed.stdout.count("https://feeds.example.com/") == count
+
+
+def test_an_opml_import_refuses_private_addresses_and_prints_no_credentials(write_config, tmp_path):
+    """Private, loopback and link-local hosts, however spelt, are not imported (one line each,
+    naming the file and line) unless [fetch] allow_private lists them; user:password@ and
+    ?apikey= never reach the terminal."""
+    private = [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8080/admin",
+        "http://2130706433/feed.xml",
+        "http://[::1]/feed.xml",
+        "http://0.0.0.0/feed.xml",
+        "http://[64:ff9b::a9fe:a9fe]/feed.xml",
+        "http://localhost/feed.xml",
+    ]
+    allowed = "http://10.1.2.3/internal.xml"
+    secret = "https://reader:hunter2@feeds.example.com/private.xml?apikey=SECRETKEY"
+    outlines = [f'<outline text="f{n}" xmlUrl="{url}"/>' for n, url in enumerate([*private, allowed, secret])]
+    outlines.append(f'<outline text="again" xmlUrl="{secret}"/>')  # a duplicate: its line shows the URL
+    opml = tmp_path / "shared.opml"
+    opml.write_text(_opml("\n" + "\n".join(outlines) + "\n"), encoding="utf-8")
+    path = write_config([], fetch='allow_private = ["10.0.0.0/8"]')
+    done = _monitor("--config", str(path), "feeds", "import", str(opml))
+    assert done.returncode == 0, done.stderr
+    refused = [line for line in done.stderr.splitlines() if "private address" in line]
+    assert len(refused) == len(private), done.stderr
+    for line in refused:
+        assert f"{opml}:" in line and "not imported" in line and "allow_private" in line
+    assert "hunter2" not in done.stderr and "SECRETKEY" not in done.stderr, done.stderr
+    assert "duplicate of line" in done.stderr
+    listed = _monitor("--config", str(path), "feeds", "list", "--json").stdout
+    assert allowed in listed and "feeds.example.com/private.xml" in listed
+    assert not any(url in listed for url in private)
+
+
+def test_a_feed_url_with_credentials_is_never_printed_or_stored_with_them(faults, feed_server):
+    """A failing feed whose URL carries user:password@ and ?apikey=: `poll`'s error line and
+    the stored error show it with *** instead."""
+    url = feed_server.misbehave("/locked.xml", "status", code=500)
+    with_secrets = url.replace("http://", "http://reader:hunter2@") + "?apikey=SECRETKEY"
+    outcome = faults.run([with_secrets])
+    message = outcome.failed_once(with_secrets, "500")
+    done = _monitor("--config", str(outcome.config), "poll")
+    assert "hunter2" not in done.stderr and "SECRETKEY" not in done.stderr, done.stderr
+    assert "reader:***" not in done.stderr and "http://***@127.0.0.1" in done.stderr, done.stderr
+    assert "hunter2" not in message and "SECRETKEY" not in outcome.stored_errors[with_secrets]
+
+
+def test_a_hundred_thousand_item_feed_under_a_512_mib_limit_leaves_a_pass_that_finishes(
+    write_config, feed_server
+):
+    """The shipped unit's MemoryMax=512M, as an address-space limit on `monitor poll`: the pass
+    with a 100,000-item feed finishes and archives its neighbour (before, every tick died of a
+    MemoryError and archived nothing, for good)."""
+    huge = feed_server.add("/huge.xml", _items(100_000, dated=False))
+    good = feed_server.add("/good.xml", _one_item("Good news", 1))
+    path = write_config([huge, good], fetch="max_bytes = 10485760")
+    limit = 512 << 20
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(path), "poll"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        preexec_fn=limited,  # noqa: PLW1509 (no threads in this test process start a child meanwhile)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "99,000 older items not read" in done.stderr and "0 failed" in done.stderr, done.stderr
+    archive = Archive.open(load_config(path, environ={}).storage_path, create=False)
+    try:
+        counts = dict(archive.db.execute("select feed, count(*) from articles group by feed").fetchall())
+    finally:
+        archive.close()
+    assert counts == {huge: 1_000, good: 1}
