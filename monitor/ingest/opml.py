@@ -1,6 +1,6 @@
 """OPML feed lists: read another reader's export into feeds, write ours for another reader.
 
-    bytes ─encoding check→ defusedxml SAX (no entity declarations, no outside references)
+    bytes ─encoding check (opmlbytes.py)→ defusedxml SAX (no entity declarations, no outside references)
           → each <outline> inside <body>, with its line:
                has xmlUrl       → a feed: valid → feeds, seen before → duplicates, bad URL → invalid
                no xmlUrl        → a folder: its title joins the category of the feeds inside it
@@ -20,7 +20,6 @@ stands in for folders, and a declared legacy encoding (Shift_JIS, windows-1252) 
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
-from xml.parsers.expat import errors as expat_errors
 from xml.sax import SAXException, SAXParseException
 from xml.sax.handler import ContentHandler, feature_external_ges, feature_external_pes
 from xml.sax.xmlreader import AttributesImpl, InputSource, Locator
@@ -39,6 +37,8 @@ from defusedxml.expatreader import create_parser
 from monitor.config.values import redact_urls
 from monitor.errors import ConfigError
 from monitor.ingest.netguard import AddressPolicy, literal_address
+from monitor.ingest.opmlbytes import NOT_OPML as _NOT_OPML
+from monitor.ingest.opmlbytes import broken_xml_message, decoded
 
 __all__ = ["MAX_URL_LENGTH", "OpmlFeed", "OpmlImport", "OpmlProblem", "read_opml", "write_opml"]
 
@@ -48,17 +48,6 @@ CATEGORY_SEPARATOR = " / "
 # holding a feed made every feed's category the whole path, 1 GB for an 855 KB file (issue 20).
 MAX_CATEGORY_DEPTH = 8
 
-_NOT_OPML = "not an OPML feed list"
-# Encodings expat reads itself; any other declared encoding is decoded here first.
-_EXPAT_ENCODINGS = {"utf-8", "utf-16", "utf-16-le", "utf-16-be", "iso8859-1", "ascii"}
-_XML_DECLARATION = re.compile(rb"""\s*<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-# Expat errors that only happen when the text stops before the document does.
-_CUT_SHORT = {
-    expat_errors.XML_ERROR_NO_ELEMENTS,
-    expat_errors.XML_ERROR_UNCLOSED_TOKEN,
-    expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
-    expat_errors.XML_ERROR_PARTIAL_CHAR,
-}
 _OTHER_ROOTS = {
     "html": "this is an HTML page, not an OPML feed list",
     "rss": "this is an RSS feed itself, not an OPML feed list",
@@ -110,7 +99,7 @@ def read_opml(data: bytes, policy: AddressPolicy | None = None, refuse_private: 
     line), or, with `refuse_private` off, imported with a warning: a shared feed list must not point the
     monitor at 169.254.169.254 or an admin page on 127.0.0.1 (issue 20). A name is checked when
     it is resolved (netguard), not here."""
-    content = _decoded(data)
+    content = decoded(data)
     handler = _OutlineHandler(policy, refuse_private)
     parser = create_parser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
     parser.setFeature(feature_external_ges, False)
@@ -126,7 +115,7 @@ def read_opml(data: bytes, policy: AddressPolicy | None = None, refuse_private: 
     except ConfigError:
         raise
     except SAXParseException as exc:
-        raise ConfigError(_broken_xml_message(exc.getMessage(), data), line=exc.getLineNumber()) from None
+        raise ConfigError(broken_xml_message(exc.getMessage(), data), line=exc.getLineNumber()) from None
     except DefusedXmlException:
         raise ConfigError(
             "refused: the file declares XML entities or refers to outside files (<!ENTITY>, SYSTEM); "
@@ -140,69 +129,6 @@ def read_opml(data: bytes, policy: AddressPolicy | None = None, refuse_private: 
     return OpmlImport(
         tuple(handler.feeds), tuple(handler.duplicates), tuple(handler.invalid), tuple(handler.warnings)
     )
-
-
-def _decoded(data: bytes) -> bytes | str:
-    """The file as expat should read it: its bytes, or its text when a byte order mark or a declared
-    encoding expat lacks says how to decode it (a BOM wins over the declaration). Empty files, JSON
-    and undeclared text that is not UTF-8 are refused here, with a clear message."""
-    content: bytes | str = data
-    if data.startswith(codecs.BOM_UTF8):
-        content = _decode(data[len(codecs.BOM_UTF8) :], "utf-8", "UTF-8, as its byte order mark says")
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        content = _decode(data, "utf-16", "UTF-16, as its byte order mark says")
-    if not content.strip():
-        raise ConfigError(f"the file is empty: {_NOT_OPML}")
-    first = content.lstrip()[:1]
-    if first in ("{", "[") if isinstance(first, str) else first in (b"{", b"["):
-        raise ConfigError("this is JSON, not an OPML feed list (OPML is XML: <opml><body><outline …>)")
-    if isinstance(content, str):
-        return content
-    declared = _XML_DECLARATION.match(data)
-    encoding = "utf-8"
-    if declared is not None:
-        name = declared.group(1).decode("ascii")
-        try:
-            encoding = codecs.lookup(name).name
-        except LookupError:
-            raise ConfigError(f"unknown encoding {_quoted(name)} in the XML declaration", line=1) from None
-        if encoding not in _EXPAT_ENCODINGS:
-            return _decode(data, encoding, f"{name}, as its XML declaration says")
-    if encoding == "utf-8":
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"the text is not UTF-8 (byte 0x{data[exc.start]:02X}): save the file as UTF-8, "
-                'or declare its encoding (<?xml version="1.0" encoding="windows-1252"?>)',
-                line=_line_at(data, exc.start),
-            ) from None
-    return data
-
-
-def _decode(data: bytes, encoding: str, claim: str) -> str:
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"the text is not valid {claim}", line=_line_at(data, exc.start)) from None
-    except (ValueError, LookupError):  # LookupError: a codec of bytes, not of text (rot13, base64)
-        raise ConfigError(f"the text is not valid {claim}") from None
-
-
-def _line_at(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _broken_xml_message(message: str, data: bytes) -> str:
-    head = data[:2048].lower()
-    if b"<html" in head or b"<!doctype html" in head:
-        return f"this looks like an HTML page, not an OPML feed list (not well-formed XML: {message})"
-    hint = ""
-    if message in _CUT_SHORT:
-        hint = " (the file ends too early: cut short?)"
-    elif message == expat_errors.XML_ERROR_UNDEFINED_ENTITY:
-        hint = " (XML knows only &amp; &lt; &gt; &quot; &apos;, not HTML names like &nbsp;)"
-    return f"{_NOT_OPML}: not well-formed XML: {message}{hint}"
 
 
 @dataclass
@@ -403,10 +329,6 @@ def _show(text: str, limit: int = 100, quote: str = '"') -> str:
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return f"{quote}{shown}{quote}"
-
-
-def _quoted(text: str) -> str:
-    return _show(text, 60)
 
 
 def _label(name: str | None) -> str:

@@ -104,7 +104,7 @@ class Pipeline:
         ordered = not pooled and len(feeds) <= settings.concurrency
         turns = [asyncio.Event() for _ in feeds] if ordered else []
 
-        async def one(index: int, feed: FeedForUpdate) -> None:
+        async def work(index: int, feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
                 await held.acquire()
                 try:
@@ -123,6 +123,12 @@ class Pipeline:
                 if ordered and index:
                     await turns[index - 1].wait()
                 self.handle(feed, result, analysed, report)
+            finally:
+                held.release()
+
+        async def one(index: int, feed: FeedForUpdate) -> None:
+            try:
+                await work(index, feed)
             except (StorageError, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -130,11 +136,11 @@ class Pipeline:
                 # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
                 self.fail_unexpectedly(feed.key or feed.url, exc, report)
             finally:
-                held.release()
                 if ordered:
                     turns[index].set()
 
-        # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
+        # A TaskGroup: what is not one feed's fault (the archive, a cancellation) cancels the
+        # rest instead of orphaning them.
         try:
             async with asyncio.TaskGroup() as group:
                 for index, feed in enumerate(feeds):
