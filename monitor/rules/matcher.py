@@ -41,6 +41,7 @@ TITLE, SUMMARY, ANY = 0, 1, 2  # scopes; TITLE and SUMMARY are also field number
 _FIELDS_OF = {TITLE: (TITLE,), SUMMARY: (SUMMARY,), ANY: (TITLE, SUMMARY)}
 _SCOPES = {"title": TITLE, "summary": SUMMARY}
 
+EXPLAINED_HITS = 200  # occurrences whose words a RuleMatch lists, in text order
 Hit = tuple[int, int, int]  # (field, start, end) of an occurrence: offsets in the field's layout
 Reason = tuple[str, list[Hit]]  # a term key that made a rule match, and the occurrences that did
 
@@ -363,7 +364,9 @@ class RuleSet:
             keys.add(key)
             hits.update(found)
         fields = article.fields
-        words = [fields[field].original(start, end) for field, start, end in sorted(hits)]
+        # the words of the first occurrences: a long text repeating a term has thousands, and
+        # the alert shows a few (each costs a walk of the field's non-ASCII stretches)
+        words = [fields[field].original(start, end) for field, start, end in sorted(hits)[:EXPLAINED_HITS]]
         return RuleMatch(
             self.rules[number].id,
             tuple(text for _, text in sorted(map(self._written[number].__getitem__, keys))),
