@@ -9,7 +9,7 @@ what is wrong and where::
      ├── FeedError          (url)             one feed failed; returned as a value
      │    ├── FetchError                      network, HTTP status, timeout, size cap
      │    └── ParseError                      not a feed, or unreadable
-     │         └── BudgetExceeded                 reading it took longer than its time budget
+     │         └── BudgetExceeded                 reading it took too long (or killed its worker)
      ├── StorageError       (path)            the archive cannot be opened or written
      └── NotifyError        (chat_id)         one alert could not be delivered
           ├── RetryLater    (retry_after)     429, flood control: wait and retry
@@ -113,8 +113,9 @@ class ParseError(FeedError):
 
 
 class BudgetExceeded(ParseError):
-    """Parsing and analysing the body took longer than [fetch] analysis_budget: it was stopped.
-    The body's hash and ETag are kept, so the same body is not tried again."""
+    """Parsing and analysing the body took longer than [fetch] analysis_budget, or killed its
+    worker process: it was stopped. The body's hash and ETag are kept, so the same body is not
+    tried again."""
 
 
 class StorageError(MonitorError):

@@ -186,8 +186,13 @@ class Analyser:
             except Overrun:
                 return self._over_budget(url)
             except WorkerDied:
-                # Killed or out of memory: this feed's error, not a reason to try it in this process.
-                return ParseError(url, "its parser process died (out of memory?) while reading it")
+                # Killed or out of memory: this feed's error, not a reason to try it in this
+                # process; and, like a feed over its budget, not read again until it changes.
+                return BudgetExceeded(
+                    url,
+                    "its parser process died (out of memory?) while reading it;"
+                    " skipped until its content changes",
+                )
             except TaskFailed as exc:
                 if exc.kind != "StorageError":
                     return ParseError(url, f"could not be analysed: {exc}")
