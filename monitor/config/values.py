@@ -107,8 +107,8 @@ _SECRET_PARAM = re.compile(
 def redact_urls(text: str) -> str:
     """`text` with every URL's credentials replaced by *** (user:password@ and secret query
     values such as ?apikey=): for log lines, errors and metric labels (issue 20)."""
-    if "://" not in text:
-        return text
+    if "://" not in text or ("@" not in text and "=" not in text):
+        return text  # nothing to hide: the usual case, without a regex pass
     return _URL.sub(_redact_one, text)
 
 
