@@ -91,6 +91,8 @@ class FetchSettings:
     workers: int | None = None  # processes that parse and analyse bodies; None: every core but one
     block_private_redirects: bool = True  # refuse redirects from public to private addresses
     allow_private: tuple[str, ...] = ()  # hosts and networks such a redirect may reach anyway
+    max_items: int = 1_000  # items read per feed per pass, the newest; the rest are reported
+    analysis_budget: float = 10.0  # seconds a feed's parse and analysis may take; then it is skipped
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ class FeedData:
     warning: str | None = None  # a recoverable problem feedparser reported
     ttl: float | None = None  # RSS <ttl>: seconds the publisher asks readers to wait between checks
     outlet: str | None = None  # a short outlet name from its title, else its host (outlet.py)
+    skipped: int = 0  # older items beyond [fetch] max_items, not read this pass
 
 
 # --- rules -------------------------------------------------------------------
