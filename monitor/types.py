@@ -252,6 +252,7 @@ class StoredArticle:
     summary: str  # plain text
     published: datetime  # UTC (the first-seen time when the feed gave none)
     outlet: str | None  # publisher, or the feed's name
+    story_id: int | None = None  # the story it belongs to (one alert per story)
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,7 @@ class FeedStatus:
     last_new: datetime | None = None  # when it last brought a new article
     stale: bool = False  # quiet for much longer than its usual gap between articles
     origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+    folder: str | None = None  # the OPML folder it was imported from ("Asia / Japan")
 
 
 # --- chats and digests -------------------------------------------------------

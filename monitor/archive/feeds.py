@@ -15,7 +15,7 @@ The service's tick asks for the active feeds whose next_check has come, so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,11 @@ def migrate_body_hash(db: sqlite_utils.Database) -> None:
     db.table("feeds").add_column("body_hash", str)
 
 
+def migrate_folder(db: sqlite_utils.Database) -> None:
+    """Migration m009: the folder (OPML category, "Asia / Japan") an imported feed was filed in."""
+    db.table("feeds").add_column("folder", str)
+
+
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
 
 
@@ -100,20 +105,30 @@ def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bo
 
 
 def add(
-    db: sqlite_utils.Database, feeds: Sequence[tuple[str, str | None]], origin: str, now: str
+    db: sqlite_utils.Database,
+    feeds: Sequence[tuple[str, str | None]],
+    origin: str,
+    now: str,
+    folders: Mapping[str, str | None] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Add (url, title) feeds not known yet; (added, already there). A removed one comes back."""
+    """Add (url, title) feeds not known yet, each in its folder (by URL) if given; (added, already
+    there). A removed one comes back. A known feed without a folder is filed in the one given."""
     added, known = [], []
     table = db.table("feeds")
+    folders = folders or {}
     for url, title in feeds:
         row = next(table.rows_where("url = ?", [url]), None)
+        folder = folders.get(url)
         if row is None:
-            table.insert(_new_row(url, title, None, origin, now))
+            table.insert(_new_row(url, title, None, origin, now) | {"folder": folder})
             added.append(url)
         elif row["status"] == "removed":
-            table.update(url, {"status": "active", "origin": origin, "name": title or row["name"]})
+            update = {"status": "active", "origin": origin, "name": title or row["name"]}
+            table.update(url, update | {"folder": folder or row["folder"]})
             added.append(url)
         else:
+            if folder and not row["folder"]:
+                table.update(url, {"folder": folder})
             known.append(url)
     return added, known
 
@@ -262,6 +277,7 @@ def statuses(
                 last_new=last_new,
                 stale=row["status"] == "active" and stale(last_new, published, now),
                 origin=row["origin"] or "config",
+                folder=row["folder"],
             )
         )
     return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,6 +162,11 @@ def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
     storystore.migrate_keys_one_btree(db)
 
 
+@migrations()
+def m009_feed_folder(db: sqlite_utils.Database) -> None:
+    feedstore.migrate_folder(db)
+
+
 @contextmanager
 def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:
@@ -272,11 +277,16 @@ class Archive:
                 return feedstore.sync(self.db, feeds, iso(now))
 
     def add_feeds(
-        self, feeds: Sequence[tuple[str, str | None]], now: datetime, origin: str = "opml"
+        self,
+        feeds: Sequence[tuple[str, str | None]],
+        now: datetime,
+        origin: str = "opml",
+        folders: Mapping[str, str | None] | None = None,
     ) -> tuple[list[str], list[str]]:
-        """Watch these (url, title) feeds too; returns (added, already watched)."""
+        """Watch these (url, title) feeds too, filed in `folders` (url → "Asia / Japan");
+        returns (added, already watched)."""
         with _wrap(self.path, "add feeds"), self.write():
-            return feedstore.add(self.db, feeds, origin, iso(now))
+            return feedstore.add(self.db, feeds, origin, iso(now), folders)
 
     def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> str | None:
         """ "active" (resume: due at once), "suspended" or "removed". Returns the feed's status
@@ -291,6 +301,15 @@ class Archive:
         self.check_file()
         with _wrap(self.path, "read feeds"):
             return feedstore.due(self.db, iso(now) if now is not None else None)
+
+    def watched(self) -> tuple[int, datetime | None]:
+        """(active feeds, the earliest next check among them): what `monitor run` watches, and
+        when its next pass is due."""
+        with _wrap(self.path, "read feeds"):
+            count, first = self.db.execute(
+                "select count(*), min(next_check) from feeds where status = 'active'"
+            ).fetchone()
+        return int(count), from_iso(first)
 
     def feed_history(self, feed_url: str, default_interval: float) -> FeedHistory:
         """What the scheduler needs to plan a feed's next check."""
@@ -658,14 +677,7 @@ class Archive:
         never one with an alert still waiting. Their identity keys stay, so an old article a
         feed still carries is not archived (or alerted) again. Returns articles deleted."""
         cutoff = iso(before)
-        keep = (
-            "" if include_matched else " and not exists (select 1 from matches m where m.article_id = a.id)"
-        )
-        sql = (
-            "select a.id from articles a where a.published < ? and a.first_seen < ?"
-            " and not exists (select 1 from alerts w where w.article_id = a.id"
-            " and w.status in ('pending', 'held'))" + keep + " limit ?"
-        )
+        sql = "select a.id from articles a where " + _prunable(include_matched) + " limit ?"
         deleted = 0
         while True:
             with _wrap(self.path, "prune the archive"), self.write():
@@ -683,6 +695,16 @@ class Archive:
                 " where not exists (select 1 from articles a where a.story_id = stories.id)"
             )
         return deleted
+
+    def prunable(self, before: datetime, *, include_matched: bool = False) -> tuple[int, int]:
+        """What prune would delete, deleting nothing: (articles, how many of them were matched)."""
+        sql = (
+            "select count(*), count(case when exists (select 1 from matches m where m.article_id = a.id)"
+            " then 1 end) from articles a where " + _prunable(include_matched)
+        )
+        with _wrap(self.path, "read the archive"):
+            found, matched = self.db.execute(sql, [iso(before), iso(before)]).fetchone()
+        return int(found), int(matched)
 
     def optimize(self) -> None:
         """Daily upkeep: refresh the query planner's statistics and trim the WAL file."""
@@ -702,7 +724,7 @@ class Archive:
     def articles_since(self, since: datetime | None, batch: int = 1000) -> Iterator[StoredArticle]:
         """Every archived article published at or after `since` (all when None), newest first."""
         sql = (
-            "select a.id, a.title, a.summary, a.published, coalesce(a.outlet, f.name, f.title)"
+            "select a.id, a.title, a.summary, a.published, coalesce(a.outlet, f.name, f.title), a.story_id"
             " from articles a left join feeds f on f.url = a.feed where a.published >= ?"
             " order by a.published desc, a.id desc"
         )
@@ -712,19 +734,34 @@ class Archive:
                 for r in rows:
                     published = from_iso(r[3]) or datetime.min.replace(tzinfo=UTC)
                     yield StoredArticle(
-                        id=r[0], title=r[1], summary=r[2] or "", published=published, outlet=r[4]
+                        id=r[0],
+                        title=r[1],
+                        summary=r[2] or "",
+                        published=published,
+                        outlet=r[4],
+                        story_id=r[5],
                     )
 
     def search(
-        self, query: str, *, since: datetime | None = None, rule: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        limit: int = 20,
+        as_words: Callable[[str], None] | None = None,
     ) -> list[SearchHit]:
         """Full-text search, newest first.
 
-        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words."""
+        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words (and
+        `as_words`, when given, is told the query that was searched instead)."""
         try:
             return self._search(query, since, rule, limit)
         except (sqlite3.OperationalError, OperationalError):
-            return self._search(_escape_fts(query), since, rule, limit)
+            words = _escape_fts(query)
+            if as_words is not None:
+                as_words(words)
+            return self._search(words, since, rule, limit)
 
     def _search(self, fts: str, since: datetime | None, rule: str | None, limit: int) -> list[SearchHit]:
         where, args = ["articles_fts match ?"], [fts]
@@ -787,6 +824,17 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
     # A reader in a read-only folder: SQLite cannot create the -wal and -shm files it reads a
     # WAL archive with. Nor can any writer (it needs them), so the file is as it stays: immutable.
     return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+
+
+def _prunable(include_matched: bool) -> str:
+    """The articles prune deletes: published and first seen before the cutoff (bound twice),
+    none with an alert still waiting, and unless asked none that a rule matched."""
+    keep = "" if include_matched else " and not exists (select 1 from matches m where m.article_id = a.id)"
+    return (
+        "a.published < ? and a.first_seen < ?"
+        " and not exists (select 1 from alerts w where w.article_id = a.id"
+        " and w.status in ('pending', 'held'))" + keep
+    )
 
 
 def _escape_fts(query: str) -> str:
