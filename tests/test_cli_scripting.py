@@ -16,6 +16,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -302,3 +303,26 @@ def test_the_service_counts_every_watched_feed_and_sums_up_each_pass(
     assert "event=started feeds=5 " in log and f"config={config}" in log and "archive=" in log, log
     summary = next(line for line in lines if "event=pass_summary" in line)
     assert "polled 5 feeds" in summary and "1 failed" in summary and "next pass 20" in summary, summary
+
+
+def test_a_digest_logs_the_count_its_text_gives(chat_config, telegram_api, caplog):
+    """Two reports of one story (a copy under another link): the digest says "1 article", and
+    its log line counts the same (and the reports apart)."""
+    from tests.chatkit import items
+    from tests.test_chat_delivery import Clock, run
+
+    (first,) = items("semiconductor", 1)
+    copy = replace(first, link=first.link.replace("?utm=feed", "-copy"))
+    chats = '[[chats]]\nid = "1001"\ndigest = "daily 08:00"\n'
+    config = chat_config(chats, feed=[first, copy])
+
+    async def steps(service, clock) -> None:  # type: ignore[no-untyped-def]
+        await service.poll_due()
+        await service.digest("1001")
+
+    with caplog.at_level("INFO", logger="monitor"):
+        run(config, telegram_api.token, Clock(datetime(2026, 3, 6, 2, 30, tzinfo=UTC)), steps)
+    digest = telegram_api.messages[-1].visible_text
+    (line,) = [r.getMessage() for r in caplog.records if "event=digest_queued" in r.getMessage()]
+    assert "1 article in 1 topic" in digest
+    assert "articles=1 reports=2" in line, line

@@ -25,6 +25,8 @@ from cryptography.x509.oid import NameOID
 from tests.conftest import rss
 from tests.fakes.feed_server import FeedServer
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 
 def free_port() -> int:
     with socket.socket() as sock:
