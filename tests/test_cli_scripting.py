@@ -326,3 +326,40 @@ def test_a_digest_logs_the_count_its_text_gives(chat_config, telegram_api, caplo
     (line,) = [r.getMessage() for r in caplog.records if "event=digest_queued" in r.getMessage()]
     assert "1 article in 1 topic" in digest
     assert "articles=1 reports=2" in line, line
+
+
+def test_a_long_pass_shows_its_progress_on_a_terminal_only(feed_server, write_config, seeds):
+    """Two feeds answer at once, one after 5 s: on a terminal the pass shows how far it got."""
+    import os
+    import pty
+
+    quick = [feed_server.add(f"/quick{i}.xml", rss(f"Quick {i}", [seed])) for i, seed in enumerate(seeds[:2])]
+    slow = feed_server.add("/slow.xml", rss("Slow", seeds[4:]), delay=5.0)
+    config = write_config([*quick, slow])
+    text = config.read_text().replace('deadline = "3s"\ntimeout = "2s"', 'deadline = "20s"\ntimeout = "15s"')
+    config.write_text(text)
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "poll"],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        )
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end closed: the command is done
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=60) == 0, seen
+    finally:
+        os.close(leader)
+    text = seen.decode("utf-8", "replace")
+    assert re.search(r"\r\x1b\[Kfeeds 2/3, 2 new articles, 2 alerts queued", text), text
+    assert "polled 3 feeds" in text
+    piped = monitor("--config", str(config), "poll")  # not a terminal: no progress line
+    assert "feeds 2/3" not in piped.stderr and "\r" not in piped.stderr

@@ -311,6 +311,26 @@ class Archive:
             ).fetchone()
         return int(count), from_iso(first)
 
+    def high_water(self) -> tuple[int, int]:
+        """The newest article id and alert id: what comes after them is new work (activity_after)."""
+        with _wrap(self.path, "read the archive"):
+            articles, alerts = self.db.execute(
+                "select (select coalesce(max(id), 0) from articles),"
+                " (select coalesce(max(id), 0) from alerts)"
+            ).fetchone()
+        return int(articles), int(alerts)
+
+    def activity_after(self, mark: tuple[int, int], since: datetime) -> tuple[int, int, int]:
+        """A pass's progress, read beside it: (feeds checked since `since`, articles and alerts
+        added after `mark`, a high_water taken when it began). Rowid ranges and one small scan."""
+        with _wrap(self.path, "read the archive"):
+            found = self.db.execute(
+                "select (select count(*) from feeds where last_checked >= ?),"
+                " (select count(*) from articles where id > ?), (select count(*) from alerts where id > ?)",
+                [iso(since), *mark],
+            ).fetchone()
+        return int(found[0]), int(found[1]), int(found[2])
+
     def feed_history(self, feed_url: str, default_interval: float) -> FeedHistory:
         """What the scheduler needs to plan a feed's next check."""
         with _wrap(self.path, "read a feed's history"):

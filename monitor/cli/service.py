@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
-import sys
 
 from monitor.app import open_app, run_service
 from monitor.cli.context import Context, say
 from monitor.service.logs import setup_logging
-from monitor.service.pipeline import PassReport
 from monitor.service.progress import Progress, pass_summary
 from monitor.service.workers import tune_gc
 from monitor.types import Config
@@ -49,22 +46,16 @@ def cmd_poll(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def _poll(config: Config):  # type: ignore[no-untyped-def]
-    """One pass over every feed (progress on a terminal), delivery, then the outbox as it is."""
+    """One pass over every feed (its progress on a terminal), delivery, then the outbox as it is."""
     async with open_app(config) as app:
-        report = PassReport()
-        progress = asyncio.create_task(Progress(report, sys.stderr).run())
+        archive = app.pipeline.archive
+        mark, began = archive.high_water(), app.pipeline.clock()
+        watched = Progress(archive.watched()[0], lambda: archive.activity_after(mark, began))
+        progress = asyncio.create_task(watched.run())
         try:
-            report = await _run_pass(app, report)
+            report = await app.pipeline.run_pass(only_due=False)
         finally:
             progress.cancel()
         delivery = await app.deliver()
-        outbox = app.pipeline.archive.outbox_counts()
+        outbox = archive.outbox_counts()
     return report, delivery, outbox
-
-
-async def _run_pass(app, report: PassReport) -> PassReport:  # type: ignore[no-untyped-def]
-    """The pipeline counts into `report` when it takes one (so Progress sees the pass go by)."""
-    run_pass = app.pipeline.run_pass
-    if "report" in inspect.signature(run_pass).parameters:
-        return await run_pass(only_due=False, report=report)  # type: ignore[no-any-return]
-    return await run_pass(only_due=False)  # type: ignore[no-any-return]
