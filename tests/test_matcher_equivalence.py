@@ -13,6 +13,8 @@ import pytest
 from monitor.rules.ruleset import compile_rule_set
 from tests.conftest import import_bench
 
+pytestmark = pytest.mark.slow  # seconds per test: `pytest -m "not slow"` leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
