@@ -88,6 +88,10 @@ def test_rule_ids_fts_fallback_and_rules_test_counts(feed_server, write_config, 
     assert_one_line_error(
         unknown, "no rule with id 'nonexistent-rule'", "high-speed-rail", "critical-minerals"
     )
+    one_word = monitor("--config", str(config), "rules", "test", "defense", "--since", "2000d")
+    assert (
+        one_word.returncode == 0 and "no rule with id 'defense', so it was run as a query" in one_word.stderr
+    )
     by_search = monitor("--config", str(config), "search", "--rule", "nosuchrule", "dialogue")
     assert_one_line_error(by_search, "no rule with id 'nosuchrule'", "high-speed-rail")
 

@@ -47,12 +47,14 @@ def rule_or_query(rules: RuleSet, target: str) -> tuple[RuleSet, str]:
     id-shaped target no rule has is an error naming the rules there are, not a query for it."""
     if rules.get(target) is not None:
         return rules, target
+    known = ", ".join(sorted(r.id for r in rules.rules)) or "(none)"
     if looks_like_an_id(target):
-        known = ", ".join(sorted(r.id for r in rules.rules)) or "(none)"
         raise MonitorError(
-            f"no rule with id {target!r}; the rules are: {known} (to try a query, write it in the "
-            "rule language, e.g. 'rare AND earth')"
+            f"no rule with id {target!r}; the rules are: {known} (to try it as a query, quote it: "
+            f"'\"{target}\"')"
         )
+    if target.isalnum() and target.islower():  # a rule id's shape as much as a query's: say which
+        say(f"monitor: no rule with id {target!r}, so it was run as a query (the rules are: {known})")
     return rules.with_query(AD_HOC, target), AD_HOC
 
 
