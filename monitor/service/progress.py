@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
 
+from monitor.errors import MonitorError
 from monitor.service.pipeline import PassReport
 
 PROGRESS_AFTER = 3.0  # seconds a pass runs before its progress line appears
@@ -62,7 +63,11 @@ class Progress:
         try:
             await asyncio.sleep(PROGRESS_AFTER)
             while True:
-                self.stream.write(f"\r\x1b[K{self.line()}")
+                try:
+                    line = self.line()
+                except MonitorError:  # the pass meets the same trouble and reports it: no second word
+                    return
+                self.stream.write(f"\r\x1b[K{line}")
                 self.stream.flush()
                 self.shown = True
                 await asyncio.sleep(PROGRESS_EVERY)
