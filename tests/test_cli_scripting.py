@@ -46,7 +46,7 @@ def test_archive_and_rules_commands_start_without_the_service(feed_server, write
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert imported(result).isdisjoint(SERVICE_LIBRARIES), (command, imported(result))
-    assert "Usage" not in monitor("--help").stdout and "monitor demo" in monitor("--help").stdout
+    assert "New here? Try `monitor demo`" in monitor("--help").stdout
 
 
 def closed_port() -> int:
