@@ -282,7 +282,7 @@ def _startup_rows(r: Results) -> list[Row | None]:
         Row(
             f"startup {s.key}",
             f"CLI start-up: monitor {s.key}",
-            f"{s.cli * 1000:.0f} ms (fastest {s.cli_best * 1000:.0f})",
+            f"{s.cli * 1000:.0f} ms (fastest {s.cli_best * 1000:.0f}, CPU {s.cpu * 1000:.0f})",
             "sqlite3 shell, the same question",
             f"{s.raw * 1000:.1f} ms",
             s.raw / s.cli if s.cli else None,

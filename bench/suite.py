@@ -240,7 +240,8 @@ class Suite:
         r.startups = self.step("startup", None, lambda: startup_figures(config, db, a.cli_runs))
         for s in r.startups:
             self.say(
-                f"monitor {s.key}: {s.cli * 1000:.0f} ms (fastest {s.cli_best * 1000:.0f} ms), raw sqlite3 "
+                f"monitor {s.key}: {s.cli * 1000:.0f} ms (fastest {s.cli_best * 1000:.0f} ms, CPU "
+                f"{s.cpu * 1000:.0f} ms), raw sqlite3 "
                 f"{s.raw * 1000:.1f} ms; imports {', '.join(s.imported) or 'no third-party package'}"
             )
 
