@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.demo import Item
+from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import rss
-from tests.test_cli import assert_one_line_error
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 

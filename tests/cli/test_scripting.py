@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.cli.test_cli import assert_one_line_error, monitor
+from tests.cli.test_manage import OLD, cli, items, ok, write_opml
 from tests.conftest import ROOT, SEEDS, rss
-from tests.test_cli import assert_one_line_error, monitor
-from tests.test_manage import OLD, cli, items, ok, write_opml
 
 pytestmark = pytest.mark.slow
 
@@ -312,8 +312,8 @@ def test_the_service_counts_every_watched_feed_and_sums_up_each_pass(
 def test_a_digest_logs_the_count_its_text_gives(chat_config, telegram_api, caplog):
     """Two reports of one story (a copy under another link): the digest says "1 article", and
     its log line counts the same (and the reports apart)."""
+    from tests.alerts.test_chat_delivery import Clock, run
     from tests.chatkit import items
-    from tests.test_chat_delivery import Clock, run
 
     (first,) = items("semiconductor", 1)
     copy = replace(first, link=first.link.replace("?utm=feed", "-copy"))

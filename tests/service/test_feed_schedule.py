@@ -15,6 +15,8 @@ import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from fakes.feed_server import FeedServer
+from fakes.telegram_api import FakeTelegramAPI
 from monitor.app import open_app, run_service
 from monitor.archive import feeds as feedstore
 from monitor.archive.store import Archive
@@ -23,8 +25,6 @@ from monitor.ingest.schedule import is_stale
 from monitor.service.scheduler import Service
 from tests.chatkit import items
 from tests.conftest import rss
-from tests.fakes.feed_server import FeedServer
-from tests.fakes.telegram_api import FakeTelegramAPI
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from fakes.telegram_api import SentMessage
 from monitor.archive.store import Archive
 from monitor.config.load import load_config
 from tests.chatkit import items
 from tests.conftest import rss
-from tests.fakes.telegram_api import SentMessage
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
