@@ -185,6 +185,6 @@ def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m009_feed_folder(db: sqlite_utils.Database) -> None:
+def m010_feed_folder(db: sqlite_utils.Database) -> None:
     """The folder (OPML category, "Asia / Japan") an imported feed was filed in."""
     db.table("feeds").add_column("folder", str)
