@@ -104,6 +104,7 @@ def _archive_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
 def _rules_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
     match = command(sub, "match", "run the rules over text files (first line: title); - reads stdin")
     match.add_argument("--json", action="store_true", help=f"{JSON_HELP}, one per file")
+    match.add_argument("--explain", action="store_true", help="per rule, which clauses held on which terms")
     match.add_argument("files", nargs="+", metavar="FILE")
     rules = command(sub, "rules", "check the rule files, or try a rule on the archive")
     actions = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
@@ -113,6 +114,7 @@ def _rules_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
     trial.add_argument("--since", default="30d", metavar="DURATION", help="look back this far (default 30d)")
     trial.add_argument("--samples", type=int, default=10, help="titles to show (default 10)")
     trial.add_argument("--json", action="store_true", help=f"{JSON_HELP}: the report as one line")
+    trial.add_argument("--explain", action="store_true", help="per sample, which clauses held on which terms")
 
 
 def _feeds_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:

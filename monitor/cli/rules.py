@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from monitor.cli.context import Context, json_line, say, since
 from monitor.errors import MonitorError
 from monitor.rules.examples import check_examples
+from monitor.rules.explain import explain, format_explanation
 from monitor.rules.rulefile import load_rules
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.trial import TrialReport, trial
@@ -69,7 +71,7 @@ def cmd_rules_test(ctx: Context, args: argparse.Namespace) -> int:
         report = trial(rules, rule_id, archive.articles_since(after), samples=args.samples)
     finally:
         archive.close()
-    print(json_line(_trial_json(report, args.since)) if args.json else _trial_text(report, args))
+    print(json_line(_trial_json(report, args.since)) if args.json else _trial_text(report, args, rules))
     return 0
 
 
@@ -95,7 +97,7 @@ def _trial_json(report: TrialReport, since: str) -> dict[str, object]:
     }
 
 
-def _trial_text(report: TrialReport, args: argparse.Namespace) -> str:
+def _trial_text(report: TrialReport, args: argparse.Namespace, rules: RuleSet | None = None) -> str:
     name = f"rule {report.rule_id}" if report.rule_id != AD_HOC else f"query {args.target!r}"
     stories = report.alerted - report.alerts
     grouped = f" ({stories} joined a story already alerted)" if stories else ""
@@ -109,6 +111,9 @@ def _trial_text(report: TrialReport, args: argparse.Namespace) -> str:
     for article, match in report.samples:
         lines.append(f"  {article.published:%Y-%m-%d}  {article.outlet or '?'}  {article.title}")
         lines.append(f"      terms: {', '.join(match.terms)}")
+        if args.explain and rules is not None:
+            found = explain(rules, article.title, article.summary, only=[report.rule_id])
+            lines += ["    " + line for line in format_explanation(found)[1:]]
     return "\n".join(lines)
 
 
@@ -125,9 +130,16 @@ def cmd_match(ctx: Context, args: argparse.Namespace) -> int:
         title, _, body = text.strip().partition("\n")
         matches = rules.match(title.strip(), body.strip())
         if args.json:
-            found = [{"rule": m.rule_id, "terms": list(m.terms)} for m in matches]
-            print(json_line({"path": name, "matches": found}))
+            found: dict[str, object] = {
+                "path": name,
+                "matches": [{"rule": m.rule_id, "terms": list(m.terms)} for m in matches],
+            }
+            if args.explain:
+                found["explain"] = [asdict(e) for e in explain(rules, title.strip(), body.strip())]
+            print(json_line(found))
         else:
             listed = ", ".join(f"{m.rule_id} ({', '.join(m.terms)})" for m in matches) or "no match"
             print(f"{name}: {listed}")
+            if args.explain:
+                print("\n".join(format_explanation(explain(rules, title.strip(), body.strip()))))
     return status
