@@ -186,5 +186,7 @@ def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m010_feed_folder(db: sqlite_utils.Database) -> None:
-    """The folder (OPML category, "Asia / Japan") an imported feed was filed in."""
-    db.table("feeds").add_column("folder", str)
+    """The folder (OPML category, "Asia / Japan") an imported feed was filed in. (Briefly named
+    m009_feed_folder on a branch: an archive made then has the column already.)"""
+    if "folder" not in db.table("feeds").columns_dict:
+        db.table("feeds").add_column("folder", str)
