@@ -264,6 +264,7 @@ class StoredArticle:
     summary: str  # plain text
     published: datetime  # UTC (the first-seen time when the feed gave none)
     outlet: str | None  # publisher, or the feed's name
+    story_id: int | None = None  # the story it belongs to (one alert per story)
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ class FeedStatus:
     stale: bool = False  # quiet for much longer than its usual gap between articles
     origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
     warning: str | None = None  # what its last full answer needed fixing (an encoding guessed...)
+    folder: str | None = None  # the OPML folder it was imported from ("Asia / Japan")
 
 
 # --- chats and digests -------------------------------------------------------

@@ -19,9 +19,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.cli.demo import Item
 from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 OLD = datetime(2020, 3, 1, 9, 0, tzinfo=UTC)
 
