@@ -76,6 +76,14 @@ class ScheduleSettings:
 @dataclass(frozen=True)
 class ServiceSettings:
     listen: str | None = None  # "127.0.0.1:9108": serve /healthz and /metrics there
+    feed_metrics: bool | None = None  # per-feed /metrics series; None: only up to FEED_METRICS_MAX feeds
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    # On a feed's first successful fetch, items published longer ago than this many seconds
+    # are archived without an alert; 0 alerts nothing old, None ("all") alerts everything.
+    backfill: float | None = 86400.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ class Config:
     chats: tuple[ChatConfig, ...] = ()  # per-chat delivery settings ([[chats]])
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)  # when feeds are checked
     service: ServiceSettings = field(default_factory=ServiceSettings)  # monitor run's HTTP endpoints
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # what a new feed's first fetch alerts
 
     def chat(self, chat_id: str) -> ChatConfig:
         """The settings of a chat: its [[chats]] entry, else the defaults."""
@@ -134,6 +143,7 @@ class FeedForUpdate:
     name: str | None = None  # configured display name
     key: str | None = None  # the configured URL, the feed's key in the archive (url when None)
     body_hash: str | None = None  # FetchedFeed.body_hash of the last full answer
+    new: bool = False  # never fetched successfully: its back catalogue is archived, not alerted
 
 
 @dataclass(frozen=True)
@@ -229,7 +239,7 @@ class AlertIntent:
     text: str  # rendered Telegram HTML, under 4096 characters
     silent: bool = False  # send without sound (every rule behind it is priority "low")
     priority: str = "normal"  # the highest priority of the rules behind it
-    hold: str | None = None  # why it waits for a digest: "muted", "low", "quiet", "burst"; None = send
+    hold: str | None = None  # why it waits for a digest: "muted", "low", "quiet", "burst", "high"; None = send
 
 
 @dataclass(frozen=True)
@@ -301,7 +311,7 @@ class ArticleRef:
 class HeldAlert:
     alert_id: int  # outbox row id, status "held"
     chat_id: str  # the chat it waits for
-    hold: str  # why: "muted", "low", "quiet", "burst"
+    hold: str  # why: "muted", "low", "quiet", "burst", "high"
     priority: str  # the alert's priority
     created: datetime  # when it was queued
     article: ArticleRef  # what it is about

@@ -70,6 +70,8 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
             f'[rules]\npaths = ["{rules}"]',
             '[fetch]\ndeadline = "3s"\ntimeout = "2s"\nmax_bytes = 1048576',
         ]
+        if "[alerts]" not in extra:  # the seeds are old news: alert them as the tests expect
+            lines.append('[alerts]\nbackfill = "all"')
         if telegram:
             lines.append(f'[telegram]\nchat_id = "{chat_id}"\napi_url = "{telegram}"')
         lines.append(extra)

@@ -68,19 +68,23 @@ async def deliver_pending(
     clock: Callable[[], datetime],
     sleep: Sleep = asyncio.sleep,
     limit: int = 500,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
     """Send pending alerts in order. `notifiers` maps special chat ids (e.g. "console")
-    to their notifier; every other chat goes to `default` (Telegram), or waits if None."""
+    to their notifier; every other chat goes to `default` (Telegram), or waits if None.
+    Once `stopping()` (a stop signal), no new send starts; the one in flight ends and is recorded."""
     report = DeliveryReport()
     skipped: set[str] = set()
     # A chat's alerts behind one that waits for its retry time wait too (pending_alerts): they
     # must not overtake it, nor be sent into a flood-control wait Telegram asked for.
     for alert in archive.pending_alerts(clock(), limit):
+        if stopping():
+            break
         notifier = notifiers.get(alert.chat_id, default)
         if notifier is None or alert.chat_id in skipped:
             report.deferred += 1
             continue
-        outcome = await _deliver_one(archive, notifier, alert, clock, sleep, report)
+        outcome = await _deliver_one(archive, notifier, alert, clock, sleep, report, stopping)
         if outcome == "stop":
             break
         if outcome == "skip-chat":
@@ -95,9 +99,13 @@ async def _deliver_one(
     clock: Callable[[], datetime],
     sleep: Sleep,
     report: DeliveryReport,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> str:
     text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
+        if stopping():  # after a flood-control wait cut short by a stop: the alert stays pending
+            report.deferred += 1
+            return "stop"
         if alert.chat_id != (current := archive.current_chat_id(alert.chat_id)):
             alert = replace(alert, chat_id=current)
         try:

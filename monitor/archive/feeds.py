@@ -16,7 +16,7 @@ The service's tick asks for the active feeds whose next_check has come, so
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -60,13 +60,28 @@ def migrate_body_hash(db: sqlite_utils.Database) -> None:
     db.table("feeds").add_column("body_hash", str)
 
 
+def migrate_service(db: sqlite_utils.Database) -> None:
+    """Migration m009: the interval each feed's schedule was planned under (a lowered one applies
+    from the last check), and each feed's run of passes on which every item was new (churn)."""
+    feeds = db.table("feeds")
+    feeds.add_column("planned_interval", float)
+    feeds.add_column("churn", int, not_null_default=0)
+
+
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
+_SYNCED = "url, name, interval, origin, status, planned_interval, last_checked, next_check"
 
 
-def sync_changes(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> Changes:
-    """What sync would write; nothing when the table already matches the config."""
-    rows = {r["url"]: r for r in db.table("feeds").rows_where(select="url, name, interval, origin, status")}
-    inserts, updates = [], []
+def sync_changes(
+    db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str, default_interval: float | None = None
+) -> Changes:
+    """What sync would write; nothing when the table already matches the config.
+
+    With `default_interval` ([schedule] interval), a feed whose interval is now shorter than the
+    one its next check was planned under is due at its last check plus the new interval, when
+    that comes sooner (next_check = min(stored, last_check + new interval))."""
+    rows = {r["url"]: r for r in db.table("feeds").rows_where(select=_SYNCED)}
+    inserts, updates = [], {}
     for feed in feeds:
         row = rows.get(feed.url)
         if row is None:
@@ -78,19 +93,39 @@ def sync_changes(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: st
             wanted["status"] = "active"
         update = {k: v for k, v in wanted.items() if row[k] != v}
         if update:
-            updates.append((feed.url, update))
+            updates[feed.url] = update
     listed = {feed.url for feed in feeds}
     for url, row in rows.items():
         if row["origin"] == "config" and row["status"] != "removed" and url not in listed:
-            updates.append((url, {"status": "removed"}))
-    return inserts, updates
+            updates[url] = {"status": "removed"}
+    if default_interval is not None:
+        inserted = {row["url"] for row in inserts}
+        for url, row in rows.items():
+            if url in inserted or updates.get(url, {}).get("status") == "removed":
+                continue
+            interval = updates.get(url, {}).get("interval", row["interval"]) or default_interval
+            if row["planned_interval"] != interval:
+                updates.setdefault(url, {}).update(_replanned(row, interval))
+    return inserts, list(updates.items())
 
 
-def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bool:
+def _replanned(row: dict[str, Any], interval: float) -> dict[str, Any]:
+    update: dict[str, Any] = {"planned_interval": interval}
+    planned, last, stored = row["planned_interval"], from_iso(row["last_checked"]), from_iso(row["next_check"])
+    if planned is not None and interval < planned and last is not None and stored is not None:
+        sooner = last + timedelta(seconds=interval)
+        if sooner < stored:
+            update["next_check"] = iso(sooner)
+    return update
+
+
+def sync(
+    db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str, default_interval: float | None = None
+) -> bool:
     """The configured feeds exist (new ones due at once); configured ones no longer listed are removed.
 
     Writes only what differs; False when nothing did."""
-    inserts, updates = sync_changes(db, feeds, now)
+    inserts, updates = sync_changes(db, feeds, now, default_interval)
     table = db.table("feeds")
     if inserts:
         table.insert_all(inserts)
@@ -99,19 +134,31 @@ def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bo
     return bool(inserts or updates)
 
 
+def next_due(db: sqlite_utils.Database) -> datetime | None:
+    """When the first active feed is due (None: no active feed)."""
+    row = db.execute("select min(next_check) from feeds where status = 'active'").fetchone()
+    return from_iso(row[0]) if row and row[0] else None
+
+
 def add(
-    db: sqlite_utils.Database, feeds: Sequence[tuple[str, str | None]], origin: str, now: str
+    db: sqlite_utils.Database,
+    feeds: Sequence[tuple[str, str | None]],
+    origin: str,
+    now: str,
+    interval: float | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Add (url, title) feeds not known yet; (added, already there). A removed one comes back."""
+    """Add (url, title) feeds not known yet, due at once; (added, already there). A removed one
+    comes back."""
     added, known = [], []
     table = db.table("feeds")
     for url, title in feeds:
         row = next(table.rows_where("url = ?", [url]), None)
         if row is None:
-            table.insert(_new_row(url, title, None, origin, now))
+            table.insert(_new_row(url, title, interval, origin, now))
             added.append(url)
         elif row["status"] == "removed":
-            table.update(url, {"status": "active", "origin": origin, "name": title or row["name"]})
+            back = {"status": "active", "origin": origin, "name": title or row["name"], "next_check": now}
+            table.update(url, back | ({"interval": interval} if interval else {}))
             added.append(url)
         else:
             known.append(url)
@@ -148,7 +195,10 @@ def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | N
     return str(row["status"])
 
 
-DUE = "select url, fetch_url, etag, last_modified, name, body_hash from feeds where status = 'active'"
+DUE = (
+    "select url, fetch_url, etag, last_modified, name, body_hash, last_success is null"
+    " from feeds where status = 'active'"
+)
 DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
 
 
@@ -156,7 +206,9 @@ def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
     """Active feeds to fetch: those whose next check has come, or all when now is None."""
     sql, args = (DUE, []) if now is None else (DUE_NOW, [now])
     return [
-        FeedForUpdate(url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0], body_hash=r[5])
+        FeedForUpdate(
+            url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0], body_hash=r[5], new=bool(r[6])
+        )
         for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
     ]
 
@@ -234,7 +286,7 @@ def statuses(
     `stale` (ingest.schedule.is_stale) judges from its recent publication times."""
     counts = dict(db.execute("select feed, count(*) from articles group by feed").fetchall())
     rows = db.table("feeds").rows_where(
-        None if include_removed else "status != 'removed'", order_by="origin = 'opml', added, url"
+        None if include_removed else "status != 'removed'", order_by="origin != 'config', added, url"
     )
     found = []
     for row in list(rows):

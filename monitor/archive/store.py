@@ -162,6 +162,11 @@ def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
     storystore.migrate_keys_one_btree(db)
 
 
+@migrations()
+def m009_feed_planned_interval_and_churn(db: sqlite_utils.Database) -> None:
+    feedstore.migrate_service(db)
+
+
 @contextmanager
 def _wrap(path: Path | str, action: str) -> Iterator[None]:
     try:
@@ -261,22 +266,34 @@ class Archive:
 
     # --- feeds ------------------------------------------------------------
 
-    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> bool:
-        """Make the feeds table know every configured feed (new ones are due at once).
+    def sync_feeds(
+        self, feeds: Sequence[FeedConfig], now: datetime, default_interval: float | None = None
+    ) -> bool:
+        """Make the feeds table know every configured feed (new ones are due at once); with
+        `default_interval`, a lowered interval applies from each feed's last check.
 
         Writes nothing (takes no write lock) when the table already matches; False then."""
         with _wrap(self.path, "update feeds"):
-            if feedstore.sync_changes(self.db, feeds, iso(now)) == ([], []):
+            if feedstore.sync_changes(self.db, feeds, iso(now), default_interval) == ([], []):
                 return False
             with self.write():  # looked at again under the lock: another process may have synced
-                return feedstore.sync(self.db, feeds, iso(now))
+                return feedstore.sync(self.db, feeds, iso(now), default_interval)
 
     def add_feeds(
-        self, feeds: Sequence[tuple[str, str | None]], now: datetime, origin: str = "opml"
+        self,
+        feeds: Sequence[tuple[str, str | None]],
+        now: datetime,
+        origin: str = "opml",
+        interval: float | None = None,
     ) -> tuple[list[str], list[str]]:
-        """Watch these (url, title) feeds too; returns (added, already watched)."""
+        """Watch these (url, title) feeds too, due at once; returns (added, already watched)."""
         with _wrap(self.path, "add feeds"), self.write():
-            return feedstore.add(self.db, feeds, origin, iso(now))
+            return feedstore.add(self.db, feeds, origin, iso(now), interval)
+
+    def next_due(self) -> datetime | None:
+        """When the first active feed is due: the service sleeps until then."""
+        with _wrap(self.path, "read feeds"):
+            return feedstore.next_due(self.db)
 
     def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> str | None:
         """ "active" (resume: due at once), "suspended" or "removed". Returns the feed's status

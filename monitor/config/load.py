@@ -28,6 +28,7 @@ from monitor.types import (
     FeedConfig,
     FetchSettings,
     QuietHours,
+    AlertSettings,
     ScheduleSettings,
     ServiceSettings,
     StorySettings,
@@ -42,7 +43,8 @@ _SECTIONS = {
     "storage": {"path"},
     "rules": {"paths"},
     "schedule": {"interval", "min_interval", "max_interval", "jitter", "adaptive", "suspend_after"},
-    "service": {"listen"},
+    "service": {"listen", "feed_metrics"},
+    "alerts": {"backfill"},
     "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users", "admin_chat"},
     "fetch": {
         "concurrency",
@@ -177,6 +179,7 @@ class _Reader:
             chats=self.chats(self.tables(data, "chats")),
             schedule=schedule,
             service=self.service(self.table(data, "service")),
+            alerts=self.alerts(self.table(data, "alerts")),
         )
 
     def tables(self, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -248,16 +251,26 @@ class _Reader:
         return seconds
 
     def service(self, table: dict[str, Any]) -> ServiceSettings:
-        listen = table.get("listen")
+        listen, per_feed = table.get("listen"), table.get("feed_metrics")
+        if per_feed is not None and not isinstance(per_feed, bool):
+            raise self.error("[service] feed_metrics must be true or false", "feed_metrics", "service")
         if listen is None:
-            return ServiceSettings()
+            return ServiceSettings(feed_metrics=per_feed)
         if not isinstance(listen, str) or not _valid_listen(listen.strip()):
             raise self.error(
                 f'[service] listen must be "host:port" (port 1-65535; IPv6 as "[::1]:9108"), got {listen!r}',
                 "listen",
                 "service",
             )
-        return ServiceSettings(listen=listen.strip())
+        return ServiceSettings(listen=listen.strip(), feed_metrics=per_feed)
+
+    def alerts(self, table: dict[str, Any]) -> AlertSettings:
+        backfill = table.get("backfill", "24h")
+        if backfill == "all":
+            return AlertSettings(backfill=None)
+        if backfill in (0, "0"):  # alert nothing a new feed already carried
+            return AlertSettings(backfill=0.0)
+        return AlertSettings(backfill=self.duration(backfill, "backfill", "alerts"))
 
     def rule_paths(self, rules: dict[str, Any]) -> tuple[Path, ...]:
         paths = rules.get("paths", ["rules"])

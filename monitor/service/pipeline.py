@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -66,6 +66,8 @@ class PassReport:
     errors: list[FeedError] = field(default_factory=list)  # one per failed feed
     suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
     in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
+    cut_short: int = 0  # feeds not handled when the pass was stopped (0 for a pass that ended)
+    backfilled: int = 0  # old items of new feeds archived without an alert ([alerts] backfill)
     seconds: float = 0.0  # wall time of the pass
 
 
@@ -80,27 +82,32 @@ class Pipeline:
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     fingerprints: FingerprintCache = field(default_factory=FingerprintCache)  # archived ones, parsed
 
-    async def run_pass(self, only_due: bool = False) -> PassReport:
+    async def run_pass(
+        self,
+        only_due: bool = False,
+        report: PassReport | None = None,
+        on_alerts: Callable[[], None] | None = None,
+    ) -> PassReport:
         """Fetch the due feeds (or all), and handle each as soon as its answer arrives.
 
-        Bodies held at once are bounded (fetches in flight plus those waiting to be
-        analysed), so a pass over thousands of feeds needs the memory of a few dozen.
-        A small pass (fewer feeds than the analysis workers need, and than `concurrency`)
-        is handled in the order of the feeds, so that which outlet's report heads a story
-        does not depend on which server answered first."""
+        Each feed is on its own clock: its articles are archived and its alerts queued (then
+        `on_alerts` called) the moment it is done, never after a slower neighbour; the order
+        within a feed stays the feed's. Bodies held at once are bounded (fetches in flight plus
+        those waiting to be analysed), so a pass over thousands of feeds needs the memory of a
+        few dozen. Cancelled (a stop), the feeds already handled stay archived and `report`,
+        when the caller passed one, counts those cut short."""
         started = time.monotonic()
         feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
-        report = PassReport(feeds=len(feeds))
+        report = report if report is not None else PassReport()
+        report.feeds = len(feeds)
+        report.cut_short = len(feeds)
         settings = self.config.fetch
         limits = HostLimits.from_settings(settings)
         held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
         pooled = self.analyser.use_workers(len(feeds))
         in_workers = self.analyser.in_workers
-        # In order: each feed waits for the one before it, which never needs a `held` slot it holds.
-        ordered = not pooled and len(feeds) <= settings.concurrency
-        turns = [asyncio.Event() for _ in feeds] if ordered else []
 
-        async def one(index: int, feed: FeedForUpdate) -> None:
+        async def one(feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
                 await held.acquire()
                 try:
@@ -116,25 +123,26 @@ class Pipeline:
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
                     analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
-                if ordered and index:
-                    await turns[index - 1].wait()
+                alerts = report.alerts
                 self.handle(feed, result, analysed, report)
+                report.cut_short -= 1
+                if on_alerts is not None and report.alerts > alerts:
+                    on_alerts()
             finally:
                 held.release()
-                if ordered:
-                    turns[index].set()
 
         # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
         try:
             async with asyncio.TaskGroup() as group:
-                for index, feed in enumerate(feeds):
-                    group.create_task(one(index, feed))
+                for feed in feeds:
+                    group.create_task(one(feed))
         except* StorageError as failed:
             # An archive that cannot be written (locked, full, read-only) is no one feed's fault:
             # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
             raise failed.exceptions[0] from None
-        report.in_workers = self.analyser.in_workers - in_workers
-        report.seconds = time.monotonic() - started
+        finally:
+            report.in_workers = self.analyser.in_workers - in_workers
+            report.seconds = time.monotonic() - started
         return report
 
     def handle(
@@ -159,12 +167,23 @@ class Pipeline:
             return
         parsed = analysed.feed
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
-        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.title, now)
+        articles, edits, held_back = self.new_articles(
+            analysed.fresh, feed.name or parsed.title, now, self.backfill_horizon(feed, now)
+        )
+        report.backfilled += held_back
         report.new_articles += self.archive.save_update(
             key, result, parsed.title, articles, now, decision, edits, parsed.ttl
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
+
+    def backfill_horizon(self, feed: FeedForUpdate, now: datetime) -> datetime | None:
+        """On a feed's first successful fetch, items published before this are not alerted: a new
+        feed's back catalogue is archived and searchable, not sent ([alerts] backfill)."""
+        backfill = self.config.alerts.backfill
+        if not feed.new or backfill is None:
+            return None
+        return now - timedelta(seconds=backfill)
 
     def plan(self, key: str, result: CheckResult, now: datetime) -> Decision:
         history = self.archive.feed_history(key, self.config.schedule.interval)
@@ -186,21 +205,30 @@ class Pipeline:
                 self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
 
     def new_articles(
-        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
-    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit]]:
+        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime, horizon: datetime | None = None
+    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit], int]:
+        """The articles to archive with their alerts, the story alerts to redraw, and how many
+        were published before `horizon` (archived, grouped, but alerting nothing)."""
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
         grouper = Grouper(
             self.archive, self.config.stories, self.alerts_for, self.rule_names(), self.fingerprints
         )
         placed = []
+        held_back = 0
         for item in fresh:
             if known.intersection(item.keys):
                 continue
             entry = item.entry
+            edits = len(grouper.edits)
             place = grouper.place(
                 entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys, item.guess
             )
+            old = horizon is not None and entry.published is not None and entry.published < horizon
+            if old:  # back catalogue: no alert, and no story alert redrawn for it
+                held_back += bool(place.alerts) or len(grouper.edits) > edits  # it would have alerted
+                del grouper.edits[edits:]
+                place = replace(place, alerts=[])
             article = NewArticle(
                 entry=entry,
                 url=item.url,
@@ -215,7 +243,7 @@ class Pipeline:
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
         router = Router(self.archive, self.config, now)
         routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
-        return routed, grouper.edits
+        return routed, grouper.edits, held_back
 
     def rule_names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.rules.rules}

@@ -141,6 +141,16 @@ class Analyser:
         self._queued = 0  # feeds sent to the workers and not back yet
         self._local = 0  # feeds being analysed in this process
 
+    def use(self, rules: RuleSet, stories: StorySettings) -> None:
+        """New rules (a reloaded config): used by the next feeds analysed. The workers, started
+        with the old ones, finish what they hold and are replaced at the next use."""
+        if rules is self.rules and stories == self.stories:
+            return
+        self.rules, self.stories = rules, stories
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=False)
+            self._pool = None
+
     def use_workers(self, feeds: int) -> bool:
         return self.workers > 0 and feeds >= POOL_MIN_FEEDS
 
