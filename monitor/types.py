@@ -144,6 +144,7 @@ class FeedForUpdate:
     key: str | None = None  # the configured URL, the feed's key in the archive (url when None)
     body_hash: str | None = None  # FetchedFeed.body_hash of the last full answer
     new: bool = False  # never fetched successfully: its back catalogue is archived, not alerted
+    churn: int = 0  # passes in a row on which every item the feed carried was new
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class AlertIntent:
     text: str  # rendered Telegram HTML, under 4096 characters
     silent: bool = False  # send without sound (every rule behind it is priority "low")
     priority: str = "normal"  # the highest priority of the rules behind it
-    hold: str | None = None  # why it waits for a digest: "muted", "low", "quiet", "burst", "high"; None = send
+    hold: str | None = None  # why it waits for a digest: muted, low, quiet, burst, high; None = send
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ class PendingAlert:
     target_status: str | None = None  # for an edit: that alert's status
     target_message_id: str | None = None  # for an edit: that alert's Telegram message id
     kind: str = "send"  # "send" (an article's alert), "edit" (a story update) or "digest"
+    unknown: bool = False  # an earlier send's outcome is unknown (it may have arrived): no second retry
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,8 @@ class FeedStatus:
     next_check: datetime | None = None  # when it is checked next
     last_new: datetime | None = None  # when it last brought a new article
     stale: bool = False  # quiet for much longer than its usual gap between articles
-    origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+    origin: str = "config"  # "config" ([[feeds]] in monitor.toml), "opml" (feeds import), "cli" (feeds add)
+    churning: bool = False  # every item new on CHURN_PASSES passes in a row: it rewrites its GUIDs
 
 
 # --- chats and digests -------------------------------------------------------

@@ -3,10 +3,12 @@
 An alert row is written with its article (storage.save_update) and stays
 ``pending`` until a notifier has taken it; only then is it marked ``sent``.
 So Telegram down, slow or rate-limiting never loses an alert, and a restart
-re-sends at most the one alert that was in flight at the instant of a crash (as
-does a retry after Telegram took an alert whose answer was lost: a timeout, a
-connection closed before the answer). Each chat gets its alerts in order: while
-its oldest pending alert waits for a retry time, so do the chat's later ones.
+re-sends at most the one alert that was in flight at the instant of a crash.
+A send whose outcome is unknown (a timeout, a connection closed before the
+answer: Telegram may have taken it) is retried once; if that too goes unanswered
+the alert is marked "maybe_sent" and not sent again: at most one duplicate per
+fault. Each chat gets its alerts in order: while its oldest pending alert waits
+for a retry time, so do the chat's later ones.
 
 What each answer does:
 
@@ -14,6 +16,7 @@ What each answer does:
     RetryLater(n)   → wait n seconds and send the same alert again (order kept);
                       a wait longer than MAX_WAIT defers the rest of this round
     Unavailable     → retry later with backoff; stop this round (Telegram is down)
+    OutcomeUnknown  → the same, once; the second time: status maybe_sent, the next alert goes on
     Rejected        → HTML Telegram cannot parse is sent again as plain text;
                       anything else: status failed with the reason; the next alert goes on
     ChatGone        → the chat is disabled (monitor status shows it); its alerts wait,
@@ -36,8 +39,8 @@ from datetime import datetime, timedelta
 
 from monitor.alerts.notify import Notifier
 from monitor.alerts.render import to_plain_text
-from monitor.archive.store import Archive
-from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.archive.store import UNKNOWN_OUTCOME, Archive
+from monitor.errors import ChatGone, ChatMoved, NotifyError, OutcomeUnknown, Rejected, RetryLater, Unavailable
 from monitor.types import PendingAlert
 
 log = logging.getLogger("monitor.deliver")
@@ -53,6 +56,7 @@ class DeliveryReport:
     sent: int = 0  # alerts delivered this round
     failed: int = 0  # alerts Telegram refused for good (kept, status failed)
     deferred: int = 0  # alerts left pending for a later round
+    maybe_sent: int = 0  # alerts sent twice without an answer: not sent a third time
     errors: list[str] = field(default_factory=list)  # one line per problem
 
 
@@ -149,6 +153,13 @@ async def _deliver_one(
             report.deferred += 1
             report.errors.append(f"chat {alert.chat_id} disabled: {exc.message}")
             return "skip-chat"
+        except OutcomeUnknown as exc:
+            if alert.unknown:  # the second send without an answer: a third copy is not risked
+                archive.mark_maybe_sent(alert.id, UNKNOWN_OUTCOME + exc.message, clock())
+                report.maybe_sent += 1
+                report.errors.append(f"alert {alert.id} to chat {alert.chat_id} maybe sent: {exc.message}")
+                return "next"
+            return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
         except Unavailable as exc:
             return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
         except NotifyError as exc:
@@ -179,7 +190,9 @@ def _defer(
     report: DeliveryReport,
     outcome: str,
 ) -> str:
-    archive.mark_retry(alert.id, exc.message, at)
+    # Once its outcome was unknown, an alert stays so marked whatever later answers say.
+    unknown = alert.unknown or isinstance(exc, OutcomeUnknown)
+    archive.mark_retry(alert.id, (UNKNOWN_OUTCOME if unknown else "") + exc.message, at)
     report.deferred += 1
     report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc.message}")
     return outcome

@@ -177,6 +177,19 @@ def recent_alerts(db: sqlite_utils.Database, chat_id: str, since: str) -> int:
     return int(row[0])
 
 
+def edited_since(db: sqlite_utils.Database, alert_ids: Sequence[int], since: str) -> set[int]:
+    """Alerts among these with an edit of their message queued at or after `since`."""
+    ids = list(dict.fromkeys(alert_ids))
+    if not ids:
+        return set()
+    marks = ", ".join("?" * len(ids))
+    rows = db.execute(
+        f"select distinct edit_of from alerts where kind = 'edit' and created >= ? and edit_of in ({marks})",
+        [since, *ids],
+    )
+    return {r[0] for r in rows}
+
+
 def queue_digest(
     db: sqlite_utils.Database,
     chat_id: str,

@@ -26,6 +26,7 @@ from monitor.types import Decision, FeedConfig, FeedForUpdate, FeedHistory, Feed
 
 # (last new article, recent publication times, now) -> quiet for much longer than usual
 StaleTest = Callable[[datetime | None, Sequence[datetime], datetime], bool]
+CHURN_PASSES = 3  # passes in a row with every item new that make a feed "churning"
 HISTORY = 50  # recent publication times kept in view for adaptive intervals and staleness
 
 
@@ -111,7 +112,11 @@ def sync_changes(
 
 def _replanned(row: dict[str, Any], interval: float) -> dict[str, Any]:
     update: dict[str, Any] = {"planned_interval": interval}
-    planned, last, stored = row["planned_interval"], from_iso(row["last_checked"]), from_iso(row["next_check"])
+    planned, last, stored = (
+        row["planned_interval"],
+        from_iso(row["last_checked"]),
+        from_iso(row["next_check"]),
+    )
     if planned is not None and interval < planned and last is not None and stored is not None:
         sooner = last + timedelta(seconds=interval)
         if sooner < stored:
@@ -132,6 +137,10 @@ def sync(
     for url, update in updates:
         table.update(url, update)
     return bool(inserts or updates)
+
+
+def set_churn(db: sqlite_utils.Database, url: str, passes: int) -> None:
+    db.execute("update feeds set churn = ? where url = ?", [passes, url])
 
 
 def next_due(db: sqlite_utils.Database) -> datetime | None:
@@ -196,7 +205,7 @@ def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | N
 
 
 DUE = (
-    "select url, fetch_url, etag, last_modified, name, body_hash, last_success is null"
+    "select url, fetch_url, etag, last_modified, name, body_hash, last_success is null, churn"
     " from feeds where status = 'active'"
 )
 DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
@@ -207,7 +216,14 @@ def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
     sql, args = (DUE, []) if now is None else (DUE_NOW, [now])
     return [
         FeedForUpdate(
-            url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0], body_hash=r[5], new=bool(r[6])
+            url=r[1] or r[0],
+            etag=r[2],
+            last_modified=r[3],
+            name=r[4],
+            key=r[0],
+            body_hash=r[5],
+            new=bool(r[6]),
+            churn=r[7] or 0,
         )
         for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
     ]
@@ -314,6 +330,7 @@ def statuses(
                 last_new=last_new,
                 stale=row["status"] == "active" and stale(last_new, published, now),
                 origin=row["origin"] or "config",
+                churning=(row.get("churn") or 0) >= CHURN_PASSES,
             )
         )
     return found

@@ -54,6 +54,7 @@ from monitor.types import (
 )
 
 migrations = sqlite_utils.Migrations("monitor")
+UNKNOWN_OUTCOME = "outcome unknown: "  # last_error of an alert whose send may have arrived
 # How long a write waits for another connection's lock before failing.
 BUSY_TIMEOUT = 10.0
 
@@ -290,6 +291,16 @@ class Archive:
         with _wrap(self.path, "add feeds"), self.write():
             return feedstore.add(self.db, feeds, origin, iso(now), interval)
 
+    def set_churn(self, feed_url: str, passes: int) -> None:
+        """How many passes in a row brought only new items (a feed rewriting its GUIDs churns)."""
+        with _wrap(self.path, "record a feed's churn"), self.write():
+            feedstore.set_churn(self.db, feed_url, passes)
+
+    def edited_since(self, alert_ids: Sequence[int], since: datetime) -> set[int]:
+        """The alerts among these whose message an edit was queued for since then."""
+        with _wrap(self.path, "read the outbox"):
+            return chatstore.edited_since(self.db, alert_ids, iso(since))
+
     def next_due(self) -> datetime | None:
         """When the first active feed is due: the service sleeps until then."""
         with _wrap(self.path, "read feeds"):
@@ -482,14 +493,15 @@ class Archive:
         with _wrap(self.path, "read the outbox"):
             rows = self.db.execute(
                 "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id,"
-                " a.kind from alerts a left join alerts t on t.id = a.edit_of where a.status = 'pending'"
+                " a.kind, a.last_error like ? from alerts a left join alerts t on t.id = a.edit_of"
+                " where a.status = 'pending'"
                 " and (a.next_attempt is null or a.next_attempt <= ?)"
                 " and a.chat_id not in (select id from chats where status = 'disabled')"
                 # in order per chat: none overtakes an older one of its chat that waits to retry
                 " and not exists (select 1 from alerts w where w.status = 'pending'"
                 " and w.next_attempt > ? and w.chat_id = a.chat_id and w.id < a.id)"
                 " order by a.id limit ?",
-                [iso(now), iso(now), limit],
+                [UNKNOWN_OUTCOME + "%", iso(now), iso(now), limit],
             ).fetchall()
         return [
             PendingAlert(
@@ -502,6 +514,7 @@ class Archive:
                 target_status=r[6],
                 target_message_id=r[7],
                 kind=r[8] or "send",
+                unknown=bool(r[9]),
             )
             for r in rows
         ]
@@ -525,6 +538,15 @@ class Archive:
                 "update alerts set status = 'failed', last_error = ?, attempts = attempts + 1,"
                 " sent_at = null where id = ?",
                 [error, alert_id],
+            )
+
+    def mark_maybe_sent(self, alert_id: int, error: str, now: datetime) -> None:
+        """Sent twice without an answer: Telegram may have it; not sent again (a third copy)."""
+        with _wrap(self.path, "record an alert maybe sent"), self.write():
+            self.db.execute(
+                "update alerts set status = 'maybe_sent', last_error = ?, attempts = attempts + 1,"
+                " sent_at = ? where id = ?",
+                [error, iso(now), alert_id],
             )
 
     def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:

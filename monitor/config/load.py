@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from monitor.config.values import parse_digest_spec, parse_duration, parse_network, parse_quiet_hours
 from monitor.errors import ConfigError
 from monitor.types import (
+    AlertSettings,
     ChatConfig,
     Config,
     DigestSchedule,
     FeedConfig,
     FetchSettings,
     QuietHours,
-    AlertSettings,
     ScheduleSettings,
     ServiceSettings,
     StorySettings,

@@ -33,6 +33,7 @@ import httpx
 from monitor.alerts import policy as chats
 from monitor.alerts.render import render_alert, suspension_notice
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
+from monitor.archive.feeds import CHURN_PASSES
 from monitor.archive.store import Archive
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
@@ -53,6 +54,7 @@ from monitor.types import (
 )
 
 Clock = Callable[[], datetime]
+CHURN_EDIT_EVERY = timedelta(hours=1)  # a churning feed edits one story's alert at most this often
 __all__ = ["CONSOLE", "PassReport", "Pipeline"]
 
 
@@ -68,6 +70,7 @@ class PassReport:
     in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
     cut_short: int = 0  # feeds not handled when the pass was stopped (0 for a pass that ended)
     backfilled: int = 0  # old items of new feeds archived without an alert ([alerts] backfill)
+    churning: list[str] = field(default_factory=list)  # feeds found churning this pass (all items new)
     seconds: float = 0.0  # wall time of the pass
 
 
@@ -167,15 +170,31 @@ class Pipeline:
             return
         parsed = analysed.feed
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
+        # Every item new, pass after pass: the feed rewrites its GUIDs and links (issue 20, item 13).
+        all_new = analysed.items > 0 and len(analysed.fresh) == analysed.items and not feed.new
+        churn = feed.churn + 1 if all_new else 0
         articles, edits, held_back = self.new_articles(
             analysed.fresh, feed.name or parsed.title, now, self.backfill_horizon(feed, now)
         )
+        if churn >= CHURN_PASSES:
+            edits = self.rationed(edits, now)
         report.backfilled += held_back
         report.new_articles += self.archive.save_update(
             key, result, parsed.title, articles, now, decision, edits, parsed.ttl
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
+        if churn != feed.churn:
+            self.archive.set_churn(key, churn)
+        if churn == CHURN_PASSES:
+            report.churning.append(key)
+
+    def rationed(self, edits: list[StoryEdit], now: datetime) -> list[StoryEdit]:
+        """A churning feed's story edits: at most one per alert per CHURN_EDIT_EVERY (the
+        newest text), so its endless "new" copies do not redraw a story's alert every pass."""
+        latest = {edit.alert_id: edit for edit in edits}
+        recent = self.archive.edited_since(list(latest), now - CHURN_EDIT_EVERY)
+        return [edit for alert_id, edit in latest.items() if alert_id not in recent]
 
     def backfill_horizon(self, feed: FeedForUpdate, now: datetime) -> datetime | None:
         """On a feed's first successful fetch, items published before this are not alerted: a new

@@ -34,8 +34,8 @@ from monitor.alerts.notify import Notifier
 from monitor.alerts.routing import flush_held, queue_digest
 from monitor.errors import MonitorError
 from monitor.ingest.schedule import is_stale
-from monitor.service.health import Health, Metrics, ServiceState, health
 from monitor.rules.ruleset import RuleSet
+from monitor.service.health import Health, Metrics, ServiceState, health
 from monitor.service.pipeline import PassReport, Pipeline
 from monitor.service.reload import ConfigWatch, describe_change, needs_restart
 from monitor.types import Config, FeedStatus
@@ -47,6 +47,7 @@ DELIVER_SECONDS = 5.0  # the longest the deliverer sleeps with nothing queued (r
 WATCH_SECONDS = 1.0  # how often the config and rule files are looked at
 SHUTDOWN_GRACE = 5.0  # seconds a pass in flight may take after a stop signal
 SEND_GRACE = 15.0  # ... and a send in flight (its own timeout is 10 s): never cut off mid-send
+FEED_METRICS_MAX = 300  # feeds up to which /metrics has per-feed series unless configured
 MAX_PASS_AGE = 900.0  # /healthz fails when no pass has completed for this long
 
 
@@ -55,6 +56,12 @@ def log_pass(report: PassReport) -> None:
         log.error("event=feed_suspended feed=%s reason=%r hint=%r", feed, why, "monitor feeds resume URL")
     for error in report.errors:
         log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
+    for feed in report.churning:
+        log.warning(
+            "event=feed_churning feed=%s detail=%r",
+            feed,
+            "every item new on 3 passes in a row (GUIDs rewritten?): its story edits limited to one an hour",
+        )
     log.info(
         "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d backfilled=%d errors=%d"
         " seconds=%.2f",
@@ -350,8 +357,14 @@ class Service:
             held=counts.get("held", 0),
             disabled_chats=sum(1 for c in archive.chat_states() if c.status == "disabled"),
             feeds=dict(feeds),
-            last_success={s.url: s.last_success for s in statuses},
+            last_success={s.url: s.last_success for s in statuses} if self._per_feed(len(statuses)) else {},
         )
+
+    def _per_feed(self, feeds: int) -> bool:
+        """Per-feed /metrics series ([service] feed_metrics): by default only up to a few hundred
+        feeds, past which one label per feed URL makes every scrape hundreds of KB."""
+        wanted = self.pipeline.config.service.feed_metrics
+        return feeds <= FEED_METRICS_MAX if wanted is None else wanted
 
     def _add_digest_jobs(self, scheduler: AsyncIOScheduler, catch_up: bool = True) -> None:
         """One cron job per chat with a digest schedule (those of an older config replaced);

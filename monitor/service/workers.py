@@ -67,6 +67,7 @@ class Analysed:
 class AnalysedFeed:
     feed: FeedData  # title, ttl, warning; entries emptied (the new ones are in `fresh`)
     fresh: tuple[Analysed, ...]  # in feed order, each once
+    items: int = 0  # distinct articles the feed carried, new or not (all new, pass after pass: churn)
 
 
 def analyse(
@@ -124,7 +125,7 @@ def describe_fresh(
                 guess=lookup(fp, story_keys) if lookup else None,
             )
         )
-    return AnalysedFeed(replace(parsed, entries=()), tuple(fresh))
+    return AnalysedFeed(replace(parsed, entries=()), tuple(fresh), len(keyed))
 
 
 class Analyser:
