@@ -87,6 +87,8 @@ def sync_changes(
         row = rows.get(feed.url)
         if row is None:
             rows[feed.url] = _new_row(feed.url, feed.name, feed.interval, "config", now)
+            if default_interval is not None:
+                rows[feed.url]["planned_interval"] = feed.interval or default_interval
             inserts.append(rows[feed.url])
             continue
         wanted: dict[str, Any] = {"name": feed.name, "interval": feed.interval, "origin": "config"}
