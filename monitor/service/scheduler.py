@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ log = logging.getLogger("monitor.service")
 TICK_SECONDS = 10.0  # the longest the poller sleeps: feeds added by `monitor feeds` are seen by then
 DELIVER_SECONDS = 5.0  # the longest the deliverer sleeps with nothing queued (retries come due)
 WATCH_SECONDS = 1.0  # how often the config and rule files are looked at
+PASS_GAP = 1.0  # the least time between two passes' starts: feeds due within it share a pass
 SHUTDOWN_GRACE = 5.0  # seconds a pass in flight may take after a stop signal
 SEND_GRACE = 15.0  # ... and a send in flight (its own timeout is 10 s): never cut off mid-send
 FEED_METRICS_MAX = 300  # feeds up to which /metrics has per-feed series unless configured
@@ -218,8 +220,11 @@ class Service:
         """A pass over the due feeds, then sleep until the next feed is due (at most a tick)."""
         while not self._stopping:
             self._wake_poller.clear()
+            began, passes = time.monotonic(), self.passes
             await self.poll()
-            await _sleep(self._wake_poller, self._until_next_due())
+            # A pass that failed (the archive locked, say) is tried again a tick later, not at once.
+            delay = self._until_next_due() if self.passes > passes else self.tick
+            await _sleep(self._wake_poller, max(delay, began + PASS_GAP - time.monotonic()))
 
     def _until_next_due(self) -> float:
         try:
