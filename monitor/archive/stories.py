@@ -4,7 +4,8 @@
     story_keys   stories.candidate_keys of every article, with its publication time
     fingerprints stories.ArticleFingerprint (JSON) of every article
 
-Part of storage (the only SQL in monitor); Archive calls these inside its transactions.
+The functions take the connection and hold the SQL; StoriesMixin (part of store.Archive)
+wraps them in the archive's error handling; save_update calls them inside its transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from monitor.archive.connection import ArchiveBase, reads
 from monitor.archive.sqltime import from_iso, iso
 from monitor.types import EntryData, RuleMatch, StoryEdit
 
@@ -24,40 +26,6 @@ if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plai
 # A key with more postings than this in the window says little (a common name): skip it.
 MAX_POSTINGS = 50
 MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    db.table("stories").create(
-        {"id": int, "title": str, "first_article_id": int, "articles": int, "created": str, "updated": str},
-        pk="id",
-    )
-    db.table("articles").add_column("story_id", int)
-    db.table("articles").create_index(["story_id"])
-    db.table("story_keys").create(
-        {"key": str, "article_id": int, "story_id": int, "published": str}, pk=("key", "article_id")
-    )
-    db.table("story_keys").create_index(["key", "published"])
-    db.table("fingerprints").create({"article_id": int, "data": str}, pk="article_id")
-    db.table("matches").add_column("found", str)
-    db.table("alerts").add_column("kind", str, not_null_default="send")
-    db.table("alerts").add_column("edit_of", int)
-    db.table("alerts").add_column("story_id", int)
-
-
-def migrate_keys_one_btree(db: sqlite_utils.Database) -> None:
-    """story_keys as one B-tree, ordered as it is searched (key, then time): a table WITHOUT
-    ROWID whose primary key is (key, published, article_id). It was a rowid table with two
-    indexes, three B-trees to write for each of an article's 29 keys (7% of a cold pass)."""
-    db.execute(
-        "create table story_keys_new (key text not null, article_id integer not null, story_id integer,"
-        " published text not null, primary key (key, published, article_id)) without rowid"
-    )
-    db.execute(
-        "insert into story_keys_new (key, article_id, story_id, published)"
-        " select key, article_id, story_id, published from story_keys where published is not null"
-    )
-    db.execute("drop table story_keys")
-    db.execute("alter table story_keys_new rename to story_keys")
 
 
 def join_story(db: sqlite_utils.Database, story_id: int | None, title: str, now: str) -> int:
@@ -259,3 +227,44 @@ class StoryIndex:
 
     def latest_article(self) -> int:
         return latest_article(self.conn)
+
+
+class StoriesMixin(ArchiveBase):
+    def story_index(self) -> StoryIndex:
+        """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
+        for a feed analysed in this process, where a worker would use its snapshot."""
+        return StoryIndex(self.db.conn)
+
+    @reads("look up stories")
+    def story_candidates_after(
+        self, keys: Sequence[str], published: datetime, window_hours: float, snapshot: int
+    ) -> list[tuple[int, int]]:
+        """(story id, article id) of the window's articles archived after `snapshot` (the greatest
+        article id a snapshot held, stories.lookup.StoryGuess) sharing one of `keys` (its selective ones)."""
+        return sharing(self.db.conn, keys, published, window_hours, after=snapshot)
+
+    @reads("look up stories")
+    def latest_article(self) -> int:
+        return latest_article(self.db.conn)
+
+    @reads("read story fingerprints")
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        """Article id → its fingerprint as JSON (stories.fingerprint.ArticleFingerprint)."""
+        return fingerprints(self.db.conn, article_ids)
+
+    @reads("read a story's alerts")
+    def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
+        return story_alerts(self.db, story_id)
+
+    @reads("read a story")
+    def story_reports(self, story_id: int) -> list[tuple[int, str | None, str | None]]:
+        return story_reports(self.db, story_id)
+
+    def story_outlets(self, story_id: int) -> list[str]:
+        """The outlets that reported a story, first report first, each once."""
+        reports = self.story_reports(story_id)
+        return list(dict.fromkeys(outlet or "?" for _, outlet, _ in reports))
+
+    @reads("read an article")
+    def alerted_article(self, article_id: int) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
+        return alerted_article(self.db, article_id)
