@@ -39,7 +39,8 @@ from datetime import datetime, timedelta
 
 from monitor.alerts.notify import Notifier
 from monitor.alerts.render import to_plain_text
-from monitor.archive.store import UNKNOWN_OUTCOME, Archive
+from monitor.archive.outbox import UNKNOWN_OUTCOME
+from monitor.archive.store import Archive
 from monitor.errors import ChatGone, ChatMoved, NotifyError, OutcomeUnknown, Rejected, RetryLater, Unavailable
 from monitor.types import PendingAlert
 

@@ -249,7 +249,8 @@ class OutboxMixin(ArchiveBase):
             return set()
         marks = ", ".join("?" * len(ids))
         rows = self.db.execute(
-            f"select distinct edit_of from alerts where kind = 'edit' and created >= ? and edit_of in ({marks})",
+            "select distinct edit_of from alerts where kind = 'edit' and created >= ?"
+            f" and edit_of in ({marks})",
             [iso(since), *ids],
         )
         return {r[0] for r in rows}

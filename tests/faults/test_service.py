@@ -11,7 +11,6 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from monitor.app import open_app
 from monitor.archive.store import Archive
@@ -106,7 +105,9 @@ class Clock:
         return self.now
 
 
-def test_a_stop_waits_for_the_send_telegram_took_instead_of_cutting_it_off(chat_config, telegram_api, tmp_path):
+def test_a_stop_waits_for_the_send_telegram_took_instead_of_cutting_it_off(
+    chat_config, telegram_api, tmp_path
+):
     """Before: the 5 s grace cancelled a send Telegram had taken (answer at 7 s): the alert stayed
     pending and was sent again at the next start. After: the send ends and is recorded."""
     path = chat_config('[[chats]]\nid = "1001"\nburst = 100\n', feed=items("semiconductor", 2))
@@ -178,7 +179,10 @@ def test_a_failing_accept_is_logged_once_a_minute_with_a_count(caplog):
         try:
             for _ in range(1000):
                 loop.call_exception_handler(
-                    {"message": "socket.accept() out of system resource", "exception": OSError(24, "Too many")}
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": OSError(24, "Too many"),
+                    }
                 )
         finally:
             await server.close()
@@ -211,7 +215,9 @@ def test_a_feed_rewriting_every_guid_is_flagged_and_edits_a_story_at_most_once_a
                 feed_server.add(churn_path, churned(n))
                 await service.poll_due()
                 edits_after.append(
-                    app.pipeline.archive.db.execute("select count(*) from alerts where kind = 'edit'").fetchone()[0]
+                    app.pipeline.archive.db.execute(
+                        "select count(*) from alerts where kind = 'edit'"
+                    ).fetchone()[0]
                 )
                 clock.now += timedelta(minutes=11)
             statuses = {s.url: s for s in app.pipeline.archive.feed_statuses(clock.now, is_stale)}
