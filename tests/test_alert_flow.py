@@ -116,3 +116,23 @@ def test_a_storm_of_high_priority_matches_is_five_alerts_and_one_high_priority_d
     listed = "\n".join(m.visible_text for m in high)
     assert all(item.title in listed for item in feed[5:30])  # every held high alert, once
     assert len(messages) <= 10, "a storm of 40 matches is a handful of messages"
+
+
+def test_a_bad_backfill_is_one_line_with_its_file_and_line(tmp_path, write_config):
+    from monitor.errors import ConfigError
+
+    config = write_config([], extra='[alerts]\nbackfill = "soon"')
+    try:
+        load_config(config, environ={})
+    except ConfigError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("accepted")
+    line = config.read_text().splitlines().index('backfill = "soon"') + 1
+    assert f"{config}:{line}:" in message and "backfill" in message and "\n" not in message
+    assert (
+        load_config(write_config([], extra='[alerts]\nbackfill = "all"'), environ={}).alerts.backfill is None
+    )
+    assert load_config(write_config([], extra='[alerts]\nbackfill = "0"'), environ={}).alerts.backfill == 0
+    assert load_config(write_config([]), environ={}).alerts.backfill is None  # the tests' fixture: "all"
+    assert load_config(write_config([], extra="[alerts]"), environ={}).alerts.backfill == 86400

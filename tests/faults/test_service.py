@@ -18,6 +18,7 @@ from monitor.config.load import TOKEN_ENV, load_config
 from monitor.ingest.schedule import is_stale
 from monitor.service.health import HealthServer, Metrics, health
 from monitor.service.scheduler import Service
+from monitor.types import Config
 from tests.chatkit import feed_of, items
 from tests.conftest import rss
 from tests.fakes.telegram_api import SentMessage
@@ -231,3 +232,21 @@ def test_a_feed_rewriting_every_guid_is_flagged_and_edits_a_story_at_most_once_a
     assert edits_after[:3] == [0, 1, 2], edits_after
     assert set(edits_after[3:8]) == {2}, edits_after
     assert edits_after[8] <= 3, edits_after
+
+
+def test_per_feed_metrics_are_optional_and_off_past_a_few_hundred_feeds(feed_server, write_config, seeds):
+    """Before: one series per feed URL, always (532 KB per scrape at 5,000 feeds). After: only up to
+    300 feeds unless [service] feed_metrics says otherwise."""
+    url = feed_server.add("/a.xml", rss("A", seeds[:1]))
+    found = {}
+    for setting in ("", "[service]\nfeed_metrics = false", "[service]\nfeed_metrics = true"):
+        config = load_config(write_config([url], extra=setting), environ={})
+
+        async def main(config: Config = config) -> dict[str, object]:
+            async with open_app(config) as app:
+                await app.pipeline.run_pass()
+                service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock)
+                return dict(service.state().last_success)
+
+        found[setting.split("= ")[-1] or "default"] = asyncio.run(main())
+    assert list(found["default"]) == [url] and found["false"] == {} and list(found["true"]) == [url]
