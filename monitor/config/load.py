@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.config.source import TomlSource, header, toml_error_line
-from monitor.config.values import parse_digest_spec, parse_network, parse_quiet_hours
+from monitor.config.values import parse_backfill, parse_digest_spec, parse_network, parse_quiet_hours
 from monitor.errors import ConfigError
 from monitor.types import (
     AlertSettings,
@@ -123,7 +123,7 @@ class _Reader(TomlSource):
                         raise self.error(f"unknown key {key!r} in {header(name)}", key, name, index)
         storage = self.table(data, "storage")
         rules = self.table(data, "rules")
-        schedule = self.schedule(self.table(data, "schedule"))
+        schedule, alerts = self.schedule(self.table(data, "schedule")), self.table(data, "alerts")
         return Config(
             path=self.path,
             storage_path=self.resolve(storage.get("path", "monitor.db"), "path", "storage"),
@@ -136,7 +136,9 @@ class _Reader(TomlSource):
             chats=self.chats(self.tables(data, "chats")),
             schedule=schedule,
             service=self.service(self.table(data, "service")),
-            alerts=self.alerts(self.table(data, "alerts")),
+            alerts=AlertSettings(
+                self.parsed(alerts.get("backfill", "24h"), parse_backfill, "backfill", "alerts")
+            ),
         )
 
     def schedule(self, table: dict[str, Any]) -> ScheduleSettings:
@@ -181,25 +183,12 @@ class _Reader(TomlSource):
 
     def service(self, table: dict[str, Any]) -> ServiceSettings:
         listen, per_feed = table.get("listen"), table.get("feed_metrics")
-        if per_feed is not None and not isinstance(per_feed, bool):
+        if not isinstance(per_feed, bool | None):
             raise self.error("[service] feed_metrics must be true or false", "feed_metrics", "service")
-        if listen is None:
-            return ServiceSettings(feed_metrics=per_feed)
-        if not isinstance(listen, str) or not _valid_listen(listen.strip()):
-            raise self.error(
-                f'[service] listen must be "host:port" (port 1-65535; IPv6 as "[::1]:9108"), got {listen!r}',
-                "listen",
-                "service",
-            )
-        return ServiceSettings(listen=listen.strip(), feed_metrics=per_feed)
-
-    def alerts(self, table: dict[str, Any]) -> AlertSettings:
-        backfill = table.get("backfill", "24h")
-        if backfill == "all":
-            return AlertSettings(backfill=None)
-        if backfill in (0, "0"):  # alert nothing a new feed already carried
-            return AlertSettings(backfill=0.0)
-        return AlertSettings(backfill=self.duration(backfill, "backfill", "alerts"))
+        if listen is not None and (not isinstance(listen, str) or not _valid_listen(listen.strip())):
+            wanted = '"host:port" (port 1-65535; IPv6 as "[::1]:9108")'
+            raise self.error(f"[service] listen must be {wanted}, got {listen!r}", "listen", "service")
+        return ServiceSettings(listen=listen.strip() if listen else None, feed_metrics=per_feed)
 
     def rule_paths(self, rules: dict[str, Any]) -> tuple[Path, ...]:
         paths = rules.get("paths", ["rules"])
