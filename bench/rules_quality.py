@@ -167,7 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--articles", type=Path, default=ARTICLES, help="folder of labelled articles")
     args = parser.parse_args(argv)
     rules = load_rules([args.rules])
-    articles = load_articles(args.articles, [rule.id for rule in rules.rules])
+    try:
+        articles = load_articles(args.articles, [rule.id for rule in rules.rules])
+    except ValueError as exc:  # a mislabelled file: say where, in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(report(evaluate(rules, articles), args.verbose))
     return 0
 

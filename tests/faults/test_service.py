@@ -20,10 +20,10 @@ from monitor.service.health import HealthServer, Metrics, health
 from monitor.service.scheduler import Service
 from monitor.types import Config
 from tests.chatkit import feed_of, items
+from tests.cli.test_manage import db_rows
+from tests.cli.test_ops_fixes import start_run
 from tests.conftest import rss
 from tests.fakes.telegram_api import SentMessage
-from tests.test_manage import db_rows
-from tests.test_ops_fixes import start_run
 
 FAST = '[schedule]\ninterval = "1s"\nmin_interval = "1s"\njitter = 0\n'
 

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.cli.demo import Item
+from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import rss
-from tests.test_cli import assert_one_line_error
 
 OLD = datetime(2020, 3, 1, 9, 0, tzinfo=UTC)
 

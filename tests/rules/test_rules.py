@@ -24,7 +24,7 @@ from monitor.rules.ruleset import (
 )
 from monitor.types import Rule, RuleMatch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rules"
 SEEDS = ROOT / "seeds"
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from fakes.feed_server import FeedServer
+from fakes.telegram_api import FakeTelegramAPI
 from monitor.app import open_app, run_service
 from monitor.archive import feeds as feedstore
 from monitor.archive.store import Archive
@@ -22,8 +24,6 @@ from monitor.ingest.schedule import is_stale
 from monitor.service.scheduler import Service
 from tests.chatkit import items
 from tests.conftest import rss
-from tests.fakes.feed_server import FeedServer
-from tests.fakes.telegram_api import FakeTelegramAPI
 
 START = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 NO_JITTER = '[schedule]\ninterval = "15m"\njitter = 0\n'

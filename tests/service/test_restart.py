@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+from fakes.telegram_api import SentMessage
 from monitor.archive.store import Archive
 from monitor.config.load import load_config
 from tests.chatkit import items
 from tests.conftest import rss
-from tests.fakes.telegram_api import SentMessage
 
 
 def start(config: Path, token: str) -> subprocess.Popen[str]:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from fakes.telegram_api import MAX_TEXT, check_text, utf16_len
 from monitor.app import open_app
 from monitor.archive.store import Archive
 from monitor.cli.demo import Item
@@ -20,7 +21,6 @@ from monitor.config.load import load_config
 from monitor.service.scheduler import Service
 from tests.chatkit import items
 from tests.conftest import rss
-from tests.fakes.telegram_api import MAX_TEXT, check_text, utf16_len
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 

@@ -1,7 +1,7 @@
 """Story lookups split between a parser worker's snapshot of the archive and the main process.
 
 The seeds hold three stories: 000 and 002 report one event, 001 and 003 another, 004 a third
-(tests/test_stories.py). Here 000 is archived first and 002 arrives later."""
+(tests/stories/test_stories.py). Here 000 is archived first and 002 arrives later."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from monitor.service.grouping import Grouper
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys
 from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
 from monitor.types import EntryData, FetchedFeed, NewArticle, StorySettings
-from tests import test_storage
-from tests.test_stories import _seed_fingerprints
+from tests.archive import test_store
+from tests.stories.test_stories import _seed_fingerprints
 
 NOW = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
 SETTINGS = StorySettings()
-FEED = test_storage.FEED
-archive = test_storage.archive  # the fixture: an archive watching FEED
+FEED = test_store.FEED
+archive = test_store.archive  # the fixture: an archive watching FEED
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from fakes.telegram_api import check_text, parse_html, utf16_len
 from monitor.alerts.digest import (
     MIN_LINE,
     TITLE_CHARS,
@@ -25,7 +26,6 @@ from monitor.alerts.digest import (
     short_date,
 )
 from monitor.alerts.render import MAX_MESSAGE
-from tests.fakes.telegram_api import check_text, parse_html, utf16_len
 
 PUBLISHED = datetime(2026, 3, 6, 14, 5, tzinfo=UTC)
 TOPICS = ("Climate & energy", "Elections", "Markets")

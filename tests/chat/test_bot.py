@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from fakes.telegram_api import FakeTelegramAPI, check_text
 from monitor.app import run_service
 from monitor.archive.store import Archive
 from monitor.chat import bot
 from monitor.chat.commands import COMMANDS
 from monitor.config.load import load_config
 from tests.chatkit import items
-from tests.fakes.telegram_api import FakeTelegramAPI, check_text
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 ANALYST = 4242  # on the allow-list

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import sqlite_utils
 
+from fakes.telegram_api import SentMessage
 from monitor.archive.store import Archive, migrations
 from monitor.ingest.schedule import is_stale
 from monitor.types import FeedConfig
 from tests.chatkit import items
-from tests.fakes.telegram_api import SentMessage
-from tests.test_manage import clean_env, db_rows, finish, outline, start, write_opml
+from tests.cli.test_manage import clean_env, db_rows, finish, outline, start, write_opml
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 

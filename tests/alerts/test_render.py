@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from fakes.telegram_api import ApiError, check_text, parse_html, utf16_len
 from monitor.alerts.render import MAX_MESSAGE, format_date, render_alert, to_plain_text
 from monitor.types import EntryData, RuleMatch
-from tests.fakes.telegram_api import ApiError, check_text, parse_html, utf16_len
 
 PUBLISHED = datetime(2026, 3, 6, 10, 30, tzinfo=UTC)
 

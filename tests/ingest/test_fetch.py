@@ -17,10 +17,10 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from fakes.feed_server import FeedServer, _bomb_parts
 from monitor.errors import FetchError
 from monitor.ingest.fetch import describe_error, fetch_all, fetch_feed, make_client, parse_retry_after
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
-from tests.fakes.feed_server import FeedServer, _bomb_parts
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Wire</title>

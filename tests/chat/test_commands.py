@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.telegram_api import check_text, utf16_len
 from monitor.archive.store import Archive
 from monitor.chat.commands import (
     COMMANDS,
@@ -34,7 +35,6 @@ from monitor.types import (
     RuleMatch,
     TelegramConfig,
 )
-from tests.fakes.telegram_api import check_text, utf16_len
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 LATER = Decision(NOW + timedelta(minutes=15), 900.0, "interval")  # the next check, for the records

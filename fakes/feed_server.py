@@ -1,8 +1,7 @@
 """A real HTTP/1.1 feed server on loopback, for tests that fetch over the network.
 
-Use the ``feed_server`` fixture (import it into your test module)::
-
-    from tests.fakes.feed_server import feed_server  # noqa: F401
+Tests get a started one from the ``feed_server`` fixture (tests/conftest.py); bench/farm.py
+serves its generated feeds through it too::
 
     def test_something(feed_server):
         url = feed_server.add("/news.rss", rss_bytes)         # 200, ETag, Last-Modified, 304s
@@ -13,10 +12,17 @@ Use the ``feed_server`` fixture (import it into your test module)::
 
 API (everything else is private):
 
-``FeedServer(tls=None)``     the class; ``tls``, a server-side ``ssl.SSLContext``, makes it HTTPS
-                             (the fixture is plain HTTP); use it as a context manager
+``FeedServer(tls=None, hosts=1, port=0, keep_requests=True)``
+                             the class; use it as a context manager. ``tls``, a server-side
+                             ``ssl.SSLContext``, makes it HTTPS (the fixture is plain HTTP).
+                             ``hosts`` loopback addresses listen on one port (``port``, 0: any
+                             free one): 127.0.0.1, 127.0.0.2, ... (all of 127/8 is loopback on
+                             Linux), for clients that limit connections per host; every route
+                             answers on every host. ``keep_requests=False`` keeps counts only
+                             (``requests`` stays empty), for long benchmark runs.
 ``base_url``                 ``http://127.0.0.1:<port>`` (``https://`` with ``tls``)
-``url(path)``                ``base_url + path``
+``url(path, host=0)``        ``base_url + path``, on the host-th address
+``host(k)``, ``port``        the k-th loopback address (k modulo ``hosts``), the port
 ``add(path, body, content_type=..., headers=None, encoding=None, delay=0.0) -> url``
     Serve ``body`` (bytes, or str encoded as UTF-8) with a strong ETag (a hash of
     the body) and a Last-Modified; answer 304 to a matching If-None-Match, or,
@@ -40,10 +46,17 @@ API (everything else is private):
                  ``sent`` bytes of it (half), then a TCP RST
     "endless"    200 chunked RSS that never ends: the channel's head, then one ``<item>``
                  every ``interval`` (0.1) seconds until the client goes away
+``route(path, respond) -> url``  serve ``path`` with ``respond(request)``, which reads
+                             ``request.headers`` and answers with ``request.reply(code, body,
+                             headers)`` (``request.wait(seconds)`` first to delay: False when the
+                             client or the server went away meanwhile); ``add`` and
+                             ``misbehave`` install routes of their own
 ``requests``                 every request seen: ``RequestRecord(path, method, headers, host)``,
                              header names lower-case; ``path`` is the request target (with query)
 ``count(path)``              how many requests asked for ``path``
 ``max_in_flight(host=None)`` the most requests handled at once (to one Host header, or to any)
+``stats()``, ``reset_stats()``  ``ServerStats``: requests, 200s, 304s, 404s, body bytes, in flight
+                             now, most in flight since the reset, connections accepted
 
 Routes match the full request target first, then the path without its query;
 anything else is a 404. Hang, drip and streaming handlers stop when the client
@@ -56,6 +69,7 @@ import email.utils
 import hashlib
 import http.server
 import select
+import selectors
 import socket
 import ssl
 import struct
@@ -64,12 +78,10 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
-
-import pytest
 
 _POLL = 0.05  # seconds between checks that the client or the server is still there
 
@@ -85,23 +97,73 @@ class RequestRecord:
 Handler = Callable[["_RequestHandler"], None]
 
 
-class FeedServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 with programmable routes."""
+@dataclass
+class ServerStats:
+    requests: int = 0  # requests answered or being answered
+    ok: int = 0  # 200s
+    not_modified: int = 0  # 304s
+    not_found: int = 0  # 404s
+    bytes: int = 0  # body bytes sent (not counting streamed misbehaviour)
+    in_flight: int = 0  # requests between arrival and answer now
+    max_in_flight: int = 0  # the most at once since the last reset
+    connections: int = 0  # TCP connections accepted
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def line(self) -> str:
+        return (
+            f"requests {self.requests}: {self.ok} 200, {self.not_modified} 304, {self.not_found} 404; "
+            f"{self.bytes / 1e6:.1f} MB; most in flight {self.max_in_flight}; connections {self.connections}"
+        )
+
+
+class FeedServer:
+    """A threaded HTTP/1.1 server on loopback with programmable routes."""
+
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, hosts: int = 1, port: int = 0, keep_requests: bool = True
+    ) -> None:
+        if not 1 <= hosts <= 250 * 250:
+            raise ValueError(f"hosts must be 1..62500, got {hosts}")
         self._routes: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._in_flight: dict[str, int] = {}
         self._max_in_flight: dict[str, int] = {}
+        self._stats = ServerStats()
         self.requests: list[RequestRecord] = []
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _RequestHandler, self, tls)
+        self.keep_requests = keep_requests
+        self.hosts = hosts
+        self._httpds = self._listen(tls, port)
+        self.port: int = self._httpds[0].server_address[1]
         scheme = "https" if tls else "http"
-        self.base_url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": _POLL}, daemon=True
-        )
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._accept, name="feed-server", daemon=True)
+
+    def _listen(self, tls: ssl.SSLContext | None, port: int) -> list[_HTTPServer]:
+        """One listening socket per host, all on one port (a free one when port is 0)."""
+        for attempt in range(20):
+            httpds: list[_HTTPServer] = []
+            try:
+                for k in range(self.hosts):
+                    chosen = httpds[0].server_address[1] if httpds else port
+                    httpds.append(_HTTPServer((self.host(k), chosen), _RequestHandler, self, tls))
+                return httpds
+            except OSError:
+                for httpd in httpds:
+                    httpd.server_close()
+                if port or attempt == 19:  # a fixed port that is taken: say so
+                    raise
+        raise AssertionError("unreachable")
+
+    def _accept(self) -> None:
+        """One thread accepts on every host's socket; each connection gets a thread of its own."""
+        with selectors.DefaultSelector() as selector:
+            for httpd in self._httpds:
+                selector.register(httpd, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select(_POLL):
+                    # what serve_forever does for one socket: accept, then a thread per connection
+                    key.fileobj._handle_request_noblock()  # type: ignore[union-attr]
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -111,14 +173,14 @@ class FeedServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._thread.is_alive():  # shutdown() would wait forever for a loop never started
-            self._httpd.shutdown()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1)
         with self._lock:
             connections = list(self._connections)
         for conn in connections:  # wake handlers blocked reading a keep-alive connection
             _shutdown_quietly(conn)
-        self._httpd.server_close()
-        self._thread.join(timeout=1)
+        for httpd in self._httpds:
+            httpd.server_close()
         deadline = time.monotonic() + 1
         while self._connections and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -131,8 +193,20 @@ class FeedServer:
 
     # --- routes -----------------------------------------------------------------------
 
-    def url(self, path: str) -> str:
-        return self.base_url + path
+    def host(self, k: int) -> str:
+        """The k-th loopback address this server listens on (k modulo hosts)."""
+        k %= self.hosts
+        return f"127.0.{k // 250}.{1 + k % 250}"
+
+    def url(self, path: str, host: int = 0) -> str:
+        if host % self.hosts == 0:
+            return self.base_url + path
+        return self.base_url.replace("127.0.0.1", self.host(host)) + path
+
+    def route(self, path: str, respond: Handler) -> str:
+        """Serve ``path`` with ``respond(request)``; see the module docstring."""
+        self._routes[path] = respond
+        return self.url(path)
 
     def add(
         self,
@@ -154,8 +228,7 @@ class FeedServer:
             etag=f'"{hashlib.sha256(data).hexdigest()[:20]}"',
             last_modified=email.utils.formatdate(time.time() - 60, usegmt=True),
         )
-        self._routes[path] = resource.serve
-        return self.url(path)
+        return self.route(path, resource.serve)
 
     def misbehave(self, path: str, mode: str, **options: Any) -> str:
         """Serve ``path`` badly on purpose; see the module docstring for modes."""
@@ -163,8 +236,7 @@ class FeedServer:
             make = _MODES[mode]
         except KeyError:
             raise ValueError(f"unknown mode {mode!r}; one of {sorted(_MODES)}") from None
-        self._routes[path] = make(**options)
-        return self.url(path)
+        return self.route(path, make(**options))
 
     # --- what happened ----------------------------------------------------------------
 
@@ -177,6 +249,15 @@ class FeedServer:
                 return self._max_in_flight.get("", 0)
             return self._max_in_flight.get(host, 0)
 
+    def stats(self) -> ServerStats:
+        with self._lock:
+            return replace(self._stats, in_flight=self._in_flight.get("", 0))
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            now = self._in_flight.get("", 0)
+            self._stats = ServerStats(in_flight=now, max_in_flight=now)
+
     # --- used by the handler ----------------------------------------------------------
 
     def _route(self, target: str) -> Handler | None:
@@ -184,11 +265,22 @@ class FeedServer:
 
     def _begin(self, record: RequestRecord) -> None:
         with self._lock:
-            self.requests.append(record)
+            if self.keep_requests:
+                self.requests.append(record)
             for key in ("", record.host):  # "" counts every host together
                 self._in_flight[key] = self._in_flight.get(key, 0) + 1
                 now = self._in_flight[key]
                 self._max_in_flight[key] = max(self._max_in_flight.get(key, 0), now)
+            self._stats.requests += 1
+            self._stats.max_in_flight = max(self._stats.max_in_flight, self._in_flight[""])
+
+    def _answering(self, code: int, size: int) -> None:
+        with self._lock:
+            stats = self._stats
+            stats.ok += code == 200
+            stats.not_modified += code == 304
+            stats.not_found += code == 404
+            stats.bytes += size
 
     def _end(self, record: RequestRecord) -> None:
         with self._lock:
@@ -198,13 +290,7 @@ class FeedServer:
     def _track(self, conn: socket.socket, alive: bool) -> None:
         with self._lock:
             (self._connections.add if alive else self._connections.discard)(conn)
-
-
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    """A started FeedServer, stopped after the test."""
-    with FeedServer() as server:
-        yield server
+            self._stats.connections += alive
 
 
 # --- the HTTP machinery ---------------------------------------------------------------
@@ -213,6 +299,7 @@ def feed_server() -> Iterator[FeedServer]:
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # FeedServer.stop wakes and waits for handlers itself
+    request_queue_size = 2048  # a benchmark's burst of connections must not wait for SYN retries
 
     def __init__(
         self, address: tuple[str, int], handler: type, owner: FeedServer, tls: ssl.SSLContext | None
@@ -284,6 +371,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         # Out of flight before the client can have the whole answer: else it may start its next
         # request while this thread has yet to count this one done, and max_in_flight overcounts.
         self._answered()
+        self.server.owner._answering(code, 0 if code == 304 else len(body))
         self.send_response(code)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -294,6 +382,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def start_chunked(self, headers: dict[str, str]) -> None:
+        self.server.owner._answering(200, 0)
         self.send_response(200)
         for name, value in headers.items():
             self.send_header(name, value)

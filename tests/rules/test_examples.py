@@ -10,7 +10,7 @@ from monitor.errors import RuleError
 from monitor.rules.examples import ExampleFailure, check_examples
 from monitor.rules.rulefile import load_rules
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULE = '[[rule]]\nid = "{id}"\nname = "N"\nquery = "{query}"\n'
 
 

@@ -16,7 +16,7 @@ import pytest
 from monitor.errors import ConfigError
 from monitor.ingest.opml import OpmlFeed, OpmlImport, OpmlProblem, read_opml, write_opml
 
-DATA = Path(__file__).resolve().parent / "data" / "opml"
+DATA = Path(__file__).resolve().parents[1] / "data" / "opml"
 NOW = datetime(2026, 3, 6, 10, 30, tzinfo=UTC)
 
 

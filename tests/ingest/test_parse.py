@@ -11,7 +11,7 @@ from monitor.errors import ParseError
 from monitor.ingest.parse import parse_feed
 from monitor.types import FeedData
 
-DATA = Path(__file__).parent / "data" / "feeds"
+DATA = Path(__file__).resolve().parents[1] / "data" / "feeds"
 RSS = {"content-type": "application/rss+xml"}
 
 

@@ -13,9 +13,9 @@ from typing import TypeVar
 import pytest
 from telegram import Bot
 
+from fakes.telegram_api import FakeTelegramAPI
 from monitor.alerts.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
 from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
-from tests.fakes.telegram_api import FakeTelegramAPI
 
 T = TypeVar("T")
 ALERT = '<b>Storm &amp; rain</b>\n\n<a href="https://x.example/?a=1&amp;b=2">link</a>'

@@ -3,9 +3,7 @@
 It rejects what Telegram rejects, with Telegram's JSON error shapes, so a test
 that passes here would pass against api.telegram.org::
 
-    from tests.fakes.telegram_api import telegram_api  # noqa: F401  (the fixture)
-
-    def test_x(telegram_api):                       # a started FakeTelegramAPI
+    def test_x(telegram_api):                       # the fixture (tests/conftest.py): a started one
         bot = telegram.Bot(telegram_api.token, base_url=telegram_api.bot_url)
         ...                                         # bot_url == f"{base_url}/bot"
 
@@ -130,13 +128,11 @@ import select
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-import pytest
 
 MAX_TEXT = 4096
 DEFAULT_TOKEN = "123456789:AAF-fake-token-for-tests_abcdefghijk"
@@ -1088,10 +1084,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
-
-
-@pytest.fixture
-def telegram_api() -> Iterator[FakeTelegramAPI]:
-    """A started FakeTelegramAPI on 127.0.0.1, stopped after the test."""
-    with FakeTelegramAPI() as server:
-        yield server
