@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from fakes.telegram_api import check_text
 from monitor.app import open_app
 from monitor.archive.sqltime import iso
 from monitor.archive.store import Archive
@@ -14,7 +15,6 @@ from monitor.config.load import TOKEN_ENV, load_config
 from monitor.service.scheduler import Service
 from tests.chatkit import items, write_chat_config
 from tests.conftest import rss
-from tests.fakes.telegram_api import check_text
 
 
 def dated(found, start: datetime):  # type: ignore[no-untyped-def]

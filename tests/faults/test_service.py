@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from fakes.telegram_api import SentMessage
 from monitor.app import open_app
 from monitor.archive.store import Archive
 from monitor.config.load import TOKEN_ENV, load_config
@@ -23,7 +24,6 @@ from tests.chatkit import feed_of, items
 from tests.cli.test_manage import db_rows
 from tests.cli.test_ops_fixes import start_run
 from tests.conftest import rss
-from tests.fakes.telegram_api import SentMessage
 
 FAST = '[schedule]\ninterval = "1s"\nmin_interval = "1s"\njitter = 0\n'
 
