@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -35,8 +36,10 @@ from monitor.alerts.render import render_alert, suspension_notice
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.archive.feeds import CHURN_PASSES
 from monitor.archive.store import Archive
-from monitor.errors import FeedError, FetchError, ParseError, StorageError
+from monitor.config.values import redact_urls
+from monitor.errors import BudgetExceeded, FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
+from monitor.ingest.parse import located
 from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.ruleset import RuleSet
 from monitor.service.grouping import Grouper
@@ -53,6 +56,7 @@ from monitor.types import (
     StoryEdit,
 )
 
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 CHURN_EDIT_EVERY = timedelta(hours=1)  # a churning feed edits one story's alert at most this often
 __all__ = ["CONSOLE", "PassReport", "Pipeline"]
@@ -67,6 +71,7 @@ class PassReport:
     matches: int = 0  # rule matches among the new articles
     errors: list[FeedError] = field(default_factory=list)  # one per failed feed
     suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (feed, what was left out) this pass
     in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
     cut_short: int = 0  # feeds not handled when the pass was stopped (0 for a pass that ended)
     backfilled: int = 0  # old items of new feeds archived without an alert ([alerts] backfill)
@@ -110,7 +115,7 @@ class Pipeline:
         pooled = self.analyser.use_workers(len(feeds))
         in_workers = self.analyser.in_workers
 
-        async def one(feed: FeedForUpdate) -> None:
+        async def work(feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
                 await held.acquire()
                 try:
@@ -125,7 +130,8 @@ class Pipeline:
                     result = replace(result, body_hash=digest, unchanged=digest == feed.body_hash)
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
-                    analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
+                    headers = located(result.headers, result.final_url)  # relative links resolve there
+                    analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
                 alerts = report.alerts
                 self.handle(feed, result, analysed, report)
                 report.cut_short -= 1
@@ -134,7 +140,19 @@ class Pipeline:
             finally:
                 held.release()
 
-        # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
+        async def one(feed: FeedForUpdate) -> None:
+            try:
+                await work(feed)
+            except (StorageError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # A bug one feed's content or answer brings out is that feed's error, never the
+                # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
+                self.fail_unexpectedly(feed.key or feed.url, exc, report)
+                report.cut_short -= 1
+
+        # A TaskGroup: what is not one feed's fault (the archive, a cancellation) cancels the
+        # rest instead of orphaning them.
         try:
             async with asyncio.TaskGroup() as group:
                 for feed in feeds:
@@ -165,22 +183,32 @@ class Pipeline:
             self.archive.feed_not_modified(key, result, now, decision)
             report.not_modified += 1
             return
+        if isinstance(analysed, BudgetExceeded):
+            # Kept: the body's hash and validators, so the same body is not read again (and
+            # does not hang the next pass, nor the one after a restart); a new body is.
+            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers), result)
+            return
         if isinstance(analysed, ParseError):
             self.fail(key, analysed, report, CheckResult(False, result.status, result.headers))
             return
         parsed = analysed.feed
+        if parsed.skipped:
+            report.notes.append(
+                (key, f"{parsed.skipped:,} older items not read this pass (over [fetch] max_items)")
+            )
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
         # Every item new, pass after pass: the feed rewrites its GUIDs and links (issue 20, item 13).
         all_new = analysed.items > 0 and len(analysed.fresh) == analysed.items and not feed.new
         churn = feed.churn + 1 if all_new else 0
+        # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
         articles, edits, held_back = self.new_articles(
-            analysed.fresh, feed.name or parsed.title, now, self.backfill_horizon(feed, now)
+            analysed.fresh, feed.name or parsed.outlet, now, self.backfill_horizon(feed, now)
         )
         if churn >= CHURN_PASSES:
             edits = self.rationed(edits, now)
         report.backfilled += held_back
         report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits, parsed.ttl
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
@@ -210,18 +238,46 @@ class Pipeline:
             result = replace(result, ttl=history.ttl)  # unchanged feed, unchanged <ttl>
         return plan(self.config.schedule, history, result, now, self.rng)
 
-    def fail(self, key: str, error: FeedError, report: PassReport, result: CheckResult) -> None:
-        # Report under the configured URL, whatever address the fetch used.
+    def fail(
+        self,
+        key: str,
+        error: FeedError,
+        report: PassReport,
+        result: CheckResult,
+        fetched: FetchedFeed | None = None,
+    ) -> None:
+        # Report under the configured URL, whatever address the fetch used; a URL in the
+        # message (a redirect's) without its credentials, as stored and shown.
         error.url = key
+        error.message = redact_urls(error.message)
         now = self.clock()
         decision = self.plan(key, result, now)
-        self.archive.feed_error(key, error.message, now, decision)
+        self.archive.feed_error(key, error.message, now, decision, fetched)
         report.errors.append(error)
         if decision.suspend:
             report.suspended.append((key, decision.suspend))
             admin = self.config.telegram.admin_chat
             if admin and self.config.telegram.token:
                 self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
+
+    def fail_unexpectedly(self, key: str, exc: Exception, report: PassReport) -> None:
+        """An exception nothing expected, as the feed's error: its next check as after any error,
+        or, when planning it is what failed, after the default interval."""
+        error = FeedError(
+            key, f"could not be handled: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        )
+        log.warning("event=feed_bug feed=%s error=%r", key, error.message)
+        try:
+            self.fail(key, error, report, CheckResult(False, None))
+        except StorageError:
+            raise
+        except Exception:
+            now = self.clock()
+            delay = self.config.schedule.interval
+            decision = Decision(now + timedelta(seconds=delay), delay, "error", None)
+            self.archive.feed_error(key, error.message, now, decision)
+            if error not in report.errors:
+                report.errors.append(error)
 
     def new_articles(
         self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime, horizon: datetime | None = None
@@ -238,10 +294,12 @@ class Pipeline:
         for item in fresh:
             if known.intersection(item.keys):
                 continue
-            entry = item.entry
+            entry = (
+                item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
+            )
             edits = len(grouper.edits)
             place = grouper.place(
-                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys, item.guess
+                entry, entry.outlet, item.matches, item.fingerprint, item.story_keys, item.guess
             )
             old = horizon is not None and entry.published is not None and entry.published < horizon
             if old:  # back catalogue: no alert, and no story alert redrawn for it

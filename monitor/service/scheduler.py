@@ -64,6 +64,8 @@ def log_pass(report: PassReport) -> None:
             feed,
             "every item new on 3 passes in a row (GUIDs rewritten?): its story edits limited to one an hour",
         )
+    for feed, note in report.notes:
+        log.info("event=feed_note feed=%s note=%r", feed, note)
     log.info(
         "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d backfilled=%d errors=%d"
         " seconds=%.2f",

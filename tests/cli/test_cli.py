@@ -224,3 +224,60 @@ def test_search_one_line_per_story(feed_server, write_config, seeds):
     assert all("2 reports: Wire, Gazette" in line or "2 reports: Gazette, Wire" in line for line in lines)
     outlets = [sorted(json.loads(line)["outlets"]) for line in as_json.stdout.splitlines()]
     assert outlets == [["Gazette", "Wire"]] * 2
+
+
+EXPLAINED_RULES = """
+[terms]
+india = ["India", "New Delhi"]
+japan = ["Japan", "Tokyo"]
+
+[[rule]]
+id = "pact"
+name = "Pact"
+query = '''
+(title:(@india AND @japan) OR lead:(@india NEAR/4 @japan)) AND (pact OR summit) NOT hockey
+'''
+
+[[rule]]
+id = "twice"
+name = "Twice"
+query = "@india{2} AND Japan"
+"""
+
+
+def test_match_explain_names_each_clause_and_its_terms(tmp_path, write_config):
+    path = write_config([], rules=rule_file(tmp_path, EXPLAINED_RULES))
+    article = tmp_path / "pact.txt"
+    article.write_text("Tokyo and New Delhi sign pact\nThe pact covers rare earths. Japan said more.\n")
+    result = monitor("--config", str(path), "match", "--explain", str(article))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{article}: pact (New Delhi, Tokyo, pact)",
+        "  pact: fired",
+        "    holds  title:(@india AND @japan) OR lead:(@india NEAR/4 @japan)",
+        "           by title:(@india AND @japan): New Delhi, Tokyo",
+        "           by lead:(@india NEAR/4 @japan): New Delhi, Tokyo",
+        "    holds  pact OR summit",
+        "           terms: pact",
+        "    holds  NOT hockey",
+        "  twice: no match",
+        "    fails  @india{2}",
+    ]
+    as_json = monitor("--config", str(path), "match", "--json", "--explain", str(article))
+    row = json.loads(as_json.stdout)
+    assert row["explain"][0]["rule_id"] == "pact" and row["explain"][0]["fired"] is True
+    failed = {"text": "@india{2}", "holds": False, "terms": [], "branches": []}
+    assert row["explain"][1]["clauses"][0] == failed
+
+
+def test_rules_test_explain_shows_why_each_sample_fired(feed_server, write_config, seeds):
+    url = feed_server.add("/seeds.xml", rss("Seeds", seeds))
+    path = write_config([url])
+    assert monitor("--config", str(path), "poll").returncode == 0
+    result = monitor("--config", str(path), "rules", "test", "defence", "--since", "2000d", "--explain")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    salient = '        holds  title:(@defence OR (@submarines AND NOT "submarine cable*")) OR @defence{2}'
+    assert any(line.startswith(salient) for line in lines), result.stdout
+    assert any(line.startswith("               by @defence{2}: ") for line in lines), result.stdout
+    assert "no match" not in result.stdout  # samples are matches: only their clauses, all holding

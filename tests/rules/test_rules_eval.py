@@ -76,6 +76,17 @@ def test_measures_count_alerts_topics_and_misses(tmp_path: Path) -> None:
     assert printed_rate(out, "alert precision")[1:] == (2, 3)
     assert printed_rate(out, "alert recall")[1:] == (2, 3)
     assert printed_rate(out, "topic recall")[1:] == (3, 5)
+    assert "topics per true alert: 1.50 (3 topics on 2 true alerts)" in out  # a#1 two, a#2 one
     assert re.search(r"^defence\s+0\.667 \(2/3\)\s+0\.667 \(2/3\)$", out, re.MULTILINE), out
     assert "a.toml#4: Navy beats army\n    labelled: -\n    fired defence: Navy, army" in out
     assert "a.toml#2: Army drill" in out and "missed: diplomacy" in out
+
+
+def test_one_file_is_a_batch(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('[[article]]\ntitle = "India"\nbody = "b"\ntopics = []\n')
+    (tmp_path / "b.toml").write_text('[[article]]\ntitle = "Japan"\nbody = "b"\ntopics = []\n')
+    one = run_bench("rules_quality.py", "--articles", str(tmp_path / "b.toml"))
+    both = run_bench("rules_quality.py", "--articles", str(tmp_path))
+    assert one.returncode == 0 and both.returncode == 0, one.stderr + both.stderr
+    assert "articles: 1 (0 relevant, 1 not)" in one.stdout
+    assert "articles: 2 (0 relevant, 2 not)" in both.stdout
