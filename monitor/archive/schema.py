@@ -203,3 +203,12 @@ def m010_feed_folder(db: sqlite_utils.Database) -> None:
     m009_feed_folder on a branch: an archive made then has the column already.)"""
     if "folder" not in db.table("feeds").columns_dict:
         db.table("feeds").add_column("folder", str)
+
+
+@migrations()
+def m011_feed_planned_interval_and_churn(db: sqlite_utils.Database) -> None:
+    """The interval each feed's schedule was planned under (a lowered one applies from the last
+    check), and each feed's run of passes on which every item was new (churn)."""
+    feeds = db.table("feeds")
+    feeds.add_column("planned_interval", float)
+    feeds.add_column("churn", int, not_null_default=0)
