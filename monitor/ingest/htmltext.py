@@ -147,7 +147,7 @@ def tokens_text(value: str) -> str:
 # The usual summary is only simple tags (no comment, script or quoted "<" and ">"): two regex
 # substitutions in C read it three times faster than the tokenizer's loop. Each attempt stops at
 # the next "<", so a failed one costs what lies before it: linear. Whatever they leave that could
-# be markup sends the value to the tokenizer (tests/test_htmltext.py checks they agree).
+# be markup sends the value to the tokenizer (tests/ingest/test_htmltext.py checks they agree).
 # A replaced tag leaves a NUL (dropped at the end): no tag or character reference is made of
 # what stood on either side of it.
 _SIMPLE_ATTRIBUTES = r"""(?:[^<>"'=\x00]++|=\s*+"[^"<>]*+"|=\s*+'[^'<>]*+'|=)*+"""
