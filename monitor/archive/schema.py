@@ -195,3 +195,11 @@ def m009_related_and_cjk_search(db: sqlite_utils.Database) -> None:
     db.table("articles").add_column("related", str)
     fulltext.create(db)
     db.table("feeds").add_column("warning", str)
+
+
+@migrations()
+def m010_feed_folder(db: sqlite_utils.Database) -> None:
+    """The folder (OPML category, "Asia / Japan") an imported feed was filed in. (Briefly named
+    m009_feed_folder on a branch: an archive made then has the column already.)"""
+    if "folder" not in db.table("feeds").columns_dict:
+        db.table("feeds").add_column("folder", str)

@@ -31,7 +31,7 @@ from monitor.ingest.htmltext import html_text, plain_text
 from monitor.ingest.parse import MAX_SUMMARY, MAX_TITLE, located, parse_feed
 from monitor.types import FeedData
 
-VENDORED = Path(__file__).parent.parent / "data" / "feedparser"
+VENDORED = Path(__file__).resolve().parents[1] / "data" / "feedparser"
 CACHE = Path.home() / ".cache" / "monitor-tests"
 _HEADER = re.compile(rb"^Header:\s+([^:]+):(.+)$", re.MULTILINE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
