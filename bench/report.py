@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from baselines import Timing
-from monitor_cases import PassFigures, SearchFigures
+from monitor_cases import PassFigures, SearchFigures, StartupFigures
 from service_session import Session
 
 __all__ = ["Results", "Row", "build_rows", "markdown", "rows_json", "verdict"]
@@ -94,6 +94,7 @@ class Results:
     baselines: dict[str, Timing] = field(default_factory=dict)  # e.g. "httpx cold", "reader warm"
     farm: dict[str, dict[str, int]] = field(default_factory=dict)  # step → what the farm answered
     searches: list[SearchFigures] = field(default_factory=list)
+    startups: list[StartupFigures] = field(default_factory=list)  # CLI start-up, end to end
     archive_articles: int = 0
     session: Session | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # step → wall time
@@ -205,23 +206,28 @@ def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
     )
     lat = s.latencies
     median = statistics.median(lat) if lat else None
-    figure = (
-        f"median {median:.1f} s, max {lat[-1]:.1f} s ({len(lat)}/{len(s.samples)} alerts)"
-        if median is not None
-        else f"no alert arrived (0/{len(s.samples)})"
-    )
-    bound = s.interval + 2
+    # Issue 14: half an interval is the unavoidable wait on average; the service may add 3 s
+    # (median) and 5 s (worst case) to it, no more. Shown as ratios to those limits (<= 1 meets).
+    median_limit, max_limit = s.interval / 2 + 3, s.interval + 5
+    if median is not None:
+        figure = (
+            f"median {median:.1f} s ({median / median_limit:.2f} of {median_limit:g} s), "
+            f"max {lat[-1]:.1f} s ({lat[-1] / max_limit:.2f} of {max_limit:g} s), "
+            f"{len(lat)}/{len(s.samples)} alerts"
+        )
+    else:
+        figure = f"no alert arrived (0/{len(s.samples)})"
     latency = Row(
         "latency",
         f"latency: interval {s.interval:g} s",
         figure,
-        "the polling interval",
-        f"{s.interval:g} s",
+        "half the interval",
+        f"{s.interval / 2:g} s",
         None,
-        f"median < {bound:g} s",
-        median is not None and median < bound and len(lat) == len(s.samples),
+        f"median ≤ {median_limit:g} s, max ≤ {max_limit:g} s",
+        median is not None and median <= median_limit and lat[-1] <= max_limit and len(lat) == len(s.samples),
         median,
-        s.interval,
+        s.interval / 2,
         "s",
     )
     return [memory, latency]
@@ -267,5 +273,29 @@ def _search_rows(r: Results) -> list[Row | None]:
 
 
 def build_rows(r: Results, args: argparse.Namespace) -> list[Row]:
-    rows = _pass_rows(r, args) + _service_rows(r, args) + _search_rows(r)
+    rows = _pass_rows(r, args) + _service_rows(r, args) + _search_rows(r) + _startup_rows(r)
     return [row for row in rows if row is not None]
+
+
+STARTUP_LIMIT_MS = 150  # issue 16: a command on a 100,000-article archive, end to end
+
+
+def _startup_rows(r: Results) -> list[Row | None]:
+    """`monitor COMMAND` from a fresh interpreter against the sqlite3 shell; the ratio is
+    sqlite3's time over monitor's (a rate ratio, as everywhere in this table)."""
+    return [
+        Row(
+            f"startup {s.key}",
+            f"CLI start-up: monitor {s.key}",
+            f"{s.cli * 1000:.0f} ms (fastest {s.cli_best * 1000:.0f}, CPU {s.cpu * 1000:.0f})",
+            "sqlite3 shell, the same question",
+            f"{s.raw * 1000:.1f} ms",
+            s.raw / s.cli if s.cli else None,
+            f"< {STARTUP_LIMIT_MS} ms",
+            s.cli * 1000 < STARTUP_LIMIT_MS,
+            s.cli * 1000,
+            s.raw * 1000,
+            "ms",
+        )
+        for s in r.startups
+    ]

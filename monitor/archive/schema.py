@@ -195,3 +195,20 @@ def m009_related_and_cjk_search(db: sqlite_utils.Database) -> None:
     db.table("articles").add_column("related", str)
     fulltext.create(db)
     db.table("feeds").add_column("warning", str)
+
+
+@migrations()
+def m010_feed_folder(db: sqlite_utils.Database) -> None:
+    """The folder (OPML category, "Asia / Japan") an imported feed was filed in. (Briefly named
+    m009_feed_folder on a branch: an archive made then has the column already.)"""
+    if "folder" not in db.table("feeds").columns_dict:
+        db.table("feeds").add_column("folder", str)
+
+
+@migrations()
+def m011_feed_planned_interval_and_churn(db: sqlite_utils.Database) -> None:
+    """The interval each feed's schedule was planned under (a lowered one applies from the last
+    check), and each feed's run of passes on which every item was new (churn)."""
+    feeds = db.table("feeds")
+    feeds.add_column("planned_interval", float)
+    feeds.add_column("churn", int, not_null_default=0)

@@ -29,6 +29,8 @@ from monitor.ingest.parse import MAX_TITLE
 from tests.conftest import rss
 from tests.faults.conftest import Outcome
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 # Matches the shipped rules (economic-security, semiconductors, diplomacy): it is alerted.
 ON_TOPIC = "India and Japan sign semiconductor supply chain pact"

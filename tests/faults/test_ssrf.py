@@ -22,6 +22,8 @@ from monitor.ingest.netguard import AddressPolicy
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 from tests.conftest import rss
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 PUBLIC_HOST = "127.0.0.2"
 SETTINGS = FetchSettings(connect_timeout=2, read_timeout=2, deadline=5)
 TEST_POLICY = AddressPolicy(public_networks=(ipaddress.ip_network(f"{PUBLIC_HOST}/32"),))
