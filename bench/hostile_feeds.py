@@ -2,7 +2,7 @@
 
     python bench/hostile_feeds.py [--case items|lt|near|all] [--limit-mib 0]
 
-Cases (each served from loopback by tests/fakes/feed_server.py, next to a one-item feed):
+Cases (each served from loopback by fakes/feed_server.py, next to a one-item feed):
 
     items   100,000 items in 8.6 MB (under the 10 MiB cap)
     lt      one description of 1 MB of '<' inside CDATA
@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.feed_server import FeedServer  # noqa: E402
+from fakes.feed_server import FeedServer  # noqa: E402
 
 GOOD = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Good</title>'

@@ -27,6 +27,18 @@ def test_rules_bench_runs_small() -> None:
         assert line in result.stdout, result.stdout
 
 
+def test_hostile_feeds_bench_runs_one_case() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/hostile_feeds.py", "--case", "near"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "near: exit 0," in result.stdout and "neighbour archived: True" in result.stdout, result.stdout
+
+
 def test_stories_archive_bench_runs_small() -> None:
     result = subprocess.run(
         [

@@ -15,6 +15,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 MAX_DURATION = 365 * 86400.0  # seconds; no interval, timeout or window in the config needs more
 MAX_AGE = 100 * 365 * 86400.0  # seconds; a look back (search --since, prune --older-than)
+MAX_COUNT = 10**9  # a whole-number setting beyond this is a typo (issue 20: values bounded)
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

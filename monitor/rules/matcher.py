@@ -96,24 +96,18 @@ class _Article:
 def _close_to_any(
     article: _Article, hits: list[tuple[str, Hit]], others: list[tuple[str, Hit]], distance: int
 ) -> list[tuple[str, Hit]]:
-    """The hits that have an occurrence among `others` close enough: not overlapping it, with at
-    most `distance` words between (either side).
-
-    Sorted word numbers and a bisection per hit, not every hit against every other: a 20,000-
-    character text repeating one word made the pairwise test take seconds (issue 20)."""
+    """The hits with an occurrence among `others` not overlapping them and at most `distance`
+    words away, either side: word numbers sorted and bisected, not every pair compared (a
+    20,000-character text repeating one word took seconds that way, issue 20)."""
     spans = [article.span(hit) for _, hit in others]
-    ends = sorted(end for _, end in spans)  # an other that ends before a hit starts
-    starts = sorted(start for start, _ in spans)  # an other that starts after a hit ends
-    kept = []
-    for entry in hits:
-        first, after = article.span(entry[1])
-        # before it: an other ending at a word number in [first - distance, first]
-        if bisect_right(ends, first) > bisect_left(ends, first - distance):
-            kept.append(entry)
-        # after it: an other starting at a word number in [after, after + distance]
-        elif bisect_right(starts, after + distance) > bisect_left(starts, after):
-            kept.append(entry)
-    return kept
+    ends, starts = sorted(end for _, end in spans), sorted(start for start, _ in spans)
+
+    def near(first: int, after: int) -> bool:
+        # an other ending at word [first - distance, first], or starting at [after, after + distance]
+        before = bisect_right(ends, first) > bisect_left(ends, first - distance)
+        return before or bisect_right(starts, after + distance) > bisect_left(starts, after)
+
+    return [entry for entry in hits if near(*article.span(entry[1]))]
 
 
 # --- plans: a query tree compiled to set tests ----------------------------------
