@@ -148,7 +148,8 @@ def run_monitor(docs: Sequence[Doc], folder: Path) -> Run:
         )
         config_path = folder / "monitor.toml"
         config_path.write_text(
-            f"[storage]\npath = {json.dumps(str(db))}\n\n[rules]\npaths = [{json.dumps(str(rules))}]\n\n{feeds}",
+            f"[storage]\npath = {json.dumps(str(db))}\n\n"
+            f"[rules]\npaths = [{json.dumps(str(rules))}]\n\n{feeds}",
             encoding="utf-8",
         )
         config = load_config(config_path, environ={})
@@ -160,8 +161,7 @@ def run_monitor(docs: Sequence[Doc], folder: Path) -> Run:
                     d for d in by_outlet[outlet] if day - timedelta(days=FEED_DAYS) < d.published <= day
                 ]
                 server.add(path, _rss(outlet, recent))
-            clock_at = day
-            asyncio.run(_one_pass(config, lambda: clock_at))
+            asyncio.run(_one_pass(config, lambda at=day: at))
             passes += 1
             day += timedelta(days=1)
     seconds = time.perf_counter() - started
@@ -191,7 +191,8 @@ async def _one_pass(config: object, clock: object) -> None:
 def tfidf_baseline(
     docs: Sequence[Doc], threshold: float = 0.3, hours: float = 48.0
 ) -> tuple[dict[str, int], Counter[str]]:
-    """Single link over cosine ≥ threshold within `hours`; an article alerts when it links to no earlier one."""
+    """Single link over cosine ≥ threshold within `hours`; an article alerts when it links to
+    no earlier one."""
     tokens = [re.findall(r"\w+", f"{d.title} {d.summary}".lower()) for d in docs]
     df = Counter(t for toks in tokens for t in set(toks))
     idf = {t: math.log(len(docs) / n) for t, n in df.items()}
