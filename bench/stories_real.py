@@ -129,7 +129,7 @@ class Run:
     missing: list[str]  # doc ids the archive does not hold
 
 
-def run_monitor(docs: Sequence[Doc], folder: Path) -> Run:
+def run_monitor(docs: Sequence[Doc], folder: Path, stories: str = "") -> Run:
     by_outlet: dict[str, list[Doc]] = defaultdict(list)
     for doc in docs:
         by_outlet[doc.outlet].append(doc)
@@ -149,7 +149,7 @@ def run_monitor(docs: Sequence[Doc], folder: Path) -> Run:
         config_path = folder / "monitor.toml"
         config_path.write_text(
             f"[storage]\npath = {json.dumps(str(db))}\n\n"
-            f"[rules]\npaths = [{json.dumps(str(rules))}]\n\n{feeds}",
+            f"[rules]\npaths = [{json.dumps(str(rules))}]\n\n[stories]\n{stories}\n\n{feeds}",
             encoding="utf-8",
         )
         config = load_config(config_path, environ={})
@@ -309,13 +309,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--since", help="first day (YYYY-MM-DD), overrides --part")
     parser.add_argument("--until", help="day after the last (YYYY-MM-DD), overrides --part")
     parser.add_argument("--verbose", action="store_true", help="list the stories that mix events")
+    parser.add_argument("--stories", default="", help='[stories] settings, e.g. "min_similarity = 0.27"')
+    parser.add_argument("--keep", type=Path, help="keep the archive in this (new) folder")
     args = parser.parse_args(argv)
     since, until = PARTS[args.part]
     docs = load(args.corpus, args.since or since, args.until or until)
     if not docs:
         raise SystemExit(f"stories_real: {args.corpus}: no article in the chosen dates")
-    with tempfile.TemporaryDirectory(prefix="stories_real.") as folder:
-        run = run_monitor(docs, Path(folder))
+    if args.keep:
+        args.keep.mkdir(parents=True)
+        run = run_monitor(docs, args.keep, args.stories)
+    else:
+        with tempfile.TemporaryDirectory(prefix="stories_real.") as folder:
+            run = run_monitor(docs, Path(folder), args.stories)
     baseline, baseline_alerts = tfidf_baseline(docs)
     alone = {d.id: i for i, d in enumerate(docs)}
     events = len({d.cluster for d in docs})

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,6 +160,11 @@ def m007_feed_body_hash(db: sqlite_utils.Database) -> None:
 @migrations()
 def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
     storystore.migrate_keys_one_btree(db)
+
+
+@migrations()
+def m009_story_profiles(db: sqlite_utils.Database) -> None:
+    storystore.migrate_profiles(db)
 
 
 @contextmanager
@@ -385,6 +390,8 @@ class Archive:
             storystore.index_article(
                 self.db, article_id, story_id, published, article.fingerprint, article.story_keys
             )
+        if article.joined is not None:
+            storystore.record_join(self.db, article_id, story_id, article.joined)
         conn.executemany(
             "insert or ignore into article_keys (key, article_id) values (?, ?)",
             [(k, article_id) for k in article.keys],
@@ -439,6 +446,40 @@ class Archive:
         """Article id → its fingerprint as JSON (stories.fingerprint.ArticleFingerprint)."""
         with _wrap(self.path, "read story fingerprints"):
             return storystore.fingerprints(self.db.conn, article_ids)
+
+    def story_profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        """Story id → its profile JSON (stories.profile.Profile)."""
+        with _wrap(self.path, "read story profiles"):
+            return storystore.profiles(self.db.conn, story_ids)
+
+    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """(term → archived articles of `lang` with it, archived articles of `lang`)."""
+        with _wrap(self.path, "read document frequencies"):
+            return storystore.document_frequencies(self.db.conn, lang, terms)
+
+    def story_joins(self, story_id: int) -> list[tuple[int, str, str | None, str, float | None, str | None]]:
+        """(article id, published, outlet, title, score, reason) of a story's reports, oldest first."""
+        with _wrap(self.path, "read a story"):
+            return storystore.story_joins(self.db, story_id)
+
+    def split_article(self, article_id: int, now: datetime, profiles: Callable[[list[tuple[str, str, str]]], str | None]) -> tuple[int, int]:
+        """Take an article out of its story into a story of its own; `profiles` builds a story's
+        profile from its reports' (title, summary, published). Returns (old story, new story)."""
+        with _wrap(self.path, "split a story"), self.write():
+            row = self.db.execute("select title from articles where id = ?", [article_id]).fetchone()
+            if row is None:
+                raise KeyError(article_id)
+            old, new = storystore.move_article(self.db, article_id, row[0], iso(now))
+            for story in (old, new):
+                texts = [
+                    (r[0], r[1] or "", r[2])
+                    for r in self.db.execute(
+                        "select title, summary, published from articles where story_id = ? order by published, id",
+                        [story],
+                    )
+                ]
+                storystore.set_profile(self.db, story, profiles(texts) if texts else None)
+            return old, new
 
     def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
         with _wrap(self.path, "read a story's alerts"):

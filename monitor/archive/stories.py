@@ -3,6 +3,9 @@
     stories      one row per story: first article, title, how many reports, last update
     story_keys   stories.candidate_keys of every article, with its publication time
     fingerprints stories.ArticleFingerprint (JSON) of every article
+    story_profiles  stories.profile.Profile (JSON) of every story: what a report is compared with
+    story_joins  how each article was placed: score and reason (`monitor stories show`)
+    term_df, term_docs  document frequencies per language, kept as articles are archived
 
 Part of storage (the only SQL in monitor); Archive calls these inside its transactions.
 """
@@ -16,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor.archive.sqltime import from_iso, iso
-from monitor.types import EntryData, RuleMatch, StoryEdit
+from monitor.types import EntryData, RuleMatch, StoryEdit, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
     import sqlite_utils
@@ -58,6 +61,113 @@ def migrate_keys_one_btree(db: sqlite_utils.Database) -> None:
     )
     db.execute("drop table story_keys")
     db.execute("alter table story_keys_new rename to story_keys")
+
+
+def migrate_profiles(db: sqlite_utils.Database) -> None:
+    """m009: story profiles, placement reasons and the archive's document frequencies. Old
+    archives' stories have no profile: they take no more reports (a new report starts a story)."""
+    db.execute(
+        "create table if not exists story_profiles (story_id integer primary key, last text, data text not null)"
+    )
+    db.execute(
+        "create table if not exists story_joins (article_id integer primary key, story_id integer,"
+        " score real, reason text)"
+    )
+    db.execute(
+        "create table if not exists term_df (lang text not null, term text not null, df integer not null,"
+        " primary key (lang, term)) without rowid"
+    )
+    db.execute("create table if not exists term_docs (lang text primary key, documents integer not null)")
+
+
+def record_join(db: sqlite_utils.Database, article_id: int, story_id: int, joined: StoryJoin) -> None:
+    """The article's placement, its story's new profile, and one more document for its terms."""
+    conn = db.conn
+    conn.execute(
+        "insert or replace into story_joins (article_id, story_id, score, reason) values (?, ?, ?, ?)",
+        (article_id, story_id, joined.score, joined.reason),
+    )
+    last = json.loads(joined.profile).get("l")
+    conn.execute(
+        "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
+        (story_id, last, joined.profile),
+    )
+    conn.executemany(
+        "insert into term_df (lang, term, df) values (?, ?, 1)"
+        " on conflict (lang, term) do update set df = df + 1",
+        [(joined.language, t) for t in joined.terms],
+    )
+    conn.execute(
+        "insert into term_docs (lang, documents) values (?, 1)"
+        " on conflict (lang) do update set documents = documents + 1",
+        (joined.language,),
+    )
+
+
+def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
+    """Story id → its profile JSON (stories without one are left out)."""
+    found: dict[int, str] = {}
+    for i in range(0, len(story_ids), 500):
+        chunk = list(story_ids[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"select story_id, data from story_profiles where story_id in ({marks})", chunk)
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+def document_frequencies(conn: sqlite3.Connection, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    """(term → how many archived articles of `lang` have it, how many archived articles of `lang`)."""
+    found: dict[str, int] = {}
+    for i in range(0, len(terms), 400):
+        chunk = list(terms[i : i + 400])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"select term, df from term_df where lang = ? and term in ({marks})", [lang, *chunk])
+        found.update((r[0], int(r[1])) for r in rows)
+    row = conn.execute("select documents from term_docs where lang = ?", (lang,)).fetchone()
+    return found, int(row[0]) if row else 0
+
+
+def story_joins(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, str | None, str, float | None, str | None]]:
+    """(article id, published, outlet, title, score, reason) of a story's reports, oldest first."""
+    rows = db.execute(
+        "select a.id, a.published, coalesce(a.outlet, f.name, f.title), a.title, j.score, j.reason"
+        " from articles a left join feeds f on f.url = a.feed left join story_joins j on j.article_id = a.id"
+        " where a.story_id = ? order by a.published, a.id",
+        [story_id],
+    ).fetchall()
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: str) -> tuple[int, int]:
+    """Take an article out of its story into a new story of its own: (old story, new story).
+    The caller writes both profiles again (set_profile)."""
+    row = db.execute("select story_id from articles where id = ?", [article_id]).fetchone()
+    old = int(row[0])
+    new = join_story(db, None, title, now)
+    first_article(db, new, article_id)
+    db.execute("update articles set story_id = ? where id = ?", [new, article_id])
+    db.execute("update story_keys set story_id = ? where article_id = ?", [new, article_id])
+    db.execute(
+        "update story_joins set story_id = ?, score = 0, reason = 'split by hand' where article_id = ?",
+        [new, article_id],
+    )
+    db.execute("update stories set articles = articles - 1, updated = ? where id = ?", [now, old])
+    first = db.execute(
+        "select id from articles where story_id = ? order by published, id limit 1", [old]
+    ).fetchone()
+    if first is not None:
+        db.execute("update stories set first_article_id = ? where id = ?", [first[0], old])
+    return old, new
+
+
+def set_profile(db: sqlite_utils.Database, story_id: int, profile: str | None) -> None:
+    if profile is None:
+        db.execute("delete from story_profiles where story_id = ?", [story_id])
+        return
+    db.execute(
+        "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
+        [story_id, json.loads(profile).get("l"), profile],
+    )
 
 
 def join_story(db: sqlite_utils.Database, story_id: int | None, title: str, now: str) -> int:
@@ -259,3 +369,9 @@ class StoryIndex:
 
     def latest_article(self) -> int:
         return latest_article(self.conn)
+
+    def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        return profiles(self.conn, story_ids)
+
+    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        return document_frequencies(self.conn, lang, terms)

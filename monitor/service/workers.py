@@ -268,13 +268,7 @@ def _analyse_in_worker(
     if isinstance(read, ParseError):
         return read
     parsed, keyed = read
-    # One read transaction: the identity keys and the stories are of one snapshot, whose
-    # newest article tells the main process where to look on from (grouping.py).
+    # Stories are placed in the main process, against story profiles (grouping.py).
     with worker.archive.reading() as view:
-        snapshot = view.stories.latest_article()
-
-        def lookup(fp: ArticleFingerprint, keys: tuple[str, ...]) -> StoryGuess:
-            return archived_story(view.stories, worker.fingerprints, fp, keys, worker.stories, snapshot)
-
         seen = view.known_keys(k for _, _, keys in keyed for k in keys)
-        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories, lookup)
+        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories)

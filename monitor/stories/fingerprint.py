@@ -244,6 +244,11 @@ def best_story(
     return best
 
 
+def near_copy(a: ArticleFingerprint, b: ArticleFingerprint) -> float:
+    """Estimated shingle Jaccard of two reports' texts (copies score 0.4 and more)."""
+    return _jaccard(a.signature, b.signature)
+
+
 # --- the decision --------------------------------------------------------------
 
 
