@@ -481,6 +481,13 @@ class Archive:
                 storystore.set_profile(self.db, story, profiles(texts) if texts else None)
             return old, new
 
+    def queue_story_alerts(
+        self, article_id: int, story_id: int, alerts: Sequence[AlertIntent], now: datetime
+    ) -> None:
+        """Queue an archived article's own alerts (a report taken out of a story by hand)."""
+        with _wrap(self.path, "queue alerts"), self.write():
+            storystore.queue_alerts(self.db, article_id, story_id, alerts, iso(now))
+
     def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
         with _wrap(self.path, "read a story's alerts"):
             return storystore.story_alerts(self.db, story_id)

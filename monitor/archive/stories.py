@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor.archive.sqltime import from_iso, iso
-from monitor.types import EntryData, RuleMatch, StoryEdit, StoryJoin
+from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
     import sqlite_utils
@@ -167,6 +167,23 @@ def set_profile(db: sqlite_utils.Database, story_id: int, profile: str | None) -
     db.execute(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
         [story_id, json.loads(profile).get("l"), profile],
+    )
+
+
+def queue_alerts(
+    db: sqlite_utils.Database, article_id: int, story_id: int, alerts: Sequence[AlertIntent], now: str
+) -> None:
+    """Pending 'send' alerts of an article (as save_update writes them)."""
+    from monitor.archive.chats import current_id
+
+    db.conn.executemany(
+        "insert into alerts (article_id, chat_id, rules, text, status, hold, priority, silent,"
+        " kind, story_id, created, attempts) values (?, ?, ?, ?, 'pending', null, ?, ?, 'send', ?, ?, 0)",
+        [
+            (article_id, current_id(db, a.chat_id), json.dumps(list(a.rule_ids)), a.text, a.priority,
+             int(a.silent), story_id, now)
+            for a in alerts
+        ],
     )
 
 

@@ -27,6 +27,7 @@ from monitor.ingest.schedule import is_stale
 from monitor.rules.examples import check_examples
 from monitor.rules.rulefile import load_rules
 from monitor.rules.trial import TrialReport, trial
+from monitor.service import storyfix
 from monitor.service.logs import setup_logging
 from monitor.service.workers import tune_gc
 from monitor.types import ChatState, Config, SearchHit
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--samples", type=int, default=10, help="titles to show (default 10)")
     trial.add_argument("--json", action="store_true", help="the report as one JSON object")
     sub.add_parser("demo", help="offline demo: serve feeds built from seeds/ and poll them once")
+    stories = sub.add_parser("stories", help="explain a story, or take a report out of it")
+    stories_sub = stories.add_subparsers(dest="stories_command", required=True, metavar="ACTION")
+    show = stories_sub.add_parser("show", help="a story's reports: when each joined and why")
+    show.add_argument("id", type=int, metavar="ID", help="story id (articles.story_id, /story ID)")
+    split = stories_sub.add_parser("split", help="take a report out into a story of its own, and alert it")
+    split.add_argument("article", type=int, metavar="ARTICLE_ID", help="the report's article id")
     manage.add_parsers(sub)
     return parser
 
@@ -333,6 +340,23 @@ def _trial_text(report: TrialReport, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def cmd_stories(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config()
+    archive = Archive.open(config.storage_path)
+    try:
+        if args.stories_command == "show":
+            print(storyfix.explain(archive, args.id))
+        else:
+            rules = load_rules(config.rule_paths)
+            print(storyfix.split(archive, config, rules, args.article, datetime.now(UTC)))
+    except storyfix.StoryNotFound as exc:
+        print(f"monitor: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        archive.close()
+    return 0
+
+
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.cli.demo import run_demo
 
@@ -348,6 +372,7 @@ COMMANDS = {
     "status": cmd_status,
     "rules": cmd_rules,
     "demo": cmd_demo,
+    "stories": cmd_stories,
     "feeds": lambda ctx, args: manage.cmd_feeds(ctx.config(), args),
     "backup": lambda ctx, args: manage.cmd_backup(ctx.config(), args),
     "prune": lambda ctx, args: manage.cmd_prune(ctx.config, args),  # checks its arguments first

@@ -24,10 +24,11 @@ from monitor.alerts.render import render_alert
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories import profile
-from monitor.stories.fingerprint import ArticleFingerprint, near_copy
+from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_copy
 from monitor.stories.lookup import FingerprintCache, StoryGuess
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin, StorySettings
 
+COLD_START = 100  # articles of a language the archive needs before rarity weighs words
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
 AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
 
@@ -85,13 +86,14 @@ class Grouper:
         keys: Sequence[str] = (),
         guess: StoryGuess | None = None,
     ) -> Placement:
-        """`fp`: stories.fingerprint of the entry (its text signature finds copies); `keys` and
-        `guess` (the old index keys and a worker's look-up) are not used any more."""
+        """`fp`: stories.fingerprint of the entry (its text signature finds copies); `keys`: its
+        stories.candidate_keys (while the archive is too small for rarity, see COLD_START, they
+        find this batch's earlier reports); `guess` (a worker's look-up) is not used any more."""
         counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
         lang = profile.language(f"{entry.title} {entry.summary}")
         rarity = self._rarity(lang, counts)
         index_keys = profile.keys(counts, rarity)
-        decision = self._decide(counts, fp, index_keys, rarity)
+        decision = self._decide(counts, fp, index_keys, rarity, keys)
         report = (outlet, entry.link)
         story = decision.story
         if story is None:
@@ -104,14 +106,19 @@ class Grouper:
             alerts = self._join_new(self._new[story], report, entry, outlet, matches)
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
+        if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
+            data = self.archive.story_profiles([story]).get(story)
+            self._profiles[story] = profile.Profile.from_json(story, data) if data else profile.Profile(story)
         story_profile = self._profiles[story]
         story_profile.add(counts, fp.published)
         self._df.setdefault(lang, Counter()).update(counts.keys())
         self._docs[lang] += 1
-        for key in index_keys:
+        for key in (*index_keys, *keys):
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
         joined = StoryJoin(lang, tuple(counts), story_profile.to_json(), decision.score, decision.reason)
+        if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
+            index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         return Placement(story, fp.to_json(), index_keys, alerts, joined)
 
     def _rarity(self, lang: str, counts: profile.Terms) -> profile.Rarity:
@@ -122,7 +129,12 @@ class Grouper:
         return profile.Rarity(df, documents + self._docs[lang])
 
     def _decide(
-        self, counts: profile.Terms, fp: ArticleFingerprint, keys: Sequence[str], rarity: profile.Rarity
+        self,
+        counts: profile.Terms,
+        fp: ArticleFingerprint,
+        keys: Sequence[str],
+        rarity: profile.Rarity,
+        evidence_keys: Sequence[str] = (),
     ) -> profile.Decision:
         window = self.settings.window_hours
         index = self.archive.story_index()
@@ -136,6 +148,16 @@ class Grouper:
         missing = [s for s in stories if s not in self._profiles and s > 0]
         for story, data in self.archive.story_profiles(missing).items():
             self._profiles[story] = profile.Profile.from_json(story, data)
+        if rarity.documents < COLD_START:
+            # Too few articles to tell a rare word from a common one: the pairwise evidence of
+            # specific names, figures and dates (stories.fingerprint) decides, as it did before.
+            found += index.sharing(index.selective(evidence_keys, fp.published, window), fp.published, window)
+            articles = self.fingerprints.candidates(found, self.archive.fingerprints)
+            batch = self._batch_candidates([*keys, *evidence_keys])
+            best = best_story(fp, articles + batch, self.settings)
+            if best is None:
+                return profile.Decision(None, 0.0, "new story")
+            return profile.Decision(best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points")
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         return profile.place(counts, fp.published, candidates, rarity, view, copies)
