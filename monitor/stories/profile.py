@@ -22,7 +22,9 @@ A story's profile is the sum of its reports' term counts (log-scaled per report)
 times of its first and last report. A report joins the open story whose profile is closest
 (cosine of the TF-IDF vectors) when that closeness reaches `min_similarity`; it is decided
 against the story as a whole, so a report that resembles only the story's newest member
-cannot pull the story to another event. A story stops taking reports `quiet_hours` after its
+cannot pull the story to another event; and in a story of several reports, a term only one
+of them has counts half (ALONE), so a report that speaks of two events lends the second one
+little. A story stops taking reports `quiet_hours` after its
 last one: a long-running event then starts a new story, shown as its own alert. Copies
 (shingle Jaccard ≥ near_duplicate with one of the story's reports) always join.
 """
@@ -40,6 +42,7 @@ from datetime import datetime
 MAX_KEYS = 8  # index rows per article
 PROFILE_TERMS = 80  # a story's profile keeps its strongest terms only
 TITLE_WEIGHT = 2.0  # a word of the title counts as two of the summary
+ALONE = 0.5  # in a story of several reports, a term only one of them has counts half
 NAME_WEIGHT = 1.5  # a capitalised word (most often a name) counts as one and a half
 
 Terms = dict[str, float]  # word → count (title words count TITLE_WEIGHT)
@@ -127,6 +130,7 @@ class Profile:
 
     story: int  # story id (< 0: started in this batch)
     counts: dict[str, float] = field(default_factory=dict)  # term → sum of log-scaled counts
+    reported: dict[str, int] = field(default_factory=dict)  # term → how many reports have it
     first: datetime | None = None
     last: datetime | None = None
     reports: int = 0
@@ -134,8 +138,10 @@ class Profile:
     def add(self, counts: Mapping[str, float], published: datetime) -> None:
         for term, c in counts.items():
             self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
+            self.reported[term] = self.reported.get(term, 0) + 1
         if len(self.counts) > PROFILE_TERMS * 2:
             self.counts = dict(sorted(self.counts.items(), key=lambda kv: -kv[1])[:PROFILE_TERMS])
+            self.reported = {t: self.reported.get(t, 1) for t in self.counts}
         self.first = published if self.first is None else min(self.first, published)
         self.last = published if self.last is None else max(self.last, published)
         self.reports += 1
@@ -143,6 +149,7 @@ class Profile:
     def to_json(self) -> str:
         data = {
             "c": {t: round(c, 3) for t, c in self.counts.items()},
+            "d": {t: n for t, n in self.reported.items() if n > 1},
             "f": self.first.isoformat() if self.first else None,
             "l": self.last.isoformat() if self.last else None,
             "n": self.reports,
@@ -155,6 +162,7 @@ class Profile:
         return cls(
             story=story,
             counts={t: float(c) for t, c in data["c"].items()},
+            reported={t: int(data.get("d", {}).get(t, 1)) for t in data["c"]},
             first=datetime.fromisoformat(data["f"]) if data.get("f") else None,
             last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
             reports=int(data.get("n", 0)),
@@ -177,7 +185,13 @@ class Decision:
 def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
     """Cosine of the report's and the story's TF-IDF vectors, and the shared terms that weigh most."""
     a = vector(counts, rarity)
-    b = {t: c * rarity.weight(t) for t, c in profile.counts.items()}
+    # What one report of a story alone says weighs less than what its reports agree on: a
+    # report about two events cannot hand the second one to its story.
+    alone = ALONE if profile.reports > 1 else 1.0
+    b = {
+        t: c * rarity.weight(t) * (1.0 if profile.reported.get(t, 1) > 1 else alone)
+        for t, c in profile.counts.items()
+    }
     shared = {t: a[t] * b[t] for t in a.keys() & b.keys()}
     if not shared:
         return 0.0, []
