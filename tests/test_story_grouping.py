@@ -82,7 +82,10 @@ PACT = item(
 def story_of(db: Path) -> dict[str, int]:
     conn = sqlite3.connect(db)
     try:
-        return {link.rsplit("/", 1)[1]: story for link, story in conn.execute("select link, story_id from articles")}
+        return {
+            link.rsplit("/", 1)[1]: story
+            for link, story in conn.execute("select link, story_id from articles")
+        }
     finally:
         conn.close()
 
@@ -124,12 +127,16 @@ def test_a_story_does_not_chain_to_another_event_through_a_bridging_report(newsr
 
 
 def test_a_copy_under_another_address_and_title_joins(newsroom):
-    copy = Item("Latest: dam failure", DAM_1.body, DAM_1.published + timedelta(hours=2), "https://wire.example/x")
+    copy = Item(
+        "Latest: dam failure", DAM_1.body, DAM_1.published + timedelta(hours=2), "https://wire.example/x"
+    )
     stories = newsroom([DAM_1], [copy])
     assert stories["x"] == stories["dam-1"]
     conn = sqlite3.connect(newsroom.db)
-    (reason,) = conn.execute("select reason from story_joins j join articles a on a.id = j.article_id"
-                             " where a.link = ?", [copy.link]).fetchone()
+    (reason,) = conn.execute(
+        "select reason from story_joins j join articles a on a.id = j.article_id where a.link = ?",
+        [copy.link],
+    ).fetchone()
     conn.close()
     assert reason.startswith("copy")
 
@@ -137,7 +144,9 @@ def test_a_copy_under_another_address_and_title_joins(newsroom):
 def test_a_feeds_boilerplate_counts_for_nothing(newsroom):
     tail = " Continue reading the full story, with photos and related coverage, on our website today."
     items = [
-        item("harbour", "Harbour festival draws record crowds", "Boats and music filled the harbour." + tail, 5),
+        item(
+            "harbour", "Harbour festival draws record crowds", "Boats and music filled the harbour." + tail, 5
+        ),
         item("rail", "Mountain rail line reopens after repairs", "Trains run again on the pass." + tail, 5),
         item("chess", "Teenager wins national chess title", "A sixteen-year-old took the crown." + tail, 5),
     ]
@@ -158,7 +167,8 @@ def test_a_report_joining_a_story_still_alerts_a_rule_new_to_it(newsroom):
     alerts = {
         link.rsplit("/", 1)[1]: rules
         for link, rules in conn.execute(
-            "select a.link, l.rules from alerts l join articles a on a.id = l.article_id where l.kind = 'send'"
+            "select a.link, l.rules from alerts l join articles a on a.id = l.article_id"
+            " where l.kind = 'send'"
         )
     }
     conn.close()

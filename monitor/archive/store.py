@@ -462,7 +462,9 @@ class Archive:
         with _wrap(self.path, "read a story"):
             return storystore.story_joins(self.db, story_id)
 
-    def split_article(self, article_id: int, now: datetime, profiles: Callable[[list[tuple[str, str, str]]], str | None]) -> tuple[int, int]:
+    def split_article(
+        self, article_id: int, now: datetime, profiles: Callable[[list[tuple[str, str, str]]], str | None]
+    ) -> tuple[int, int]:
         """Take an article out of its story into a story of its own; `profiles` builds a story's
         profile from its reports' (title, summary, published). Returns (old story, new story)."""
         with _wrap(self.path, "split a story"), self.write():
@@ -474,7 +476,8 @@ class Archive:
                 texts = [
                     (r[0], r[1] or "", r[2])
                     for r in self.db.execute(
-                        "select title, summary, published from articles where story_id = ? order by published, id",
+                        "select title, summary, published from articles where story_id = ?"
+                        " order by published, id",
                         [story],
                     )
                 ]

@@ -67,7 +67,8 @@ def migrate_profiles(db: sqlite_utils.Database) -> None:
     """m009: story profiles, placement reasons and the archive's document frequencies. Old
     archives' stories have no profile: they take no more reports (a new report starts a story)."""
     db.execute(
-        "create table if not exists story_profiles (story_id integer primary key, last text, data text not null)"
+        "create table if not exists story_profiles"
+        " (story_id integer primary key, last text, data text not null)"
     )
     db.execute(
         "create table if not exists story_joins (article_id integer primary key, story_id integer,"
@@ -115,19 +116,25 @@ def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, st
     return found
 
 
-def document_frequencies(conn: sqlite3.Connection, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+def document_frequencies(
+    conn: sqlite3.Connection, lang: str, terms: Sequence[str]
+) -> tuple[dict[str, int], int]:
     """(term → how many archived articles of `lang` have it, how many archived articles of `lang`)."""
     found: dict[str, int] = {}
     for i in range(0, len(terms), 400):
         chunk = list(terms[i : i + 400])
         marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"select term, df from term_df where lang = ? and term in ({marks})", [lang, *chunk])
+        rows = conn.execute(
+            f"select term, df from term_df where lang = ? and term in ({marks})", [lang, *chunk]
+        )
         found.update((r[0], int(r[1])) for r in rows)
     row = conn.execute("select documents from term_docs where lang = ?", (lang,)).fetchone()
     return found, int(row[0]) if row else 0
 
 
-def story_joins(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, str | None, str, float | None, str | None]]:
+def story_joins(
+    db: sqlite_utils.Database, story_id: int
+) -> list[tuple[int, str, str | None, str, float | None, str | None]]:
     """(article id, published, outlet, title, score, reason) of a story's reports, oldest first."""
     rows = db.execute(
         "select a.id, a.published, coalesce(a.outlet, f.name, f.title), a.title, j.score, j.reason"
@@ -180,8 +187,16 @@ def queue_alerts(
         "insert into alerts (article_id, chat_id, rules, text, status, hold, priority, silent,"
         " kind, story_id, created, attempts) values (?, ?, ?, ?, 'pending', null, ?, ?, 'send', ?, ?, 0)",
         [
-            (article_id, current_id(db, a.chat_id), json.dumps(list(a.rule_ids)), a.text, a.priority,
-             int(a.silent), story_id, now)
+            (
+                article_id,
+                current_id(db, a.chat_id),
+                json.dumps(list(a.rule_ids)),
+                a.text,
+                a.priority,
+                int(a.silent),
+                story_id,
+                now,
+            )
             for a in alerts
         ],
     )

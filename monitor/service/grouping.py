@@ -157,12 +157,16 @@ class Grouper:
             best = best_story(fp, articles + batch, self.settings)
             if best is None:
                 return profile.Decision(None, 0.0, "new story")
-            return profile.Decision(best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points")
+            return profile.Decision(
+                best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points"
+            )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         return profile.place(counts, fp.published, candidates, rarity, view, copies)
 
-    def _copy(self, copies: dict[int, float], story: int, fp: ArticleFingerprint, other: ArticleFingerprint) -> None:
+    def _copy(
+        self, copies: dict[int, float], story: int, fp: ArticleFingerprint, other: ArticleFingerprint
+    ) -> None:
         similarity = near_copy(fp, other)
         if similarity >= self.settings.near_duplicate and similarity > copies.get(story, 0.0):
             copies[story] = similarity

@@ -1,11 +1,11 @@
 """Explain and correct a story: `monitor stories show|split` and the chat's /story, /split.
 
-    explain(archive, story id) → text     each report: when it came, how it joined (score, the
-                                          strongest shared terms, "copy", "new story")
-    split(archive, config, rules, article id, now) → text
-                                          the report leaves for a story of its own (both stories'
-                                          profiles rebuilt from their reports), and the alert the
-                                          merge held back is queued for its rules' chats
+explain(archive, story id) → text     each report: when it came, how it joined (score, the
+                                      strongest shared terms, "copy", "new story")
+split(archive, config, rules, article id, now) → text
+                                      the report leaves for a story of its own (both stories'
+                                      profiles rebuilt from their reports), and the alert the
+                                      merge held back is queued for its rules' chats
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def explain(archive: Archive, story_id: int) -> str:
             how = f"joined, {reason}"
         lines.append(f"  #{article_id} {published[:16].replace('T', ' ')} {outlet or '?'}: {title}")
         lines.append(f"      {how}")
-    lines.append(f"wrong? monitor stories split ARTICLE_ID (in the chat: /split ARTICLE_ID) takes a report out")
+    lines.append(
+        "wrong? monitor stories split ARTICLE_ID (in the chat: /split ARTICLE_ID) takes a report out"
+    )
     return "\n".join(lines)
 
 
@@ -60,7 +62,9 @@ def split(archive: Archive, config: Config, rules: RuleSet, article_id: int, now
     return f"article {article_id} left story {old}: it is story {new} now{sent}"
 
 
-def alerts_for(config: Config, rules: RuleSet, entry, outlet: str | None, matches: tuple[RuleMatch, ...]) -> list[AlertIntent]:  # type: ignore[no-untyped-def]
+def alerts_for(
+    config: Config, rules: RuleSet, entry, outlet: str | None, matches: tuple[RuleMatch, ...]
+) -> list[AlertIntent]:  # type: ignore[no-untyped-def]
     """One alert per chat listing the rules that sent the article there (as the pipeline does)."""
     names = {r.id: r.name for r in rules.rules}
     by_chat: dict[str, list[RuleMatch]] = {}

@@ -4,7 +4,6 @@
     | dedupe.entry_keys + known        drop entries the archive already holds
     | rules.match                       which rules fire, with which terms
     | stories.fingerprint               what story grouping compares, and its index keys
-    | storyfind.archived_story          in a worker: the archived story it joins, if any
 
 Pure apart from ``known`` and, in a worker, ``lookup`` (reads of the archive). On a machine with more
 than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
@@ -38,7 +37,7 @@ from monitor.ingest.dedupe import Keyed, distinct_entries
 from monitor.ingest.parse import parse_feed
 from monitor.rules.matcher import RuleSet
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint
-from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
+from monitor.stories.lookup import FingerprintCache, StoryGuess
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
 log = logging.getLogger(__name__)

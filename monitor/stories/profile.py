@@ -61,7 +61,7 @@ _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
 def terms(title: str, summary: str) -> Terms:
-    counts: Counter[str] = Counter()
+    counts: dict[str, float] = {}
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
         for match in _WORD.finditer(text):
             raw = match.group()
@@ -71,8 +71,8 @@ def terms(title: str, summary: str) -> Terms:
                 continue
             if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
                 word = word[:-1]
-            counts[word] += weight * NAME_WEIGHT if raw[0].isupper() else weight
-    return dict(counts)
+            counts[word] = counts.get(word, 0.0) + (weight * NAME_WEIGHT if raw[0].isupper() else weight)
+    return counts
 
 
 def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
@@ -99,7 +99,9 @@ def language(text: str) -> str:
     if latin * 2 >= len(letters):
         return "latin"
     first = next(c for c in letters if c >= "\u0250")
-    return "cjk" if "\u2e80" <= first <= "\u9fff" or "\uac00" <= first <= "\ud7af" else f"u{ord(first) >> 8:x}"
+    return (
+        "cjk" if "\u2e80" <= first <= "\u9fff" or "\uac00" <= first <= "\ud7af" else f"u{ord(first) >> 8:x}"
+    )
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,9 @@ def place(
     best: tuple[float, int, list[str]] | None = None
     for profile in open_profiles:
         score, top = similarity(counts, profile, rarity)
-        if score >= settings.min_similarity and (best is None or (score, -profile.story) > (best[0], -best[1])):
+        if score >= settings.min_similarity and (
+            best is None or (score, -profile.story) > (best[0], -best[1])
+        ):
             best = (score, profile.story, top)
     if best is None:
         return Decision(None, 0.0, "new story")
