@@ -472,6 +472,8 @@ class Archive:
             if row is None:
                 raise KeyError(article_id)
             old, new = storystore.move_article(self.db, article_id, row[0], iso(now))
+            if old == new:
+                return old, new
             for story in (old, new):
                 texts = [
                     (r[0], r[1] or "", r[2])

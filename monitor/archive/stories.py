@@ -146,10 +146,13 @@ def story_joins(
 
 
 def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: str) -> tuple[int, int]:
-    """Take an article out of its story into a new story of its own: (old story, new story).
-    The caller writes both profiles again (set_profile)."""
+    """Take an article out of its story into a new story of its own: (old story, new story),
+    the same twice when it was its story's only report. The caller writes both profiles again
+    (set_profile)."""
     row = db.execute("select story_id from articles where id = ?", [article_id]).fetchone()
     old = int(row[0])
+    if db.execute("select count(*) from articles where story_id = ?", [old]).fetchone()[0] < 2:
+        return old, old  # alone in its story already
     new = join_story(db, None, title, now)
     first_article(db, new, article_id)
     db.execute("update articles set story_id = ? where id = ?", [new, article_id])

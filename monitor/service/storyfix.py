@@ -55,6 +55,8 @@ def split(archive: Archive, config: Config, rules: RuleSet, article_id: int, now
         old, new = archive.split_article(article_id, now, rebuild)
     except KeyError:
         raise StoryNotFound(f"no article {article_id}") from None
+    if old == new:
+        return f"article {article_id} is the only report of story {old}: nothing to split"
     entry, outlet, matches = archive.alerted_article(article_id)
     alerts = alerts_for(config, rules, entry, outlet, matches)
     archive.queue_story_alerts(article_id, new, alerts, now)
