@@ -28,7 +28,7 @@ from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_cop
 from monitor.stories.lookup import FingerprintCache, StoryGuess
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin, StorySettings
 
-COLD_START = 100  # articles of a language the archive needs before rarity weighs words
+COLD_START = 10  # articles of a language the archive needs before rarity weighs words
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
 AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
 
