@@ -8,7 +8,8 @@
 
 Method
 ------
-A report is its words (lower-cased, stop words out, a plural's s dropped), the title's twice,
+A report is the words of its title and lead (the summary's first LEAD_CHARS characters),
+lower-cased, stop words out, a plural's s dropped, the title's twice,
 a capitalised one (most often a name) one and a half times;
 a word joined to a number by a hyphen or run together with it ("COVID-19", "G7", "F-35") is one
 word, a name, not a figure. How much a word says is how rare it is in the archive: inverse
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 MAX_KEYS = 8  # index rows per article
+LEAD_CHARS = 600  # of a summary, what is read
 PROFILE_TERMS = 80  # a story's profile keeps its strongest terms only
 TITLE_WEIGHT = 2.0  # a word of the title counts as two of the summary
 ALONE = 0.5  # in a story of several reports, a term only one of them has counts half
@@ -62,6 +64,8 @@ _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 def terms(title: str, summary: str) -> Terms:
     counts: dict[str, float] = {}
+    if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says
+        summary = summary[: summary.rfind(" ", 0, LEAD_CHARS) + 1 or LEAD_CHARS]
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
         for match in _WORD.finditer(text):
             raw = match.group()
@@ -92,7 +96,9 @@ def without(summary: str, sentences: frozenset[str]) -> str:
 
 def language(text: str) -> str:
     """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
-    letters = [c for c in text if c.isalpha()]
+    if text.isascii():
+        return "latin"
+    letters = [c for c in text[:400] if c.isalpha()]
     if not letters:
         return "latin"
     latin = sum(1 for c in letters if c < "\u0250")
