@@ -28,6 +28,7 @@ from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_cop
 from monitor.stories.lookup import FingerprintCache, StoryGuess
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin, StorySettings
 
+CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
 COLD_START = 10  # articles of a language the archive needs before rarity weighs words
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
 AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
@@ -138,7 +139,8 @@ class Grouper:
     ) -> profile.Decision:
         window = self.settings.window_hours
         index = self.archive.story_index()
-        found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)
+        # The articles sharing most keys first: a report of the same event shares several.
+        found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)[:CANDIDATES]
         copies: dict[int, float] = {}
         for story, other in self.fingerprints.candidates(found, self.archive.fingerprints):
             self._copy(copies, story, fp, other)
