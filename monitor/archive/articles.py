@@ -1,10 +1,36 @@
-"""The archive's articles and their identity keys (article_keys): SQL shared by the writer
-(store.Archive) and the workers' read-only snapshot (snapshot.py)."""
+"""The archive's articles: articles (with its full-text index articles_fts), their identity
+keys (article_keys) and the rules that matched them (matches).
+
+known_keys is shared by the writer (ArticlesMixin, part of store.Archive) and the workers'
+read-only snapshot (snapshot.py). save_update writes a feed update's articles with their
+stories, matches and alerts in one transaction.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from monitor.archive import feeds as feedstore
+from monitor.archive import outbox
+from monitor.archive import stories as storystore
+from monitor.archive.connection import ArchiveBase, reads, sqlite_errors, wrap_errors, writes
+from monitor.archive.sqltime import from_iso, iso
+from monitor.types import (
+    AlertIntent,
+    Decision,
+    FetchedFeed,
+    NewArticle,
+    SearchHit,
+    StoredArticle,
+    StoryEdit,
+)
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def known_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> set[str]:
@@ -18,3 +44,197 @@ def known_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> set[str]:
             r[0] for r in conn.execute(f"select key from article_keys where key in ({marks})", chunk)
         )
     return found
+
+
+def insert_article(
+    db: sqlite_utils.Database,
+    feed_url: str,
+    article: NewArticle,
+    alerts: Sequence[AlertIntent],
+    created: str,
+    new_stories: dict[int, int],
+) -> None:
+    """One new article with its story, keys, matches and alerts (inside save_update's transaction)."""
+    # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
+    entry, conn = article.entry, db.conn
+    published = iso(entry.published or article.first_seen)
+    # The story first, so the article row is written once: an UPDATE of it would
+    # re-index its text in the full-text index (sqlite-utils' FTS triggers).
+    wanted = article.story
+    existing = new_stories.get(wanted) if wanted is not None and wanted < 0 else wanted
+    story_id = storystore.join_story(db, existing, entry.title, created)
+    if wanted is not None and wanted < 0:
+        new_stories.setdefault(wanted, story_id)
+    article_id = conn.execute(
+        "insert into articles (story_id, url, link, guid, title, summary, outlet, published, first_seen,"
+        " feed) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            story_id,
+            article.url,
+            entry.link,
+            entry.guid,
+            entry.title,
+            entry.summary,
+            entry.outlet,
+            published,
+            iso(article.first_seen),
+            feed_url,
+        ),
+    ).lastrowid
+    assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
+    if existing is None:
+        storystore.first_article(db, story_id, article_id)
+    if article.fingerprint:
+        storystore.index_article(db, article_id, story_id, published, article.fingerprint, article.story_keys)
+    if article.joined is not None:
+        storystore.record_join(db, article_id, story_id, article.joined)
+    conn.executemany(
+        "insert or ignore into article_keys (key, article_id) values (?, ?)",
+        [(k, article_id) for k in article.keys],
+    )
+    if article.matches:
+        conn.executemany(
+            "insert into matches (article_id, rule_id, terms, found) values (?, ?, ?, ?)",
+            [
+                (article_id, m.rule_id, json.dumps(list(m.terms)), json.dumps(list(m.found)))
+                for m in article.matches
+            ],
+        )
+    if alerts:
+        outbox.queue_alerts(db, article_id, story_id, alerts, created)
+
+
+class ArticlesMixin(ArchiveBase):
+    @reads("read article keys")
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        return known_keys(self.db.conn, keys)
+
+    @writes("save articles")
+    def save_update(
+        self,
+        feed_url: str,
+        fetched: FetchedFeed,
+        feed_title: str | None,
+        articles: Sequence[tuple[NewArticle, Sequence[AlertIntent]]],
+        now: datetime,
+        decision: Decision,
+        edits: Sequence[StoryEdit] = (),
+        ttl: float | None = None,
+    ) -> int:
+        """Archive new articles with their matches, stories and alerts, the story alerts they
+        update, and the feed's state: one transaction.
+
+        Returns how many articles were new (an article another feed archived
+        since the caller checked its keys is skipped, not stored twice).
+        """
+        saved = 0
+        new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
+        for article, alerts in articles:
+            if known_keys(self.db.conn, article.keys):
+                continue
+            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories)
+            saved += 1
+        for story_edit in edits:
+            storystore.queue_edit(self.db, story_edit, iso(now))
+        feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
+        return saved
+
+    def articles_since(self, since: datetime | None, batch: int = 1000) -> Iterator[StoredArticle]:
+        """Every archived article published at or after `since` (all when None), newest first."""
+        sql = (
+            "select a.id, a.title, a.summary, a.published, coalesce(a.outlet, f.name, f.title)"
+            " from articles a left join feeds f on f.url = a.feed where a.published >= ?"
+            " order by a.published desc, a.id desc"
+        )
+        with wrap_errors(self.path, "read articles"):  # a generator: the decorator would not see its errors
+            cursor = self.db.execute(sql, [iso(since) if since else ""])
+            while rows := cursor.fetchmany(batch):
+                for r in rows:
+                    published = from_iso(r[3]) or datetime.min.replace(tzinfo=UTC)
+                    yield StoredArticle(
+                        id=r[0], title=r[1], summary=r[2] or "", published=published, outlet=r[4]
+                    )
+
+    def search(
+        self, query: str, *, since: datetime | None = None, rule: str | None = None, limit: int = 20
+    ) -> list[SearchHit]:
+        """Full-text search, newest first.
+
+        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words."""
+        try:
+            return self._search(query, since, rule, limit)
+        except sqlite_errors(sqlite3.OperationalError):
+            return self._search(_escape_fts(query), since, rule, limit)
+
+    def _search(self, fts: str, since: datetime | None, rule: str | None, limit: int) -> list[SearchHit]:
+        where, args = ["articles_fts match ?"], [fts]
+        if since is not None:
+            where.append("a.published >= ?")
+            args.append(iso(since))
+        if rule is not None:
+            where.append("exists (select 1 from matches m where m.article_id = a.id and m.rule_id = ?)")
+            args.append(rule)
+        sql = (
+            "select a.id, a.title, a.link, a.outlet, a.published, f.url, coalesce(f.name, f.title),"
+            " (select group_concat(rule_id, ',') from matches m where m.article_id = a.id), a.story_id"
+            " from articles a join articles_fts on articles_fts.rowid = a.id"
+            " left join feeds f on f.url = a.feed"
+            f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
+        )
+        rows = self.db.execute(sql, [*args, limit]).fetchall()
+        return [
+            SearchHit(
+                id=r[0],
+                title=r[1],
+                link=r[2],
+                outlet=r[3] or r[6],
+                published=from_iso(r[4]),
+                feed=r[5],
+                rules=tuple(sorted((r[7] or "").split(","))) if r[7] else (),
+                story_id=r[8],
+            )
+            for r in rows
+        ]
+
+    def prune(self, before: datetime, *, include_matched: bool = False, batch: int = 1000) -> int:
+        """Delete articles published and first seen before `before`; matched ones only when asked,
+        never one with an alert still waiting. Their identity keys stay, so an old article a
+        feed still carries is not archived (or alerted) again. Returns articles deleted."""
+        deleted = 0
+        while found := self._prune_batch(iso(before), include_matched, batch):
+            deleted += found
+        self._prune_stories()
+        return deleted
+
+    @writes("prune the archive")
+    def _prune_batch(self, cutoff: str, include_matched: bool, batch: int) -> int:
+        keep = (
+            "" if include_matched else " and not exists (select 1 from matches m where m.article_id = a.id)"
+        )
+        sql = (
+            "select a.id from articles a where a.published < ? and a.first_seen < ?"
+            " and not exists (select 1 from alerts w where w.article_id = a.id"
+            " and w.status in ('pending', 'held'))" + keep + " limit ?"
+        )
+        ids = [r[0] for r in self.db.execute(sql, [cutoff, cutoff, batch]).fetchall()]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            for table in ("matches", "fingerprints", "story_keys", "story_joins", "alerts"):
+                self.db.execute(f"delete from {table} where article_id in ({marks})", ids)
+            self.db.execute(f"delete from articles where id in ({marks})", ids)
+        return len(ids)
+
+    @writes("prune the archive")
+    def _prune_stories(self) -> None:
+        self.db.execute(
+            "delete from stories where not exists (select 1 from articles a where a.story_id = stories.id)"
+        )
+        self.db.execute(
+            "delete from story_profiles where not exists"
+            " (select 1 from articles a where a.story_id = story_profiles.story_id)"
+        )
+
+
+def _escape_fts(query: str) -> str:
+    words = [w.replace('"', '""') for w in query.split()]
+    return " ".join(f'"{w}"' for w in words) or '""'

@@ -1,43 +1,25 @@
-"""The archive's chat tables and the outbox queries that digests need.
+"""The archive's chat tables: per-chat state and mutes.
 
     chats   one row per chat the bot has had trouble with or digested for:
             status active / disabled / moved, Telegram's reason, last scheduled digest
     mutes   (chat, rule) → until when the rule's alerts wait for the digest
-    alerts  (columns added here) priority; hold: why a row waits ("held");
-            digest_id: the digest a held alert went out in ("digested")
 
-Part of storage (the only SQL in monitor); Archive wraps these in its transactions.
+The functions take the connection and hold the SQL; ChatsMixin (part of store.Archive) wraps
+them in the archive's error handling and transactions.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+from monitor.archive.connection import ArchiveBase, reads, writes
+from monitor.archive.sqltime import from_iso, iso
+from monitor.types import ChatState
 
-from monitor.archive.sqltime import from_iso
-from monitor.types import ArticleRef, ChatState, HeldAlert
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    db.table("alerts").add_column("priority", str, not_null_default="normal")
-    db.table("alerts").add_column("hold", str)
-    db.table("alerts").add_column("digest_id", int)
-    db.table("alerts").create_index(["chat_id", "status", "created"])
-    db.table("chats").create(
-        {
-            "id": str,
-            "status": str,
-            "reason": str,
-            "changed": str,
-            "moved_to": str,
-            "last_digest": str,
-        },
-        pk="id",
-    )
-    db.table("mutes").create({"chat_id": str, "rule_id": str, "until": str}, pk=("chat_id", "rule_id"))
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 # --- chats -------------------------------------------------------------------
@@ -102,129 +84,63 @@ def ended_mutes(db: sqlite_utils.Database, now: str) -> list[tuple[str, str]]:
     return db.execute("select chat_id, rule_id from mutes where until <= ?", [now]).fetchall()
 
 
-# --- outbox queries for digests ----------------------------------------------
+class ChatsMixin(ArchiveBase):
+    @reads("read chats")
+    def chat_states(self) -> list[ChatState]:
+        return chat_states(self.db)
 
-_ARTICLE_COLUMNS = "ar.id, ar.title, coalesce(ar.outlet, f.name, f.title), ar.link, ar.published, ar.story_id"
+    @writes("disable a chat")
+    def disable_chat(self, chat_id: str, reason: str, now: datetime) -> None:
+        """The bot cannot post there: its alerts wait (they are kept) until it is enabled."""
+        set_chat(self.db, chat_id, status="disabled", reason=reason, changed=iso(now))
 
+    @writes("enable a chat")
+    def enable_chat(self, chat_id: str, now: datetime) -> bool:
+        """Send to a disabled chat again; False when it was not disabled."""
+        states = {s.chat_id: s for s in chat_states(self.db)}
+        if chat_id not in states or states[chat_id].status != "disabled":
+            return False
+        set_chat(self.db, chat_id, status="active", reason=None, changed=iso(now))
+        return True
 
-def held_alerts(
-    db: sqlite_utils.Database, chat_id: str, holds: Sequence[str] | None = None
-) -> list[HeldAlert]:
-    where, args = ["al.status = 'held'", "al.chat_id = ?"], [chat_id]
-    if holds is not None:
-        where.append(f"al.hold in ({','.join('?' * len(holds))})")
-        args.extend(holds)
-    sql = (
-        f"select al.id, al.chat_id, al.hold, al.priority, al.created, al.rules, {_ARTICLE_COLUMNS}"
-        " from alerts al join articles ar on ar.id = al.article_id left join feeds f on f.url = ar.feed"
-        f" where {' and '.join(where)} order by al.id"
-    )
-    return [
-        HeldAlert(
-            alert_id=r[0],
-            chat_id=r[1],
-            hold=r[2] or "burst",
-            priority=r[3] or "normal",
-            created=from_iso(r[4]) or datetime.min.replace(tzinfo=UTC),
-            article=_article(r[6:], tuple(json.loads(r[5] or "[]"))),
+    @writes("record a chat migration")
+    def move_chat(self, old: str, new: str, reason: str, now: datetime) -> int:
+        """A group became a supergroup: its waiting alerts (and later ones) go to the new id."""
+        return move_chat(self.db, old, new, reason, iso(now))
+
+    @reads("read chats")
+    def current_chat_id(self, chat_id: str) -> str:
+        return current_id(self.db, chat_id)
+
+    @writes("mute a rule")
+    def mute(self, chat_id: str, rule_id: str, until: datetime) -> None:
+        self.db.table("mutes").upsert(
+            {"chat_id": chat_id, "rule_id": rule_id, "until": iso(until)}, pk=("chat_id", "rule_id")
         )
-        for r in db.execute(sql, args).fetchall()
-    ]
 
-
-def held_chats(db: sqlite_utils.Database) -> list[tuple[str, str]]:
-    """(chat, hold) pairs that have held alerts waiting."""
-    return db.execute(
-        "select distinct chat_id, hold from alerts where status = 'held' order by chat_id, hold"
-    ).fetchall()
-
-
-def matched_between(
-    db: sqlite_utils.Database, rule_ids: Sequence[str], since: str, until: str
-) -> list[ArticleRef]:
-    """Articles first seen in (since, until] that any of the rules matched, oldest first."""
-    if not rule_ids:
-        return []
-    marks = ",".join("?" * len(rule_ids))
-    sql = (
-        f"select {_ARTICLE_COLUMNS}, group_concat(m.rule_id, ',')"
-        " from matches m join articles ar on ar.id = m.article_id left join feeds f on f.url = ar.feed"
-        f" where m.rule_id in ({marks}) and ar.first_seen > ? and ar.first_seen <= ?"
-        " group by ar.id order by ar.first_seen, ar.id"
-    )
-    rows = db.execute(sql, [*rule_ids, since, until]).fetchall()
-    return [_article(r[:6], tuple(r[6].split(","))) for r in rows]
-
-
-def match_counts(db: sqlite_utils.Database, since: str) -> dict[str, int]:
-    """rule id → articles it matched that were first seen since then."""
-    return dict(
-        db.execute(
-            "select m.rule_id, count(*) from matches m join articles ar on ar.id = m.article_id"
-            " where ar.first_seen >= ? group by m.rule_id",
-            [since],
-        ).fetchall()
-    )
-
-
-def recent_alerts(db: sqlite_utils.Database, chat_id: str, since: str) -> int:
-    """Alerts queued for this chat since then that go (or went) out one by one."""
-    row = db.execute(
-        "select count(*) from alerts where chat_id = ? and kind = 'send' and hold is null"
-        " and status in ('pending', 'sent', 'failed') and created >= ?",
-        [chat_id, since],
-    ).fetchone()
-    return int(row[0])
-
-
-def queue_digest(
-    db: sqlite_utils.Database,
-    chat_id: str,
-    parts: Sequence[str],
-    folded: Sequence[int],
-    silent: bool,
-    now: str,
-    kind: str = "digest",
-) -> int | None:
-    """Queue a digest's messages (or a notice: kind "notice") and mark the held alerts it
-    carries; the first part's id."""
-    first: int | None = None
-    for text in parts:
-        row_id = (
-            db.table("alerts")
-            .insert(
-                {
-                    "chat_id": chat_id,
-                    "text": text,
-                    "status": "pending",
-                    "kind": kind,
-                    "created": now,
-                    "attempts": 0,
-                    "silent": int(silent),
-                    "rules": "[]",
-                    "priority": "normal",
-                }
-            )
-            .last_pk
+    @writes("unmute a rule")
+    def unmute(self, chat_id: str, rule_id: str, now: datetime) -> bool:
+        """End a mute now (it is digested with the next flush); False when none was running."""
+        return bool(
+            self.db.execute(
+                "update mutes set until = ? where chat_id = ? and rule_id = ? and until > ?",
+                [iso(now), chat_id, rule_id, iso(now)],
+            ).rowcount
         )
-        first = first if first is not None else int(row_id)  # type: ignore[arg-type]
-    for i in range(0, len(folded), 500):
-        chunk = list(folded[i : i + 500])
-        db.execute(
-            f"update alerts set status = 'digested', digest_id = ? where status = 'held'"
-            f" and id in ({','.join('?' * len(chunk))})",
-            [first, *chunk],
-        )
-    return first
 
+    def muted_rules(self, chat_id: str, now: datetime) -> dict[str, datetime]:
+        found = self._muted_rules(chat_id, now)
+        return {rule: from_iso(until) or now for rule, until in found.items()}
 
-def _article(row: Sequence[object], rules: tuple[str, ...]) -> ArticleRef:
-    return ArticleRef(
-        article_id=int(row[0]),  # type: ignore[call-overload]
-        title=str(row[1] or ""),
-        outlet=row[2] if isinstance(row[2], str) else None,
-        link=row[3] if isinstance(row[3], str) else None,
-        published=from_iso(row[4] if isinstance(row[4], str) else None),
-        story_id=row[5] if isinstance(row[5], int) else None,
-        rules=rules,
-    )
+    @reads("read mutes")
+    def _muted_rules(self, chat_id: str, now: datetime) -> dict[str, str]:
+        return muted_rules(self.db, chat_id, iso(now))
+
+    @reads("read mutes")
+    def ended_mutes(self, now: datetime) -> list[tuple[str, str]]:
+        return ended_mutes(self.db, iso(now))
+
+    @writes("clear mutes")
+    def forget_mutes(self, mutes: Sequence[tuple[str, str]]) -> None:
+        for chat_id, rule_id in mutes:
+            self.db.execute("delete from mutes where chat_id = ? and rule_id = ?", [chat_id, rule_id])

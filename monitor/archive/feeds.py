@@ -9,55 +9,27 @@
             last_new (when it last brought a new article); HTTP validators
 
 The service's tick asks for the active feeds whose next_check has come, so
-10,000 feeds are one indexed query, not 10,000 scheduler jobs. Part of storage
-(the only SQL in monitor); Archive wraps these in its transactions.
+10,000 feeds are one indexed query, not 10,000 scheduler jobs. The functions take the
+connection and hold the SQL; FeedsMixin (part of store.Archive) wraps them in the archive's
+error handling and transactions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
+from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.sqltime import from_iso, iso
 from monitor.types import Decision, FeedConfig, FeedForUpdate, FeedHistory, FeedStatus, FetchedFeed
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # (last new article, recent publication times, now) -> quiet for much longer than usual
 StaleTest = Callable[[datetime | None, Sequence[datetime], datetime], bool]
 HISTORY = 50  # recent publication times kept in view for adaptive intervals and staleness
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    """Migration m005, as first released: never edit it, add a migration (see migrate_ttl)."""
-    feeds = db.table("feeds")
-    feeds.add_column("status", str, not_null_default="active")
-    feeds.add_column("origin", str, not_null_default="config")
-    feeds.add_column("suspended_reason", str)
-    feeds.add_column("suspended_at", str)
-    feeds.add_column("first_error", str)
-    feeds.add_column("last_new", str)
-    feeds.create_index(["status", "next_check"])
-    db.execute("create index if not exists articles_feed_published on articles(feed, published)")
-
-
-def migrate_ttl(db: sqlite_utils.Database) -> None:
-    """Migration m006: the feed's own <ttl>, and a next_check on every feed.
-
-    For a while these two were part of m005 itself, so an archive made then has the column
-    already; one made with m005 as first released has neither."""
-    feeds = db.table("feeds")
-    if "ttl" not in feeds.columns_dict:
-        feeds.add_column("ttl", float)
-    # The due query is one range of the (status, next_check) index: NULL would never be due.
-    db.execute("update feeds set next_check = coalesce(next_check, added, '') where next_check is null")
-
-
-def migrate_body_hash(db: sqlite_utils.Database) -> None:
-    """Migration m007: a digest of each feed's last body, so that a server without ETag or
-    Last-Modified answering the same bytes again costs no parse."""
-    db.table("feeds").add_column("body_hash", str)
 
 
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
@@ -265,3 +237,62 @@ def statuses(
             )
         )
     return found
+
+
+class FeedsMixin(ArchiveBase):
+    @reads("update feeds")
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> bool:
+        """Make the feeds table know every configured feed (new ones are due at once).
+
+        Writes nothing (takes no write lock) when the table already matches; False then."""
+        if sync_changes(self.db, feeds, iso(now)) == ([], []):
+            return False
+        with self.write():  # looked at again under the lock: another process may have synced
+            return sync(self.db, feeds, iso(now))
+
+    @writes("add feeds")
+    def add_feeds(
+        self, feeds: Sequence[tuple[str, str | None]], now: datetime, origin: str = "opml"
+    ) -> tuple[list[str], list[str]]:
+        """Watch these (url, title) feeds too; returns (added, already watched)."""
+        return add(self.db, feeds, origin, iso(now))
+
+    @writes("change a feed")
+    def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> str | None:
+        """ "active" (resume: due at once), "suspended" or "removed". Returns the feed's status
+        before, None for an unknown feed; a removed feed is left removed."""
+        return set_status(self.db, url, status, reason, iso(now))
+
+    def feeds_for_update(self, now: datetime | None = None) -> list[FeedForUpdate]:
+        """Active feeds to fetch: only those due at `now` when given, else all.
+
+        A pass begins here, so here it finds out that the archive file is gone (check_file)."""
+        self.check_file()
+        return self._due(iso(now) if now is not None else None)
+
+    @reads("read feeds")
+    def _due(self, now: str | None) -> list[FeedForUpdate]:
+        return due(self.db, now)
+
+    @reads("read a feed's history")
+    def feed_history(self, feed_url: str, default_interval: float) -> FeedHistory:
+        """What the scheduler needs to plan a feed's next check."""
+        return history(self.db, feed_url, default_interval)
+
+    @writes("record a feed error")
+    def feed_error(self, feed_url: str, error: str, now: datetime, decision: Decision) -> None:
+        """Record a failed check, its next check, and a suspension if the decision says so."""
+        record_error(self.db, feed_url, error, decision, iso(now))
+
+    @writes("record a feed check")
+    def feed_not_modified(
+        self, feed_url: str, fetched: FetchedFeed, now: datetime, decision: Decision
+    ) -> None:
+        record_ok(self.db, feed_url, fetched, None, decision, iso(now), 0)
+
+    @reads("read feeds")
+    def feed_statuses(
+        self, now: datetime, stale: StaleTest, *, include_removed: bool = False
+    ) -> list[FeedStatus]:
+        """Every feed the archive watches, configured first, with its schedule and health."""
+        return statuses(self.db, now, stale, include_removed=include_removed)

@@ -1,23 +1,26 @@
 """The archive's story tables: which article belongs to which story, and the index to find them.
 
     stories      one row per story: first article, title, how many reports, last update
-    story_keys   stories.candidate_keys of every article, with its publication time
+    story_keys   stories.profile.keys of every article (at most 8), with its publication time
     fingerprints stories.ArticleFingerprint (JSON) of every article
     story_profiles  stories.profile.Profile (JSON) of every story: what a report is compared with
     story_joins  how each article was placed: score and reason (`monitor stories show`)
     term_df, term_docs  document frequencies per language, kept as articles are archived
 
-Part of storage (the only SQL in monitor); Archive calls these inside its transactions.
+The functions take the connection and hold the SQL; StoriesMixin (part of store.Archive)
+wraps them in the archive's error handling; save_update calls them inside its transaction.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from monitor.archive.connection import ArchiveBase, reads, writes
+from monitor.archive.outbox import queue_alerts
 from monitor.archive.sqltime import from_iso, iso
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin
 
@@ -27,58 +30,6 @@ if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plai
 # A key with more postings than this in the window says little (a common name): skip it.
 MAX_POSTINGS = 50
 MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    db.table("stories").create(
-        {"id": int, "title": str, "first_article_id": int, "articles": int, "created": str, "updated": str},
-        pk="id",
-    )
-    db.table("articles").add_column("story_id", int)
-    db.table("articles").create_index(["story_id"])
-    db.table("story_keys").create(
-        {"key": str, "article_id": int, "story_id": int, "published": str}, pk=("key", "article_id")
-    )
-    db.table("story_keys").create_index(["key", "published"])
-    db.table("fingerprints").create({"article_id": int, "data": str}, pk="article_id")
-    db.table("matches").add_column("found", str)
-    db.table("alerts").add_column("kind", str, not_null_default="send")
-    db.table("alerts").add_column("edit_of", int)
-    db.table("alerts").add_column("story_id", int)
-
-
-def migrate_keys_one_btree(db: sqlite_utils.Database) -> None:
-    """story_keys as one B-tree, ordered as it is searched (key, then time): a table WITHOUT
-    ROWID whose primary key is (key, published, article_id). It was a rowid table with two
-    indexes, three B-trees to write for each of an article's 29 keys (7% of a cold pass)."""
-    db.execute(
-        "create table story_keys_new (key text not null, article_id integer not null, story_id integer,"
-        " published text not null, primary key (key, published, article_id)) without rowid"
-    )
-    db.execute(
-        "insert into story_keys_new (key, article_id, story_id, published)"
-        " select key, article_id, story_id, published from story_keys where published is not null"
-    )
-    db.execute("drop table story_keys")
-    db.execute("alter table story_keys_new rename to story_keys")
-
-
-def migrate_profiles(db: sqlite_utils.Database) -> None:
-    """m009: story profiles, placement reasons and the archive's document frequencies. Old
-    archives' stories have no profile: they take no more reports (a new report starts a story)."""
-    db.execute(
-        "create table if not exists story_profiles"
-        " (story_id integer primary key, last text, data text not null)"
-    )
-    db.execute(
-        "create table if not exists story_joins (article_id integer primary key, story_id integer,"
-        " score real, reason text)"
-    )
-    db.execute(
-        "create table if not exists term_df (lang text not null, term text not null, df integer not null,"
-        " primary key (lang, term)) without rowid"
-    )
-    db.execute("create table if not exists term_docs (lang text primary key, documents integer not null)")
 
 
 def record_join(db: sqlite_utils.Database, article_id: int, story_id: int, joined: StoryJoin) -> None:
@@ -177,31 +128,6 @@ def set_profile(db: sqlite_utils.Database, story_id: int, profile: str | None) -
     db.execute(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
         [story_id, json.loads(profile).get("l"), profile],
-    )
-
-
-def queue_alerts(
-    db: sqlite_utils.Database, article_id: int, story_id: int, alerts: Sequence[AlertIntent], now: str
-) -> None:
-    """Pending 'send' alerts of an article (as save_update writes them)."""
-    from monitor.archive.chats import current_id
-
-    db.conn.executemany(
-        "insert into alerts (article_id, chat_id, rules, text, status, hold, priority, silent,"
-        " kind, story_id, created, attempts) values (?, ?, ?, ?, 'pending', null, ?, ?, 'send', ?, ?, 0)",
-        [
-            (
-                article_id,
-                current_id(db, a.chat_id),
-                json.dumps(list(a.rule_ids)),
-                a.text,
-                a.priority,
-                int(a.silent),
-                story_id,
-                now,
-            )
-            for a in alerts
-        ],
     )
 
 
@@ -410,3 +336,91 @@ class StoryIndex:
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return document_frequencies(self.conn, lang, terms)
+
+
+class StoriesMixin(ArchiveBase):
+    def story_index(self) -> StoryIndex:
+        """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
+        for a feed analysed in this process, where a worker would use its snapshot."""
+        return StoryIndex(self.db.conn)
+
+    @reads("look up stories")
+    def story_candidates_after(
+        self, keys: Sequence[str], published: datetime, window_hours: float, snapshot: int
+    ) -> list[tuple[int, int]]:
+        """(story id, article id) of the window's articles archived after `snapshot` (the greatest
+        article id a snapshot held, stories.lookup.StoryGuess) sharing one of `keys` (its selective ones)."""
+        return sharing(self.db.conn, keys, published, window_hours, after=snapshot)
+
+    @reads("look up stories")
+    def latest_article(self) -> int:
+        return latest_article(self.db.conn)
+
+    @reads("read story fingerprints")
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        """Article id → its fingerprint as JSON (stories.fingerprint.ArticleFingerprint)."""
+        return fingerprints(self.db.conn, article_ids)
+
+    @reads("read a story's alerts")
+    def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
+        return story_alerts(self.db, story_id)
+
+    @reads("read a story")
+    def story_reports(self, story_id: int) -> list[tuple[int, str | None, str | None]]:
+        return story_reports(self.db, story_id)
+
+    def story_outlets(self, story_id: int) -> list[str]:
+        """The outlets that reported a story, first report first, each once."""
+        reports = self.story_reports(story_id)
+        return list(dict.fromkeys(outlet or "?" for _, outlet, _ in reports))
+
+    @reads("read an article")
+    def alerted_article(self, article_id: int) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
+        return alerted_article(self.db, article_id)
+
+    @reads("read story profiles")
+    def story_profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        """Story id → its profile JSON (stories.profile.Profile)."""
+        return profiles(self.db.conn, story_ids)
+
+    @reads("read document frequencies")
+    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """(term → archived articles of `lang` with it, archived articles of `lang`)."""
+        return document_frequencies(self.db.conn, lang, terms)
+
+    @reads("read a story")
+    def story_joins(self, story_id: int) -> list[tuple[int, str, str | None, str, float | None, str | None]]:
+        """(article id, published, outlet, title, score, reason) of a story's reports, oldest first."""
+        return story_joins(self.db, story_id)
+
+    @writes("split a story")
+    def split_article(
+        self, article_id: int, now: datetime, rebuild: Callable[[list[tuple[str, str, str]]], str | None]
+    ) -> tuple[int, int]:
+        """Take an article out of its story into a story of its own; `rebuild` makes a story's
+        profile from its reports' (title, summary, published). Returns (old story, new story),
+        the same twice when the article was its story's only report. KeyError: no such article."""
+        row = self.db.execute("select title from articles where id = ?", [article_id]).fetchone()
+        if row is None:
+            raise KeyError(article_id)
+        old, new = move_article(self.db, article_id, row[0], iso(now))
+        if old == new:
+            return old, new
+        for story in (old, new):
+            texts = [
+                (r[0], r[1] or "", r[2])
+                for r in self.db.execute(
+                    "select title, summary, published from articles where story_id = ?"
+                    " order by published, id",
+                    [story],
+                )
+            ]
+            set_profile(self.db, story, rebuild(texts) if texts else None)
+        return old, new
+
+    @writes("queue alerts")
+    def queue_story_alerts(
+        self, article_id: int, story_id: int, alerts: Sequence[AlertIntent], now: datetime
+    ) -> None:
+        """Queue an archived article's own alerts (a report taken out of a story by hand)."""
+        queue_alerts(self.db, article_id, story_id, alerts, iso(now))

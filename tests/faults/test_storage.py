@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from monitor.app import open_app
-from monitor.archive import store as storage
+from monitor.archive import connection as storage
 from monitor.archive.store import Archive
 from monitor.cli.main import main
 from monitor.config.load import load_config
@@ -37,7 +37,7 @@ from tests.faults.conftest import TOKEN, Faults
 
 # `monitor poll`, with SQLite's busy timeout (storage.BUSY_TIMEOUT, 10 s) cut to half a second.
 POLL_WITH_SHORT_BUSY_TIMEOUT = (
-    "import sys; from monitor.archive import store; store.BUSY_TIMEOUT = 0.5; "
+    "import sys; from monitor.archive import connection; connection.BUSY_TIMEOUT = 0.5; "
     "from monitor.cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
 

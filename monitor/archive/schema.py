@@ -1,0 +1,205 @@
+"""The archive's schema: every migration, in order (sqlite_utils.Migrations, applied by
+store.Archive.open under the write lock).
+
+    feeds         one row per feed: origin, status, HTTP cache validators and the schedule (feeds.py)
+    articles      every article ever seen, once; FTS5 index articles_fts (articles.py)
+    article_keys  identity keys (canonical URL, feed-scoped GUID) → article
+    matches       which rule matched which article, with the terms
+    stories, story_keys, fingerprints   which article belongs to which story (stories.py)
+    story_profiles, story_joins, term_df, term_docs   story profiles, how each report was
+                  placed, the archive's document frequencies (stories.py)
+    alerts        the outbox: one row per article per chat (and per digest or notice),
+                  pending until sent, or held for a digest (outbox.py)
+    chats, mutes  per-chat state: disabled or migrated chats, last digest; muted rules (chats.py)
+
+A released migration is never edited: archives that applied it would never see the change.
+Add a new one at the end instead.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+migrations = sqlite_utils.Migrations("monitor")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.table("feeds").create(
+        {
+            "url": str,
+            "fetch_url": str,
+            "name": str,
+            "title": str,
+            "etag": str,
+            "last_modified": str,
+            "interval": float,
+            "next_check": str,
+            "last_checked": str,
+            "last_success": str,
+            "last_error": str,
+            "error_count": int,
+            "added": str,
+        },
+        pk="url",
+    )
+    db.table("articles").create(
+        {
+            "id": int,
+            "url": str,
+            "link": str,
+            "guid": str,
+            "title": str,
+            "summary": str,
+            "outlet": str,
+            "published": str,
+            "first_seen": str,
+            "feed": str,
+        },
+        pk="id",
+    )
+    db.table("articles").create_index(["published"])
+    db.table("articles").create_index(["feed"])
+    db.table("articles").enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
+    db.table("article_keys").create(
+        {"key": str, "article_id": int}, pk="key", foreign_keys=[("article_id", "articles", "id")]
+    )
+    db.table("matches").create(
+        {"article_id": int, "rule_id": str, "terms": str},
+        pk=("article_id", "rule_id"),
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db.table("matches").create_index(["rule_id"])
+    db.table("alerts").create(
+        {
+            "id": int,
+            "article_id": int,
+            "chat_id": str,
+            "rules": str,
+            "text": str,
+            "status": str,
+            "created": str,
+            "attempts": int,
+            "next_attempt": str,
+            "last_error": str,
+            "sent_at": str,
+            "message_id": str,
+        },
+        pk="id",
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db.table("alerts").create_index(["status", "next_attempt"])
+
+
+@migrations()
+def m002_alert_silent(db: sqlite_utils.Database) -> None:
+    db.table("alerts").add_column("silent", int, not_null_default=0)
+
+
+@migrations()
+def m003_stories(db: sqlite_utils.Database) -> None:
+    db.table("stories").create(
+        {"id": int, "title": str, "first_article_id": int, "articles": int, "created": str, "updated": str},
+        pk="id",
+    )
+    db.table("articles").add_column("story_id", int)
+    db.table("articles").create_index(["story_id"])
+    db.table("story_keys").create(
+        {"key": str, "article_id": int, "story_id": int, "published": str}, pk=("key", "article_id")
+    )
+    db.table("story_keys").create_index(["key", "published"])
+    db.table("fingerprints").create({"article_id": int, "data": str}, pk="article_id")
+    db.table("matches").add_column("found", str)
+    db.table("alerts").add_column("kind", str, not_null_default="send")
+    db.table("alerts").add_column("edit_of", int)
+    db.table("alerts").add_column("story_id", int)
+
+
+@migrations()
+def m004_chats(db: sqlite_utils.Database) -> None:
+    db.table("alerts").add_column("priority", str, not_null_default="normal")
+    db.table("alerts").add_column("hold", str)
+    db.table("alerts").add_column("digest_id", int)
+    db.table("alerts").create_index(["chat_id", "status", "created"])
+    db.table("chats").create(
+        {
+            "id": str,
+            "status": str,
+            "reason": str,
+            "changed": str,
+            "moved_to": str,
+            "last_digest": str,
+        },
+        pk="id",
+    )
+    db.table("mutes").create({"chat_id": str, "rule_id": str, "until": str}, pk=("chat_id", "rule_id"))
+
+
+@migrations()
+def m005_feed_schedule(db: sqlite_utils.Database) -> None:
+    """As first released: never edit it (see m006)."""
+    feeds = db.table("feeds")
+    feeds.add_column("status", str, not_null_default="active")
+    feeds.add_column("origin", str, not_null_default="config")
+    feeds.add_column("suspended_reason", str)
+    feeds.add_column("suspended_at", str)
+    feeds.add_column("first_error", str)
+    feeds.add_column("last_new", str)
+    feeds.create_index(["status", "next_check"])
+    db.execute("create index if not exists articles_feed_published on articles(feed, published)")
+
+
+@migrations()
+def m006_feed_ttl(db: sqlite_utils.Database) -> None:
+    """The feed's own <ttl>, and a next_check on every feed.
+
+    For a while these two were part of m005 itself, so an archive made then has the column
+    already; one made with m005 as first released has neither."""
+    feeds = db.table("feeds")
+    if "ttl" not in feeds.columns_dict:
+        feeds.add_column("ttl", float)
+    # The due query is one range of the (status, next_check) index: NULL would never be due.
+    db.execute("update feeds set next_check = coalesce(next_check, added, '') where next_check is null")
+
+
+@migrations()
+def m007_feed_body_hash(db: sqlite_utils.Database) -> None:
+    """A digest of each feed's last body, so that a server without ETag or
+    Last-Modified answering the same bytes again costs no parse."""
+    db.table("feeds").add_column("body_hash", str)
+
+
+@migrations()
+def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
+    """story_keys as one B-tree, ordered as it is searched (key, then time): a table WITHOUT
+    ROWID whose primary key is (key, published, article_id). It was a rowid table with two
+    indexes, three B-trees to write for each of an article's 29 keys (7% of a cold pass)."""
+    db.execute(
+        "create table story_keys_new (key text not null, article_id integer not null, story_id integer,"
+        " published text not null, primary key (key, published, article_id)) without rowid"
+    )
+    db.execute(
+        "insert into story_keys_new (key, article_id, story_id, published)"
+        " select key, article_id, story_id, published from story_keys where published is not null"
+    )
+    db.execute("drop table story_keys")
+    db.execute("alter table story_keys_new rename to story_keys")
+
+
+@migrations()
+def m009_story_profiles(db: sqlite_utils.Database) -> None:
+    """Story profiles, placement reasons and the archive's document frequencies. Old
+    archives' stories have no profile: they take no more reports (a new report starts a story)."""
+    db.execute(
+        "create table if not exists story_profiles"
+        " (story_id integer primary key, last text, data text not null)"
+    )
+    db.execute(
+        "create table if not exists story_joins (article_id integer primary key, story_id integer,"
+        " score real, reason text)"
+    )
+    db.execute(
+        "create table if not exists term_df (lang text not null, term text not null, df integer not null,"
+        " primary key (lang, term)) without rowid"
+    )
+    db.execute("create table if not exists term_docs (lang text primary key, documents integer not null)")
