@@ -25,7 +25,7 @@ from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories import profile
 from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_copy
-from monitor.stories.lookup import FingerprintCache, StoryGuess
+from monitor.stories.lookup import FingerprintCache
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
@@ -85,11 +85,10 @@ class Grouper:
         matches: Sequence[RuleMatch],
         fp: ArticleFingerprint,
         keys: Sequence[str] = (),
-        guess: StoryGuess | None = None,
     ) -> Placement:
         """`fp`: stories.fingerprint of the entry (its text signature finds copies); `keys`: its
         stories.candidate_keys (while the archive is too small for rarity, see COLD_START, they
-        find this batch's earlier reports); `guess` (a worker's look-up) is not used any more."""
+        find this batch's earlier reports)."""
         counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
         lang = profile.language(f"{entry.title} {entry.summary}")
         rarity = self._rarity(lang, counts)

@@ -201,7 +201,7 @@ class Pipeline:
                 continue
             entry = item.entry
             place = grouper.place(
-                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys, item.guess
+                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys
             )
             article = NewArticle(
                 entry=entry,

@@ -37,13 +37,12 @@ from monitor.ingest.dedupe import Keyed, distinct_entries
 from monitor.ingest.parse import parse_feed
 from monitor.rules.matcher import RuleSet
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint
-from monitor.stories.lookup import FingerprintCache, StoryGuess
+from monitor.stories.lookup import FingerprintCache
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
 log = logging.getLogger(__name__)
 
 Known = Callable[[Iterable[str]], set[str]]
-Lookup = Callable[[ArticleFingerprint, tuple[str, ...]], StoryGuess]
 # A pass with fewer feeds to fetch than this analyses in-process: spawning workers takes
 # about half a second, which a handful of feeds never earns back.
 POOL_MIN_FEEDS = 16
@@ -59,7 +58,6 @@ class Analysed:
     matches: tuple[RuleMatch, ...]
     fingerprint: ArticleFingerprint
     story_keys: tuple[str, ...]
-    guess: StoryGuess | None = None  # the archived story a worker found (None: not looked up)
 
 
 @dataclass(frozen=True)
@@ -101,10 +99,8 @@ def describe_fresh(
     now: datetime,
     rules: RuleSet,
     stories: StorySettings,
-    lookup: Lookup | None = None,
 ) -> AnalysedFeed:
-    """The entries none of whose keys are in `seen` (known to the archive), analysed; with
-    `lookup`, each with the archived story it may join."""
+    """The entries none of whose keys are in `seen` (known to the archive), analysed."""
     fresh = []
     for entry, canonical, keys in keyed:
         if seen.intersection(keys):
@@ -120,7 +116,6 @@ def describe_fresh(
                 matches=tuple(rules.match(entry.title, entry.summary)),
                 fingerprint=fp,
                 story_keys=story_keys,
-                guess=lookup(fp, story_keys) if lookup else None,
             )
         )
     return AnalysedFeed(replace(parsed, entries=()), tuple(fresh))
