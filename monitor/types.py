@@ -161,14 +161,22 @@ class FetchedFeed:
 
 
 @dataclass(frozen=True)
+class RelatedLink:
+    title: str  # the linked report's headline, plain text
+    url: str  # as listed (a Google News redirect address)
+    outlet: str | None  # who published it, when the list says
+
+
+@dataclass(frozen=True)
 class EntryData:
     feed_url: str  # the feed this entry came from
-    title: str  # plain text, tags stripped, entities decoded
-    summary: str  # plain text
-    link: str | None  # as published (may be a redirect address, e.g. Google News)
-    guid: str | None  # <guid> / <id>, when present
-    published: datetime | None  # UTC; None when the feed gives no date
-    outlet: str | None = None  # who published it (Google News <source>, else the feed)
+    title: str  # plain text: HTML reduced to its text, plain text as written
+    summary: str  # plain text; the item's own text only (not a related-coverage list)
+    link: str | None  # as published, absolute (may be a redirect address, e.g. Google News)
+    guid: str | None  # <guid> / <id>, when present and unique to the entry in its feed
+    published: datetime | None  # UTC; None when the feed gives no plausible date
+    outlet: str | None = None  # who published it: <source> / dc:publisher, else the feed's outlet
+    related: tuple[RelatedLink, ...] = ()  # other reports the item lists (Google News coverage)
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,7 @@ class FeedData:
     entries: tuple[EntryData, ...]  # in feed order
     warning: str | None = None  # a recoverable problem feedparser reported
     ttl: float | None = None  # RSS <ttl>: seconds the publisher asks readers to wait between checks
+    outlet: str | None = None  # a short outlet name from its title, else its host (outlet.py)
 
 
 # --- rules -------------------------------------------------------------------
@@ -295,6 +304,7 @@ class FeedStatus:
     last_new: datetime | None = None  # when it last brought a new article
     stale: bool = False  # quiet for much longer than its usual gap between articles
     origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+    warning: str | None = None  # what its last full answer needed fixing (an encoding guessed...)
 
 
 # --- chats and digests -------------------------------------------------------

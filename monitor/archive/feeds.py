@@ -234,6 +234,7 @@ def statuses(
                 last_new=last_new,
                 stale=row["status"] == "active" and stale(last_new, published, now),
                 origin=row["origin"] or "config",
+                warning=row.get("warning"),
             )
         )
     return found

@@ -5,6 +5,12 @@ Query terms and article text are folded the same way, so they agree on what a wo
     "Japan’s"  "JAPAN'S"  "Japan"   → japan          (case, possessive 's / ’s / ʼs)
     "Japón"                          → japon          (NFKD, combining marks dropped)
     "India–Japan"  "India-Japan"     → india, japan   (dashes, spaces, punctuation split)
+    "親インドか"                     → 親, イ, ン, ド, か (each CJK character a word of its own)
+
+Chinese and Japanese put no spaces between words, so each Han, kana or Hangul character is a
+word of its own (NFKC-folded: half-width katakana is the full-width letter, and a kana keeps
+its voicing mark). A CJK rule term is then a phrase of its characters, which is matched as a
+substring: `インド` finds "親インドか親中国か" (issue 15).
 
 A word is a run of Unicode letters and digits (plus combining marks after the first
 character). `tokenize` is the reference: it gives each token's span in the original text.
@@ -46,6 +52,14 @@ def _classes() -> tuple[str, str]:
 
 
 _MARKS, _WORDISH = _classes()
+# Han (with extensions and compatibility ideographs), kana without the middle dot, Hangul; the
+# same class as archive/fulltext.py's, which indexes such text for search.
+_CJK_CHARS = (
+    "\u3005\u3007\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\U00020000-\U0003134f"
+)
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_CJK_PIECES = re.compile(f"[{_CJK_CHARS}][{_MARKS}]*|[^{_CJK_CHARS}]+")
 # A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan). The text has
 # had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit.
 _WORD = re.compile(rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?")
@@ -94,8 +108,18 @@ def tokenize(text: str) -> list[Token]:
 def _scan(text: str) -> Iterator[tuple[str, int, int]]:
     for match in _WORD.finditer(_prepare(text)):
         start, end = match.span()
-        for folded in fold_word(match.group(1)):
-            yield folded, start, end
+        word = match.group(1)
+        if _CJK.search(word) is None:
+            for folded in fold_word(word):
+                yield folded, start, end
+            continue
+        for piece in _CJK_PIECES.finditer(word):
+            a, b = start + piece.start(), start + piece.end()
+            if _CJK.match(piece.group()):
+                yield unicodedata.normalize("NFKC", piece.group()), a, b
+            else:
+                for folded in fold_word(piece.group()):
+                    yield folded, a, b
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +271,43 @@ class FoldedField:
     def words_between(self, end: int, start: int) -> int:
         """How many words lie between layout offsets `end` and `start`."""
         return len(self.layout[end:start].split())
+
+
+# --- the lead: what `lead:` searches besides the title ---------------------------
+
+LEAD_WORDS = 50  # a first sentence longer than this is cut: the lead is about one paragraph's opening
+# a full stop after these is not the end of a sentence ("Sumitomo Metal Mining Co. said", "Rs. 500")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st co corp inc ltd bhd plc no nos rs jr sr lt col gen capt adm sgt vs"
+    " jan feb mar apr jun jul aug sep sept oct nov dec approx est govt dept univ".split()
+)
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[^\s])")
+_NEXT = re.compile(r"\s*(\S)")
+_LEAD_LIMIT = re.compile(rf"(?:\W*\b\w+\b){{{LEAD_WORDS}}}")  # whole words: no backtracking into them
+
+
+def lead_end(text: str) -> int:
+    """Where the first sentence of `text` ends (an offset into it), at most LEAD_WORDS words in.
+
+    A sentence ends at ".", "!" or "?" (and any closing quote) before white space and a
+    word that does not start in lower case; not after an initial ("S. Jaishankar",
+    "U.S.") or a common abbreviation ("Co.", "Rs.").
+    """
+    limit = _word_limit(text)
+    for found in _SENTENCE_END.finditer(text, 0, limit):
+        at = found.start()
+        start = max(text.rfind(" ", 0, at), text.rfind("\n", 0, at)) + 1
+        word = text[start:at].strip("\"'“”‘’([").rsplit(".", 1)[-1]  # "U.S" → "S"
+        following = _NEXT.match(text, found.end())
+        if following and following.group(1).islower():
+            continue
+        if (len(word) == 1 and word.isalpha()) or word.lower() in _ABBREVIATIONS:
+            continue
+        return found.end()
+    return limit
+
+
+def _word_limit(text: str) -> int:
+    """The end of the LEAD_WORDS-th word, or of the text."""
+    found = _LEAD_LIMIT.match(text)
+    return found.end() if found else len(text)

@@ -37,6 +37,7 @@ from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.archive.store import Archive
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
+from monitor.ingest.parse import located
 from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.ruleset import RuleSet
 from monitor.service.grouping import Grouper
@@ -116,7 +117,8 @@ class Pipeline:
                     result = replace(result, body_hash=digest, unchanged=digest == feed.body_hash)
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
-                    analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
+                    headers = located(result.headers, result.final_url)  # relative links resolve there
+                    analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
                 if ordered and index:
                     await turns[index - 1].wait()
                 self.handle(feed, result, analysed, report)
@@ -160,9 +162,10 @@ class Pipeline:
             return
         parsed = analysed.feed
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
-        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.title, now)
+        # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
+        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.outlet, now)
         report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits, parsed.ttl
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
@@ -199,10 +202,10 @@ class Pipeline:
         for item in fresh:
             if known.intersection(item.keys):
                 continue
-            entry = item.entry
-            place = grouper.place(
-                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys
+            entry = (
+                item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
             )
+            place = grouper.place(entry, entry.outlet, item.matches, item.fingerprint, item.story_keys)
             article = NewArticle(
                 entry=entry,
                 url=item.url,

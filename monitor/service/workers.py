@@ -34,7 +34,7 @@ from pathlib import Path
 from monitor.archive.snapshot import Snapshot
 from monitor.errors import ParseError, StorageError
 from monitor.ingest.dedupe import Keyed, distinct_entries
-from monitor.ingest.parse import parse_feed
+from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint
 from monitor.stories.lookup import FingerprintCache
@@ -102,10 +102,11 @@ def describe_fresh(
 ) -> AnalysedFeed:
     """The entries none of whose keys are in `seen` (known to the archive), analysed."""
     fresh = []
-    for entry, canonical, keys in keyed:
+    for listed, canonical, keys in keyed:
         if seen.intersection(keys):
             continue
         seen.update(keys)  # the same article twice in one feed is one article
+        entry = settled(listed, now)  # no date far past when it is first seen
         fp = fingerprint(entry.title, entry.summary, entry.published or now)
         story_keys = candidate_keys(fp, stories)
         fresh.append(
