@@ -1,7 +1,7 @@
 """Story grouping on real labelled news, through the real pipeline, next to a TF-IDF baseline.
 
     corpus.jsonl (id, title, summary, published, outlet, cluster, url)
-      → one RSS feed per outlet on a loopback feed server (tests/fakes/feed_server.py)
+      → one RSS feed per outlet on a loopback feed server (fakes/feed_server.py)
       → for each day: the feeds hold their items published up to that day's end, and one
         pass runs in-process as `monitor poll` runs it (load_config → open_app → run_pass),
         with the clock at the day's end and one rule that matches every article (console)
@@ -45,10 +45,10 @@ from xml.sax.saxutils import escape
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fakes.feed_server import FeedServer  # noqa: E402 (the loopback feed server of the tests)
 from monitor.app import open_app  # noqa: E402
 from monitor.config.load import load_config  # noqa: E402
 from monitor.service.workers import tune_gc  # noqa: E402
-from tests.fakes.feed_server import FeedServer  # noqa: E402 (the loopback feed server of the tests)
 
 PARTS = {"dev": ("2021-04-01", "2021-06-01"), "held": ("2021-06-01", "2021-08-01"), "all": (None, None)}
 FEED_DAYS = 7  # a feed holds its items of the last week, as news feeds do
