@@ -20,6 +20,7 @@ import gc
 import io
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -231,3 +232,99 @@ def _search_raw(db: Path, query: Query) -> int:
         return len(conn.execute(sql, args).fetchall())
     finally:
         conn.close()
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Startup:
+    key: str  # for scripts
+    args: tuple[str, ...]  # after `monitor --config CONFIG`
+    sql: str  # what raw sqlite3 runs for the same answer (its baseline)
+
+
+STARTUPS = (
+    Startup(
+        "search",
+        ("search", '"rare earth"'),
+        "select a.id, a.title, a.link from articles a join articles_fts on articles_fts.rowid = a.id"
+        " where articles_fts match '\"rare earth\"' order by a.published desc limit 20",
+    ),
+    Startup(
+        "status",
+        ("status",),
+        "select f.url, f.last_checked, f.last_error, (select count(*) from articles a where a.feed = f.url)"
+        " from feeds f; select status, count(*) from alerts group by status",
+    ),
+    Startup(
+        "feeds list",
+        ("feeds", "list"),
+        "select url, name, status, next_check, (select count(*) from articles a where a.feed = feeds.url)"
+        " from feeds",
+    ),
+    Startup("rules check", ("rules", "check"), "select 1"),  # no SQL to it: sqlite3's own start
+)
+
+
+@dataclass
+class StartupFigures:
+    key: str
+    cli: float  # seconds, median: `python -m monitor ...` end to end, a fresh interpreter
+    cli_best: float  # seconds, the fastest run (the machine's noise left out)
+    raw: float  # seconds, median: the `sqlite3` command-line shell, the same question
+    imported: list[str] = field(default_factory=list)  # top-level packages it imported (not stdlib)
+    cpu: float = 0.0  # seconds, median: user + system CPU of the command (its wall time on an idle machine)
+
+
+def startup_figures(config_path: Path, db: Path, runs: int) -> list[StartupFigures]:
+    """Each command as a user types it, against raw `sqlite3 DB SQL`. A first run of each writes
+    the bytecode caches (an installed package has them), so only start-up and work are timed."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_DROP and k != "PYTHONDONTWRITEBYTECODE"}
+    figures = []
+    for case in STARTUPS:
+        command = [sys.executable, "-m", "monitor", "--config", str(config_path), *case.args]
+        subprocess.run(command, env=env, capture_output=True, check=False)  # bytecode, page cache
+        timed = [_run_timed(command, env) for _ in range(runs)]
+        times, cpu = [t for t, _ in timed], [c for _, c in timed]
+        raw = [_run_timed(["sqlite3", str(db), case.sql], env)[0] for _ in range(runs)]
+        figures.append(
+            StartupFigures(
+                case.key,
+                statistics.median(times),
+                min(times),
+                statistics.median(raw),
+                _imported(case),
+                statistics.median(cpu),
+            )
+        )
+    return figures
+
+
+def _run_timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run: on a busy shared machine the CPU time is what the
+    command itself cost, the wall time that plus its wait for a core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, check=False)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:6])}… failed ({result.returncode}): {result.stderr[-300:]!r}")
+    return seconds, cpu
+
+
+def _imported(case: Startup) -> list[str]:
+    """The third-party packages a command's module brings in (what its start-up pays for)."""
+    module = {"search": "archive", "status": "archive", "feeds list": "feeds", "rules check": "rules"}[
+        case.key
+    ]
+    probe = (
+        f"import sys, monitor.cli.main, monitor.cli.{module}; "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names))))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    return [
+        m for m in found.stdout.split() if not m.startswith("_") and m not in ("monitor", "sitecustomize")
+    ]

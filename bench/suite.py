@@ -21,6 +21,9 @@ process, or the `monitor` CLI as a subprocess):
               feed to its alert reaching the Bot API (bench/service_session.py)
     archive   the cold archive grown to ARCHIVE articles through run_pass (more farm feeds,
               delay 0), then `monitor search` for three typical queries
+    startup   on that archive, `monitor search`, `status`, `feeds list` and `rules check` end to end
+              (a fresh interpreter each, as a user types them), against the `sqlite3` shell asked
+              the same question; target < 150 ms each
 
 Baselines, on the same farm in the same run (bench/baselines.py): raw httpx GETs at monitor's
 default [fetch] concurrency and per_host (the limit of a warm pass, and the fetch half of a
@@ -61,12 +64,13 @@ from monitor_cases import (  # noqa: E402
     fetch_defaults,
     monitor_pass,
     search_figures,
+    startup_figures,
     write_config,
 )
 from report import Results, Row, build_rows, markdown, rows_json  # noqa: E402
 from service_session import run_session  # noqa: E402
 
-CASES = ("cold", "warm", "changed", "memory", "latency", "archive")
+CASES = ("cold", "warm", "changed", "memory", "latency", "archive", "startup")
 CHANGE = (0.1, 5)  # fraction of the feeds, new items each
 
 
@@ -104,7 +108,8 @@ class Suite:
         passes = bool(selected & {"cold", "warm", "changed"})
         service = bool(selected & {"memory", "latency"})
         expected = (a.feeds * a.items if passes else 0) + (a.feeds * a.items if service else 0)
-        fill = -(-max(0, a.archive - expected) // a.items) if "archive" in selected else 0
+        grown = bool(selected & {"archive", "startup"})
+        fill = -(-max(0, a.archive - expected) // a.items) if grown else 0
         total = (a.feeds if passes else 0) + (a.feeds if service else 0) + fill
         self.say(f"building the farm: {total} feeds × {a.items} items")
         with FarmProcess(feeds=total, items=a.items, delay=a.delay, hosts=a.hosts) as farm:
@@ -121,6 +126,8 @@ class Suite:
                 self.service(farm, blocks["service"])
             if "archive" in selected:
                 self.search()
+            if "startup" in selected:
+                self.startup()
         return self.results
 
     # --- cold, warm, changed -------------------------------------------------------------
@@ -223,6 +230,19 @@ class Suite:
                 f"search {query.label!r}: CLI {figures.cli * 1000:.0f} ms, in-process "
                 f"{figures.in_process * 1000:.1f} ms, raw sqlite3 {figures.raw * 1000:.1f} ms; "
                 f"{figures.cli_hits} hits (raw: {figures.hits})"
+            )
+
+    def startup(self) -> None:
+        a, r = self.args, self.results
+        db = self.folder / "monitor.db"
+        r.archive_articles = r.archive_articles or archive_size(db)
+        config = write_config(self.folder / "startup.toml", db, [])
+        r.startups = self.step("startup", None, lambda: startup_figures(config, db, a.cli_runs))
+        for s in r.startups:
+            self.say(
+                f"monitor {s.key}: {s.cli * 1000:.0f} ms (fastest {s.cli_best * 1000:.0f} ms, CPU "
+                f"{s.cpu * 1000:.0f} ms), raw sqlite3 "
+                f"{s.raw * 1000:.1f} ms; imports {', '.join(s.imported) or 'no third-party package'}"
             )
 
     # --- memory and latency --------------------------------------------------------------
@@ -377,6 +397,7 @@ def _figures(r: Results) -> dict[str, Any]:
         "baselines": {k: asdict(v) | {"rate": v.rate} for k, v in r.baselines.items()},
         "farm": r.farm,
         "searches": [asdict(s) for s in r.searches],
+        "startups": [asdict(s) for s in r.startups],
         "archive_articles": r.archive_articles,
         "session": session,
         "step_seconds": {k: round(v, 2) for k, v in r.seconds.items()},

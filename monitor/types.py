@@ -91,6 +91,8 @@ class FetchSettings:
     workers: int | None = None  # processes that parse and analyse bodies; None: every core but one
     block_private_redirects: bool = True  # refuse redirects from public to private addresses
     allow_private: tuple[str, ...] = ()  # hosts and networks such a redirect may reach anyway
+    max_items: int = 1_000  # items read per feed per pass, the newest; the rest are reported
+    analysis_budget: float = 10.0  # seconds a feed's parse and analysis may take; then it is skipped
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ class FeedData:
     warning: str | None = None  # a recoverable problem feedparser reported
     ttl: float | None = None  # RSS <ttl>: seconds the publisher asks readers to wait between checks
     outlet: str | None = None  # a short outlet name from its title, else its host (outlet.py)
+    skipped: int = 0  # older items beyond [fetch] max_items, not read this pass
 
 
 # --- rules -------------------------------------------------------------------
@@ -275,6 +278,7 @@ class StoredArticle:
     summary: str  # plain text
     published: datetime  # UTC (the first-seen time when the feed gave none)
     outlet: str | None  # publisher, or the feed's name
+    story_id: int | None = None  # the story it belongs to (one alert per story)
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,7 @@ class FeedStatus:
     stale: bool = False  # quiet for much longer than its usual gap between articles
     origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
     warning: str | None = None  # what its last full answer needed fixing (an encoding guessed...)
+    folder: str | None = None  # the OPML folder it was imported from ("Asia / Japan")
 
 
 # --- chats and digests -------------------------------------------------------

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -79,6 +83,10 @@ SUITE_ROWS = {
     "search phrase": False,
     "search boolean": False,
     "search rule": False,
+    "startup search": True,  # < 150 ms end to end, against the sqlite3 shell
+    "startup status": True,
+    "startup feeds list": True,
+    "startup rules check": True,
 }
 NO_BASELINE = {"memory", "archive"}  # a bound or a count, nothing to divide by
 NO_RATIO = NO_BASELINE | {"latency"}  # compared with the interval through its target

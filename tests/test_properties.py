@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,8 @@ from monitor.rules.rulefile import load_rules
 from monitor.rules.ruleset import compile_rule_set, make_term_list
 from monitor.rules.textfold import fold_tokens, tokenize
 from monitor.types import EntryData, Rule, RuleMatch
+
+pytestmark = pytest.mark.slow  # seconds per test: `pytest -m "not slow"` leaves it out
 
 # No example database: runs leave nothing in the checkout, and every run explores afresh.
 # A failure prints the example and a reproduce blob.

@@ -155,18 +155,26 @@ def _is_web_url(url: str) -> bool:
 
 
 def _also(reports: Sequence[tuple[str | None, str | None]]) -> str:
+    """Each outlet once, linked to its first report, with how many reports it made when more
+    than one ("Japan Times (2 reports)"); "… and N more" counts outlets, not reports."""
     if not reports:
         return ""
+    outlets: dict[str, tuple[str | None, int]] = {}  # name -> (first link, reports)
+    for outlet, link in reports:
+        name = _clean(outlet or "") or "another outlet"
+        first, seen = outlets.get(name, (link, 0))
+        outlets[name] = (first, seen + 1)
     label = "Also reported by: "
     parts: list[str] = []
     used = len(label) + len(_MORE_ALSO)
-    for count, (outlet, link) in enumerate(reports):
-        name = html.escape(_cut(_clean(outlet or "") or "another outlet", ALSO_OUTLET_BUDGET))
+    for count, (outlet, (link, times)) in enumerate(outlets.items()):
+        name = html.escape(_cut(outlet, ALSO_OUTLET_BUDGET))
         url = (link or "").strip()
         clickable = _is_web_url(url) and len(url) <= ALSO_BUDGET // 2
         part = f'<a href="{html.escape(url)}">{name}</a>' if clickable else name
+        part += f" ({times} reports)" if times > 1 else ""
         if used + _units(part) + 2 > ALSO_BUDGET:
-            parts.append(_MORE_ALSO.format(len(reports) - count))
+            parts.append(_MORE_ALSO.format(len(outlets) - count))
             break
         used += _units(part) + 2
         parts.append(part)

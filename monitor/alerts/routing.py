@@ -197,14 +197,16 @@ def queue_digest(
     seen = {h.article.article_id for h in held}
     matched = [a for a in archive.matched_between(wanted, since, now) if a.article_id not in seen]
     refs = [*matched, *(h.article for h in held)]
-    parts = render_digest(heading, digest_items(refs, rules))
+    items = digest_items(refs, rules)  # one per story: what the digest's "N articles" counts
+    parts = render_digest(heading, items)
     if not parts:
         parts = [f"<b>{heading}</b>\nNo new matches since {short_date(since)} UTC."]
     archive.queue_digest(chat_id, parts, [h.alert_id for h in held], now, scheduled=scheduled)
     log.info(
-        "event=digest_queued chat=%s reason=%s articles=%d messages=%d",
+        "event=digest_queued chat=%s reason=%s articles=%d reports=%d messages=%d",
         chat_id,
         "scheduled" if scheduled else "asked",
+        len(items),
         len(refs),
         len(parts),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -147,7 +147,7 @@ class ArticlesMixin(ArchiveBase):
     def articles_since(self, since: datetime | None, batch: int = 1000) -> Iterator[StoredArticle]:
         """Every archived article published at or after `since` (all when None), newest first."""
         sql = (
-            "select a.id, a.title, a.summary, a.published, coalesce(a.outlet, f.name, f.title)"
+            "select a.id, a.title, a.summary, a.published, coalesce(a.outlet, f.name, f.title), a.story_id"
             " from articles a left join feeds f on f.url = a.feed where a.published >= ?"
             " order by a.published desc, a.id desc"
         )
@@ -157,15 +157,27 @@ class ArticlesMixin(ArchiveBase):
                 for r in rows:
                     published = from_iso(r[3]) or datetime.min.replace(tzinfo=UTC)
                     yield StoredArticle(
-                        id=r[0], title=r[1], summary=r[2] or "", published=published, outlet=r[4]
+                        id=r[0],
+                        title=r[1],
+                        summary=r[2] or "",
+                        published=published,
+                        outlet=r[4],
+                        story_id=r[5],
                     )
 
     def search(
-        self, query: str, *, since: datetime | None = None, rule: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        limit: int = 20,
+        as_words: Callable[[str], None] | None = None,
     ) -> list[SearchHit]:
         """Full-text search, newest first.
 
-        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words. A query with
+        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words (and
+        `as_words`, when given, is told the query that was searched instead). A query with
         Chinese, Japanese or Korean in it searches the CJK index (fulltext.py)."""
         table, shape = (
             ("articles_cjk", fulltext.cjk_query) if fulltext.has_cjk(query) else ("articles_fts", str)
@@ -173,7 +185,10 @@ class ArticlesMixin(ArchiveBase):
         try:
             return self._search(table, shape(query), since, rule, limit)
         except sqlite_errors(sqlite3.OperationalError):
-            return self._search(table, shape(_escape_fts(query)), since, rule, limit)
+            words = _escape_fts(query)
+            if as_words is not None:
+                as_words(words)
+            return self._search(table, shape(words), since, rule, limit)
 
     def _search(
         self, table: str, fts: str, since: datetime | None, rule: str | None, limit: int
@@ -217,16 +232,38 @@ class ArticlesMixin(ArchiveBase):
         self._prune_stories()
         return deleted
 
+    @reads("read the archive")
+    def prunable(self, before: datetime, *, include_matched: bool = False) -> tuple[int, int]:
+        """What prune would delete, deleting nothing: (articles, how many of them were matched)."""
+        sql = (
+            "select count(*), count(case when exists (select 1 from matches m where m.article_id = a.id)"
+            " then 1 end) from articles a where " + _prunable(include_matched)
+        )
+        found, matched = self.db.execute(sql, [iso(before), iso(before)]).fetchone()
+        return int(found), int(matched)
+
+    @reads("read the archive")
+    def high_water(self) -> tuple[int, int]:
+        """The newest article id and alert id: what comes after them is new work (activity_after)."""
+        articles, alerts = self.db.execute(
+            "select (select coalesce(max(id), 0) from articles), (select coalesce(max(id), 0) from alerts)"
+        ).fetchone()
+        return int(articles), int(alerts)
+
+    @reads("read the archive")
+    def activity_after(self, mark: tuple[int, int], since: datetime) -> tuple[int, int, int]:
+        """A pass's progress, read beside it: (feeds checked since `since`, articles and alerts
+        added after `mark`, a high_water taken when it began). Rowid ranges and one small scan."""
+        found = self.db.execute(
+            "select (select count(*) from feeds where last_checked >= ?),"
+            " (select count(*) from articles where id > ?), (select count(*) from alerts where id > ?)",
+            [iso(since), *mark],
+        ).fetchone()
+        return int(found[0]), int(found[1]), int(found[2])
+
     @writes("prune the archive")
     def _prune_batch(self, cutoff: str, include_matched: bool, batch: int) -> int:
-        keep = (
-            "" if include_matched else " and not exists (select 1 from matches m where m.article_id = a.id)"
-        )
-        sql = (
-            "select a.id from articles a where a.published < ? and a.first_seen < ?"
-            " and not exists (select 1 from alerts w where w.article_id = a.id"
-            " and w.status in ('pending', 'held'))" + keep + " limit ?"
-        )
+        sql = "select a.id from articles a where " + _prunable(include_matched) + " limit ?"
         ids = [r[0] for r in self.db.execute(sql, [cutoff, cutoff, batch]).fetchall()]
         if ids:
             marks = ",".join("?" * len(ids))
@@ -244,6 +281,17 @@ class ArticlesMixin(ArchiveBase):
             "delete from story_profiles where not exists"
             " (select 1 from articles a where a.story_id = story_profiles.story_id)"
         )
+
+
+def _prunable(include_matched: bool) -> str:
+    """The articles prune deletes: published and first seen before the cutoff (bound twice),
+    none with an alert still waiting, and unless asked none that a rule matched."""
+    keep = "" if include_matched else " and not exists (select 1 from matches m where m.article_id = a.id)"
+    return (
+        "a.published < ? and a.first_seen < ?"
+        " and not exists (select 1 from alerts w where w.article_id = a.id"
+        " and w.status in ('pending', 'held'))" + keep
+    )
 
 
 def _escape_fts(query: str) -> str:

@@ -16,7 +16,7 @@ error handling and transactions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -72,20 +72,30 @@ def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bo
 
 
 def add(
-    db: sqlite_utils.Database, feeds: Sequence[tuple[str, str | None]], origin: str, now: str
+    db: sqlite_utils.Database,
+    feeds: Sequence[tuple[str, str | None]],
+    origin: str,
+    now: str,
+    folders: Mapping[str, str | None] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Add (url, title) feeds not known yet; (added, already there). A removed one comes back."""
+    """Add (url, title) feeds not known yet, each in its folder (by URL) if given; (added, already
+    there). A removed one comes back. A known feed without a folder is filed in the one given."""
     added, known = [], []
     table = db.table("feeds")
+    folders = folders or {}
     for url, title in feeds:
         row = next(table.rows_where("url = ?", [url]), None)
+        folder = folders.get(url)
         if row is None:
-            table.insert(_new_row(url, title, None, origin, now))
+            table.insert(_new_row(url, title, None, origin, now) | {"folder": folder})
             added.append(url)
         elif row["status"] == "removed":
-            table.update(url, {"status": "active", "origin": origin, "name": title or row["name"]})
+            update = {"status": "active", "origin": origin, "name": title or row["name"]}
+            table.update(url, update | {"folder": folder or row["folder"]})
             added.append(url)
         else:
+            if folder and not row["folder"]:
+                table.update(url, {"folder": folder})
             known.append(url)
     return added, known
 
@@ -185,7 +195,14 @@ def record_ok(
     db.table("feeds").update(url, update)
 
 
-def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Decision, now: str) -> None:
+def record_error(
+    db: sqlite_utils.Database,
+    url: str,
+    error: str,
+    decision: Decision,
+    now: str,
+    fetched: FetchedFeed | None = None,
+) -> None:
     row = db.execute("select error_count, first_error from feeds where url = ?", [url]).fetchone()
     update: dict[str, Any] = {
         "last_checked": now,
@@ -196,6 +213,10 @@ def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Deci
     }
     if decision.suspend:
         update |= {"status": "suspended", "suspended_reason": decision.suspend, "suspended_at": now}
+    if fetched is not None:
+        update |= {"etag": fetched.etag, "last_modified": fetched.last_modified}
+        if fetched.body_hash:
+            update["body_hash"] = fetched.body_hash
     db.table("feeds").update(url, update)
 
 
@@ -235,6 +256,7 @@ def statuses(
                 stale=row["status"] == "active" and stale(last_new, published, now),
                 origin=row["origin"] or "config",
                 warning=row.get("warning"),
+                folder=row["folder"],
             )
         )
     return found
@@ -253,10 +275,24 @@ class FeedsMixin(ArchiveBase):
 
     @writes("add feeds")
     def add_feeds(
-        self, feeds: Sequence[tuple[str, str | None]], now: datetime, origin: str = "opml"
+        self,
+        feeds: Sequence[tuple[str, str | None]],
+        now: datetime,
+        origin: str = "opml",
+        folders: Mapping[str, str | None] | None = None,
     ) -> tuple[list[str], list[str]]:
-        """Watch these (url, title) feeds too; returns (added, already watched)."""
-        return add(self.db, feeds, origin, iso(now))
+        """Watch these (url, title) feeds too, filed in `folders` (url → "Asia / Japan");
+        returns (added, already watched)."""
+        return add(self.db, feeds, origin, iso(now), folders)
+
+    @reads("read feeds")
+    def watched(self) -> tuple[int, datetime | None]:
+        """(active feeds, the earliest next check among them): what `monitor run` watches, and
+        when its next pass is due."""
+        count, first = self.db.execute(
+            "select count(*), min(next_check) from feeds where status = 'active'"
+        ).fetchone()
+        return int(count), from_iso(first)
 
     @writes("change a feed")
     def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> str | None:
@@ -281,9 +317,12 @@ class FeedsMixin(ArchiveBase):
         return history(self.db, feed_url, default_interval)
 
     @writes("record a feed error")
-    def feed_error(self, feed_url: str, error: str, now: datetime, decision: Decision) -> None:
-        """Record a failed check, its next check, and a suspension if the decision says so."""
-        record_error(self.db, feed_url, error, decision, iso(now))
+    def feed_error(
+        self, feed_url: str, error: str, now: datetime, decision: Decision, fetched: FetchedFeed | None = None
+    ) -> None:
+        """Record a failed check, its next check, and a suspension if the decision says so; with
+        `fetched`, its validators and body hash too (a body not to read again)."""
+        record_error(self.db, feed_url, error, decision, iso(now), fetched)
 
     @writes("record a feed check")
     def feed_not_modified(

@@ -200,7 +200,15 @@ def m009_related_and_cjk_search(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m010_story_profiles(db: sqlite_utils.Database) -> None:
+def m010_feed_folder(db: sqlite_utils.Database) -> None:
+    """The folder (OPML category, "Asia / Japan") an imported feed was filed in. (Briefly named
+    m009_feed_folder on a branch: an archive made then has the column already.)"""
+    if "folder" not in db.table("feeds").columns_dict:
+        db.table("feeds").add_column("folder", str)
+
+
+@migrations()
+def m011_story_profiles(db: sqlite_utils.Database) -> None:
     """Story profiles, placement reasons and the archive's document frequencies. Old
     archives' stories have no profile: they take no more reports (a new report starts a story)."""
     db.execute(

@@ -3,10 +3,15 @@
 Serves RSS feeds built from the seed articles (and a few off-topic items) on
 a loopback port, polls them once into a temporary archive with the shipped
 rules, and prints the alerts to the console.
+
+The seeds and the starter rules ship inside the package (monitor/_data/, put there by the
+wheel build: pyproject.toml's force-include), so `pip install` anywhere can run the demo; in a
+checkout, the checkout's seeds/ and rules/ are used.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import sys
@@ -22,6 +27,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from monitor.app import open_app
+from monitor.cli.context import Context
 from monitor.config.load import config_path, load_config
 from monitor.errors import ConfigError
 from monitor.types import Config, FeedConfig, TelegramConfig
@@ -161,7 +167,7 @@ def _find(name: str, config_arg: str | None) -> Path:
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    raise ConfigError(f"cannot find the {name}/ folder (run the demo from the monitor checkout)")
+    raise ConfigError(f"cannot find the {name}/ folder (looked in {', '.join(str(c) for c in candidates)})")
 
 
 def demo_feeds(seeds: Path) -> dict[str, bytes]:
@@ -181,6 +187,13 @@ def demo_feeds(seeds: Path) -> dict[str, bytes]:
         "/gazette.xml": build_rss("Demo Gazette", second + noise[:1]),
         "/sports-and-more.xml": build_rss("Demo Sports & More", noise[1:]),
     }
+
+
+def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
+    from monitor.service.logs import setup_logging
+
+    setup_logging("WARNING" if ctx.log_level == "INFO" else ctx.log_level)
+    return run_demo(ctx.config_arg)
 
 
 def run_demo(config_arg: str | None) -> int:

@@ -43,6 +43,7 @@ from monitor.ingest import googlenews
 from monitor.ingest.dedupe import without_shared_guids
 from monitor.ingest.encoding import as_utf8
 from monitor.ingest.htmltext import html_text, plain_text
+from monitor.ingest.itemcap import MAX_ITEMS, cap_items
 from monitor.ingest.outlet import feed_outlet
 from monitor.types import EntryData, FeedData, RelatedLink
 
@@ -70,15 +71,19 @@ _TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 _PLAIN = frozenset({"text/plain", "text"})
 
 
-def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | ParseError:
-    """Entries of one feed, or a ParseError when the body is not a feed.
+def parse_feed(
+    url: str, body: bytes, headers: Mapping[str, str], max_items: int = MAX_ITEMS
+) -> FeedData | ParseError:
+    """Entries of one feed (at most `max_items`, the newest), or a ParseError when the body is
+    not a feed.
 
     Relative links resolve against the document's location: its Content-Location header
     (`located` sets it to the address the body came from), else `url`."""
     try:
         decoded = as_utf8(body, headers)
+        data, skipped = cap_items(decoded.data, max_items)
         parsed = feedparser.parse(
-            io.BytesIO(_defused(decoded.data)),
+            io.BytesIO(_defused(data)),
             response_headers={**decoded.headers, "content-location": _location(url, headers)},
             # We reduce HTML to its text ourselves (htmltext.py); sanitizing and URI
             # resolution of HTML we then throw away costs half the parse time.
@@ -100,6 +105,10 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
     feed_title = _text(feed, "title", MAX_TITLE) or None
     latest = _latest_date(headers)
     entries, shared = without_shared_guids([_entry(url, raw, latest) for raw in raw_entries])
+    if len(entries) > max_items:  # items the byte scan did not see: the newest kept, in feed order
+        skipped += len(entries) - max_items
+        newest = sorted(range(len(entries)), key=lambda n: entries[n].published or _EPOCH, reverse=True)
+        entries = [entries[n] for n in sorted(newest[:max_items])]
     warnings = [f"recovered from: {_one_line(problem)}"] if problem is not None else []
     if decoded.guess:
         warnings.append(f"no encoding declared; read as {decoded.guess} (detected)")
@@ -112,6 +121,7 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
         warning="; ".join(warnings) or None,
         ttl=_ttl(feed.get("ttl")),
         outlet=feed_outlet(feed_title, url),
+        skipped=skipped,
     )
 
 

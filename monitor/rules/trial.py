@@ -21,6 +21,7 @@ class TrialReport:
     rule_id: str  # the rule tried
     articles: int = 0  # articles looked at
     alerted: int = 0  # articles the rule matched
+    alerts: int = 0  # alerts it would have sent: one per story (a report joining a story adds none)
     per_day: Counter[date] = field(default_factory=Counter)  # matches per UTC publication day
     samples: list[tuple[StoredArticle, RuleMatch]] = field(default_factory=list)  # newest first
 
@@ -28,12 +29,17 @@ class TrialReport:
 def trial(rules: RuleSet, rule_id: str, articles: Iterable[StoredArticle], samples: int = 10) -> TrialReport:
     """Articles must come newest first (as Archive.articles_since gives them)."""
     report = TrialReport(rule_id)
+    stories: set[int] = set()
     for article in articles:
         report.articles += 1
         match = next((m for m in rules.match(article.title, article.summary) if m.rule_id == rule_id), None)
         if match is None:
             continue
         report.alerted += 1
+        if article.story_id is None or article.story_id not in stories:
+            report.alerts += 1
+        if article.story_id is not None:
+            stories.add(article.story_id)
         report.per_day[article.published.date()] += 1
         if len(report.samples) < samples:
             report.samples.append((article, match))

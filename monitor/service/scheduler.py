@@ -33,6 +33,7 @@ from monitor.errors import MonitorError
 from monitor.ingest.schedule import is_stale
 from monitor.service.health import Health, Metrics, ServiceState, health
 from monitor.service.pipeline import PassReport, Pipeline
+from monitor.service.progress import pass_summary
 from monitor.types import FeedStatus
 
 log = logging.getLogger("monitor.service")
@@ -43,11 +44,13 @@ SHUTDOWN_GRACE = 5.0  # seconds in-flight work may take after a stop signal
 MAX_PASS_AGE = 900.0  # /healthz fails when no pass has completed for this long
 
 
-def log_pass(report: PassReport) -> None:
+def log_pass(report: PassReport, next_pass: datetime | None = None) -> None:
     for feed, why in report.suspended:
         log.error("event=feed_suspended feed=%s reason=%r hint=%r", feed, why, "monitor feeds resume URL")
     for error in report.errors:
         log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
+    for feed, note in report.notes:
+        log.info("event=feed_note feed=%s note=%r", feed, note)
     log.info(
         "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d errors=%d seconds=%.2f",
         report.feeds,
@@ -57,6 +60,7 @@ def log_pass(report: PassReport) -> None:
         len(report.errors),
         report.seconds,
     )
+    log.info("event=pass_summary text=%r", pass_summary(report, next_pass))
 
 
 @dataclass
@@ -101,7 +105,7 @@ class Service:
         )
         self.metrics.matches_found(report.matches)
         if report.feeds:
-            log_pass(report)
+            log_pass(report, self.pipeline.archive.watched()[1])
         await self._deliver()
         while self._catch_up:  # digests missed while the service was down, after a first pass
             await self._digest(self._catch_up.pop(0), True)
@@ -192,7 +196,16 @@ class Service:
         self._add_digest_jobs(scheduler)
         if not scheduler.running:
             scheduler.start()
-        log.info("event=started feeds=%d tick=%ss", len(self.pipeline.config.feeds), self.tick)
+        watched, first = self.pipeline.archive.watched()  # configured and imported
+        config = self.pipeline.config
+        log.info(
+            "event=started feeds=%d tick=%ss config=%s archive=%s first_pass=%s",
+            watched,
+            self.tick,
+            config.path,
+            config.storage_path,
+            f"{first:%Y-%m-%dT%H:%M:%SZ}" if first else "none",
+        )
         try:
             await stop.wait()
         finally:

@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from monitor.cli.demo import NOISE
 from tests.conftest import SEEDS, rss
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 TOKEN = "123456789:AAF-fake-token-for-tests_abcdefghijk"
 

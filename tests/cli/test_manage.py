@@ -19,9 +19,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.cli.demo import Item
 from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 OLD = datetime(2020, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -123,7 +127,8 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     alpha = feed_server.add("/alpha.xml", rss("Alpha channel", items("Alpha", 3)))
     beta = feed_server.add("/beta.xml?lang=en&page=1", rss("Beta channel", items("Beta", 2)))
     gamma = feed_server.add("/gamma.xml", rss("Gamma channel", items("Gamma", 1)))
-    config = write_config([configured, gone])
+    # the feed server is on loopback: an OPML import of its feeds needs allow_private
+    config = write_config([configured, gone], fetch='allow_private = ["127.0.0.1"]')
     db = tmp_path / "monitor.db"
     opml = write_opml(
         tmp_path / "reader.opml",

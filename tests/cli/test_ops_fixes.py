@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from fakes.telegram_api import SentMessage
@@ -21,6 +22,8 @@ from monitor.ingest.schedule import is_stale
 from monitor.types import FeedConfig
 from tests.chatkit import items
 from tests.cli.test_manage import clean_env, db_rows, finish, outline, start, write_opml
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 

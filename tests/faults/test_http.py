@@ -27,6 +27,8 @@ from monitor.config.load import load_config
 from monitor.ingest.schedule import GONE
 from tests.conftest import rss
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 
 def feed_row(config: Path, url: str) -> dict[str, Any]:
     archive = Archive.open(load_config(config, environ={}).storage_path, create=False)

@@ -25,6 +25,8 @@ from cryptography.x509.oid import NameOID
 from fakes.feed_server import FeedServer
 from tests.conftest import rss
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -35,6 +35,8 @@ from monitor.service.scheduler import Service
 from tests.conftest import rss
 from tests.faults.conftest import TOKEN, Faults
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 # `monitor poll`, with SQLite's busy timeout (storage.BUSY_TIMEOUT, 10 s) cut to half a second.
 POLL_WITH_SHORT_BUSY_TIMEOUT = (
     "import sys; from monitor.archive import connection; connection.BUSY_TIMEOUT = 0.5; "

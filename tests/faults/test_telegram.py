@@ -44,6 +44,8 @@ from monitor.config.load import load_config
 from monitor.errors import RetryLater, Unavailable
 from tests.chatkit import items
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 DESK, RAIL = "1001", "-100200"
 CHATS = (
     f'[[chats]]\nid = "{DESK}"\nburst = 100\n\n'

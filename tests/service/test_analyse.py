@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from monitor.app import poll_once
 from monitor.archive.store import Archive
 from monitor.cli.demo import NOISE, Item
@@ -21,6 +23,8 @@ from monitor.rules.rulefile import load_rules
 from monitor.service.workers import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 NOW = datetime(2026, 3, 7, 9, 0, tzinfo=UTC)
 

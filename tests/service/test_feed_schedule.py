@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from fakes.feed_server import FeedServer
@@ -24,6 +25,8 @@ from monitor.ingest.schedule import is_stale
 from monitor.service.scheduler import Service
 from tests.chatkit import items
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 START = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 NO_JITTER = '[schedule]\ninterval = "15m"\njitter = 0\n'

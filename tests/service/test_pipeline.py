@@ -15,6 +15,8 @@ from monitor.cli.demo import NOISE, Item
 from monitor.config.load import load_config
 from tests.conftest import SEED_TIMES, rss
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
+
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 NOISE_ITEMS = [
     Item(t, b, datetime(2026, 3, 7, 8, tzinfo=UTC), f"https://noise.example/{i}")

@@ -10,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fakes.telegram_api import SentMessage
 from monitor.archive.store import Archive
 from monitor.config.load import load_config
 from tests.chatkit import items
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
 
 def start(config: Path, token: str) -> subprocess.Popen[str]:

@@ -1,0 +1,92 @@
+"""What every command module shares: the global options, durations, counts, JSON Lines.
+
+Light on purpose (main.py imports it before any command runs): the config loader is
+imported when a command asks for its config, not before.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from monitor.types import Config
+
+
+@dataclass(frozen=True)
+class Context:
+    config_arg: str | None  # --config as given
+    log_level: str  # --log-level
+
+    def config_file(self) -> Path:
+        import os
+
+        from monitor.config.load import config_path
+
+        return config_path(self.config_arg, os.environ)
+
+    def config(self) -> Config:
+        from monitor.config.load import load_config
+
+        return load_config(self.config_file())
+
+
+class UsageError(Exception):
+    """A bad argument value found after parsing (exit 2, like argparse's own)."""
+
+
+def since(value: str, option: str = "--since") -> datetime:
+    """The moment `value` (a duration such as 7d) ago; a bad value is a usage error."""
+    from monitor.config.values import MAX_AGE, parse_duration
+
+    try:
+        return now() - timedelta(seconds=parse_duration(value, MAX_AGE))
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def duration(value: str, option: str) -> float:
+    from monitor.config.values import MAX_AGE, parse_duration
+
+    try:
+        return parse_duration(value, MAX_AGE)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 feed", "2 feeds", "1 invalid entry", "3 invalid entries"."""
+    if n == 1:
+        return f"{n} {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {plural}"
+
+
+def json_line(data: Any) -> str:
+    """One line of JSON Lines, the output of every --json (one object per line, UTF-8)."""
+    return json.dumps(data, ensure_ascii=False)
+
+
+def when(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def say(text: str) -> None:
+    """A message for the person at the terminal (stderr), not for a pipe."""
+    print(text, file=sys.stderr)
+
+
+def refuse_existing(path: Path, force: bool, what: str) -> None:
+    """`backup` and `feeds export -o` alike: an existing file is kept unless --force."""
+    if path.exists() and not force:
+        raise MonitorError(f"{what} {path} already exists: choose a new name, or pass --force to replace it")
