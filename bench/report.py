@@ -206,23 +206,28 @@ def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
     )
     lat = s.latencies
     median = statistics.median(lat) if lat else None
-    figure = (
-        f"median {median:.1f} s, max {lat[-1]:.1f} s ({len(lat)}/{len(s.samples)} alerts)"
-        if median is not None
-        else f"no alert arrived (0/{len(s.samples)})"
-    )
-    bound = s.interval + 2
+    # Issue 14: half an interval is the unavoidable wait on average; the service may add 3 s
+    # (median) and 5 s (worst case) to it, no more. Shown as ratios to those limits (<= 1 meets).
+    median_limit, max_limit = s.interval / 2 + 3, s.interval + 5
+    if median is not None:
+        figure = (
+            f"median {median:.1f} s ({median / median_limit:.2f} of {median_limit:g} s), "
+            f"max {lat[-1]:.1f} s ({lat[-1] / max_limit:.2f} of {max_limit:g} s), "
+            f"{len(lat)}/{len(s.samples)} alerts"
+        )
+    else:
+        figure = f"no alert arrived (0/{len(s.samples)})"
     latency = Row(
         "latency",
         f"latency: interval {s.interval:g} s",
         figure,
-        "the polling interval",
-        f"{s.interval:g} s",
+        "half the interval",
+        f"{s.interval / 2:g} s",
         None,
-        f"median < {bound:g} s",
-        median is not None and median < bound and len(lat) == len(s.samples),
+        f"median ≤ {median_limit:g} s, max ≤ {max_limit:g} s",
+        median is not None and median <= median_limit and lat[-1] <= max_limit and len(lat) == len(s.samples),
         median,
-        s.interval,
+        s.interval / 2,
         "s",
     )
     return [memory, latency]

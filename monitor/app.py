@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from monitor.rules.rulefile import load_rules
 from monitor.service.health import HealthServer
 from monitor.service.lock import WriterLock
 from monitor.service.pipeline import CONSOLE, PassReport, Pipeline
+from monitor.service.reload import ConfigWatch
 from monitor.service.scheduler import Service, stop_on_signals
 from monitor.service.workers import Analyser, default_workers
 from monitor.types import Config
@@ -63,7 +65,7 @@ async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> A
         lock.release()
         raise
     try:
-        archive.sync_feeds(config.feeds, clock())
+        archive.sync_feeds(config.feeds, clock(), config.schedule.interval)
         async with make_client(config.fetch) as client:
             telegram = await _start_telegram(config)
             try:
@@ -107,27 +109,41 @@ async def poll_once(
     config: Config, clock: Callable[[], datetime] = utc_now
 ) -> tuple[PassReport, DeliveryReport]:
     async with open_app(config, clock) as app:
-        report = await app.pipeline.run_pass(only_due=False)
+        report = PassReport()
+        try:
+            await app.pipeline.run_pass(only_due=False, report=report)
+        except asyncio.CancelledError:  # Ctrl-C: what finished is archived; say what was not
+            log.warning(
+                "event=pass_cut_short feeds_done=%d feeds_cut_short=%d new_articles=%d",
+                report.feeds - report.cut_short,
+                report.cut_short,
+                report.new_articles,
+            )
+            raise
         delivery = await app.deliver()
     return report, delivery
 
 
-async def run_service(config: Config, stop: asyncio.Event | None = None) -> None:
+async def run_service(config: Config, stop: asyncio.Event | None = None) -> int:
+    """`monitor run` until SIGTERM (exit status 0) or Ctrl-C (130); SIGHUP reloads the config."""
     stop = stop or asyncio.Event()
-    stop_on_signals(stop)
+    stopped_by = stop_on_signals(stop)
     async with open_app(config) as app:
-        service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock)
+        watch = ConfigWatch(config.path, config.rule_paths)
+        service = Service(app.pipeline, app.notifiers, app.telegram, app.pipeline.clock, watch=watch)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, service.ask_reload)
         async with _health_server(config, service):
             if not isinstance(app.telegram, TelegramNotifier):
                 await service.run(stop)
-                return
-            # One loop, one scheduler: the chat-command Application's JobQueue runs the service's jobs.
-            chatbot = ChatBot(build_application(app.telegram), app.telegram, service)
-            chatbot.start()
-            try:
-                await service.run(stop, chatbot.scheduler)
-            finally:
-                await chatbot.stop()
+            else:
+                # One loop, one scheduler: the chat-command Application's JobQueue runs the service's jobs.
+                chatbot = ChatBot(build_application(app.telegram), app.telegram, service)
+                chatbot.start()
+                try:
+                    await service.run(stop, chatbot.scheduler)
+                finally:
+                    await chatbot.stop()
+    return 130 if stopped_by.get("signal") == signal.SIGINT else 0
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ what is wrong and where::
      └── NotifyError        (chat_id)         one alert could not be delivered
           ├── RetryLater    (retry_after)     429, flood control: wait and retry
           ├── Unavailable                     network error, 5xx, timeout: retry later
+          │    └── OutcomeUnknown              sent, no answer (timeout, hang-up): retried once
           ├── Rejected                        400 for this message: record, do not retry
           ├── ChatGone                        403 / chat not found: the chat is disabled
           └── ChatMoved     (new_chat_id)     group became a supergroup: send to the new id
@@ -150,6 +151,11 @@ class RetryLater(NotifyError):
 
 class Unavailable(NotifyError):
     """Telegram could not be reached or failed on its side; the alert stays pending."""
+
+
+class OutcomeUnknown(Unavailable):
+    """The request went out and no answer came (a timeout, a connection closed before the
+    answer): Telegram may have taken the message. Retried once at most, then "maybe sent"."""
 
 
 class Rejected(NotifyError):

@@ -76,6 +76,14 @@ class ScheduleSettings:
 @dataclass(frozen=True)
 class ServiceSettings:
     listen: str | None = None  # "127.0.0.1:9108": serve /healthz and /metrics there
+    feed_metrics: bool | None = None  # per-feed /metrics series; None: only up to FEED_METRICS_MAX feeds
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    # On a feed's first successful fetch, items published longer ago than this many seconds
+    # are archived without an alert; 0 alerts nothing old, None ("all") alerts everything.
+    backfill: float | None = 86400.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class Config:
     chats: tuple[ChatConfig, ...] = ()  # per-chat delivery settings ([[chats]])
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)  # when feeds are checked
     service: ServiceSettings = field(default_factory=ServiceSettings)  # monitor run's HTTP endpoints
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # what a new feed's first fetch alerts
 
     def chat(self, chat_id: str) -> ChatConfig:
         """The settings of a chat: its [[chats]] entry, else the defaults."""
@@ -138,6 +147,8 @@ class FeedForUpdate:
     name: str | None = None  # configured display name
     key: str | None = None  # the configured URL, the feed's key in the archive (url when None)
     body_hash: str | None = None  # FetchedFeed.body_hash of the last full answer
+    new: bool = False  # never fetched successfully: its back catalogue is archived, not alerted
+    churn: int = 0  # passes in a row on which every item the feed carried was new
 
 
 @dataclass(frozen=True)
@@ -255,7 +266,7 @@ class AlertIntent:
     text: str  # rendered Telegram HTML, under 4096 characters
     silent: bool = False  # send without sound (every rule behind it is priority "low")
     priority: str = "normal"  # the highest priority of the rules behind it
-    hold: str | None = None  # why it waits for a digest: "muted", "low", "quiet", "burst"; None = send
+    hold: str | None = None  # why it waits for a digest: muted, low, quiet, burst, high; None = send
 
 
 @dataclass(frozen=True)
@@ -269,6 +280,7 @@ class PendingAlert:
     target_status: str | None = None  # for an edit: that alert's status
     target_message_id: str | None = None  # for an edit: that alert's Telegram message id
     kind: str = "send"  # "send" (an article's alert), "edit" (a story update) or "digest"
+    unknown: bool = False  # an earlier send's outcome is unknown (it may have arrived): no second retry
 
 
 @dataclass(frozen=True)
@@ -307,7 +319,8 @@ class FeedStatus:
     next_check: datetime | None = None  # when it is checked next
     last_new: datetime | None = None  # when it last brought a new article
     stale: bool = False  # quiet for much longer than its usual gap between articles
-    origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+    origin: str = "config"  # "config" ([[feeds]] in monitor.toml), "opml" (feeds import), "cli" (feeds add)
+    churning: bool = False  # every item new on CHURN_PASSES passes in a row: it rewrites its GUIDs
     warning: str | None = None  # what its last full answer needed fixing (an encoding guessed...)
     folder: str | None = None  # the OPML folder it was imported from ("Asia / Japan")
 
@@ -330,7 +343,7 @@ class ArticleRef:
 class HeldAlert:
     alert_id: int  # outbox row id, status "held"
     chat_id: str  # the chat it waits for
-    hold: str  # why: "muted", "low", "quiet", "burst"
+    hold: str  # why: "muted", "low", "quiet", "burst", "high"
     priority: str  # the alert's priority
     created: datetime  # when it was queued
     article: ArticleRef  # what it is about

@@ -3,10 +3,12 @@
 An alert row is written with its article (storage.save_update) and stays
 ``pending`` until a notifier has taken it; only then is it marked ``sent``.
 So Telegram down, slow or rate-limiting never loses an alert, and a restart
-re-sends at most the one alert that was in flight at the instant of a crash (as
-does a retry after Telegram took an alert whose answer was lost: a timeout, a
-connection closed before the answer). Each chat gets its alerts in order: while
-its oldest pending alert waits for a retry time, so do the chat's later ones.
+re-sends at most the one alert that was in flight at the instant of a crash.
+A send whose outcome is unknown (a timeout, a connection closed before the
+answer: Telegram may have taken it) is retried once; if that too goes unanswered
+the alert is marked "maybe_sent" and not sent again: at most one duplicate per
+fault. Each chat gets its alerts in order: while its oldest pending alert waits
+for a retry time, so do the chat's later ones.
 
 What each answer does:
 
@@ -14,6 +16,7 @@ What each answer does:
     RetryLater(n)   → wait n seconds and send the same alert again (order kept);
                       a wait longer than MAX_WAIT defers the rest of this round
     Unavailable     → retry later with backoff; stop this round (Telegram is down)
+    OutcomeUnknown  → the same, once; the second time: status maybe_sent, the next alert goes on
     Rejected        → HTML Telegram cannot parse is sent again as plain text;
                       anything else: status failed with the reason; the next alert goes on
     ChatGone        → the chat is disabled (monitor status shows it); its alerts wait,
@@ -36,8 +39,9 @@ from datetime import datetime, timedelta
 
 from monitor.alerts.notify import Notifier
 from monitor.alerts.render import to_plain_text
+from monitor.archive.outbox import UNKNOWN_OUTCOME
 from monitor.archive.store import Archive
-from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.errors import ChatGone, ChatMoved, NotifyError, OutcomeUnknown, Rejected, RetryLater, Unavailable
 from monitor.types import PendingAlert
 
 log = logging.getLogger("monitor.deliver")
@@ -53,6 +57,7 @@ class DeliveryReport:
     sent: int = 0  # alerts delivered this round
     failed: int = 0  # alerts Telegram refused for good (kept, status failed)
     deferred: int = 0  # alerts left pending for a later round
+    maybe_sent: int = 0  # alerts sent twice without an answer: not sent a third time
     errors: list[str] = field(default_factory=list)  # one line per problem
 
 
@@ -68,19 +73,23 @@ async def deliver_pending(
     clock: Callable[[], datetime],
     sleep: Sleep = asyncio.sleep,
     limit: int = 500,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
     """Send pending alerts in order. `notifiers` maps special chat ids (e.g. "console")
-    to their notifier; every other chat goes to `default` (Telegram), or waits if None."""
+    to their notifier; every other chat goes to `default` (Telegram), or waits if None.
+    Once `stopping()` (a stop signal), no new send starts; the one in flight ends and is recorded."""
     report = DeliveryReport()
     skipped: set[str] = set()
     # A chat's alerts behind one that waits for its retry time wait too (pending_alerts): they
     # must not overtake it, nor be sent into a flood-control wait Telegram asked for.
     for alert in archive.pending_alerts(clock(), limit):
+        if stopping():
+            break
         notifier = notifiers.get(alert.chat_id, default)
         if notifier is None or alert.chat_id in skipped:
             report.deferred += 1
             continue
-        outcome = await _deliver_one(archive, notifier, alert, clock, sleep, report)
+        outcome = await _deliver_one(archive, notifier, alert, clock, sleep, report, stopping)
         if outcome == "stop":
             break
         if outcome == "skip-chat":
@@ -95,9 +104,13 @@ async def _deliver_one(
     clock: Callable[[], datetime],
     sleep: Sleep,
     report: DeliveryReport,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> str:
     text, plain = alert.text, False
     for _ in range(MAX_TRIES_IN_ROUND):
+        if stopping():  # after a flood-control wait cut short by a stop: the alert stays pending
+            report.deferred += 1
+            return "stop"
         if alert.chat_id != (current := archive.current_chat_id(alert.chat_id)):
             alert = replace(alert, chat_id=current)
         try:
@@ -141,6 +154,13 @@ async def _deliver_one(
             report.deferred += 1
             report.errors.append(f"chat {alert.chat_id} disabled: {exc.message}")
             return "skip-chat"
+        except OutcomeUnknown as exc:
+            if alert.unknown:  # the second send without an answer: a third copy is not risked
+                archive.mark_maybe_sent(alert.id, UNKNOWN_OUTCOME + exc.message, clock())
+                report.maybe_sent += 1
+                report.errors.append(f"alert {alert.id} to chat {alert.chat_id} maybe sent: {exc.message}")
+                return "next"
+            return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
         except Unavailable as exc:
             return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
         except NotifyError as exc:
@@ -171,7 +191,9 @@ def _defer(
     report: DeliveryReport,
     outcome: str,
 ) -> str:
-    archive.mark_retry(alert.id, exc.message, at)
+    # Once its outcome was unknown, an alert stays so marked whatever later answers say.
+    unknown = alert.unknown or isinstance(exc, OutcomeUnknown)
+    archive.mark_retry(alert.id, (UNKNOWN_OUTCOME if unknown else "") + exc.message, at)
     report.deferred += 1
     report.errors.append(f"alert {alert.id} to chat {alert.chat_id} deferred: {exc.message}")
     return outcome

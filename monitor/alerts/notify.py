@@ -8,7 +8,8 @@ monitor.errors, and no message may carry the bot token::
     403 Forbidden                     -> ChatGone
     ChatMigrated                      -> ChatMoved, with the supergroup's new chat id
     401/404 InvalidToken              -> NotifyError
-    5xx, TimedOut, NetworkError, other -> Unavailable
+    TimedOut, closed before answering -> OutcomeUnknown (Telegram may have taken it)
+    5xx, NetworkError, other          -> Unavailable
 
 python-telegram-bot does not retry by itself (its HTTPXRequest makes one httpx
 request per call), so retrying is left to the delivery job and its outbox.
@@ -41,7 +42,15 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from monitor.alerts.render import to_plain_text
-from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.errors import (
+    ChatGone,
+    ChatMoved,
+    NotifyError,
+    OutcomeUnknown,
+    Rejected,
+    RetryLater,
+    Unavailable,
+)
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"  # python-telegram-bot appends the token
 CONSOLE_SEPARATOR = "-" * 40
@@ -154,7 +163,9 @@ class TelegramNotifier:
             gone = "chat not found" in text
             return (ChatGone if gone else Rejected)(text, chat_id)
         if isinstance(error, TimedOut):
-            return Unavailable(f"Telegram timed out: {text}", chat_id)
+            return OutcomeUnknown(f"Telegram timed out: {text}", chat_id)
+        if isinstance(error, NetworkError) and "disconnected without sending a response" in text:
+            return OutcomeUnknown(f"Telegram unreachable: {text}", chat_id)  # after the request went out
         if isinstance(error, NetworkError):
             return Unavailable(f"Telegram unreachable: {text}", chat_id)
         return Unavailable(f"Telegram error: {text}", chat_id)

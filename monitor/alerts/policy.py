@@ -8,7 +8,8 @@ times in the chat's own IANA zone, so "08:00" stays 08:00 across DST changes.
         "muted"  the rule is muted in this chat
         "low"    priority "low" and the chat collects low alerts into its digest
         "quiet"  inside quiet hours (high alerts pass when quiet.allow_high)
-        "burst"  `recent` alerts already went out within burst_window
+        "burst"  `recent` alerts (high priority ones included) already went out within burst_window
+        "high"   the same, for a high-priority alert: it goes out in a "High priority" digest
         None     send now
 
 Quiet hours and digest schedules are parsed by monitor.config.values when the config is read.
@@ -101,8 +102,9 @@ def hold_for(chat: ChatConfig, priority: str, now: datetime, *, muted: bool, rec
     muted, low (when the chat collects low alerts in its digest), quiet (unless
     the alert is high and quiet.allow_high), burst.
 
-    High alerts are never folded into a burst digest: they are few by design,
-    and alerting at once is the whole point of marking a rule high.
+    High alerts count towards the burst like any other: a storm of high matches would
+    otherwise be dozens of messages, past Telegram's pace for one chat. Past the burst they
+    are held as "high", and go out (with sound) as one "High priority" digest per pass.
     """
     if muted:
         return "muted"
@@ -110,8 +112,8 @@ def hold_for(chat: ChatConfig, priority: str, now: datetime, *, muted: bool, rec
         return "low"
     if is_quiet(chat, now) and not (priority == "high" and chat.quiet is not None and chat.quiet.allow_high):
         return "quiet"
-    if priority != "high" and recent >= chat.burst:
-        return "burst"
+    if recent >= chat.burst:
+        return "high" if priority == "high" else "burst"
     return None
 
 

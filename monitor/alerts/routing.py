@@ -9,7 +9,8 @@ Queue time, for each feed update (Router.route, before storage.save_update):
 Flush time, from the service's delivery job (flush_held), and on schedule (queue_digest):
 
     held "quiet"   → one digest when the chat's quiet hours are over
-    held "burst"   → one digest at the next flush after the pass that queued them
+    held "burst"   → one silent digest at the next flush after the pass that queued them
+    held "high"    → one "High priority" digest (with sound) at that same flush
     held "muted"   → in the chat's next scheduled digest; without a schedule, when the mute ends
     held "low"     → in the chat's next scheduled digest (config requires one)
     /digest        → everything held, plus the period's matches, now
@@ -40,6 +41,7 @@ ON_DEMAND_PERIOD = timedelta(days=1)  # what /digest covers for a chat without a
 HEADINGS = {
     "quiet": "Held during quiet hours",
     "burst": "More matches",
+    "high": "High priority",
     "muted": "While muted",
     "low": "Low-priority matches",
 }
@@ -135,13 +137,14 @@ def flush_held(
 ) -> int:
     """Queue the digests that are due now (see the module docstring); returns messages queued."""
     queued = 0
-    for chat_id, hold in archive.held_chats():
+    # A chat's "High priority" digest is queued, and so sent, before its "More matches".
+    for chat_id, hold in sorted(archive.held_chats(), key=lambda held: (held[0], held[1] != "high")):
         chat = config.chat(chat_id)
         if hold == "quiet" and not chats.is_quiet(chat, now):
             queued += _digest_held(archive, rules, chat_id, archive.held_alerts(chat_id, ["quiet"]), now)
-        elif hold == "burst" and bursts:
-            held = archive.held_alerts(chat_id, ["burst"])
-            queued += _digest_held(archive, rules, chat_id, held, now, silent=True)
+        elif hold in ("burst", "high") and bursts:
+            held = archive.held_alerts(chat_id, [hold])
+            queued += _digest_held(archive, rules, chat_id, held, now, silent=hold == "burst")
         elif hold == "muted" and chat.digest is None:
             running = archive.muted_rules(chat_id, now)
             ended = [

@@ -1,12 +1,15 @@
 """The archive's feeds table: which feeds exist, and each one's schedule.
 
     feeds   one row per feed, keyed by its URL as configured or imported:
-            origin   "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+            origin   "config" ([[feeds]] in monitor.toml), "opml" (monitor feeds import) or
+                     "cli" (monitor feeds add)
             status   "active", "suspended" (failing for too long, or 410 Gone) or
                      "removed" (gone from the config, or monitor feeds remove)
             the schedule: interval (NULL = [schedule] interval), next_check,
             error_count and first_error of the current run of failures, last_error,
-            last_new (when it last brought a new article); HTTP validators
+            last_new (when it last brought a new article); HTTP validators;
+            planned_interval (the interval next_check was planned under: a lowered one
+            applies from the last check), churn (passes in a row with every item new)
 
 The service's tick asks for the active feeds whose next_check has come, so
 10,000 feeds are one indexed query, not 10,000 scheduler jobs. The functions take the
@@ -17,7 +20,7 @@ error handling and transactions.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.archive.connection import ArchiveBase, reads, writes
@@ -29,20 +32,30 @@ if TYPE_CHECKING:
 
 # (last new article, recent publication times, now) -> quiet for much longer than usual
 StaleTest = Callable[[datetime | None, Sequence[datetime], datetime], bool]
+CHURN_PASSES = 3  # passes in a row with every item new that make a feed "churning"
 HISTORY = 50  # recent publication times kept in view for adaptive intervals and staleness
 
 
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
+_SYNCED = "url, name, interval, origin, status, planned_interval, last_checked, next_check"
 
 
-def sync_changes(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> Changes:
-    """What sync would write; nothing when the table already matches the config."""
-    rows = {r["url"]: r for r in db.table("feeds").rows_where(select="url, name, interval, origin, status")}
-    inserts, updates = [], []
+def sync_changes(
+    db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str, default_interval: float | None = None
+) -> Changes:
+    """What sync would write; nothing when the table already matches the config.
+
+    With `default_interval` ([schedule] interval), a feed whose interval is now shorter than the
+    one its next check was planned under is due at its last check plus the new interval, when
+    that comes sooner (next_check = min(stored, last_check + new interval))."""
+    rows = {r["url"]: r for r in db.table("feeds").rows_where(select=_SYNCED)}
+    inserts, updates = [], {}
     for feed in feeds:
         row = rows.get(feed.url)
         if row is None:
             rows[feed.url] = _new_row(feed.url, feed.name, feed.interval, "config", now)
+            if default_interval is not None:
+                rows[feed.url]["planned_interval"] = feed.interval or default_interval
             inserts.append(rows[feed.url])
             continue
         wanted: dict[str, Any] = {"name": feed.name, "interval": feed.interval, "origin": "config"}
@@ -50,19 +63,43 @@ def sync_changes(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: st
             wanted["status"] = "active"
         update = {k: v for k, v in wanted.items() if row[k] != v}
         if update:
-            updates.append((feed.url, update))
+            updates[feed.url] = update
     listed = {feed.url for feed in feeds}
     for url, row in rows.items():
         if row["origin"] == "config" and row["status"] != "removed" and url not in listed:
-            updates.append((url, {"status": "removed"}))
-    return inserts, updates
+            updates[url] = {"status": "removed"}
+    if default_interval is not None:
+        inserted = {row["url"] for row in inserts}
+        for url, row in rows.items():
+            if url in inserted or updates.get(url, {}).get("status") == "removed":
+                continue
+            interval = updates.get(url, {}).get("interval", row["interval"]) or default_interval
+            if row["planned_interval"] != interval:
+                updates.setdefault(url, {}).update(_replanned(row, interval))
+    return inserts, list(updates.items())
 
 
-def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bool:
+def _replanned(row: dict[str, Any], interval: float) -> dict[str, Any]:
+    update: dict[str, Any] = {"planned_interval": interval}
+    planned, last, stored = (
+        row["planned_interval"],
+        from_iso(row["last_checked"]),
+        from_iso(row["next_check"]),
+    )
+    if planned is not None and interval < planned and last is not None and stored is not None:
+        sooner = last + timedelta(seconds=interval)
+        if sooner < stored:
+            update["next_check"] = iso(sooner)
+    return update
+
+
+def sync(
+    db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str, default_interval: float | None = None
+) -> bool:
     """The configured feeds exist (new ones due at once); configured ones no longer listed are removed.
 
     Writes only what differs; False when nothing did."""
-    inserts, updates = sync_changes(db, feeds, now)
+    inserts, updates = sync_changes(db, feeds, now, default_interval)
     table = db.table("feeds")
     if inserts:
         table.insert_all(inserts)
@@ -71,15 +108,27 @@ def sync(db: sqlite_utils.Database, feeds: Sequence[FeedConfig], now: str) -> bo
     return bool(inserts or updates)
 
 
+def set_churn(db: sqlite_utils.Database, url: str, passes: int) -> None:
+    db.execute("update feeds set churn = ? where url = ?", [passes, url])
+
+
+def next_due(db: sqlite_utils.Database) -> datetime | None:
+    """When the first active feed is due (None: no active feed)."""
+    row = db.execute("select min(next_check) from feeds where status = 'active'").fetchone()
+    return from_iso(row[0]) if row and row[0] else None
+
+
 def add(
     db: sqlite_utils.Database,
     feeds: Sequence[tuple[str, str | None]],
     origin: str,
     now: str,
     folders: Mapping[str, str | None] | None = None,
+    interval: float | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Add (url, title) feeds not known yet, each in its folder (by URL) if given; (added, already
-    there). A removed one comes back. A known feed without a folder is filed in the one given."""
+    """Add (url, title) feeds not known yet, due at once, each in its folder (by URL) if given;
+    (added, already there). A removed one comes back. A known feed without a folder is filed in
+    the one given."""
     added, known = [], []
     table = db.table("feeds")
     folders = folders or {}
@@ -87,11 +136,12 @@ def add(
         row = next(table.rows_where("url = ?", [url]), None)
         folder = folders.get(url)
         if row is None:
-            table.insert(_new_row(url, title, None, origin, now) | {"folder": folder})
+            table.insert(_new_row(url, title, interval, origin, now) | {"folder": folder})
             added.append(url)
         elif row["status"] == "removed":
-            update = {"status": "active", "origin": origin, "name": title or row["name"]}
-            table.update(url, update | {"folder": folder or row["folder"]})
+            back = {"status": "active", "origin": origin, "name": title or row["name"], "next_check": now}
+            back |= {"folder": folder or row["folder"]}
+            table.update(url, back | ({"interval": interval} if interval else {}))
             added.append(url)
         else:
             if folder and not row["folder"]:
@@ -130,7 +180,10 @@ def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | N
     return str(row["status"])
 
 
-DUE = "select url, fetch_url, etag, last_modified, name, body_hash from feeds where status = 'active'"
+DUE = (
+    "select url, fetch_url, etag, last_modified, name, body_hash, last_success is null, churn"
+    " from feeds where status = 'active'"
+)
 DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
 
 
@@ -138,7 +191,16 @@ def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
     """Active feeds to fetch: those whose next check has come, or all when now is None."""
     sql, args = (DUE, []) if now is None else (DUE_NOW, [now])
     return [
-        FeedForUpdate(url=r[1] or r[0], etag=r[2], last_modified=r[3], name=r[4], key=r[0], body_hash=r[5])
+        FeedForUpdate(
+            url=r[1] or r[0],
+            etag=r[2],
+            last_modified=r[3],
+            name=r[4],
+            key=r[0],
+            body_hash=r[5],
+            new=bool(r[6]),
+            churn=r[7] or 0,
+        )
         for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
     ]
 
@@ -227,7 +289,7 @@ def statuses(
     `stale` (ingest.schedule.is_stale) judges from its recent publication times."""
     counts = dict(db.execute("select feed, count(*) from articles group by feed").fetchall())
     rows = db.table("feeds").rows_where(
-        None if include_removed else "status != 'removed'", order_by="origin = 'opml', added, url"
+        None if include_removed else "status != 'removed'", order_by="origin != 'config', added, url"
     )
     found = []
     for row in list(rows):
@@ -255,6 +317,7 @@ def statuses(
                 last_new=last_new,
                 stale=row["status"] == "active" and stale(last_new, published, now),
                 origin=row["origin"] or "config",
+                churning=(row.get("churn") or 0) >= CHURN_PASSES,
                 warning=row.get("warning"),
                 folder=row["folder"],
             )
@@ -264,14 +327,17 @@ def statuses(
 
 class FeedsMixin(ArchiveBase):
     @reads("update feeds")
-    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> bool:
-        """Make the feeds table know every configured feed (new ones are due at once).
+    def sync_feeds(
+        self, feeds: Sequence[FeedConfig], now: datetime, default_interval: float | None = None
+    ) -> bool:
+        """Make the feeds table know every configured feed (new ones are due at once); with
+        `default_interval`, a lowered interval applies from each feed's last check.
 
         Writes nothing (takes no write lock) when the table already matches; False then."""
-        if sync_changes(self.db, feeds, iso(now)) == ([], []):
+        if sync_changes(self.db, feeds, iso(now), default_interval) == ([], []):
             return False
         with self.write():  # looked at again under the lock: another process may have synced
-            return sync(self.db, feeds, iso(now))
+            return sync(self.db, feeds, iso(now), default_interval)
 
     @writes("add feeds")
     def add_feeds(
@@ -280,10 +346,11 @@ class FeedsMixin(ArchiveBase):
         now: datetime,
         origin: str = "opml",
         folders: Mapping[str, str | None] | None = None,
+        interval: float | None = None,
     ) -> tuple[list[str], list[str]]:
-        """Watch these (url, title) feeds too, filed in `folders` (url → "Asia / Japan");
-        returns (added, already watched)."""
-        return add(self.db, feeds, origin, iso(now), folders)
+        """Watch these (url, title) feeds too, due at once, filed in `folders` (url → "Asia /
+        Japan"); returns (added, already watched)."""
+        return add(self.db, feeds, origin, iso(now), folders, interval)
 
     @reads("read feeds")
     def watched(self) -> tuple[int, datetime | None]:
@@ -293,6 +360,16 @@ class FeedsMixin(ArchiveBase):
             "select count(*), min(next_check) from feeds where status = 'active'"
         ).fetchone()
         return int(count), from_iso(first)
+
+    @reads("read feeds")
+    def next_due(self) -> datetime | None:
+        """When the first active feed is due: the service sleeps until then."""
+        return next_due(self.db)
+
+    @writes("record a feed's churn")
+    def set_churn(self, feed_url: str, passes: int) -> None:
+        """How many passes in a row brought only new items (a feed rewriting its GUIDs churns)."""
+        set_churn(self.db, feed_url, passes)
 
     @writes("change a feed")
     def set_feed_status(self, url: str, status: str, now: datetime, reason: str | None = None) -> str | None:

@@ -2,7 +2,8 @@
 
     alerts  kind "send" (an article's alert, one per chat), "edit" (a story's alert brought up
             to date), "digest" (a digest's message) or "notice" (for the operator);
-            status pending → sent, or failed (refused for good), held (waits for a digest:
+            status pending → sent, or failed (refused for good), maybe_sent (sent twice
+            without an answer: not sent a third time), held (waits for a digest:
             hold says why) → digested (digest_id: the digest it went out in), superseded (an
             edit replaced by a newer one); attempts / next_attempt / last_error for retries
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
+UNKNOWN_OUTCOME = "outcome unknown: "  # last_error of an alert whose send may have arrived
 # What an ArticleRef is read from (articles ar, left join feeds f): see article_ref.
 ARTICLE_COLUMNS = "ar.id, ar.title, coalesce(ar.outlet, f.name, f.title), ar.link, ar.published, ar.story_id"
 
@@ -188,14 +190,15 @@ class OutboxMixin(ArchiveBase):
         not due yet (a chat's alerts go in order) and none to a disabled chat."""
         rows = self.db.execute(
             "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id,"
-            " a.kind from alerts a left join alerts t on t.id = a.edit_of where a.status = 'pending'"
+            " a.kind, a.last_error like ? from alerts a left join alerts t on t.id = a.edit_of"
+            " where a.status = 'pending'"
             " and (a.next_attempt is null or a.next_attempt <= ?)"
             " and a.chat_id not in (select id from chats where status = 'disabled')"
             # in order per chat: none overtakes an older one of its chat that waits to retry
             " and not exists (select 1 from alerts w where w.status = 'pending'"
             " and w.next_attempt > ? and w.chat_id = a.chat_id and w.id < a.id)"
             " order by a.id limit ?",
-            [iso(now), iso(now), limit],
+            [UNKNOWN_OUTCOME + "%", iso(now), iso(now), limit],
         ).fetchall()
         return [
             PendingAlert(
@@ -208,6 +211,7 @@ class OutboxMixin(ArchiveBase):
                 target_status=r[6],
                 target_message_id=r[7],
                 kind=r[8] or "send",
+                unknown=bool(r[9]),
             )
             for r in rows
         ]
@@ -227,6 +231,29 @@ class OutboxMixin(ArchiveBase):
             " sent_at = null where id = ?",
             [error, alert_id],
         )
+
+    @writes("record an alert maybe sent")
+    def mark_maybe_sent(self, alert_id: int, error: str, now: datetime) -> None:
+        """Sent twice without an answer: Telegram may have it; not sent again (a third copy)."""
+        self.db.execute(
+            "update alerts set status = 'maybe_sent', last_error = ?, attempts = attempts + 1,"
+            " sent_at = ? where id = ?",
+            [error, iso(now), alert_id],
+        )
+
+    @reads("read the outbox")
+    def edited_since(self, alert_ids: Sequence[int], since: datetime) -> set[int]:
+        """The alerts among these whose message an edit was queued for since then."""
+        ids = list(dict.fromkeys(alert_ids))
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        rows = self.db.execute(
+            "select distinct edit_of from alerts where kind = 'edit' and created >= ?"
+            f" and edit_of in ({marks})",
+            [iso(since), *ids],
+        )
+        return {r[0] for r in rows}
 
     @writes("record an alert retry")
     def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:

@@ -208,7 +208,16 @@ def m010_feed_folder(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m011_story_profiles(db: sqlite_utils.Database) -> None:
+def m011_feed_planned_interval_and_churn(db: sqlite_utils.Database) -> None:
+    """The interval each feed's schedule was planned under (a lowered one applies from the last
+    check), and each feed's run of passes on which every item was new (churn)."""
+    feeds = db.table("feeds")
+    feeds.add_column("planned_interval", float)
+    feeds.add_column("churn", int, not_null_default=0)
+
+
+@migrations()
+def m012_story_profiles(db: sqlite_utils.Database) -> None:
     """Story profiles, placement reasons and the archive's document frequencies. Old
     archives' stories have no profile: they take no more reports (a new report starts a story)."""
     db.execute(

@@ -217,7 +217,9 @@ class ChatBot:
 
     async def _status(self, chat_id: str, args: str, now: datetime) -> str:
         s = self.service
-        info = commands.ServiceInfo(last_pass=s.last_pass, passes=s.passes, started=s.started or now)
+        info = commands.ServiceInfo(
+            last_pass=s.last_pass, passes=s.passes, started=s.started or now, backfilled=s.backfilled
+        )
         return commands.status_text(s.pipeline.archive, s.pipeline.config, info, now)
 
     async def _search(self, chat_id: str, args: str, now: datetime) -> str:

@@ -58,6 +58,7 @@ class ServiceInfo:
     last_pass: datetime | None  # end of the last completed pass
     passes: int  # passes since start
     started: datetime  # when monitor run started
+    backfilled: int = 0  # old items of new feeds archived without an alert since the start
 
 
 SEARCH_USAGE = "/search QUERY [since:7d] [rule:ID]"
@@ -148,7 +149,11 @@ def status_text(archive: Archive, config: Config, info: ServiceInfo, now: dateti
         feeds += f", {stale} quiet for longer than usual"
     if unchecked:
         feeds += f", {unchecked} not checked yet"
+    if churning := sum(1 for s in statuses if s.churning):
+        feeds += f", {churning} churning (every item new each check)"
     head.append(f"{feeds} · {sum(s.articles for s in statuses):,} articles archived")
+    if info.backfilled:
+        head.append(f"New feeds' back catalogue: {info.backfilled:,} old matches archived without an alert")
     head.append(
         f"Alerts: {counts.get('pending', 0)} pending, {counts.get('held', 0)} held for digests, "
         f"{counts.get('failed', 0)} failed"

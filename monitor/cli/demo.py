@@ -30,7 +30,7 @@ from monitor.app import open_app
 from monitor.cli.context import Context
 from monitor.config.load import config_path, load_config
 from monitor.errors import ConfigError
-from monitor.types import Config, FeedConfig, TelegramConfig
+from monitor.types import AlertSettings, Config, FeedConfig, TelegramConfig
 
 _HERE = Path(__file__).resolve().parent.parent  # the package folder
 _DATE_PATTERNS = [
@@ -209,6 +209,9 @@ def run_demo(config_arg: str | None) -> int:
             interval=900.0,
             telegram=TelegramConfig(),
             feeds=tuple(FeedConfig(url=base + p, name=None) for p in feeds),
+            # The seeds are old news, and every demo feed is new: without "all" ([alerts]
+            # backfill) the demo would archive them and alert nothing.
+            alerts=AlertSettings(backfill=None),
         )
         print(f"monitor demo: serving {len(feeds)} feeds on {base}, archive {config.storage_path}\n")
         report, delivery, total = asyncio.run(_demo_pass(config))

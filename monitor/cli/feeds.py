@@ -33,13 +33,24 @@ def cmd_feeds(ctx: Context, args: argparse.Namespace) -> int:
     writers: dict[str, Callable[[Archive, argparse.Namespace], int]] = {
         "import": lambda archive, args: _import(archive, args, config),
         "resume": _resume,
-        "remove": _remove,
+        "add": _add,
     }
     if args.feeds_command in readers:
         return readers[args.feeds_command](_watched(config), args)
+    if args.feeds_command == "add":
+        _check_add(args)  # a bad argument before the archive is opened
+    from_config = args.feeds_command == "remove" and any(f.url == args.url for f in config.feeds)
+    if from_config:
+        from monitor.config.edit import remove_from_config
+        from monitor.config.load import load_config
+
+        remove_from_config(config.path, args.url)  # then the archive, below, as the next sync would
+        config = load_config(config.path)
     archive = Archive.open(config.storage_path)
     try:
         archive.sync_feeds(config.feeds, now())
+        if args.feeds_command == "remove":
+            return _remove(archive, args, config.path if from_config else None)
         return writers[args.feeds_command](archive, args)
     finally:
         archive.close()
@@ -107,12 +118,16 @@ def _line(s: FeedStatus) -> str:
     label = state(s) if state(s) == "ok" else state(s).upper()
     if s.stale:
         label += ", quiet for longer than usual"
+    if s.churning:
+        label += ", CHURNING: every item new on each of its last 3 checks"
     if s.status == "suspended":
         when = "not checked until resumed (monitor feeds resume URL)"
     elif s.status == "removed":
         when = "not checked"
-    elif s.next_check is None:
-        when = "checked at the next tick"
+    elif s.next_check is None:  # in the config, not in the archive yet
+        when = "checked as soon as monitor run reads the config (within seconds), or when it starts"
+    elif s.next_check <= now():
+        when = "due now: checked within seconds while monitor run is up"
     else:
         when = f"next check {s.next_check:%Y-%m-%d %H:%M} UTC"
     reason = s.suspended_reason or s.last_error
@@ -131,6 +146,7 @@ def _as_json(s: FeedStatus) -> dict[str, object]:
         "origin": s.origin,
         "status": s.status,
         "stale": s.stale,
+        "churning": s.churning,
         "articles": s.articles,
         "error_count": s.error_count,
         "last_error": s.last_error,
@@ -212,10 +228,34 @@ def _how_to_add_back(archive: Archive, url: str) -> str:
     return "to watch it again, import it (monitor feeds import FILE.opml) or add it to the config file"
 
 
-def _remove(archive: Archive, args: argparse.Namespace) -> int:
-    configured = {s.url for s in archive.feed_statuses(now(), is_stale) if s.origin == "config"}
-    if args.url in configured:
-        raise StorageError(f"{args.url} is listed in the config file: remove its [[feeds]] table there")
+def _check_add(args: argparse.Namespace) -> None:
+    from monitor.config.values import parse_duration
+
+    if not args.url.startswith(("http://", "https://")):
+        raise ConfigError(f"feeds add: {args.url!r} is not an http(s) URL")
+    if args.interval is not None:
+        try:
+            parse_duration(args.interval)
+        except ValueError as exc:
+            raise ConfigError(f"feeds add --interval: {exc}") from None
+
+
+def _add(archive: Archive, args: argparse.Namespace) -> int:
+    from monitor.config.values import parse_duration
+
+    interval = parse_duration(args.interval) if args.interval is not None else None
+    added, _known = archive.add_feeds([(args.url, args.name)], now(), origin="cli", interval=interval)
+    if not added:
+        say(f"{args.url} is already watched (monitor feeds list)")
+    else:
+        say(f"added {args.url}: checked within seconds while monitor run is up")
+    return 0
+
+
+def _remove(archive: Archive, args: argparse.Namespace, config_file: Path | None) -> int:
+    if config_file is not None:
+        say(f"removed {args.url} from {config_file}; its articles stay in the archive")
+        return 0
     before = archive.set_feed_status(args.url, "removed", now())
     if before is None:
         raise StorageError(f"no such feed: {args.url} (see monitor feeds list)")

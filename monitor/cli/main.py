@@ -140,7 +140,13 @@ def _feeds_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
     exports.add_argument("--force", action="store_true", help="replace FILE if it exists")
     resume = command(actions, "resume", "check a suspended feed again, now")
     resume.add_argument("url", metavar="URL")
-    remove = command(actions, "remove", "stop checking an imported feed (its articles stay)")
+    add = command(actions, "add", "watch one more feed, checked at once")
+    add.add_argument("url", metavar="URL")
+    add.add_argument("--name", help="display name (the feed's own title otherwise)")
+    add.add_argument("--interval", metavar="DURATION", help="e.g. 5m ([schedule] interval otherwise)")
+    remove = command(
+        actions, "remove", "stop checking a feed (its articles stay); a configured one leaves the config file"
+    )
     remove.add_argument("url", metavar="URL")
 
 

@@ -22,8 +22,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config()
     setup_logging(ctx.log_level, [config.telegram.token or ""])
     tune_gc()
-    asyncio.run(run_service(config))
-    return 0
+    return asyncio.run(run_service(config))
 
 
 def cmd_poll(ctx: Context, args: argparse.Namespace) -> int:

@@ -21,9 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.config.source import TomlSource, header, toml_error_line
-from monitor.config.values import parse_digest_spec, parse_network, parse_quiet_hours
+from monitor.config.values import parse_backfill, parse_digest_spec, parse_network, parse_quiet_hours
 from monitor.errors import ConfigError
 from monitor.types import (
+    AlertSettings,
     ChatConfig,
     Config,
     DigestSchedule,
@@ -44,7 +45,8 @@ _SECTIONS = {
     "storage": {"path"},
     "rules": {"paths"},
     "schedule": {"interval", "min_interval", "max_interval", "jitter", "adaptive", "suspend_after"},
-    "service": {"listen"},
+    "service": {"listen", "feed_metrics"},
+    "alerts": {"backfill"},
     "telegram": {"token", "token_file", "chat_id", "api_url", "allowed_users", "admin_chat"},
     "fetch": {
         "concurrency",
@@ -125,7 +127,7 @@ class _Reader(TomlSource):
                         raise self.error(f"unknown key {key!r} in {header(name)}", key, name, index)
         storage = self.table(data, "storage")
         rules = self.table(data, "rules")
-        schedule = self.schedule(self.table(data, "schedule"))
+        schedule, alerts = self.schedule(self.table(data, "schedule")), self.table(data, "alerts")
         return Config(
             path=self.path,
             storage_path=self.resolve(storage.get("path", "monitor.db"), "path", "storage"),
@@ -138,6 +140,9 @@ class _Reader(TomlSource):
             chats=self.chats(self.tables(data, "chats")),
             schedule=schedule,
             service=self.service(self.table(data, "service")),
+            alerts=AlertSettings(
+                self.parsed(alerts.get("backfill", "24h"), parse_backfill, "backfill", "alerts")
+            ),
         )
 
     def schedule(self, table: dict[str, Any]) -> ScheduleSettings:
@@ -181,16 +186,13 @@ class _Reader(TomlSource):
         return seconds
 
     def service(self, table: dict[str, Any]) -> ServiceSettings:
-        listen = table.get("listen")
-        if listen is None:
-            return ServiceSettings()
-        if not isinstance(listen, str) or not _valid_listen(listen.strip()):
-            raise self.error(
-                f'[service] listen must be "host:port" (port 1-65535; IPv6 as "[::1]:9108"), got {listen!r}',
-                "listen",
-                "service",
-            )
-        return ServiceSettings(listen=listen.strip())
+        listen, per_feed = table.get("listen"), table.get("feed_metrics")
+        if not isinstance(per_feed, bool | None):
+            raise self.error("[service] feed_metrics must be true or false", "feed_metrics", "service")
+        if listen is not None and (not isinstance(listen, str) or not _valid_listen(listen.strip())):
+            wanted = '"host:port" (port 1-65535; IPv6 as "[::1]:9108")'
+            raise self.error(f"[service] listen must be {wanted}, got {listen!r}", "listen", "service")
+        return ServiceSettings(listen=listen.strip() if listen else None, feed_metrics=per_feed)
 
     def rule_paths(self, rules: dict[str, Any]) -> tuple[Path, ...]:
         paths = rules.get("paths", ["rules"])

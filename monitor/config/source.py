@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.config.values import parse_duration
 from monitor.errors import ConfigError
+
+T = TypeVar("T")
 
 ARRAYS = ("feeds", "chats")  # sections written as [[name]] tables, any number of them
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -91,3 +94,10 @@ class TomlSource:
             return parse_duration(value)
         except ValueError as exc:
             raise self.error(f"{header(section)} {key}: {exc}", key, section, index) from None
+
+    def parsed(self, value: object, parse: Callable[[object], T], key: str, section: str) -> T:
+        """`parse(value)`; its ValueError becomes a one-line error at the key's line."""
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise self.error(f"{header(section)} {key}: {exc}", key, section) from None

@@ -84,6 +84,18 @@ def parse_duration(value: object, limit: float | None = None) -> float:
     return seconds
 
 
+def parse_backfill(value: object) -> float | None:
+    """[alerts] backfill: seconds, 0 ("0": nothing old alerts), or None ("all": everything does)."""
+    if value == "all":
+        return None
+    if value in (0, "0"):
+        return 0.0
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f'{exc}, "0" or "all"') from None
+
+
 def parse_network(text: str) -> IPNetwork | None:
     """An address or a network in CIDR notation, or None when `text` is neither (a name)."""
     try:

@@ -53,6 +53,9 @@ _GOOGLE_NEWS_PARAMS = {"oc", "hl", "gl", "ceid"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+# A "%" that starts no escape is a literal percent sign: escaped first, else unescaping what
+# follows it could make one ("%a%30" → "%a0", then "%A0": not idempotent; tests/test_properties.py)
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PATH_SAFE = "/:@!$&'()*+,;=~-._%"  # what a path may hold unescaped (RFC 3986), and escapes
 # A lone surrogate cannot be encoded (URLs, SQLite): it comes from a broken character
 # reference, so it stands for nothing and becomes U+FFFD, as an HTML parser makes it.
@@ -81,7 +84,7 @@ def canonical_url(url: str) -> str:
     if parts.username or parts.password:
         # Credentials in a feed link are rare; keep them rather than merge distinct URLs.
         netloc = f"{parts.netloc.rsplit('@', 1)[0]}@{netloc}"
-    path = quote(_ESCAPE.sub(_normal_escape, parts.path), safe=_PATH_SAFE) or "/"
+    path = quote(_ESCAPE.sub(_normal_escape, _LONE_PERCENT.sub("%25", parts.path)), safe=_PATH_SAFE) or "/"
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(host, k)]
     )

@@ -10,7 +10,11 @@ in the service's own event loop, one request per connection::
 
 A slow, silent or garbage-sending client gets at most ``timeout`` seconds and
 ``MAX_REQUEST_BYTES`` of the server; it never holds up other requests or the
-service.
+service. At most ``max_connections`` are open at once: one more drops the oldest (a
+client holding idle connections cannot lock a scraper out, nor use up the process's
+file descriptors, which every feed fetch needs too). Errors of one kind (the event
+loop's "socket.accept() out of system resource" among them) are logged once a minute
+with a count, not once per event.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -44,6 +50,8 @@ PASS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)  
 FEED_STATUSES = ("active", "failing", "suspended", "stale")  # always exported, 0 when none
 MAX_REQUEST_BYTES = 8192  # request line and headers; a scraper sends a few hundred
 REQUEST_TIMEOUT = 5.0  # seconds for a whole exchange: read, answer, close
+MAX_CONNECTIONS = 64  # open at once; a scraper and a health check need one or two
+LOG_EVERY = 60.0  # seconds between two log lines of one kind of error
 
 
 @dataclass(frozen=True)
@@ -225,16 +233,30 @@ class HealthServer:
     """/healthz and /metrics over HTTP/1.1 on ``listen`` ("host:port", "[::1]:9108"; port 0 = any)."""
 
     def __init__(
-        self, listen: str, metrics: Metrics, check: Callable[[], Health], *, timeout: float = REQUEST_TIMEOUT
+        self,
+        listen: str,
+        metrics: Metrics,
+        check: Callable[[], Health],
+        *,
+        timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.listen = listen
         self.metrics = metrics
         self.check = check
         self.timeout = timeout
+        self.max_connections = max_connections
+        self.dropped = 0  # connections closed to make room for newer ones
+        self.problems = ThrottledLog(log)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[object]] = set()
+        # open connections, oldest first: task -> its transport
+        self._connections: dict[asyncio.Task[object], asyncio.BaseTransport] = {}
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The loop reports a failed accept() (out of file descriptors) through its exception
+        # handler, once per attempt: thousands of identical ERROR lines. Once a minute instead.
+        loop.set_exception_handler(self.problems.loop_exception)
         host, port = _split_listen(self.listen)
         try:
             self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_REQUEST_BYTES)
@@ -254,16 +276,27 @@ class HealthServer:
         if self._server is None:
             return
         self._server.close()
-        for task in self._connections:
+        tasks = list(self._connections)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        while len(self._connections) >= self.max_connections:  # room for this one: drop the oldest
+            oldest = next(iter(self._connections))
+            transport = self._connections.pop(oldest)
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
+            oldest.cancel()
+            self.dropped += 1
+            self.problems.warn(
+                "health_connections_capped", f"over {self.max_connections} open: oldest dropped"
+            )
+        self._connections[task] = writer.transport
         # drain() returns once the whole answer is with the kernel, so close() leaves nothing behind
         writer.transport.set_write_buffer_limits(high=0)
         try:
@@ -273,12 +306,14 @@ class HealthServer:
                 await writer.wait_closed()
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
             log.debug("event=health_client_dropped error=%r", exc)
+        except asyncio.CancelledError:  # dropped for a newer connection, or the server closes
+            pass
         except Exception as exc:  # whatever a client does, the service goes on
-            log.warning("event=health_request_error error=%r", exc)
+            self.problems.warn("health_request_error", repr(exc))
         finally:
             if not writer.transport.is_closing():  # timed out, cancelled or failed: drop the client
                 writer.transport.abort()
-            self._connections.discard(task)
+            self._connections.pop(task, None)
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -314,6 +349,36 @@ class HealthServer:
             log.warning("event=health_handler_error path=%s error=%r", path, exc)
             return _text(HTTPStatus.INTERNAL_SERVER_ERROR)
         return _text(HTTPStatus.NOT_FOUND)
+
+
+class ThrottledLog:
+    """Warnings of one kind at most once per `every` seconds, each saying how many came since."""
+
+    def __init__(self, logger: logging.Logger, every: float = LOG_EVERY) -> None:
+        self.logger, self.every = logger, every
+        self._last: dict[str, float] = {}  # kind -> when it was last logged (monotonic)
+        self._since: dict[str, int] = {}  # kind -> occurrences not logged since
+        self.logged = 0  # lines written, for tests
+
+    def warn(self, kind: str, detail: str) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.every:
+            self._since[kind] = self._since.get(kind, 0) + 1
+            return
+        more = self._since.pop(kind, 0)
+        self._last[kind] = now
+        self.logged += 1
+        self.logger.warning("event=%s detail=%r repeated=%d in_last_s=%d", kind, detail, more, self.every)
+
+    def loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """An event-loop exception handler: a failed accept() (out of file descriptors, which the
+        loop retries every second) once per `every` seconds; anything else as asyncio logs it."""
+        message = str(context.get("message", ""))
+        if "accept" not in message:
+            loop.default_exception_handler(context)
+            return
+        self.warn("health_accept_failed", f"{message}: {context.get('exception')!r}")
 
 
 def _text(status: HTTPStatus, extra: dict[str, str] | None = None) -> Response:

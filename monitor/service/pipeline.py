@@ -35,6 +35,7 @@ import httpx
 from monitor.alerts import policy as chats
 from monitor.alerts.render import render_alert, suspension_notice
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
+from monitor.archive.feeds import CHURN_PASSES
 from monitor.archive.store import Archive
 from monitor.config.values import redact_urls
 from monitor.errors import BudgetExceeded, FeedError, FetchError, ParseError, StorageError
@@ -58,6 +59,7 @@ from monitor.types import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+CHURN_EDIT_EVERY = timedelta(hours=1)  # a churning feed edits one story's alert at most this often
 __all__ = ["CONSOLE", "PassReport", "Pipeline"]
 
 
@@ -72,6 +74,9 @@ class PassReport:
     suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
     notes: list[tuple[str, str]] = field(default_factory=list)  # (feed, what was left out) this pass
     in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
+    cut_short: int = 0  # feeds not handled when the pass was stopped (0 for a pass that ended)
+    backfilled: int = 0  # old items of new feeds archived without an alert ([alerts] backfill)
+    churning: list[str] = field(default_factory=list)  # feeds found churning this pass (all items new)
     seconds: float = 0.0  # wall time of the pass
 
 
@@ -86,27 +91,32 @@ class Pipeline:
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     fingerprints: FingerprintCache = field(default_factory=FingerprintCache)  # archived ones, parsed
 
-    async def run_pass(self, only_due: bool = False) -> PassReport:
+    async def run_pass(
+        self,
+        only_due: bool = False,
+        report: PassReport | None = None,
+        on_alerts: Callable[[], None] | None = None,
+    ) -> PassReport:
         """Fetch the due feeds (or all), and handle each as soon as its answer arrives.
 
-        Bodies held at once are bounded (fetches in flight plus those waiting to be
-        analysed), so a pass over thousands of feeds needs the memory of a few dozen.
-        A small pass (fewer feeds than the analysis workers need, and than `concurrency`)
-        is handled in the order of the feeds, so that which outlet's report heads a story
-        does not depend on which server answered first."""
+        Each feed is on its own clock: its articles are archived and its alerts queued (then
+        `on_alerts` called) the moment it is done, never after a slower neighbour; the order
+        within a feed stays the feed's. Bodies held at once are bounded (fetches in flight plus
+        those waiting to be analysed), so a pass over thousands of feeds needs the memory of a
+        few dozen. Cancelled (a stop), the feeds already handled stay archived and `report`,
+        when the caller passed one, counts those cut short."""
         started = time.monotonic()
         feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
-        report = PassReport(feeds=len(feeds))
+        report = report if report is not None else PassReport()
+        report.feeds = len(feeds)
+        report.cut_short = len(feeds)
         settings = self.config.fetch
         limits = HostLimits.from_settings(settings)
         held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
         pooled = self.analyser.use_workers(len(feeds))
         in_workers = self.analyser.in_workers
-        # In order: each feed waits for the one before it, which never needs a `held` slot it holds.
-        ordered = not pooled and len(feeds) <= settings.concurrency
-        turns = [asyncio.Event() for _ in feeds] if ordered else []
 
-        async def work(index: int, feed: FeedForUpdate) -> None:
+        async def work(feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
                 await held.acquire()
                 try:
@@ -123,37 +133,38 @@ class Pipeline:
                     key = feed.key or feed.url
                     headers = located(result.headers, result.final_url)  # relative links resolve there
                     analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
-                if ordered and index:
-                    await turns[index - 1].wait()
+                alerts = report.alerts
                 self.handle(feed, result, analysed, report)
+                report.cut_short -= 1
+                if on_alerts is not None and report.alerts > alerts:
+                    on_alerts()
             finally:
                 held.release()
 
-        async def one(index: int, feed: FeedForUpdate) -> None:
+        async def one(feed: FeedForUpdate) -> None:
             try:
-                await work(index, feed)
+                await work(feed)
             except (StorageError, asyncio.CancelledError):
                 raise
             except Exception as exc:
                 # A bug one feed's content or answer brings out is that feed's error, never the
                 # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
                 self.fail_unexpectedly(feed.key or feed.url, exc, report)
-            finally:
-                if ordered:
-                    turns[index].set()
+                report.cut_short -= 1
 
         # A TaskGroup: what is not one feed's fault (the archive, a cancellation) cancels the
         # rest instead of orphaning them.
         try:
             async with asyncio.TaskGroup() as group:
-                for index, feed in enumerate(feeds):
-                    group.create_task(one(index, feed))
+                for feed in feeds:
+                    group.create_task(one(feed))
         except* StorageError as failed:
             # An archive that cannot be written (locked, full, read-only) is no one feed's fault:
             # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
             raise failed.exceptions[0] from None
-        report.in_workers = self.analyser.in_workers - in_workers
-        report.seconds = time.monotonic() - started
+        finally:
+            report.in_workers = self.analyser.in_workers - in_workers
+            report.seconds = time.monotonic() - started
         return report
 
     def handle(
@@ -187,13 +198,40 @@ class Pipeline:
                 (key, f"{parsed.skipped:,} older items not read this pass (over [fetch] max_items)")
             )
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
+        # Every item new, pass after pass: the feed rewrites its GUIDs and links (issue 20, item 13).
+        all_new = analysed.items > 0 and len(analysed.fresh) == analysed.items and not feed.new
+        churn = feed.churn + 1 if all_new else 0
         # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
-        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.outlet, now)
+        articles, edits, held_back = self.new_articles(
+            analysed.fresh, feed.name or parsed.outlet, now, self.backfill_horizon(feed, now)
+        )
+        if churn >= CHURN_PASSES:
+            edits = self.rationed(edits, now)
+        report.backfilled += held_back
         report.new_articles += self.archive.save_update(
             key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
+        if churn != feed.churn:
+            self.archive.set_churn(key, churn)
+        if churn == CHURN_PASSES:
+            report.churning.append(key)
+
+    def rationed(self, edits: list[StoryEdit], now: datetime) -> list[StoryEdit]:
+        """A churning feed's story edits: at most one per alert per CHURN_EDIT_EVERY (the
+        newest text), so its endless "new" copies do not redraw a story's alert every pass."""
+        latest = {edit.alert_id: edit for edit in edits}
+        recent = self.archive.edited_since(list(latest), now - CHURN_EDIT_EVERY)
+        return [edit for alert_id, edit in latest.items() if alert_id not in recent]
+
+    def backfill_horizon(self, feed: FeedForUpdate, now: datetime) -> datetime | None:
+        """On a feed's first successful fetch, items published before this are not alerted: a new
+        feed's back catalogue is archived and searchable, not sent ([alerts] backfill)."""
+        backfill = self.config.alerts.backfill
+        if not feed.new or backfill is None:
+            return None
+        return now - timedelta(seconds=backfill)
 
     def plan(self, key: str, result: CheckResult, now: datetime) -> Decision:
         history = self.archive.feed_history(key, self.config.schedule.interval)
@@ -243,8 +281,10 @@ class Pipeline:
                 report.errors.append(error)
 
     def new_articles(
-        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
-    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit]]:
+        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime, horizon: datetime | None = None
+    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit], int]:
+        """The articles to archive with their alerts, the story alerts to redraw, and how many
+        were published before `horizon` (archived, grouped, but alerting nothing)."""
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
         grouper = Grouper(
@@ -252,13 +292,20 @@ class Pipeline:
         )
         grouper.learn_feed([item.entry.summary for item in fresh])
         placed = []
+        held_back = 0
         for item in fresh:
             if known.intersection(item.keys):
                 continue
             entry = (
                 item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
             )
+            edits = len(grouper.edits)
             place = grouper.place(entry, entry.outlet, item.matches, item.fingerprint, item.story_keys)
+            old = horizon is not None and entry.published is not None and entry.published < horizon
+            if old:  # back catalogue: no alert, and no story alert redrawn for it
+                held_back += bool(place.alerts) or len(grouper.edits) > edits  # it would have alerted
+                del grouper.edits[edits:]
+                place = replace(place, alerts=[])
             article = NewArticle(
                 entry=entry,
                 url=item.url,
@@ -274,7 +321,7 @@ class Pipeline:
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
         router = Router(self.archive, self.config, now)
         routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
-        return routed, grouper.edits
+        return routed, grouper.edits, held_back
 
     def rule_names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.rules.rules}

@@ -103,6 +103,7 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._slots = asyncio.Semaphore(size) if size > 0 else None
         self._busy: set[_Worker] = set()
+        self._retired = False  # no task more: each busy worker stops when its task ends
 
     async def run(self, task: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
         assert self._slots is not None, "a pool of no workers runs nothing"
@@ -113,8 +114,10 @@ class WorkerPool:
                 result = await asyncio.to_thread(worker.call, task, args, budget)
             finally:
                 self._busy.discard(worker)
-                if worker.alive:
+                if worker.alive and not self._retired:
                     self._idle.append(worker)
+                elif self._retired:
+                    worker.kill()
             return result
 
     def _take(self) -> _Worker:
@@ -126,6 +129,14 @@ class WorkerPool:
         # started here, on the event loop's thread, which lives as long as the process
         # (PR_SET_PDEATHSIG fires when the thread that started the child ends)
         return _Worker(self.setup, self.args)
+
+    def retire(self) -> None:
+        """Stop the idle workers now and the busy ones as their tasks end (a reloaded config's
+        rules go to a new pool; what the old one is reading finishes)."""
+        self._retired = True
+        for worker in self._idle:
+            worker.kill()
+        self._idle.clear()
 
     def close(self) -> None:
         """Stop every worker (a task still running is killed with it)."""

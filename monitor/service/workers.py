@@ -69,6 +69,7 @@ class Analysed:
 class AnalysedFeed:
     feed: FeedData  # title, ttl, warning; entries emptied (the new ones are in `fresh`)
     fresh: tuple[Analysed, ...]  # in feed order, each once
+    items: int = 0  # distinct articles the feed carried, new or not (all new, pass after pass: churn)
 
 
 def analyse(
@@ -129,7 +130,7 @@ def describe_fresh(
                 story_keys=story_keys,
             )
         )
-    return AnalysedFeed(replace(parsed, entries=()), tuple(fresh))
+    return AnalysedFeed(replace(parsed, entries=()), tuple(fresh), len(keyed))
 
 
 class Analyser:
@@ -160,6 +161,16 @@ class Analyser:
         self._pool: WorkerPool | None = None
         self._queued = 0  # feeds sent to the workers and not back yet
         self._local = 0  # feeds being analysed in this process
+
+    def use(self, rules: RuleSet, stories: StorySettings) -> None:
+        """New rules (a reloaded config): used by the next feeds analysed. The workers, started
+        with the old ones, finish what they hold and are replaced at the next use."""
+        if rules is self.rules and stories == self.stories:
+            return
+        self.rules, self.stories = rules, stories
+        if self._pool is not None:
+            self._pool.retire()
+            self._pool = None
 
     def use_workers(self, feeds: int) -> bool:
         return self.workers > 0 and feeds >= POOL_MIN_FEEDS

@@ -179,8 +179,10 @@ DAY = utc("2026-05-01 12:00")
         (quiet_chat(burst=5), "normal", DAY, False, 4, None),
         (quiet_chat(burst=5), "normal", DAY, False, 5, "burst"),
         (quiet_chat(burst=1), "low", DAY, False, 1, "burst"),
-        (quiet_chat(burst=5), "high", DAY, False, 500, None),  # high is never folded into a burst
-        (quiet_chat(allow_high=True, burst=5), "high", QUIET_NIGHT, False, 500, None),
+        # high counts towards the burst too; past it, it waits for the "High priority" digest
+        (quiet_chat(burst=5), "high", DAY, False, 500, "high"),
+        (quiet_chat(allow_high=True, burst=5), "high", QUIET_NIGHT, False, 500, "high"),
+        (quiet_chat(burst=5), "high", DAY, False, 4, None),
     ],
 )
 def test_hold_for(
