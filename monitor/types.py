@@ -107,6 +107,8 @@ class FetchSettings:
 class StorySettings:
     window_hours: float = 72.0  # join only articles published this close to one of the story's
     near_duplicate: float = 0.4  # shingle Jaccard from which two texts are one report (always join)
+    min_similarity: float = 0.26  # cosine (TF-IDF) from which a report joins a story's profile
+    quiet_hours: float = 18.0  # a story takes no report this long after its last one
     min_points: float = 2.0  # evidence points from which differently-worded reports are one event
     key_terms: int = 5  # specific terms per article whose pairs are index keys
     single_terms: int = 3  # ... of which the first few are index keys on their own too
@@ -237,6 +239,18 @@ class NewArticle:
     story: int | None = None  # story it joins: an archived story's id; < 0 a story new in this save
     fingerprint: str | None = None  # stories.ArticleFingerprint as JSON, for later comparisons
     story_keys: tuple[str, ...] = ()  # index keys under which later reports will find it
+    joined: StoryJoin | None = None  # how it was placed: its story's new profile, rarity counts
+
+
+@dataclass(frozen=True)
+class StoryJoin:
+    """How grouping placed an article (stories.profile): what the archive keeps of it."""
+
+    language: str  # the rarity counts it adds to ("latin", "cjk", ...)
+    terms: tuple[str, ...]  # its distinct terms: each one's document frequency goes up by one
+    profile: str  # its story's profile with it (stories.profile.Profile JSON)
+    score: float  # how close it was to the story (cosine; 1 + Jaccard for a copy; 0 for a new story)
+    reason: str  # for humans: the strongest shared terms, "copy 0.82", "new story"
 
 
 @dataclass(frozen=True)

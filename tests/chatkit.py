@@ -62,7 +62,7 @@ def write_chat_config(
     config.write_text(
         f'[storage]\npath = "{tmp_path / "monitor.db"}"\n'
         f'[rules]\npaths = ["{tmp_path / "rules"}"]\n'
-        "[stories]\nnear_duplicate = 1\nmin_points = 1000\n"
+        "[stories]\nnear_duplicate = 1\nmin_points = 1000\nmin_similarity = 2\n"
         f'[telegram]\nchat_id = "1001"\napi_url = "{api_url}"\n{telegram}\n'
         # the items are dated March 2026: alerted as the tests expect, whenever they run
         + ("" if "[alerts]" in extra else '[alerts]\nbackfill = "all"\n')

@@ -155,3 +155,54 @@ def test_suite_runs_tiny(tmp_path: Path) -> None:
     assert figures["archive_articles"] >= 150
     for search in figures["searches"]:
         assert search["cli_hits"] == search["hits"] > 0, search  # monitor found what raw SQL found
+
+
+def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
+    """bench/stories_real.py on three invented events of two reports each, over two days."""
+    rows = []
+    events = [
+        ("dam", "Zorvath dam breaks above Kelmira"),
+        ("pact", "Oslavia signs Quintar pact"),
+        ("fair", "Brellin book fair opens in Tarsk"),
+    ]
+    for day, (event, words) in enumerate(events):
+        for n, outlet in enumerate(("Left Wire", "Right Post")):
+            rows.append(
+                {
+                    "id": f"{event}-{n}",
+                    "title": f"{words} ({outlet})",
+                    "summary": f"{words}, {outlet} reports. More on {event} later.",
+                    "published": f"2021-05-0{1 + day // 2}T1{n}:00:00Z",
+                    "outlet": outlet,
+                    "cluster": event,
+                    "url": f"https://{outlet.split()[0].lower()}.example/{event}",
+                }
+            )
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "bench/stories_real.py", "--corpus", str(corpus)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 articles, 3 events, 2 outlets" in result.stdout and "0 articles not archived" in result.stdout
+    for system in (
+        "| monitor |",
+        "| TF-IDF cosine ≥ 0.3 within 48 h, single link |",
+        "| every article its own story |",
+    ):
+        assert system in result.stdout, result.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    failed = subprocess.run(
+        [sys.executable, "bench/stories_real.py", "--corpus", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1 and failed.stderr.strip().startswith(
+        f"stories_real: {bad}:1: not a corpus line"
+    )

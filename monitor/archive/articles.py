@@ -89,6 +89,8 @@ def insert_article(
         storystore.first_article(db, story_id, article_id)
     if article.fingerprint:
         storystore.index_article(db, article_id, story_id, published, article.fingerprint, article.story_keys)
+    if article.joined is not None:
+        storystore.record_join(db, article_id, story_id, article.joined)
     conn.executemany(
         "insert or ignore into article_keys (key, article_id) values (?, ?)",
         [(k, article_id) for k in article.keys],
@@ -265,7 +267,7 @@ class ArticlesMixin(ArchiveBase):
         ids = [r[0] for r in self.db.execute(sql, [cutoff, cutoff, batch]).fetchall()]
         if ids:
             marks = ",".join("?" * len(ids))
-            for table in ("matches", "fingerprints", "story_keys", "alerts"):
+            for table in ("matches", "fingerprints", "story_keys", "story_joins", "alerts"):
                 self.db.execute(f"delete from {table} where article_id in ({marks})", ids)
             self.db.execute(f"delete from articles where id in ({marks})", ids)
         return len(ids)
@@ -274,6 +276,10 @@ class ArticlesMixin(ArchiveBase):
     def _prune_stories(self) -> None:
         self.db.execute(
             "delete from stories where not exists (select 1 from articles a where a.story_id = stories.id)"
+        )
+        self.db.execute(
+            "delete from story_profiles where not exists"
+            " (select 1 from articles a where a.story_id = story_profiles.story_id)"
         )
 
 

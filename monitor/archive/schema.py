@@ -7,6 +7,8 @@ store.Archive.open under the write lock).
     article_keys  identity keys (canonical URL, feed-scoped GUID) → article
     matches       which rule matched which article, with the terms
     stories, story_keys, fingerprints   which article belongs to which story (stories.py)
+    story_profiles, story_joins, term_df, term_docs   story profiles, how each report was
+                  placed, the archive's document frequencies (stories.py)
     alerts        the outbox: one row per article per chat (and per digest or notice),
                   pending until sent, or held for a digest (outbox.py)
     chats, mutes  per-chat state: disabled or migrated chats, last digest; muted rules (chats.py)
@@ -212,3 +214,22 @@ def m011_feed_planned_interval_and_churn(db: sqlite_utils.Database) -> None:
     feeds = db.table("feeds")
     feeds.add_column("planned_interval", float)
     feeds.add_column("churn", int, not_null_default=0)
+
+
+@migrations()
+def m012_story_profiles(db: sqlite_utils.Database) -> None:
+    """Story profiles, placement reasons and the archive's document frequencies. Old
+    archives' stories have no profile: they take no more reports (a new report starts a story)."""
+    db.execute(
+        "create table if not exists story_profiles"
+        " (story_id integer primary key, last text, data text not null)"
+    )
+    db.execute(
+        "create table if not exists story_joins (article_id integer primary key, story_id integer,"
+        " score real, reason text)"
+    )
+    db.execute(
+        "create table if not exists term_df (lang text not null, term text not null, df integer not null,"
+        " primary key (lang, term)) without rowid"
+    )
+    db.execute("create table if not exists term_docs (lang text primary key, documents integer not null)")

@@ -28,7 +28,7 @@ from telegram.ext import Application, ChatMemberHandler, CommandHandler, Context
 
 from monitor.alerts.notify import TelegramNotifier
 from monitor.alerts.routing import chats_for
-from monitor.chat import commands
+from monitor.chat import commands, stories
 from monitor.service.scheduler import Service
 
 log = logging.getLogger("monitor.bot")
@@ -71,6 +71,8 @@ class ChatBot:
             "mute": self._mute,
             "unmute": self._unmute,
             "digest": self._digest,
+            "story": self._story,
+            "split": self._split,
         }
         for name, handler in handlers.items():
             application.add_handler(CommandHandler(name, self._guard(name, handler)))
@@ -235,6 +237,13 @@ class ChatBot:
     async def _unmute(self, chat_id: str, args: str, now: datetime) -> str:
         p = self.service.pipeline
         return commands.unmute_text(p.archive, p.rules, chat_id, args, now)
+
+    async def _story(self, chat_id: str, args: str, now: datetime) -> str:
+        return stories.story_text(self.service.pipeline.archive, args)
+
+    async def _split(self, chat_id: str, args: str, now: datetime) -> str:
+        p = self.service.pipeline
+        return stories.split_text(p.archive, p.config, p.rules, args, now)
 
     async def _digest(self, chat_id: str, args: str, now: datetime) -> str | None:
         await self.service.digest(chat_id, scheduled=False)

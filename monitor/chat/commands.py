@@ -45,6 +45,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("mute", "Hold a rule's alerts here: /mute RULE 8h"),
     ("unmute", "Send a muted rule's alerts again"),
     ("digest", "Held alerts and the last day's matches, now"),
+    ("story", "A story's reports and why: /story ID"),
+    ("split", "Take a report out of its story"),
     ("help", "What each command does"),
 )
 
@@ -100,6 +102,8 @@ def help_text(rules: RuleSet) -> str:
         f"at most {_span(MAX_MUTE)}); its matches are still archived and come in the next digest",
         "/unmute RULE — send its alerts again (/unmute all ends every mute here)",
         "/digest — everything held for this chat plus recent matches, now",
+        "/story ID — a story's reports: when each joined and why",
+        "/split ARTICLE_ID — take a report out of its story into its own, with its alert",
         "/help — this list",
         "",
         f"RULE is a rule id as /rules shows it, e.g. <code>{_text(example, ID_BUDGET)}</code>.",

@@ -34,6 +34,7 @@ COMMANDS = {
     "match": "monitor.cli.rules:cmd_match",
     "rules": "monitor.cli.rules:cmd_rules",
     "feeds": "monitor.cli.feeds:cmd_feeds",
+    "stories": "monitor.cli.stories:cmd_stories",
 }
 
 JSON_HELP = "JSON Lines: one JSON object per line"
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _archive_parsers(sub)
     _rules_parsers(sub)
     _feeds_parsers(sub)
+    _stories_parsers(sub)
     return parser
 
 
@@ -115,6 +117,15 @@ def _rules_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
     trial.add_argument("--samples", type=int, default=10, help="titles to show (default 10)")
     trial.add_argument("--json", action="store_true", help=f"{JSON_HELP}: the report as one line")
     trial.add_argument("--explain", action="store_true", help="per sample, which clauses held on which terms")
+
+
+def _stories_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
+    stories = command(sub, "stories", "explain a story, or take a report out of it")
+    actions = stories.add_subparsers(dest="stories_command", required=True, metavar="ACTION")
+    show = command(actions, "show", "a story's reports: when each joined and why")
+    show.add_argument("id", type=int, metavar="ID", help="story id (articles.story_id, /story ID)")
+    split = command(actions, "split", "take a report out into a story of its own, and alert it")
+    split.add_argument("article", type=int, metavar="ARTICLE_ID", help="the report's article id")
 
 
 def _feeds_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:

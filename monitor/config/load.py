@@ -66,7 +66,7 @@ _SECTIONS = {
         "analysis_budget",
     },
     "feeds": {"url", "name", "interval"},
-    "stories": {"window", "near_duplicate", "min_points"},
+    "stories": {"window", "near_duplicate", "min_points", "min_similarity", "quiet"},
     "chats": {
         "id",
         "name",
@@ -382,7 +382,9 @@ class _Reader(TomlSource):
         values: dict[str, Any] = {}
         if "window" in table:
             values["window_hours"] = self.duration(table["window"], "window", "stories") / 3600
-        for key in ("near_duplicate", "min_points"):
+        if "quiet" in table:
+            values["quiet_hours"] = self.duration(table["quiet"], "quiet", "stories") / 3600
+        for key in ("near_duplicate", "min_points", "min_similarity"):
             if key in table:
                 value = table[key]
                 if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1e9:

@@ -2,14 +2,15 @@
 
 For the articles of one feed update (a batch), in order:
 
-    fingerprint + candidate_keys          (stories.py, pure)
-    | storyfind.archived_story             the best archived story in a snapshot: a parser
-                                           worker's (analyse.py), or this process's archive
-      + the articles archived after it     (archive.story_candidates_after)
-      + this batch's earlier articles      (not in the archive yet)
-    | stories.best_story                    an existing story, or a new one
-    then: a new story alerts as before; a report joining a story alerts nothing new in the
-    chats that story already alerted, and that alert is redrawn with "Also reported by"
+    profile.terms (boilerplate of this feed dropped)     the report's words, pure
+    | archive.document_frequencies                       how rare each is in the archive (per language)
+    | profile.keys                                       its rarest terms: the index keys (≤ 8)
+    | archive story_index.sharing                        the window's stories sharing a key
+      + this batch's stories                             (not in the archive yet)
+    | profile.place                                      join the closest open story's profile, a
+                                                         copy's story, or start a story
+    then: a new story alerts as before; a report joining a story alerts for the rules no earlier
+    report of the story matched, and the story's alert is redrawn with "Also reported by"
     (rewritten while still queued, edited in Telegram once sent: storage.queue_edit).
 """
 
@@ -22,10 +23,13 @@ from dataclasses import dataclass, field
 from monitor.alerts.render import render_alert
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
-from monitor.stories.fingerprint import ArticleFingerprint, best_story
-from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
-from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StorySettings
+from monitor.stories import profile
+from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_copy
+from monitor.stories.lookup import FingerprintCache
+from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin, StorySettings
 
+CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
+COLD_START = 10  # articles of a language the archive needs before rarity weighs words
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
 AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
 
@@ -34,8 +38,9 @@ AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Repor
 class Placement:
     story: int  # an archived story's id, or < 0 for a story this batch starts
     fingerprint: str  # ArticleFingerprint JSON, to store
-    keys: tuple[str, ...]  # its index keys, to store
-    alerts: list[AlertIntent]  # alerts this article adds (none in chats its story already alerted)
+    keys: tuple[str, ...]  # its index keys, to store (profile.keys: at most 8)
+    alerts: list[AlertIntent]  # its own alerts: a new story's, or the rules new to its story
+    joined: StoryJoin  # why it is where it is, its story's new profile, its terms (for rarity)
 
 
 @dataclass
@@ -57,18 +62,21 @@ class Grouper:
     rule_names: dict[str, str]
     fingerprints: FingerprintCache = field(default_factory=lambda: FingerprintCache())
     edits: list[StoryEdit] = field(default_factory=list)
+    boilerplate: frozenset[str] = frozenset()  # sentences this feed repeats (see learn_feed)
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
     # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
     # candidates are, so a feed of thousands of look-alike items costs no more per item than 50.
     _postings: dict[str, deque[int]] = field(default_factory=dict)
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
-    _latest_article: int | None = None  # read once: nothing is archived while a batch is placed
+    _profiles: dict[int, profile.Profile] = field(default_factory=dict)  # stories this batch touched
+    _rules: dict[int, set[str]] = field(default_factory=dict)  # story → rules it alerted for
+    _df: dict[str, Counter[str]] = field(default_factory=dict)  # language → this batch's document counts
+    _docs: Counter[str] = field(default_factory=Counter)  # language → this batch's articles
 
-    def _latest(self) -> int:
-        if self._latest_article is None:
-            self._latest_article = self.archive.latest_article()
-        return self._latest_article
+    def learn_feed(self, summaries: Sequence[str]) -> None:
+        """The feed's repeated sentences ("Continue reading…", related links) count for nothing."""
+        self.boilerplate = profile.boilerplate(summaries)
 
     def place(
         self,
@@ -76,38 +84,93 @@ class Grouper:
         outlet: str | None,
         matches: Sequence[RuleMatch],
         fp: ArticleFingerprint,
-        keys: Sequence[str],
-        guess: StoryGuess | None = None,
+        keys: Sequence[str] = (),
     ) -> Placement:
-        """`fp` and `keys`: stories.fingerprint and candidate_keys (distinct) of the entry;
-        `guess`: what a parser worker found in its snapshot of the archive (analyse.py)."""
-        story = self._choose(fp, keys, guess)
+        """`fp`: stories.fingerprint of the entry (its text signature finds copies); `keys`: its
+        stories.candidate_keys (while the archive is too small for rarity, see COLD_START, they
+        find this batch's earlier reports)."""
+        counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
+        lang = profile.language(f"{entry.title} {entry.summary}")
+        rarity = self._rarity(lang, counts)
+        index_keys = profile.keys(counts, rarity)
+        decision = self._decide(counts, fp, index_keys, rarity, keys)
         report = (outlet, entry.link)
+        story = decision.story
         if story is None:
             story = -(len(self._new) + 1)
             alerts = self.alerts_for(entry, outlet, matches, ())
             self._new[story] = _NewStory(entry, outlet, matches, alerts)
+            self._rules[story] = {m.rule_id for m in matches}
+            self._profiles[story] = profile.Profile(story)
         elif story < 0:
             alerts = self._join_new(self._new[story], report, entry, outlet, matches)
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
-        for key in keys:
+        if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
+            data = self.archive.story_profiles([story]).get(story)
+            self._profiles[story] = profile.Profile.from_json(story, data) if data else profile.Profile(story)
+        story_profile = self._profiles[story]
+        story_profile.add(counts, fp.published)
+        self._df.setdefault(lang, Counter()).update(counts.keys())
+        self._docs[lang] += 1
+        for key in (*index_keys, *keys):
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
-        return Placement(story, fp.to_json(), tuple(keys), alerts)
+        joined = StoryJoin(lang, tuple(counts), story_profile.to_json(), decision.score, decision.reason)
+        if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
+            index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
+        return Placement(story, fp.to_json(), index_keys, alerts, joined)
 
-    def _choose(self, fp: ArticleFingerprint, keys: Sequence[str], guess: StoryGuess | None) -> int | None:
-        if guess is None:  # analysed in this process: the archive is looked at here, as a worker does
-            index = self.archive.story_index()
-            guess = archived_story(index, self.fingerprints, fp, keys, self.settings, index.latest_article())
-        found = []  # what was archived after the snapshot
-        if guess.snapshot < self._latest():
-            window = self.settings.window_hours
-            found = self.archive.story_candidates_after(guess.keys, fp.published, window, guess.snapshot)
-        candidates = self.fingerprints.candidates(found, self.archive.fingerprints)
-        candidates += self._batch_candidates(keys)
-        best = best_story(fp, candidates, self.settings, guess.best)
-        return None if best is None else best[1]
+    def _rarity(self, lang: str, counts: profile.Terms) -> profile.Rarity:
+        df, documents = self.archive.document_frequencies(lang, list(counts))
+        extra = self._df.get(lang)
+        if extra:
+            df = {t: df.get(t, 0) + extra.get(t, 0) for t in counts}
+        return profile.Rarity(df, documents + self._docs[lang])
+
+    def _decide(
+        self,
+        counts: profile.Terms,
+        fp: ArticleFingerprint,
+        keys: Sequence[str],
+        rarity: profile.Rarity,
+        evidence_keys: Sequence[str] = (),
+    ) -> profile.Decision:
+        window = self.settings.window_hours
+        index = self.archive.story_index()
+        # The articles sharing most keys first: a report of the same event shares several.
+        found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)[:CANDIDATES]
+        copies: dict[int, float] = {}
+        for story, other in self.fingerprints.candidates(found, self.archive.fingerprints):
+            self._copy(copies, story, fp, other)
+        for story, other in self._batch_candidates(keys):
+            self._copy(copies, story, fp, other)
+        stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
+        missing = [s for s in stories if s not in self._profiles and s > 0]
+        for story, data in self.archive.story_profiles(missing).items():
+            self._profiles[story] = profile.Profile.from_json(story, data)
+        if rarity.documents < COLD_START:
+            # Too few articles to tell a rare word from a common one: the pairwise evidence of
+            # specific names, figures and dates (stories.fingerprint) decides, as it did before.
+            found += index.sharing(index.selective(evidence_keys, fp.published, window), fp.published, window)
+            articles = self.fingerprints.candidates(found, self.archive.fingerprints)
+            batch = self._batch_candidates([*keys, *evidence_keys])
+            best = best_story(fp, articles + batch, self.settings)
+            if best is None:
+                return profile.Decision(None, 0.0, "new story")
+            return profile.Decision(
+                best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points"
+            )
+        candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
+        view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
+        return profile.place(counts, fp.published, candidates, rarity, view, copies)
+
+    def _copy(
+        self, copies: dict[int, float], story: int, fp: ArticleFingerprint, other: ArticleFingerprint
+    ) -> None:
+        similarity = near_copy(fp, other)
+        if similarity >= self.settings.near_duplicate and similarity > copies.get(story, 0.0):
+            copies[story] = similarity
 
     def _batch_candidates(self, keys: Sequence[str]) -> list[tuple[int, ArticleFingerprint]]:
         """This batch's earlier articles sharing a key, those sharing the most first (as
@@ -129,7 +192,7 @@ class Grouper:
         story.reports.append(report)
         redrawn = self.alerts_for(story.entry, story.outlet, story.matches, story.reports)
         story.alerts[:] = redrawn
-        return self._uncovered(entry, outlet, matches, {a.chat_id for a in redrawn})
+        return self._new_rules(self._story_of(story), entry, outlet, matches)
 
     def _join_archived(
         self,
@@ -142,18 +205,25 @@ class Grouper:
         joined = self._joined.setdefault(story_id, [])
         joined.append(report)
         reports = self.archive.story_reports(story_id)
-        chats = set()
-        for alert_id, chat_id, article_id, rule_ids in self.archive.story_alerts(story_id):
-            chats.add(chat_id)
+        alerted = self._rules.setdefault(story_id, set())
+        for alert_id, _chat_id, article_id, rule_ids in self.archive.story_alerts(story_id):
+            alerted.update(rule_ids)
             first, first_outlet, first_matches = self.archive.alerted_article(article_id)
             shown = [m for m in first_matches if m.rule_id in rule_ids]  # this chat's rules only
             also = [(o, link) for other, o, link in reports if other != article_id] + joined
             text = render_alert(first, first_outlet, shown, self.rule_names, also)
             self.edits.append(StoryEdit(alert_id, text))
-        return self._uncovered(entry, outlet, matches, chats)
+        return self._new_rules(story_id, entry, outlet, matches)
 
-    def _uncovered(
-        self, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch], covered: set[str]
+    def _story_of(self, new: _NewStory) -> int:
+        return next(story for story, s in self._new.items() if s is new)
+
+    def _new_rules(
+        self, story: int, entry: EntryData, outlet: str | None, matches: Sequence[RuleMatch]
     ) -> list[AlertIntent]:
-        """Alerts for chats the story has not alerted yet (its rules sent it elsewhere)."""
-        return [a for a in self.alerts_for(entry, outlet, matches, ()) if a.chat_id not in covered]
+        """The report's own alert for the rules that no earlier report of its story alerted for:
+        a story holds back only what its alert already said."""
+        alerted = self._rules.setdefault(story, set())
+        fresh = [m for m in matches if m.rule_id not in alerted]
+        alerted.update(m.rule_id for m in fresh)
+        return self.alerts_for(entry, outlet, fresh, ()) if fresh else []

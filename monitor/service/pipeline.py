@@ -8,8 +8,9 @@
           dedupe.entry_keys + known keys    #   drop articles already archived
           rules.match                       #   which rules fire, with which terms
           stories.fingerprint               #   what story grouping compares
-      | grouping.Grouper.place              # which story; a new story alerts, a joining
-                                            #   report redraws its story's alert ("also reported by")
+      | grouping.Grouper.place              # which story (its profile is closest); a new story
+                                            #   alerts, a joining report redraws its story's alert
+                                            #   ("also reported by") and alerts for rules new to it
       | render.render_alert                 # one alert per story per chat
       | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
       | storage.save_update                 # articles + stories + matches + outbox: one transaction
@@ -289,6 +290,7 @@ class Pipeline:
         grouper = Grouper(
             self.archive, self.config.stories, self.alerts_for, self.rule_names(), self.fingerprints
         )
+        grouper.learn_feed([item.entry.summary for item in fresh])
         placed = []
         held_back = 0
         for item in fresh:
@@ -298,9 +300,7 @@ class Pipeline:
                 item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
             )
             edits = len(grouper.edits)
-            place = grouper.place(
-                entry, entry.outlet, item.matches, item.fingerprint, item.story_keys, item.guess
-            )
+            place = grouper.place(entry, entry.outlet, item.matches, item.fingerprint, item.story_keys)
             old = horizon is not None and entry.published is not None and entry.published < horizon
             if old:  # back catalogue: no alert, and no story alert redrawn for it
                 held_back += bool(place.alerts) or len(grouper.edits) > edits  # it would have alerted
@@ -315,6 +315,7 @@ class Pipeline:
                 story=place.story,
                 fingerprint=place.fingerprint,
                 story_keys=place.keys,
+                joined=place.joined,
             )
             placed.append((article, place.alerts))
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.

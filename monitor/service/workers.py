@@ -4,9 +4,8 @@
     | dedupe.entry_keys + known        drop entries the archive already holds
     | rules.match                       which rules fire, with which terms
     | stories.fingerprint               what story grouping compares, and its index keys
-    | storyfind.archived_story          in a worker: the archived story it joins, if any
 
-Pure apart from ``known`` and, in a worker, ``lookup`` (reads of the archive). On a machine with more
+Pure apart from ``known`` (a read of the archive). On a machine with more
 than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
 comparing with archived stories use every core while the main process fetches, writes the
 archive and looks at what the worker's snapshot could not hold; a small pass runs it
@@ -35,13 +34,12 @@ from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
 from monitor.service.stoppable import Overrun, TaskFailed, WorkerDied, WorkerPool
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint
-from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
+from monitor.stories.lookup import FingerprintCache
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
 log = logging.getLogger(__name__)
 
 Known = Callable[[Iterable[str]], set[str]]
-Lookup = Callable[[ArticleFingerprint, tuple[str, ...]], StoryGuess]
 # A pass with fewer feeds to fetch than this analyses in-process: spawning workers takes
 # about half a second, which a handful of feeds never earns back.
 POOL_MIN_FEEDS = 16
@@ -65,7 +63,6 @@ class Analysed:
     matches: tuple[RuleMatch, ...]
     fingerprint: ArticleFingerprint
     story_keys: tuple[str, ...]
-    guess: StoryGuess | None = None  # the archived story a worker found (None: not looked up)
 
 
 @dataclass(frozen=True)
@@ -109,12 +106,10 @@ def describe_fresh(
     now: datetime,
     rules: RuleSet,
     stories: StorySettings,
-    lookup: Lookup | None = None,
     deadline: float | None = None,
 ) -> AnalysedFeed:
-    """The entries none of whose keys are in `seen` (known to the archive), analysed; with
-    `lookup`, each with the archived story it may join. Past `deadline` (time.monotonic),
-    _OutOfTime."""
+    """The entries none of whose keys are in `seen` (known to the archive), analysed. Past
+    `deadline` (time.monotonic), _OutOfTime."""
     fresh = []
     for listed, canonical, keys in keyed:
         if deadline is not None and time.monotonic() > deadline:
@@ -133,7 +128,6 @@ def describe_fresh(
                 matches=tuple(rules.match(entry.title, entry.summary)),
                 fingerprint=fp,
                 story_keys=story_keys,
-                guess=lookup(fp, story_keys) if lookup else None,
             )
         )
     return AnalysedFeed(replace(parsed, entries=()), tuple(fresh), len(keyed))
@@ -241,7 +235,7 @@ class Analyser:
         parsed, keyed = read
         seen = self.known(k for _, _, keys in keyed for k in keys)
         return await asyncio.to_thread(
-            describe_fresh, parsed, keyed, seen, now, self.rules, self.stories, None, deadline
+            describe_fresh, parsed, keyed, seen, now, self.rules, self.stories, deadline
         )
 
     def _start(self) -> WorkerPool:
@@ -311,13 +305,7 @@ def _analyse_in_worker(
     if isinstance(read, ParseError):
         return read
     parsed, keyed = read
-    # One read transaction: the identity keys and the stories are of one snapshot, whose
-    # newest article tells the main process where to look on from (grouping.py).
+    # Stories are placed in the main process, against story profiles (grouping.py).
     with worker.archive.reading() as view:
-        snapshot = view.stories.latest_article()
-
-        def lookup(fp: ArticleFingerprint, keys: tuple[str, ...]) -> StoryGuess:
-            return archived_story(view.stories, worker.fingerprints, fp, keys, worker.stories, snapshot)
-
         seen = view.known_keys(k for _, _, keys in keyed for k in keys)
-        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories, lookup)
+        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories)

@@ -1,28 +1,21 @@
-"""Which archived story a new article joins, looked up in one read of the archive.
+"""What stories asks of the archive to find a new report's candidate stories, and a cache.
 
-    StoryIndex.selective     the article's index keys that are not common in its window
+    StoryIndex.selective     the report's index keys (stories.profile.keys) not common in its window
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
-    | FingerprintCache        their fingerprints, parsed (each is a candidate many times)
-    | stories.best_story      the best story, with its score
+    | FingerprintCache        their fingerprints, parsed (copies are found by their signatures)
 
-A parser worker (analyse.py) runs this on its read-only connection, in the read transaction
-that also checked the identity keys, so the snapshot is one. The main process (grouping.py)
-then looks only at what that snapshot could not hold: the articles archived after it
-(StoryIndex.sharing with `after`) and the feed's own earlier ones. Comparing candidates is
-most of story grouping's cost; done in the worker, it runs on another core than the fetches
-and the archive writes.
+archive.stories.StoryIndex answers the protocol; service/grouping.py uses it, with the
+candidate stories' profiles (stories.profile), to place each report.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from monitor.stories.fingerprint import ArticleFingerprint, Choice, best_story
-from monitor.types import StorySettings
+from monitor.stories.fingerprint import ArticleFingerprint
 
 
 class StoryIndex(Protocol):
@@ -46,15 +39,6 @@ class StoryIndex(Protocol):
     def latest_article(self) -> int:
         """The greatest article id this snapshot holds (0 for none)."""
         ...
-
-
-@dataclass(frozen=True)
-class StoryGuess:
-    """What one snapshot of the archive says of a new article's story."""
-
-    snapshot: int  # the greatest article id the snapshot held (StoryIndex.latest_article)
-    keys: tuple[str, ...]  # the article's selective index keys (common ones left out)
-    best: Choice | None  # (score, story id) of the best archived story, or None
 
 
 class FingerprintCache:
@@ -83,17 +67,3 @@ class FingerprintCache:
         while len(parsed) > self.size:
             parsed.popitem(last=False)
         return out
-
-
-def archived_story(
-    index: StoryIndex,
-    cache: FingerprintCache,
-    fp: ArticleFingerprint,
-    keys: Sequence[str],
-    settings: StorySettings,
-    snapshot: int,
-) -> StoryGuess:
-    """The best archived story for `fp` (with index keys `keys`), in the snapshot `index` reads."""
-    useful = index.selective(keys, fp.published, settings.window_hours)
-    found = index.sharing(useful, fp.published, settings.window_hours)
-    return StoryGuess(snapshot, useful, best_story(fp, cache.candidates(found, index.fingerprints), settings))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,29 @@ def test_commands_start_once_telegram_is_back(desk_config, telegram_api):
         await until(lambda: any("/search" in m.text for m in telegram_api.messages))
 
     serve(config, telegram_api.token, steps)
+
+
+def test_story_and_split_from_the_chat(desk_config, telegram_api):
+    feed, config = desk_config
+    answers: list[str] = []
+
+    async def steps() -> None:
+        await until(lambda: len(telegram_api.messages) >= 5)
+        for command in ("/story 1", "/split 1", "/split x", "/story 999"):
+            before = len(telegram_api.messages)
+            telegram_api.push_message(command, user_id=ANALYST)
+            await until(lambda before=before: len(telegram_api.messages) > before)
+            answers.append(telegram_api.messages[-1].text)
+        telegram_api.push_message("/split 1", user_id=STRANGER)
+        await until(lambda: replies_to(telegram_api, STRANGER))
+
+    serve(config, telegram_api.token, steps)
+    story, alone, usage, missing = answers
+    for text in answers:
+        check_text(text, "HTML")
+    assert "story 1: 1 report" in story and escape(feed[0].title) in story
+    assert alone == "article 1 is the only report of story 1: nothing to split"
+    assert "/split ARTICLE_ID" in usage
+    assert missing == "no story 999"
+    (refusal,) = replies_to(telegram_api, STRANGER)
+    assert "allowed_users" in refusal

@@ -151,7 +151,17 @@ def filled(archive: Archive) -> Archive:
 
 
 def test_command_menu_is_in_order_and_telegram_sized() -> None:
-    assert [name for name, _ in COMMANDS] == ["status", "search", "rules", "mute", "unmute", "digest", "help"]
+    assert [name for name, _ in COMMANDS] == [
+        "status",
+        "search",
+        "rules",
+        "mute",
+        "unmute",
+        "digest",
+        "story",
+        "split",
+        "help",
+    ]
     for name, description in COMMANDS:
         assert re.fullmatch(r"[a-z0-9_]{1,32}", name)
         assert 3 <= len(description) <= 60

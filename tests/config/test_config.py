@@ -141,6 +141,9 @@ def test_bad_durations(value: object) -> None:
 def test_stories_section(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[stories]\nwindow = "2d"\nmin_points = 3\n'), environ={})
     assert config.stories.window_hours == 48 and config.stories.min_points == 3.0
+    text = '[stories]\nquiet = "1d"\nmin_similarity = 0.4\n'
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.stories.quiet_hours == 24 and config.stories.min_similarity == 0.4
     assert config.stories.near_duplicate == 0.4
     with pytest.raises(
         ConfigError, match=r"monitor.toml:2: \[stories\] min_points must be a positive number"

@@ -1,0 +1,243 @@
+"""A report joins a story, not an article: story profiles weighted by the archive's rarity. Pure.
+
+    terms(title, summary) → Terms                 (words of a report, title counted twice)
+    Rarity(df, documents)                         (document frequencies the archive keeps, per language)
+    keys(terms, rarity) → index keys             (its rarest terms: at most MAX_KEYS rows)
+    Profile                                       (a story: summed terms of its reports, time span)
+    place(terms, published, candidates, rarity, settings) → Decision
+
+Method
+------
+A report is the words of its title and lead (the summary's first LEAD_CHARS characters),
+lower-cased, stop words out, a plural's s dropped, the title's twice,
+a capitalised one (most often a name) one and a half times;
+a word joined to a number by a hyphen or run together with it ("COVID-19", "G7", "F-35") is one
+word, a name, not a figure. How much a word says is how rare it is in the archive: inverse
+document frequency over the articles archived so far in the report's language, kept as counts
+that every saved article increments (archive.stories), so "Biden" weighs little in an archive
+full of US politics and a rare name weighs a lot, with no list of words in the code. Outlet
+boilerplate (a sentence the same feed repeats in several items: "Continue reading…", a list
+of related links) is dropped before counting (`boilerplate`).
+
+A story's profile is the sum of its reports' term counts (log-scaled per report) and the
+times of its first and last report. A report joins the open story whose profile is closest
+(cosine of the TF-IDF vectors) when that closeness reaches `min_similarity`; it is decided
+against the story as a whole, so a report that resembles only the story's newest member
+cannot pull the story to another event; and in a story of several reports, a term only one
+of them has counts half (ALONE), so a report that speaks of two events lends the second one
+little. A story stops taking reports `quiet_hours` after its
+last one: a long-running event then starts a new story, shown as its own alert. Copies
+(shingle Jaccard ≥ near_duplicate with one of the story's reports) always join.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+MAX_KEYS = 8  # index rows per article
+LEAD_CHARS = 600  # of a summary, what is read
+PROFILE_TERMS = 80  # a story's profile keeps its strongest terms only
+TITLE_WEIGHT = 2.0  # a word of the title counts as two of the summary
+ALONE = 0.5  # in a story of several reports, a term only one of them has counts half
+NAME_WEIGHT = 1.5  # a capitalised word (most often a name) counts as one and a half
+
+Terms = dict[str, float]  # word → count (title words count TITLE_WEIGHT)
+
+_WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*")
+_STOP = frozenset(
+    """a an the and or but nor of in on at to for with by from as into onto upon over under about
+    after before during since until while than then there here this that these those it its is are
+    was were be been being has have had do does did will would shall should can could may might must
+    not no also only just more most less least very so such same other another any each every both
+    all some many much few he she they we i you his her their our your him them us me who whom which
+    what when where why how said says say told according added if whether up out off new
+    one two three four five six seven eight nine ten""".split()
+)
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def terms(title: str, summary: str) -> Terms:
+    counts: dict[str, float] = {}
+    if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says
+        summary = summary[: summary.rfind(" ", 0, LEAD_CHARS) + 1 or LEAD_CHARS]
+    for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
+        for match in _WORD.finditer(text):
+            raw = match.group()
+            word = raw.lower().replace("’", "'").rstrip(".")
+            word = word.removesuffix("'s")
+            if word in _STOP or (word.isdigit() and len(word) < 2):
+                continue
+            if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+                word = word[:-1]
+            counts[word] = counts.get(word, 0.0) + (weight * NAME_WEIGHT if raw[0].isupper() else weight)
+    return counts
+
+
+def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
+    """Sentences one feed repeats in `at_least` of its items (its boilerplate)."""
+    seen: Counter[str] = Counter()
+    for summary in summaries:
+        seen.update({s.strip() for s in _SENTENCE.split(summary) if len(s.strip()) > 12})
+    return frozenset(s for s, n in seen.items() if n >= at_least)
+
+
+def without(summary: str, sentences: frozenset[str]) -> str:
+    """The summary with the boilerplate `sentences` taken out."""
+    if not sentences:
+        return summary
+    return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
+
+
+def language(text: str) -> str:
+    """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
+    if text.isascii():
+        return "latin"
+    letters = [c for c in text[:400] if c.isalpha()]
+    if not letters:
+        return "latin"
+    latin = sum(1 for c in letters if c < "\u0250")
+    if latin * 2 >= len(letters):
+        return "latin"
+    first = next(c for c in letters if c >= "\u0250")
+    return (
+        "cjk" if "\u2e80" <= first <= "\u9fff" or "\uac00" <= first <= "\ud7af" else f"u{ord(first) >> 8:x}"
+    )
+
+
+@dataclass(frozen=True)
+class Rarity:
+    """Inverse document frequencies: `df` of the terms asked about, out of `documents`."""
+
+    df: Mapping[str, int]
+    documents: int
+
+    def weight(self, term: str) -> float:
+        return math.log((self.documents + 1) / (self.df.get(term, 0) + 1)) + 1.0
+
+
+def vector(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
+    return {t: (1.0 + math.log(c) if c >= 1 else c) * rarity.weight(t) for t, c in counts.items() if c > 0}
+
+
+def keys(counts: Mapping[str, float], rarity: Rarity, limit: int = MAX_KEYS) -> tuple[str, ...]:
+    """Index keys: the report's strongest terms (count × rarity), at most `limit`."""
+    weights = vector(counts, rarity)
+    ranked = sorted(weights, key=lambda t: (-weights[t], t))[:limit]
+    return tuple(f"w{t}" for t in ranked)
+
+
+@dataclass
+class Profile:
+    """A story as a whole: its reports' terms, summed, and when its reports came."""
+
+    story: int  # story id (< 0: started in this batch)
+    counts: dict[str, float] = field(default_factory=dict)  # term → sum of log-scaled counts
+    reported: dict[str, int] = field(default_factory=dict)  # term → how many reports have it
+    first: datetime | None = None
+    last: datetime | None = None
+    reports: int = 0
+
+    def add(self, counts: Mapping[str, float], published: datetime) -> None:
+        for term, c in counts.items():
+            self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
+            self.reported[term] = self.reported.get(term, 0) + 1
+        if len(self.counts) > PROFILE_TERMS * 2:
+            self.counts = dict(sorted(self.counts.items(), key=lambda kv: -kv[1])[:PROFILE_TERMS])
+            self.reported = {t: self.reported.get(t, 1) for t in self.counts}
+        self.first = published if self.first is None else min(self.first, published)
+        self.last = published if self.last is None else max(self.last, published)
+        self.reports += 1
+
+    def to_json(self) -> str:
+        data = {
+            "c": {t: round(c, 3) for t, c in self.counts.items()},
+            "d": {t: n for t, n in self.reported.items() if n > 1},
+            "f": self.first.isoformat() if self.first else None,
+            "l": self.last.isoformat() if self.last else None,
+            "n": self.reports,
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, story: int, text: str) -> Profile:
+        data = json.loads(text)
+        return cls(
+            story=story,
+            counts={t: float(c) for t, c in data["c"].items()},
+            reported={t: int(data.get("d", {}).get(t, 1)) for t in data["c"]},
+            first=datetime.fromisoformat(data["f"]) if data.get("f") else None,
+            last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
+            reports=int(data.get("n", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class StorySettingsView:
+    min_similarity: float  # cosine from which a report joins a story's profile
+    quiet_hours: float  # a story takes no report this long after its last one
+
+
+@dataclass(frozen=True)
+class Decision:
+    story: int | None  # the story joined, or None: a new story
+    score: float  # cosine with its profile (1.0 + Jaccard for a copy)
+    reason: str  # for humans: "0.41: facebook, oversight, board" or "copy 0.82"
+
+
+def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
+    """Cosine of the report's and the story's TF-IDF vectors, and the shared terms that weigh most."""
+    a = vector(counts, rarity)
+    # What one report of a story alone says weighs less than what its reports agree on: a
+    # report about two events cannot hand the second one to its story.
+    alone = ALONE if profile.reports > 1 else 1.0
+    b = {
+        t: c * rarity.weight(t) * (1.0 if profile.reported.get(t, 1) > 1 else alone)
+        for t, c in profile.counts.items()
+    }
+    shared = {t: a[t] * b[t] for t in a.keys() & b.keys()}
+    if not shared:
+        return 0.0, []
+    norm = math.sqrt(sum(x * x for x in a.values())) * math.sqrt(sum(x * x for x in b.values()))
+    top = sorted(shared, key=lambda t: -shared[t])[:5]
+    return sum(shared.values()) / norm, top
+
+
+def is_open(profile: Profile, published: datetime, quiet_hours: float) -> bool:
+    if profile.last is None:
+        return True
+    return abs((published - profile.last).total_seconds()) <= quiet_hours * 3600
+
+
+def place(
+    counts: Mapping[str, float],
+    published: datetime,
+    profiles: Iterable[Profile],
+    rarity: Rarity,
+    settings: StorySettingsView,
+    copies: Mapping[int, float] | None = None,
+) -> Decision:
+    """The story a report joins: a copy's (`copies`: story → best Jaccard, already ≥ the copy
+    threshold), else the open story whose profile is closest, if close enough; else None."""
+    open_profiles = [p for p in profiles if is_open(p, published, settings.quiet_hours)]
+    if copies:
+        allowed = {p.story for p in open_profiles}
+        found = [(j, s) for s, j in copies.items() if s in allowed]
+        if found:
+            best_j, best_s = max(found, key=lambda x: (x[0], -x[1]))
+            return Decision(best_s, 1.0 + best_j, f"copy {best_j:.2f}")
+    best: tuple[float, int, list[str]] | None = None
+    for profile in open_profiles:
+        score, top = similarity(counts, profile, rarity)
+        if score >= settings.min_similarity and (
+            best is None or (score, -profile.story) > (best[0], -best[1])
+        ):
+            best = (score, profile.story, top)
+    if best is None:
+        return Decision(None, 0.0, "new story")
+    return Decision(best[1], best[0], f"{best[0]:.2f}: {', '.join(best[2])}")

@@ -1,0 +1,181 @@
+"""stories.profile, the pure part of story grouping: words, rarity, keys, profiles, placement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.stories import profile
+from monitor.stories.profile import Profile, Rarity, StorySettingsView
+
+T0 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
+SETTINGS = StorySettingsView(min_similarity=0.26, quiet_hours=18.0)
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "present", "absent"),
+    [
+        # numbers that are part of a name are one word, not a figure and a name
+        ("COVID-19 cases rise", "", {"covid-19", "case", "rise"}, {"covid", "19"}),
+        ("G7 leaders meet", "", {"g7", "leader", "meet"}, {"7"}),
+        ("F-35 order cut", "", {"f-35", "order", "cut"}, {"f", "35"}),
+        # stop words and one-digit numbers say nothing; a possessive is its name
+        ("The mayor's plan is out", "", {"mayor", "plan"}, {"the", "is", "out", "mayor's"}),
+        ("Vote on 3 bills", "", {"vote", "bill"}, {"3", "on"}),
+        # plurals meet singulars; "ss" words keep their s
+        ("Ports and a port", "Glass", {"port", "glass"}, {"ports", "glas"}),
+    ],
+)
+def test_terms(title: str, summary: str, present: set[str], absent: set[str]) -> None:
+    words = profile.terms(title, summary)
+    assert present <= words.keys()
+    assert not absent & words.keys()
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "word", "count"),
+    [
+        ("flood", "", "flood", profile.TITLE_WEIGHT),  # a title word counts twice
+        ("", "flood", "flood", 1.0),
+        ("", "Flood", "flood", profile.NAME_WEIGHT),  # capitalised: most often a name
+        ("Kelmira", "Kelmira", "kelmira", profile.TITLE_WEIGHT * profile.NAME_WEIGHT + profile.NAME_WEIGHT),
+    ],
+)
+def test_term_counts(title: str, summary: str, word: str, count: float) -> None:
+    assert profile.terms(title, summary)[word] == pytest.approx(count)
+
+
+def test_a_word_common_in_the_archive_weighs_less_than_a_rare_one() -> None:
+    rarity = Rarity({"varnock": 900, "zorvath": 1}, 1000)
+    assert rarity.weight("varnock") < 1.2 < rarity.weight("zorvath")
+    assert rarity.weight("never-seen") > rarity.weight("zorvath")
+
+
+def test_a_name_common_in_the_archive_stops_counting_as_evidence() -> None:
+    """Two reports of different events sharing a name: while the name is rare they look like
+    one story; once most of the archive names it, they do not."""
+    one = profile.terms("Varnock opens harbour festival", "Varnock opened the harbour festival.")
+    other = profile.terms("Varnock rejects bus fare rise", "Varnock said fares stay as they are.")
+    story = Profile(1)
+    story.add(one, T0)
+    rare = Rarity({"varnock": 1}, 1000)
+    common = Rarity({"varnock": 700}, 1000)
+    assert profile.place(other, T0, [story], rare, SETTINGS).story == 1
+    assert profile.place(other, T0, [story], common, SETTINGS).story is None
+
+
+def test_keys_are_the_rarest_terms_and_at_most_eight() -> None:
+    words = profile.terms(
+        "Zorvath dam breaks above Kelmira",
+        "The dam broke after rain; the regional governor and the mayor spoke of water in the town.",
+    )
+    rarity = Rarity({"dam": 50, "rain": 400, "water": 500, "town": 600, "governor": 300}, 1000)
+    keys = profile.keys(words, rarity)
+    assert len(keys) == profile.MAX_KEYS
+    assert keys[:2] == ("wkelmira", "wzorvath")  # rarest and in the title
+    assert "wtown" not in keys
+
+
+@pytest.mark.parametrize(
+    ("summaries", "boilerplate"),
+    [
+        (["A. Read more on our site today.", "B. Read more on our site today.", "C."], set()),  # twice
+        (
+            [f"Item {i} happened. Read more on our site today." for i in range(3)],
+            {"Read more on our site today."},
+        ),
+        (["Same words here, once each."] * 1, set()),
+    ],
+)
+def test_boilerplate_is_what_one_feed_repeats(summaries: list[str], boilerplate: set[str]) -> None:
+    assert profile.boilerplate(summaries) == boilerplate
+
+
+def test_without_boilerplate() -> None:
+    found = frozenset({"Read more on our site today."})
+    assert profile.without("Dam breaks. Read more on our site today.", found) == "Dam breaks."
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Dam breaks above town", "latin"),
+        ("Überschwemmung in Köln", "latin"),
+        ("東京で地震", "cjk"),
+        ("", "latin"),
+    ],
+)
+def test_language(text: str, language: str) -> None:
+    assert profile.language(text) == language
+
+
+def _story(story: int, *reports: tuple[str, str, float]) -> Profile:
+    found = Profile(story)
+    for title, summary, hours in reports:
+        found.add(profile.terms(title, summary), T0 + timedelta(hours=hours))
+    return found
+
+
+DAM = ("Zorvath dam breaks above Kelmira", "The Zorvath dam broke above Kelmira after heavy rain.")
+RARE = Rarity({}, 1000)
+
+
+@pytest.mark.parametrize(
+    ("hours", "joins"),
+    [(1, True), (17, True), (-17, True), (19, False), (48, False)],
+)
+def test_a_story_stops_taking_reports_after_its_quiet_hours(hours: float, joins: bool) -> None:
+    story = _story(7, (*DAM, 0))
+    decision = profile.place(profile.terms(*DAM), T0 + timedelta(hours=hours), [story], RARE, SETTINGS)
+    assert (decision.story == 7) is joins
+
+
+def test_the_closest_story_wins_and_the_reason_names_shared_terms() -> None:
+    dam = _story(1, (*DAM, 0))
+    pact = _story(2, ("Oslavia signs Quintar trade pact", "Ministers signed the Quintar pact.", 0))
+    report = profile.terms(
+        "Kelmira flooded as Zorvath dam fails", "Water from the Zorvath dam reached Kelmira."
+    )
+    decision = profile.place(report, T0, [pact, dam], RARE, SETTINGS)
+    assert decision.story == 1 and 0.26 <= decision.score <= 1.0
+    assert "zorvath" in decision.reason and "kelmira" in decision.reason
+
+
+def test_a_copy_joins_whatever_its_words() -> None:
+    dam = _story(1, (*DAM, 0))
+    decision = profile.place({"unrelated": 1.0}, T0, [dam], RARE, SETTINGS, copies={1: 0.8})
+    assert decision.story == 1 and decision.reason == "copy 0.80"
+    late = profile.place({"unrelated": 1.0}, T0 + timedelta(days=3), [dam], RARE, SETTINGS, copies={1: 0.8})
+    assert late.story is None  # a closed story takes no copy either
+
+
+def test_a_bridging_report_lends_its_second_event_little() -> None:
+    """A story of two dam reports and one that also speaks of the pact: a pact report is
+    closer to it than to nothing, but not close enough."""
+    story = _story(
+        1,
+        (*DAM, 0),
+        ("Kelmira flooded as Zorvath dam fails", "Residents of Kelmira fled the Zorvath dam flood.", 1),
+        (
+            "Zorvath dam disaster overshadows Quintar pact talks in Oslavia",
+            "The Zorvath dam failure in Kelmira overshadowed Quintar trade pact talks in Oslavia.",
+            2,
+        ),
+    )
+    pact = profile.terms(
+        "Oslavia signs Quintar trade pact", "Ministers in Oslavia signed the Quintar trade pact."
+    )
+    assert profile.place(pact, T0 + timedelta(hours=3), [story], RARE, SETTINGS).story is None
+    alone = _story(
+        2, story_bridge := ("Quintar pact talks in Oslavia", "Quintar trade pact talks in Oslavia.", 2)
+    )
+    assert story_bridge and profile.place(pact, T0 + timedelta(hours=3), [alone], RARE, SETTINGS).story == 2
+
+
+def test_a_profile_survives_json() -> None:
+    story = _story(3, (*DAM, 0), ("Kelmira dam", "Zorvath.", 2))
+    again = Profile.from_json(3, story.to_json())
+    assert again.first == story.first and again.last == story.last and again.reports == 2
+    assert again.counts == pytest.approx(story.counts, abs=1e-3)
+    assert again.reported == story.reported
