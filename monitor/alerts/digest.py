@@ -25,6 +25,7 @@ from monitor.alerts.render import (
     _units,
     to_plain_text,
 )
+from monitor.types import Digest, DigestItem
 
 TITLE_CHARS = 200  # visible characters of a title
 TITLE_BUDGET = 400  # budgets: UTF-16 units of escaped text
@@ -38,16 +39,6 @@ MIN_LINE = 100  # a limit leaving less room than this for an item line is refuse
 _BULLET = "• "
 _CONT = " (cont.)"
 _LINK_MARKUP = len('<a href=""></a>')
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    title: str  # plain text from a feed (hostile: may be huge, contain <, &, control chars)
-    outlet: str | None  # publisher
-    link: str | None  # as published; only http(s) becomes a link
-    published: datetime | None
-    topic: str  # the section it goes under (a rule's name)
-    more: int = 0  # other outlets that reported the same story (shown as "+2 more")
 
 
 @dataclass(frozen=True)
@@ -104,6 +95,15 @@ def render_digest(heading: str, items: Sequence[DigestItem], *, limit: int = MAX
             text += "\n\n" + sections[index].header + (_CONT if continued else "")
             text += "".join("\n" + line for line in lines)
         messages.append(text)
+    return messages
+
+
+def render_digest_message(digest: Digest, *, limit: int = MAX_MESSAGE) -> list[str]:
+    """A queued digest as Telegram HTML messages; one saying so when it has nothing new."""
+    messages = render_digest(digest.heading, digest.items, limit=limit)
+    if not messages and digest.since is not None:
+        heading = html.escape(_cut(_clean(digest.heading), min(HEADING_BUDGET, limit // 8)) or "Digest")
+        messages = [f"<b>{heading}</b>\nNo new matches since {short_date(digest.since)} UTC."]
     return messages
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from monitor.types import EntryData, RuleMatch
+from monitor.types import Alert, AlertRule, Notice
 
 MAX_MESSAGE = 4096  # Telegram's limit for a message's text, in UTF-16 code units
 
@@ -54,23 +54,15 @@ _WORST_CASE = (
 assert _WORST_CASE < MAX_MESSAGE, "render budgets exceed Telegram's message limit"
 
 
-def render_alert(
-    entry: EntryData,
-    outlet: str | None,
-    matches: Sequence[RuleMatch],
-    rule_names: Mapping[str, str],
-    also: Sequence[tuple[str | None, str | None]] = (),
-) -> str:
-    """The alert for one article as Telegram HTML, always under MAX_MESSAGE units.
-
-    `also` lists the (outlet, link) of other reports of the same story."""
-    found = [word for match in matches for word in match.found]
+def render_alert(alert: Alert) -> str:
+    """An article's alert (compose.compose_alert) as Telegram HTML, always under MAX_MESSAGE units."""
+    found = [word for rule in alert.rules for word in rule.found]
     blocks = [
-        _headline(entry.title, outlet or entry.outlet, entry.published),
-        _highlight(_snippet(entry.summary), found),
-        _link(entry.link),
-        _also(also),
-        _rules(matches, rule_names),
+        _headline(alert.title, alert.outlet, alert.published),
+        _highlight(_snippet(alert.snippet), found),
+        _link(alert.link),
+        _also(alert.also, alert.also_more),
+        _rules(alert.rules),
     ]
     return "\n\n".join(block for block in blocks if block)
 
@@ -100,6 +92,10 @@ def suspension_notice(feed: str, error: str, why: str) -> str:
             f"<code>{command}</code> brings it back.",
         ]
     )
+
+
+def render_notice(notice: Notice) -> str:
+    return suspension_notice(notice.feed, notice.error, notice.why)
 
 
 def to_plain_text(html_text: str) -> str:
@@ -154,7 +150,9 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def _also(reports: Sequence[tuple[str | None, str | None]]) -> str:
+def _also(reports: Sequence[tuple[str | None, str | None]], more: int = 0) -> str:
+    """ "Also reported by: …", listing `reports` while they fit, then how many more (`more`:
+    reports beyond the list)."""
     if not reports:
         return ""
     label = "Also reported by: "
@@ -166,23 +164,26 @@ def _also(reports: Sequence[tuple[str | None, str | None]]) -> str:
         clickable = _is_web_url(url) and len(url) <= ALSO_BUDGET // 2
         part = f'<a href="{html.escape(url)}">{name}</a>' if clickable else name
         if used + _units(part) + 2 > ALSO_BUDGET:
-            parts.append(_MORE_ALSO.format(len(reports) - count))
+            parts.append(_MORE_ALSO.format(len(reports) - count + more))
             break
         used += _units(part) + 2
         parts.append(part)
+    else:
+        if more:
+            parts.append(_MORE_ALSO.format(more))
     return label + ", ".join(parts)
 
 
 _MORE_ALSO = "… and {} more"  # at most 99,999 more fit the room kept for it
 
 
-def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
+def _rules(matches: Sequence[AlertRule]) -> str:
     """Two short lines for a phone: which rules (name and id, for /mute), then the terms that
     matched, each once; terms every rule shares (the beat's context, e.g. the two countries)
     come last, so the line starts with what sets the article apart."""
     if not matches:
         return ""
-    labels = [_rule_label(match, rule_names) for match in matches]
+    labels = [_rule_label(match) for match in matches]
     lines = ["Rules: " + _joined(labels, " · ", RULE_LINE_BUDGET)]
     terms = [_clean(term) for match in matches for term in match.terms]
     shared = set.intersection(*(set(map(_clean, m.terms)) for m in matches)) if len(matches) > 1 else set()
@@ -194,11 +195,11 @@ def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _rule_label(match: RuleMatch, rule_names: Mapping[str, str]) -> str:
+def _rule_label(match: AlertRule) -> str:
     # Rule ids are kebab-case when rules load, yet the renderer cleans every piece it is given:
     # an id with a control character went out as it was (found by tests/test_properties.py).
     rule_id = _clean(match.rule_id)
-    name = _clean(rule_names.get(match.rule_id, ""))
+    name = _clean(match.name)
     return f"{name} ({rule_id})" if name and name != rule_id else rule_id
 
 

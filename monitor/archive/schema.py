@@ -182,3 +182,12 @@ def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
     )
     db.execute("drop table story_keys")
     db.execute("alter table story_keys_new rename to story_keys")
+
+
+@migrations()
+def m009_outbox_payload(db: sqlite_utils.Database) -> None:
+    """The outbox stores channel-neutral messages (payload, JSON: payload.py), rendered by each
+    notifier when sent; rows queued before keep their Telegram HTML in text and go out as it.
+    parts_sent: messages of a row already sent (a digest may take several)."""
+    db.table("alerts").add_column("payload", str)
+    db.table("alerts").add_column("parts_sent", int, not_null_default=0)

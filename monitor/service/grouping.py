@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from monitor.alerts.render import render_alert
+from monitor.alerts.compose import compose_alert
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories.fingerprint import ArticleFingerprint, best_story
@@ -148,8 +148,8 @@ class Grouper:
             first, first_outlet, first_matches = self.archive.alerted_article(article_id)
             shown = [m for m in first_matches if m.rule_id in rule_ids]  # this chat's rules only
             also = [(o, link) for other, o, link in reports if other != article_id] + joined
-            text = render_alert(first, first_outlet, shown, self.rule_names, also)
-            self.edits.append(StoryEdit(alert_id, text))
+            alert = compose_alert(first, first_outlet, shown, self.rule_names, also)
+            self.edits.append(StoryEdit(alert_id, alert))
         return self._uncovered(entry, outlet, matches, chats)
 
     def _uncovered(

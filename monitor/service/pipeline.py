@@ -10,10 +10,10 @@
           stories.fingerprint               #   what story grouping compares
       | grouping.Grouper.place              # which story; a new story alerts, a joining
                                             #   report redraws its story's alert ("also reported by")
-      | render.render_alert                 # one alert per story per chat
+      | compose.compose_alert               # one alert per story per chat (channel-neutral)
       | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
       | storage.save_update                 # articles + stories + matches + outbox: one transaction
-    then deliver.deliver_pending sends the outbox (see deliver.py).
+    then deliver.deliver_pending sends the outbox, each notifier rendering its own format (deliver.py).
 
 A broken feed is an error value recorded on its row; it never stops the others.
 """
@@ -31,7 +31,7 @@ from datetime import datetime
 import httpx
 
 from monitor.alerts import policy as chats
-from monitor.alerts.render import render_alert, suspension_notice
+from monitor.alerts.compose import compose_alert
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.archive.store import Archive
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
@@ -48,6 +48,7 @@ from monitor.types import (
     FeedForUpdate,
     FetchedFeed,
     NewArticle,
+    Notice,
     RuleMatch,
     StoryEdit,
 )
@@ -183,7 +184,7 @@ class Pipeline:
             report.suspended.append((key, decision.suspend))
             admin = self.config.telegram.admin_chat
             if admin and self.config.telegram.token:
-                self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
+                self.archive.queue_notice(admin, Notice(key, error.message, decision.suspend), now)
 
     def new_articles(
         self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
@@ -240,7 +241,7 @@ class Pipeline:
                 AlertIntent(
                     chat_id=chat,
                     rule_ids=tuple(m.rule_id for m in ms),
-                    text=render_alert(entry, outlet, ms, names, also),
+                    alert=compose_alert(entry, outlet, ms, names, also, priority),
                     silent=chats.is_silent(self.config.chat(chat), priority),
                     priority=priority,
                 )
