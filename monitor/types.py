@@ -279,6 +279,14 @@ Message = Alert | Digest | Notice | RenderedText  # what an outbox row holds
 
 
 @dataclass(frozen=True)
+class StoryJoined:
+    """Grouping placed a report in an archived story: its alerts are drawn again (alerts.redraw)."""
+
+    story_id: int  # the archived story
+    reports: tuple[tuple[str | None, str | None], ...]  # (outlet, link) of this batch's reports of it so far
+
+
+@dataclass(frozen=True)
 class StoryEdit:
     alert_id: int  # a story's alert (already queued or sent) to bring up to date
     alert: Alert  # its new content, listing the other outlets

@@ -61,7 +61,7 @@ def _worker_guess(path: Path, fp: ArticleFingerprint) -> StoryGuess:
 
 
 def _grouper(archive: Archive) -> Grouper:
-    return Grouper(archive, SETTINGS, lambda *args: [], {})
+    return Grouper(archive, SETTINGS, lambda *args: [])
 
 
 def test_a_worker_finds_the_archived_story_in_its_snapshot(archive, fps) -> None:

@@ -9,8 +9,9 @@ For the articles of one feed update (a batch), in order:
       + this batch's earlier articles      (not in the archive yet)
     | stories.best_story                    an existing story, or a new one
     then: a new story alerts as before; a report joining a story alerts nothing new in the
-    chats that story already alerted, and that alert is redrawn with "Also reported by"
-    (rewritten while still queued, edited in Telegram once sent: storage.queue_edit).
+    chats that story already alerted. Joining an archived story is an event (StoryJoined, in
+    `joins`): alerts.redraw draws that story's alerts again with "Also reported by"
+    (rewritten while still queued, edited in the chat once sent). Grouping renders nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from monitor.alerts.compose import compose_alert
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories.fingerprint import ArticleFingerprint, best_story
 from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
-from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StorySettings
+from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoined, StorySettings
 
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
 AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
@@ -49,14 +49,13 @@ class _NewStory:
 
 @dataclass
 class Grouper:
-    """Places the articles of one batch; `edits` collects the story alerts to bring up to date."""
+    """Places the articles of one batch; `joins` collects the archived stories they joined."""
 
     archive: Archive
     settings: StorySettings
     alerts_for: AlertsFor
-    rule_names: dict[str, str]
     fingerprints: FingerprintCache = field(default_factory=lambda: FingerprintCache())
-    edits: list[StoryEdit] = field(default_factory=list)
+    joins: list[StoryJoined] = field(default_factory=list)  # in order; their alerts are redrawn
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
     # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
     # candidates are, so a feed of thousands of look-alike items costs no more per item than 50.
@@ -141,15 +140,8 @@ class Grouper:
     ) -> list[AlertIntent]:
         joined = self._joined.setdefault(story_id, [])
         joined.append(report)
-        reports = self.archive.story_reports(story_id)
-        chats = set()
-        for alert_id, chat_id, article_id, rule_ids in self.archive.story_alerts(story_id):
-            chats.add(chat_id)
-            first, first_outlet, first_matches = self.archive.alerted_article(article_id)
-            shown = [m for m in first_matches if m.rule_id in rule_ids]  # this chat's rules only
-            also = [(o, link) for other, o, link in reports if other != article_id] + joined
-            alert = compose_alert(first, first_outlet, shown, self.rule_names, also)
-            self.edits.append(StoryEdit(alert_id, alert))
+        self.joins.append(StoryJoined(story_id, tuple(joined)))
+        chats = {chat_id for _, chat_id, _, _ in self.archive.story_alerts(story_id)}
         return self._uncovered(entry, outlet, matches, chats)
 
     def _uncovered(

@@ -8,8 +8,9 @@
           dedupe.entry_keys + known keys    #   drop articles already archived
           rules.match                       #   which rules fire, with which terms
           stories.fingerprint               #   what story grouping compares
-      | grouping.Grouper.place              # which story; a new story alerts, a joining
-                                            #   report redraws its story's alert ("also reported by")
+      | grouping.Grouper.place              # which story; a new story alerts; a report joining
+                                            #   an archived one is an event (StoryJoined)
+      | redraw.story_edits                  # that story's alert drawn again ("also reported by")
       | compose.compose_alert               # one alert per story per chat (channel-neutral)
       | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
       | storage.save_update                 # articles + stories + matches + outbox: one transaction
@@ -32,6 +33,7 @@ import httpx
 
 from monitor.alerts import policy as chats
 from monitor.alerts.compose import compose_alert
+from monitor.alerts.redraw import story_edits
 from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
 from monitor.archive.store import Archive
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
@@ -191,9 +193,7 @@ class Pipeline:
     ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit]]:
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
-        grouper = Grouper(
-            self.archive, self.config.stories, self.alerts_for, self.rule_names(), self.fingerprints
-        )
+        grouper = Grouper(self.archive, self.config.stories, self.alerts_for, self.fingerprints)
         placed = []
         for item in fresh:
             if known.intersection(item.keys):
@@ -216,7 +216,9 @@ class Pipeline:
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
         router = Router(self.archive, self.config, now)
         routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
-        return routed, grouper.edits
+        names = self.rule_names()
+        edits = [edit for joined in grouper.joins for edit in story_edits(self.archive, joined, names)]
+        return routed, edits
 
     def rule_names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.rules.rules}
