@@ -22,7 +22,8 @@ from monitor.chat.commands import (
     unmute_text,
 )
 from monitor.ingest.schedule import Decision
-from monitor.rules.ruleset import RuleSet, compile_rule_set
+from monitor.rules.matcher import RuleSet
+from monitor.rules.ruleset import compile_rule_set
 from monitor.types import (
     Alert,
     AlertIntent,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from monitor.alerts.render import ALSO_BUDGET, OUTLET_BUDGET, TITLE_BUDGET, _clean, _cut, _snippet
+from monitor.alerts.render import ALSO_BUDGET, OUTLET_BUDGET, TITLE_BUDGET, cut_snippet
+from monitor.alerts.text import clean, cut
 from monitor.types import Alert, AlertRule, EntryData, RuleMatch
 
 TITLE_KEPT = 4 * TITLE_BUDGET  # UTF-16 units of escaped text, as render budgets them
@@ -30,11 +31,11 @@ def compose_alert(
 ) -> Alert:
     """The alert for one article; `also` lists the (outlet, link) of other reports of its story."""
     return Alert(
-        title=_cut(_clean(entry.title), TITLE_KEPT),
+        title=cut(clean(entry.title), TITLE_KEPT),
         link=_link(entry.link),
         outlet=_outlet(outlet or entry.outlet),
         published=entry.published,
-        snippet=_snippet(entry.summary),
+        snippet=cut_snippet(entry.summary),
         rules=tuple(AlertRule(m.rule_id, rule_names.get(m.rule_id, ""), m.terms, m.found) for m in matches),
         also=tuple((_outlet(o), _link(link)) for o, link in also[:ALSO_KEPT]),
         also_more=max(0, len(also) - ALSO_KEPT),
@@ -43,7 +44,7 @@ def compose_alert(
 
 
 def _outlet(outlet: str | None) -> str | None:
-    return None if outlet is None else _cut(_clean(outlet), OUTLET_KEPT)
+    return None if outlet is None else cut(clean(outlet), OUTLET_KEPT)
 
 
 def _link(link: str | None) -> str | None:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from monitor.alerts import policy as chats
 from monitor.archive.store import Archive
 from monitor.errors import ConfigError, RuleError
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.types import AlertIntent, ArticleRef, Config, Digest, DigestItem, HeldAlert, Rule
 
 log = logging.getLogger("monitor.routing")

@@ -34,12 +34,12 @@ import httpx
 from monitor.alerts import policy as chats
 from monitor.alerts.compose import compose_alert
 from monitor.alerts.redraw import story_edits
-from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
+from monitor.alerts.routing import Router, chats_for, top_priority
 from monitor.archive.store import Archive
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
 from monitor.ingest.schedule import CheckResult, Decision, plan
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.service.grouping import Grouper
 from monitor.service.workers import Analysed, AnalysedFeed, Analyser
 from monitor.stories.lookup import FingerprintCache
@@ -56,7 +56,6 @@ from monitor.types import (
 )
 
 Clock = Callable[[], datetime]
-__all__ = ["CONSOLE", "PassReport", "Pipeline"]
 
 
 @dataclass
