@@ -37,11 +37,13 @@ items share few word triples and few names, as real reports do: monitor's story 
 then joins the beat items that tell one event and leaves the rest alone. Items are generated
 from (seed, feed, sequence number), so the same arguments give the same feeds.
 
-Every response carries ``ETag`` and ``Last-Modified``; a matching ``If-None-Match`` (or,
-without one, an ``If-Modified-Since`` not older than Last-Modified) gets 304. Anything else
-is 404. Each request waits ``delay`` seconds before its answer (asyncio, so waits overlap:
-1,000 requests in flight with 0.1 s of delay take about 0.1 s, not 100 s). ``farm.delay``
-may be changed while serving.
+The feeds are served by the tests' loopback feed server (fakes/feed_server.py, one route per
+feed): the farm is what is served, the server how. Every response carries ``ETag`` and
+``Last-Modified``; a matching ``If-None-Match`` (or, without one, an ``If-Modified-Since``
+not older than Last-Modified) gets 304. Anything else is 404. Each request waits ``delay``
+seconds before its answer (a thread per connection, so waits overlap: 1,000 requests in
+flight with 0.1 s of delay take about 0.1 s, not 100 s). ``farm.delay`` may be changed while
+serving.
 
 Hosts: the monitor allows ``per_host`` (2) fetches in flight to one host, so feeds on one
 address would serialize. The farm listens on ``hosts`` (50) loopback addresses, 127.0.0.1,
@@ -57,8 +59,8 @@ generate on one core.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import email.utils
+import functools
 import gzip as gziplib
 import itertools
 import json
@@ -75,6 +77,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fakes.feed_server import FeedServer, ServerStats  # noqa: E402 (the one loopback feed server)
 
 __all__ = ["Farm", "FarmProcess", "FarmStats", "breaking_item", "feed_toml"]
 
@@ -564,22 +569,7 @@ def _atom_entry(item: _Item) -> str:
 # --- the farm ---------------------------------------------------------------------------------
 
 
-@dataclass
-class FarmStats:
-    requests: int = 0  # requests answered or being answered
-    ok: int = 0  # 200s
-    not_modified: int = 0  # 304s
-    not_found: int = 0  # 404s (and 405s)
-    bytes: int = 0  # body bytes sent
-    in_flight: int = 0  # requests between arrival and answer now
-    max_in_flight: int = 0  # the most at once since the last reset
-    connections: int = 0  # TCP connections accepted
-
-    def line(self) -> str:
-        return (
-            f"requests {self.requests}: {self.ok} 200, {self.not_modified} 304, {self.not_found} 404; "
-            f"{self.bytes / 1e6:.1f} MB; most in flight {self.max_in_flight}; connections {self.connections}"
-        )
+FarmStats = ServerStats  # what the farm's server counted (fakes/feed_server.py)
 
 
 @dataclass
@@ -596,12 +586,8 @@ class Farm:
     port: int = 0  # 0: any free port (read it after start())
     now: datetime | None = None  # the farm's build time (default: the current hour, UTC)
     _docs: list[_Doc] = field(default_factory=list, init=False, repr=False)
-    _stats: FarmStats = field(default_factory=FarmStats, init=False, repr=False)
     _changes: int = field(default=0, init=False, repr=False)
-    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
-    _servers: list[asyncio.AbstractServer] = field(default_factory=list, init=False, repr=False)
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set, init=False, repr=False)
+    _server: FeedServer | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= 250 * 250:
@@ -760,39 +746,30 @@ class Farm:
     # --- statistics
 
     def stats(self) -> FarmStats:
-        """A snapshot of the counters."""
-        s = self._stats
-        return FarmStats(**vars(s))
+        """A snapshot of the server's counters."""
+        return self._server.stats() if self._server else FarmStats()
 
     def reset_stats(self) -> None:
-        in_flight = self._stats.in_flight
-        self._stats = FarmStats(in_flight=in_flight, max_in_flight=in_flight)
+        if self._server:
+            self._server.reset_stats()
 
-    # --- serving
+    # --- serving: the tests' feed server (fakes/feed_server.py), one route per feed
 
     def start(self) -> Farm:
-        if self._thread is not None:
+        if self._server is not None:
             return self
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="feed-farm", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=30)
-        except BaseException:
-            self.stop()
-            raise
+        hosts = min(self.hosts, self.feeds) or 1
+        self._server = FeedServer(hosts=hosts, port=self.port, keep_requests=False)
+        self.port = self._server.port
+        for i in range(self.feeds):
+            self._server.route(f"/feed/{i}.xml", functools.partial(self._respond, i))
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if loop.is_running():
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> Farm:
         return self.start()
@@ -800,127 +777,32 @@ class Farm:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def _listen(self) -> None:
-        addresses = [self.host(k) for k in range(min(self.hosts, self.feeds) or 1)]
-        for attempt in range(20):
-            port = self.port
-            try:
-                first = await asyncio.start_server(self._serve, addresses[0], port, backlog=2048)
-                self._servers.append(first)
-                port = first.sockets[0].getsockname()[1]
-                if len(addresses) > 1:
-                    self._servers.append(
-                        await asyncio.start_server(self._serve, addresses[1:], port, backlog=2048)
-                    )
-                self.port = port
-                return
-            except OSError:
-                await self._close()
-                if self.port or attempt == 19:  # a fixed port that is taken: say so
-                    raise
-
-    async def _close(self) -> None:
-        for server in self._servers:
-            server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers.clear()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        self._stats.connections += 1
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                    return
-                keep_alive = await self._answer(head, writer)
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except ConnectionError:
-            return
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _answer(self, head: bytes, writer: asyncio.StreamWriter) -> bool:
-        """Write the response to one request; whether the connection stays open."""
-        lines = head.split(b"\r\n")
-        parts = lines[0].split()
-        if len(parts) != 3:
-            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            return False
-        method, target, version = parts
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name:
-                headers[name.strip().lower()] = value.strip().decode("latin-1")
-        stats = self._stats
-        stats.requests += 1
-        stats.in_flight += 1
-        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
-        try:
-            if self.delay > 0:
-                await asyncio.sleep(self.delay)
-        finally:
-            stats = self._stats  # reset_stats() may have swapped it meanwhile
-            stats.in_flight = max(0, stats.in_flight - 1)
-        keep_alive = headers.get(b"connection", "").lower() != "close" and version == b"HTTP/1.1"
-        connection = b"keep-alive" if keep_alive else b"close"
-        match = _FEED_PATH.match(target.split(b"?", 1)[0])
-        i = int(match.group(1)) if match else -1
-        if method not in (b"GET", b"HEAD") or not 0 <= i < self.feeds:
-            stats.not_found += 1
-            status = (
-                b"405 Method Not Allowed" if match and method not in (b"GET", b"HEAD") else b"404 Not Found"
-            )
-            writer.write(
-                b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: " + connection + b"\r\n\r\n"
-            )
-            return keep_alive
+    def _respond(self, i: int, request: Any) -> None:
+        """Answer one request for feed i: after `delay`, 304 when the validators say so, else the
+        body (gzipped for clients that accept it, when the farm keeps gzip copies)."""
+        if self.delay > 0 and not request.wait(self.delay):
+            return  # the client went away
         doc = self._docs[i]
-        common = (
-            f"Date: {_http_date(time.time())}\r\nETag: {doc.etag}\r\nLast-Modified: {doc.last_modified}\r\n"
-            f"Connection: {connection.decode()}\r\n"
-        ).encode()
-        if _not_modified(doc, headers):
-            stats.not_modified += 1
-            writer.write(b"HTTP/1.1 304 Not Modified\r\n" + common + b"\r\n")
-            return keep_alive
-        body, encoding = doc.body, b""
-        if doc.gzipped is not None and "gzip" in headers.get(b"accept-encoding", ""):
-            body, encoding = doc.gzipped, b"Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
-        kind = b"application/atom+xml" if i % 2 else b"application/rss+xml"
-        writer.write(
-            b"HTTP/1.1 200 OK\r\n"
-            + common
-            + b"Content-Type: "
-            + kind
-            + b"; charset=utf-8\r\n"
-            + encoding
-            + b"Content-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-        )
-        if method == b"GET":
-            writer.write(body)
-            stats.bytes += len(body)
-        stats.ok += 1
-        return keep_alive
+        headers = {"ETag": doc.etag, "Last-Modified": doc.last_modified}
+        if _not_modified(doc, request.headers):
+            request.reply(304, b"", headers)
+            return
+        kind = "application/atom+xml" if i % 2 else "application/rss+xml"
+        headers["Content-Type"] = f"{kind}; charset=utf-8"
+        body = doc.body
+        if doc.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+            body = doc.gzipped
+            headers |= {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        request.reply(200, body, headers)
 
 
-def _not_modified(doc: _Doc, headers: dict[bytes, str]) -> bool:
+def _not_modified(doc: _Doc, headers: Any) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since."""
-    tags = headers.get(b"if-none-match")
+    tags = headers.get("If-None-Match")
     if tags is not None:
         wanted = [t.strip().removeprefix("W/") for t in tags.split(",")]
         return "*" in wanted or doc.etag in wanted
-    since = headers.get(b"if-modified-since")
+    since = headers.get("If-Modified-Since")
     if since:
         try:
             when = email.utils.parsedate_to_datetime(since)

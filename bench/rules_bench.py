@@ -1,6 +1,7 @@
 """Benchmark: the one-pass matcher against a straightforward regex matcher, on generated news.
 
     python bench/rules_bench.py [--articles 10000] [--rules 1000] [--baseline-articles 150] [--seed 7]
+    python bench/rules_bench.py --equivalence [--seed 7]    # no timing: do the matchers agree?
 
 Articles are drawn from a Zipf-distributed vocabulary (30,000 words in stem families, so
 prefixes have something to match), with capitalised names, a topic mixture (an article is
@@ -14,6 +15,12 @@ The baseline folds each field with the reference tokenizer, compiles one regex p
 and evaluates every rule's tree for every article. It is slow, so it runs on the first
 --baseline-articles articles only and its rate is extrapolated from them; the rule ids of
 both matchers are compared article by article on that subset. Exit 1 if they differ.
+
+--equivalence times nothing: in a small world (600 words, 40 topics, so that rules and
+articles share words and NEAR, NOT and fields really decide), 120 rules over 8 term lists
+match 100 articles whose summaries are cut at a random point (short fields put more
+occurrences near their edges), with both matchers; exit 1 if any article's rule ids differ.
+The test suite runs it (tests/rules/test_matcher_equivalence.py).
 """
 
 from __future__ import annotations
@@ -333,6 +340,31 @@ def describe(corpus: Corpus) -> str:
     )
 
 
+def check_equivalence(seed: int) -> int:
+    """The --equivalence run: both matchers on a small world; 1 if they differ anywhere."""
+    rng = random.Random(seed)
+    world = make_world(rng, words=600, topics=40)
+    lists = make_term_lists(rng, world, count=8)
+    rules = make_rules(rng, world, lists, 120)
+    articles = []
+    for _ in range(100):
+        title, summary = make_article(rng, world)
+        articles.append((title, summary[: rng.randint(0, len(summary))]))
+    fast = compile_rule_set(rules, lists)
+    slow = RegexMatcher(rules, lists)
+    matches, differing = 0, 0
+    for title, summary in articles:
+        expected = slow.match(title, summary)
+        found = [m.rule_id for m in fast.match(title, summary)]
+        matches += len(expected)
+        if found != expected:
+            differing += 1
+            print(f"  {title!r} / {summary!r}: one-pass {found} != baseline {expected}", file=sys.stderr)
+    verdict = "identical" if not differing else f"DIFFERENT on {differing}"
+    print(f"equivalence: {verdict}: {len(articles)} articles, {len(rules)} rules, {matches} matches")
+    return 1 if differing else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=10_000)
@@ -340,7 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-articles", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed articles matched first")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--equivalence", action="store_true", help="no timing: compare the matchers")
     args = parser.parse_args(argv)
+    if args.equivalence:
+        return check_equivalence(args.seed)
     corpus = make_corpus(args.seed, args.articles, args.rules, args.warmup)
     print(f"corpus:    {describe(corpus)}")
     rule_set = compile_rule_set(corpus.rules, corpus.lists)

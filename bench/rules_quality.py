@@ -5,9 +5,13 @@
 
 An alert is any shipped rule firing; an article is relevant when it has at least
 one topic label. Topic recall is micro-averaged over the labels of relevant
-articles. Run from the repository root:
+articles. Topics per true alert is the mean number of rules that fired on the relevant
+articles that alerted: an analyst who routes topics to different chats wants it near 1.
+Run from the repository root:
 
     python bench/rules_quality.py [--verbose] [--rules rules] [--articles tests/data/rules_eval]
+
+--articles is a folder (all its *.toml files) or one file, e.g. a held-out batch.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Quality:
     alert_precision: Rate = field(init=False)
     alert_recall: Rate = field(init=False)
     topic_recall: Rate = field(init=False)
+    topics_per_alert: Rate = field(init=False)  # rules fired per true alert (value: the mean)
 
     def __post_init__(self) -> None:
         alerted = [o for o in self.outcomes if o.fired]
@@ -67,6 +72,8 @@ class Quality:
         set_(self, "alert_recall", Rate(sum(bool(o.fired) for o in relevant), len(relevant)))
         found = sum(len(o.article.topics & o.fired) for o in relevant)
         set_(self, "topic_recall", Rate(found, sum(len(o.article.topics) for o in relevant)))
+        true_alerts = [o for o in alerted if o.article.topics]
+        set_(self, "topics_per_alert", Rate(sum(len(o.fired) for o in true_alerts), len(true_alerts)))
 
     def per_topic(self, topic: str) -> tuple[Rate, Rate]:
         """(precision, recall) of one rule against its own label."""
@@ -95,10 +102,10 @@ class Quality:
 
 
 def load_articles(folder: Path = ARTICLES, topics: Iterable[str] | None = None) -> list[Article]:
-    """Every [[article]] in folder/*.toml, in file-name order; labels checked against `topics`."""
+    """Every [[article]] in folder/*.toml (or in one file), in file-name order; labels checked."""
     known = frozenset(topics) if topics is not None else None
     articles = []
-    for path in sorted(folder.glob("*.toml")):
+    for path in [folder] if folder.is_file() else sorted(folder.glob("*.toml")):
         tables = tomllib.loads(path.read_text(encoding="utf-8")).get("article", [])
         for number, table in enumerate(tables, 1):
             articles.append(_article(table, f"{path.name}#{number}", known))
@@ -127,6 +134,8 @@ def report(quality: Quality, verbose: bool = False) -> str:
         f"alert precision: {quality.alert_precision}",
         f"alert recall:    {quality.alert_recall}",
         f"topic recall:    {quality.topic_recall}",
+        f"topics per true alert: {quality.topics_per_alert.value:.2f} ({quality.topics_per_alert.hits} topics"
+        f" on {quality.topics_per_alert.total} true alerts)",
         "",
         f"{'topic':<20} {'precision':>16} {'recall':>16}",
     ]
@@ -164,10 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verbose", "-v", action="store_true", help="list every error with its terms")
     parser.add_argument("--rules", type=Path, default=RULES, help="rule file or folder")
-    parser.add_argument("--articles", type=Path, default=ARTICLES, help="folder of labelled articles")
+    parser.add_argument("--articles", type=Path, default=ARTICLES, help="folder or file of articles")
     args = parser.parse_args(argv)
     rules = load_rules([args.rules])
-    articles = load_articles(args.articles, [rule.id for rule in rules.rules])
+    try:
+        articles = load_articles(args.articles, [rule.id for rule in rules.rules])
+    except ValueError as exc:  # a mislabelled file: say where, in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(report(evaluate(rules, articles), args.verbose))
     return 0
 

@@ -1,6 +1,6 @@
 """`monitor run` as a user runs it, for bench/suite.py: peak memory and alert latency, one session.
 
-    fake Bot API (tests/fakes/telegram_api.py, on loopback) ← python-telegram-bot ← monitor run
+    fake Bot API (fakes/telegram_api.py, on loopback) ← python-telegram-bot ← monitor run
     feed farm (another process) → monitor run: FEEDS feeds, [schedule] interval = INTERVAL
 
 1. `monitor --config ... run` starts on feeds it has never seen (on the suite's archive, which
@@ -48,7 +48,7 @@ from farm import FarmProcess, breaking_item  # noqa: E402 (sibling scripts)
 from monitor_cases import write_config  # noqa: E402
 from service_memory import LogReader, Sampler, start_monitor_run  # noqa: E402
 
-from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
+from fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
 
 CHAT_ID = 4242  # a private chat (positive id)
 STOP_TIMEOUT = 60.0

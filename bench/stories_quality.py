@@ -175,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--background", type=Path, default=BACKGROUND, help="folder of [[article]] reports")
     args = parser.parse_args(argv)
     settings = StorySettings()
-    pairs = load_pairs(args.pairs, settings)
+    try:
+        pairs = load_pairs(args.pairs, settings)
+    except ValueError as exc:  # a malformed pair: say where, in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     timeless = evaluate(pairs, replace(settings, window_hours=float("inf")))
     print(report(evaluate(pairs, settings), args.verbose, timeless))
     held_out = load_pairs(args.holdout, settings) if args.holdout.is_dir() else []

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
+import re
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from fakes.feed_server import FeedServer
+from fakes.telegram_api import FakeTelegramAPI
 from monitor.cli.demo import Item, build_rss, seed_items
-
-pytest_plugins = ["tests.fakes.feed_server", "tests.fakes.telegram_api"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -32,15 +32,33 @@ SEED_TIMES = {
 }
 
 
-def import_bench(name: str) -> ModuleType:
-    """A script of bench/ as a module (bench/ is scripts, not a package). It goes into
-    sys.modules before it runs, because dataclasses look their module up there."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def run_bench(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run bench/<script> from the repository root, as a user would: tests import nothing from
+    bench/ (it is scripts, not a package); they read what a script prints and its exit code."""
+    return subprocess.run(
+        [sys.executable, f"bench/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def printed_rate(output: str, label: str) -> tuple[float, int, int]:
+    """(value, hits, total) of a line "<label>: 0.967 (29/30)" as bench/rates.py prints a Rate."""
+    found = re.search(rf"^{re.escape(label)}:\s+([\d.]+) \((\d+)/(\d+)\)$", output, re.MULTILINE)
+    assert found, f"no {label!r} line in:\n{output}"
+    return float(found[1]), int(found[2]), int(found[3])
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A started loopback feed server (fakes/feed_server.py), stopped after the test."""
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegramAPI]:
+    """A started fake Bot API on 127.0.0.1 (fakes/telegram_api.py), stopped after the test."""
+    with FakeTelegramAPI() as server:
+        yield server
 
 
 @pytest.fixture

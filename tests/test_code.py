@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "monitor", "tests"],
-        ["ruff", "format", "--check", "monitor", "tests"],
+        ["ruff", "check", "monitor", "tests", "fakes"],
+        ["ruff", "format", "--check", "monitor", "tests", "fakes"],
         ["mypy", "monitor"],
     ],
     ids=["ruff-lint", "ruff-format", "mypy"],

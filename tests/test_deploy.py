@@ -11,7 +11,6 @@ import argparse
 import ast
 import configparser
 import fnmatch
-import http.server
 import importlib.metadata
 import importlib.util
 import json
@@ -21,13 +20,14 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fakes.feed_server import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -447,24 +447,6 @@ def test_dockerignore_keeps_what_the_image_copies_and_drops_secrets() -> None:
     assert not dockerignore_excludes(f"deploy/{ENV_EXAMPLE.name}")
 
 
-class _Health(http.server.BaseHTTPRequestHandler):
-    answers: list[int] = []
-    paths: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.paths.append(self.path)
-        status = self.answers.pop(0)
-        body = json.dumps({"status": "ok" if status == 200 else "failing"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def test_healthcheck_command_works() -> None:
     """The HEALTHCHECK runs as written (with python) against a local server: 200 -> 0, 503 -> 1,
     nothing listening -> 1; an HTTP proxy in the environment (meant for the feeds) is not used."""
@@ -477,24 +459,23 @@ def test_healthcheck_command_works() -> None:
     timeout = re.search(r"timeout=(\d+(?:\.\d+)?)\)", code)
     assert timeout and float(timeout.group(1)) < float(flags["timeout"].removesuffix("s")), (code, flags)
 
-    handler = type("Handler", (_Health,), {"answers": [200, 503], "paths": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
+    answers = [200, 503]
+
+    def healthz(request: Any) -> None:  # what monitor's /healthz answers, healthy then failing
+        status = answers.pop(0)
+        body = json.dumps({"status": "ok" if status == 200 else "failing"}).encode()
+        request.reply(status, body, {"Content-Type": "application/json"})
+
     env = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-    local = code.replace("127.0.0.1:9108", f"127.0.0.1:{port}")
-    try:
+    with FeedServer() as server:
+        server.route("/healthz", healthz)
+        local = code.replace("127.0.0.1:9108", f"127.0.0.1:{server.port}")
         codes = [
             subprocess.run([sys.executable, "-c", local], env=env, capture_output=True, timeout=30).returncode
             for _ in range(2)
         ]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert codes == [0, 1]
-    assert handler.paths == ["/healthz", "/healthz"]
+    assert [r.path for r in server.requests] == ["/healthz", "/healthz"]
     refused = subprocess.run([sys.executable, "-c", local], env=env, capture_output=True, timeout=30)
     assert refused.returncode == 1
 

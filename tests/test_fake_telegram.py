@@ -19,7 +19,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI, bot_command_entities
+from fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI, bot_command_entities
 
 T = TypeVar("T")
 GROUP = -1001234567890

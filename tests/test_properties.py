@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fakes.telegram_api import check_text, utf16_len
 from monitor.alerts.compose import compose_alert
 from monitor.alerts.digest import DigestItem, render_digest, render_digest_plain
 from monitor.alerts.render import MAX_MESSAGE, render_alert, suspension_notice, to_plain_text
@@ -35,7 +36,6 @@ from monitor.rules.rulefile import load_rules
 from monitor.rules.ruleset import compile_rule_set, make_term_list
 from monitor.rules.textfold import fold_tokens, tokenize
 from monitor.types import EntryData, Rule, RuleMatch
-from tests.fakes.telegram_api import check_text, utf16_len
 
 # No example database: runs leave nothing in the checkout, and every run explores afresh.
 # A failure prints the example and a reproduce blob.

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +25,9 @@ from monitor.config.values import parse_duration
 from monitor.errors import MonitorError
 from monitor.ingest.schedule import is_stale
 from monitor.rules.examples import check_examples
+from monitor.rules.explain import explain, format_explanation
 from monitor.rules.rulefile import load_rules
+from monitor.rules.ruleset import RuleSet
 from monitor.rules.trial import TrialReport, trial
 from monitor.service.logs import setup_logging
 from monitor.service.workers import tune_gc
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("poll", help="one pass over every feed, deliver pending alerts, exit")
     match = sub.add_parser("match", help="run the rules over text files (first line: title)")
     match.add_argument("--json", action="store_true", help="one JSON object per file")
+    match.add_argument("--explain", action="store_true", help="per rule, which clauses held on which terms")
     match.add_argument("files", nargs="+", metavar="FILE")
     search = sub.add_parser("search", help="full-text search of the archive, newest first")
     search.add_argument("--json", action="store_true", help="one JSON object per article")
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--since", default="30d", metavar="DURATION", help="look back this far (default 30d)")
     trial.add_argument("--samples", type=int, default=10, help="titles to show (default 10)")
     trial.add_argument("--json", action="store_true", help="the report as one JSON object")
+    trial.add_argument("--explain", action="store_true", help="per sample, which clauses held on which terms")
     sub.add_parser("demo", help="offline demo: serve feeds built from seeds/ and poll them once")
     manage.add_parsers(sub)
     return parser
@@ -126,18 +130,18 @@ def cmd_match(ctx: Context, args: argparse.Namespace) -> int:
         title, _, body = text.strip().partition("\n")
         matches = rules.match(title.strip(), body.strip())
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "path": name,
-                        "matches": [{"rule": m.rule_id, "terms": list(m.terms)} for m in matches],
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            found: dict[str, object] = {
+                "path": name,
+                "matches": [{"rule": m.rule_id, "terms": list(m.terms)} for m in matches],
+            }
+            if args.explain:
+                found["explain"] = [asdict(e) for e in explain(rules, title.strip(), body.strip())]
+            print(json.dumps(found, ensure_ascii=False))
         else:
-            found = ", ".join(f"{m.rule_id} ({', '.join(m.terms)})" for m in matches) or "no match"
-            print(f"{name}: {found}")
+            listed = ", ".join(f"{m.rule_id} ({', '.join(m.terms)})" for m in matches) or "no match"
+            print(f"{name}: {listed}")
+            if args.explain:
+                print("\n".join(format_explanation(explain(rules, title.strip(), body.strip()))))
     return status
 
 
@@ -284,7 +288,7 @@ def cmd_rules_test(ctx: Context, args: argparse.Namespace) -> int:
         report = trial(rules, rule_id, archive.articles_since(since), samples=args.samples)
     finally:
         archive.close()
-    print(json.dumps(_trial_json(report, args.since)) if args.json else _trial_text(report, args))
+    print(json.dumps(_trial_json(report, args.since)) if args.json else _trial_text(report, args, rules))
     return 0
 
 
@@ -319,7 +323,7 @@ def _trial_json(report: TrialReport, since: str) -> dict[str, object]:
     }
 
 
-def _trial_text(report: TrialReport, args: argparse.Namespace) -> str:
+def _trial_text(report: TrialReport, args: argparse.Namespace, rules: RuleSet | None = None) -> str:
     name = f"rule {report.rule_id}" if report.rule_id != AD_HOC else f"query {args.target!r}"
     lines = [
         f"{name}: {report.alerted} of {report.articles} articles in the last {args.since} would have alerted"
@@ -330,6 +334,9 @@ def _trial_text(report: TrialReport, args: argparse.Namespace) -> str:
     for article, match in report.samples:
         lines.append(f"  {article.published:%Y-%m-%d}  {article.outlet or '?'}  {article.title}")
         lines.append(f"      terms: {', '.join(match.terms)}")
+        if args.explain and rules is not None:
+            found = explain(rules, article.title, article.summary, only=[report.rule_id])
+            lines += ["    " + line for line in format_explanation(found)[1:]]
     return "\n".join(lines)
 
 

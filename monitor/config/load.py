@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.config.values import parse_digest_spec, parse_duration, parse_network, parse_quiet_hours
+from monitor.config.source import TomlSource, header, toml_error_line
+from monitor.config.values import parse_digest_spec, parse_network, parse_quiet_hours
 from monitor.errors import ConfigError
 from monitor.types import (
     ChatConfig,
@@ -69,8 +70,6 @@ _SECTIONS = {
         "digest_rules",
     },
 }
-_ARRAYS = ("feeds", "chats")  # sections written as [[name]] tables, any number of them
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _USER_ID = re.compile(r"^\s*\d+\s*$")
 # "host:port" or "[IPv6]:port"
 _ALLOW_ENTRY = re.compile(r"^\[?[0-9A-Za-z.:_-]+\]?(/[0-9]{1,3})?$")  # a name, an address, a network
@@ -99,54 +98,12 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", path, _toml_error_line(exc)) from None
+        raise ConfigError(f"invalid TOML: {exc}", path, toml_error_line(exc)) from None
     return _Reader(path, text).build(data, environ)
 
 
-def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
-    m = re.search(r"at line (\d+)", str(exc))
-    return int(m.group(1)) if m else None
-
-
-class _Reader:
+class _Reader(TomlSource):
     """Turns parsed TOML into a Config, reporting errors with their line."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-        self.base = path.resolve().parent
-        # (0-based line, table name) of every [table] and [[table]] header, in order
-        self.headers = [
-            (i, m.group(1).strip("\"'")) for i, line in enumerate(self.lines) if (m := _HEADER.match(line))
-        ]
-
-    def error(
-        self, message: str, key: str | None = None, section: str | None = None, index: int = 0
-    ) -> ConfigError:
-        return ConfigError(message, self.path, self.line_of(key, section, index))
-
-    def line_of(self, key: str | None, section: str | None = None, index: int = 0) -> int | None:
-        """Best-effort line of `key = ...`.
-
-        With a section: within its index-th table (the n-th [[feeds]], say), up
-        to the next header; the table's header line when the key is not there
-        (or is None). Without one: the first such line in the file.
-        """
-        starts = [i for i, name in self.headers if name == section]
-        if section is None or index >= len(starts):
-            # no header: a top-level key, or a table written inline / dotted (telegram.token = ...)
-            wanted = key or section
-            return self._find(wanted, 0, len(self.lines)) if wanted else None
-        start = starts[index]
-        if key is None:
-            return start + 1
-        end = next((i for i, _ in self.headers if i > start), len(self.lines))
-        return self._find(key, start + 1, end) or start + 1
-
-    def _find(self, key: str, start: int, end: int) -> int | None:
-        name = re.escape(key)
-        pattern = re.compile(rf"^\s*(?:{name}|\"{name}\"|'{name}')\s*=")
-        return next((i + 1 for i in range(start, end) if pattern.match(self.lines[i])), None)
 
     def build(self, data: dict[str, Any], environ: Mapping[str, str]) -> Config:
         for section in data:
@@ -161,7 +118,7 @@ class _Reader:
             for index, table in enumerate(self.tables(data, name)):
                 for key in table:
                     if key not in allowed:
-                        raise self.error(f"unknown key {key!r} in {_header(name)}", key, name, index)
+                        raise self.error(f"unknown key {key!r} in {header(name)}", key, name, index)
         storage = self.table(data, "storage")
         rules = self.table(data, "rules")
         schedule = self.schedule(self.table(data, "schedule"))
@@ -178,34 +135,6 @@ class _Reader:
             schedule=schedule,
             service=self.service(self.table(data, "service")),
         )
-
-    def tables(self, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
-        value = data.get(name)
-        if value is None:
-            return []
-        if name in _ARRAYS:
-            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise self.error(f"{name} must be written as [[{name}]] tables", None, name)
-            return value
-        if not isinstance(value, dict):
-            raise self.error(f"[{name}] must be a table", name)
-        return [value]
-
-    def table(self, data: dict[str, Any], name: str) -> dict[str, Any]:
-        tables = self.tables(data, name)
-        return tables[0] if tables else {}
-
-    def resolve(self, value: object, key: str, section: str) -> Path:
-        if not isinstance(value, str) or not value:
-            raise self.error(f"[{section}] {key} must be a path string", key, section)
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.base / path
-
-    def duration(self, value: object, key: str, section: str, index: int = 0) -> float:
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise self.error(f"{_header(section)} {key}: {exc}", key, section, index) from None
 
     def schedule(self, table: dict[str, Any]) -> ScheduleSettings:
         intervals = self.schedule_intervals(table)
@@ -491,10 +420,6 @@ class _Reader:
                 )
             values["allow_private"] = tuple(e.strip() for e in entries)
         return FetchSettings(**{**defaults.__dict__, **values})
-
-
-def _header(section: str) -> str:
-    return f"[[{section}]]" if section in _ARRAYS else f"[{section}]"
 
 
 def _valid_listen(text: str) -> bool:

@@ -6,7 +6,7 @@ The only concurrent stage, and the only module that knows httpx::
       └─ fetch_feed(client, feed, settings, limits)  # never raises for a feed's problem
            ├─ HostLimits.slot(url)                   # global + per-host semaphores
            └─ asyncio.timeout(deadline)              # the whole fetch, however the server drips
-                └─ _follow: GET, redirects by hand → 304 | error status | _read_body
+                └─ _follow: GET, redirects by hand → 304 | error status | body.read_body
                      └─ raw bytes → our own decoder → capped at max_bytes decoded
 
 Every problem with one feed comes back as a ``FetchError`` value whose ``url`` is
@@ -20,17 +20,16 @@ import email.utils
 import http
 import socket
 import ssl
-import zlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Protocol
 
 import httpx
 
 from monitor import __version__
 from monitor.errors import FetchError
 from monitor.ingest import netguard
+from monitor.ingest.body import read_body
 from monitor.ingest.netguard import AddressPolicy, GuardedTransport, PrivateAddressRefused
 from monitor.types import FeedForUpdate, FetchedFeed, FetchSettings
 
@@ -58,7 +57,7 @@ def make_client(settings: FetchSettings, policy: AddressPolicy | None = None) ->
     headers = {
         "User-Agent": settings.user_agent or USER_AGENT,
         "Accept": ACCEPT,
-        # Only what _decompressor understands: httpx would add br/zstd when those packages exist.
+        # Only what body.read_body understands: httpx would add br/zstd when those packages exist.
         "Accept-Encoding": "gzip, deflate",
     }
     # Redirects are followed by hand to learn whether every hop was permanent.
@@ -241,7 +240,7 @@ async def _finish(
         # A 304 may omit validators; the ones we sent are still current.
         etag, last_modified = etag or feed.etag, last_modified or feed.last_modified
     else:
-        read = await _read_body(response, settings.max_bytes)
+        read = await read_body(response, settings.max_bytes)
         if isinstance(read, str):
             return FetchError(feed.url, read, status=status)
         body = read
@@ -291,104 +290,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:  # an HTTP-date is always GMT; parsedate gives naive for "-0000"
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
-
-
-# --- the body: raw bytes, our own decoder, a cap on what it produces -----------
-
-
-class _Decompressor(Protocol):
-    @property
-    def unconsumed_tail(self) -> bytes: ...
-
-    def decompress(self, data: bytes, /, max_length: int = 0) -> bytes: ...
-    def flush(self, length: int = ..., /) -> bytes: ...
-
-
-class _Identity:
-    """Passes bytes through, with a decompressor's interface."""
-
-    unconsumed_tail = b""
-
-    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
-        return data  # network chunks are small; the cap is checked right after
-
-    def flush(self, length: int = 0) -> bytes:
-        return b""
-
-
-class _Deflate:
-    """HTTP "deflate" should be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send raw deflate."""
-
-    def __init__(self) -> None:
-        self._inner = zlib.decompressobj()
-        self._started = False
-
-    @property
-    def unconsumed_tail(self) -> bytes:
-        return self._inner.unconsumed_tail
-
-    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
-        if self._started:
-            return self._inner.decompress(data, max_length)
-        self._started = True
-        try:
-            return self._inner.decompress(data, max_length)
-        except zlib.error:
-            self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self._inner.decompress(data, max_length)
-
-    def flush(self, length: int = zlib.DEF_BUF_SIZE) -> bytes:
-        return self._inner.flush(length)
-
-
-def _decompressor(content_encoding: str) -> _Decompressor | None:
-    encoding = content_encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return _Identity()
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # auto-detects gzip or zlib headers
-    if encoding == "deflate":
-        return _Deflate()
-    return None
-
-
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes | str:
-    """The decoded body, or why not. Never holds much more than ``max_bytes``."""
-    content_encoding = response.headers.get("content-encoding", "")
-    decoder = _decompressor(content_encoding)
-    if decoder is None:
-        return f"unsupported Content-Encoding {content_encoding!r}"
-    body, received = bytearray(), 0
-    too_big = f"body larger than {_format_size(max_bytes)}"
-    try:
-        # aiter_raw, not aiter_bytes: httpx would inflate a whole chunk at once, and
-        # 64 KiB of gzip can be 64 MiB of zeros.
-        async for raw in response.aiter_raw():
-            received += len(raw)  # also caps junk after the end of a gzip stream
-            if received > max_bytes or not _inflate_into(body, decoder, raw, max_bytes):
-                return too_big
-        body += decoder.flush(max_bytes - len(body) + 1)
-    except zlib.error as exc:
-        return f"could not decode {content_encoding} body: {exc}"
-    return too_big if len(body) > max_bytes else bytes(body)
-
-
-def _inflate_into(body: bytearray, decoder: _Decompressor, data: bytes, max_bytes: int) -> bool:
-    """Append ``data`` decoded to ``body``; False as soon as it passes ``max_bytes``."""
-    while data:
-        # One byte over the room left, so "exactly full" and "too big" differ.
-        body += decoder.decompress(data, max_bytes - len(body) + 1)
-        if len(body) > max_bytes:
-            return False
-        data = decoder.unconsumed_tail
-    return True
-
-
-def _format_size(size: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:  # "10 MiB", never "3.99902 KiB"
-            return f"{size // scale} {unit}"
-    return f"{size} bytes"
 
 
 # --- httpx exceptions → one line ----------------------------------------------

@@ -16,11 +16,13 @@ no present term skips only rules that cannot match.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 
 from monitor.errors import RuleError
 from monitor.rules.query import (
     And,
+    Count,
     Field,
     ListRef,
     Near,
@@ -33,12 +35,14 @@ from monitor.rules.query import (
 )
 from monitor.rules.termindex import TermIndex
 from monitor.rules.termlists import TermList, resolve_lists
-from monitor.rules.textfold import FoldedField
+from monitor.rules.textfold import FoldedField, lead_end
 from monitor.types import Rule, RuleMatch
 
-TITLE, SUMMARY, ANY = 0, 1, 2  # scopes; TITLE and SUMMARY are also field numbers
-_FIELDS_OF = {TITLE: (TITLE,), SUMMARY: (SUMMARY,), ANY: (TITLE, SUMMARY)}
-_SCOPES = {"title": TITLE, "summary": SUMMARY}
+TITLE, SUMMARY, ANY, LEAD = 0, 1, 2, 3  # scopes; TITLE and SUMMARY are also field numbers
+OPENING = 4  # the summary's first sentence: a part of SUMMARY, searched as a field for LEAD
+_FIELDS_OF = {TITLE: (TITLE,), SUMMARY: (SUMMARY,), ANY: (TITLE, SUMMARY), LEAD: (TITLE, OPENING)}
+_SCOPES = {"title": TITLE, "summary": SUMMARY, "lead": LEAD}
+_LAYOUT_WORD = re.compile(r"[^ ]+")
 
 Hit = tuple[int, int, int]  # (field, start, end) of an occurrence: offsets in the field's layout
 Reason = tuple[str, list[Hit]]  # a term key that made a rule match, and the occurrences that did
@@ -47,30 +51,39 @@ Reason = tuple[str, list[Hit]]  # a term key that made a rule match, and the occ
 class _Article:
     """One article during matching: its folded fields, present terms, occurrences found so far."""
 
-    __slots__ = ("fields", "present", "index", "_hits")
+    __slots__ = ("fields", "present", "index", "opening", "_hits")
 
     def __init__(
-        self, fields: tuple[FoldedField, FoldedField], present: tuple[set[str], ...], index: TermIndex
+        self,
+        fields: tuple[FoldedField, FoldedField],
+        present: tuple[set[str], ...],
+        index: TermIndex,
+        opening: int = 0,
     ) -> None:
         self.fields = fields
-        self.present = present  # indexed by scope: title, summary, either
+        self.present = present  # indexed by scope: title, summary, either, lead, opening
         self.index = index
+        self.opening = opening  # where the summary's first sentence ends in its layout
         self._hits: dict[tuple[str, int], list[Hit]] = {}
 
     def hits(self, key: str, field: int) -> list[Hit]:
-        """Every occurrence of a term in one field, in text order (overlapping ones too)."""
+        """Every occurrence of a term in one field (or the opening), in text order (overlapping ones too)."""
         found = self._hits.get((key, field))
         if found is None:
             found = []
-            if key in self.present[field]:
+            if field == OPENING:
+                found = [hit for hit in self.hits(key, SUMMARY) if hit[2] <= self.opening]
+            elif key in self.present[field]:
                 found = [(field, start, end) for start, end in self.index.hits(key, self.fields[field])]
             self._hits[key, field] = found
         return found
 
     def scoped_hits(self, key: str, scope: int) -> list[Hit]:
-        if scope != ANY:
-            return self.hits(key, scope)
-        return self.hits(key, TITLE) + self.hits(key, SUMMARY)
+        if scope == ANY:
+            return self.hits(key, TITLE) + self.hits(key, SUMMARY)
+        if scope == LEAD:
+            return self.hits(key, TITLE) + self.hits(key, OPENING)
+        return self.hits(key, scope)
 
     def close(self, one: Hit, other: Hit, distance: int) -> bool:
         """Whether two occurrences in one field do not overlap and have at most `distance` words between."""
@@ -203,7 +216,31 @@ class _Close:
         return kept
 
 
-_Plan = _Clauses | _AnyOf | _AllOf | _NoneOf | _Close
+class _Times:
+    """Count: its terms occur at least n times in the scope (overlapping occurrences once)."""
+
+    __slots__ = ("keys", "times", "scope")
+
+    def __init__(self, keys: frozenset[str], times: int, scope: int) -> None:
+        self.keys, self.times, self.scope = keys, times, scope
+
+    def passes(self, article: _Article) -> bool:
+        present = self.keys & article.present[self.scope]
+        if not present:
+            return False
+        hits = sorted(hit for key in present for hit in article.scoped_hits(key, self.scope))
+        count, last = 0, (-1, 0)
+        for field, start, end in hits:
+            if (field, start) >= last:
+                count, last = count + 1, (field, end)
+        return count >= self.times
+
+    def reasons(self, article: _Article) -> Iterator[Reason]:
+        for key in self.keys & article.present[self.scope]:
+            yield key, article.scoped_hits(key, self.scope)
+
+
+_Plan = _Clauses | _AnyOf | _AllOf | _NoneOf | _Close | _Times
 
 
 def _compile(root: Node) -> _Plan:
@@ -244,6 +281,8 @@ def _plan(node: Node, scope: int) -> _Plan:
     if isinstance(node, Near):
         operands = tuple(frozenset(term.key for term in _terms(child)) for child in node.children)
         return _Close(operands, node.distances, scope)
+    if isinstance(node, Count):
+        return _Times(frozenset(term.key for term in _terms(node.child)), node.times, scope)
     if isinstance(node, ListRef):
         raise RuleError(f"@{node.name} was not resolved", position=node.position)
     keys = frozenset(child.key for child in node.children if isinstance(child, Term))
@@ -263,7 +302,7 @@ def _clauses(node: Node) -> list[frozenset[str]]:
     """Sets of term keys of which the query needs one each (a necessary condition, not sufficient)."""
     if isinstance(node, Term):
         return [frozenset({node.key})]
-    if isinstance(node, Field):
+    if isinstance(node, Field | Count):
         return _clauses(node.child)
     if isinstance(node, And | Near):
         return [clause for child in node.children for clause in _clauses(child)]
@@ -306,6 +345,7 @@ class RuleSet:
         self._anchored = {key: frozenset(numbers) for key, numbers in anchored.items()}
         self._anchors = frozenset(anchored)
         self._always = frozenset(always)
+        self._lead = any(_uses_lead(query.root) for query in queries)  # find the opening sentence
 
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
@@ -324,18 +364,41 @@ class RuleSet:
 
     def match(self, title: str, summary: str) -> tuple[RuleMatch, ...]:
         """The rules that fire on an article, in rule order."""
-        fields = (FoldedField(title), FoldedField(summary))
-        in_title, in_summary = self._index.present(fields[0]), self._index.present(fields[1])
-        either = in_title | in_summary
-        candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
-        if not candidates:
+        article, candidates = self._article(title, summary)
+        if article is None:
             return ()
-        article = _Article(fields, (in_title, in_summary, either), self._index)
         return tuple(
             self._explain(number, article)
             for number in sorted(candidates)
             if self._plans[number].passes(article)
         )
+
+    def _article(
+        self, title: str, summary: str, whole: bool = False
+    ) -> tuple[_Article | None, frozenset[int]]:
+        """The article folded and indexed, and the rules that may match it (no article if none may).
+
+        `whole`: the article even if no rule may match it (to explain every clause).
+        """
+        fields = (FoldedField(title), FoldedField(summary))
+        in_title, in_summary = self._index.present(fields[0]), self._index.present(fields[1])
+        either = in_title | in_summary
+        candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
+        if not (candidates or whole):
+            return None, candidates
+        if not self._lead:  # no rule says lead:
+            return _Article(fields, (in_title, in_summary, either), self._index), candidates
+        opening, in_opening = self._opening(fields[1], lead_end(summary))
+        present = (in_title, in_summary, either, in_title | in_opening, in_opening)
+        return _Article(fields, present, self._index, opening), candidates
+
+    def _opening(self, summary: FoldedField, end: int) -> tuple[int, set[str]]:
+        """Where the summary's first sentence (text[:end]) ends in its layout, and the terms in it."""
+        if summary.exact:  # layout offset n is text offset n - 1: the opening is a prefix of the layout
+            return end + 1, self._index.present_in(summary.layout[: end + 1] + " ")
+        first = FoldedField(summary.text[:end])
+        # its words are the summary's first words: where the last of them ends in the layout
+        return _word_end(summary.layout, len(first.layout.split())), self._index.present(first)
 
     def _explain(self, number: int, article: _Article) -> RuleMatch:
         """The terms that made a rule fire (in its query order) and the words they matched (in text order)."""
@@ -351,3 +414,20 @@ class RuleSet:
             tuple(text for _, text in sorted(map(self._written[number].__getitem__, keys))),
             tuple(dict.fromkeys(words)),
         )
+
+
+def _uses_lead(node: Node) -> bool:
+    if isinstance(node, Field) and node.name == "lead":
+        return True
+    children = node.children if isinstance(node, And | Or | Near) else ()
+    if isinstance(node, Not | Field | Count):
+        children = (node.child,)
+    return any(_uses_lead(child) for child in children)
+
+
+def _word_end(layout: str, words: int) -> int:
+    """The layout offset just after its `words`-th word (0 for none)."""
+    end = 0
+    for found, _ in zip(_LAYOUT_WORD.finditer(layout), range(words), strict=False):
+        end = found.end()
+    return end

@@ -7,7 +7,8 @@ The grammar (rules/README.md is the user's version), loosest binding first:
     and_expr := unary (["AND"] unary)*        adjacency means AND; "A NOT B" = A AND NOT B
     unary    := "NOT" unary | near
     near     := scoped ("NEAR/n" scoped)*     operands: terms, @lists, OR-groups of those
-    scoped   := ("title:" | "summary:" | "body:") primary | primary
+    scoped   := ("title:" | "summary:" | "body:" | "lead:") counted | counted
+    counted  := primary ["{n}"]               a count's operand is a NEAR operand too
     primary  := word | word* | "phrase" | "phrase*" | @name | "(" or_expr ")"
 
 `parse_query` leaves `@name` as a `ListRef`; termlists.resolve_lists replaces each with
@@ -75,12 +76,19 @@ class Near:
 
 @dataclass(frozen=True)
 class Field:
-    name: str  # "title" or "summary"
+    name: str  # "title", "summary" or "lead" (the title and the summary's first sentence)
     child: Node
     position: int  # offset of the field prefix
 
 
-Node = Term | ListRef | Not | And | Or | Near | Field
+@dataclass(frozen=True)
+class Count:
+    child: Node  # a Term, ListRef or Or of those
+    times: int  # how many occurrences (of its terms together, overlapping ones once) it needs
+    position: int  # offset of the "{n}"
+
+
+Node = Term | ListRef | Not | And | Or | Near | Field | Count
 
 
 @dataclass(frozen=True)
@@ -96,20 +104,21 @@ class Query:
 
 QUOTES = '"“”„'
 _KEYWORDS = frozenset({"AND", "OR", "NOT"})
-_FIELDS = {"title": "title", "summary": "summary", "body": "summary"}
+_FIELDS = {"title": "title", "summary": "summary", "body": "summary", "lead": "lead"}
 _MAX_DEPTH = 100  # parentheses and NOTs; deeper is a mistake, and recursion has limits
 _MIN_PREFIX = 2  # "a*" would match a large share of all words
 MAX_DISTANCE = 100  # NEAR/n; farther is "AND" in practice
+MAX_COUNT = 20  # {n}; an article that names a side 20 times is about it
 LIST_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 
 
 @dataclass(frozen=True)
 class _Lexeme:
-    kind: str  # "(", ")", "AND", "OR", "NOT", "NEAR", "field", "list", "term" or "end"
+    kind: str  # "(", ")", "AND", "OR", "NOT", "NEAR", "field", "list", "term", "count" or "end"
     position: int  # offset in the query
     text: str = ""  # as written
     term: Term | None = None  # for kind "term"
-    value: int | str = 0  # NEAR's distance, a field's name, a list's name
+    value: int | str = 0  # NEAR's distance, a count's n, a field's name, a list's name
 
     @property
     def end(self) -> int:
@@ -127,7 +136,8 @@ _LEXEME = re.compile(
 )
 _NEAR = re.compile(r"NEAR/(\d{1,3})")
 _LOWER_NEAR = re.compile(r"(?i)near/\d+")  # "near/3" is a mistake, not the phrase "near 3"
-_FIELD = re.compile(r"(?i)(title|summary|body):")
+_FIELD = re.compile(r"(?i)(title|summary|body|lead):")
+_COUNT = re.compile(r"\{(\d{1,3})\}$")  # "{2}" at the end of a word: India{2}, @japan{2}, (a OR b){2}
 
 
 def _lex(query: str) -> list[_Lexeme]:
@@ -148,6 +158,8 @@ def _lex(query: str) -> list[_Lexeme]:
 
 
 def _word(word: str, position: int) -> list[_Lexeme]:
+    if "{" in word or "}" in word:
+        return _counted_word(word, position)
     if word in _KEYWORDS:
         return [_Lexeme(word, position, word)]
     if word == "NEAR" or word.startswith("NEAR/") or _LOWER_NEAR.fullmatch(word):
@@ -161,6 +173,17 @@ def _word(word: str, position: int) -> list[_Lexeme]:
     if word.startswith("@"):
         return [_list_ref(word, position)]
     return [_Lexeme("term", position, word, _term(word, word, position, position))]
+
+
+def _counted_word(word: str, position: int) -> list[_Lexeme]:
+    found = _COUNT.search(word)
+    core = word[: found.start()] if found else word
+    if not found or "{" in core or "}" in core or not 1 <= int(found.group(1)) <= MAX_COUNT:
+        at = position + (found.start() if found and "{" not in core and "}" not in core else 0)
+        message = f"a count is {{n}}, n from 1 to {MAX_COUNT}, right after a term, an @list or ')'"
+        raise RuleError(message, position=at)
+    count = _Lexeme("count", position + found.start(), found.group(), value=int(found.group(1)))
+    return [*(_word(core, position) if core else []), count]
 
 
 def _near(word: str, position: int) -> _Lexeme:
@@ -282,12 +305,12 @@ class _Parser:
         if not distances:
             return children[0]
         for child in children:
-            _check_near_operand(child)
+            _check_operand(child, "a NEAR operand")
         return Near(tuple(children), tuple(distances), first.position)
 
     def _scoped(self) -> Node:
         if self._peek().kind != "field":
-            return self._primary()
+            return self._counted()
         field = self._take()
         after = self._peek()
         if after.position != field.end or after.kind not in ("term", "list", "("):
@@ -295,9 +318,17 @@ class _Parser:
                 f"{field.text!r} must be followed directly (no space) by a term, a phrase, an @list or '('",
                 position=field.position,
             )
-        child = self._primary()
+        child = self._counted()
         _check_no_field(child)
         return Field(str(field.value), child, field.position)
+
+    def _counted(self) -> Node:
+        node = self._primary()
+        if self._peek().kind != "count":
+            return node
+        count = self._take()
+        _check_operand(node, "a count's operand")
+        return Count(node, int(count.value), count.position)
 
     def _primary(self) -> Node:
         lexeme = self._take()
@@ -322,22 +353,23 @@ class _Parser:
         return node
 
 
-def _check_near_operand(node: Node) -> None:
-    """A NEAR operand is a term, an @list or an OR group of those: something with positions."""
+def _check_operand(node: Node, where: str) -> None:
+    """A NEAR or count operand is a term, an @list or an OR group of those: something with positions."""
     if isinstance(node, Or):
         for child in node.children:
-            _check_near_operand(child)
+            _check_operand(child, where)
         return
     if isinstance(node, Term | ListRef):
         return
     operand = "an operand is a term, a phrase, an @list or an OR group of those"
     what, hint = {
-        And: ("AND", f"{operand}; put AND outside: (a NEAR/3 b) AND c"),
-        Not: ("NOT", f"{operand}; put NOT outside: (a NEAR/3 b) NOT c"),
-        Near: ("another NEAR", "chain them instead: a NEAR/3 b NEAR/3 c"),
-        Field: ("a field", "put the field around the whole NEAR: title:(a NEAR/3 b)"),
+        And: ("AND", f"{operand}; put AND outside: (a NEAR/3 b) AND c, a{{2}} AND c"),
+        Not: ("NOT", f"{operand}; put NOT outside: (a NEAR/3 b) NOT c, a{{2}} NOT c"),
+        Near: ("another NEAR" if "NEAR" in where else "a NEAR", "chain them: a NEAR/3 b NEAR/3 c"),
+        Field: ("a field", "put the field around the whole: title:(a NEAR/3 b), title:@india{2}"),
+        Count: ("a count", "put the count beside it: (a NEAR/3 b) AND a{2}"),
     }[type(node)]
-    raise RuleError(f"{what} inside a NEAR operand: {hint}", position=node.position)
+    raise RuleError(f"{what} inside {where}: {hint}", position=node.position)
 
 
 def _check_no_field(node: Node) -> None:
@@ -350,7 +382,7 @@ def _check_no_field(node: Node) -> None:
 def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, And | Or | Near):
         return node.children
-    if isinstance(node, Not | Field):
+    if isinstance(node, Not | Field | Count):
         return (node.child,)
     return ()
 

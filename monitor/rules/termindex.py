@@ -53,7 +53,11 @@ class TermIndex:
         self._memo = _PrefixMemo(self._probed)
 
     def present(self, field: FoldedField) -> set[str]:
-        """The keys of the terms that occur in a field.
+        """The keys of the terms that occur in a field."""
+        return self.present_in(field.layout)
+
+    def present_in(self, layout: str) -> set[str]:
+        """The keys of the terms that occur in a folded layout (a field's, or a prefix of one).
 
         Probing the field's word list straight into two sets beats building a set of its
         distinct words first: each probe of a large set is a likely cache miss, and building
@@ -62,7 +66,7 @@ class TermIndex:
         memo = self._memo
         if len(memo.seen) > _MEMO_LIMIT:
             memo = self._memo = _PrefixMemo(self._probed)  # replaced whole: safe for a concurrent reader
-        words = field.layout.split()
+        words = layout.split()
         if self._heads and not memo.seen.issuperset(words):
             memo.learn(set(words).difference(memo.seen), self._heads)
         found = memo.probed.intersection(words)
@@ -72,7 +76,7 @@ class TermIndex:
         for word in found & self._starts:
             # a phrase is looked for only when all its whole words are there
             for key, rest in self._phrases[word]:
-                if rest <= found and self._occurs(key, field.layout):
+                if rest <= found and self._occurs(key, layout):
                     present.add(key)
         return present
 

@@ -18,6 +18,7 @@ from monitor.errors import RuleError
 from monitor.rules.query import (
     LIST_NAME,
     QUOTES,
+    Count,
     Field,
     ListRef,
     Node,
@@ -86,7 +87,7 @@ def _resolve(node: Node, lists: Mapping[str, TermList]) -> Node:
         return terms[0] if len(terms) == 1 else Or(terms)
     if isinstance(node, Term):
         return node
-    if isinstance(node, Not | Field):
+    if isinstance(node, Not | Field | Count):
         return replace(node, child=_resolve(node.child, lists))
     return replace(node, children=tuple(_resolve(child, lists) for child in node.children))
 

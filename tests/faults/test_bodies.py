@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from fakes.telegram_api import check_text, utf16_len
 from monitor.alerts.notify import telegram_html
 from monitor.alerts.render import MAX_MESSAGE
 from monitor.archive.payload import decode
@@ -28,7 +29,6 @@ from monitor.archive.store import Archive
 from monitor.config.load import load_config
 from monitor.ingest.parse import MAX_TITLE
 from tests.conftest import rss
-from tests.fakes.telegram_api import check_text, utf16_len
 from tests.faults.conftest import Outcome
 
 DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from fakes.feed_server import FeedServer
 from tests.conftest import rss
-from tests.fakes.feed_server import FeedServer
 
 
 def free_port() -> int:

@@ -1,21 +1,21 @@
 """SSRF: no redirect from a public address reaches a private one (monitor/netguard.py).
 
-Only loopback exists here, so the "public" origin is a server on 127.0.0.2 that the policy
-is told to treat as public (AddressPolicy.public_networks); the private target is the feed
-server on 127.0.0.1. Everything else is the real client, real sockets and real resolution.
+Only loopback exists here, so the "public" origin is a feed server answering on 127.0.0.2,
+which the policy is told to treat as public (AddressPolicy.public_networks); the private
+target is the feed server on 127.0.0.1. Everything else is the real client, real sockets and
+real resolution.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import ipaddress
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
 
+from fakes.feed_server import FeedServer
 from monitor.errors import FetchError
 from monitor.ingest.fetch import fetch_feed, make_client
 from monitor.ingest.netguard import AddressPolicy
@@ -27,33 +27,14 @@ SETTINGS = FetchSettings(connect_timeout=2, read_timeout=2, deadline=5)
 TEST_POLICY = AddressPolicy(public_networks=(ipaddress.ip_network(f"{PUBLIC_HOST}/32"),))
 
 
-class _Redirector(http.server.BaseHTTPRequestHandler):
-    locations: dict[str, str] = {}
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        location = self.locations.get(self.path)
-        self.send_response(302 if location else 404)
-        if location:
-            self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture
-def public_origin() -> Iterator[tuple[str, dict[str, str]]]:
-    """A server on 127.0.0.2 (public for TEST_POLICY): ``locations[path] = target`` makes it 302."""
-    handler = type("Redirector", (_Redirector,), {"locations": {}})
-    server = http.server.ThreadingHTTPServer((PUBLIC_HOST, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{PUBLIC_HOST}:{server.server_address[1]}", handler.locations
-    finally:
-        server.shutdown()
-        server.server_close()
+def public_origin() -> Iterator[tuple[str, Callable[[str, str], str]]]:
+    """(origin, redirect): a feed server answering on 127.0.0.2 too (public for TEST_POLICY), and
+    ``redirect(path, target)``, which makes it answer ``path`` with a 302 to ``target``."""
+    with FeedServer(hosts=2) as server:
+        origin = server.url("", host=1)
+        assert origin.startswith(f"http://{PUBLIC_HOST}:")
+        yield origin, lambda path, to: server.misbehave(path, "redirect", to=to, status=302)
 
 
 def fetch(url: str, policy: AddressPolicy | None = TEST_POLICY, settings: FetchSettings = SETTINGS):
@@ -103,8 +84,8 @@ def test_a_redirect_from_a_public_address_to_a_private_one_is_refused(
     feed_server, seeds, public_origin, host: str
 ) -> None:
     _, port = private_target(feed_server, seeds)
-    origin, locations = public_origin
-    locations["/feed.xml"] = f"http://{host}:{port}/internal.xml"
+    origin, redirect = public_origin
+    redirect("/feed.xml", f"http://{host}:{port}/internal.xml")
     result = fetch(origin + "/feed.xml")
     assert isinstance(result, FetchError)
     assert feed_server.count("/internal.xml") == 0  # never asked
@@ -116,8 +97,8 @@ def test_a_redirect_from_a_public_address_to_a_private_one_is_refused(
 
 def test_an_allow_listed_internal_target_is_reached(feed_server, seeds, public_origin) -> None:
     _, port = private_target(feed_server, seeds)
-    origin, locations = public_origin
-    locations["/feed.xml"] = f"http://127.0.0.1:{port}/internal.xml"
+    origin, redirect = public_origin
+    redirect("/feed.xml", f"http://127.0.0.1:{port}/internal.xml")
     policy = replace(TEST_POLICY, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
     result = fetch(origin + "/feed.xml", policy)
     assert isinstance(result, FetchedFeed) and result.status == 200
@@ -126,15 +107,15 @@ def test_an_allow_listed_internal_target_is_reached(feed_server, seeds, public_o
 
 def test_with_the_policy_off_a_redirect_may_go_anywhere(feed_server, seeds, public_origin) -> None:
     _, port = private_target(feed_server, seeds)
-    origin, locations = public_origin
-    locations["/feed.xml"] = f"http://127.0.0.1:{port}/internal.xml"
+    origin, redirect = public_origin
+    redirect("/feed.xml", f"http://127.0.0.1:{port}/internal.xml")
     result = fetch(origin + "/feed.xml", settings=replace(SETTINGS, block_private_redirects=False))
     assert isinstance(result, FetchedFeed) and result.status == 200
 
 
 def test_a_public_origin_may_redirect_to_another_public_address(public_origin) -> None:
-    origin, locations = public_origin
-    locations["/feed.xml"] = origin + "/moved.xml"
+    origin, redirect = public_origin
+    redirect("/feed.xml", origin + "/moved.xml")
     result = fetch(origin + "/feed.xml")
     assert isinstance(result, FetchError) and result.message.startswith("HTTP 404")  # reached, and answered
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from fakes.telegram_api import FakeTelegramAPI, SentMessage
 from monitor.alerts.deliver import DeliveryReport, deliver_pending
 from monitor.alerts.notify import TelegramNotifier
 from monitor.app import open_app
@@ -42,7 +43,6 @@ from monitor.cli.demo import Item
 from monitor.config.load import load_config
 from monitor.errors import RetryLater, Unavailable
 from tests.chatkit import items
-from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 
 DESK, RAIL = "1001", "-100200"
 CHATS = (
