@@ -29,6 +29,7 @@ API (everything else is private):
     without one, to an If-Modified-Since not older than Last-Modified.
     ``encoding`` "gzip" / "deflate" (zlib-wrapped) / "raw-deflate" compresses it
     with the matching Content-Encoding; ``delay`` waits that many seconds first.
+    ``headers={"Date": ""}`` sends no Date header (the server's clock is unknown).
     Calling ``add`` again on a path replaces the body (and so the ETag).
     An HTML page or a Latin-1 feed is just ``add(..., content_type="text/html")``.
 ``misbehave(path, mode, **options) -> url``, modes:
@@ -372,9 +373,14 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         # request while this thread has yet to count this one done, and max_in_flight overcounts.
         self._answered()
         self.server.owner._answering(code, 0 if code == 304 else len(body))
-        self.send_response(code)
+        if headers.get("Date") == "":  # a server that sends no Date header
+            self.send_response_only(code)
+            self.send_header("Server", self.version_string())
+        else:
+            self.send_response(code)
         for name, value in headers.items():
-            self.send_header(name, value)
+            if value != "" or name != "Date":
+                self.send_header(name, value)
         if code != 304:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()

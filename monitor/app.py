@@ -74,6 +74,8 @@ async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> A
                     config.storage_path,
                     archive.known_keys,
                     default_workers() if workers is None else workers,
+                    max_items=config.fetch.max_items,
+                    budget=config.fetch.analysis_budget,
                 )
                 pipeline = Pipeline(config, archive, rules, client, clock, analyser)
                 try:

@@ -9,6 +9,7 @@ what is wrong and where::
      ├── FeedError          (url)             one feed failed; returned as a value
      │    ├── FetchError                      network, HTTP status, timeout, size cap
      │    └── ParseError                      not a feed, or unreadable
+     │         └── BudgetExceeded                 reading it took too long (or killed its worker)
      ├── StorageError       (path)            the archive cannot be opened or written
      └── NotifyError        (chat_id)         one alert could not be delivered
           ├── RetryLater    (retry_after)     429, flood control: wait and retry
@@ -91,6 +92,10 @@ class FeedError(MonitorError):
     def __str__(self) -> str:
         return f"{self.url}: {self.message}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled from a parser process: the default would call cls(message), missing the URL
+        return (_rebuild, (type(self), self.url, self.message, self.__dict__))
+
 
 class FetchError(FeedError):
     """The feed could not be downloaded (network, HTTP status, timeout, size cap)."""
@@ -105,6 +110,12 @@ class FetchError(FeedError):
 
 class ParseError(FeedError):
     """The body is not a feed (an HTML page, garbage) or could not be read."""
+
+
+class BudgetExceeded(ParseError):
+    """Parsing and analysing the body took longer than [fetch] analysis_budget, or killed its
+    worker process: it was stopped. The body's hash and ETag are kept, so the same body is not
+    tried again."""
 
 
 class StorageError(MonitorError):
@@ -155,3 +166,10 @@ class ChatMoved(NotifyError):
     def __init__(self, message: str, chat_id: str | int | None, new_chat_id: str) -> None:
         super().__init__(message, chat_id)
         self.new_chat_id = new_chat_id
+
+
+def _rebuild(cls: type[FeedError], url: str, message: str, state: dict[str, object]) -> FeedError:
+    error = cls.__new__(cls)
+    MonitorError.__init__(error, message)
+    error.__dict__.update(state, url=url)
+    return error

@@ -91,6 +91,8 @@ class FetchSettings:
     workers: int | None = None  # processes that parse and analyse bodies; None: every core but one
     block_private_redirects: bool = True  # refuse redirects from public to private addresses
     allow_private: tuple[str, ...] = ()  # hosts and networks such a redirect may reach anyway
+    max_items: int = 1_000  # items read per feed per pass, the newest; the rest are reported
+    analysis_budget: float = 10.0  # seconds a feed's parse and analysis may take; then it is skipped
 
 
 @dataclass(frozen=True)
@@ -159,14 +161,22 @@ class FetchedFeed:
 
 
 @dataclass(frozen=True)
+class RelatedLink:
+    title: str  # the linked report's headline, plain text
+    url: str  # as listed (a Google News redirect address)
+    outlet: str | None  # who published it, when the list says
+
+
+@dataclass(frozen=True)
 class EntryData:
     feed_url: str  # the feed this entry came from
-    title: str  # plain text, tags stripped, entities decoded
-    summary: str  # plain text
-    link: str | None  # as published (may be a redirect address, e.g. Google News)
-    guid: str | None  # <guid> / <id>, when present
-    published: datetime | None  # UTC; None when the feed gives no date
-    outlet: str | None = None  # who published it (Google News <source>, else the feed)
+    title: str  # plain text: HTML reduced to its text, plain text as written
+    summary: str  # plain text; the item's own text only (not a related-coverage list)
+    link: str | None  # as published, absolute (may be a redirect address, e.g. Google News)
+    guid: str | None  # <guid> / <id>, when present and unique to the entry in its feed
+    published: datetime | None  # UTC; None when the feed gives no plausible date
+    outlet: str | None = None  # who published it: <source> / dc:publisher, else the feed's outlet
+    related: tuple[RelatedLink, ...] = ()  # other reports the item lists (Google News coverage)
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,8 @@ class FeedData:
     entries: tuple[EntryData, ...]  # in feed order
     warning: str | None = None  # a recoverable problem feedparser reported
     ttl: float | None = None  # RSS <ttl>: seconds the publisher asks readers to wait between checks
+    outlet: str | None = None  # a short outlet name from its title, else its host (outlet.py)
+    skipped: int = 0  # older items beyond [fetch] max_items, not read this pass
 
 
 # --- rules -------------------------------------------------------------------
@@ -270,7 +282,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class RenderedText:
-    """An outbox row written before messages were stored channel-neutral (m009): Telegram HTML."""
+    """An outbox row written before messages were stored channel-neutral (m010): Telegram HTML."""
 
     html: str  # as rendered then, under 4096 UTF-16 units
 
@@ -352,6 +364,7 @@ class FeedStatus:
     last_new: datetime | None = None  # when it last brought a new article
     stale: bool = False  # quiet for much longer than its usual gap between articles
     origin: str = "config"  # "config" ([[feeds]] in monitor.toml) or "opml" (monitor feeds import)
+    warning: str | None = None  # what its last full answer needed fixing (an encoding guessed...)
 
 
 # --- chats and digests -------------------------------------------------------

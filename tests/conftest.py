@@ -71,6 +71,16 @@ def rss(title: str, items: Sequence[Item]) -> bytes:
     return build_rss(title, items)
 
 
+_FETCH_DEFAULTS = {"deadline": '"3s"', "timeout": '"2s"', "max_bytes": "1048576"}
+
+
+def _fetch_table(extra: str) -> str:
+    """The tests' [fetch] keys, with `extra` lines ("key = value") added or replacing them."""
+    given = dict(line.split("=", 1) for line in extra.splitlines() if line.strip())
+    given = {key.strip(): value.strip() for key, value in given.items()}
+    return "\n".join(f"{key} = {value}" for key, value in {**_FETCH_DEFAULTS, **given}.items())
+
+
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a monitor.toml in tmp_path: feeds, optional Telegram, shipped rules by default."""
@@ -82,11 +92,12 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         chat_id: str = "1001",
         extra: str = "",
         rules: Path = RULES,
+        fetch: str = "",
     ) -> Path:
         lines = [
             f'[storage]\npath = "{tmp_path / "monitor.db"}"',
             f'[rules]\npaths = ["{rules}"]',
-            '[fetch]\ndeadline = "3s"\ntimeout = "2s"\nmax_bytes = 1048576',
+            "[fetch]\n" + _fetch_table(fetch),
         ]
         if telegram:
             lines.append(f'[telegram]\nchat_id = "{chat_id}"\napi_url = "{telegram}"')

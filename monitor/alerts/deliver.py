@@ -22,7 +22,7 @@ What each answer does:
                       and this one is sent again to the new id at once
 
 Each row holds a channel-neutral message (an alert, a digest, a notice; a row from before
-m009 holds Telegram HTML), rendered by the chat's notifier when sent (Notifier.render). A
+m010 holds Telegram HTML), rendered by the chat's notifier when sent (Notifier.render). A
 digest may take several messages: each one sent is recorded (parts_sent), so a retry goes on
 from the next and none is sent twice. A story update (kind "edit")
 edits the message of its story's alert, which is always older and so always

@@ -270,7 +270,7 @@ def telegram_html(message: Message) -> list[str]:
         return render_digest_message(message)
     if isinstance(message, Notice):
         return [render_notice(message)]
-    return [message.html]  # RenderedText: queued, already rendered, before m009
+    return [message.html]  # RenderedText: queued, already rendered, before m010
 
 
 class ConsoleNotifier:

@@ -1,4 +1,5 @@
-"""The archive's articles: articles (with its full-text index articles_fts), their identity
+"""The archive's articles: articles (with its full-text indexes articles_fts and, for CJK text,
+articles_cjk: fulltext.py), their identity
 keys (article_keys) and the rules that matched them (matches).
 
 known_keys is shared by the writer (ArticlesMixin, part of store.Archive) and the workers'
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from monitor.archive import feeds as feedstore
-from monitor.archive import outbox
+from monitor.archive import fulltext, outbox
 from monitor.archive import stories as storystore
 from monitor.archive.connection import ArchiveBase, reads, sqlite_errors, wrap_errors, writes
 from monitor.archive.sqltime import from_iso, iso
@@ -67,7 +68,7 @@ def insert_article(
         new_stories.setdefault(wanted, story_id)
     article_id = conn.execute(
         "insert into articles (story_id, url, link, guid, title, summary, outlet, published, first_seen,"
-        " feed) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " feed, related) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             story_id,
             article.url,
@@ -79,9 +80,11 @@ def insert_article(
             published,
             iso(article.first_seen),
             feed_url,
+            json.dumps([[r.title, r.url, r.outlet] for r in entry.related]) if entry.related else None,
         ),
     ).lastrowid
     assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
+    fulltext.index(conn, article_id, entry.title, entry.summary)
     if existing is None:
         storystore.first_article(db, story_id, article_id)
     if article.fingerprint:
@@ -118,6 +121,7 @@ class ArticlesMixin(ArchiveBase):
         decision: Decision,
         edits: Sequence[StoryEdit] = (),
         ttl: float | None = None,
+        warning: str | None = None,
     ) -> int:
         """Archive new articles with their matches, stories and alerts, the story alerts they
         update, and the feed's state: one transaction.
@@ -135,6 +139,7 @@ class ArticlesMixin(ArchiveBase):
         for story_edit in edits:
             outbox.queue_edit(self.db, story_edit, iso(now))
         feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
+        self.db.execute("update feeds set warning = ? where url = ?", [warning, feed_url])
         return saved
 
     def articles_since(self, since: datetime | None, batch: int = 1000) -> Iterator[StoredArticle]:
@@ -158,14 +163,20 @@ class ArticlesMixin(ArchiveBase):
     ) -> list[SearchHit]:
         """Full-text search, newest first.
 
-        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words."""
+        FTS5 syntax is accepted; a query FTS5 rejects is searched as plain words. A query with
+        Chinese, Japanese or Korean in it searches the CJK index (fulltext.py)."""
+        table, shape = (
+            ("articles_cjk", fulltext.cjk_query) if fulltext.has_cjk(query) else ("articles_fts", str)
+        )
         try:
-            return self._search(query, since, rule, limit)
+            return self._search(table, shape(query), since, rule, limit)
         except sqlite_errors(sqlite3.OperationalError):
-            return self._search(_escape_fts(query), since, rule, limit)
+            return self._search(table, shape(_escape_fts(query)), since, rule, limit)
 
-    def _search(self, fts: str, since: datetime | None, rule: str | None, limit: int) -> list[SearchHit]:
-        where, args = ["articles_fts match ?"], [fts]
+    def _search(
+        self, table: str, fts: str, since: datetime | None, rule: str | None, limit: int
+    ) -> list[SearchHit]:
+        where, args = [f"{table} match ?"], [fts]
         if since is not None:
             where.append("a.published >= ?")
             args.append(iso(since))
@@ -175,7 +186,7 @@ class ArticlesMixin(ArchiveBase):
         sql = (
             "select a.id, a.title, a.link, a.outlet, a.published, f.url, coalesce(f.name, f.title),"
             " (select group_concat(rule_id, ',') from matches m where m.article_id = a.id), a.story_id"
-            " from articles a join articles_fts on articles_fts.rowid = a.id"
+            f" from articles a join {table} on {table}.rowid = a.id"
             " left join feeds f on f.url = a.feed"
             f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
         )

@@ -185,7 +185,14 @@ def record_ok(
     db.table("feeds").update(url, update)
 
 
-def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Decision, now: str) -> None:
+def record_error(
+    db: sqlite_utils.Database,
+    url: str,
+    error: str,
+    decision: Decision,
+    now: str,
+    fetched: FetchedFeed | None = None,
+) -> None:
     row = db.execute("select error_count, first_error from feeds where url = ?", [url]).fetchone()
     update: dict[str, Any] = {
         "last_checked": now,
@@ -196,6 +203,10 @@ def record_error(db: sqlite_utils.Database, url: str, error: str, decision: Deci
     }
     if decision.suspend:
         update |= {"status": "suspended", "suspended_reason": decision.suspend, "suspended_at": now}
+    if fetched is not None:
+        update |= {"etag": fetched.etag, "last_modified": fetched.last_modified}
+        if fetched.body_hash:
+            update["body_hash"] = fetched.body_hash
     db.table("feeds").update(url, update)
 
 
@@ -234,6 +245,7 @@ def statuses(
                 last_new=last_new,
                 stale=row["status"] == "active" and stale(last_new, published, now),
                 origin=row["origin"] or "config",
+                warning=row.get("warning"),
             )
         )
     return found
@@ -280,9 +292,12 @@ class FeedsMixin(ArchiveBase):
         return history(self.db, feed_url, default_interval)
 
     @writes("record a feed error")
-    def feed_error(self, feed_url: str, error: str, now: datetime, decision: Decision) -> None:
-        """Record a failed check, its next check, and a suspension if the decision says so."""
-        record_error(self.db, feed_url, error, decision, iso(now))
+    def feed_error(
+        self, feed_url: str, error: str, now: datetime, decision: Decision, fetched: FetchedFeed | None = None
+    ) -> None:
+        """Record a failed check, its next check, and a suspension if the decision says so; with
+        `fetched`, its validators and body hash too (a body not to read again)."""
+        record_error(self.db, feed_url, error, decision, iso(now), fetched)
 
     @writes("record a feed check")
     def feed_not_modified(

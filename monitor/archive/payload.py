@@ -1,4 +1,4 @@
-"""The outbox's messages as stored: JSON in alerts.payload (m009), one object per row.
+"""The outbox's messages as stored: JSON in alerts.payload (m010), one object per row.
 
     {"type": "alert", "title", "link", "outlet", "published", "snippet",
      "rules": [{"id", "name", "terms", "found"}], "also": [[outlet, link]], "also_more", "priority"}
@@ -6,7 +6,7 @@
      "items": [{"title", "outlet", "link", "published", "topic", "more"}]}
     {"type": "notice", "feed", "error", "why"}
 
-Times are stored as sqltime.iso (UTC, to the second). A row from before m009 has no payload
+Times are stored as sqltime.iso (UTC, to the second). A row from before m010 has no payload
 and its text column holds Telegram HTML: it reads back as RenderedText.
 """
 

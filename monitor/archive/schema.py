@@ -2,7 +2,8 @@
 store.Archive.open under the write lock).
 
     feeds         one row per feed: origin, status, HTTP cache validators and the schedule (feeds.py)
-    articles      every article ever seen, once; FTS5 index articles_fts (articles.py)
+    articles      every article ever seen, once; FTS5 indexes articles_fts and, for text in
+                  CJK scripts, articles_cjk (articles.py, fulltext.py)
     article_keys  identity keys (canonical URL, feed-scoped GUID) → article
     matches       which rule matched which article, with the terms
     stories, story_keys, fingerprints   which article belongs to which story (stories.py)
@@ -17,6 +18,8 @@ Add a new one at the end instead.
 from __future__ import annotations
 
 import sqlite_utils
+
+from monitor.archive import fulltext
 
 migrations = sqlite_utils.Migrations("monitor")
 
@@ -185,7 +188,17 @@ def m008_story_keys_one_btree(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m009_outbox_payload(db: sqlite_utils.Database) -> None:
+def m009_related_and_cjk_search(db: sqlite_utils.Database) -> None:
+    """articles.related: the other reports an item lists (Google News coverage), JSON;
+    articles_cjk: the search index for text without spaces between words (fulltext.py);
+    feeds.warning: what the last full answer needed fixing (an encoding guessed, GUIDs shared)."""
+    db.table("articles").add_column("related", str)
+    fulltext.create(db)
+    db.table("feeds").add_column("warning", str)
+
+
+@migrations()
+def m010_outbox_payload(db: sqlite_utils.Database) -> None:
     """The outbox stores channel-neutral messages (payload, JSON: payload.py), rendered by each
     notifier when sent; rows queued before keep their Telegram HTML in text and go out as it.
     parts_sent: messages of a row already sent (a digest may take several)."""

@@ -67,20 +67,23 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
         return cls(db, path)
 
     def backup(self, target: Path) -> None:
-        """A consistent copy (VACUUM INTO), safe while the service writes; owner-only."""
+        """A consistent copy (VACUUM INTO), safe while the service writes; owner-only.
+
+        The file is created here, empty, with O_EXCL and O_NOFOLLOW: a symlink at `target`
+        (dangling or not) is refused, never followed to write somewhere else (issue 20)."""
+        if target.is_symlink():
+            raise StorageError("backup target is a symbolic link; give the path of a new file", target)
         if target.exists():
             raise StorageError("backup target already exists; choose a new file name", target)
         with wrap_errors(target, "write the backup"):
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch(mode=0o600)
-            target.unlink()  # VACUUM INTO wants a new file; the touch checked we can write there
-            # SQLite creates the file with the umask's mode: owner-only from its first byte.
-            # (The umask is the process's: fine in `monitor backup`, which does nothing else.)
-            umask = os.umask(0o077)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
             try:
-                self.db.execute("vacuum into ?", [str(target)])
-            finally:
-                os.umask(umask)
+                os.close(os.open(target, flags, 0o600))
+            except FileExistsError:  # appeared since the check (a symlink too: O_EXCL never follows)
+                raise StorageError("backup target already exists; choose a new file name", target) from None
+            # VACUUM INTO writes into an empty file it is given; owner-only from its first byte.
+            self.db.execute("vacuum into ?", [str(target)])
             target.chmod(0o600)
 
     @reads("optimize the archive")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -463,8 +464,8 @@ def _duration(text: str) -> float | None:
     number, unit = match.groups()
     try:
         if unit == "w":
-            return parse_duration(f"{float(number) * 7}d")
-        return parse_duration(f"{number}{unit}")
+            return parse_duration(f"{float(number) * 7}d", math.inf)
+        return parse_duration(f"{number}{unit}", math.inf)
     except ValueError:  # zero
         return None
 

@@ -21,7 +21,7 @@ from monitor.app import poll_once, run_service
 from monitor.archive.store import Archive
 from monitor.cli import manage
 from monitor.config.load import config_path, load_config
-from monitor.config.values import parse_duration
+from monitor.config.values import MAX_AGE, parse_duration, redact_urls
 from monitor.errors import MonitorError
 from monitor.ingest.schedule import is_stale
 from monitor.rules.examples import check_examples
@@ -104,8 +104,10 @@ def cmd_poll(ctx: Context, args: argparse.Namespace) -> int:
     setup_logging("WARNING" if ctx.log_level == "INFO" else ctx.log_level, [config.telegram.token or ""])
     tune_gc()
     report, delivery = asyncio.run(poll_once(config))
-    for error in report.errors:
-        print(f"monitor: feed {error.url}: {error.message}", file=sys.stderr)
+    for error in report.errors:  # credentials in a feed's URL are never shown
+        print(redact_urls(f"monitor: feed {error.url}: {error.message}"), file=sys.stderr)
+    for feed, note in report.notes:
+        print(redact_urls(f"monitor: feed {feed}: {note}"), file=sys.stderr)
     for line in delivery.errors:
         print(f"monitor: {line}", file=sys.stderr)
     print(
@@ -223,6 +225,8 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         state = f"ERROR ({s.error_count}x): {s.last_error}" if s.last_error else "ok"
         if s.status == "suspended":
             state = f"SUSPENDED: {s.suspended_reason} (monitor feeds resume URL); last error: {s.last_error}"
+        if s.warning:
+            state += f"; warning: {s.warning}"
         if s.stale:
             state += (
                 f"; STALE: nothing new since {s.last_new:%Y-%m-%d %H:%M UTC}" if s.last_new else "; STALE"
@@ -297,7 +301,7 @@ AD_HOC = "query"  # the id an ad-hoc query gets in `monitor rules test`
 
 def _since(value: str) -> datetime | None:
     try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value, MAX_AGE))
     except ValueError as exc:
         print(f"monitor: error: --since: {exc}", file=sys.stderr)
         return None

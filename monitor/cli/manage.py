@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.archive.store import Archive
-from monitor.config.values import parse_duration
+from monitor.config.values import MAX_AGE, parse_duration
 from monitor.errors import ConfigError, StorageError
+from monitor.ingest.netguard import AddressPolicy
 from monitor.ingest.opml import OpmlFeed, read_opml, write_opml
 from monitor.ingest.schedule import is_stale
 from monitor.types import Config, FeedConfig, FeedStatus
@@ -52,7 +53,7 @@ def cmd_feeds(config: Config, args: argparse.Namespace) -> int:
         "export": _export,
     }
     writers: dict[str, Callable[[Archive, argparse.Namespace], int]] = {
-        "import": _import,
+        "import": lambda archive, args: _import(archive, args, config),
         "resume": _resume,
         "remove": _remove,
     }
@@ -112,7 +113,7 @@ def cmd_backup(config: Config, args: argparse.Namespace) -> int:
 def cmd_prune(load_config: Callable[[], Config], args: argparse.Namespace) -> int:
     """Arguments first (a bad one is a usage error, exit 2), then the config and the archive."""
     try:
-        age = parse_duration(args.older_than)
+        age = parse_duration(args.older_than, MAX_AGE)
     except ValueError as exc:
         print(f"monitor: error: --older-than: {exc}", file=sys.stderr)
         return 2
@@ -194,17 +195,18 @@ def _as_json(s: FeedStatus) -> dict[str, object]:
     }
 
 
-def _import(archive: Archive, args: argparse.Namespace) -> int:
+def _import(archive: Archive, args: argparse.Namespace, config: Config) -> int:
     path = Path(args.file)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path) from None
     try:
-        found = read_opml(data)
+        policy = AddressPolicy.from_entries(config.fetch.allow_private)
+        found = read_opml(data, policy, refuse_private=config.fetch.block_private_redirects)
     except ConfigError as exc:
         raise ConfigError(exc.message, path, exc.line) from None
-    for problem in (*found.duplicates, *found.invalid):
+    for problem in (*found.duplicates, *found.invalid, *found.warnings):
         where = f"{path}:{problem.line}" if problem.line else str(path)
         print(f"monitor: {where}: {problem.message}", file=sys.stderr)
     added, known = archive.add_feeds([(f.url, f.title) for f in found.feeds], _now())

@@ -10,6 +10,7 @@ and is never echoed in an error. Quiet hours and digest schedules of
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -54,6 +55,8 @@ _SECTIONS = {
         "workers",
         "block_private_redirects",
         "allow_private",
+        "max_items",
+        "analysis_budget",
     },
     "feeds": {"url", "name", "interval"},
     "stories": {"window", "near_duplicate", "min_points"},
@@ -70,6 +73,7 @@ _SECTIONS = {
         "digest_rules",
     },
 }
+_MAX_COUNT = 10**9  # a whole-number setting beyond this is a typo (issue 20: values bounded)
 _USER_ID = re.compile(r"^\s*\d+\s*$")
 # "host:port" or "[IPv6]:port"
 _ALLOW_ENTRY = re.compile(r"^\[?[0-9A-Za-z.:_-]+\]?(/[0-9]{1,3})?$")  # a name, an address, a network
@@ -375,25 +379,33 @@ class _Reader(TomlSource):
         for key in ("near_duplicate", "min_points"):
             if key in table:
                 value = table[key]
-                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                    raise self.error(f"[stories] {key} must be a positive number", key, "stories")
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                    raise self.error(
+                        f"[stories] {key} must be a positive number, got {value!r}", key, "stories"
+                    )
                 values[key] = float(value)
         return replace(StorySettings(), **values)
 
     def fetch(self, table: dict[str, Any]) -> FetchSettings:
         defaults = FetchSettings()
         values: dict[str, Any] = {}
-        for key in ("concurrency", "per_host", "max_bytes"):
+        for key in ("concurrency", "per_host", "max_bytes", "max_items"):
             if key in table:
                 value = table[key]
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise self.error(f"[fetch] {key} must be a positive whole number", key, "fetch")
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_COUNT:
+                    raise self.error(
+                        f"[fetch] {key} must be a positive whole number (at most {_MAX_COUNT:,})",
+                        key,
+                        "fetch",
+                    )
                 values[key] = value
         if "timeout" in table:
             timeout = self.duration(table["timeout"], "timeout", "fetch")
             values["connect_timeout"] = values["read_timeout"] = timeout
         if "deadline" in table:
             values["deadline"] = self.duration(table["deadline"], "deadline", "fetch")
+        if "analysis_budget" in table:
+            values["analysis_budget"] = self.duration(table["analysis_budget"], "analysis_budget", "fetch")
         if "workers" in table:
             value = table["workers"]
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:

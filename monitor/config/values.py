@@ -7,11 +7,14 @@ config reader (load.py) adds the file and line. Other packages import them from 
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import time
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+MAX_DURATION = 365 * 86400.0  # seconds; no interval, timeout or window in the config needs more
+MAX_AGE = 100 * 365 * 86400.0  # seconds; a look back (search --since, prune --older-than)
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -58,8 +61,10 @@ def _weekday(word: str) -> int | None:
     return None
 
 
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as "90s", "15m", "1h", "30d"."""
+def parse_duration(value: object, limit: float | None = None) -> float:
+    """Seconds from a number or a string such as "90s", "15m", "1h", "30d": finite, positive, at
+    most a year, or `limit` seconds (NaN or "10000000d" would overflow date arithmetic, issue 20).
+    The chat commands pass math.inf and clamp what they are given themselves."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
@@ -68,8 +73,14 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"not a duration: {value!r} (use a number of seconds or e.g. '90s', '15m', '1h')")
+    if math.isnan(seconds) or (math.isinf(seconds) and limit is None):
+        raise ValueError(f"not a duration: {value!r} (a duration must be a finite number)")
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {value!r}")
+    if limit is None and seconds > MAX_DURATION:
+        raise ValueError(f"duration longer than a year: {value!r} (at most 365d)")
+    if limit is not None and seconds > limit:
+        raise ValueError(f"duration too long: {value!r} (at most {limit / 86400:g}d)")
     return seconds
 
 
@@ -79,3 +90,28 @@ def parse_network(text: str) -> IPNetwork | None:
         return ipaddress.ip_network(text.strip().strip("[]"), strict=False)
     except ValueError:
         return None
+
+
+# --- URLs as they may be shown ------------------------------------------------------------
+
+# A URL in a text: its scheme, then user info (up to an @ before the first /), then the rest.
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:([^\s/?#@'\"<>]*)@)?([^\s'\"<>]*)")
+# Query parameters that carry a secret (?apikey=, &token=, ...): their values are not shown.
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:api[_-]?key|apikey|key|access[_-]?key|token|access[_-]?token|auth|auth[_-]?token"
+    r"|password|passwd|pwd|pass|secret|client[_-]?secret|signature|sig|session|sessionid|private[_-]?token)=)"
+    r"[^&#;\s'\"<>]*"
+)
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL's credentials replaced by *** (user:password@ and secret query
+    values such as ?apikey=): for log lines, errors and metric labels (issue 20)."""
+    if "://" not in text or ("@" not in text and "=" not in text):
+        return text  # nothing to hide: the usual case, without a regex pass
+    return _URL.sub(_redact_one, text)
+
+
+def _redact_one(m: re.Match[str]) -> str:
+    scheme, userinfo, rest = m.group(1), m.group(2), m.group(3)
+    return scheme + ("***@" if userinfo else "") + _SECRET_PARAM.sub(r"\1***", rest)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from monitor.types import EntryData
@@ -123,6 +125,27 @@ def entry_keys(entry: EntryData) -> tuple[str | None, tuple[str, ...]]:
         keys.append(f"title:{entry.feed_url}#{entry.title.strip().lower()}")
     # Keys go into SQLite, which cannot store a lone surrogate.
     return url, tuple(dict.fromkeys(_SURROGATE.sub("\ufffd", key) for key in keys))
+
+
+def without_shared_guids(entries: Sequence[EntryData]) -> tuple[list[EntryData], int]:
+    """The entries, each GUID that several of them with different links share dropped, and how
+    many lost theirs.
+
+    A GUID is meant to be one item's own. A feed that gives every item "0", or its home page,
+    made every item after the first a duplicate of it, now and on every later poll (issue 20,
+    item 7): such a GUID says nothing, and the link identifies each item instead. Entries that
+    share a GUID and a link (the same item listed twice) keep it.
+    """
+    counts = Counter(entry.guid for entry in entries if entry.guid and entry.link)
+    links: dict[str, set[str]] = {}
+    for entry in entries:
+        if entry.guid and entry.link and counts[entry.guid] > 1:  # the usual feed: none
+            links.setdefault(entry.guid, set()).add(canonical_url(entry.link))
+    shared = {guid for guid, seen in links.items() if len(seen) > 1}
+    if not shared:
+        return list(entries), 0
+    kept = [replace(e, guid=None) if e.guid in shared and e.link else e for e in entries]
+    return kept, sum(1 for e in entries if e.guid in shared and e.link)
 
 
 Keyed = tuple[EntryData, str | None, tuple[str, ...]]  # an entry, its canonical URL, its keys

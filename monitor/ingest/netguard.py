@@ -9,7 +9,8 @@ cloud metadata service) must not make the monitor request it. So:
   through a second connection pool whose network backend resolves the name itself,
   refuses when any address it resolves to is not public (loopback, private, link-local,
   shared, reserved, multicast, unspecified; IPv4-mapped IPv6 read as the IPv4 it maps;
-  numeric spellings such as ``2130706433`` or ``0x7f.1`` resolve like any name), and
+  NAT64 ``64:ff9b::/96`` and 6to4 ``2002::/16`` read as the IPv4 they embed; numeric
+  spellings such as ``2130706433`` or ``0x7f.1`` resolve like any name), and
   connects to the address it checked. The check is on the resolved address at connect
   time, so a name that resolves differently a moment later (DNS rebinding) changes
   nothing, and connections of the two pools are never shared;
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import typing
 from collections.abc import Iterable, Sequence
@@ -36,6 +38,8 @@ import httpx
 from monitor.config.values import IPNetwork, parse_network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}$")
 
 # Set by fetch._follow for the hops after a redirect from a public address.
 guarded: ContextVar[bool] = ContextVar("guarded", default=False)
@@ -65,11 +69,16 @@ class AddressPolicy:
         return cls(frozenset(hosts), tuple(networks))
 
     def is_public(self, address: IPAddress) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        address = embedded_ipv4(address) or address
         if any(address in network for network in self.public_networks):
             return True
         return address.is_global and not address.is_multicast
+
+    def allows(self, host: str, address: IPAddress) -> bool:
+        """Whether `host` at `address` may be reached: public, or listed in allow_private."""
+        if host.lower().rstrip(".").strip("[]") in self.allow_hosts:
+            return True
+        return self.is_public(address) or any(address in n for n in self.allow_networks)
 
     def refusal(self, host: str, addresses: Sequence[IPAddress]) -> str | None:
         """Why `host` (resolved to `addresses`) may not be reached after a redirect, or None."""
@@ -82,6 +91,36 @@ class AddressPolicy:
                     " (allow it with [fetch] allow_private)"
                 )
         return None
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: IPv4-mapped (::ffff:a.b.c.d), NAT64
+    (64:ff9b::/96, RFC 6052) or 6to4 (2002::/16, RFC 3056); a private one there is private."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL's host spells, however it spells it ("127.0.0.1", "[::1]", "2130706433",
+    "0x7f.1", "127.1"), or 127.0.0.1 for localhost; None for any other name (resolved when fetched)."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return ipaddress.IPv4Address("127.0.0.1")
+    try:
+        return ipaddress.ip_address(name.split("%")[0])
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(name):
+        try:  # the C library's reading, as a connect() to that name would resolve it
+            return ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    return None
 
 
 def peer_is_public(response: httpx.Response, policy: AddressPolicy) -> bool:

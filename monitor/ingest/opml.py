@@ -1,6 +1,6 @@
 """OPML feed lists: read another reader's export into feeds, write ours for another reader.
 
-    bytes ─encoding check→ defusedxml SAX (no entity declarations, no outside references)
+    bytes ─encoding check (opmlbytes.py)→ defusedxml SAX (no entity declarations, no outside references)
           → each <outline> inside <body>, with its line:
                has xmlUrl       → a feed: valid → feeds, seen before → duplicates, bad URL → invalid
                no xmlUrl        → a folder: its title joins the category of the feeds inside it
@@ -20,7 +20,6 @@ stands in for folders, and a declared legacy encoding (Shift_JIS, windows-1252) 
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
-from xml.parsers.expat import errors as expat_errors
 from xml.sax import SAXException, SAXParseException
 from xml.sax.handler import ContentHandler, feature_external_ges, feature_external_pes
 from xml.sax.xmlreader import AttributesImpl, InputSource, Locator
@@ -36,24 +34,20 @@ from xml.sax.xmlreader import AttributesImpl, InputSource, Locator
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import create_parser
 
+from monitor.config.values import redact_urls
 from monitor.errors import ConfigError
+from monitor.ingest.netguard import AddressPolicy, literal_address
+from monitor.ingest.opmlbytes import NOT_OPML as _NOT_OPML
+from monitor.ingest.opmlbytes import broken_xml_message, decoded
 
 __all__ = ["MAX_URL_LENGTH", "OpmlFeed", "OpmlImport", "OpmlProblem", "read_opml", "write_opml"]
 
 MAX_URL_LENGTH = 2048
 CATEGORY_SEPARATOR = " / "
+# A feed's category names its outermost folders, this many at most: 6,000 nested folders each
+# holding a feed made every feed's category the whole path, 1 GB for an 855 KB file (issue 20).
+MAX_CATEGORY_DEPTH = 8
 
-_NOT_OPML = "not an OPML feed list"
-# Encodings expat reads itself; any other declared encoding is decoded here first.
-_EXPAT_ENCODINGS = {"utf-8", "utf-16", "utf-16-le", "utf-16-be", "iso8859-1", "ascii"}
-_XML_DECLARATION = re.compile(rb"""\s*<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-# Expat errors that only happen when the text stops before the document does.
-_CUT_SHORT = {
-    expat_errors.XML_ERROR_NO_ELEMENTS,
-    expat_errors.XML_ERROR_UNCLOSED_TOKEN,
-    expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
-    expat_errors.XML_ERROR_PARTIAL_CHAR,
-}
 _OTHER_ROOTS = {
     "html": "this is an HTML page, not an OPML feed list",
     "rss": "this is an RSS feed itself, not an OPML feed list",
@@ -89,16 +83,24 @@ class OpmlProblem:
 class OpmlImport:
     feeds: tuple[OpmlFeed, ...]  # valid, first occurrence of each URL, in file order
     duplicates: tuple[OpmlProblem, ...]  # later outlines with a URL already in feeds
-    invalid: tuple[OpmlProblem, ...]  # outlines whose xmlUrl is missing, empty, not http(s), too long
+    invalid: tuple[OpmlProblem, ...]  # outlines whose xmlUrl is missing, empty, not http(s), too long,
+    #                                   or at a private address the policy refuses
+    warnings: tuple[OpmlProblem, ...] = ()  # feeds imported at a private address (policy off)
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
 
-def read_opml(data: bytes) -> OpmlImport:
-    """Read an OPML file. Raises ConfigError (with a line when known) for a file that is not OPML."""
-    content = _decoded(data)
-    handler = _OutlineHandler()
+def read_opml(data: bytes, policy: AddressPolicy | None = None, refuse_private: bool = True) -> OpmlImport:
+    """Read an OPML file. Raises ConfigError (with a line when known) for a file that is not OPML.
+
+    With `policy`, a feed whose host is a private, loopback or link-local address (however
+    spelt: 2130706433, [::1], 0.0.0.0) and not in its allow_private is not imported (a problem
+    line), or, with `refuse_private` off, imported with a warning: a shared feed list must not point the
+    monitor at 169.254.169.254 or an admin page on 127.0.0.1 (issue 20). A name is checked when
+    it is resolved (netguard), not here."""
+    content = decoded(data)
+    handler = _OutlineHandler(policy, refuse_private)
     parser = create_parser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
     parser.setFeature(feature_external_ges, False)
     parser.setFeature(feature_external_pes, False)
@@ -113,7 +115,7 @@ def read_opml(data: bytes) -> OpmlImport:
     except ConfigError:
         raise
     except SAXParseException as exc:
-        raise ConfigError(_broken_xml_message(exc.getMessage(), data), line=exc.getLineNumber()) from None
+        raise ConfigError(broken_xml_message(exc.getMessage(), data), line=exc.getLineNumber()) from None
     except DefusedXmlException:
         raise ConfigError(
             "refused: the file declares XML entities or refers to outside files (<!ENTITY>, SYSTEM); "
@@ -124,70 +126,9 @@ def read_opml(data: bytes) -> OpmlImport:
         raise ConfigError(f"{_NOT_OPML}: {_one_line(str(exc))}", line=handler.line()) from None
     if not handler.saw_body:
         raise ConfigError(f"{_NOT_OPML}: <opml> has no <body>", line=handler.root_line)
-    return OpmlImport(tuple(handler.feeds), tuple(handler.duplicates), tuple(handler.invalid))
-
-
-def _decoded(data: bytes) -> bytes | str:
-    """The file as expat should read it: its bytes, or its text when a byte order mark or a declared
-    encoding expat lacks says how to decode it (a BOM wins over the declaration). Empty files, JSON
-    and undeclared text that is not UTF-8 are refused here, with a clear message."""
-    content: bytes | str = data
-    if data.startswith(codecs.BOM_UTF8):
-        content = _decode(data[len(codecs.BOM_UTF8) :], "utf-8", "UTF-8, as its byte order mark says")
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        content = _decode(data, "utf-16", "UTF-16, as its byte order mark says")
-    if not content.strip():
-        raise ConfigError(f"the file is empty: {_NOT_OPML}")
-    first = content.lstrip()[:1]
-    if first in ("{", "[") if isinstance(first, str) else first in (b"{", b"["):
-        raise ConfigError("this is JSON, not an OPML feed list (OPML is XML: <opml><body><outline …>)")
-    if isinstance(content, str):
-        return content
-    declared = _XML_DECLARATION.match(data)
-    encoding = "utf-8"
-    if declared is not None:
-        name = declared.group(1).decode("ascii")
-        try:
-            encoding = codecs.lookup(name).name
-        except LookupError:
-            raise ConfigError(f"unknown encoding {_quoted(name)} in the XML declaration", line=1) from None
-        if encoding not in _EXPAT_ENCODINGS:
-            return _decode(data, encoding, f"{name}, as its XML declaration says")
-    if encoding == "utf-8":
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"the text is not UTF-8 (byte 0x{data[exc.start]:02X}): save the file as UTF-8, "
-                'or declare its encoding (<?xml version="1.0" encoding="windows-1252"?>)',
-                line=_line_at(data, exc.start),
-            ) from None
-    return data
-
-
-def _decode(data: bytes, encoding: str, claim: str) -> str:
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"the text is not valid {claim}", line=_line_at(data, exc.start)) from None
-    except (ValueError, LookupError):  # LookupError: a codec of bytes, not of text (rot13, base64)
-        raise ConfigError(f"the text is not valid {claim}") from None
-
-
-def _line_at(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _broken_xml_message(message: str, data: bytes) -> str:
-    head = data[:2048].lower()
-    if b"<html" in head or b"<!doctype html" in head:
-        return f"this looks like an HTML page, not an OPML feed list (not well-formed XML: {message})"
-    hint = ""
-    if message in _CUT_SHORT:
-        hint = " (the file ends too early: cut short?)"
-    elif message == expat_errors.XML_ERROR_UNDEFINED_ENTITY:
-        hint = " (XML knows only &amp; &lt; &gt; &quot; &apos;, not HTML names like &nbsp;)"
-    return f"{_NOT_OPML}: not well-formed XML: {message}{hint}"
+    return OpmlImport(
+        tuple(handler.feeds), tuple(handler.duplicates), tuple(handler.invalid), tuple(handler.warnings)
+    )
 
 
 @dataclass
@@ -204,11 +145,14 @@ class _Outline:
 class _OutlineHandler(ContentHandler):
     """SAX events → feeds and problems, with the line of each <outline>."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: AddressPolicy | None = None, refuse_private: bool = True) -> None:
         super().__init__()
+        self.policy, self.refuse_private = policy, refuse_private
+        self.warnings: list[OpmlProblem] = []
         self._locator: Locator | None = None
         self._open: list[_Outline] = []
         self._body_depth = 0  # how many <body> elements are open (inside <opml>)
+        self._folders: list[str] = []  # names of the open folders, outermost first (named ones only)
         self._first_line: dict[tuple[str, ...], int | None] = {}
         self.root_line: int | None = None
         self.saw_body = False
@@ -242,12 +186,17 @@ class _OutlineHandler(ContentHandler):
             self._open.append(_Outline("body", line=line))
         elif local == "outline" and self._body_depth:
             parent.children += 1
-            self._open.append(self._outline(_lowered(attrs), line))
+            outline = self._outline(_lowered(attrs), line)
+            if outline.kind == "folder" and outline.name:
+                self._folders.append(outline.name)
+            self._open.append(outline)
         else:
             self._open.append(_Outline("other", line=line))
 
     def endElement(self, name: str) -> None:
         closed = self._open.pop()
+        if closed.kind == "folder" and closed.name:
+            self._folders.pop()
         if closed.kind == "body":
             self._body_depth -= 1
         elif closed.kind == "folder" and not closed.children and _looks_like_feed(closed.attrs):
@@ -258,6 +207,8 @@ class _OutlineHandler(ContentHandler):
         if "xmlurl" not in attrs:
             return _Outline("folder", name=name, line=line, attrs=attrs)
         url, error = _checked_url(attrs["xmlurl"], name)
+        if error is None and self.policy is not None:
+            error = self._private(url, line)
         if error is not None:
             self.invalid.append(OpmlProblem(line, error))
         else:
@@ -273,10 +224,25 @@ class _OutlineHandler(ContentHandler):
                 self.feeds.append(OpmlFeed(url, title, html_url, self._category(attrs)))
         return _Outline("feed", name=name, line=line, attrs=attrs)
 
+    def _private(self, url: str, line: int | None) -> str | None:
+        """A refusal when `url`'s host is a private address the policy does not allow; else None
+        (after a warning when it is private all the same)."""
+        assert self.policy is not None
+        host = urlsplit(url).hostname or ""
+        address = literal_address(host)
+        if address is None or self.policy.allows(host, address):
+            return None  # public, or a private address the operator listed in allow_private
+        what = f"xmlUrl {_show(url)} is at a private address ({address})"
+        if not self.refuse_private:
+            self.warnings.append(
+                OpmlProblem(line, f"{what}; imported ([fetch] block_private_redirects is off)")
+            )
+            return None
+        return f"{what}: not imported (allow it with [fetch] allow_private)"
+
     def _category(self, attrs: Mapping[str, str]) -> str | None:
-        folders = [o.name for o in self._open if o.kind == "folder" and o.name]
-        if folders:
-            return CATEGORY_SEPARATOR.join(folders)
+        if self._folders:
+            return CATEGORY_SEPARATOR.join(self._folders[:MAX_CATEGORY_DEPTH])
         return _category_attribute(attrs.get("category", ""))
 
 
@@ -358,14 +324,11 @@ def _one_line(text: str) -> str:
 
 def _show(text: str, limit: int = 100, quote: str = '"') -> str:
     """A value (quoted) for a one-line message: control characters escaped, long ones shortened."""
+    text = redact_urls(text)  # a URL's user:password@ and ?apikey= are never printed
     shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return f"{quote}{shown}{quote}"
-
-
-def _quoted(text: str) -> str:
-    return _show(text, 60)
 
 
 def _label(name: str | None) -> str:

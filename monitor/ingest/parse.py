@@ -4,7 +4,14 @@ feedparser reads RSS 0.9x, RSS 1.0 (RDF), RSS 2.0 and Atom. It is always
 handed a stream, never ``bytes`` or ``str``: given a string it treats a body
 that looks like a path or URL as one to open (a feed whose body is
 ``/dev/zero`` would exhaust memory). The response headers go with it so a
-charset given only by HTTP (ISO-8859-1, windows-1252) decodes right.
+charset given only by HTTP (ISO-8859-1, windows-1252) decodes right, and a
+Content-Location (``located``: the address the body came from) that relative links
+resolve against; an undeclared encoding is detected (encoding.py).
+
+Each text field is read as its declared type says (feedparser's ``*_detail``): plain text
+as written, HTML through htmltext.py's linear reader, both cut before they are read.
+A Google News item's related-coverage list is taken apart (googlenews.py); an item
+without its own <source> gets its outlet later (outlet.py, the pipeline).
 
 What feedparser would choke on is cleaned first, on the body in UTF-8 as feedparser
 itself decodes it (a UTF-16 or UTF-7 body hides ``<!ENTITY`` from a byte search): a
@@ -20,30 +27,29 @@ go the same way).
 from __future__ import annotations
 
 import calendar
-import codecs
 import email.utils
-import html
 import io
 import re
-import unicodedata
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
-from feedparser import CharacterEncodingOverride
-from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import ParseError
-from monitor.types import EntryData, FeedData
+from monitor.ingest import googlenews
+from monitor.ingest.dedupe import without_shared_guids
+from monitor.ingest.encoding import as_utf8
+from monitor.ingest.htmltext import html_text, plain_text
+from monitor.ingest.itemcap import MAX_ITEMS, cap_items
+from monitor.ingest.outlet import feed_outlet
+from monitor.types import EntryData, FeedData, RelatedLink
 
-_TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
-_BLOCK = re.compile(r"</?(p|br|div|li|h[1-6]|tr|blockquote)\b[^>]*>", re.IGNORECASE)
-_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-# Google News titles end in " - Outlet"; its <source> names the outlet too.
-_GOOGLE_NEWS = re.compile(r"^https?://news\.google\.com/", re.IGNORECASE)
 # Unchecked, a 1 MB title would travel through every stage; keep what a reader could use.
+# Each field is cut before it is read too (htmltext.RAW_FACTOR).
 MAX_TITLE = 1_000
 MAX_SUMMARY = 20_000
 # RSS 2.0 <ttl>: "number of minutes that indicates how long a channel can be cached".
@@ -55,24 +61,31 @@ _ENTITY = re.compile(rb"""<!ENTITY(?!\s++[^\s%"'>]++\s++(["'])&#\w++;\1\s*+>)"""
 # Where a truncated body stopped: inside its last entry, or after it.
 _ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
 _ENTRY_OR_FEED_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry|channel|feed|rss|RDF)\s*>")
-# A publication time later than this past the server's own clock (its Date header) is a typo
-# or a placeholder; so is one at or before the Unix epoch (a CMS's zero). Either would sort
-# above or below every real article for good: the article counts as published when first seen.
+# A publication time later than this past the server's own clock (its Date header) or the
+# time monitor first saw it is a typo or a placeholder; so is one at or before the Unix epoch
+# (a CMS's zero). Either would sort above or below every real article for good: the article
+# counts as published when first seen.
 FUTURE_SLACK = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
-# UTF-32-LE's byte order mark starts as UTF-16-LE's does.
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF32_BE)
+_PLAIN = frozenset({"text/plain", "text"})
 
 
-def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | ParseError:
-    """Entries of one feed, or a ParseError when the body is not a feed."""
+def parse_feed(
+    url: str, body: bytes, headers: Mapping[str, str], max_items: int = MAX_ITEMS
+) -> FeedData | ParseError:
+    """Entries of one feed (at most `max_items`, the newest), or a ParseError when the body is
+    not a feed.
+
+    Relative links resolve against the document's location: its Content-Location header
+    (`located` sets it to the address the body came from), else `url`."""
     try:
-        data, utf8_headers, encoding_problem = _as_utf8(body, headers)
+        decoded = as_utf8(body, headers)
+        data, skipped = cap_items(decoded.data, max_items)
         parsed = feedparser.parse(
             io.BytesIO(_defused(data)),
-            response_headers=utf8_headers,
-            # We strip every tag to plain text ourselves; sanitizing and URI
+            response_headers={**decoded.headers, "content-location": _location(url, headers)},
+            # We reduce HTML to its text ourselves (htmltext.py); sanitizing and URI
             # resolution of HTML we then throw away costs half the parse time.
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -82,50 +95,58 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> FeedData | 
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         return ParseError(url, _not_a_feed_reason(parsed, headers))
-    problem = (parsed.get("bozo_exception") if parsed.get("bozo") else None) or encoding_problem
+    problem = (parsed.get("bozo_exception") if parsed.get("bozo") else None) or decoded.problem
     raw_entries = parsed.entries
-    if problem is not None and _ends_inside_an_entry(data):
+    if problem is not None and _ends_inside_an_entry(decoded.data):
         # The body stops inside its last entry: what came of it is a fragment (no title, half a
         # summary) that would be archived as it is for good. It comes whole next time.
         raw_entries = raw_entries[:-1]
     feed = parsed.get("feed", {})
-    feed_title = _plain(feed.get("title", "")) or None
+    feed_title = _text(feed, "title", MAX_TITLE) or None
     latest = _latest_date(headers)
-    entries = tuple(_entry(url, raw, latest) for raw in raw_entries)
-    warning = f"recovered from: {_one_line(problem)}" if problem is not None else None
-    return FeedData(url=url, title=feed_title, entries=entries, warning=warning, ttl=_ttl(feed.get("ttl")))
+    entries, shared = without_shared_guids([_entry(url, raw, latest) for raw in raw_entries])
+    if len(entries) > max_items:  # items the byte scan did not see: the newest kept, in feed order
+        skipped += len(entries) - max_items
+        newest = sorted(range(len(entries)), key=lambda n: entries[n].published or _EPOCH, reverse=True)
+        entries = [entries[n] for n in sorted(newest[:max_items])]
+    warnings = [f"recovered from: {_one_line(problem)}"] if problem is not None else []
+    if decoded.guess:
+        warnings.append(f"no encoding declared; read as {decoded.guess} (detected)")
+    if shared:
+        warnings.append(f"{shared} entries share a GUID with other links: identified by their links")
+    return FeedData(
+        url=url,
+        title=feed_title,
+        entries=tuple(entries),
+        warning="; ".join(warnings) or None,
+        ttl=_ttl(feed.get("ttl")),
+        outlet=feed_outlet(feed_title, url),
+        skipped=skipped,
+    )
 
 
-def _as_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, dict[str, str], Exception | None]:
-    """The body in UTF-8 as feedparser decodes it (HTTP charset, BOM, XML declaration, then
-    guesses), the headers that now say UTF-8, and what feedparser thought of the encoding."""
-    given = dict(headers)
-    if body.startswith(_BOMS) and "content-type" in given:
-        # A byte order mark is the document's own word on its encoding; a charset beside it
-        # is a server default (an ASCII-only UTF-16 feed labelled UTF-8 read as no feed at all).
-        given["content-type"] = given["content-type"].split(";")[0]
-    found: dict[str, Any] = {}
-    data = convert_to_utf8(given, body, found)
-    if found.get("encoding") == "windows-1252" and isinstance(
-        found.get("bozo_exception"), CharacterEncodingOverride
-    ):
-        # Not what it declares, so feedparser read all of it as windows-1252: right for a
-        # Latin-1 feed, but a UTF-8 feed with one Latin-1 item pasted in lost every ’, é and
-        # Devanagari letter of the others. Each stray byte is windows-1252, the rest UTF-8.
-        found = {}
-        data = convert_to_utf8(given, body.decode("utf-8", _STRAY_BYTES).encode("utf-8"), found)
-    media = headers.get("content-type", "").split(";")[0].strip() or "application/xml"
-    problem = found.get("bozo_exception") if found.get("bozo") else None
-    return data, {**headers, "content-type": f"{media}; charset=utf-8"}, problem
+def located(headers: Mapping[str, str], document_url: str) -> dict[str, str]:
+    """The response headers with Content-Location made absolute against the address the body
+    came from (after redirects): what relative links in the feed resolve against."""
+    return {**headers, "content-location": urljoin(document_url, headers.get("content-location", ""))}
 
 
-def _stray_bytes_as_windows_1252(error: UnicodeError) -> tuple[str, int]:
-    assert isinstance(error, UnicodeDecodeError)  # registered for decoding only
-    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+def _location(url: str, headers: Mapping[str, str]) -> str:
+    given = headers.get("content-location", "").strip()
+    if not url.lower().startswith(("http://", "https://")):
+        return given
+    try:
+        return urljoin(url, given)
+    except ValueError:
+        return url
 
 
-_STRAY_BYTES = "monitor.ingest.parse.stray-bytes-as-windows-1252"
-codecs.register_error(_STRAY_BYTES, _stray_bytes_as_windows_1252)
+def settled(entry: EntryData, first_seen: datetime) -> EntryData:
+    """The entry without a publication time later than FUTURE_SLACK past `first_seen`: the
+    server's Date header is not always there to tell (issue 15)."""
+    if entry.published is not None and entry.published > first_seen + FUTURE_SLACK:
+        return replace(entry, published=None)
+    return entry
 
 
 def _defused(data: bytes) -> bytes:
@@ -183,24 +204,27 @@ def _one_line(exc: object) -> str:
 
 
 def _entry(feed_url: str, raw: Any, latest: datetime | None) -> EntryData:
-    title = _plain(raw.get("title", ""))[:MAX_TITLE]
+    title = _text(raw, "title", MAX_TITLE)
     link = _link(raw)
-    outlet = None
     source = raw.get("source") or {}
-    if source.get("title"):
-        outlet = _plain(source["title"])
-    if link and _GOOGLE_NEWS.match(link):
-        title, suffix_outlet = _split_google_title(title, outlet)
+    outlet = _text(source, "title", MAX_TITLE) or _text(raw, "publisher", MAX_TITLE) or None
+    summary = _summary(raw)
+    related: tuple[RelatedLink, ...] = ()
+    if googlenews.is_google_news(link):
+        title, suffix_outlet = googlenews.split_title(title, outlet)
         outlet = outlet or suffix_outlet
+        if raw.get("summary"):
+            summary, related = googlenews.split_description(raw["summary"], link, title, MAX_SUMMARY)
     guid = raw.get("id") or None
     return EntryData(
         feed_url=feed_url,
         title=title or "(untitled)",
-        summary=_summary(raw)[:MAX_SUMMARY],
+        summary=summary,
         link=link,
         guid=str(guid).strip() if guid else None,
         published=_date(raw, latest),
         outlet=outlet,
+        related=related,
     )
 
 
@@ -215,41 +239,24 @@ def _link(raw: Any) -> str | None:
     return str(link).strip()
 
 
-def _split_google_title(title: str, outlet: str | None) -> tuple[str, str | None]:
-    """'Headline - The Hindu' → ('Headline', 'The Hindu')."""
-    if outlet and title.endswith(" - " + outlet):
-        return title[: -len(outlet) - 3].rstrip(), outlet
-    head, sep, tail = title.rpartition(" - ")
-    if sep and head and 0 < len(tail) <= 60:
-        return head.rstrip(), tail.strip()
-    return title, None
-
-
 def _summary(raw: Any) -> str:
     # Atom <content> is often the full text, <summary> a teaser; RSS puts the
     # text in <description>. Prefer the longer of summary and content.
-    texts = [raw.get("summary", "")]
-    texts += [c.get("value", "") for c in raw.get("content", []) or []]
-    return max((_plain(t) for t in texts), key=len, default="")
+    texts = [_text(raw, "summary", MAX_SUMMARY)]
+    texts += [_field(c.get("value", ""), c.get("type"), MAX_SUMMARY) for c in raw.get("content", []) or []]
+    return max(texts, key=len, default="")
 
 
-def _plain(text: str) -> str:
-    """Tags stripped, entities decoded, whitespace folded."""
-    if not text:
-        return ""
-    text = _SCRIPT.sub(" ", text)
-    text = _BLOCK.sub(" ", text)
-    text = _TAG.sub("", text)
-    text = _SPACE.sub(" ", html.unescape(text).replace("\x00", ""))
-    if not text.isprintable():  # rare: control and format characters, one by one
-        text = _SPACE.sub(" ", "".join(ch if _shown(ch) else " " for ch in text))
-    return text.strip()
+def _text(raw: Any, key: str, limit: int) -> str:
+    """A text field as its declared type says: feedparser's `<key>_detail` (RSS fields count
+    as plain text unless they look like HTML: feedparser's own rule)."""
+    detail = raw.get(f"{key}_detail") or {}
+    return _field(raw.get(key) or "", detail.get("type"), limit)
 
 
-def _shown(char: str) -> bool:
-    """Printable, or a joiner (Persian and Devanagari words, emoji sequences hold them), or a
-    character newer than this Python's Unicode (this year's emoji): none of them is a control."""
-    return char.isprintable() or char in "\u200c\u200d" or unicodedata.category(char) == "Cn"
+def _field(value: object, kind: object, limit: int) -> str:
+    text = value if isinstance(value, str) else ""
+    return plain_text(text, limit) if kind in _PLAIN else html_text(text, limit)
 
 
 def _date(raw: Any, latest: datetime | None) -> datetime | None:

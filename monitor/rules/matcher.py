@@ -17,6 +17,7 @@ no present term skips only rules that cannot match.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 
 from monitor.errors import RuleError
@@ -44,6 +45,7 @@ _FIELDS_OF = {TITLE: (TITLE,), SUMMARY: (SUMMARY,), ANY: (TITLE, SUMMARY), LEAD:
 _SCOPES = {"title": TITLE, "summary": SUMMARY, "lead": LEAD}
 _LAYOUT_WORD = re.compile(r"[^ ]+")
 
+EXPLAINED_HITS = 200  # occurrences whose words a RuleMatch lists, in text order
 Hit = tuple[int, int, int]  # (field, start, end) of an occurrence: offsets in the field's layout
 Reason = tuple[str, list[Hit]]  # a term key that made a rule match, and the occurrences that did
 
@@ -85,14 +87,33 @@ class _Article:
             return self.hits(key, TITLE) + self.hits(key, OPENING)
         return self.hits(key, scope)
 
-    def close(self, one: Hit, other: Hit, distance: int) -> bool:
-        """Whether two occurrences in one field do not overlap and have at most `distance` words between."""
-        field = self.fields[one[0]]
-        if one[2] < other[1]:
-            return field.words_between(one[2], other[1]) <= distance
-        if other[2] < one[1]:
-            return field.words_between(other[2], one[1]) <= distance
-        return False  # overlapping occurrences are one word, not two
+    def span(self, hit: Hit) -> tuple[int, int]:
+        """An occurrence as word numbers: its first word, and the word after its last."""
+        field = self.fields[hit[0]]
+        return field.word_number(hit[1]), field.word_number(hit[2])
+
+
+def _close_to_any(
+    article: _Article, hits: list[tuple[str, Hit]], others: list[tuple[str, Hit]], distance: int
+) -> list[tuple[str, Hit]]:
+    """The hits that have an occurrence among `others` close enough: not overlapping it, with at
+    most `distance` words between (either side).
+
+    Sorted word numbers and a bisection per hit, not every hit against every other: a 20,000-
+    character text repeating one word made the pairwise test take seconds (issue 20)."""
+    spans = [article.span(hit) for _, hit in others]
+    ends = sorted(end for _, end in spans)  # an other that ends before a hit starts
+    starts = sorted(start for start, _ in spans)  # an other that starts after a hit ends
+    kept = []
+    for entry in hits:
+        first, after = article.span(entry[1])
+        # before it: an other ending at a word number in [first - distance, first]
+        if bisect_right(ends, first) > bisect_left(ends, first - distance):
+            kept.append(entry)
+        # after it: an other starting at a word number in [after, after + distance]
+        elif bisect_right(starts, after + distance) > bisect_left(starts, after):
+            kept.append(entry)
+    return kept
 
 
 # --- plans: a query tree compiled to set tests ----------------------------------
@@ -202,9 +223,7 @@ class _Close:
         ]
         reached = [hits[0]]
         for operand, distance in zip(hits[1:], self.distances, strict=True):
-            reached.append(
-                [h for h in operand if any(article.close(v[1], h[1], distance) for v in reached[-1])]
-            )
+            reached.append(_close_to_any(article, operand, reached[-1], distance))
             if not reached[-1]:
                 return []
         if not full:
@@ -212,7 +231,7 @@ class _Close:
         # backwards: keep only the occurrences that also reach the end of the chain
         kept = [reached[-1]]
         for operand, distance in zip(reversed(reached[:-1]), reversed(self.distances), strict=True):
-            kept.insert(0, [h for h in operand if any(article.close(h[1], w[1], distance) for w in kept[0])])
+            kept.insert(0, _close_to_any(article, operand, kept[0], distance))
         return kept
 
 
@@ -408,7 +427,9 @@ class RuleSet:
             keys.add(key)
             hits.update(found)
         fields = article.fields
-        words = [fields[field].original(start, end) for field, start, end in sorted(hits)]
+        # the words of the first occurrences: a long text repeating a term has thousands, and
+        # the alert shows a few (each costs a walk of the field's non-ASCII stretches)
+        words = [fields[field].original(start, end) for field, start, end in sorted(hits)[:EXPLAINED_HITS]]
         return RuleMatch(
             self.rules[number].id,
             tuple(text for _, text in sorted(map(self._written[number].__getitem__, keys))),

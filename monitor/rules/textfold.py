@@ -5,6 +5,12 @@ Query terms and article text are folded the same way, so they agree on what a wo
     "Japan’s"  "JAPAN'S"  "Japan"   → japan          (case, possessive 's / ’s / ʼs)
     "Japón"                          → japon          (NFKD, combining marks dropped)
     "India–Japan"  "India-Japan"     → india, japan   (dashes, spaces, punctuation split)
+    "親インドか"                     → 親, イ, ン, ド, か (each CJK character a word of its own)
+
+Chinese and Japanese put no spaces between words, so each Han, kana or Hangul character is a
+word of its own (NFKC-folded: half-width katakana is the full-width letter, and a kana keeps
+its voicing mark). A CJK rule term is then a phrase of its characters, which is matched as a
+substring: `インド` finds "親インドか親中国か" (issue 15).
 
 A word is a run of Unicode letters and digits (plus combining marks after the first
 character). `tokenize` is the reference: it gives each token's span in the original text.
@@ -17,6 +23,7 @@ of the original text without any bookkeeping per word.
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 import unicodedata
@@ -46,6 +53,14 @@ def _classes() -> tuple[str, str]:
 
 
 _MARKS, _WORDISH = _classes()
+# Han (with extensions and compatibility ideographs), kana without the middle dot, Hangul; the
+# same class as archive/fulltext.py's, which indexes such text for search.
+_CJK_CHARS = (
+    "\u3005\u3007\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\U00020000-\U0003134f"
+)
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_CJK_PIECES = re.compile(f"[{_CJK_CHARS}][{_MARKS}]*|[^{_CJK_CHARS}]+")
 # A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan). The text has
 # had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit.
 _WORD = re.compile(rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?")
@@ -59,6 +74,7 @@ _ASCII_FOLD[ord("'")] = "'"
 # whitespace-delimited chunk around it needs `fold_word`. Whitespace is never part of a word.
 _FOREIGN = re.compile(rf"[{_WORDISH}\U00010000-\U0010ffff]")
 _SPACE = re.compile(r"\s")
+_WORD_START = re.compile(r"\S+")  # the words of a layout, as str.split() finds them
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +110,18 @@ def tokenize(text: str) -> list[Token]:
 def _scan(text: str) -> Iterator[tuple[str, int, int]]:
     for match in _WORD.finditer(_prepare(text)):
         start, end = match.span()
-        for folded in fold_word(match.group(1)):
-            yield folded, start, end
+        word = match.group(1)
+        if _CJK.search(word) is None:
+            for folded in fold_word(word):
+                yield folded, start, end
+            continue
+        for piece in _CJK_PIECES.finditer(word):
+            a, b = start + piece.start(), start + piece.end()
+            if _CJK.match(piece.group()):
+                yield unicodedata.normalize("NFKC", piece.group()), a, b
+            else:
+                for folded in fold_word(piece.group()):
+                    yield folded, a, b
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +229,11 @@ class FoldedField:
     there is at least one space. When `exact`, layout offset n is text offset n - 1.
     """
 
-    __slots__ = ("text", "layout", "exact", "_lower", "_chunks", "_spans")
+    __slots__ = ("text", "layout", "exact", "_lower", "_chunks", "_spans", "_starts")
 
     def __init__(self, text: str) -> None:
         self.text = text  # as written
+        self._starts: list[int] | None = None  # layout offset of each word, made when first needed
         self._spans: list[tuple[str, int, int]] | None = None  # from the reference scan, if needed
         self._chunks: tuple[_Chunk, ...] = ()  # where the ASCII form differs in length from `text`
         ascii_form = _as_ascii(text)
@@ -225,8 +252,8 @@ class FoldedField:
     def original(self, start: int, end: int) -> str:
         """The text that `layout[start:end]` (whole words) came from, as written."""
         if self._spans is not None:
-            first = len(self.layout[:start].split())
-            last = first + len(self.layout[start:end].split()) - 1
+            first = self.word_number(start)
+            last = self.word_number(end) - 1
             return self.text[self._spans[first][1] : self._spans[last][2]]
         return self.text[self._origin(start - 1, 0) : self._origin(end - 1, 1)]
 
@@ -246,7 +273,16 @@ class FoldedField:
 
     def words_between(self, end: int, start: int) -> int:
         """How many words lie between layout offsets `end` and `start`."""
-        return len(self.layout[end:start].split())
+        return self.word_number(start) - self.word_number(end)
+
+    def word_number(self, offset: int) -> int:
+        """How many words start before layout offset `offset` (a word's own number at its start).
+
+        A bisection of the words' offsets, listed once: counting the words of a slice instead
+        made every NEAR test as long as the text, and a long text quadratic (issue 20)."""
+        if self._starts is None:
+            self._starts = [m.start() for m in _WORD_START.finditer(self.layout)]
+        return bisect.bisect_left(self._starts, offset)
 
 
 # --- the lead: what `lead:` searches besides the title ---------------------------

@@ -35,6 +35,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
+from monitor.config.values import redact_urls
 from monitor.errors import ConfigError
 
 log = logging.getLogger("monitor.health")
@@ -101,7 +102,7 @@ def _last_success(last_success: Mapping[str, datetime | None]) -> GaugeMetricFam
     )
     for url, when in last_success.items():
         if when is not None:
-            family.add_metric([url], when.timestamp())
+            family.add_metric([redact_urls(url)], when.timestamp())  # no credentials in a label
     return family
 
 

@@ -6,26 +6,29 @@ import logging
 import sys
 from collections.abc import Iterable
 
+from monitor.config.values import redact_urls
+
 FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
 
 class Redact(logging.Filter):
-    """Replaces every secret (the bot token) in a record's final text with '***'."""
+    """Replaces every secret (the bot token) in a record's final text with '***', and the
+    credentials of every URL in it (user:password@, ?apikey=...; config.values.redact_urls)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        text = record.getMessage()
+        text = redact_urls(record.getMessage())
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         for secret in self.secrets:
             text = text.replace(secret, "***")
             if record.exc_text:
                 record.exc_text = record.exc_text.replace(secret, "***")
+        if record.exc_text:
+            record.exc_text = redact_urls(record.exc_text)
         record.msg, record.args = text, None
         return True
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -36,8 +37,10 @@ from monitor.alerts.compose import compose_alert
 from monitor.alerts.redraw import story_edits
 from monitor.alerts.routing import Router, chats_for, top_priority
 from monitor.archive.store import Archive
-from monitor.errors import FeedError, FetchError, ParseError, StorageError
+from monitor.config.values import redact_urls
+from monitor.errors import BudgetExceeded, FeedError, FetchError, ParseError, StorageError
 from monitor.ingest.fetch import HostLimits, fetch_feed
+from monitor.ingest.parse import located
 from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.matcher import RuleSet
 from monitor.service.grouping import Grouper
@@ -55,6 +58,7 @@ from monitor.types import (
     StoryEdit,
 )
 
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
@@ -67,6 +71,7 @@ class PassReport:
     matches: int = 0  # rule matches among the new articles
     errors: list[FeedError] = field(default_factory=list)  # one per failed feed
     suspended: list[tuple[str, str]] = field(default_factory=list)  # (feed, why) suspended this pass
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (feed, what was left out) this pass
     in_workers: int = 0  # bodies analysed in worker processes (analyse.py), the rest in-process
     seconds: float = 0.0  # wall time of the pass
 
@@ -102,7 +107,7 @@ class Pipeline:
         ordered = not pooled and len(feeds) <= settings.concurrency
         turns = [asyncio.Event() for _ in feeds] if ordered else []
 
-        async def one(index: int, feed: FeedForUpdate) -> None:
+        async def work(index: int, feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
                 await held.acquire()
                 try:
@@ -117,16 +122,29 @@ class Pipeline:
                     result = replace(result, body_hash=digest, unchanged=digest == feed.body_hash)
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
-                    analysed = await self.analyser(key, result.body, result.headers, self.clock(), pooled)
+                    headers = located(result.headers, result.final_url)  # relative links resolve there
+                    analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
                 if ordered and index:
                     await turns[index - 1].wait()
                 self.handle(feed, result, analysed, report)
             finally:
                 held.release()
+
+        async def one(index: int, feed: FeedForUpdate) -> None:
+            try:
+                await work(index, feed)
+            except (StorageError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # A bug one feed's content or answer brings out is that feed's error, never the
+                # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
+                self.fail_unexpectedly(feed.key or feed.url, exc, report)
+            finally:
                 if ordered:
                     turns[index].set()
 
-        # A TaskGroup: a bug in one feed's task cancels the rest instead of orphaning them.
+        # A TaskGroup: what is not one feed's fault (the archive, a cancellation) cancels the
+        # rest instead of orphaning them.
         try:
             async with asyncio.TaskGroup() as group:
                 for index, feed in enumerate(feeds):
@@ -156,14 +174,24 @@ class Pipeline:
             self.archive.feed_not_modified(key, result, now, decision)
             report.not_modified += 1
             return
+        if isinstance(analysed, BudgetExceeded):
+            # Kept: the body's hash and validators, so the same body is not read again (and
+            # does not hang the next pass, nor the one after a restart); a new body is.
+            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers), result)
+            return
         if isinstance(analysed, ParseError):
             self.fail(key, analysed, report, CheckResult(False, result.status, result.headers))
             return
         parsed = analysed.feed
+        if parsed.skipped:
+            report.notes.append(
+                (key, f"{parsed.skipped:,} older items not read this pass (over [fetch] max_items)")
+            )
         decision = self.plan(key, CheckResult(True, result.status, result.headers, ttl=parsed.ttl), now)
-        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.title, now)
+        # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
+        articles, edits = self.new_articles(analysed.fresh, feed.name or parsed.outlet, now)
         report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits, parsed.ttl
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
@@ -174,18 +202,46 @@ class Pipeline:
             result = replace(result, ttl=history.ttl)  # unchanged feed, unchanged <ttl>
         return plan(self.config.schedule, history, result, now, self.rng)
 
-    def fail(self, key: str, error: FeedError, report: PassReport, result: CheckResult) -> None:
-        # Report under the configured URL, whatever address the fetch used.
+    def fail(
+        self,
+        key: str,
+        error: FeedError,
+        report: PassReport,
+        result: CheckResult,
+        fetched: FetchedFeed | None = None,
+    ) -> None:
+        # Report under the configured URL, whatever address the fetch used; a URL in the
+        # message (a redirect's) without its credentials, as stored and shown.
         error.url = key
+        error.message = redact_urls(error.message)
         now = self.clock()
         decision = self.plan(key, result, now)
-        self.archive.feed_error(key, error.message, now, decision)
+        self.archive.feed_error(key, error.message, now, decision, fetched)
         report.errors.append(error)
         if decision.suspend:
             report.suspended.append((key, decision.suspend))
             admin = self.config.telegram.admin_chat
             if admin and self.config.telegram.token:
                 self.archive.queue_notice(admin, Notice(key, error.message, decision.suspend), now)
+
+    def fail_unexpectedly(self, key: str, exc: Exception, report: PassReport) -> None:
+        """An exception nothing expected, as the feed's error: its next check as after any error,
+        or, when planning it is what failed, after the default interval."""
+        error = FeedError(
+            key, f"could not be handled: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        )
+        log.warning("event=feed_bug feed=%s error=%r", key, error.message)
+        try:
+            self.fail(key, error, report, CheckResult(False, None))
+        except StorageError:
+            raise
+        except Exception:
+            now = self.clock()
+            delay = self.config.schedule.interval
+            decision = Decision(now + timedelta(seconds=delay), delay, "error", None)
+            self.archive.feed_error(key, error.message, now, decision)
+            if error not in report.errors:
+                report.errors.append(error)
 
     def new_articles(
         self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime
@@ -197,9 +253,11 @@ class Pipeline:
         for item in fresh:
             if known.intersection(item.keys):
                 continue
-            entry = item.entry
+            entry = (
+                item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
+            )
             place = grouper.place(
-                entry, entry.outlet or feed_name, item.matches, item.fingerprint, item.story_keys, item.guess
+                entry, entry.outlet, item.matches, item.fingerprint, item.story_keys, item.guess
             )
             article = NewArticle(
                 entry=entry,

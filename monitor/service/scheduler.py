@@ -48,6 +48,8 @@ def log_pass(report: PassReport) -> None:
         log.error("event=feed_suspended feed=%s reason=%r hint=%r", feed, why, "monitor feeds resume URL")
     for error in report.errors:
         log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
+    for feed, note in report.notes:
+        log.info("event=feed_note feed=%s note=%r", feed, note)
     log.info(
         "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d errors=%d seconds=%.2f",
         report.feeds,

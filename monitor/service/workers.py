@@ -21,22 +21,19 @@ import asyncio
 import gc
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 
 from monitor.archive.snapshot import Snapshot
-from monitor.errors import ParseError, StorageError
+from monitor.errors import BudgetExceeded, ParseError
 from monitor.ingest.dedupe import Keyed, distinct_entries
-from monitor.ingest.parse import parse_feed
+from monitor.ingest.itemcap import MAX_ITEMS
+from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
+from monitor.service.stoppable import Overrun, TaskFailed, WorkerDied, WorkerPool
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint
 from monitor.stories.lookup import FingerprintCache, StoryGuess, archived_story
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
@@ -48,6 +45,14 @@ Lookup = Callable[[ArticleFingerprint, tuple[str, ...]], StoryGuess]
 # A pass with fewer feeds to fetch than this analyses in-process: spawning workers takes
 # about half a second, which a handful of feeds never earns back.
 POOL_MIN_FEEDS = 16
+DEFAULT_BUDGET = 10.0  # seconds; FetchSettings.analysis_budget's default
+# A body larger than this goes to a worker process even in a small pass: only there can its
+# analysis be stopped at the budget. Smaller ones take a fraction of a second in-process.
+IN_PROCESS_MAX_BYTES = 64 * 1024
+
+
+class _OutOfTime(Exception):
+    """An in-process analysis ran past its budget."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,11 @@ def analyse(
 
 
 def read_entries(
-    url: str, body: bytes, headers: Mapping[str, str]
+    url: str, body: bytes, headers: Mapping[str, str], max_items: int = MAX_ITEMS
 ) -> tuple[FeedData, list[Keyed]] | ParseError:
-    """The feed's entries, each article once (in any feed order), with its identity keys."""
-    parsed = parse_feed(url, body, headers)
+    """The feed's entries (at most `max_items`), each article once (in any feed order), with its
+    identity keys."""
+    parsed = parse_feed(url, body, headers, max_items)
     if isinstance(parsed, ParseError):
         return parsed
     return parsed, distinct_entries(parsed.entries)
@@ -103,14 +109,19 @@ def describe_fresh(
     rules: RuleSet,
     stories: StorySettings,
     lookup: Lookup | None = None,
+    deadline: float | None = None,
 ) -> AnalysedFeed:
     """The entries none of whose keys are in `seen` (known to the archive), analysed; with
-    `lookup`, each with the archived story it may join."""
+    `lookup`, each with the archived story it may join. Past `deadline` (time.monotonic),
+    _OutOfTime."""
     fresh = []
-    for entry, canonical, keys in keyed:
+    for listed, canonical, keys in keyed:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _OutOfTime
         if seen.intersection(keys):
             continue
         seen.update(keys)  # the same article twice in one feed is one article
+        entry = settled(listed, now)  # no date far past when it is first seen
         fp = fingerprint(entry.title, entry.summary, entry.published or now)
         story_keys = candidate_keys(fp, stories)
         fresh.append(
@@ -128,16 +139,31 @@ def describe_fresh(
 
 
 class Analyser:
-    """Runs `analyse` for a pass: in worker processes when it pays, else in-process.
+    """Runs `analyse` for a pass: in worker processes when it pays, else in-process; each feed
+    under a time budget (issue 20).
 
-    One per pipeline; the workers start on first use and live until `close()`.
+    One per pipeline; the workers start on first use and live until `close()`. A worker whose
+    feed runs past the budget is killed (stoppable.py) and the feed is BudgetExceeded. Bodies
+    over IN_PROCESS_MAX_BYTES always go to a worker (when there are any); in-process, the
+    budget is checked between entries (text is truncated before any regex sees it, so one
+    entry's cost is bounded).
     """
 
-    def __init__(self, rules: RuleSet, stories: StorySettings, db_path: Path, known: Known, workers: int):
+    def __init__(
+        self,
+        rules: RuleSet,
+        stories: StorySettings,
+        db_path: Path,
+        known: Known,
+        workers: int,
+        *,
+        max_items: int = MAX_ITEMS,
+        budget: float = DEFAULT_BUDGET,
+    ):
         self.rules, self.stories, self.db_path, self.known = rules, stories, db_path, known
-        self.workers = workers
+        self.workers, self.max_items, self.budget = workers, max_items, budget
         self.in_workers = 0  # bodies analysed in a worker process, since the start
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._queued = 0  # feeds sent to the workers and not back yet
         self._local = 0  # feeds being analysed in this process
 
@@ -148,20 +174,29 @@ class Analyser:
         self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, pooled: bool
     ) -> AnalysedFeed | ParseError:
         # The main process takes a feed itself (one at a time) while every worker has a feed
-        # waiting: it has a core's worth of time to spare when the workers are the busier.
-        if pooled and (self._queued <= self.workers or self._local):
-            pool = self._start()
+        # waiting: it has a core's worth of time to spare when the workers are the busier. A big
+        # body never: it is read where it can be stopped (a 1 MB text froze the service, issue 20).
+        big = self.workers > 0 and len(body) > IN_PROCESS_MAX_BYTES
+        if big or (pooled and (self._queued <= self.workers or self._local)):
             self._queued += 1
             try:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(pool, _analyse_in_worker, url, body, dict(headers), now)
+                args = (url, body, dict(headers), now, self.max_items)
+                result = await self._start().run(_analyse_in_worker, args, self.budget)
                 self.in_workers += 1
-                return result
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): this feed is analysed here, the pool restarts.
-                log.warning("a parser process died; restarting them (feed %s analysed in-process)", url)
-                self._stop()
-            except StorageError as exc:  # the worker could not read the archive
+                return result  # type: ignore[no-any-return]
+            except Overrun:
+                return self._over_budget(url)
+            except WorkerDied:
+                # Killed or out of memory: this feed's error, not a reason to try it in this
+                # process; and, like a feed over its budget, not read again until it changes.
+                return BudgetExceeded(
+                    url,
+                    "its parser process died (out of memory?) while reading it;"
+                    " skipped until its content changes",
+                )
+            except TaskFailed as exc:
+                if exc.kind != "StorageError":
+                    return ParseError(url, f"could not be analysed: {exc}")
                 log.warning(
                     "a parser process could not read the archive (%s); feed %s analysed in-process", exc, url
                 )
@@ -170,8 +205,17 @@ class Analyser:
         self._local += 1
         try:
             return await self._in_process(url, body, headers, now)
+        except _OutOfTime:
+            return self._over_budget(url)
         finally:
             self._local -= 1
+
+    def _over_budget(self, url: str) -> BudgetExceeded:
+        return BudgetExceeded(
+            url,
+            f"reading it took longer than {self.budget:g} s ([fetch] analysis_budget);"
+            " skipped until its content changes",
+        )
 
     async def _in_process(
         self, url: str, body: bytes, headers: Mapping[str, str], now: datetime
@@ -179,33 +223,34 @@ class Analyser:
         # In-process, in a thread, so a big feed does not stop the event loop (and every fetch
         # in flight with it, until their deadlines pass) for the seconds it takes. The archive's
         # keys are read in between, on the loop's thread, whose connection it is.
-        read = await asyncio.to_thread(read_entries, url, body, headers)
+        started, read = await asyncio.to_thread(_timed_read, url, body, headers, self.max_items)
         if isinstance(read, ParseError):
             return read
+        deadline = started + self.budget
         parsed, keyed = read
         seen = self.known(k for _, _, keys in keyed for k in keys)
-        return await asyncio.to_thread(describe_fresh, parsed, keyed, seen, now, self.rules, self.stories)
+        return await asyncio.to_thread(
+            describe_fresh, parsed, keyed, seen, now, self.rules, self.stories, None, deadline
+        )
 
-    def _start(self) -> ProcessPoolExecutor:
+    def _start(self) -> WorkerPool:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                # spawn, not fork: the service has threads (APScheduler, the HTTP client's pool)
-                mp_context=get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.rules, self.stories, str(self.db_path)),
+            self._pool = WorkerPool(
+                self.workers, _start_worker, (self.rules, self.stories, str(self.db_path))
             )
         return self._pool
 
-    def _stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
+
+
+def _timed_read(
+    url: str, body: bytes, headers: Mapping[str, str], max_items: int
+) -> tuple[float, tuple[FeedData, list[Keyed]] | ParseError]:
+    """read_entries, and when it started (in its thread: the budget does not count the queue)."""
+    return time.monotonic(), read_entries(url, body, headers, max_items)
 
 
 def tune_gc() -> None:
@@ -242,29 +287,16 @@ _worker: _Worker | None = None
 
 def _start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
     global _worker
-    # The main process decides when to stop (SIGTERM from systemd reaches the whole group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker = _Worker(rules, stories, Snapshot(db_path), FingerprintCache())
     tune_gc()
-    # A worker holds both ends of its task queue, so it never sees the parent go: after a
-    # kill -9 of the monitor it would wait forever. It checks once a second instead.
-    parent = os.getppid()
-    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
-
-
-def _exit_with(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
 
 
 def _analyse_in_worker(
-    url: str, body: bytes, headers: dict[str, str], now: datetime
+    url: str, body: bytes, headers: dict[str, str], now: datetime, max_items: int
 ) -> AnalysedFeed | ParseError:
     assert _worker is not None, "the pool's initializer sets up every worker"
     worker = _worker
-    read = read_entries(url, body, headers)
+    read = read_entries(url, body, headers, max_items)
     if isinstance(read, ParseError):
         return read
     parsed, keyed = read

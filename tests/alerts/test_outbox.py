@@ -1,5 +1,5 @@
 """The outbox holds channel-neutral messages (types.Alert, Digest, Notice), rendered by each
-notifier when it sends them; an archive written before that (m009) still sends what it queued."""
+notifier when it sends them; an archive written before that (m010) still sends what it queued."""
 
 from __future__ import annotations
 
@@ -122,9 +122,9 @@ def deliver(
 
 
 def old_archive(path: Path) -> None:
-    """An archive as monitor wrote it before m009: alerts and a digest's parts as Telegram HTML."""
+    """An archive as monitor wrote it before m010: alerts and a digest's parts as Telegram HTML."""
     db = sqlite_utils.Database(path)
-    migrations.apply(db, stop_before="m009_outbox_payload")
+    migrations.apply(db, stop_before="m010_outbox_payload")
     db["feeds"].insert({"url": FEED, "name": "The Gazette", "added": "2026-03-01T00:00:00Z"})
     db["articles"].insert({"id": 1, "title": "Chip plant opens in Gujarat", "feed": FEED})
     common = {"chat_id": CHAT, "status": "pending", "created": "2026-03-06T11:00:00Z", "attempts": 0}
@@ -134,10 +134,10 @@ def old_archive(path: Path) -> None:
     db.close()
 
 
-def test_an_archive_from_before_m009_sends_the_alerts_it_had_rendered(tmp_path, telegram_api) -> None:
+def test_an_archive_from_before_m010_sends_the_alerts_it_had_rendered(tmp_path, telegram_api) -> None:
     path = tmp_path / "monitor.db"
     old_archive(path)
-    archive = Archive.open(path)  # applies m009
+    archive = Archive.open(path)  # applies m010
     assert [a.message for a in archive.pending_alerts(NOW)] == [
         RenderedText(t) for t in [OLD_ALERT, *OLD_DIGEST]
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.archive import fulltext
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
 from monitor.ingest.schedule import Decision, is_stale
@@ -242,3 +243,17 @@ def test_unwritable_location(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as info:
         Archive.open(blocker / "monitor.db")
     assert str(blocker) in str(info.value)
+
+
+def test_the_cjk_index_is_built_for_articles_archived_before_it(archive: Archive) -> None:
+    """m009 indexes the CJK articles an archive already holds (fulltext.create backfills), so an
+    upgraded archive finds them with `monitor search` as a new one does."""
+    japanese = replace(
+        article(1)[0], entry=replace(article(1)[0].entry, title="モルディブ、親インドか親中国か")
+    )
+    archive.save_update(FEED, fetched(), None, [(japanese, []), article(2)], NOW, after(15))
+    archive.db.execute("drop table articles_cjk")
+    fulltext.create(archive.db)
+    assert [hit.title for hit in archive.search("インド")] == ["モルディブ、親インドか親中国か"]
+    assert [hit.title for hit in archive.search("rare earths")] == ["India and Japan sign rare earths pact 2"]
+    assert archive.db.execute("select count(*) from articles_cjk").fetchone()[0] == 1

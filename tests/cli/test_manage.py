@@ -123,7 +123,8 @@ def test_feeds_import_list_export_suspend_resume_remove(feed_server, write_confi
     alpha = feed_server.add("/alpha.xml", rss("Alpha channel", items("Alpha", 3)))
     beta = feed_server.add("/beta.xml?lang=en&page=1", rss("Beta channel", items("Beta", 2)))
     gamma = feed_server.add("/gamma.xml", rss("Gamma channel", items("Gamma", 1)))
-    config = write_config([configured, gone])
+    # the feed server is on loopback: an OPML import of its feeds needs allow_private
+    config = write_config([configured, gone], fetch='allow_private = ["127.0.0.1"]')
     db = tmp_path / "monitor.db"
     opml = write_opml(
         tmp_path / "reader.opml",

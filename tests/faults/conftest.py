@@ -69,22 +69,25 @@ class Faults:
         self.bystander_body = rss("Bystander", seeds[1:2])
         self.seeds = seeds
 
-    def config(self, urls: Sequence[str], extra: str = "") -> Path:
-        return self.write_config([self.witness, *urls], telegram=self.telegram.bot_url, extra=extra)
+    def config(self, urls: Sequence[str], extra: str = "", fetch: str = "") -> Path:
+        return self.write_config(
+            [self.witness, *urls], telegram=self.telegram.bot_url, extra=extra, fetch=fetch
+        )
 
     def poll(self, path: Path) -> PassReport:
         config = load_config(path, environ={"TELEGRAM_BOT_TOKEN": TOKEN})
         report, _delivery = asyncio.run(poll_once(config))
         return report
 
-    def run(self, urls: Sequence[str], extra: str = "") -> Outcome:
+    def run(self, urls: Sequence[str], extra: str = "", fetch: str = "") -> Outcome:
+        """`extra`: more config tables; `fetch`: more [fetch] keys."""
         self.telegram.down = True  # alerts queue and wait: the outbox must keep them
-        self.poll(self.config([], extra))
-        before = _snapshot(self.config([], extra))
+        self.poll(self.config([], extra, fetch))
+        before = _snapshot(self.config([], extra, fetch))
         assert before.titles[self.witness] and before.outbox.get("pending") == 1, before
 
         bystander = self.server.add("/faults/bystander.xml", self.bystander_body)
-        path = self.config([*urls, bystander], extra)
+        path = self.config([*urls, bystander], extra, fetch)
         report = self.poll(path)
         after = _snapshot(path)
         errors = {e.url: e.message for e in report.errors}

@@ -316,8 +316,9 @@ def test_control_characters_reach_neither_archive_nor_alert(faults, feed_server)
     """A raw NUL or ESC makes the XML ill-formed (expat: "not well-formed (invalid token)") and
     feedparser's loose parser keeps them; references to controls (&#1;, &#x1b;) pass too, and a
     C1 control (U+0085) comes out as the windows-1252 character of its byte ("…": feedparser maps
-    them). In the archive, and so in the alert, a NUL is dropped, every other control and the
-    bidirectional overrides become a space, and &#0;, a reference to no character, is U+FFFD.
+    them). In the archive, and so in the alert, a NUL and the bidirectional overrides (format
+    characters) are dropped, every other control becomes a space, and &#0;, a reference to no
+    character, is U+FFFD.
     The alert is Telegram HTML the fake Bot API accepts. Joiners are letters' glue, not controls:
     Persian "می‌خواهم" and the emoji "👩‍🔬" keep theirs."""
     title = ON_TOPIC.replace(" ", "\x00 ", 2).encode() + b"\x01\x1b\x7f \xc2\x85&#0;&#x1b;&#x7f;"
@@ -327,7 +328,7 @@ def test_control_characters_reach_neither_archive_nor_alert(faults, feed_server)
     outcome = faults.run([url])
     first, second = stored(outcome, url)
     assert first["title"] == ON_TOPIC + " …\ufffd"
-    assert first["summary"] == "Delhi and Tokyo signed a pact today reversed ; می\u200cخواهم 👩\u200d🔬"
+    assert first["summary"] == "Delhi and Tokyo signed a pact today reversed; می\u200cخواهم 👩\u200d🔬"
     assert second["title"] == "After the controls"
     (alert,) = alerts_of(outcome, url)
     visible, _ = check_text(alert, "HTML")  # raises as sendMessage would refuse it
@@ -393,8 +394,9 @@ WORDS = (
 
 
 def test_ten_thousand_items_are_all_archived_in_one_pass(faults, feed_server):
-    """10,000 items of distinct titles in one body (just under the 1 MiB cap): all archived,
-    each once, and the others in the pass are not disturbed (the harness checks)."""
+    """10,000 items of distinct titles in one body (just under the 1 MiB cap), with [fetch]
+    max_items raised to take them all: all archived, each once, and the others in the pass are
+    not disturbed (the harness checks). (The default reads 1,000: faults/test_hostile.py.)"""
     rng = random.Random(8)
     titles = [" ".join(rng.sample(WORDS, 5)) + f" {n}" for n in range(10_000)]
     body = feed(
@@ -409,32 +411,14 @@ def test_ten_thousand_items_are_all_archived_in_one_pass(faults, feed_server):
     # reading it (the analysis runs in a thread), or its 3 s deadline runs out on a feed that
     # did nothing wrong.
     late = feed_server.add("/late.xml", rss("Late", faults.seeds[4:5]), delay=1.0)
-    outcome = faults.run([url, late])
+    # the budget raised too: this is about 10,000 items archived, not about a slow machine
+    outcome = faults.run([url, late], fetch='max_items = 10000\nanalysis_budget = "300s"')
     assert outcome.ok(url) == titles
     assert outcome.ok(late) == [faults.seeds[4].title]
     assert outcome.report.new_articles == 10_002  # and the bystander's
 
 
 # --- identity and time ----------------------------------------------------------------
-
-
-def test_two_items_with_one_guid_are_one_article(faults, feed_server):
-    """Two different items (different links, titles) under one <guid>: the GUID is the item's
-    identity (RSS 2.0: "a string that uniquely identifies the item"), so they are one article.
-    The first in feed order is archived and alerted; the second is never archived, neither in
-    this pass nor in a later one where it is alone. A feed that gives every item the same GUID
-    therefore archives its first item only."""
-    guid = b'<guid isPermaLink="false">story-1</guid>'
-    url = feed_server.add(
-        "/guids.xml", feed(item(1, ON_TOPIC, extra=guid), item(2, "Monsoon reaches Kerala", extra=guid))
-    )
-    outcome = faults.run([url])
-    assert outcome.ok(url) == [ON_TOPIC]
-    assert len(alerts_of(outcome, url)) == 1
-
-    feed_server.add("/guids.xml", feed(item(2, "Monsoon reaches Kerala", extra=guid)))
-    assert faults.poll(outcome.config).errors == []
-    assert [a["title"] for a in stored(outcome, url)] == [ON_TOPIC]
 
 
 def test_dates_before_1970_after_the_servers_clock_or_none_count_as_first_seen(faults, feed_server):

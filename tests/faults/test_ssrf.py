@@ -49,7 +49,9 @@ def fetch(url: str, policy: AddressPolicy | None = TEST_POLICY, settings: FetchS
     "address",
     ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "10.1.2.3", "172.16.0.1",
      "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::", "fc00::1", "fd12:3456::1",
-     "fe80::1", "224.0.0.1", "ff02::1", "192.0.2.1", "198.18.0.1", "240.0.0.1", "255.255.255.255"],
+     "fe80::1", "224.0.0.1", "ff02::1", "192.0.2.1", "198.18.0.1", "240.0.0.1", "255.255.255.255",
+     # NAT64 and 6to4 addresses embedding a private IPv4 (issue 20)
+     "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::a00:1", "2002:7f00:1::", "2002:a9fe:a9fe::1"],
 )  # fmt: skip
 def test_private_loopback_link_local_and_reserved_addresses_are_not_public(address: str) -> None:
     policy = AddressPolicy()
@@ -57,7 +59,10 @@ def test_private_loopback_link_local_and_reserved_addresses_are_not_public(addre
     assert policy.refusal("feed.example", [ipaddress.ip_address(address)]) is not None
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "address",
+    ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::"],
+)
 def test_global_addresses_are_public(address: str) -> None:
     assert AddressPolicy().is_public(ipaddress.ip_address(address))
 

@@ -138,9 +138,10 @@ def test_the_main_process_analyses_a_feed_itself_while_the_worker_has_one_waitin
         ]
 
 
-def _rss_with_guids(items: list[tuple[str, str | None]]) -> bytes:
+def _rss_with_guids(items: list[tuple[str | None, str | None]]) -> bytes:
     entries = "".join(
-        f"<item><title>Item {i}</title><link>{link}</link>"
+        f"<item><title>Item {i}</title>"
+        + (f"<link>{link}</link>" if link else "")
         + (f"<guid isPermaLink='false'>{guid}</guid>" if guid else "")
         + "</item>"
         for i, (link, guid) in enumerate(items)
@@ -151,10 +152,16 @@ def _rss_with_guids(items: list[tuple[str, str | None]]) -> bytes:
 
 
 def test_the_articles_of_a_feed_do_not_depend_on_its_order():
-    """A link in one entry, the same link with a GUID in the next, that GUID with another link in a
-    third: one article, whichever order the feed lists them in."""
+    """A link in one entry, the same link with a GUID in the next, that GUID in a third without a
+    link: one article, whichever order the feed lists them in. A fourth entry with the same GUID
+    and another link makes that GUID one that identifies nothing (issue 20, item 7): then the
+    two links are two articles, in every order too."""
     a, b = "https://news.test/a", "https://news.test/b"
-    items = [(a, None), (a, "g2"), (b, "g2")]
+    _same_articles_in_every_order([(a, None), (a, "g2"), (None, "g2")], 1)
+    _same_articles_in_every_order([(a, None), (a, "g2"), (b, "g2")], 2)
+
+
+def _same_articles_in_every_order(items: list[tuple[str | None, str | None]], articles: int) -> None:
     found = []
     for order in (items, items[::-1], [items[1], items[0], items[2]]):
         result = analyse(
@@ -168,7 +175,7 @@ def test_the_articles_of_a_feed_do_not_depend_on_its_order():
         )
         assert isinstance(result, AnalysedFeed)
         found.append({frozenset(item.keys) for item in result.fresh})
-    assert found[0] == found[1] == found[2] and len(found[0]) == 1
+    assert found[0] == found[1] == found[2] and len(found[0]) == articles
 
 
 def _children(pid: int) -> list[int]:
