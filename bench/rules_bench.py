@@ -38,8 +38,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from monitor.rules.matcher import RuleSet
 from monitor.rules.query import And, Field, Near, Node, Not, Or, Term, parse_query
-from monitor.rules.ruleset import RuleSet, TermList, compile_rule_set, make_term_list
+from monitor.rules.ruleset import TermList, compile_rule_set, make_term_list
 from monitor.rules.termlists import index_term_lists, resolve_lists
 from monitor.rules.textfold import tokenize
 from monitor.types import Rule

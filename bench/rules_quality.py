@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rates import Rate  # noqa: E402 (a sibling script)
 
+from monitor.rules.matcher import RuleSet
 from monitor.rules.rulefile import load_rules
-from monitor.rules.ruleset import RuleSet
 from monitor.types import RuleMatch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -120,7 +120,7 @@ def measure(
 ) -> tuple[list[float], int, list[int]]:
     rng = random.Random(7)
     fresh = generate(99, count)
-    grouper = Grouper(archive, StorySettings(), lambda *args: [], {})
+    grouper = Grouper(archive, StorySettings(), lambda *args: [])
     timings, joined, rows = [], 0, []
     for i, (title, body, published) in enumerate(fresh):
         if i % 5 == 0:  # a rewrite of an archived report, published a few hours later

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from monitor.alerts.deliver import DeliveryReport, deliver_pending
 from monitor.alerts.notify import ConsoleNotifier, Notifier, TelegramNotifier
-from monitor.alerts.routing import check_routing, flush_held
+from monitor.alerts.routing import CONSOLE, check_routing, flush_held
 from monitor.archive.store import Archive
 from monitor.chat.bot import ChatBot, build_application
 from monitor.errors import ConfigError, RetryLater, Unavailable
@@ -24,7 +24,7 @@ from monitor.ingest.fetch import make_client
 from monitor.rules.rulefile import load_rules
 from monitor.service.health import HealthServer
 from monitor.service.lock import WriterLock
-from monitor.service.pipeline import CONSOLE, PassReport, Pipeline
+from monitor.service.pipeline import PassReport, Pipeline
 from monitor.service.reload import ConfigWatch
 from monitor.service.scheduler import Service, stop_on_signals
 from monitor.service.workers import Analyser, default_workers

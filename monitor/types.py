@@ -253,17 +253,87 @@ class StoryJoin:
     reason: str  # for humans: the strongest shared terms, "copy 0.82", "new story"
 
 
+# --- what the outbox holds: channel-neutral messages, rendered by each notifier at send time ---
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    rule_id: str  # a rule that sent the alert
+    name: str  # its human name (Rule.name) when the alert was composed
+    terms: tuple[str, ...]  # the query terms it found, as written in the rule
+    found: tuple[str, ...] = ()  # the words as they appear in the article, for highlighting
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One article's alert (alerts.compose): what every channel shows, in no channel's format."""
+
+    title: str  # plain text, whitespace collapsed; cut (ending in "…") when very long
+    link: str | None  # as published (a very long one is cut, and no renderer makes it a link)
+    outlet: str | None  # publisher, or the feed's name
+    published: datetime | None  # UTC
+    snippet: str  # the summary's opening, plain text, cut at a word (ending in "…" when cut)
+    rules: tuple[AlertRule, ...]  # the rules behind it, each with its matched terms
+    also: tuple[tuple[str | None, str | None], ...] = ()  # (outlet, link) of the story's other reports
+    also_more: int = 0  # further reports not listed in `also`
+    priority: str = "normal"  # "high", "normal" or "low": the highest of its rules'
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    title: str  # plain text from a feed (hostile: may be huge, contain <, &, control chars)
+    outlet: str | None  # publisher
+    link: str | None  # as published; only http(s) becomes a link
+    published: datetime | None
+    topic: str  # the section it goes under (a rule's name)
+    more: int = 0  # other outlets that reported the same story (shown as "+2 more")
+
+
+@dataclass(frozen=True)
+class Digest:
+    heading: str  # "Daily digest", "Held during quiet hours", …
+    items: tuple[DigestItem, ...]  # one per story, grouped by topic in this order
+    since: datetime | None = None  # the period's start, said when there is nothing new
+
+
+@dataclass(frozen=True)
+class Notice:
+    """For the operator: a feed was suspended."""
+
+    feed: str  # the feed's address (hostile: quoted from config or an import)
+    error: str  # its last error (may quote what a server sent)
+    why: str  # why it was suspended
+
+
+@dataclass(frozen=True)
+class RenderedText:
+    """An outbox row written before messages were stored channel-neutral (m013): Telegram HTML."""
+
+    html: str  # as rendered then, under 4096 UTF-16 units
+
+
+Message = Alert | Digest | Notice | RenderedText  # what an outbox row holds
+
+
+@dataclass(frozen=True)
+class StoryJoined:
+    """Grouping placed a report in an archived story: its alerts are drawn again (alerts.redraw)."""
+
+    story_id: int  # the archived story
+    reports: tuple[tuple[str | None, str | None], ...]  # (outlet, link) of this batch's reports of it so far
+
+
 @dataclass(frozen=True)
 class StoryEdit:
     alert_id: int  # a story's alert (already queued or sent) to bring up to date
-    text: str  # its new text, listing the other outlets
+    alert: Alert  # its new content, listing the other outlets
 
 
 @dataclass(frozen=True)
 class AlertIntent:
     chat_id: str  # where to send
     rule_ids: tuple[str, ...]  # the rules that asked for it
-    text: str  # rendered Telegram HTML, under 4096 characters
+    alert: Alert  # what it says, rendered for its channel when sent
     silent: bool = False  # send without sound (every rule behind it is priority "low")
     priority: str = "normal"  # the highest priority of the rules behind it
     hold: str | None = None  # why it waits for a digest: muted, low, quiet, burst, high; None = send
@@ -273,14 +343,15 @@ class AlertIntent:
 class PendingAlert:
     id: int  # outbox row id
     chat_id: str  # where to send
-    text: str  # rendered Telegram HTML
+    message: Message | None  # what to send; None when the row cannot be read (it fails)
     attempts: int  # failed attempts so far
     silent: bool = False  # send without sound
     edit_of: int | None = None  # for an edit: the alert whose message it replaces
     target_status: str | None = None  # for an edit: that alert's status
     target_message_id: str | None = None  # for an edit: that alert's Telegram message id
-    kind: str = "send"  # "send" (an article's alert), "edit" (a story update) or "digest"
     unknown: bool = False  # an earlier send's outcome is unknown (it may have arrived): no second retry
+    kind: str = "send"  # "send" (an article's alert), "edit" (a story update), "digest" or "notice"
+    parts_sent: int = 0  # messages of it already sent (a digest may take several)
 
 
 @dataclass(frozen=True)

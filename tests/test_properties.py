@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fakes.telegram_api import check_text, utf16_len
+from monitor.alerts.compose import compose_alert
 from monitor.alerts.digest import DigestItem, render_digest, render_digest_plain
 from monitor.alerts.render import MAX_MESSAGE, render_alert, suspension_notice, to_plain_text
 from monitor.errors import ParseError, RuleError
@@ -345,7 +346,7 @@ def test_any_feed_text_renders_into_an_alert_telegram_accepts(
     names: dict[str, str],
     also: list[tuple[str | None, str | None]],
 ) -> None:
-    assert_telegram_accepts(render_alert(entry, outlet, matches, names, also))
+    assert_telegram_accepts(render_alert(compose_alert(entry, outlet, matches, names, also)))
 
 
 DIGEST_ITEMS = st.builds(

@@ -24,7 +24,10 @@ What each answer does:
     ChatMoved       → the group became a supergroup: its waiting alerts are readdressed
                       and this one is sent again to the new id at once
 
-A digest (kind "digest") is sent like an alert. A story update (kind "edit")
+Each row holds a channel-neutral message (an alert, a digest, a notice; a row from before
+m013 holds Telegram HTML), rendered by the chat's notifier when sent (Notifier.render). A
+digest may take several messages: each one sent is recorded (parts_sent), so a retry goes on
+from the next and none is sent twice. A story update (kind "edit")
 edits the message of its story's alert, which is always older and so always
 sent first; if that alert was refused, so is the edit.
 """
@@ -106,7 +109,44 @@ async def _deliver_one(
     report: DeliveryReport,
     stopping: Callable[[], bool] = lambda: False,
 ) -> str:
-    text, plain = alert.text, False
+    """Render the row for this notifier's channel and send its texts, from the first not sent
+    yet (a digest may take several; each is recorded as it goes, so none goes twice)."""
+    if alert.message is None:
+        archive.mark_failed(alert.id, "the outbox row cannot be read", clock())
+        report.failed += 1
+        report.errors.append(f"alert {alert.id} to chat {alert.chat_id} cannot be read")
+        return "next"
+    texts = notifier.render(alert.message)
+    message_id: str | None = None
+    for part in range(alert.parts_sent, len(texts)):
+        outcome = await _send_text(archive, notifier, alert, texts[part], clock, sleep, report, stopping)
+        if not isinstance(outcome, Sent):
+            return outcome
+        message_id = outcome.message_id
+        if part + 1 < len(texts):
+            archive.mark_parts_sent(alert.id, part + 1)
+    archive.mark_sent(alert.id, message_id, clock())
+    report.sent += 1
+    return "next"
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str | None  # the channel's id of the message, when it has one
+
+
+async def _send_text(
+    archive: Archive,
+    notifier: Notifier,
+    alert: PendingAlert,
+    text: str,
+    clock: Callable[[], datetime],
+    sleep: Sleep,
+    report: DeliveryReport,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Sent | str:
+    """One text of an alert, with the retries of one round; Sent, or what to do next."""
+    original, plain = text, False
     for _ in range(MAX_TRIES_IN_ROUND):
         if stopping():  # after a flood-control wait cut short by a stop: the alert stays pending
             report.deferred += 1
@@ -114,7 +154,7 @@ async def _deliver_one(
         if alert.chat_id != (current := archive.current_chat_id(alert.chat_id)):
             alert = replace(alert, chat_id=current)
         try:
-            message_id = await _transmit(notifier, alert, text, plain)
+            return Sent(await _transmit(notifier, alert, text, plain))
         except RetryLater as exc:
             if exc.retry_after > MAX_WAIT:
                 return _defer(
@@ -132,7 +172,7 @@ async def _deliver_one(
             if not plain and "can't parse entities" in exc.message:
                 # Better an alert without bold than no alert.
                 log.warning("event=html_rejected alert=%s detail=%r", alert.id, exc.message)
-                text, plain = to_plain_text(alert.text), True
+                text, plain = to_plain_text(original), True
                 continue
             archive.mark_failed(alert.id, exc.message, clock())
             report.failed += 1
@@ -165,9 +205,6 @@ async def _deliver_one(
             return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
         except NotifyError as exc:
             return _defer(archive, alert, exc, clock() + backoff(alert.attempts), report, "stop")
-        archive.mark_sent(alert.id, message_id, clock())
-        report.sent += 1
-        return "next"
     return _defer(archive, alert, RetryLater("still rate-limited", alert.chat_id), clock(), report, "stop")
 
 

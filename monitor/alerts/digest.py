@@ -14,17 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.alerts.render import (
-    _MONTHS,
-    HREF_BUDGET,
-    MAX_MESSAGE,
-    _clean,
-    _cut,
-    _fits,
-    _is_web_url,
-    _units,
-    to_plain_text,
-)
+from monitor.alerts.render import HREF_BUDGET, to_plain_text
+from monitor.alerts.text import MAX_MESSAGE, MONTHS, clean, cut, fits, is_web_url, units
+from monitor.types import Digest, DigestItem
 
 TITLE_CHARS = 200  # visible characters of a title
 TITLE_BUDGET = 400  # budgets: UTF-16 units of escaped text
@@ -38,16 +30,6 @@ MIN_LINE = 100  # a limit leaving less room than this for an item line is refuse
 _BULLET = "• "
 _CONT = " (cont.)"
 _LINK_MARKUP = len('<a href=""></a>')
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    title: str  # plain text from a feed (hostile: may be huge, contain <, &, control chars)
-    outlet: str | None  # publisher
-    link: str | None  # as published; only http(s) becomes a link
-    published: datetime | None
-    topic: str  # the section it goes under (a rule's name)
-    more: int = 0  # other outlets that reported the same story (shown as "+2 more")
 
 
 @dataclass(frozen=True)
@@ -68,29 +50,29 @@ def render_digest(heading: str, items: Sequence[DigestItem], *, limit: int = MAX
     groups: dict[str, list[DigestItem]] = {}
     for item in items:
         groups.setdefault(item.topic, []).append(item)
-    name = _cut(_clean(heading), min(HEADING_BUDGET, limit // 8)) or "Digest"
+    name = cut(clean(heading), min(HEADING_BUDGET, limit // 8)) or "Digest"
     head = f"<b>{html.escape(name)}</b>"
     total = f"{_count(len(items), 'article')} in {_count(len(groups), 'topic')}"
     headers = [_header(topic, len(group), limit) for topic, group in groups.items()]
 
     # The most a message holding one item spends besides that item's line.
     widest_suffix = _suffix_length(len(str(len(items))))
-    first_prefix = _units(head) + widest_suffix + 1 + len(total)
-    overhead = first_prefix + 2 + max(_units(header) for header in headers) + len(_CONT) + 1
+    first_prefix = units(head) + widest_suffix + 1 + len(total)
+    overhead = first_prefix + 2 + max(units(header) for header in headers) + len(_CONT) + 1
     room = limit - overhead
     if room < MIN_LINE:
         raise ValueError(f"a digest limit of {limit} leaves no room for an article")
 
     sections = [
-        _Section(header, [(line, _units(line)) for line in (_line(item, room) for item in group)])
+        _Section(header, [(line, units(line)) for line in (_line(item, room) for item in group)])
         for header, group in zip(headers, groups.values(), strict=True)
     ]
-    parts = _pack(sections, _units(head) + 1 + len(total), _units(head), limit)
+    parts = _pack(sections, units(head) + 1 + len(total), units(head), limit)
     if len(parts) > 1:  # room for " (k/n)", n's digits found by repacking until they agree
         digits = 1
         while True:
             suffix = _suffix_length(digits)
-            parts = _pack(sections, first_prefix - widest_suffix + suffix, _units(head) + suffix, limit)
+            parts = _pack(sections, first_prefix - widest_suffix + suffix, units(head) + suffix, limit)
             if len(str(len(parts))) <= digits:
                 break
             digits = len(str(len(parts)))
@@ -107,6 +89,15 @@ def render_digest(heading: str, items: Sequence[DigestItem], *, limit: int = MAX
     return messages
 
 
+def render_digest_message(digest: Digest, *, limit: int = MAX_MESSAGE) -> list[str]:
+    """A queued digest as Telegram HTML messages; one saying so when it has nothing new."""
+    messages = render_digest(digest.heading, digest.items, limit=limit)
+    if not messages and digest.since is not None:
+        heading = html.escape(cut(clean(digest.heading), min(HEADING_BUDGET, limit // 8)) or "Digest")
+        messages = [f"<b>{heading}</b>\nNo new matches since {short_date(digest.since)} UTC."]
+    return messages
+
+
 def render_digest_plain(heading: str, items: Sequence[DigestItem], *, limit: int = MAX_MESSAGE) -> list[str]:
     """The same messages without markup, a link as "title (address)"; never longer than their HTML."""
     return [to_plain_text(message) for message in render_digest(heading, items, limit=limit)]
@@ -117,7 +108,7 @@ def short_date(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment:%H:%M}"
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment:%H:%M}"
 
 
 # --- pieces ------------------------------------------------------------------
@@ -128,7 +119,7 @@ def _count(number: int, noun: str) -> str:
 
 
 def _header(topic: str, count: int, limit: int) -> str:
-    name = _cut(_clean(topic), min(TOPIC_BUDGET, limit // 8)) or "Other"
+    name = cut(clean(topic), min(TOPIC_BUDGET, limit // 8)) or "Other"
     return f"<b>{html.escape(name)}</b> ({count})"
 
 
@@ -139,7 +130,7 @@ def _suffix_length(digits: int) -> int:
 def _line(item: DigestItem, room: int) -> str:
     """'• <a href="…">title</a> — outlet · date (+N more)', at most `room` UTF-16 units."""
     room -= len(_BULLET)
-    meta = [_cut(_clean(item.outlet or ""), OUTLET_BUDGET, OUTLET_CHARS)]
+    meta = [cut(clean(item.outlet or ""), OUTLET_BUDGET, OUTLET_CHARS)]
     if item.published is not None:
         meta.append(short_date(item.published))
     tail = " · ".join(part for part in meta if part)
@@ -148,14 +139,14 @@ def _line(item: DigestItem, room: int) -> str:
         tail += f" (+{item.more} more)"
 
     url = (item.link or "").strip()
-    href = html.escape(url) if _is_web_url(url) and _fits(url, HREF_BUDGET) else ""
-    markup = _LINK_MARKUP + _units(href) if href else 0
-    if markup + MIN_TITLE + _units(html.escape(tail)) > room:  # only under a small limit
+    href = html.escape(url) if is_web_url(url) and fits(url, HREF_BUDGET) else ""
+    markup = _LINK_MARKUP + units(href) if href else 0
+    if markup + MIN_TITLE + units(html.escape(tail)) > room:  # only under a small limit
         href, markup = "", 0
-    tail = html.escape(_cut(tail, room - markup - MIN_TITLE))
-    title = _clean(item.title) or "(untitled)"
-    budget = min(TITLE_BUDGET, room - markup - _units(tail))
-    text = html.escape(_cut(title, budget, TITLE_CHARS, at_word=True))
+    tail = html.escape(cut(tail, room - markup - MIN_TITLE))
+    title = clean(item.title) or "(untitled)"
+    budget = min(TITLE_BUDGET, room - markup - units(tail))
+    text = html.escape(cut(title, budget, TITLE_CHARS, at_word=True))
     return _BULLET + (f'<a href="{href}">{text}</a>' if href else text) + tail
 
 
@@ -171,11 +162,11 @@ def _pack(sections: Sequence[_Section], first_prefix: int, prefix: int, limit: i
         for line, length in section.lines:
             current = parts[-1]
             is_open = bool(current) and current[-1][0] == index
-            header = 0 if is_open else 2 + _units(section.header) + (len(_CONT) if placed else 0)
+            header = 0 if is_open else 2 + units(section.header) + (len(_CONT) if placed else 0)
             if used + header + 1 + length > limit and current:
                 parts.append(current := [])
                 used, is_open = prefix, False
-                header = 2 + _units(section.header) + (len(_CONT) if placed else 0)
+                header = 2 + units(section.header) + (len(_CONT) if placed else 0)
             if not is_open:
                 current.append((index, placed > 0, []))
             current[-1][2].append(line)

@@ -1,4 +1,9 @@
-"""The edge to Telegram (python-telegram-bot) and to the console.
+"""The alert channels: Telegram (python-telegram-bot) and the console.
+
+A notifier renders the outbox's channel-neutral messages (types.Message: an alert, a digest,
+a notice) in its own format when they are sent (render()), then sends the texts. A new
+channel (e-mail, a webhook) is a class with these five methods in a module of its own,
+registered in app.py.
 
 This is the one place telegram's exceptions are caught; they leave as
 monitor.errors, and no message may carry the bot token::
@@ -41,16 +46,10 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from monitor.alerts.render import to_plain_text
-from monitor.errors import (
-    ChatGone,
-    ChatMoved,
-    NotifyError,
-    OutcomeUnknown,
-    Rejected,
-    RetryLater,
-    Unavailable,
-)
+from monitor.alerts.digest import render_digest_message
+from monitor.alerts.render import render_alert, render_notice, to_plain_text
+from monitor.errors import ChatGone, ChatMoved, NotifyError, OutcomeUnknown, Rejected, RetryLater, Unavailable
+from monitor.types import Alert, Digest, Message, Notice
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"  # python-telegram-bot appends the token
 CONSOLE_SEPARATOR = "-" * 40
@@ -61,13 +60,17 @@ class Notifier(Protocol):
     async def start(self) -> None:
         """Connect and check credentials; raises NotifyError."""
 
-    async def send(self, chat_id: str, html: str, *, plain: bool = False, silent: bool = False) -> str | None:
-        """Deliver one alert; the message id, or None when there is none. Raises NotifyError.
+    def render(self, message: Message) -> list[str]:
+        """The texts that carry `message` on this channel, in order (a digest may need several).
+        Pure; called at send time, so every channel gets its own format from one outbox row."""
 
-        With plain=True the text is sent without parse mode (the fallback when
-        Telegram cannot parse an alert's HTML); silent=True sends it without sound."""
+    async def send(self, chat_id: str, text: str, *, plain: bool = False, silent: bool = False) -> str | None:
+        """Deliver one text of render(); the message id, or None when there is none. Raises NotifyError.
 
-    async def edit(self, chat_id: str, message_id: str, html: str) -> None:
+        With plain=True the text is sent without markup (the fallback when Telegram
+        cannot parse an alert's HTML); silent=True sends it without sound."""
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """Replace the text of a message sent earlier (a story's alert). Raises NotifyError."""
 
     async def close(self) -> None:
@@ -112,6 +115,9 @@ class TelegramNotifier:
             if not isinstance(failure, Unavailable | RetryLater):
                 await self._bot.shutdown()  # a bad token will not get better
             raise failure from None
+
+    def render(self, message: Message) -> list[str]:
+        return telegram_html(message)
 
     async def send(self, chat_id: str, html: str, *, plain: bool = False, silent: bool = False) -> str | None:
         try:
@@ -259,6 +265,17 @@ def _retry_seconds(error: _FloodControl | RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def telegram_html(message: Message) -> list[str]:
+    """A message as Telegram HTML texts, each under 4096 UTF-16 units."""
+    if isinstance(message, Alert):
+        return [render_alert(message)]
+    if isinstance(message, Digest):
+        return render_digest_message(message)
+    if isinstance(message, Notice):
+        return [render_notice(message)]
+    return [message.html]  # RenderedText: queued, already rendered, before m013
+
+
 class ConsoleNotifier:
     """Prints alerts as plain text: for a dry run, or when Telegram is not configured."""
 
@@ -268,15 +285,19 @@ class ConsoleNotifier:
     async def start(self) -> None:
         return None
 
-    async def send(self, chat_id: str, html: str, *, plain: bool = False, silent: bool = False) -> str | None:
+    def render(self, message: Message) -> list[str]:
+        """Plain text: the Telegram rendering without markup, a link as "text (address)"."""
+        return [to_plain_text(html) for html in telegram_html(message)]
+
+    async def send(self, chat_id: str, text: str, *, plain: bool = False, silent: bool = False) -> str | None:
         stream = self._stream or sys.stdout  # looked up late, so redirection still applies
-        print(html if plain else to_plain_text(html), file=stream)
+        print(text, file=stream)
         print(CONSOLE_SEPARATOR, file=stream, flush=True)
         return None
 
-    async def edit(self, chat_id: str, message_id: str, html: str) -> None:
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         stream = self._stream or sys.stdout
-        print("(update to an earlier alert)\n" + to_plain_text(html), file=stream)
+        print("(update to an earlier alert)\n" + text, file=stream)
         print(CONSOLE_SEPARATOR, file=stream, flush=True)
 
     async def close(self) -> None:

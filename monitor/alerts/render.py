@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from monitor.types import EntryData, RuleMatch
+from monitor.alerts.text import ELLIPSIS, MAX_MESSAGE, clean, cut, fits, format_date, is_web_url, units
+from monitor.types import Alert, AlertRule, Notice
 
-MAX_MESSAGE = 4096  # Telegram's limit for a message's text, in UTF-16 code units
-
-ELLIPSIS = "…"
 SNIPPET_CHARS = 300  # visible characters of the summary
 TITLE_BUDGET = 400  # budgets: UTF-16 units of escaped text
 OUTLET_BUDGET = 150
@@ -33,10 +30,6 @@ RULES_BUDGET = RULE_LINE_BUDGET + TERMS_BUDGET + 20  # both lines and their labe
 ALSO_BUDGET = 400  # "Also reported by: …" on a story's alert
 ALSO_OUTLET_BUDGET = 40
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_ESCAPED_LENGTH = {"&": 5, "<": 4, ">": 4, '"': 6, "'": 6}  # html.escape(quote=True)
-# Lone surrogates cannot be sent as UTF-8; control characters mean nothing in a chat.
-_UNSENDABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _MORE_RULES = 40  # room kept for "… and 1000 more"
 _FIXED_MARKUP = 200  # tags, labels, separators and the date: well over what we add
 _WORST_CASE = (
@@ -54,23 +47,15 @@ _WORST_CASE = (
 assert _WORST_CASE < MAX_MESSAGE, "render budgets exceed Telegram's message limit"
 
 
-def render_alert(
-    entry: EntryData,
-    outlet: str | None,
-    matches: Sequence[RuleMatch],
-    rule_names: Mapping[str, str],
-    also: Sequence[tuple[str | None, str | None]] = (),
-) -> str:
-    """The alert for one article as Telegram HTML, always under MAX_MESSAGE units.
-
-    `also` lists the (outlet, link) of other reports of the same story."""
-    found = [word for match in matches for word in match.found]
+def render_alert(alert: Alert) -> str:
+    """An article's alert (compose.compose_alert) as Telegram HTML, always under MAX_MESSAGE units."""
+    found = [word for rule in alert.rules for word in rule.found]
     blocks = [
-        _headline(entry.title, outlet or entry.outlet, entry.published),
-        _highlight(_snippet(entry.summary), found),
-        _link(entry.link),
-        _also(also),
-        _rules(matches, rule_names),
+        _headline(alert.title, alert.outlet, alert.published),
+        _highlight(cut_snippet(alert.snippet), found),
+        _link(alert.link),
+        _also(alert.also, alert.also_more),
+        _rules(alert.rules),
     ]
     return "\n\n".join(block for block in blocks if block)
 
@@ -85,8 +70,8 @@ def suspension_notice(feed: str, error: str, why: str) -> str:
     """The admin chat's message about a suspended feed (Telegram HTML), always under MAX_MESSAGE units.
 
     The error may quote what a server sent, so every piece is cleaned and cut like feed text."""
-    address = _clean(feed)
-    shown = _cut(address, NOTICE_FEED_BUDGET)
+    address = clean(feed)
+    shown = cut(address, NOTICE_FEED_BUDGET)
     # The command only with the address whole and as written: a cut one would name another feed.
     command = "monitor feeds resume"
     if address and shown == address == feed.strip():
@@ -95,11 +80,15 @@ def suspension_notice(feed: str, error: str, why: str) -> str:
         [
             "<b>Feed suspended</b>",
             html.escape(shown or "(no address)"),
-            html.escape(_cut(_clean(why), NOTICE_WHY_BUDGET)),
-            "Last error: " + html.escape(_cut(_clean(error), NOTICE_ERROR_BUDGET)),
+            html.escape(cut(clean(why), NOTICE_WHY_BUDGET)),
+            "Last error: " + html.escape(cut(clean(error), NOTICE_ERROR_BUDGET)),
             f"<code>{command}</code> brings it back.",
         ]
     )
+
+
+def render_notice(notice: Notice) -> str:
+    return suspension_notice(notice.feed, notice.error, notice.why)
 
 
 def to_plain_text(html_text: str) -> str:
@@ -112,8 +101,8 @@ def to_plain_text(html_text: str) -> str:
 
 
 def _headline(title: str, outlet: str | None, published: datetime | None) -> str:
-    title = _cut(_clean(title), TITLE_BUDGET) or "(untitled)"
-    meta = [_cut(_clean(outlet or ""), OUTLET_BUDGET)]
+    title = cut(clean(title), TITLE_BUDGET) or "(untitled)"
+    meta = [cut(clean(outlet or ""), OUTLET_BUDGET)]
     if published is not None:
         meta.append(format_date(published))
     meta_line = " · ".join(html.escape(part) for part in meta if part)
@@ -121,79 +110,64 @@ def _headline(title: str, outlet: str | None, published: datetime | None) -> str
     return f"{headline}\n{meta_line}" if meta_line else headline
 
 
-def format_date(moment: datetime) -> str:
-    """'6 Mar 2026 10:30 UTC', whatever the locale; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M} UTC"
-
-
-def _snippet(summary: str) -> str:
-    return _cut(_clean(summary), SNIPPET_BUDGET, SNIPPET_CHARS, at_word=True)
+def cut_snippet(summary: str) -> str:
+    return cut(clean(summary), SNIPPET_BUDGET, SNIPPET_CHARS, at_word=True)
 
 
 def _link(url: str | None) -> str:
     url = (url or "").strip()
     if not url:
         return ""
-    text = html.escape(_cut(_clean(url), LINK_TEXT_BUDGET))
-    if _is_web_url(url) and _fits(url, HREF_BUDGET):
+    text = html.escape(cut(clean(url), LINK_TEXT_BUDGET))
+    if is_web_url(url) and fits(url, HREF_BUDGET):
         return f'<a href="{html.escape(url)}">{text}</a>'
     return text
 
 
-def _is_web_url(url: str) -> bool:
-    """Only http(s) links are made clickable: javascript:, data: and the like stay text."""
-    if _UNSENDABLE.search(url) or any(char.isspace() for char in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
-def _also(reports: Sequence[tuple[str | None, str | None]]) -> str:
-    """Each outlet once, linked to its first report, with how many reports it made when more
-    than one ("Japan Times (2 reports)"); "… and N more" counts outlets, not reports."""
+def _also(reports: Sequence[tuple[str | None, str | None]], more: int = 0) -> str:
+    """ "Also reported by: …": each outlet once, linked to its first report, with how many
+    reports it made when more than one ("Japan Times (2 reports)"), while they fit; then how
+    many more outlets (`more`: reports beyond the list, counted as outlets)."""
     if not reports:
         return ""
     outlets: dict[str, tuple[str | None, int]] = {}  # name -> (first link, reports)
     for outlet, link in reports:
-        name = _clean(outlet or "") or "another outlet"
+        name = clean(outlet or "") or "another outlet"
         first, seen = outlets.get(name, (link, 0))
         outlets[name] = (first, seen + 1)
     label = "Also reported by: "
     parts: list[str] = []
     used = len(label) + len(_MORE_ALSO)
     for count, (outlet, (link, times)) in enumerate(outlets.items()):
-        name = html.escape(_cut(outlet, ALSO_OUTLET_BUDGET))
+        name = html.escape(cut(outlet, ALSO_OUTLET_BUDGET))
         url = (link or "").strip()
-        clickable = _is_web_url(url) and len(url) <= ALSO_BUDGET // 2
+        clickable = is_web_url(url) and len(url) <= ALSO_BUDGET // 2
         part = f'<a href="{html.escape(url)}">{name}</a>' if clickable else name
         part += f" ({times} reports)" if times > 1 else ""
-        if used + _units(part) + 2 > ALSO_BUDGET:
-            parts.append(_MORE_ALSO.format(len(outlets) - count))
+        if used + units(part) + 2 > ALSO_BUDGET:
+            parts.append(_MORE_ALSO.format(len(outlets) - count + more))
             break
-        used += _units(part) + 2
+        used += units(part) + 2
         parts.append(part)
+    else:
+        if more:
+            parts.append(_MORE_ALSO.format(more))
     return label + ", ".join(parts)
 
 
 _MORE_ALSO = "… and {} more"  # at most 99,999 more fit the room kept for it
 
 
-def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
+def _rules(matches: Sequence[AlertRule]) -> str:
     """Two short lines for a phone: which rules (name and id, for /mute), then the terms that
     matched, each once; terms every rule shares (the beat's context, e.g. the two countries)
     come last, so the line starts with what sets the article apart."""
     if not matches:
         return ""
-    labels = [_rule_label(match, rule_names) for match in matches]
+    labels = [_rule_label(match) for match in matches]
     lines = ["Rules: " + _joined(labels, " · ", RULE_LINE_BUDGET)]
-    terms = [_clean(term) for match in matches for term in match.terms]
-    shared = set.intersection(*(set(map(_clean, m.terms)) for m in matches)) if len(matches) > 1 else set()
+    terms = [clean(term) for match in matches for term in match.terms]
+    shared = set.intersection(*(set(map(clean, m.terms)) for m in matches)) if len(matches) > 1 else set()
     ordered = [t for t in dict.fromkeys(terms) if t and t not in shared] + [
         t for t in dict.fromkeys(terms) if t in shared
     ]
@@ -202,11 +176,11 @@ def _rules(matches: Sequence[RuleMatch], rule_names: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _rule_label(match: RuleMatch, rule_names: Mapping[str, str]) -> str:
+def _rule_label(match: AlertRule) -> str:
     # Rule ids are kebab-case when rules load, yet the renderer cleans every piece it is given:
     # an id with a control character went out as it was (found by tests/test_properties.py).
-    rule_id = _clean(match.rule_id)
-    name = _clean(rule_names.get(match.rule_id, ""))
+    rule_id = clean(match.rule_id)
+    name = clean(match.name)
     return f"{name} ({rule_id})" if name and name != rule_id else rule_id
 
 
@@ -215,8 +189,8 @@ def _joined(parts: Sequence[str], separator: str, budget: int) -> str:
     shown: list[str] = []
     used = 0
     for count, part in enumerate(parts):
-        piece = html.escape(_cut(part, budget // 2))
-        used += _units(piece) + len(separator)
+        piece = html.escape(cut(part, budget // 2))
+        used += units(piece) + len(separator)
         if used > budget and shown:
             return separator.join(shown) + f" {ELLIPSIS} and {len(parts) - count} more"
         shown.append(piece)
@@ -241,7 +215,7 @@ def _highlight(snippet: str, found: Iterable[str]) -> str:
 def _spans(text: str, words: Iterable[str]) -> list[tuple[int, int]]:
     folded = text.casefold()
     spans: list[tuple[int, int]] = []
-    for word in {_clean(word) for word in words}:
+    for word in {clean(word) for word in words}:
         if word and word.casefold() in folded:
             spans += _occurrences(text, word)
     return spans
@@ -266,51 +240,6 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
-
-
-# --- cutting and measuring ---------------------------------------------------
-
-
-def _clean(text: str) -> str:
-    """One line of sendable text: whitespace runs collapsed, unsendable characters replaced."""
-    return " ".join(_UNSENDABLE.sub("\ufffd", text).split())
-
-
-def _cost(char: str) -> int:
-    """UTF-16 units of html.escape(char): astral characters are surrogate pairs."""
-    return 2 if ord(char) > 0xFFFF else _ESCAPED_LENGTH.get(char, 1)
-
-
-def _units(text: str) -> int:
-    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
-
-
-def _fits(text: str, budget: int, max_chars: int | None = None) -> bool:
-    if max_chars is not None and len(text) > max_chars:
-        return False
-    used = 0
-    for char in text:  # stops early: a 1 MB title costs no more than a short one
-        used += _cost(char)
-        if used > budget:
-            return False
-    return True
-
-
-def _cut(text: str, budget: int, max_chars: int | None = None, *, at_word: bool = False) -> str:
-    """The longest prefix whose escaped form fits budget, ending in "…" when cut."""
-    if _fits(text, budget, max_chars):
-        return text
-    room = budget - len(ELLIPSIS)
-    limit = len(text) if max_chars is None else max_chars - len(ELLIPSIS)
-    used = end = 0
-    while end < min(len(text), limit) and used + _cost(text[end]) <= room:
-        used += _cost(text[end])
-        end += 1
-    prefix = text[:end]
-    space = prefix.rfind(" ")
-    if at_word and space > len(prefix) // 2:  # a word boundary, unless it loses half
-        prefix = prefix[:space]
-    return prefix.rstrip() + ELLIPSIS
 
 
 # --- plain text --------------------------------------------------------------

@@ -15,8 +15,9 @@ Flush time, from the service's delivery job (flush_held), and on schedule (queue
     held "low"     → in the chat's next scheduled digest (config requires one)
     /digest        → everything held, plus the period's matches, now
 
-A digest's messages are queued in the outbox in the same transaction that marks
-its held alerts "digested", so a crash never loses or repeats one.
+A digest is queued in the outbox (one row, channel-neutral: types.Digest; its notifier
+renders it at send time, in as many messages as its channel needs) in the same transaction
+that marks its held alerts "digested", so a crash never loses or repeats one.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.alerts import policy as chats
-from monitor.alerts.digest import DigestItem, render_digest, short_date
 from monitor.archive.store import Archive
 from monitor.errors import ConfigError, RuleError
-from monitor.rules.ruleset import RuleSet
-from monitor.types import AlertIntent, ArticleRef, Config, HeldAlert, Rule
+from monitor.rules.matcher import RuleSet
+from monitor.types import AlertIntent, ArticleRef, Config, Digest, DigestItem, HeldAlert, Rule
 
 log = logging.getLogger("monitor.routing")
 
@@ -135,7 +135,7 @@ class Router:
 def flush_held(
     archive: Archive, config: Config, rules: RuleSet, now: datetime, *, bursts: bool = True
 ) -> int:
-    """Queue the digests that are due now (see the module docstring); returns messages queued."""
+    """Queue the digests that are due now (see the module docstring); returns digests queued."""
     queued = 0
     # A chat's "High priority" digest is queued, and so sent, before its "More matches".
     for chat_id, hold in sorted(archive.held_chats(), key=lambda held: (held[0], held[1] != "high")):
@@ -167,22 +167,23 @@ def _digest_held(
     if not held:
         return 0
     heading = HEADINGS.get(held[0].hold, "Digest")
-    parts = render_digest(heading, digest_items([h.article for h in held], rules))
-    archive.queue_digest(chat_id, parts, [h.alert_id for h in held], now, silent=silent)
+    digest = Digest(heading, tuple(digest_items([h.article for h in held], rules)))
+    archive.queue_digest(chat_id, digest, [h.alert_id for h in held], now, silent=silent)
     log.info(
-        "event=digest_queued chat=%s reason=%s alerts=%d messages=%d",
+        "event=digest_queued chat=%s reason=%s alerts=%d items=%d",
         chat_id,
         held[0].hold,
         len(held),
-        len(parts),
+        len(digest.items),
     )
-    return len(parts)
+    return 1
 
 
 def queue_digest(
     archive: Archive, config: Config, rules: RuleSet, chat_id: str, now: datetime, *, scheduled: bool
 ) -> int:
-    """The chat's digest: its rules' matches over the period, plus everything it holds.
+    """Queue the chat's digest: its rules' matches over the period, plus everything it holds
+    (saying so when there is nothing new); returns digests queued (1).
 
     Scheduled digests cover the time since the last one (at most a day or a week);
     /digest covers the same, or the last day for a chat without a schedule."""
@@ -200,20 +201,16 @@ def queue_digest(
     seen = {h.article.article_id for h in held}
     matched = [a for a in archive.matched_between(wanted, since, now) if a.article_id not in seen]
     refs = [*matched, *(h.article for h in held)]
-    items = digest_items(refs, rules)  # one per story: what the digest's "N articles" counts
-    parts = render_digest(heading, items)
-    if not parts:
-        parts = [f"<b>{heading}</b>\nNo new matches since {short_date(since)} UTC."]
-    archive.queue_digest(chat_id, parts, [h.alert_id for h in held], now, scheduled=scheduled)
+    digest = Digest(heading, tuple(digest_items(refs, rules)), since=since)
+    archive.queue_digest(chat_id, digest, [h.alert_id for h in held], now, scheduled=scheduled)
     log.info(
-        "event=digest_queued chat=%s reason=%s articles=%d reports=%d messages=%d",
+        "event=digest_queued chat=%s reason=%s articles=%d reports=%d",
         chat_id,
         "scheduled" if scheduled else "asked",
-        len(items),
+        len(digest.items),  # one per story: what the digest's "N articles" counts
         len(refs),
-        len(parts),
     )
-    return len(parts)
+    return 1
 
 
 def _rules_sending_to(chat_id: str, rules: RuleSet, config: Config) -> list[str]:

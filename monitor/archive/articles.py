@@ -139,7 +139,7 @@ class ArticlesMixin(ArchiveBase):
             insert_article(self.db, feed_url, article, alerts, iso(now), new_stories)
             saved += 1
         for story_edit in edits:
-            storystore.queue_edit(self.db, story_edit, iso(now))
+            outbox.queue_edit(self.db, story_edit, iso(now))
         feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
         self.db.execute("update feeds set warning = ? where url = ?", [warning, feed_url])
         return saved

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 from monitor.archive.chats import current_id, set_chat
 from monitor.archive.connection import ArchiveBase, reads, writes
+from monitor.archive.payload import decode, encode
 from monitor.archive.sqltime import from_iso, iso
-from monitor.types import AlertIntent, ArticleRef, HeldAlert, PendingAlert
+from monitor.types import AlertIntent, ArticleRef, Digest, HeldAlert, Notice, PendingAlert, StoryEdit
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -39,14 +40,14 @@ def queue_alerts(
 ) -> None:
     """An article's alerts, one row per chat: pending, or held for a digest."""
     db.conn.executemany(
-        "insert into alerts (article_id, chat_id, rules, text, status, hold, priority, silent,"
+        "insert into alerts (article_id, chat_id, rules, payload, status, hold, priority, silent,"
         " kind, story_id, created, attempts) values (?, ?, ?, ?, ?, ?, ?, ?, 'send', ?, ?, 0)",
         [
             (
                 article_id,
                 current_id(db, a.chat_id),
                 json.dumps(list(a.rule_ids)),
-                a.text,
+                encode(a.alert),
                 "held" if a.hold else "pending",
                 a.hold,
                 a.priority,
@@ -145,34 +146,27 @@ def held_chats(db: sqlite_utils.Database) -> list[tuple[str, str]]:
 def queue_digest(
     db: sqlite_utils.Database,
     chat_id: str,
-    parts: Sequence[str],
+    message: Digest | Notice | None,
     folded: Sequence[int],
     silent: bool,
     now: str,
     kind: str = "digest",
 ) -> int | None:
-    """Queue a digest's messages (or a notice: kind "notice") and mark the held alerts it
-    carries; the first part's id."""
+    """Queue a digest (or a notice: kind "notice") and mark the held alerts it carries; its id."""
     first: int | None = None
-    for text in parts:
-        row_id = (
-            db.table("alerts")
-            .insert(
-                {
-                    "chat_id": chat_id,
-                    "text": text,
-                    "status": "pending",
-                    "kind": kind,
-                    "created": now,
-                    "attempts": 0,
-                    "silent": int(silent),
-                    "rules": "[]",
-                    "priority": "normal",
-                }
-            )
-            .last_pk
-        )
-        first = first if first is not None else int(row_id)  # type: ignore[arg-type]
+    if message is not None:
+        row = {
+            "chat_id": chat_id,
+            "payload": encode(message),
+            "status": "pending",
+            "kind": kind,
+            "created": now,
+            "attempts": 0,
+            "silent": int(silent),
+            "rules": "[]",
+            "priority": "normal",
+        }
+        first = int(db.table("alerts").insert(row).last_pk)  # type: ignore[arg-type]
     for i in range(0, len(folded), 500):
         chunk = list(folded[i : i + 500])
         db.execute(
@@ -183,14 +177,49 @@ def queue_digest(
     return first
 
 
+def queue_edit(db: sqlite_utils.Database, edit: StoryEdit, now: str) -> None:
+    """Bring a story's alert up to date: rewrite it while it waits, or queue an edit once sent."""
+    target = db.execute(
+        "select status, kind, chat_id, story_id from alerts where id = ?", [edit.alert_id]
+    ).fetchone()
+    if target is None or target[1] != "send":
+        return
+    if target[0] in ("pending", "held"):
+        db.execute(
+            "update alerts set payload = ?, text = null where id = ?", [encode(edit.alert), edit.alert_id]
+        )
+        return
+    if target[0] != "sent":
+        return  # Telegram refused the alert itself: nothing to edit
+    # Only the newest text matters: an older edit still waiting is replaced, not sent.
+    db.execute(
+        "update alerts set status = 'superseded' where edit_of = ? and status = 'pending'", [edit.alert_id]
+    )
+    db.table("alerts").insert(
+        {
+            "chat_id": target[2],
+            "payload": encode(edit.alert),
+            "status": "pending",
+            "kind": "edit",
+            "edit_of": edit.alert_id,
+            "story_id": target[3],
+            "created": now,
+            "attempts": 0,
+            "silent": 1,
+            "rules": "[]",
+        }
+    )
+
+
 class OutboxMixin(ArchiveBase):
     @reads("read the outbox")
     def pending_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
         """Alerts due at `now`, oldest first, but none behind an older one of its chat that is
         not due yet (a chat's alerts go in order) and none to a disabled chat."""
         rows = self.db.execute(
-            "select a.id, a.chat_id, a.text, a.attempts, a.silent, a.edit_of, t.status, t.message_id,"
-            " a.kind, a.last_error like ? from alerts a left join alerts t on t.id = a.edit_of"
+            "select a.id, a.chat_id, a.payload, a.text, a.attempts, a.silent, a.edit_of, t.status,"
+            " t.message_id, a.kind, a.parts_sent, a.last_error like ? from alerts a"
+            " left join alerts t on t.id = a.edit_of"
             " where a.status = 'pending'"
             " and (a.next_attempt is null or a.next_attempt <= ?)"
             " and a.chat_id not in (select id from chats where status = 'disabled')"
@@ -204,14 +233,15 @@ class OutboxMixin(ArchiveBase):
             PendingAlert(
                 id=r[0],
                 chat_id=r[1],
-                text=r[2],
-                attempts=r[3],
-                silent=bool(r[4]),
-                edit_of=r[5],
-                target_status=r[6],
-                target_message_id=r[7],
-                kind=r[8] or "send",
-                unknown=bool(r[9]),
+                message=decode(r[2], r[3]),
+                attempts=r[4],
+                silent=bool(r[5]),
+                edit_of=r[6],
+                target_status=r[7],
+                target_message_id=r[8],
+                kind=r[9] or "send",
+                parts_sent=r[10] or 0,
+                unknown=bool(r[11]),
             )
             for r in rows
         ]
@@ -222,6 +252,12 @@ class OutboxMixin(ArchiveBase):
             alert_id,
             {"status": "sent", "sent_at": iso(now), "message_id": message_id, "last_error": None},
         )
+
+    @writes("record a sent message")
+    def mark_parts_sent(self, alert_id: int, parts: int) -> None:
+        """The first `parts` messages of a row that takes several (a digest) are sent: a retry
+        goes on from the next one, so none is sent twice."""
+        self.db.execute("update alerts set parts_sent = ? where id = ?", [parts, alert_id])
 
     @writes("record a failed alert")
     def mark_failed(self, alert_id: int, error: str, now: datetime) -> None:
@@ -300,20 +336,21 @@ class OutboxMixin(ArchiveBase):
     def queue_digest(
         self,
         chat_id: str,
-        parts: Sequence[str],
+        digest: Digest | None,
         folded: Sequence[int],
         now: datetime,
         *,
         silent: bool = False,
         scheduled: bool = False,
     ) -> int | None:
-        """Queue a digest's messages and mark the held alerts it carries, in one transaction."""
-        first = queue_digest(self.db, chat_id, parts, folded, silent, iso(now))
+        """Queue a digest (None: nothing to send) and mark the held alerts it carries, in one
+        transaction; a scheduled one is remembered as the chat's last digest."""
+        first = queue_digest(self.db, chat_id, digest, folded, silent, iso(now))
         if scheduled:
             set_chat(self.db, chat_id, last_digest=iso(now))
         return first
 
     @writes("queue a notice")
-    def queue_notice(self, chat_id: str, html: str, now: datetime) -> None:
+    def queue_notice(self, chat_id: str, notice: Notice, now: datetime) -> None:
         """A message for the operator (a feed suspended), sent through the outbox like an alert."""
-        queue_digest(self.db, chat_id, [html], [], False, iso(now), kind="notice")
+        queue_digest(self.db, chat_id, notice, [], False, iso(now), kind="notice")

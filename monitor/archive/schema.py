@@ -233,3 +233,12 @@ def m012_story_profiles(db: sqlite_utils.Database) -> None:
         " primary key (lang, term)) without rowid"
     )
     db.execute("create table if not exists term_docs (lang text primary key, documents integer not null)")
+
+
+@migrations()
+def m013_outbox_payload(db: sqlite_utils.Database) -> None:
+    """The outbox stores channel-neutral messages (payload, JSON: payload.py), rendered by each
+    notifier when sent; rows queued before keep their Telegram HTML in text and go out as it.
+    parts_sent: messages of a row already sent (a digest may take several)."""
+    db.table("alerts").add_column("payload", str)
+    db.table("alerts").add_column("parts_sent", int, not_null_default=0)

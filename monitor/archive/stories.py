@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
 from monitor.archive.sqltime import from_iso, iso
-from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin
+from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
     import sqlite_utils
@@ -255,7 +255,7 @@ def story_reports(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, s
 def alerted_article(
     db: sqlite_utils.Database, article_id: int
 ) -> tuple[EntryData, str | None, tuple[RuleMatch, ...]]:
-    """What render_alert needs to draw an article's alert again."""
+    """What compose_alert needs to draw an article's alert again."""
     row = db.execute(
         "select a.feed, a.title, a.summary, a.link, a.guid, a.published, a.outlet, coalesce(f.name, f.title)"
         " from articles a left join feeds f on f.url = a.feed where a.id = ?",
@@ -277,38 +277,6 @@ def alerted_article(
         )
     )
     return entry, row[6] or row[7], matches
-
-
-def queue_edit(db: sqlite_utils.Database, edit: StoryEdit, now: str) -> None:
-    """Bring a story's alert up to date: rewrite it while it waits, or queue an edit once sent."""
-    target = db.execute(
-        "select status, kind, chat_id, story_id from alerts where id = ?", [edit.alert_id]
-    ).fetchone()
-    if target is None or target[1] != "send":
-        return
-    if target[0] in ("pending", "held"):
-        db.execute("update alerts set text = ? where id = ?", [edit.text, edit.alert_id])
-        return
-    if target[0] != "sent":
-        return  # Telegram refused the alert itself: nothing to edit
-    # Only the newest text matters: an older edit still waiting is replaced, not sent.
-    db.execute(
-        "update alerts set status = 'superseded' where edit_of = ? and status = 'pending'", [edit.alert_id]
-    )
-    db.table("alerts").insert(
-        {
-            "chat_id": target[2],
-            "text": edit.text,
-            "status": "pending",
-            "kind": "edit",
-            "edit_of": edit.alert_id,
-            "story_id": target[3],
-            "created": now,
-            "attempts": 0,
-            "silent": 1,
-            "rules": "[]",
-        }
-    )
 
 
 class StoryIndex:

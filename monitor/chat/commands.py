@@ -2,7 +2,7 @@
 
 bot.py checks who may ask and calls these; each returns a single message that is
 valid Telegram HTML (only <b>, <i>, <a href>, <code>; every piece of feed or
-archive text cut with render._cut, then escaped with html.escape(quote=True))
+archive text cut with alerts.text.cut, then escaped with html.escape(quote=True))
 and at most MAX_MESSAGE UTF-16 units as sent. Lists are cut between items,
 ending in "… and N more". Pure apart from the Archive passed in: the time is `now`.
 """
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from monitor.alerts.render import _MONTHS, MAX_MESSAGE, _clean, _cut, _fits, _is_web_url, _units
 from monitor.alerts.routing import chats_for
+from monitor.alerts.text import MAX_MESSAGE, MONTHS, clean, cut, fits, is_web_url, units
 from monitor.archive.store import Archive
 from monitor.config.values import parse_duration
 from monitor.ingest.schedule import is_stale
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.types import ChatState, Config, FeedStatus, Rule, SearchHit
 
 __all__ = [
@@ -70,7 +70,7 @@ COUNT_CAP = 1000  # search hits counted for the total; more shows as "1000+"
 FAILING_SHOWN = 10  # failing feeds listed by /status
 STALE_PASS = timedelta(minutes=10)  # /status warns when the last pass ended longer ago (a tick is 10 s)
 
-# Budgets in UTF-16 units of escaped text (see render._cut).
+# Budgets in UTF-16 units of escaped text (see alerts.text.cut).
 NAME_BUDGET = 80  # a rule, feed or outlet name
 ID_BUDGET = 64  # a rule or chat id
 TITLE_BUDGET = 200  # an article title in a list
@@ -168,11 +168,11 @@ def status_text(archive: Archive, config: Config, info: ServiceInfo, now: dateti
     lines = list(head)
     if failing:
         lines += ["", "<b>Failing feeds</b>"]
-        room = MAX_MESSAGE - _units("\n".join(lines)) - 1
+        room = MAX_MESSAGE - units("\n".join(lines)) - 1
         lines += _fit(feed_lines, (room - 200) // 2 if disabled else room, total=len(failing))
     if disabled:
         lines += ["", "<b>Disabled chats</b> (their alerts wait until the bot can post there)"]
-        lines += _fit(chat_lines, MAX_MESSAGE - _units("\n".join(lines)) - 1)
+        lines += _fit(chat_lines, MAX_MESSAGE - units("\n".join(lines)) - 1)
     return "\n".join(lines)
 
 
@@ -253,7 +253,7 @@ def search_text(
     noun = "article" if total == 1 else "articles"
     head = f"<b>{total:,}{'+' if capped else ''} {noun}</b> match {about}, newest first:"
     lines = [_hit_line(hit, now) for hit in hits[: max(limit, 0)]]
-    body = _fit(lines, MAX_MESSAGE - _units(head) - 1, total=total, plus=capped)
+    body = _fit(lines, MAX_MESSAGE - units(head) - 1, total=total, plus=capped)
     return "\n".join([head, *body])
 
 
@@ -292,7 +292,7 @@ def _parse_search(args: str) -> tuple[str, str | None, str | None] | str:
 def _hit_line(hit: SearchHit, now: datetime) -> str:
     title = _text(hit.title, TITLE_BUDGET) or "(untitled)"
     link = (hit.link or "").strip()
-    if _is_web_url(link) and _fits(link, HREF_BUDGET):
+    if is_web_url(link) and fits(link, HREF_BUDGET):
         title = f'<a href="{html.escape(link)}">{title}</a>'
     meta = [_text(hit.outlet or _host(hit.feed or "") or "?", NAME_BUDGET)]
     if hit.published is not None:
@@ -325,7 +325,7 @@ def rules_text(archive: Archive, rules: RuleSet, config: Config, chat_id: str, n
     tail = ["", "🔴 high · 🔵 normal · ⚪ low priority", "/mute RULE 8h holds a rule's alerts in this chat"]
     if not here:
         tail.insert(1, "<i>No rule sends alerts to this chat.</i>")
-    room = MAX_MESSAGE - _units("\n".join([head, *tail])) - 1
+    room = MAX_MESSAGE - units("\n".join([head, *tail])) - 1
     return "\n".join([head, *_fit(lines, room), *tail])
 
 
@@ -398,7 +398,7 @@ def _unmute_all(archive: Archive, chat_id: str, now: datetime) -> str:
     names = [f"<code>{_text(rule_id, ID_BUDGET)}</code>" for rule_id in sorted(ended)]
     head = f"🔔 Unmuted {len(ended)} rule{'s' if len(ended) != 1 else ''} in this chat:"
     tail = "What they matched while muted comes in the next digest."
-    return "\n".join([head, *_fit(names, MAX_MESSAGE - _units(head + tail) - 2), tail])
+    return "\n".join([head, *_fit(names, MAX_MESSAGE - units(head + tail) - 2), tail])
 
 
 def _find_rule(rules: RuleSet, text: str) -> Rule | str:
@@ -425,7 +425,7 @@ def _unknown_rule(wanted: str, known: Sequence[str], *, list_all: bool, what: st
         return line + " /rules lists the rule ids."
     line += " Rule ids: "
     ids = [f"<code>{_text(rule_id, ID_BUDGET)}</code>" for rule_id in known]
-    return line + ", ".join(_fit(ids, MAX_MESSAGE - _units(line) - 4, sep=2))
+    return line + ", ".join(_fit(ids, MAX_MESSAGE - units(line) - 4, sep=2))
 
 
 # --- small pieces ---------------------------------------------------------------
@@ -435,7 +435,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _text(text: str, budget: int) -> str:
     """Feed or archive text as one escaped line of at most `budget` UTF-16 units."""
-    return html.escape(_cut(_clean(text), budget), quote=True)
+    return html.escape(cut(clean(text), budget), quote=True)
 
 
 def _fit(
@@ -447,7 +447,7 @@ def _fit(
     kept: list[str] = []
     used = 0
     for item in items:
-        cost = _units(item) + sep
+        cost = units(item) + sep
         later = total - len(kept) - 1
         if used + cost + (_MORE_ROOM if later > 0 else 0) > budget:
             break
@@ -490,7 +490,7 @@ def _minus(now: datetime, seconds: float) -> datetime | None:
 def _date(moment: datetime, now: datetime) -> str:
     """'21 Nov 14:05' in UTC; '21 Nov 2024' for another year."""
     moment = moment.astimezone(UTC)
-    day = f"{moment.day} {_MONTHS[moment.month - 1]}"
+    day = f"{moment.day} {MONTHS[moment.month - 1]}"
     return f"{day} {moment.year}" if moment.year != now.astimezone(UTC).year else f"{day} {moment:%H:%M}"
 
 
@@ -499,7 +499,7 @@ def _until(moment: datetime, now: datetime) -> str:
     moment, today = moment.astimezone(UTC), now.astimezone(UTC)
     if moment.date() == today.date():
         return f"{moment:%H:%M} UTC"
-    day = f"{moment.day} {_MONTHS[moment.month - 1]}"
+    day = f"{moment.day} {MONTHS[moment.month - 1]}"
     year = f" {moment.year}" if moment.year != today.year else ""
     return f"{day}{year} {moment:%H:%M} UTC"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import RuleError
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.types import Rule
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from monitor.errors import RuleError
 from monitor.rules.examples import ExampleFailure, check_examples, find_example_file, is_example_file
-from monitor.rules.ruleset import PRIORITIES, Query, RuleSet, assemble_rule_set, check_rule_id, parse_query
+from monitor.rules.matcher import RuleSet
+from monitor.rules.ruleset import PRIORITIES, Query, assemble_rule_set, check_rule_id, parse_query
 from monitor.rules.termlists import TermList, index_term_lists, make_term_list, resolve_lists
 from monitor.types import Rule
 

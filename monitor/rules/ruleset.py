@@ -41,7 +41,6 @@ __all__ = [
     "Or",
     "PRIORITIES",
     "Query",
-    "RuleSet",
     "Term",
     "TermList",
     "assemble_rule_set",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.types import RuleMatch, StoredArticle
 
 

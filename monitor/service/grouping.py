@@ -10,8 +10,9 @@ For the articles of one feed update (a batch), in order:
     | profile.place                                      join the closest open story's profile, a
                                                          copy's story, or start a story
     then: a new story alerts as before; a report joining a story alerts for the rules no earlier
-    report of the story matched, and the story's alert is redrawn with "Also reported by"
-    (rewritten while still queued, edited in Telegram once sent: storage.queue_edit).
+    report of the story matched. Joining an archived story is an event (StoryJoined, in `joins`):
+    alerts.redraw draws that story's alerts again with "Also reported by" (rewritten while still
+    queued, edited in the chat once sent). Grouping renders nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from monitor.alerts.render import render_alert
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories import profile
 from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_copy
 from monitor.stories.lookup import FingerprintCache
-from monitor.types import AlertIntent, EntryData, RuleMatch, StoryEdit, StoryJoin, StorySettings
+from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
 COLD_START = 10  # articles of a language the archive needs before rarity weighs words
@@ -54,14 +54,13 @@ class _NewStory:
 
 @dataclass
 class Grouper:
-    """Places the articles of one batch; `edits` collects the story alerts to bring up to date."""
+    """Places the articles of one batch; `joins` collects the archived stories they joined."""
 
     archive: Archive
     settings: StorySettings
     alerts_for: AlertsFor
-    rule_names: dict[str, str]
     fingerprints: FingerprintCache = field(default_factory=lambda: FingerprintCache())
-    edits: list[StoryEdit] = field(default_factory=list)
+    joins: list[StoryJoined] = field(default_factory=list)  # in order; their alerts are redrawn
     boilerplate: frozenset[str] = frozenset()  # sentences this feed repeats (see learn_feed)
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
     # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
@@ -204,15 +203,10 @@ class Grouper:
     ) -> list[AlertIntent]:
         joined = self._joined.setdefault(story_id, [])
         joined.append(report)
-        reports = self.archive.story_reports(story_id)
+        self.joins.append(StoryJoined(story_id, tuple(joined)))
         alerted = self._rules.setdefault(story_id, set())
-        for alert_id, _chat_id, article_id, rule_ids in self.archive.story_alerts(story_id):
+        for _alert_id, _chat_id, _article_id, rule_ids in self.archive.story_alerts(story_id):
             alerted.update(rule_ids)
-            first, first_outlet, first_matches = self.archive.alerted_article(article_id)
-            shown = [m for m in first_matches if m.rule_id in rule_ids]  # this chat's rules only
-            also = [(o, link) for other, o, link in reports if other != article_id] + joined
-            text = render_alert(first, first_outlet, shown, self.rule_names, also)
-            self.edits.append(StoryEdit(alert_id, text))
         return self._new_rules(story_id, entry, outlet, matches)
 
     def _story_of(self, new: _NewStory) -> int:

@@ -9,12 +9,13 @@
           rules.match                       #   which rules fire, with which terms
           stories.fingerprint               #   what story grouping compares
       | grouping.Grouper.place              # which story (its profile is closest); a new story
-                                            #   alerts, a joining report redraws its story's alert
-                                            #   ("also reported by") and alerts for rules new to it
-      | render.render_alert                 # one alert per story per chat
+                                            #   alerts, a report joining an archived one alerts for
+                                            #   rules new to it and is an event (StoryJoined)
+      | redraw.story_edits                  # that story's alert drawn again ("also reported by")
+      | compose.compose_alert               # one alert per story per chat (channel-neutral)
       | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
       | storage.save_update                 # articles + stories + matches + outbox: one transaction
-    then deliver.deliver_pending sends the outbox (see deliver.py).
+    then deliver.deliver_pending sends the outbox, each notifier rendering its own format (deliver.py).
 
 A broken feed is an error value recorded on its row; it never stops the others.
 """
@@ -33,8 +34,9 @@ from datetime import datetime, timedelta
 import httpx
 
 from monitor.alerts import policy as chats
-from monitor.alerts.render import render_alert, suspension_notice
-from monitor.alerts.routing import CONSOLE, Router, chats_for, top_priority
+from monitor.alerts.compose import compose_alert
+from monitor.alerts.redraw import story_edits
+from monitor.alerts.routing import Router, chats_for, top_priority
 from monitor.archive.feeds import CHURN_PASSES
 from monitor.archive.store import Archive
 from monitor.config.values import redact_urls
@@ -42,7 +44,7 @@ from monitor.errors import BudgetExceeded, FeedError, FetchError, ParseError, St
 from monitor.ingest.fetch import HostLimits, fetch_feed
 from monitor.ingest.parse import located
 from monitor.ingest.schedule import CheckResult, Decision, plan
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.service.grouping import Grouper
 from monitor.service.workers import Analysed, AnalysedFeed, Analyser
 from monitor.stories.lookup import FingerprintCache
@@ -53,6 +55,7 @@ from monitor.types import (
     FeedForUpdate,
     FetchedFeed,
     NewArticle,
+    Notice,
     RuleMatch,
     StoryEdit,
 )
@@ -60,7 +63,6 @@ from monitor.types import (
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 CHURN_EDIT_EVERY = timedelta(hours=1)  # a churning feed edits one story's alert at most this often
-__all__ = ["CONSOLE", "PassReport", "Pipeline"]
 
 
 @dataclass
@@ -259,7 +261,7 @@ class Pipeline:
             report.suspended.append((key, decision.suspend))
             admin = self.config.telegram.admin_chat
             if admin and self.config.telegram.token:
-                self.archive.queue_notice(admin, suspension_notice(key, error.message, decision.suspend), now)
+                self.archive.queue_notice(admin, Notice(key, error.message, decision.suspend), now)
 
     def fail_unexpectedly(self, key: str, exc: Exception, report: PassReport) -> None:
         """An exception nothing expected, as the feed's error: its next check as after any error,
@@ -287,9 +289,7 @@ class Pipeline:
         were published before `horizon` (archived, grouped, but alerting nothing)."""
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
-        grouper = Grouper(
-            self.archive, self.config.stories, self.alerts_for, self.rule_names(), self.fingerprints
-        )
+        grouper = Grouper(self.archive, self.config.stories, self.alerts_for, self.fingerprints)
         grouper.learn_feed([item.entry.summary for item in fresh])
         placed = []
         held_back = 0
@@ -299,12 +299,12 @@ class Pipeline:
             entry = (
                 item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
             )
-            edits = len(grouper.edits)
+            joins = len(grouper.joins)
             place = grouper.place(entry, entry.outlet, item.matches, item.fingerprint, item.story_keys)
             old = horizon is not None and entry.published is not None and entry.published < horizon
             if old:  # back catalogue: no alert, and no story alert redrawn for it
-                held_back += bool(place.alerts) or len(grouper.edits) > edits  # it would have alerted
-                del grouper.edits[edits:]
+                held_back += bool(place.alerts) or len(grouper.joins) > joins  # it would have alerted
+                del grouper.joins[joins:]
                 place = replace(place, alerts=[])
             article = NewArticle(
                 entry=entry,
@@ -321,7 +321,9 @@ class Pipeline:
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
         router = Router(self.archive, self.config, now)
         routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
-        return routed, grouper.edits, held_back
+        names = self.rule_names()
+        edits = [edit for joined in grouper.joins for edit in story_edits(self.archive, joined, names)]
+        return routed, edits, held_back
 
     def rule_names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.rules.rules}
@@ -346,7 +348,7 @@ class Pipeline:
                 AlertIntent(
                     chat_id=chat,
                     rule_ids=tuple(m.rule_id for m in ms),
-                    text=render_alert(entry, outlet, ms, names, also),
+                    alert=compose_alert(entry, outlet, ms, names, also, priority),
                     silent=chats.is_silent(self.config.chat(chat), priority),
                     priority=priority,
                 )

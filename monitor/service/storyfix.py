@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from monitor.alerts import policy
-from monitor.alerts.render import render_alert
+from monitor.alerts.compose import compose_alert
 from monitor.alerts.routing import chats_for, top_priority
 from monitor.archive.store import Archive
-from monitor.rules.ruleset import RuleSet
+from monitor.rules.matcher import RuleSet
 from monitor.stories import profile
 from monitor.types import AlertIntent, Config, RuleMatch
 
@@ -81,7 +81,7 @@ def alerts_for(
             AlertIntent(
                 chat_id=chat,
                 rule_ids=tuple(m.rule_id for m in ms),
-                text=render_alert(entry, outlet, ms, names, ()),
+                alert=compose_alert(entry, outlet, ms, names, (), priority),
                 silent=policy.is_silent(config.chat(chat), priority),
                 priority=priority,
             )

@@ -285,7 +285,7 @@ def test_run_schedules_each_digest_as_a_cron_job_and_catches_up_a_missed_one(cha
     )
     config_path = chat_config(chats, feed=feed)
     archive = Archive.open(load_config(config_path, environ={}).storage_path)
-    archive.queue_digest("1001", [], [], datetime.now(UTC) - timedelta(days=2), scheduled=True)
+    archive.queue_digest("1001", None, [], datetime.now(UTC) - timedelta(days=2), scheduled=True)
     archive.close()
     config = load_config(config_path, environ={TOKEN_ENV: telegram_api.token})
     scheduler = AsyncIOScheduler(timezone=UTC)

@@ -16,6 +16,7 @@ from telegram import Bot
 from fakes.telegram_api import FakeTelegramAPI
 from monitor.alerts.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
 from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
+from monitor.types import RenderedText
 
 T = TypeVar("T")
 ALERT = '<b>Storm &amp; rain</b>\n\n<a href="https://x.example/?a=1&amp;b=2">link</a>'
@@ -212,7 +213,8 @@ def test_console_prints_plain_text() -> None:
     async def main() -> str | None:
         console = ConsoleNotifier(stream)
         await console.start()
-        message_id = await console.send("42", ALERT)
+        (text,) = console.render(RenderedText(ALERT))  # the console renders its own format
+        message_id = await console.send("42", text)
         await console.close()
         return message_id
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from fakes.telegram_api import ApiError, check_text, parse_html, utf16_len
+from monitor.alerts.compose import compose_alert
 from monitor.alerts.render import MAX_MESSAGE, format_date, render_alert, to_plain_text
 from monitor.types import EntryData, RuleMatch
 
@@ -34,7 +35,7 @@ def render(
     outlet: str | None = "Reuters",
 ) -> str:
     names = {"storm": "Storms"} if names is None else names
-    return render_alert(item or entry(), outlet, matches, names)
+    return render_alert(compose_alert(item or entry(), outlet, matches, names))
 
 
 def snippet_of(alert: str) -> str:

@@ -16,7 +16,7 @@ from monitor.archive import fulltext
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
 from monitor.ingest.schedule import Decision, is_stale
-from monitor.types import AlertIntent, EntryData, FeedConfig, FetchedFeed, NewArticle, RuleMatch
+from monitor.types import Alert, AlertIntent, EntryData, FeedConfig, FetchedFeed, NewArticle, RuleMatch
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 FEED = "https://feed.example/rss"
@@ -29,6 +29,11 @@ def after(minutes: float, suspend: str | None = None) -> Decision:
 
 def fetched(etag: str = '"v1"') -> FetchedFeed:
     return FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={}, etag=etag)
+
+
+def alert(n: int) -> Alert:
+    """An alert as the outbox stores it (channel-neutral), told apart by its title."""
+    return Alert(title=f"alert {n}", link=None, outlet=None, published=None, snippet="", rules=())
 
 
 def article(n: int, title: str = "India and Japan sign rare earths pact", alerts: int = 1):
@@ -47,7 +52,7 @@ def article(n: int, title: str = "India and Japan sign rare earths pact", alerts
         first_seen=NOW,
         matches=(RuleMatch("critical-minerals", ("rare earth*",)),),
     )
-    return new, [AlertIntent("123", ("critical-minerals",), f"<b>alert {n}</b>")] * alerts
+    return new, [AlertIntent("123", ("critical-minerals",), alert(n))] * alerts
 
 
 @pytest.fixture
@@ -82,10 +87,10 @@ def test_save_update_is_one_transaction_and_dedupes(archive: Archive) -> None:
 
 
 def test_failed_transaction_leaves_nothing(archive: Archive) -> None:
-    bad = article(3)[0], [AlertIntent("123", ("x",), None)]  # type: ignore[arg-type]
+    bad = article(3)[0], [AlertIntent("refused", ("x",), alert(3))]
     archive.db.execute(
-        "create trigger no_null_text before insert on alerts when new.text is null "
-        "begin select raise(abort, 'text required'); end"
+        "create trigger no_such_chat before insert on alerts when new.chat_id = 'refused' "
+        "begin select raise(abort, 'chat refused'); end"
     )
     with pytest.raises(StorageError):
         archive.save_update(FEED, fetched(), None, [article(4), bad], NOW, after(15))
@@ -96,7 +101,7 @@ def test_failed_transaction_leaves_nothing(archive: Archive) -> None:
 def test_outbox_lifecycle(archive: Archive) -> None:
     archive.save_update(FEED, fetched(), None, [article(1), article(2), article(3)], NOW, after(15))
     pending = archive.pending_alerts(NOW)
-    assert [a.text for a in pending] == ["<b>alert 1</b>", "<b>alert 2</b>", "<b>alert 3</b>"]
+    assert [a.message for a in pending] == [alert(1), alert(2), alert(3)]
     archive.mark_sent(pending[0].id, "77", NOW)
     archive.mark_failed(pending[1].id, "Bad Request: can't parse entities", NOW)
     archive.mark_retry(pending[2].id, "Telegram down", NOW + timedelta(minutes=1))

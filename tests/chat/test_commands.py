@@ -23,8 +23,10 @@ from monitor.chat.commands import (
     unmute_text,
 )
 from monitor.ingest.schedule import Decision
-from monitor.rules.ruleset import RuleSet, compile_rule_set
+from monitor.rules.matcher import RuleSet
+from monitor.rules.ruleset import compile_rule_set
 from monitor.types import (
+    Alert,
     AlertIntent,
     Config,
     EntryData,
@@ -306,8 +308,9 @@ def test_search_total_is_capped(archive: Archive, monkeypatch: pytest.MonkeyPatc
 
 
 def test_status_reports_feeds_pass_alerts_and_disabled_chats(archive: Archive, config: Config) -> None:
-    pending = AlertIntent(CHAT, ("critical-minerals",), "<b>a</b>")
-    held = AlertIntent(OTHER, ("chips",), "<b>b</b>", hold="quiet")
+    said = Alert(title="a", link=None, outlet=None, published=None, snippet="", rules=())
+    pending = AlertIntent(CHAT, ("critical-minerals",), said)
+    held = AlertIntent(OTHER, ("chips",), said, hold="quiet")
     save(archive, [article(1, "rare", alerts=[pending, held]), article(2, "rare 2", alerts=[pending])])
     failed = archive.pending_alerts(NOW)[0]
     archive.mark_failed(failed.id, "Bad Request", NOW)

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 from fakes.telegram_api import check_text, utf16_len
+from monitor.alerts.notify import telegram_html
 from monitor.alerts.render import MAX_MESSAGE
+from monitor.archive.payload import decode
 from monitor.archive.sqltime import iso
 from monitor.archive.store import Archive
 from monitor.config.load import load_config
@@ -77,10 +79,14 @@ def stored(outcome: Outcome, url: str) -> list[dict[str, Any]]:
 
 
 def alerts_of(outcome: Outcome, url: str) -> list[str]:
-    """The text of every alert queued for the feed's articles."""
+    """Every alert queued for the feed's articles, as the Telegram notifier renders it to send."""
     with archive_of(outcome) as archive:
-        sql = "select al.text from alerts al join articles ar on ar.id = al.article_id where ar.feed = ?"
-        return [row["text"] for row in archive.db.query(sql, [url])]
+        sql = (
+            "select al.payload, al.text from alerts al join articles ar on ar.id = al.article_id"
+            " where ar.feed = ?"
+        )
+        rows = archive.db.query(sql, [url])
+        return [html for row in rows for html in telegram_html(decode(row["payload"], row["text"]))]
 
 
 def every_text(outcome: Outcome) -> str:
