@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import difflib
 import html
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from monitor.alerts.routing import chats_for
-from monitor.alerts.text import MAX_MESSAGE, MONTHS, clean, cut, fits, is_web_url, units
+from monitor.alerts.text import MAX_MESSAGE, fits, is_web_url, units
 from monitor.archive.store import Archive
-from monitor.config.values import parse_duration
+from monitor.chat.pieces import (
+    ago,
+    escaped,
+    fit_lines,
+    host_of,
+    minus,
+    parse_span,
+    short_date,
+    span_text,
+    until_text,
+)
 from monitor.ingest.schedule import is_stale
 from monitor.rules.matcher import RuleSet
 from monitor.types import ChatState, Config, FeedStatus, Rule, SearchHit
@@ -79,10 +87,8 @@ ERROR_BUDGET = 160  # a feed's error message
 REASON_BUDGET = 160  # why a chat is disabled
 QUERY_BUDGET = 200  # the search query echoed back
 RULE_IDS_BUDGET = 120  # the rule ids after a search hit
-_MORE_ROOM = 32  # "\n… and 1000000+ more", kept free while a list may still be cut
 
 _PRIORITY_MARK = {"high": "🔴", "normal": "🔵", "low": "⚪"}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _TOKEN = re.compile(r'"[^"]*"?|\S+')  # a quoted phrase (maybe unclosed) or a word
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "″": '"'})
 
@@ -98,29 +104,29 @@ def help_text(rules: RuleSet) -> str:
         "/search QUERY [since:7d] [rule:ID] — the archive, newest first. "
         'Words, "exact phrase", OR, NOT, prefix*; since: takes 30m, 12h, 7d, 2w',
         "/rules — every rule with its matches in the last 24 h and its mute in this chat",
-        f"/mute RULE [8h] — hold a rule's alerts in this chat ({_span(DEFAULT_MUTE)} unless given, "
-        f"at most {_span(MAX_MUTE)}); its matches are still archived and come in the next digest",
+        f"/mute RULE [8h] — hold a rule's alerts in this chat ({span_text(DEFAULT_MUTE)} unless given, "
+        f"at most {span_text(MAX_MUTE)}); its matches are still archived and come in the next digest",
         "/unmute RULE — send its alerts again (/unmute all ends every mute here)",
         "/digest — everything held for this chat plus recent matches, now",
         "/story ID — a story's reports: when each joined and why",
         "/split ARTICLE_ID — take a report out of its story into its own, with its alert",
         "/help — this list",
         "",
-        f"RULE is a rule id as /rules shows it, e.g. <code>{_text(example, ID_BUDGET)}</code>.",
+        f"RULE is a rule id as /rules shows it, e.g. <code>{escaped(example, ID_BUDGET)}</code>.",
     ]
     return "\n".join(lines)
 
 
 def refusal_text(user_id: int | None, chat_id: int | str) -> str:
     """For someone not on the allow-list: their ids and what the operator must do; no archive data."""
-    chat = f"<code>{_text(str(chat_id), ID_BUDGET)}</code>"
+    chat = f"<code>{escaped(str(chat_id), ID_BUDGET)}</code>"
     if user_id is None:
         return (
             "Sorry, this bot only answers the people its operator allowed.\n"
             f"Telegram did not say who sent this (an anonymous admin or a channel?). Chat id: {chat}.\n"
             "Send the command from your own account to see your user id."
         )
-    user = f"<code>{_text(str(user_id), ID_BUDGET)}</code>"
+    user = f"<code>{escaped(str(user_id), ID_BUDGET)}</code>"
     return (
         "Sorry, this bot only answers the people its operator allowed.\n"
         f"Your user id: {user}\nThis chat: {chat}\n"
@@ -169,39 +175,39 @@ def status_text(archive: Archive, config: Config, info: ServiceInfo, now: dateti
     if failing:
         lines += ["", "<b>Failing feeds</b>"]
         room = MAX_MESSAGE - units("\n".join(lines)) - 1
-        lines += _fit(feed_lines, (room - 200) // 2 if disabled else room, total=len(failing))
+        lines += fit_lines(feed_lines, (room - 200) // 2 if disabled else room, total=len(failing))
     if disabled:
         lines += ["", "<b>Disabled chats</b> (their alerts wait until the bot can post there)"]
-        lines += _fit(chat_lines, MAX_MESSAGE - units("\n".join(lines)) - 1)
+        lines += fit_lines(chat_lines, MAX_MESSAGE - units("\n".join(lines)) - 1)
     return "\n".join(lines)
 
 
 def _pass_line(info: ServiceInfo, now: datetime) -> str:
-    passes = f"{info.passes} pass{'es' if info.passes != 1 else ''} since the start {_ago(info.started, now)}"
+    passes = f"{info.passes} pass{'es' if info.passes != 1 else ''} since the start {ago(info.started, now)}"
     if info.last_pass is None:
-        return f"Last pass: none finished yet (started {_ago(info.started, now)})"
+        return f"Last pass: none finished yet (started {ago(info.started, now)})"
     late = "⚠️ " if now - info.last_pass > STALE_PASS else ""
-    return f"{late}Last pass: {_ago(info.last_pass, now)} ({passes})"
+    return f"{late}Last pass: {ago(info.last_pass, now)} ({passes})"
 
 
 def _failing_feed(status: FeedStatus, now: datetime) -> str:
-    name = status.name or _host(status.url) or status.url
-    error = _text(status.last_error or "", ERROR_BUDGET)
+    name = status.name or host_of(status.url) or status.url
+    error = escaped(status.last_error or "", ERROR_BUDGET)
     if status.last_success is not None:
-        since = f"last ok {_ago(status.last_success, now)}"
+        since = f"last ok {ago(status.last_success, now)}"
     else:
         since = "never ok"
     fails = f"{status.error_count} failure{'s' if status.error_count != 1 else ''} in a row"
     if status.status == "suspended":
-        fails = "SUSPENDED: " + _text(status.suspended_reason or "", ERROR_BUDGET)
-    return f"• <b>{_text(name, NAME_BUDGET)}</b>: {error}\n   {fails}, {since}"
+        fails = "SUSPENDED: " + escaped(status.suspended_reason or "", ERROR_BUDGET)
+    return f"• <b>{escaped(name, NAME_BUDGET)}</b>: {error}\n   {fails}, {since}"
 
 
 def _disabled_chat(state: ChatState, outbox: Mapping[str, int], now: datetime) -> str:
-    line = f"• <code>{_text(state.chat_id, ID_BUDGET)}</code>"
+    line = f"• <code>{escaped(state.chat_id, ID_BUDGET)}</code>"
     if state.changed is not None:
-        line += f" since {_date(state.changed, now)}"
-    line += f": {_text(state.reason or 'no reason recorded', REASON_BUDGET)}"
+        line += f" since {short_date(state.changed, now)}"
+    line += f": {escaped(state.reason or 'no reason recorded', REASON_BUDGET)}"
     waiting = outbox.get("pending", 0) + outbox.get("held", 0)
     return line + (f" · {waiting} alert{'s' if waiting != 1 else ''} waiting" if waiting else "")
 
@@ -222,13 +228,13 @@ def search_text(
     query, since_text, rule = parsed
     since = None
     if since_text is not None:
-        age = _duration(since_text)
+        age = parse_span(since_text)
         if age is None:
             return (
-                f"Can't read <code>since:{_text(since_text, ID_BUDGET)}</code>: "
+                f"Can't read <code>since:{escaped(since_text, ID_BUDGET)}</code>: "
                 "use e.g. since:30m, since:12h, since:7d or since:2w."
             )
-        since = _minus(now, age)
+        since = minus(now, age)
     if rule is not None:
         if rules is not None:
             known = [r.id for r in rules.rules]
@@ -246,14 +252,14 @@ def search_text(
     if since_text is not None:
         filters.append(f"in the last {html.escape(since_text)}")
     if rule is not None:
-        filters.append(f"matched by <code>{_text(rule, ID_BUDGET)}</code>")
-    about = f"<i>{_text(query, QUERY_BUDGET)}</i>" + (f" ({', '.join(filters)})" if filters else "")
+        filters.append(f"matched by <code>{escaped(rule, ID_BUDGET)}</code>")
+    about = f"<i>{escaped(query, QUERY_BUDGET)}</i>" + (f" ({', '.join(filters)})" if filters else "")
     if not hits:
         return f"No articles match {about}."
     noun = "article" if total == 1 else "articles"
     head = f"<b>{total:,}{'+' if capped else ''} {noun}</b> match {about}, newest first:"
     lines = [_hit_line(hit, now) for hit in hits[: max(limit, 0)]]
-    body = _fit(lines, MAX_MESSAGE - units(head) - 1, total=total, plus=capped)
+    body = fit_lines(lines, MAX_MESSAGE - units(head) - 1, total=total, plus=capped)
     return "\n".join([head, *body])
 
 
@@ -290,15 +296,15 @@ def _parse_search(args: str) -> tuple[str, str | None, str | None] | str:
 
 
 def _hit_line(hit: SearchHit, now: datetime) -> str:
-    title = _text(hit.title, TITLE_BUDGET) or "(untitled)"
+    title = escaped(hit.title, TITLE_BUDGET) or "(untitled)"
     link = (hit.link or "").strip()
     if is_web_url(link) and fits(link, HREF_BUDGET):
         title = f'<a href="{html.escape(link)}">{title}</a>'
-    meta = [_text(hit.outlet or _host(hit.feed or "") or "?", NAME_BUDGET)]
+    meta = [escaped(hit.outlet or host_of(hit.feed or "") or "?", NAME_BUDGET)]
     if hit.published is not None:
-        meta.append(_date(hit.published, now))
+        meta.append(short_date(hit.published, now))
     if hit.rules:
-        meta.append(f"[{_text(', '.join(hit.rules), RULE_IDS_BUDGET)}]")
+        meta.append(f"[{escaped(', '.join(hit.rules), RULE_IDS_BUDGET)}]")
     return f"• {title} — {' · '.join(meta)}"
 
 
@@ -314,10 +320,10 @@ def rules_text(archive: Archive, rules: RuleSet, config: Config, chat_id: str, n
     lines = []
     for rule in rules.rules:
         mark = _PRIORITY_MARK.get(rule.priority, _PRIORITY_MARK["normal"])
-        line = f"{mark} <b>{_text(rule.name, NAME_BUDGET)}</b> <code>{_text(rule.id, ID_BUDGET)}</code>"
+        line = f"{mark} <b>{escaped(rule.name, NAME_BUDGET)}</b> <code>{escaped(rule.id, ID_BUDGET)}</code>"
         line += f" · {counts.get(rule.id, 0)}"
         if rule.id in muted:
-            line += f" · 🔇 muted until {_until(muted[rule.id], now)}"
+            line += f" · 🔇 muted until {until_text(muted[rule.id], now)}"
         if here and rule.id not in here:
             line += " · other chats"
         lines.append(line)
@@ -326,7 +332,7 @@ def rules_text(archive: Archive, rules: RuleSet, config: Config, chat_id: str, n
     if not here:
         tail.insert(1, "<i>No rule sends alerts to this chat.</i>")
     room = MAX_MESSAGE - units("\n".join([head, *tail])) - 1
-    return "\n".join([head, *_fit(lines, room), *tail])
+    return "\n".join([head, *fit_lines(lines, room), *tail])
 
 
 def _rules_sending_to(archive: Archive, rules: RuleSet, config: Config, chat_id: str) -> set[str]:
@@ -356,22 +362,22 @@ def mute_text(archive: Archive, rules: RuleSet, chat_id: str, args: str, now: da
         return rule
     span = DEFAULT_MUTE
     if len(tokens) == 2:
-        seconds = _duration(tokens[1].lower())
+        seconds = parse_span(tokens[1].lower())
         if seconds is None:
-            return f"Can't read <code>{_text(tokens[1], ID_BUDGET)}</code> as a duration.\n{usage}"
+            return f"Can't read <code>{escaped(tokens[1], ID_BUDGET)}</code> as a duration.\n{usage}"
         if seconds > MAX_MUTE.total_seconds():
-            example = f"/mute {_text(rule.id, ID_BUDGET)} {_span(MAX_MUTE)}"
-            return f"A mute lasts at most {_span(MAX_MUTE)}: e.g. <code>{example}</code>"
+            example = f"/mute {escaped(rule.id, ID_BUDGET)} {span_text(MAX_MUTE)}"
+            return f"A mute lasts at most {span_text(MAX_MUTE)}: e.g. <code>{example}</code>"
         span = timedelta(seconds=seconds)
     before = archive.muted_rules(chat_id, now).get(rule.id)
     until = now + span
     archive.mute(chat_id, rule.id, until)
-    was = f" (it was muted until {_until(before, now)})" if before is not None else ""
+    was = f" (it was muted until {until_text(before, now)})" if before is not None else ""
     return (
-        f"🔇 <b>{_text(rule.name, NAME_BUDGET)}</b> <code>{_text(rule.id, ID_BUDGET)}</code> is muted "
-        f"in this chat until {_until(until, now)}{was}.\n"
+        f"🔇 <b>{escaped(rule.name, NAME_BUDGET)}</b> <code>{escaped(rule.id, ID_BUDGET)}</code> is muted "
+        f"in this chat until {until_text(until, now)}{was}.\n"
         "Its matches are still archived and are held for the next digest (/digest sends it now). "
-        f"/unmute {_text(rule.id, ID_BUDGET)} ends the mute."
+        f"/unmute {escaped(rule.id, ID_BUDGET)} ends the mute."
     )
 
 
@@ -384,7 +390,7 @@ def unmute_text(archive: Archive, rules: RuleSet, chat_id: str, args: str, now: 
     rule = _find_rule(rules, tokens[0])
     if isinstance(rule, str):
         return rule
-    label = f"<b>{_text(rule.name, NAME_BUDGET)}</b> <code>{_text(rule.id, ID_BUDGET)}</code>"
+    label = f"<b>{escaped(rule.name, NAME_BUDGET)}</b> <code>{escaped(rule.id, ID_BUDGET)}</code>"
     if not archive.unmute(chat_id, rule.id, now):
         return f"{label} was not muted in this chat."
     return f"🔔 {label} alerts this chat again. What it matched while muted comes in the next digest."
@@ -395,10 +401,10 @@ def _unmute_all(archive: Archive, chat_id: str, now: datetime) -> str:
     ended = [rule_id for rule_id in muted if archive.unmute(chat_id, rule_id, now)]
     if not ended:
         return "No rule was muted in this chat."
-    names = [f"<code>{_text(rule_id, ID_BUDGET)}</code>" for rule_id in sorted(ended)]
+    names = [f"<code>{escaped(rule_id, ID_BUDGET)}</code>" for rule_id in sorted(ended)]
     head = f"🔔 Unmuted {len(ended)} rule{'s' if len(ended) != 1 else ''} in this chat:"
     tail = "What they matched while muted comes in the next digest."
-    return "\n".join([head, *_fit(names, MAX_MESSAGE - units(head + tail) - 2), tail])
+    return "\n".join([head, *fit_lines(names, MAX_MESSAGE - units(head + tail) - 2), tail])
 
 
 def _find_rule(rules: RuleSet, text: str) -> Rule | str:
@@ -415,111 +421,19 @@ def _find_rule(rules: RuleSet, text: str) -> Rule | str:
 
 def _unknown_rule(wanted: str, known: Sequence[str], *, list_all: bool, what: str = "No rule") -> str:
     """One line: the id not found, the close ones (difflib), and every id when list_all (cut)."""
-    line = f"{what} <code>{_text(wanted, ID_BUDGET)}</code>."
+    line = f"{what} <code>{escaped(wanted, ID_BUDGET)}</code>."
     if not known:
         return line + " No rules are loaded." if what == "No rule" else line
     close = difflib.get_close_matches(wanted, known, n=5, cutoff=0.5)
     if close:
-        line += " Did you mean " + ", ".join(f"<code>{_text(c, ID_BUDGET)}</code>" for c in close) + "?"
+        line += " Did you mean " + ", ".join(f"<code>{escaped(c, ID_BUDGET)}</code>" for c in close) + "?"
     if not list_all:
         return line + " /rules lists the rule ids."
     line += " Rule ids: "
-    ids = [f"<code>{_text(rule_id, ID_BUDGET)}</code>" for rule_id in known]
-    return line + ", ".join(_fit(ids, MAX_MESSAGE - units(line) - 4, sep=2))
+    ids = [f"<code>{escaped(rule_id, ID_BUDGET)}</code>" for rule_id in known]
+    return line + ", ".join(fit_lines(ids, MAX_MESSAGE - units(line) - 4, sep=2))
 
 
 # --- small pieces ---------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _text(text: str, budget: int) -> str:
-    """Feed or archive text as one escaped line of at most `budget` UTF-16 units."""
-    return html.escape(cut(clean(text), budget), quote=True)
-
-
-def _fit(
-    items: Sequence[str], budget: int, *, total: int | None = None, plus: bool = False, sep: int = 1
-) -> list[str]:
-    """As many items as fit in budget units (each followed by a `sep`-unit separator), then
-    "… and N more" when fewer than `total` (default: all items) are shown."""
-    total = len(items) if total is None else total
-    kept: list[str] = []
-    used = 0
-    for item in items:
-        cost = units(item) + sep
-        later = total - len(kept) - 1
-        if used + cost + (_MORE_ROOM if later > 0 else 0) > budget:
-            break
-        kept.append(item)
-        used += cost
-    if total > len(kept):
-        kept.append(f"… and {total - len(kept):,}{'+' if plus else ''} more")
-    return kept
-
-
-def _host(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return None
-
-
-def _duration(text: str) -> float | None:
-    """Seconds in '30m', '12h', '7d', '2w' (parse_duration's units plus weeks); None when unreadable."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        return None
-    number, unit = match.groups()
-    try:
-        if unit == "w":
-            return parse_duration(f"{float(number) * 7}d", math.inf)
-        return parse_duration(f"{number}{unit}", math.inf)
-    except ValueError:  # zero
-        return None
-
-
-def _minus(now: datetime, seconds: float) -> datetime | None:
-    """now - seconds, or None (no limit) when that is before the calendar begins."""
-    try:
-        return now - timedelta(seconds=seconds)
-    except OverflowError:
-        return None
-
-
-def _date(moment: datetime, now: datetime) -> str:
-    """'21 Nov 14:05' in UTC; '21 Nov 2024' for another year."""
-    moment = moment.astimezone(UTC)
-    day = f"{moment.day} {MONTHS[moment.month - 1]}"
-    return f"{day} {moment.year}" if moment.year != now.astimezone(UTC).year else f"{day} {moment:%H:%M}"
-
-
-def _until(moment: datetime, now: datetime) -> str:
-    """'14:00 UTC' later today, else '21 Nov 14:00 UTC'."""
-    moment, today = moment.astimezone(UTC), now.astimezone(UTC)
-    if moment.date() == today.date():
-        return f"{moment:%H:%M} UTC"
-    day = f"{moment.day} {MONTHS[moment.month - 1]}"
-    year = f" {moment.year}" if moment.year != today.year else ""
-    return f"{day}{year} {moment:%H:%M} UTC"
-
-
-def _ago(moment: datetime, now: datetime) -> str:
-    seconds = (now - moment).total_seconds()
-    if seconds < 60:
-        return "just now"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min ago"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h ago"
-    return f"{hours // 24} days ago"
-
-
-def _span(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

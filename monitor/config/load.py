@@ -9,7 +9,6 @@ and is never echoed in an error. Quiet hours and digest schedules of
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
@@ -17,15 +16,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.config.source import TomlSource, header, toml_error_line
 from monitor.config.values import (
     MAX_COUNT,
+    known_zone,
     parse_backfill,
     parse_digest_spec,
     parse_network,
     parse_quiet_hours,
+    valid_listen,
 )
 from monitor.errors import ConfigError
 from monitor.types import (
@@ -83,7 +83,6 @@ _SECTIONS = {
 _USER_ID = re.compile(r"^\s*\d+\s*$")
 # "host:port" or "[IPv6]:port"
 _ALLOW_ENTRY = re.compile(r"^\[?[0-9A-Za-z.:_-]+\]?(/[0-9]{1,3})?$")  # a name, an address, a network
-_LISTEN = re.compile(r"^(?:\[(?P<ipv6>[^\[\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>[0-9]{1,5})$")
 _SCHEDULE_DEFAULTS = {"interval": "15m", "min_interval": "1m", "max_interval": "1d"}
 _SCHEDULE_ORDER = (
     ("min_interval", "max_interval"),
@@ -193,7 +192,7 @@ class _Reader(TomlSource):
         listen, per_feed = table.get("listen"), table.get("feed_metrics")
         if not isinstance(per_feed, bool | None):
             raise self.error("[service] feed_metrics must be true or false", "feed_metrics", "service")
-        if listen is not None and (not isinstance(listen, str) or not _valid_listen(listen.strip())):
+        if listen is not None and (not isinstance(listen, str) or not valid_listen(listen.strip())):
             wanted = '"host:port" (port 1-65535; IPv6 as "[::1]:9108")'
             raise self.error(f"[service] listen must be {wanted}, got {listen!r}", "listen", "service")
         return ServiceSettings(listen=listen.strip() if listen else None, feed_metrics=per_feed)
@@ -321,7 +320,7 @@ class _Reader(TomlSource):
             if re.fullmatch(r"-?\d+|@.*", name.strip()):
                 raise fail(f"name {name!r} looks like a chat id; a name is a word rules use instead", "name")
         timezone = table.get("timezone", "UTC")
-        if not _known_zone(timezone):
+        if not known_zone(timezone):
             raise fail(
                 f"timezone: unknown time zone {timezone!r} (use an IANA name such as 'Europe/Berlin')",
                 "timezone",
@@ -433,26 +432,3 @@ class _Reader(TomlSource):
                 )
             values["allow_private"] = tuple(e.strip() for e in entries)
         return FetchSettings(**{**defaults.__dict__, **values})
-
-
-def _valid_listen(text: str) -> bool:
-    m = _LISTEN.match(text)
-    if m is None or not 1 <= int(m["port"]) <= 65535:
-        return False
-    if m["ipv6"] is None:
-        return True
-    try:
-        ipaddress.IPv6Address(m["ipv6"])
-    except ValueError:
-        return False
-    return True
-
-
-def _known_zone(name: object) -> bool:
-    if not isinstance(name, str):
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown; not a key ("../x"); a folder ("Asia")
-        return False
-    return True

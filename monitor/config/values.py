@@ -10,6 +10,7 @@ import ipaddress
 import math
 import re
 from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -128,3 +129,30 @@ def redact_urls(text: str) -> str:
 def _redact_one(m: re.Match[str]) -> str:
     scheme, userinfo, rest = m.group(1), m.group(2), m.group(3)
     return scheme + ("***@" if userinfo else "") + _SECRET_PARAM.sub(r"\1***", rest)
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<ipv6>[^\[\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>[0-9]{1,5})$")
+
+
+def valid_listen(text: str) -> bool:
+    """ "host:port" or "[IPv6]:port", with a port from 1 to 65535."""
+    m = _LISTEN.match(text)
+    if m is None or not 1 <= int(m["port"]) <= 65535:
+        return False
+    if m["ipv6"] is None:
+        return True
+    try:
+        ipaddress.IPv6Address(m["ipv6"])
+    except ValueError:
+        return False
+    return True
+
+
+def known_zone(name: object) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown; not a key ("../x"); a folder ("Asia")
+        return False
+    return True

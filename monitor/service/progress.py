@@ -11,6 +11,7 @@ service log, and the progress line a long pass shows on a terminal.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,8 @@ from typing import TextIO
 
 from monitor.errors import MonitorError
 from monitor.service.pipeline import PassReport
+
+log = logging.getLogger("monitor.service")  # the service's log (scheduler.py), one line per event
 
 PROGRESS_AFTER = 3.0  # seconds a pass runs before its progress line appears
 PROGRESS_EVERY = 0.5  # seconds between redraws
@@ -75,3 +78,31 @@ class Progress:
             if self.shown:
                 self.stream.write("\r\x1b[K")
                 self.stream.flush()
+
+
+def log_pass(report: PassReport, next_pass: datetime | None = None) -> None:
+    """The service log's lines for one pass: each feed's trouble, the counts, the summary."""
+    for feed, why in report.suspended:
+        log.error("event=feed_suspended feed=%s reason=%r hint=%r", feed, why, "monitor feeds resume URL")
+    for error in report.errors:
+        log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
+    for feed in report.churning:
+        log.warning(
+            "event=feed_churning feed=%s detail=%r",
+            feed,
+            "every item new on 3 passes in a row (GUIDs rewritten?): its story edits limited to one an hour",
+        )
+    for feed, note in report.notes:
+        log.info("event=feed_note feed=%s note=%r", feed, note)
+    log.info(
+        "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d backfilled=%d errors=%d"
+        " seconds=%.2f",
+        report.feeds,
+        report.not_modified,
+        report.new_articles,
+        report.alerts,
+        report.backfilled,
+        len(report.errors),
+        report.seconds,
+    )
+    log.info("event=pass_summary text=%r", pass_summary(report, next_pass))

@@ -38,7 +38,7 @@ from monitor.ingest.schedule import is_stale
 from monitor.rules.ruleset import RuleSet
 from monitor.service.health import Health, Metrics, ServiceState, health
 from monitor.service.pipeline import PassReport, Pipeline
-from monitor.service.progress import pass_summary
+from monitor.service.progress import log_pass
 from monitor.service.reload import ConfigWatch, describe_change, needs_restart
 from monitor.types import Config, FeedStatus
 
@@ -52,33 +52,6 @@ SHUTDOWN_GRACE = 5.0  # seconds a pass in flight may take after a stop signal
 SEND_GRACE = 15.0  # ... and a send in flight (its own timeout is 10 s): never cut off mid-send
 FEED_METRICS_MAX = 300  # feeds up to which /metrics has per-feed series unless configured
 MAX_PASS_AGE = 900.0  # /healthz fails when no pass has completed for this long
-
-
-def log_pass(report: PassReport, next_pass: datetime | None = None) -> None:
-    for feed, why in report.suspended:
-        log.error("event=feed_suspended feed=%s reason=%r hint=%r", feed, why, "monitor feeds resume URL")
-    for error in report.errors:
-        log.warning("event=feed_error feed=%s error=%r", error.url, error.message)
-    for feed in report.churning:
-        log.warning(
-            "event=feed_churning feed=%s detail=%r",
-            feed,
-            "every item new on 3 passes in a row (GUIDs rewritten?): its story edits limited to one an hour",
-        )
-    for feed, note in report.notes:
-        log.info("event=feed_note feed=%s note=%r", feed, note)
-    log.info(
-        "event=pass feeds=%d not_modified=%d new_articles=%d alerts_queued=%d backfilled=%d errors=%d"
-        " seconds=%.2f",
-        report.feeds,
-        report.not_modified,
-        report.new_articles,
-        report.alerts,
-        report.backfilled,
-        len(report.errors),
-        report.seconds,
-    )
-    log.info("event=pass_summary text=%r", pass_summary(report, next_pass))
 
 
 @dataclass
