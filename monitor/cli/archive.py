@@ -13,7 +13,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.archive.store import Archive
-from monitor.cli.context import Context, count, duration, json_line, now, refuse_existing, say, since, when
+from monitor.cli.context import (
+    Context,
+    count,
+    duration,
+    feed_json,
+    json_line,
+    now,
+    refuse_existing,
+    say,
+    since,
+    when,
+)
 from monitor.errors import MonitorError
 from monitor.types import ChatState, FeedStatus, SearchHit
 
@@ -122,7 +133,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
                 {
                     "config": str(config.path),
                     "archive": str(config.storage_path),
-                    "feeds": [_feed_json(s) for s in statuses],
+                    "feeds": [feed_json(s) for s in statuses],
                     "alerts": alerts,
                     "chats": [
                         _chat_json(c, by_chat.get(c, {}), chat_states.get(c), mutes.get(c, {})) for c in chats
@@ -158,21 +169,6 @@ def _feed_text(s: FeedStatus) -> str:
     if s.stale:
         state += f"; STALE: nothing new since {s.last_new:%Y-%m-%d %H:%M UTC}" if s.last_new else "; STALE"
     return f"{s.name or s.url}\n    {s.url}\n    last check {checked}; {s.articles} articles; {state}"
-
-
-def _feed_json(s: FeedStatus) -> dict[str, object]:
-    return {
-        "url": s.url,
-        "name": s.name,
-        "status": s.status,
-        "stale": s.stale,
-        "articles": s.articles,
-        "error_count": s.error_count,
-        "last_error": s.last_error,
-        "suspended_reason": s.suspended_reason,
-        "last_checked": when(s.last_checked),
-        "last_new": when(s.last_new),
-    }
 
 
 def _chat_json(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:
-    from monitor.types import Config
+    from monitor.types import Config, FeedStatus
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,25 @@ def refuse_existing(path: Path, force: bool, what: str) -> None:
     """`backup` and `feeds export -o` alike: an existing file is kept unless --force."""
     if path.exists() and not force:
         raise MonitorError(f"{what} {path} already exists: choose a new name, or pass --force to replace it")
+
+
+def feed_json(s: FeedStatus) -> dict[str, object]:
+    """A feed as `feeds list --json` and `status --json` show it."""
+    return {
+        "url": s.url,
+        "name": s.name,
+        "folder": s.folder,
+        "origin": s.origin,
+        "status": s.status,
+        "stale": s.stale,
+        "churning": s.churning,
+        "articles": s.articles,
+        "error_count": s.error_count,
+        "last_error": s.last_error,
+        "warning": s.warning,
+        "suspended_reason": s.suspended_reason,
+        "last_checked": when(s.last_checked),
+        "last_success": when(s.last_success),
+        "last_new": when(s.last_new),
+        "next_check": when(s.next_check) if s.status == "active" else None,
+    }

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from monitor.archive.store import Archive
-from monitor.cli.context import Context, count, json_line, now, refuse_existing, say, when
+from monitor.cli.context import Context, count, feed_json, json_line, now, refuse_existing, say
 from monitor.errors import ConfigError, StorageError
 from monitor.ingest.schedule import is_stale
 from monitor.types import Config, FeedConfig, FeedStatus
@@ -94,7 +94,7 @@ def as_configured(statuses: Sequence[FeedStatus], feeds: Sequence[FeedConfig]) -
 
 def _list(statuses: list[FeedStatus], args: argparse.Namespace) -> int:
     for status in statuses:
-        print(json_line(_as_json(status)) if args.json else _line(status))
+        print(json_line(feed_json(status)) if args.json else _line(status))
     if not args.json:
         print(summary(statuses))
     return 0
@@ -136,26 +136,6 @@ def _line(s: FeedStatus) -> str:
     folder = f"{s.folder} / " if s.folder else ""
     articles = count(s.articles, "article")
     return f"{folder}{name} [{label}; {s.origin}]\n    {s.url}\n    {articles}; {when}{detail}"
-
-
-def _as_json(s: FeedStatus) -> dict[str, object]:
-    return {
-        "url": s.url,
-        "name": s.name,
-        "folder": s.folder,
-        "origin": s.origin,
-        "status": s.status,
-        "stale": s.stale,
-        "churning": s.churning,
-        "articles": s.articles,
-        "error_count": s.error_count,
-        "last_error": s.last_error,
-        "suspended_reason": s.suspended_reason,
-        "last_checked": when(s.last_checked),
-        "last_success": when(s.last_success),
-        "last_new": when(s.last_new),
-        "next_check": when(s.next_check) if s.status == "active" else None,
-    }
 
 
 def _import(archive: Archive, args: argparse.Namespace, config: Config) -> int:
