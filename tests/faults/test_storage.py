@@ -241,8 +241,9 @@ def test_a_removed_archive_is_not_found_by_readers_and_made_anew_by_poll(faults,
     archived = {feed: n for feed, n in query(db, "select feed, count(*) from articles group by feed")}
     assert archived[url] == len(titles) and archived[faults.witness] == 1
     # again: the witness's and the bystander's; the news joins the witness's story and alerts
-    # only the rule new to it
-    assert query(db, "select count(*) from alerts where status = 'pending'") == [(3,)]
+    # only for a rule new to it, which depends on which of the two the pass handled first
+    # (feeds are handled as they answer)
+    assert query(db, "select count(*) from alerts where status = 'pending'") in ([(2,)], [(3,)])
 
 
 def test_an_archive_removed_under_a_running_monitor_stops_its_passes(faults, feed_server):

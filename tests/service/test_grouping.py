@@ -107,7 +107,9 @@ def newsroom(feed_server, write_config, tmp_path):
 
     def run(*feeds: list[Item]) -> dict[str, int]:
         for i, items in enumerate(feeds):
-            url = feed_server.add(f"/outlet{i}.xml", rss(f"Outlet {i}", items))
+            # Feeds are handled as they answer: outlet i answers 0.4 s after outlet i-1, so the
+            # reports come in the order the test lists them.
+            url = feed_server.add(f"/outlet{i}.xml", rss(f"Outlet {i}", items), delay=0.4 * i)
             if url not in urls:
                 urls.append(url)
         poll(write_config(urls, rules=rules))
