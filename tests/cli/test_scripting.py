@@ -265,8 +265,9 @@ def test_also_reported_by_names_each_outlet_once_with_a_count(feed_server, write
     """One event from the Wire and twice from the Gazette (a second Gazette feed republishes it)."""
     copy = replace(seeds[2], link=seeds[2].link + "-copy")
     wire = feed_server.add("/wire.xml", rss("Wire", [seeds[0]]))
-    gazette = feed_server.add("/gazette.xml", rss("Gazette", [seeds[2]]))
-    again = feed_server.add("/gazette-asia.xml", rss("Gazette", [copy]))
+    # in this order (feeds are handled as they answer): the Wire's alert lists the Gazette twice
+    gazette = feed_server.add("/gazette.xml", rss("Gazette", [seeds[2]]), delay=0.4)
+    again = feed_server.add("/gazette-asia.xml", rss("Gazette", [copy]), delay=0.8)
     config = write_config([wire, gazette, again])
     result = monitor("--config", str(config), "poll")
     assert result.returncode == 0, result.stderr
