@@ -3,8 +3,7 @@
 Named by direction, as in lemon24/reader: ``...Config`` from the config file,
 ``FeedForUpdate`` from storage to fetch, ``FetchedFeed`` from fetch to parse,
 ``EntryData`` from parse onwards, ``RuleMatch`` from rules, ``PendingAlert``
-from storage to delivery. Frozen dataclasses; datetimes are UTC-aware.
-"""
+from storage to delivery. Frozen dataclasses; datetimes are UTC-aware."""
 
 from __future__ import annotations
 
@@ -149,6 +148,7 @@ class FeedForUpdate:
     body_hash: str | None = None  # FetchedFeed.body_hash of the last full answer
     new: bool = False  # never fetched successfully: its back catalogue is archived, not alerted
     churn: int = 0  # passes in a row on which every item the feed carried was new
+    guarded: bool = False  # imported (OPML): no private address from the first request on
 
 
 @dataclass(frozen=True)

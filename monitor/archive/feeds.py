@@ -181,7 +181,8 @@ def set_status(db: sqlite_utils.Database, url: str, status: str, reason: str | N
 
 
 DUE = (
-    "select url, fetch_url, etag, last_modified, name, body_hash, last_success is null, churn"
+    "select url, fetch_url, etag, last_modified, name, body_hash, last_success is null, churn,"
+    " origin = 'opml'"
     " from feeds where status = 'active'"
 )
 DUE_NOW = DUE + " and next_check <= ?"  # one range of the (status, next_check) index
@@ -200,6 +201,7 @@ def due(db: sqlite_utils.Database, now: str | None) -> list[FeedForUpdate]:
             body_hash=r[5],
             new=bool(r[6]),
             churn=r[7] or 0,
+            guarded=bool(r[8]),
         )
         for r in db.execute(sql + " order by next_check, rowid", args).fetchall()
     ]

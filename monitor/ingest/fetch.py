@@ -150,7 +150,9 @@ async def _follow(
     client: httpx.AsyncClient, feed: FeedForUpdate, settings: FetchSettings
 ) -> FetchedFeed | FetchError:
     url, seen, all_permanent = feed.url, {feed.url}, True
-    token = None
+    # An imported feed's address came from a file, not from the operator's config: it gets the
+    # redirects' policy from its first request (a name that resolves to a private address).
+    token = netguard.guarded.set(True) if feed.guarded else None
     try:
         for hop in range(settings.max_redirects + 1):
             headers = _conditional_headers(feed)
@@ -160,7 +162,7 @@ async def _follow(
                         permanent_url = url if all_permanent and url != feed.url else None
                         return await _finish(response, feed, settings, url, permanent_url)
                     target = _redirect_target(response, url)
-                    if hop == 0 and response.extensions.get("peer_public"):
+                    if token is None and hop == 0 and response.extensions.get("peer_public"):
                         token = netguard.guarded.set(True)  # every later hop: public addresses only
             except httpx.ConnectError as exc:
                 refused = next((c for c in _causes(exc) if isinstance(c, PrivateAddressRefused)), None)

@@ -135,3 +135,38 @@ def test_feeds_the_operator_configured_on_private_addresses_work(feed_server, se
         result = fetch(target, policy=None)
         assert isinstance(result, FetchedFeed) and result.status == 200
     assert feed_server.count("/internal.xml") == 2
+
+
+def test_an_imported_feed_gets_the_redirect_policy_from_its_first_request():
+    """An OPML file's address was never checked by the operator: a name in it that resolves to a
+    private address (here the loopback address itself, as such a name would) is refused when it is
+    fetched, as a redirect there would be; a configured feed and a public imported one are read."""
+    with FeedServer(hosts=2) as server:
+        private = server.add("/imported.xml", rss("Imported", []))
+        public = server.url("/imported.xml", host=1)
+        assert public.startswith(f"http://{PUBLIC_HOST}:")
+
+        async def go(url: str, guarded: bool) -> FetchedFeed | FetchError:
+            async with make_client(SETTINGS, TEST_POLICY) as client:
+                return await fetch_feed(client, FeedForUpdate(url=url, guarded=guarded), SETTINGS)
+
+        refused = asyncio.run(go(private, True))
+        assert isinstance(refused, FetchError) and "private address" in refused.message, refused
+        assert isinstance(asyncio.run(go(private, False)), FetchedFeed)  # configured: the operator's
+        assert isinstance(asyncio.run(go(public, True)), FetchedFeed)
+
+
+def test_the_archive_marks_imported_feeds_for_the_policy(tmp_path):
+    from datetime import UTC, datetime
+
+    from monitor.archive.store import Archive
+
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    archive = Archive.open(tmp_path / "monitor.db")
+    try:
+        archive.add_feeds([("https://imported.example/rss", None)], now)  # origin "opml"
+        archive.add_feeds([("https://added.example/rss", None)], now, origin="cli")
+        guarded = {f.url: f.guarded for f in archive.feeds_for_update()}
+    finally:
+        archive.close()
+    assert guarded == {"https://imported.example/rss": True, "https://added.example/rss": False}
