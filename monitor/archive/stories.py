@@ -211,11 +211,6 @@ def sharing(
     return [(int(r[0]), int(r[1])) for r in rows]
 
 
-def latest_article(conn: sqlite3.Connection) -> int:
-    """The greatest article id archived (0 for none): what a snapshot saw, for sharing(after=)."""
-    return int(conn.execute("select coalesce(max(id), 0) from articles").fetchone()[0])
-
-
 def _window(published: datetime, window_hours: float) -> tuple[str, str]:
     span = timedelta(hours=window_hours)
     return iso(published - span), iso(published + span)
@@ -296,9 +291,6 @@ class StoryIndex:
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
         return fingerprints(self.conn, article_ids)
 
-    def latest_article(self) -> int:
-        return latest_article(self.conn)
-
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         return profiles(self.conn, story_ids)
 
@@ -311,18 +303,6 @@ class StoriesMixin(ArchiveBase):
         """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
         for a feed analysed in this process, where a worker would use its snapshot."""
         return StoryIndex(self.db.conn)
-
-    @reads("look up stories")
-    def story_candidates_after(
-        self, keys: Sequence[str], published: datetime, window_hours: float, snapshot: int
-    ) -> list[tuple[int, int]]:
-        """(story id, article id) of the window's articles archived after `snapshot` (the greatest
-        article id a snapshot held, stories.lookup.StoryGuess) sharing one of `keys` (its selective ones)."""
-        return sharing(self.db.conn, keys, published, window_hours, after=snapshot)
-
-    @reads("look up stories")
-    def latest_article(self) -> int:
-        return latest_article(self.db.conn)
 
     @reads("read story fingerprints")
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:

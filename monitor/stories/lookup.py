@@ -36,10 +36,6 @@ class StoryIndex(Protocol):
         """Article id → its ArticleFingerprint as JSON."""
         ...
 
-    def latest_article(self) -> int:
-        """The greatest article id this snapshot holds (0 for none)."""
-        ...
-
 
 class FingerprintCache:
     """Archived fingerprints, parsed: an article is a candidate for many later ones, and
