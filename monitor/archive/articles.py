@@ -54,6 +54,7 @@ def insert_article(
     alerts: Sequence[AlertIntent],
     created: str,
     new_stories: dict[int, int],
+    memory: storystore.StoryMemory | None = None,
 ) -> None:
     """One new article with its story, keys, matches and alerts (inside save_update's transaction)."""
     # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
@@ -88,9 +89,11 @@ def insert_article(
     if existing is None:
         storystore.first_article(db, story_id, article_id)
     if article.fingerprint:
-        storystore.index_article(db, article_id, story_id, published, article.fingerprint, article.story_keys)
+        storystore.index_article(
+            db, article_id, story_id, published, article.fingerprint, article.story_keys, memory
+        )
     if article.joined is not None:
-        storystore.record_join(db, article_id, story_id, article.joined)
+        storystore.record_join(db, article_id, story_id, article.joined, memory)
     conn.executemany(
         "insert or ignore into article_keys (key, article_id) values (?, ?)",
         [(k, article_id) for k in article.keys],
@@ -133,10 +136,11 @@ class ArticlesMixin(ArchiveBase):
         """
         saved = 0
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
+        memory = storystore.memory_of(self)  # told of every story row written (storymemory.py)
         for article, alerts in articles:
             if known_keys(self.db.conn, article.keys):
                 continue
-            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories)
+            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories, memory)
             saved += 1
         for story_edit in edits:
             outbox.queue_edit(self.db, story_edit, iso(now))

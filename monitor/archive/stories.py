@@ -17,11 +17,13 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
 from monitor.archive.sqltime import from_iso, iso
+from monitor.archive.storymemory import MAX_FINGERPRINTS, MAX_PROFILES, StoryMemory
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
@@ -32,8 +34,26 @@ MAX_POSTINGS = 50
 MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
 
 
-def record_join(db: sqlite_utils.Database, article_id: int, story_id: int, joined: StoryJoin) -> None:
+def memory_of(archive: ArchiveBase) -> StoryMemory:
+    """The archive's StoryMemory (one per connection: the writer's), made on first use."""
+    memory = archive.__dict__.get("_story_memory")
+    if memory is None:
+        memory = archive.__dict__["_story_memory"] = StoryMemory(
+            archive.db.conn, MAX_POSTINGS, MAX_CANDIDATES
+        )
+    return memory
+
+
+def record_join(
+    db: sqlite_utils.Database,
+    article_id: int,
+    story_id: int,
+    joined: StoryJoin,
+    memory: StoryMemory | None = None,
+) -> None:
     """The article's placement, its story's new profile, and one more document for its terms."""
+    if memory is not None:
+        memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile)
     conn = db.conn
     conn.execute(
         "insert or replace into story_joins (article_id, story_id, score, reason) values (?, ?, ?, ?)",
@@ -71,6 +91,12 @@ def document_frequencies(
     conn: sqlite3.Connection, lang: str, terms: Sequence[str]
 ) -> tuple[dict[str, int], int]:
     """(term → how many archived articles of `lang` have it, how many archived articles of `lang`)."""
+    found = _df(conn, lang, terms)
+    row = conn.execute("select documents from term_docs where lang = ?", (lang,)).fetchone()
+    return found, int(row[0]) if row else 0
+
+
+def _df(conn: sqlite3.Connection, lang: str, terms: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for i in range(0, len(terms), 400):
         chunk = list(terms[i : i + 400])
@@ -79,8 +105,7 @@ def document_frequencies(
             f"select term, df from term_df where lang = ? and term in ({marks})", [lang, *chunk]
         )
         found.update((r[0], int(r[1])) for r in rows)
-    row = conn.execute("select documents from term_docs where lang = ?", (lang,)).fetchone()
-    return found, int(row[0]) if row else 0
+    return found
 
 
 def story_joins(
@@ -96,7 +121,9 @@ def story_joins(
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
-def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: str) -> tuple[int, int]:
+def move_article(
+    db: sqlite_utils.Database, article_id: int, title: str, now: str, memory: StoryMemory | None = None
+) -> tuple[int, int]:
     """Take an article out of its story into a new story of its own: (old story, new story),
     the same twice when it was its story's only report. The caller writes both profiles again
     (set_profile)."""
@@ -108,6 +135,8 @@ def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: st
     first_article(db, new, article_id)
     db.execute("update articles set story_id = ? where id = ?", [new, article_id])
     db.execute("update story_keys set story_id = ? where article_id = ?", [new, article_id])
+    if memory is not None:
+        memory.moved(article_id, new)
     db.execute(
         "update story_joins set story_id = ?, score = 0, reason = 'split by hand' where article_id = ?",
         [new, article_id],
@@ -121,7 +150,11 @@ def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: st
     return old, new
 
 
-def set_profile(db: sqlite_utils.Database, story_id: int, profile: str | None) -> None:
+def set_profile(
+    db: sqlite_utils.Database, story_id: int, profile: str | None, memory: StoryMemory | None = None
+) -> None:
+    if memory is not None:
+        memory.profile_set(story_id, profile)
     if profile is None:
         db.execute("delete from story_profiles where story_id = ?", [story_id])
         return
@@ -155,7 +188,10 @@ def index_article(
     published: str,
     fingerprint: str,
     keys: Sequence[str],
+    memory: StoryMemory | None = None,
 ) -> None:
+    if memory is not None:
+        memory.indexed(article_id, story_id, published, fingerprint, keys)
     db.conn.execute(
         "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
     )
@@ -298,11 +334,47 @@ class StoryIndex:
         return document_frequencies(self.conn, lang, terms)
 
 
+class MemoryIndex(StoryIndex):
+    """StoryIndex answered from the writer's StoryMemory (SQL for a window it does not cover):
+    the same answers, without a statement per look-up."""
+
+    def __init__(self, conn: sqlite3.Connection, memory: StoryMemory) -> None:
+        super().__init__(conn)
+        self.memory = memory
+        memory.refresh()
+
+    def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
+        low, high = _window(published, window_hours)
+        if not self.memory.covers(low):
+            return selective(self.conn, keys, published, window_hours)
+        return self.memory.selective(keys, low, high)
+
+    def sharing(
+        self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+    ) -> list[tuple[int, int]]:
+        low, high = _window(published, window_hours)
+        if not keys or not self.memory.covers(low):
+            return sharing(self.conn, keys, published, window_hours, after)
+        return self.memory.sharing(keys, low, high, after)
+
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        read = partial(fingerprints, self.conn)
+        return self.memory.cached(self.memory.fingerprints, article_ids, read, MAX_FINGERPRINTS)
+
+    def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        return self.memory.cached(self.memory.profiles, story_ids, partial(profiles, self.conn), MAX_PROFILES)
+
+    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))
+
+
 class StoriesMixin(ArchiveBase):
+    @reads("read the story index")
     def story_index(self) -> StoryIndex:
-        """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
-        for a feed analysed in this process, where a worker would use its snapshot."""
-        return StoryIndex(self.db.conn)
+        """The stories' look-up index (stories.lookup.StoryIndex) on the writer's connection,
+        answered from memory (storymemory.py); it also reads profiles, fingerprints and
+        document frequencies. One per report: taken, it answers as of then."""
+        return MemoryIndex(self.db.conn, memory_of(self))
 
     @reads("read story fingerprints")
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
@@ -351,7 +423,8 @@ class StoriesMixin(ArchiveBase):
         row = self.db.execute("select title from articles where id = ?", [article_id]).fetchone()
         if row is None:
             raise KeyError(article_id)
-        old, new = move_article(self.db, article_id, row[0], iso(now))
+        memory = memory_of(self)
+        old, new = move_article(self.db, article_id, row[0], iso(now), memory)
         if old == new:
             return old, new
         for story in (old, new):
@@ -363,7 +436,7 @@ class StoriesMixin(ArchiveBase):
                     [story],
                 )
             ]
-            set_profile(self.db, story, rebuild(texts) if texts else None)
+            set_profile(self.db, story, rebuild(texts) if texts else None, memory)
         return old, new
 
     @writes("queue alerts")

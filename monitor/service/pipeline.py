@@ -47,7 +47,7 @@ from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.matcher import RuleSet
 from monitor.service.grouping import Grouper
 from monitor.service.workers import Analysed, AnalysedFeed, Analyser
-from monitor.stories.lookup import FingerprintCache
+from monitor.stories.lookup import FingerprintCache, ProfileCache
 from monitor.types import (
     AlertIntent,
     Config,
@@ -92,6 +92,7 @@ class Pipeline:
     analyser: Analyser
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     fingerprints: FingerprintCache = field(default_factory=FingerprintCache)  # archived ones, parsed
+    profiles: ProfileCache = field(default_factory=ProfileCache)  # archived story profiles, parsed
 
     async def run_pass(
         self,
@@ -289,7 +290,9 @@ class Pipeline:
         were published before `horizon` (archived, grouped, but alerting nothing)."""
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
-        grouper = Grouper(self.archive, self.config.stories, self.alerts_for, self.fingerprints)
+        grouper = Grouper(
+            self.archive, self.config.stories, self.alerts_for, self.fingerprints, self.profiles
+        )
         grouper.learn_feed([item.entry.summary for item in fresh])
         placed = []
         held_back = 0
