@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from monitor.archive import storymemory
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
 from monitor.archive.sqltime import from_iso, iso
-from monitor.archive.storymemory import MAX_FINGERPRINTS, MAX_PROFILES, StoryMemory
+from monitor.archive.storymemory import StoryMemory
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
@@ -52,14 +53,14 @@ def record_join(
     memory: StoryMemory | None = None,
 ) -> None:
     """The article's placement, its story's new profile, and one more document for its terms."""
+    last = json.loads(joined.profile).get("l")
     if memory is not None:
-        memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile)
+        memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile, last)
     conn = db.conn
     conn.execute(
         "insert or replace into story_joins (article_id, story_id, score, reason) values (?, ?, ?, ?)",
         (article_id, story_id, joined.score, joined.reason),
     )
-    last = json.loads(joined.profile).get("l")
     conn.execute(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
         (story_id, last, joined.profile),
@@ -83,6 +84,20 @@ def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, st
         chunk = list(story_ids[i : i + 500])
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(f"select story_id, data from story_profiles where story_id in ({marks})", chunk)
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+def last_reports(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
+    """Story id → when its last report was published (its profile's), ISO ("" for a profile
+    without reports); stories without a profile left out."""
+    found: dict[int, str] = {}
+    for i in range(0, len(story_ids), 500):
+        chunk = list(story_ids[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})", chunk
+        )
         found.update((int(r[0]), r[1]) for r in rows)
     return found
 
@@ -153,14 +168,15 @@ def move_article(
 def set_profile(
     db: sqlite_utils.Database, story_id: int, profile: str | None, memory: StoryMemory | None = None
 ) -> None:
+    last = json.loads(profile).get("l") if profile is not None else None
     if memory is not None:
-        memory.profile_set(story_id, profile)
+        memory.profile_set(story_id, profile, last)
     if profile is None:
         db.execute("delete from story_profiles where story_id = ?", [story_id])
         return
     db.execute(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
-        [story_id, json.loads(profile).get("l"), profile],
+        [story_id, last, profile],
     )
 
 
@@ -330,6 +346,9 @@ class StoryIndex:
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         return profiles(self.conn, story_ids)
 
+    def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
+        return last_reports(self.conn, story_ids)
+
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return document_frequencies(self.conn, lang, terms)
 
@@ -359,10 +378,15 @@ class MemoryIndex(StoryIndex):
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
         read = partial(fingerprints, self.conn)
-        return self.memory.cached(self.memory.fingerprints, article_ids, read, MAX_FINGERPRINTS)
+        return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
 
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
-        return self.memory.cached(self.memory.profiles, story_ids, partial(profiles, self.conn), MAX_PROFILES)
+        read = partial(profiles, self.conn)
+        return self.memory.cached(self.memory.profiles, story_ids, read, storymemory.MAX_PROFILES)
+
+    def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
+        read = partial(last_reports, self.conn)
+        return self.memory.cached(self.memory.lasts, story_ids, read, storymemory.MAX_LASTS)
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))

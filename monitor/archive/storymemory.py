@@ -10,7 +10,8 @@ fingerprints and their stories' profiles: ten statements and as many JSON parses
     selective, sharing story_keys of the articles published since `horizon` (KEEP before the
                        newest), each key's postings sorted by time: a window is two bisections
     fingerprints       of those articles, as written (a bounded cache)
-    profiles           story_profiles (a bounded cache that remembers absent profiles)
+    profiles, lasts    story_profiles: profiles and when each story's last report came (bounded
+                       caches that remember absent profiles): closed stories are never parsed
 
 It is exact, not an approximation: the answers are the SQL's (tests/archive/test_storymemory.py
 compares both on a generated archive). It is loaded from the archive at its first look-up and
@@ -40,8 +41,10 @@ KEEP = timedelta(
     days=7
 )  # postings kept before the newest article: windows of P - 72 h from P ≥ newest - 4 days
 MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
-MAX_TERMS = 300_000  # cached document frequencies, all languages
+MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
+MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
 MAX_PROFILES = 20_000  # cached story profiles (JSON, about 1.2 KB each)
+MAX_LASTS = 200_000  # cached times of stories' last reports
 MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _TIME = itemgetter(0)
@@ -66,7 +69,9 @@ class StoryMemory:
         self.documents: dict[str, int] = {}  # language → archived articles
         self.df: dict[str, dict[str, int]] = {}  # language → term → document frequency (cached)
         self._df_size = 0
+        self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
+        self.lasts: dict[int, str | None] = {}  # story → its profile's last report, ISO (cached)
         self.fingerprints: dict[int, str | None] = {}  # article → fingerprint JSON (cached)
         self.postings: dict[str, list[Posting]] = {}  # key → (published, article), sorted
         self.story_of: dict[int, int] = {}  # article (with postings in memory) → story
@@ -123,9 +128,11 @@ class StoryMemory:
     ) -> tuple[dict[str, int], int]:
         """As stories.document_frequencies; `read` asks SQL for the terms not cached."""
         known = self.df.setdefault(lang, {})
+        if self._df_complete:  # every term of the archive is here: one that is not has df 0
+            return {t: n for t in terms if (n := known.get(t, 0))}, self.documents.get(lang, 0)
         missing = [t for t in terms if t not in known]
         if missing:
-            if self._df_size + len(missing) > MAX_TERMS:
+            if self._df_size + len(missing) > MAX_LOOKED_UP:
                 self.df = {lang: {}}
                 self._df_size = 0
                 known = self.df[lang]
@@ -176,25 +183,41 @@ class StoryMemory:
             self._move_horizon()
 
     def joined(
-        self, article_id: int, story_id: int, language: str, terms: Sequence[str], profile: str
+        self,
+        article_id: int,
+        story_id: int,
+        language: str,
+        terms: Sequence[str],
+        profile: str,
+        last: str | None,
     ) -> None:
         if not self.loaded:
             return
         self._pending.append(article_id)
         known = self.df.get(language)
-        if known is not None:
+        if self._df_complete:
+            known = self.df.setdefault(language, {})
+            for term in terms:
+                known[term] = known.get(term, 0) + 1
+            self._df_size += len(terms)
+            if self._df_size > MAX_TERMS:  # too many to keep them all: a cache of those asked for
+                self.df, self._df_size, self._df_complete = {}, 0, False
+        elif known is not None:
             for term in terms:
                 if term in known:
                     known[term] += 1
         self.documents[language] = self.documents.get(language, 0) + 1
-        self.profile_set(story_id, profile)
+        self.profile_set(story_id, profile, last)
 
-    def profile_set(self, story_id: int, profile: str | None) -> None:
+    def profile_set(self, story_id: int, profile: str | None, last: str | None) -> None:
         if not self.loaded:
             return
         if len(self.profiles) >= MAX_PROFILES and story_id not in self.profiles:
             self.profiles.clear()
         self.profiles[story_id] = profile
+        if len(self.lasts) >= MAX_LASTS and story_id not in self.lasts:
+            self.lasts.clear()
+        self.lasts[story_id] = (last or "") if profile is not None else None
 
     def moved(self, article_id: int, story_id: int) -> None:
         if self.loaded and article_id in self.story_of:
@@ -216,7 +239,14 @@ class StoryMemory:
             self._set_horizon(_shift(newest, -KEEP))
         self.documents = {r[0]: int(r[1]) for r in conn.execute("select lang, documents from term_docs")}
         self.df = {}
-        self._df_size = 0
+        self._df_size = conn.execute("select count(*) from term_df").fetchone()[0]
+        self._df_complete = self._df_size <= MAX_TERMS
+        if self._df_complete:
+            for lang, term, df in conn.execute("select lang, term, df from term_df"):
+                self.df.setdefault(lang, {})[term] = df
+        else:
+            self._df_size = 0
+        self.lasts = {}
         self.profiles = {}
         self.fingerprints = {}
         self.postings = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
@@ -152,13 +153,17 @@ class Grouper:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
         found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)[:CANDIDATES]
+        # A story closed at this report's time (no report for quiet_hours) takes nothing: its
+        # profile and its articles' fingerprints are not read (profile.place would skip it).
+        closed = self._closed({story for story, _ in found}, fp.published, index)
         copies: dict[int, float] = {}
-        for story, other in self.fingerprints.candidates(found, index.fingerprints):
+        near = [(story, article) for story, article in found if story not in closed]
+        for story, other in self.fingerprints.candidates(near, index.fingerprints):
             self._copy(copies, story, fp, other)
         for story, other in self._batch_candidates(keys):
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
-        missing = [s for s in stories if s not in self._profiles and s > 0]
+        missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
         for story, data in index.profiles(missing).items():
             self._profiles[story] = self.parsed.get(story, data)
         if rarity.documents < COLD_START:
@@ -176,6 +181,19 @@ class Grouper:
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         return profile.place(counts, fp.published, candidates, rarity, view, copies)
+
+    def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
+        """Of these archived stories, those that take no report published then (profile.is_open
+        on when their last report came), and those without a profile."""
+        quiet = self.settings.quiet_hours
+        asked = [s for s in stories if s not in self._profiles]
+        lasts = index.last_reports(asked)
+        closed = {s for s in asked if s not in lasts}
+        for story, last in lasts.items():
+            when = profile.Profile(story, last=datetime.fromisoformat(last) if last else None)
+            if not profile.is_open(when, published, quiet):
+                closed.add(story)
+        return closed
 
     def _copy(
         self, copies: dict[int, float], story: int, fp: ArticleFingerprint, other: ArticleFingerprint

@@ -43,6 +43,11 @@ class StoryIndex(Protocol):
         """Story id → its Profile as JSON (stories without one left out)."""
         ...
 
+    def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, str]:
+        """Story id → when its last report was published, ISO (its profile's: "" when it has
+        none); stories without a profile left out. Cheaper than their profiles."""
+        ...
+
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[Mapping[str, int], int]:
         """(term → archived articles of `lang` with it, archived articles of `lang`)."""
         ...

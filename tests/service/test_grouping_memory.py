@@ -74,6 +74,9 @@ class Compared(StoryIndex):
     def profiles(self, story_ids: Sequence[int]) -> Any:
         return self._both("profiles", story_ids)
 
+    def last_reports(self, story_ids: Sequence[int]) -> Any:
+        return self._both("last_reports", story_ids)
+
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> Any:
         return self._both("document_frequencies", lang, terms)
 
@@ -156,7 +159,9 @@ def small_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storymemory, "KEEP", timedelta(days=4))
     monkeypatch.setattr(storymemory, "MOVE_EVERY", timedelta(hours=2))
     monkeypatch.setattr(storymemory, "MAX_ARTICLES", 150)
-    monkeypatch.setattr(storymemory, "MAX_TERMS", 400)
+    monkeypatch.setattr(storymemory, "MAX_TERMS", 900)  # all of them at first, then a cache
+    monkeypatch.setattr(storymemory, "MAX_LOOKED_UP", 400)
+    monkeypatch.setattr(storymemory, "MAX_LASTS", 60)
     monkeypatch.setattr(storymemory, "MAX_PROFILES", 60)
     monkeypatch.setattr(storymemory, "MAX_FINGERPRINTS", 50)
     monkeypatch.setattr(stories, "MAX_POSTINGS", 3)  # keys common in a window: left out
