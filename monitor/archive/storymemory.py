@@ -261,6 +261,13 @@ class StoryMemory:
             self._published[article] = published
         for postings in self.postings.values():
             postings.sort()
+        stories = list(set(self.story_of.values()))[:MAX_LASTS]  # the stories a look-up can find
+        for i in range(0, len(stories), 500):
+            chunk = stories[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})"
+            self.lasts.update(conn.execute(sql, chunk))
+            self.lasts.update((s, None) for s in chunk if s not in self.lasts)
         self._pending.clear()
         self._version = conn.execute("pragma data_version").fetchone()[0]
         # Loaded inside a transaction, it may hold what a rollback takes back: loaded again after.

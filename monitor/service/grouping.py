@@ -132,7 +132,7 @@ class Grouper:
         joined = StoryJoin(lang, tuple(counts), story_profile.to_json(), decision.score, decision.reason)
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
-        return Placement(story, fp.to_json(), index_keys, alerts, joined)
+        return Placement(story, self.fingerprints.written(fp), index_keys, alerts, joined)
 
     def _rarity(self, index: StoryIndex, lang: str, counts: profile.Terms) -> profile.Rarity:
         df, documents = index.document_frequencies(lang, list(counts))

@@ -60,6 +60,21 @@ class FingerprintCache:
     def __init__(self, size: int = 2048) -> None:  # about 6 KB each, parsed
         self.size = size
         self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
+        # The fingerprints this process wrote (JSON → itself): a report is most often a
+        # candidate soon after it was archived, and its JSON needs no parse then.
+        self._written: OrderedDict[str, ArticleFingerprint] = OrderedDict()
+
+    def written(self, fp: ArticleFingerprint) -> str:
+        """fp.to_json(), remembered: read back (as the same text), it is not parsed again."""
+        text = fp.to_json()
+        self._written[text] = fp
+        if len(self._written) > self.size // 2:
+            self._written.popitem(last=False)
+        return text
+
+    def _parse(self, text: str) -> ArticleFingerprint:
+        fp = self._written.get(text)  # to_json and from_json are exact inverses
+        return fp if fp is not None else ArticleFingerprint.from_json(text)
 
     def candidates(
         self, found: Sequence[tuple[int, int]], read: Callable[[list[int]], Mapping[int, str]]
@@ -69,7 +84,7 @@ class FingerprintCache:
         parsed = self._parsed
         missing = [article for _, article in found if article not in parsed]
         if missing:
-            parsed.update((a, ArticleFingerprint.from_json(data)) for a, data in read(missing).items())
+            parsed.update((a, self._parse(data)) for a, data in read(missing).items())
         out = []
         for story, article in found:
             fp = parsed.get(article)
