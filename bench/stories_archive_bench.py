@@ -203,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"grouping: {len(timings)} new articles, median {median:.2f} ms, p95 {p95:.2f} ms,"
-        f" max {max(timings):.2f} ms; CPU time median {statistics.median(cpus):.2f} ms"
+        f" max {max(timings):.2f} ms; CPU time median {statistics.median(cpus):.2f} ms,"
+        f" p95 {sorted(cpus)[int(len(cpus) * 0.95)]:.2f} ms"
     )
     each = saving * 1000 / len(timings)
     print(f"saving:   {each:.2f} ms per new article (Archive.save_update, {BATCH} a batch)")

@@ -55,6 +55,7 @@ def insert_article(
     created: str,
     new_stories: dict[int, int],
     memory: storystore.StoryMemory | None = None,
+    counts: storystore.DocumentCounts | None = None,
 ) -> None:
     """One new article with its story, keys, matches and alerts (inside save_update's transaction)."""
     # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
@@ -93,7 +94,7 @@ def insert_article(
             db, article_id, story_id, published, article.fingerprint, article.story_keys, memory
         )
     if article.joined is not None:
-        storystore.record_join(db, article_id, story_id, article.joined, memory)
+        storystore.record_join(db, article_id, story_id, article.joined, memory, counts)
     conn.executemany(
         "insert or ignore into article_keys (key, article_id) values (?, ?)",
         [(k, article_id) for k in article.keys],
@@ -137,11 +138,13 @@ class ArticlesMixin(ArchiveBase):
         saved = 0
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
         memory = storystore.memory_of(self)  # told of every story row written (storymemory.py)
+        counts = storystore.DocumentCounts()  # the rarity counts, written once for the update
         for article, alerts in articles:
             if known_keys(self.db.conn, article.keys):
                 continue
-            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories, memory)
+            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories, memory, counts)
             saved += 1
+        storystore.write_counts(self.db, counts)
         for story_edit in edits:
             outbox.queue_edit(self.db, story_edit, iso(now))
         feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -45,14 +46,29 @@ def memory_of(archive: ArchiveBase) -> StoryMemory:
     return memory
 
 
+class DocumentCounts:
+    """One save's additions to term_df and term_docs, written once per term (write_counts)
+    instead of once per term per article: a feed's reports share many words."""
+
+    def __init__(self) -> None:
+        self.terms: Counter[tuple[str, str]] = Counter()  # (language, term) → articles with it
+        self.documents: Counter[str] = Counter()  # language → articles
+
+    def add(self, language: str, terms: Sequence[str]) -> None:
+        self.terms.update((language, t) for t in terms)
+        self.documents[language] += 1
+
+
 def record_join(
     db: sqlite_utils.Database,
     article_id: int,
     story_id: int,
     joined: StoryJoin,
     memory: StoryMemory | None = None,
+    counts: DocumentCounts | None = None,
 ) -> None:
-    """The article's placement, its story's new profile, and one more document for its terms."""
+    """The article's placement, its story's new profile, and one more document for its terms
+    (in `counts`, written by write_counts, when given)."""
     last = json.loads(joined.profile).get("l")
     if memory is not None:
         memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile, last)
@@ -65,15 +81,23 @@ def record_join(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
         (story_id, last, joined.profile),
     )
+    own = counts or DocumentCounts()
+    own.add(joined.language, joined.terms)
+    if counts is None:
+        write_counts(db, own)
+
+
+def write_counts(db: sqlite_utils.Database, counts: DocumentCounts) -> None:
+    conn = db.conn
     conn.executemany(
-        "insert into term_df (lang, term, df) values (?, ?, 1)"
-        " on conflict (lang, term) do update set df = df + 1",
-        [(joined.language, t) for t in joined.terms],
+        "insert into term_df (lang, term, df) values (?, ?, ?)"
+        " on conflict (lang, term) do update set df = df + excluded.df",
+        [(lang, term, n) for (lang, term), n in counts.terms.items()],
     )
-    conn.execute(
-        "insert into term_docs (lang, documents) values (?, 1)"
-        " on conflict (lang) do update set documents = documents + 1",
-        (joined.language,),
+    conn.executemany(
+        "insert into term_docs (lang, documents) values (?, ?)"
+        " on conflict (lang) do update set documents = documents + excluded.documents",
+        list(counts.documents.items()),
     )
 
 
