@@ -256,9 +256,9 @@ class StoryMemory:
             "select key, article_id, story_id, published from story_keys where published >= ?", [self.horizon]
         )
         for key, article, story, published in rows:
+            published = self._published.setdefault(article, published)  # one string per article
             self.postings.setdefault(key, []).append((published, article))
             self.story_of[article] = story
-            self._published[article] = published
         for postings in self.postings.values():
             postings.sort()
         stories = list(set(self.story_of.values()))[:MAX_LASTS]  # the stories a look-up can find

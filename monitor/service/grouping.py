@@ -73,6 +73,7 @@ class Grouper:
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
     _profiles: dict[int, profile.Profile] = field(default_factory=dict)  # stories this batch touched
+    _index: StoryIndex | None = None  # the archive's look-ups (story_index), taken at the first report
     _own: set[int] = field(default_factory=set)  # of those, the ones whose profile is this batch's copy
     _rules: dict[int, set[str]] = field(default_factory=dict)  # story → rules it alerted for
     _df: dict[str, Counter[str]] = field(default_factory=dict)  # language → this batch's document counts
@@ -95,7 +96,9 @@ class Grouper:
         find this batch's earlier reports)."""
         counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
         lang = profile.language(f"{entry.title} {entry.summary}")
-        index = self.archive.story_index()
+        if self._index is None:  # one per batch: nothing is archived while a batch is placed
+            self._index = self.archive.story_index()
+        index = self._index
         rarity = self._rarity(index, lang, counts)
         index_keys = profile.keys(counts, rarity)
         decision = self._decide(index, counts, fp, index_keys, rarity, keys)
