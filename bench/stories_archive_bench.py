@@ -41,7 +41,7 @@ from monitor.archive.store import Archive  # noqa: E402
 from monitor.ingest.schedule import Decision  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
 from monitor.stories import profile  # noqa: E402
-from monitor.stories.fingerprint import candidate_keys, fingerprint  # noqa: E402
+from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint  # noqa: E402
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StoryJoin, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,7 +76,8 @@ def _prepare(
         story = profile.Profile(0)
         story.add(counts, published)
         joined = StoryJoin("latin", tuple(counts), story.to_json(), 0.0, "new story")
-        prepared.append((title, body, published, fp.to_json(), profile.keys(counts, _RARITY), joined))
+        kept = ArticleFingerprint(fp.published, fp.signature, ())  # as grouping keeps it (its signature)
+        prepared.append((title, body, published, kept.to_json(), profile.keys(counts, _RARITY), joined))
     return prepared
 
 

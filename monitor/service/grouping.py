@@ -40,7 +40,7 @@ AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Repor
 @dataclass(frozen=True)
 class Placement:
     story: int  # an archived story's id, or < 0 for a story this batch starts
-    fingerprint: str  # ArticleFingerprint JSON, to store
+    fingerprint: str  # ArticleFingerprint JSON, to store (its signature alone after COLD_START)
     keys: tuple[str, ...]  # its index keys, to store (profile.keys: at most 8)
     alerts: list[AlertIntent]  # its own alerts: a new story's, or the rules new to its story
     joined: StoryJoin  # why it is where it is, its story's new profile, its terms (for rarity)
@@ -135,7 +135,9 @@ class Grouper:
         joined = StoryJoin(lang, tuple(counts), story_profile.to_json(), decision.score, decision.reason)
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
-        return Placement(story, self.fingerprints.written(fp), index_keys, alerts, joined)
+        # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.
+        kept = fp if rarity.documents < COLD_START else ArticleFingerprint(fp.published, fp.signature, ())
+        return Placement(story, self.fingerprints.written(kept), index_keys, alerts, joined)
 
     def _rarity(self, index: StoryIndex, lang: str, counts: profile.Terms) -> profile.Rarity:
         df, documents = index.document_frequencies(lang, list(counts))
