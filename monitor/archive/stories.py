@@ -2,13 +2,15 @@
 
     stories      one row per story: first article, title, how many reports, last update
     story_keys   stories.profile.keys of every article (at most 8), with its publication time
-    fingerprints stories.ArticleFingerprint (JSON) of every article
+    fingerprints stories.ArticleFingerprint (JSON) of every article (its signature alone
+                 once rarity decides: service/grouping.py)
     story_profiles  stories.profile.Profile (JSON) of every story: what a report is compared with
     story_joins  how each article was placed: score and reason (`monitor stories show`)
     term_df, term_docs  document frequencies per language, kept as articles are archived
 
 The functions take the connection and hold the SQL; StoriesMixin (part of store.Archive)
-wraps them in the archive's error handling; save_update calls them inside its transaction.
+wraps them in the archive's error handling; save_update calls them inside its transaction,
+telling the writer's StoryMemory (storymemory.py), from which story_index answers grouping.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class ProfileCache:
     parsing its JSON each time cost more than comparing. Keyed by story and checked against
     the JSON the archive holds now (a story that took a report has a new one). Bounded."""
 
-    def __init__(self, size: int = 4096) -> None:  # about 20 KB each, parsed
+    def __init__(self, size: int = 1024) -> None:  # 10-20 KB each, parsed
         self.size = size
         self._parsed: OrderedDict[int, tuple[str, Profile]] = OrderedDict()
 
