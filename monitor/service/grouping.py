@@ -27,7 +27,13 @@ from datetime import datetime
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories import profile
-from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_copy
+from monitor.stories.fingerprint import (
+    ArticleFingerprint,
+    best_story,
+    candidate_keys,
+    fingerprint,
+    near_copy,
+)
 from monitor.stories.lookup import FingerprintCache, ProfileCache, StoryIndex
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
@@ -91,15 +97,19 @@ class Grouper:
         fp: ArticleFingerprint,
         keys: Sequence[str] = (),
     ) -> Placement:
-        """`fp`: stories.fingerprint of the entry (its text signature finds copies); `keys`: its
-        stories.candidate_keys (while the archive is too small for rarity, see COLD_START, they
-        find this batch's earlier reports)."""
+        """`fp`: stories.copy_signature (or the whole stories.fingerprint) of the entry: its text
+        signature finds copies; `keys`: its stories.candidate_keys, if known. While the archive
+        is too small for rarity (COLD_START) the evidence decides: the whole fingerprint and its
+        keys are made here when `fp` has no terms."""
         counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
         lang = profile.language(f"{entry.title} {entry.summary}")
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
         rarity = self._rarity(index, lang, counts)
+        if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
+            fp = fingerprint(entry.title, entry.summary, fp.published)
+            keys = candidate_keys(fp, self.settings)
         index_keys = profile.keys(counts, rarity)
         decision = self._decide(index, counts, fp, index_keys, rarity, keys)
         report = (outlet, entry.link)

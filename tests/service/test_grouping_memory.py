@@ -29,7 +29,7 @@ from monitor.archive.stories import StoryIndex
 from monitor.ingest.schedule import Decision
 from monitor.service.grouping import Grouper
 from monitor.service.storyfix import rebuild
-from monitor.stories.fingerprint import candidate_keys, fingerprint
+from monitor.stories.fingerprint import copy_signature
 from monitor.stories.lookup import ProfileCache
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings
 
@@ -134,8 +134,8 @@ def place_and_save(
     for i, title, summary, published in batch:
         link = f"https://news.example/{i}"
         entry = EntryData(FEED, title, summary, link, None, published, "Wire")
-        fp = fingerprint(title, summary, published)
-        place = grouper.place(entry, "Wire", (), fp, candidate_keys(fp, SETTINGS))
+        fp = copy_signature(title, summary, published)  # as a parser worker hands it over
+        place = grouper.place(entry, "Wire", (), fp)
         placed.append((i, place.story, place.keys, place.joined))
         new = NewArticle(
             entry,
