@@ -169,8 +169,9 @@ class StoryMemory:
         if not self.loaded:
             return
         self._pending.append(article_id)
-        if len(self.fingerprints) < MAX_FINGERPRINTS:
-            self.fingerprints[article_id] = fingerprint
+        if len(self.fingerprints) >= MAX_FINGERPRINTS:  # the newest are the likeliest candidates
+            self.fingerprints.clear()
+        self.fingerprints[article_id] = fingerprint
         if published < self.horizon:
             return
         self.story_of[article_id] = story_id
@@ -197,9 +198,10 @@ class StoryMemory:
         known = self.df.get(language)
         if self._df_complete:
             known = self.df.setdefault(language, {})
+            size = len(known)
             for term in terms:
                 known[term] = known.get(term, 0) + 1
-            self._df_size += len(terms)
+            self._df_size += len(known) - size
             if self._df_size > MAX_TERMS:  # too many to keep them all: a cache of those asked for
                 self.df, self._df_size, self._df_complete = {}, 0, False
         elif known is not None:

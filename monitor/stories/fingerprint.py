@@ -172,9 +172,8 @@ def fingerprint(
 
 
 def copy_signature(title: str, summary: str, published: datetime) -> ArticleFingerprint:
-    """fingerprint() without its specific terms: the MinHash signature alone, all that finding
-    copies reads, at about 60% of the cost (grouping computes the whole fingerprint only while
-    the archive is too small for rarity: service/grouping.py COLD_START)."""
+    """fingerprint() without its terms: the signature alone (all finding copies reads), at 60% of
+    the cost; grouping makes the whole one only while rarity cannot decide (its COLD_START)."""
     if published.tzinfo is None:
         raise ValueError("published must be timezone-aware (UTC)")
     return ArticleFingerprint(published.astimezone(UTC), _signature(_tokens(title, summary)), ())

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from monitor.archive import stories, storymemory
+from monitor.archive import storyindex, storymemory
 from monitor.archive.store import Archive
 from monitor.archive.stories import StoryIndex
 from monitor.ingest.schedule import Decision
@@ -164,8 +164,8 @@ def small_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storymemory, "MAX_LASTS", 60)
     monkeypatch.setattr(storymemory, "MAX_PROFILES", 60)
     monkeypatch.setattr(storymemory, "MAX_FINGERPRINTS", 50)
-    monkeypatch.setattr(stories, "MAX_POSTINGS", 3)  # keys common in a window: left out
-    monkeypatch.setattr(stories, "MAX_CANDIDATES", 6)
+    monkeypatch.setattr(storyindex, "MAX_POSTINGS", 3)  # keys common in a window: left out
+    monkeypatch.setattr(storyindex, "MAX_CANDIDATES", 6)
 
 
 def open_both(tmp_path: Path) -> tuple[CheckedArchive, Archive]:
