@@ -32,6 +32,7 @@ last one: a long-running event then starts a new story, shown as its own alert. 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -40,16 +41,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import snowballstemmer
+
 MAX_KEYS = 8  # index rows per article
 LEAD_CHARS = 600  # of a summary, what is read
 PROFILE_TERMS = 80  # a story's profile keeps its strongest terms only
 TITLE_WEIGHT = 2.0  # a word of the title counts as two of the summary
 ALONE = 0.5  # in a story of several reports, a term only one of them has counts half
 NAME_WEIGHT = 1.5  # a capitalised word (most often a name) counts as one and a half
+AGE_HOURS = 24.0  # a story's closeness fades by e every this many hours after its first report
+SIZE = 0.8  # a story of n reports needs 1 + SIZE·ln(n) times the closeness of a story of one
 
 Terms = dict[str, float]  # word → count (title words count TITLE_WEIGHT)
 
-_WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*")
+_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:[-'’.][^\W_]+)*")  # "1,000" is one figure
 _STOP = frozenset(
     """a an the and or but nor of in on at to for with by from as into onto upon over under about
     after before during since until while than then there here this that these those it its is are
@@ -57,9 +62,23 @@ _STOP = frozenset(
     not no also only just more most less least very so such same other another any each every both
     all some many much few he she they we i you his her their our your him them us me who whom which
     what when where why how said says say told according added if whether up out off new
-    one two three four five six seven eight nine ten""".split()
+    one two three four five six seven eight nine ten
+    monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow""".split()
 )
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    """A word's stem, so "vaccine" meets "vaccination" and "migrants" "migration" (Snowball's
+    English stemmer; cached: news repeats its words, and stemming one costs more than the rest
+    of a report's reading). Words with digits ("covid-19", "g7") are names and stay whole."""
+    if not word.isascii() or any(c.isdigit() for c in word):
+        return word
+    return _STEMMER.stemWord(word)
+
+
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 def terms(title: str, summary: str) -> Terms:
@@ -73,8 +92,7 @@ def terms(title: str, summary: str) -> Terms:
             word = word.removesuffix("'s")
             if word in _STOP or (word.isdigit() and len(word) < 2):
                 continue
-            if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
-                word = word[:-1]
+            word = _stem(word)
             counts[word] = counts.get(word, 0.0) + (weight * NAME_WEIGHT if raw[0].isupper() else weight)
     return counts
 
@@ -208,6 +226,21 @@ def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) ->
     return sum(shared.values()) / norm, top
 
 
+def closeness(profile: Profile, published: datetime) -> float:
+    """How much of its similarity a story keeps for a report this long after its first one:
+    an event is told within hours; a day later the same words are more often its sequel."""
+    if profile.first is None:
+        return 1.0
+    age = abs((published - profile.first).total_seconds()) / 3600
+    return math.exp(-age / AGE_HOURS)
+
+
+def breadth(profile: Profile) -> float:
+    """A story's profile grows broader with each report, and any report finds more of its words
+    in it: the closeness it needs grows with the log of its reports."""
+    return 1.0 + SIZE * math.log(profile.reports) if profile.reports > 1 else 1.0
+
+
 def is_open(profile: Profile, published: datetime, quiet_hours: float) -> bool:
     if profile.last is None:
         return True
@@ -234,6 +267,7 @@ def place(
     best: tuple[float, int, list[str]] | None = None
     for profile in open_profiles:
         score, top = similarity(counts, profile, rarity)
+        score *= closeness(profile, published) / breadth(profile)
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])
         ):
