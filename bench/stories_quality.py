@@ -123,7 +123,10 @@ def _pair(table: dict, source: str, settings: StorySettings | None) -> Pair:
     a = fingerprint(table["a_title"], table["a_body"], EPOCH + timedelta(hours=table["a_hours"]), settings)
     b = fingerprint(table["b_title"], table["b_body"], EPOCH + timedelta(hours=table["b_hours"]), settings)
     titles = (table["a_title"], table["b_title"])
-    terms = (profile.terms(table["a_title"], table["a_body"]), profile.terms(table["b_title"], table["b_body"]))
+    terms = (
+        profile.terms(table["a_title"], table["a_body"]),
+        profile.terms(table["b_title"], table["b_body"]),
+    )
     return Pair(a, b, bool(table["same"]), source, titles, table.get("note", ""), terms)
 
 
@@ -226,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--holdout", type=Path, default=HOLDOUT, help="folder of held-out pairs")
     parser.add_argument("--background", type=Path, default=BACKGROUND, help="folder of [[article]] reports")
     parser.add_argument(
-        "--archive", type=Path, default=BACKGROUND, help="folder of [[article]] reports the rarity counts also see"
+        "--archive", type=Path, default=BACKGROUND, help="[[article]] reports the rarity counts see"
     )
     args = parser.parse_args(argv)
     settings = StorySettings()

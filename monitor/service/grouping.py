@@ -29,7 +29,7 @@ from monitor.stories.lookup import FingerprintCache
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
-COLD_START = 6  # articles of a language the archive needs before rarity weighs words
+COLD_START = 10  # articles of a language the archive needs before rarity weighs words
 Report = tuple[str | None, str | None]  # (outlet, link) of one article in a story
 AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Report]], list[AlertIntent]]
 
