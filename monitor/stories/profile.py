@@ -40,7 +40,6 @@ labelled pairs (README, "Stories"); a story's profile JSON is unchanged by them.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -76,23 +75,25 @@ _STOP = frozenset(
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    """A word's stem, so "vaccine" meets "vaccination" and "migrants" "migration" (Snowball's
-    English stemmer; cached: news repeats its words, and stemming one costs more than the rest
-    of a report's reading). Words with digits ("covid-19", "g7") are names and stay whole."""
-    if not word.isascii() or any(c.isdigit() for c in word):
-        return word
-    return _STEMMER.stemWord(word)
-
-
 _STEMMER = snowballstemmer.stemmer("english")
+_STEMS: dict[str, str] = {}  # word → stem: news repeats its words, and stemming costs more than a look-up
+STEMS_KEPT = 1 << 17  # words whose stems are kept (about 20 MB at most)
+
+
+def _stem(word: str) -> str:
+    """A word's stem, so "vaccine" meets "vaccination" and "policing" "police" (Snowball's English
+    stemmer). Words with digits ("covid-19", "g7") are names and stay whole."""
+    stem = word if not word.isascii() or any(c.isdigit() for c in word) else _STEMMER.stemWord(word)
+    if len(_STEMS) < STEMS_KEPT:
+        _STEMS[word] = stem
+    return stem
 
 
 def terms(title: str, summary: str) -> Terms:
     counts: dict[str, float] = {}
     if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says
         summary = summary[: summary.rfind(" ", 0, LEAD_CHARS) + 1 or LEAD_CHARS]
+    stems = _STEMS
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
         for match in _WORD.finditer(text):
             raw = match.group()
@@ -100,7 +101,7 @@ def terms(title: str, summary: str) -> Terms:
             word = word.removesuffix("'s")
             if word in _STOP or (word.isdigit() and len(word) < 2):
                 continue
-            word = _stem(word)
+            word = stems.get(word) or _stem(word)
             counts[word] = counts.get(word, 0.0) + (weight * NAME_WEIGHT if raw[0].isupper() else weight)
     return counts
 
