@@ -213,7 +213,7 @@ class StorySettingsView:
 @dataclass(frozen=True)
 class Decision:
     story: int | None  # the story joined, or None: a new story
-    score: float  # cosine with its profile (1.0 + Jaccard for a copy)
+    score: float  # closeness to its profile (see place; 1.0 + Jaccard for a copy)
     reason: str  # for humans: "0.41: facebook, oversight, board" or "copy 0.82"
 
 
@@ -265,7 +265,8 @@ def place(
     copies: Mapping[int, float] | None = None,
 ) -> Decision:
     """The story a report joins: a copy's (`copies`: story → best Jaccard, already ≥ the copy
-    threshold), else the open story whose profile is closest, if close enough; else None."""
+    threshold), else the open story the report is closest to (cosine × closeness ÷ breadth),
+    if close enough; else None."""
     open_profiles = [p for p in profiles if is_open(p, published, settings.quiet_hours)]
     if copies:
         allowed = {p.story for p in open_profiles}
