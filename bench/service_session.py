@@ -7,14 +7,15 @@
    by then holds the in-process passes' articles: a service some weeks old); its first tick is
    a cold pass over all of them.
 2. From the end of the cold pass, SAMPLES breaking beat items (farm.breaking_item: matched
-   by a shipped rule, each a story of its own) are published on distinct feeds, one starting
-   in each slice of WINDOW / SAMPLES, and each at its own phase of its feed's polling cycle:
-   sample k goes out (k + u) / SAMPLES of an interval before the feed's next check as the
-   service planned it (feeds.next_check in the archive, u random in [0, 1), the phases
-   shuffled over the samples). So the phases are spread evenly over the cycle, as the moments
-   news breaks are, and the median measures the service rather than the luck of 24 draws (with
-   phases drawn at random, the median of 24 waits uniform over 60 s varies by ±6 s from run
-   to run). The phase is only the bench's aim: the latency is measured, not derived from it.
+   by a shipped rule, each a story of its own) are published on distinct feeds within WINDOW
+   seconds (at least an interval), each at its own phase of its feed's polling cycle: sample
+   k goes out (k + u) / SAMPLES of an interval before a check of its feed as the service
+   planned it (feeds.next_check in the archive, u random in [0, 1), the phases shuffled over
+   the samples), the first such moment after its start (k × (WINDOW - interval) / SAMPLES).
+   So the phases are spread evenly over the cycle, as the moments news breaks are, and the
+   median measures the service rather than the luck of 24 draws (with phases drawn at random,
+   the median of 24 waits uniform over 60 s varies by ±6 s from run to run). The phase is
+   only the bench's aim: the latency is measured, not derived from it.
 3. The service polls on its own schedule (jitter 0, so that every pass is a whole pass over
    the feeds: the worst case for memory). After its second pass (warm, but for the feeds a
    sample landed on) the farm changes 10% of the feeds (5 new items each), so the passes after
@@ -73,7 +74,7 @@ class Sample:
     n: int
     feed: int  # farm index
     title: str
-    at: float  # seconds after the cold pass when its slot begins (published within an interval)
+    at: float  # seconds after the cold pass from which it may go out (within an interval)
     published: float = 0.0  # monotonic, once the farm serves it
     delivered: float | None = None  # monotonic, when the fake Bot API accepted its alert
     fetched: float | None = None  # monotonic, when the service first asked the farm for it
@@ -297,7 +298,7 @@ class _Publisher:
     ) -> None:
         rng = random.Random("latency")
         count = min(plan.samples, len(plan.feeds))
-        slot = plan.window / max(count, 1)
+        slot = max(0.0, plan.window - interval) / max(count, 1)
         chosen = rng.sample(plan.feeds, count)
         phases = [(k + rng.random()) / count for k in range(count)]
         rng.shuffle(phases)
