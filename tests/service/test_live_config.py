@@ -195,4 +195,6 @@ def test_a_feed_added_or_resumed_with_the_cli_is_fetched_by_the_running_service_
         assert stop(process) == 0
     finally:
         process.kill()
-    assert "Traceback" not in log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "config_reloaded" not in text, "nothing changed the config (a stop is not a reload)"
