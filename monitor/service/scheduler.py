@@ -104,7 +104,9 @@ class Service:
         async with self._pass_lock:
             self._pass = report = PassReport()
             try:
-                await self.pipeline.run_pass(only_due=True, report=report, on_alerts=self._wake_deliverer.set)
+                await self.pipeline.run_pass(
+                    only_due=True, report=report, on_alerts=self._wake_deliverer.set, follow=True
+                )
             finally:
                 self._pass = None
         self.passes += 1

@@ -198,3 +198,23 @@ def test_a_feed_added_or_resumed_with_the_cli_is_fetched_by_the_running_service_
     text = log.read_text()
     assert "Traceback" not in text
     assert "config_reloaded" not in text, "nothing changed the config (a stop is not a reload)"
+
+
+def test_a_feed_due_again_while_a_slow_neighbour_holds_its_pass_is_fetched_on_its_own_clock(
+    feed_server, write_config, seeds, tmp_path
+):
+    drip = feed_server.misbehave("/drip.xml", "drip", interval=1.0)
+    fast = feed_server.add("/fast.xml", rss("Fast", seeds[:1]))
+    config = write_config([drip, fast], extra=FAST)  # every 2 s
+    config.write_text(config.read_text().replace('deadline = "3s"', 'deadline = "30s"'))
+    log = tmp_path / "run.log"
+    process = start_run(config, log)
+    try:
+        # The first pass waits for the dripping feed (30 s); the fast one, due every 2 s, joins
+        # it again and again instead of waiting for its end.
+        assert wait_for(lambda: feed_server.count("/fast.xml") >= 3, timeout=15)
+        assert feed_server.count("/drip.xml") == 1 and "event=pass " not in log.read_text()
+        assert stop(process) == 0
+    finally:
+        process.kill()
+    assert "Traceback" not in log.read_text()
