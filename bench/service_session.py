@@ -8,14 +8,15 @@
    a cold pass over all of them.
 2. From the end of the cold pass, SAMPLES breaking beat items (farm.breaking_item: matched
    by a shipped rule, each a story of its own) are published on distinct feeds within WINDOW
-   seconds (at least an interval), each at its own phase of its feed's polling cycle: sample
-   k goes out (k + u) / SAMPLES of an interval before a check of its feed as the service
-   planned it (feeds.next_check in the archive, u random in [0, 1), the phases shuffled over
-   the samples), the first such moment after its start (k × (WINDOW - interval) / SAMPLES).
-   So the phases are spread evenly over the cycle, as the moments news breaks are, and the
-   median measures the service rather than the luck of 24 draws (with phases drawn at random,
-   the median of 24 waits uniform over 60 s varies by ±6 s from run to run). The phase is
-   only the bench's aim: the latency is measured, not derived from it.
+   seconds (at least an interval), each at its own phase of its feed's polling cycle: one
+   sample goes out (k + 1/2) / SAMPLES of an interval before a check of its feed as the
+   service planned it (feeds.next_check in the archive, whole seconds), for k = 0 .. SAMPLES-1
+   shuffled over the samples, at the first such moment after its start (its index ×
+   (WINDOW - interval) / SAMPLES). So the phases are spread evenly over the cycle, the wait no
+   polling service can avoid has a median of exactly half an interval, and the measured
+   median shows what the service adds (with phases drawn at random, the median of 24 waits
+   uniform over 60 s varies by ±6 s from run to run). The phase is only the bench's aim: the
+   latency is measured, not derived from it.
 3. The service polls on its own schedule (jitter 0, so that every pass is a whole pass over
    the feeds: the worst case for memory). After its second pass (warm, but for the feeds a
    sample landed on) the farm changes 10% of the feeds (5 new items each), so the passes after
@@ -300,7 +301,7 @@ class _Publisher:
         count = min(plan.samples, len(plan.feeds))
         slot = max(0.0, plan.window - interval) / max(count, 1)
         chosen = rng.sample(plan.feeds, count)
-        phases = [(k + rng.random()) / count for k in range(count)]
+        phases = [(k + 0.5) / count for k in range(count)]
         rng.shuffle(phases)
         self.leads = [phase * interval for phase in phases]  # seconds before the planned check
         for n, feed in enumerate(chosen):
