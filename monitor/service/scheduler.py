@@ -230,6 +230,7 @@ class Service:
         """Reload the config and rules when their files change, or on SIGHUP; wake the poller
         when another process changed the archive (a feed added, imported, resumed or removed
         there is due at once, or no longer due)."""
+        self._archive_changed()  # notes the archive's version: a write from now on is seen
         while not self._stopping:
             await _sleep(self._reload, WATCH_SECONDS)
             if self._stopping:
