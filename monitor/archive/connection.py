@@ -120,6 +120,7 @@ class ArchiveBase:
         self.db = db
         self.path = path
         self._file = identity(path)  # the file opened: see check_file
+        self._data_version: int | None = None  # SQLite's data_version when last looked at
 
     def close(self) -> None:
         self.db.conn.close()
@@ -133,6 +134,15 @@ class ArchiveBase:
                 "the archive file was removed or replaced since monitor opened it; restart monitor",
                 self.path,
             )
+
+    @reads("read the archive's version")
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection (a `monitor feeds` command, say) committed to the archive
+        since the last call: SQLite's data_version, which this connection's own writes leave
+        alone. The first call only notes it (False)."""
+        version = int(self.db.execute("pragma data_version").fetchone()[0])
+        seen, self._data_version = self._data_version, version
+        return seen is not None and version != seen
 
     def write(self) -> AbstractContextManager[None]:
         """Every write transaction of the archive (see write_transaction)."""
