@@ -414,18 +414,26 @@ def make_query(text: str, root: Node) -> Query:
     )
 
 
-def _polarities(node: Node, negated: bool = False) -> Iterator[tuple[Term | ListRef, bool]]:
-    """Every term and @name in query order, with whether an odd number of NOTs applies."""
-    if isinstance(node, Term | ListRef):
-        yield node, negated
-    for child in _children(node):
-        yield from _polarities(child, negated != isinstance(node, Not))
+def _polarities(root: Node) -> Iterator[tuple[Term | ListRef, bool]]:
+    """Every term and @name in query order, with whether an odd number of NOTs applies.
+
+    A loop over a stack: nested generators cost each term one step per level above it, and a
+    resolved rule has some thousands of terms a few levels down."""
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, negated = stack.pop()
+        if isinstance(node, Term | ListRef):
+            yield node, negated
+            continue
+        below = negated != isinstance(node, Not)
+        stack.extend((child, below) for child in reversed(_children(node)))
 
 
 def _distinct(terms: Iterable[Term]) -> tuple[Term, ...]:
-    first: dict[str, Term] = {}
+    """The first term of each key; (tokens, prefix) says the same as the key, without a join."""
+    first: dict[tuple[tuple[str, ...], bool], Term] = {}
     for term in terms:
-        first.setdefault(term.key, term)
+        first.setdefault((term.tokens, term.prefix), term)
     return tuple(first.values())
 
 
