@@ -19,23 +19,18 @@ error handling and transactions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.archive.connection import ArchiveBase, reads, writes
+from monitor.archive.feedstatus import CHURN_PASSES as CHURN_PASSES  # the service's churn count
+from monitor.archive.feedstatus import HISTORY, StaleTest, statuses
 from monitor.archive.sqltime import from_iso, iso
 from monitor.types import Decision, FeedConfig, FeedForUpdate, FeedHistory, FeedStatus, FetchedFeed
 
 if TYPE_CHECKING:
-    import sqlite3
-
     import sqlite_utils
-
-# (last new article, recent publication times, now) -> quiet for much longer than usual
-StaleTest = Callable[[datetime | None, Sequence[datetime], datetime], bool]
-CHURN_PASSES = 3  # passes in a row with every item new that make a feed "churning"
-HISTORY = 50  # recent publication times kept in view for adaptive intervals and staleness
 
 
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
@@ -284,78 +279,6 @@ def record_error(
         if fetched.body_hash:
             update["body_hash"] = fetched.body_hash
     db.table("feeds").update(url, update)
-
-
-_STATUS_COLUMNS = (
-    "url, name, title, last_checked, last_success, last_error, error_count, status, suspended_reason,"
-    " next_check, last_new, origin, churn, warning, folder"
-)
-
-
-def statuses(
-    conn: sqlite3.Connection, now: datetime, stale: StaleTest, *, include_removed: bool = False
-) -> list[FeedStatus]:
-    """Every feed (configured first, then imported; by URL), with its schedule and health;
-    `stale` (ingest.schedule.is_stale) judges from its recent publication times.
-
-    Three queries whatever the number of feeds (one per feed made `status` on 2,000 feeds
-    slow): the feeds, the article counts, and each active feed's last HISTORY publication
-    times (a window over the (feed, published) index)."""
-    where = "" if include_removed else " where status != 'removed'"
-    rows = conn.execute(
-        f"select {_STATUS_COLUMNS} from feeds{where} order by origin != 'config', added, url"
-    ).fetchall()
-    counts = dict(conn.execute("select feed, count(*) from articles group by feed").fetchall())
-    recent: dict[str, list[datetime]] = {}
-    for feed, value in conn.execute(
-        "select feed, published from (select feed, published, row_number() over"
-        " (partition by feed order by published desc) as n from articles"
-        " where published > '' and feed in (select url from feeds where status = 'active'))"
-        " where n <= ?",
-        [HISTORY],
-    ):
-        if (p := from_iso(value)) is not None:
-            recent.setdefault(feed, []).append(p)
-    found = []
-    for (
-        url,
-        name,
-        title,
-        last_checked,
-        last_success,
-        last_error,
-        error_count,
-        status,
-        suspended_reason,
-        next_check,
-        last_new,
-        origin,
-        churn,
-        warning,
-        folder,
-    ) in rows:
-        new = from_iso(last_new)
-        found.append(
-            FeedStatus(
-                url=url,
-                name=name or title,
-                last_checked=from_iso(last_checked),
-                last_success=from_iso(last_success),
-                last_error=last_error,
-                error_count=error_count or 0,
-                articles=counts.get(url, 0),
-                status=status or "active",
-                suspended_reason=suspended_reason,
-                next_check=from_iso(next_check),
-                last_new=new,
-                stale=status == "active" and stale(new, recent.get(url, []), now),
-                origin=origin or "config",
-                churning=(churn or 0) >= CHURN_PASSES,
-                warning=warning,
-                folder=folder,
-            )
-        )
-    return found
 
 
 class FeedsMixin(ArchiveBase):

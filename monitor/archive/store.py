@@ -5,7 +5,7 @@ _storage composes its Storage).
                    errors become StorageError there and nowhere else)
     schema.py      the tables and every migration, m001 onwards
     articles.py    articles, identity keys, matches: save_update, search, prune
-    feeds.py       feeds and their schedule
+    feeds.py       feeds and their schedule; feedstatus.py, each feed's state for status reports
     stories.py     stories and their look-up index
     chats.py       chat state and mutes
     outbox.py      the alerts table: pending_alerts, mark_sent, digests

@@ -225,6 +225,8 @@ def is_stale(last_new: datetime | None, published: Sequence[datetime], now: date
     history to know what usual is.
     """
     now = _utc(now, "now")
+    if last_new is not None and now - _utc(last_new, "last_new") <= STALE_MINIMUM:
+        return False  # new articles lately: `published` need not even be read (`monitor status`)
     gap = usual_gap(published)
     if gap is None:
         return False
@@ -249,6 +251,8 @@ def _check_settings(settings: ScheduleSettings) -> None:
 
 
 def _utc(when: datetime, name: str) -> datetime:
+    if when.tzinfo is UTC:  # the archive's times: no conversion
+        return when
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"{name} must be a UTC-aware datetime, got naive {when.isoformat()}")
     return when.astimezone(UTC)
