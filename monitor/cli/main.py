@@ -13,6 +13,7 @@ Global options (--config, --log-level) are accepted before the command or after 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -40,6 +41,7 @@ COMMANDS = {
 JSON_HELP = "JSON Lines: one JSON object per line"
 
 
+@functools.cache  # one parent for all ~30 (sub)commands: argparse copies its actions
 def _global_options(defaults: bool) -> argparse.ArgumentParser:
     """--config and --log-level: on `monitor` itself with their defaults, and on every command
     without (SUPPRESS), so that one given after the command wins and none given keeps the default."""
