@@ -16,6 +16,7 @@ import argparse
 import functools
 import importlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="monitor",
         description="Watch news feeds, match rules, alert. New here? Try `monitor demo`.",
         parents=[_global_options(defaults=True)],
+        formatter_class=_formatter(),
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -83,7 +85,20 @@ SubParsers = argparse._SubParsersAction  # what add_subparsers returns
 
 def command(parent: SubParsers[argparse.ArgumentParser], name: str, help: str) -> argparse.ArgumentParser:
     """A command (or an action of one) that takes the global options too."""
-    return parent.add_parser(name, help=help, description=help, parents=[_global_options(defaults=False)])
+    return parent.add_parser(
+        name,
+        help=help,
+        description=help,
+        parents=[_global_options(defaults=False)],
+        formatter_class=_formatter(),
+    )
+
+
+@functools.cache
+def _formatter() -> Callable[..., argparse.HelpFormatter]:
+    """argparse's HelpFormatter at the terminal's width, asked once: argparse makes a formatter
+    for each argument it is given, and each asked the terminal's size (6 ms of every command)."""
+    return functools.partial(argparse.HelpFormatter, width=shutil.get_terminal_size().columns - 2)
 
 
 def _archive_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
