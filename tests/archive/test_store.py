@@ -6,9 +6,9 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
