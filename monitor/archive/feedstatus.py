@@ -1,5 +1,6 @@
 """Every feed's state as `monitor status`, `feeds list`, /status and /metrics show it: one
-FeedStatus per feed, in three queries whatever the number of feeds (part of FeedsMixin).
+FeedStatus per feed, in two queries, plus one for each feed whose staleness needs its history
+(part of FeedsMixin).
 
 Whether a feed is stale is the caller's judgement (`stale`, ingest.schedule.is_stale: the
 archive may not import ingest), made from the feed's last new article and recent times.
@@ -35,22 +36,15 @@ def statuses(
     """Every feed (configured first, then imported; by URL), with its schedule and health;
     `stale` (ingest.schedule.is_stale) judges from its recent publication times.
 
-    Three queries whatever the number of feeds (one per feed made `status` slow at 2,000
-    feeds): the feeds, the article counts, and each active feed's last HISTORY publication
-    times as one string, parsed only if `stale` reads them (_Times)."""
+    Two queries whatever the number of feeds, the feeds and the article counts; a feed's
+    last HISTORY publication times are read only if `stale` asks for them (_Times): reading
+    them for each of 2,000 feeds was most of `monitor status`, and a feed that found new
+    articles lately is not stale whatever they say."""
     where = "" if include_removed else " where status != 'removed'"
     rows = conn.execute(
         f"select {_STATUS_COLUMNS} from feeds{where} order by origin != 'config', added, url"
     ).fetchall()
     counts = dict(conn.execute("select feed, count(*) from articles group by feed").fetchall())
-    recent = dict(
-        conn.execute(
-            "select url, (select group_concat(published, ' ') from (select published from articles"
-            " where feed = feeds.url and published > '' order by published desc limit ?))"
-            " from feeds where status = 'active'",
-            [HISTORY],
-        ).fetchall()
-    )
     found = []
     for (
         url,
@@ -83,7 +77,7 @@ def statuses(
                 suspended_reason=suspended_reason,
                 next_check=from_iso(next_check),
                 last_new=new,
-                stale=status == "active" and stale(new, _Times(recent.get(url)), now),
+                stale=status == "active" and stale(new, _Times(conn, url), now),
                 origin=origin or "config",
                 churning=(churn or 0) >= CHURN_PASSES,
                 warning=warning,
@@ -94,17 +88,22 @@ def statuses(
 
 
 class _Times(Sequence[datetime]):
-    """A feed's recent publication times, newest first, from the archive's text ("t1 t2 ...")
-    when first read: a stale test that can tell from last_new alone parses none of them."""
+    """A feed's last HISTORY publication times, newest first, read from the archive when first
+    asked for (one indexed query): a stale test that can tell from last_new alone reads none."""
 
-    def __init__(self, text: str | None) -> None:
-        self._text = text
+    def __init__(self, conn: sqlite3.Connection, url: str) -> None:
+        self._conn = conn
+        self._url = url
         self._times: list[datetime] | None = None
 
     def _parsed(self) -> list[datetime]:
         if self._times is None:
-            words = self._text.split() if self._text else []
-            self._times = [t for t in map(from_iso, words) if t is not None]
+            rows = self._conn.execute(
+                "select published from articles where feed = ? and published > ''"
+                " order by published desc limit ?",
+                [self._url, HISTORY],
+            )
+            self._times = [t for (value,) in rows if (t := from_iso(value)) is not None]
         return self._times
 
     @overload
