@@ -83,9 +83,8 @@ def resolve_lists(query: Query, lists: Mapping[str, TermList]) -> Query:
 
 def _resolve(node: Node, lists: Mapping[str, TermList]) -> Node:
     if isinstance(node, ListRef):
-        # the constructor, not dataclasses.replace: the shipped lists make some 25,000 of these
         at = node.position
-        terms = tuple(Term(term.text, term.tokens, term.prefix, at) for term in lists[node.name].terms)
+        terms = tuple(term.at(at) for term in lists[node.name].terms)
         return terms[0] if len(terms) == 1 else Or(terms)
     if isinstance(node, Term):
         return node
