@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from monitor.errors import RuleError
 from monitor.rules.textfold import Token, tokenize
@@ -35,7 +35,7 @@ class Term:
     prefix: bool  # the last token matches any word that starts with it ("" after a "-*": any word)
     position: int  # offset of the term (or of the @name that brought it) in the query
 
-    @property
+    @cached_property  # in the instance's __dict__, so at()'s copies have it too
     def key(self) -> str:
         """Identity for dedupe and matching: `Japan` and `japan` are one term.
 
