@@ -113,11 +113,16 @@ def _cjk_pieces() -> re.Pattern[str]:
     return re.compile(f"[{_CJK_CHARS}][{_MARKS}]*|[^{_CJK_CHARS}]+")
 
 
-@lru_cache(maxsize=1)
+_FOREIGN: re.Pattern[str] | None = None  # set by _foreign(); read as `_FOREIGN or _foreign()`
+
+
 def _foreign() -> re.Pattern[str]:
     """A non-ASCII letter, digit or mark (any astral character counts, to be safe): the
-    whitespace-delimited chunk around it needs `fold_word`. Whitespace is never part of a word."""
-    return re.compile(rf"[{_WORDISH}\U00010000-\U0010ffff]")
+    whitespace-delimited chunk around it needs `fold_word`. Whitespace is never part of a word.
+    (A global, not lru_cache: it is asked for once per field with accents.)"""
+    global _FOREIGN
+    _FOREIGN = re.compile(rf"[{_WORDISH}\U00010000-\U0010ffff]")
+    return _FOREIGN
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +196,7 @@ def _as_ascii(text: str) -> tuple[str, tuple[_Chunk, ...]] | None:
     plain = _replace_typography(text)
     if plain.isascii():  # the usual case: curly quotes and dashes, and nothing else
         return plain, chunks
-    if _foreign().search(plain):
+    if (_FOREIGN or _foreign()).search(plain):
         folded = _fold_foreign(text)
         if folded is None:
             return None
@@ -216,7 +221,7 @@ def _replace_typography(text: str) -> str:
 def _fold_foreign(text: str) -> tuple[str, tuple[_Chunk, ...]] | None:
     pieces, chunks = [], []
     done = shift = 0
-    for foreign in _foreign().finditer(text):
+    for foreign in (_FOREIGN or _foreign()).finditer(text):
         if foreign.start() < done:
             continue  # in the chunk just replaced
         start = foreign.start()
