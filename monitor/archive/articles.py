@@ -114,7 +114,7 @@ def insert_article(
 class ArticlesMixin(ArchiveBase):
     @reads("read article keys")
     def known_keys(self, keys: Iterable[str]) -> set[str]:
-        return known_keys(self.db.conn, keys)
+        return known_keys(self.conn, keys)
 
     @writes("save articles")
     def save_update(
@@ -140,7 +140,7 @@ class ArticlesMixin(ArchiveBase):
         memory = storystore.memory_of(self)  # told of every story row written (storymemory.py)
         counts = storystore.DocumentCounts()  # the rarity counts, written once for the update
         for article, alerts in articles:
-            if known_keys(self.db.conn, article.keys):
+            if known_keys(self.conn, article.keys):
                 continue
             insert_article(self.db, feed_url, article, alerts, iso(now), new_stories, memory, counts)
             saved += 1
@@ -159,7 +159,7 @@ class ArticlesMixin(ArchiveBase):
             " order by a.published desc, a.id desc"
         )
         with wrap_errors(self.path, "read articles"):  # a generator: the decorator would not see its errors
-            cursor = self.db.execute(sql, [iso(since) if since else ""])
+            cursor = self.conn.execute(sql, [iso(since) if since else ""])
             while rows := cursor.fetchmany(batch):
                 for r in rows:
                     published = from_iso(r[3]) or datetime.min.replace(tzinfo=UTC)
@@ -214,7 +214,7 @@ class ArticlesMixin(ArchiveBase):
             " left join feeds f on f.url = a.feed"
             f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
         )
-        rows = self.db.execute(sql, [*args, limit]).fetchall()
+        rows = self.conn.execute(sql, [*args, limit]).fetchall()
         return [
             SearchHit(
                 id=r[0],
@@ -246,7 +246,7 @@ class ArticlesMixin(ArchiveBase):
             "select count(*), count(case when exists (select 1 from matches m where m.article_id = a.id)"
             " then 1 end) from articles a where " + _prunable(include_matched)
         )
-        found, matched = self.db.execute(sql, [iso(before), iso(before)]).fetchone()
+        found, matched = self.conn.execute(sql, [iso(before), iso(before)]).fetchone()
         return int(found), int(matched)
 
     @reads("read the archive")

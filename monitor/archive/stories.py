@@ -209,9 +209,9 @@ def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, st
     return [(r[0], r[1], r[2], tuple(json.loads(r[3] or "[]"))) for r in rows]
 
 
-def story_reports(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str | None, str | None]]:
+def story_reports(conn: sqlite3.Connection, story_id: int) -> list[tuple[int, str | None, str | None]]:
     """(article id, outlet, link) of every article in the story, oldest first."""
-    rows = db.execute(
+    rows = conn.execute(
         "select a.id, coalesce(a.outlet, f.name, f.title), a.link from articles a"
         " left join feeds f on f.url = a.feed where a.story_id = ? order by a.published, a.id",
         [story_id],
@@ -249,15 +249,21 @@ def alerted_article(
 class StoriesMixin(ArchiveBase):
     @reads("read the story index")
     def story_index(self) -> StoryIndex:
+<<<<<<< HEAD
         """The stories' look-up index (stories.lookup.StoryIndex) on the writer's connection,
         answered from memory (storymemory.py); it also reads profiles, fingerprints and
         document frequencies. One per report: taken, it answers as of then."""
         return MemoryIndex(self.db.conn, memory_of(self))
+=======
+        """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
+        for a feed analysed in this process, where a worker would use its snapshot."""
+        return StoryIndex(self.conn)
+>>>>>>> h-cli2
 
     @reads("read story fingerprints")
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
         """Article id → its fingerprint as JSON (stories.fingerprint.ArticleFingerprint)."""
-        return fingerprints(self.db.conn, article_ids)
+        return fingerprints(self.conn, article_ids)
 
     @reads("read a story's alerts")
     def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
@@ -265,7 +271,7 @@ class StoriesMixin(ArchiveBase):
 
     @reads("read a story")
     def story_reports(self, story_id: int) -> list[tuple[int, str | None, str | None]]:
-        return story_reports(self.db, story_id)
+        return story_reports(self.conn, story_id)
 
     def story_outlets(self, story_id: int) -> list[str]:
         """The outlets that reported a story, first report first, each once."""
@@ -279,12 +285,12 @@ class StoriesMixin(ArchiveBase):
     @reads("read story profiles")
     def story_profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         """Story id → its profile JSON (stories.profile.Profile)."""
-        return profiles(self.db.conn, story_ids)
+        return profiles(self.conn, story_ids)
 
     @reads("read document frequencies")
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(term → archived articles of `lang` with it, archived articles of `lang`)."""
-        return document_frequencies(self.db.conn, lang, terms)
+        return document_frequencies(self.conn, lang, terms)
 
     @reads("read a story")
     def story_joins(self, story_id: int) -> list[tuple[int, str, str | None, str, float | None, str | None]]:

@@ -179,6 +179,7 @@ def test_a_report_joining_a_story_still_alerts_a_rule_new_to_it(newsroom):
     assert "dam-3" not in alerts  # nothing new: held back, listed under the story's alert
 
 
+@pytest.mark.slow
 def test_stories_show_explains_and_split_corrects(newsroom):
     stories = newsroom([DAM_1], [DAM_2])
     story = stories["dam-1"]

@@ -18,8 +18,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_manage import cli, items, ok
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # a real `monitor run` per test: seconds each
 
 FAST = '[schedule]\ninterval = "2s"\nmin_interval = "1s"\njitter = 0'
 
