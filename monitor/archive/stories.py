@@ -16,6 +16,7 @@ telling the writer's StoryMemory (storymemory.py), from which story_index answer
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -249,16 +250,10 @@ def alerted_article(
 class StoriesMixin(ArchiveBase):
     @reads("read the story index")
     def story_index(self) -> StoryIndex:
-<<<<<<< HEAD
         """The stories' look-up index (stories.lookup.StoryIndex) on the writer's connection,
         answered from memory (storymemory.py); it also reads profiles, fingerprints and
         document frequencies. One per report: taken, it answers as of then."""
-        return MemoryIndex(self.db.conn, memory_of(self))
-=======
-        """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
-        for a feed analysed in this process, where a worker would use its snapshot."""
-        return StoryIndex(self.conn)
->>>>>>> h-cli2
+        return MemoryIndex(self.conn, memory_of(self))
 
     @reads("read story fingerprints")
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
