@@ -137,6 +137,16 @@ def language(text: str) -> str:
     )
 
 
+WORDS = "stems"  # what terms() counts: rarity counts kept for other words (before stems) are not read
+
+
+def rarity_key(text: str) -> str:
+    """Where the archive keeps the rarity counts of a report's words: its language and what
+    terms() makes of words, so an archive counted before stemming starts its counts afresh
+    (its unstemmed counts would make every stem look rare) instead of over-joining."""
+    return f"{language(text)}/{WORDS}"
+
+
 @dataclass(frozen=True)
 class Rarity:
     """Inverse document frequencies: `df` of the terms asked about, out of `documents`."""
