@@ -99,7 +99,13 @@ class TermIndex:
         return pattern
 
     def hits(self, key: str, field: FoldedField) -> list[Span]:
-        """Every occurrence of a term in a field, in text order; overlapping ones too."""
+        """Every occurrence of a term in a field, in text order; overlapping ones too.
+
+        A one-word term (most of them) is found by `str.find` of the word between spaces
+        (of the word's start after a space, for a prefix): no regex, no match objects.
+        """
+        if " " not in key:
+            return _word_hits(key, field.layout)
         try:  # a plain dict, looked up at full speed; compiled at the first miss
             search = self._patterns[key].search
         except KeyError:
@@ -115,6 +121,25 @@ class TermIndex:
                 spans.append((start, found.end()))
             found = search(layout, start + 1)
         return spans
+
+
+def _word_hits(key: str, layout: str) -> list[Span]:
+    """The occurrences of a one-word term's key ("word", or "head*" for a prefix) in a layout."""
+    spans = []
+    if key[-1] == "*":  # a word starting with the head; it ends at the next space
+        needle = " " + key[:-1]
+        at = layout.find(needle)
+        while at != -1:
+            end = layout.find(" ", at + len(needle))
+            spans.append((at + 1, end))
+            at = layout.find(needle, end)
+        return spans
+    needle, size = f" {key} ", len(key)
+    at = layout.find(needle)
+    while at != -1:
+        spans.append((at + 1, at + 1 + size))
+        at = layout.find(needle, at + 1 + size)
+    return spans
 
 
 class _PrefixMemo:
