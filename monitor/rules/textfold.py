@@ -303,6 +303,11 @@ class FoldedField:
             first = self.word_number(start)
             last = self.word_number(end) - 1
             return self.text[self._spans[first][1] : self._spans[last][2]]
+        if self.exact:  # _origin without chunks, inline: an alert's words are looked up here
+            end -= 1
+            if self._lower.startswith("'s", end) and self.layout.startswith("  ", end + 1):
+                end += 2  # the possessive belongs to the word as written: "Japan’s"
+            return self.text[start - 1 : end]
         return self.text[self._origin(start - 1, 0) : self._origin(end - 1, 1)]
 
     def _origin(self, offset: int, side: int) -> int:
