@@ -70,13 +70,14 @@ class _Article:
 
     def hits(self, key: str, field: int) -> list[Hit]:
         """Every occurrence of a term in one field (or the opening), in text order (overlapping ones too)."""
+        if field != OPENING and key not in self.present[field]:
+            return []  # the usual case for one of the fields: nothing to look up or remember
         found = self._hits.get((key, field))
         if found is None:
-            found = []
             if field == OPENING:
                 found = [hit for hit in self.hits(key, SUMMARY) if hit[2] <= self.opening]
-            elif key in self.present[field]:
-                found = [(field, start, end) for start, end in self.index.hits(key, self.fields[field])]
+            else:
+                found = self.index.hits(key, self.fields[field], field)
             self._hits[key, field] = found
         return found
 

@@ -4,8 +4,10 @@
                                     prefix terms by length
     TermIndex.present(field)        the field's words, probed against those sets in C → the
                                     keys of the terms there
-    TermIndex.hits(key, field)      one small regex per term → its occurrences, as layout
-                                    offsets (a slice of the original text when field.exact)
+    TermIndex.hits(key, field, n)   str.find for a one-word term, one small regex for a
+                                    phrase → its occurrences as (n, start, end): layout offsets
+                                    (a slice of the original text when field.exact), tagged
+                                    with the caller's field number n
 
 Prefix terms would cost a slice per word and prefix length; a memo of what each word seen
 so far starts with makes them two set probes per word instead. News vocabulary is Zipfian:
@@ -23,7 +25,7 @@ from monitor.rules.query import Term
 from monitor.rules.textfold import FoldedField
 
 _MEMO_LIMIT = 200_000  # distinct words remembered before the memo starts afresh
-Span = tuple[int, int]  # (start, end) of an occurrence in a field's layout
+Hit = tuple[int, int, int]  # (field number, start, end) of an occurrence in a field's layout
 
 
 class TermIndex:
@@ -98,14 +100,15 @@ class TermIndex:
         pattern = self._patterns[key] = _occurrence_regex(self.terms[key])
         return pattern
 
-    def hits(self, key: str, field: FoldedField) -> list[Span]:
-        """Every occurrence of a term in a field, in text order; overlapping ones too.
+    def hits(self, key: str, field: FoldedField, number: int) -> list[Hit]:
+        """Every occurrence of a term in a field, in text order, overlapping ones too; each
+        tagged with the field's `number`.
 
         A one-word term (most of them) is found by `str.find` of the word between spaces
         (of the word's start after a space, for a prefix): no regex, no match objects.
         """
         if " " not in key:
-            return _word_hits(key, field.layout)
+            return _word_hits(key, field.layout, number)
         try:  # a plain dict, looked up at full speed; compiled at the first miss
             search = self._patterns[key].search
         except KeyError:
@@ -118,12 +121,12 @@ class TermIndex:
             # the pattern starts with a literal, which `re` finds fast; a leading assertion for
             # the start of a word would make every search ten times slower
             if layout[start - 1] == " ":
-                spans.append((start, found.end()))
+                spans.append((number, start, found.end()))
             found = search(layout, start + 1)
         return spans
 
 
-def _word_hits(key: str, layout: str) -> list[Span]:
+def _word_hits(key: str, layout: str, number: int) -> list[Hit]:
     """The occurrences of a one-word term's key ("word", or "head*" for a prefix) in a layout."""
     spans = []
     if key[-1] == "*":  # a word starting with the head; it ends at the next space
@@ -131,13 +134,13 @@ def _word_hits(key: str, layout: str) -> list[Span]:
         at = layout.find(needle)
         while at != -1:
             end = layout.find(" ", at + len(needle))
-            spans.append((at + 1, end))
+            spans.append((number, at + 1, end))
             at = layout.find(needle, end)
         return spans
     needle, size = f" {key} ", len(key)
     at = layout.find(needle)
     while at != -1:
-        spans.append((at + 1, at + 1 + size))
+        spans.append((number, at + 1, at + 1 + size))
         at = layout.find(needle, at + 1 + size)
     return spans
 
