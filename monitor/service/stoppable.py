@@ -6,9 +6,13 @@
                                         Overrun, and the other workers' tasks go on untouched
                                         (a ProcessPoolExecutor can only be broken whole)
 
-Each worker runs `setup(*args)` once, says it is ready, then runs tasks sent down its pipe,
-answering ("ok", value) or ("error", exception type, message). A task's budget counts from
-the moment the worker has it, not from the queue.
+Each worker is a fresh interpreter (`python -m monitor.service.stoppable FD PARENT`) holding
+one end of a socket pair: it reads `setup` and its arguments from it, runs `setup(*args)` once,
+says it is ready, then runs tasks sent down the pipe, answering ("ok", value) or ("error",
+exception type, message). A task's budget counts from the moment the worker has it, not from
+the queue. Not multiprocessing's spawn: that starts a resource-tracker process beside the
+workers (12 MB more for nothing monitor uses: issue 18), and fork is unsafe in a process with
+threads (APScheduler, the HTTP client's pool).
 
 A worker must not outlive the monitor (issue 20: after a kill -9 of the parent, an orphaned
 worker kept a core busy in a regex, where a watcher thread never gets the GIL): on Linux the
@@ -21,14 +25,15 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import pickle
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing import get_context
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 READY_TIMEOUT = 120.0  # seconds a new worker may take to import and set up (a busy machine)
@@ -53,14 +58,18 @@ class TaskFailed(Exception):
 
 class _Worker:
     def __init__(self, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
-        ours, theirs = get_context("spawn").Pipe()
-        # spawn, not fork: the service has threads (APScheduler, the HTTP client's pool)
-        self.process: BaseProcess = get_context("spawn").Process(
-            target=_serve, args=(theirs, os.getpid(), setup, args), name="monitor-parser", daemon=True
-        )
-        self.process.start()
-        theirs.close()
-        self.conn: Connection = ours
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, *_interpreter_flags(), "-m", __name__, str(theirs.fileno()), str(os.getpid())]
+        # The child finds monitor where this process did (a source tree on sys.path, a test's).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self.process = subprocess.Popen(
+                command, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, close_fds=True
+            )
+        finally:
+            theirs.close()
+        self.conn: Connection = Connection(ours.detach())
+        self.conn.send((setup, args))
         self.ready = False
 
     def call(self, task: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
@@ -86,12 +95,15 @@ class _Worker:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive() and not self.conn.closed
+        return self.process.poll() is None and not self.conn.closed
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(5)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
         self.conn.close()
 
 
@@ -148,11 +160,21 @@ class WorkerPool:
 # --- in a worker process ----------------------------------------------------------
 
 
-def _serve(conn: Connection, parent: int, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
+def _interpreter_flags() -> list[str]:
+    """This interpreter's -X, -W, -B... options, for the child (as multiprocessing passes them)."""
+    flags = getattr(subprocess, "_args_from_interpreter_flags", lambda: [])()
+    return [str(f) for f in flags]
+
+
+def _serve(conn: Connection, parent: int) -> None:
     _die_with(parent)
     # The main process decides when to stop (SIGTERM from systemd reaches the whole group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        setup, args = conn.recv()
+    except (EOFError, OSError, pickle.UnpicklingError):
+        os._exit(0)
     setup(*args)
     conn.send(("ready",))
     while True:
@@ -179,3 +201,7 @@ def _watch(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
+
+
+if __name__ == "__main__":  # a worker: python -m monitor.service.stoppable FD PARENT_PID
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
