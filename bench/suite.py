@@ -55,13 +55,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from baselines import Bodies, Timing, afternoon_loop, parse_bodies, raw_httpx, reader_pass  # noqa: E402
+from ab import profiled_pass, stage_line  # noqa: E402
+from baselines import (  # noqa: E402
+    Bodies,
+    Timing,
+    afternoon_loop,
+    parse_bodies,
+    raw_httpx,
+    reader_entries,
+    reader_pass,
+)
 from farm import FarmProcess  # noqa: E402
 from monitor_cases import (  # noqa: E402
     QUERIES,
     PassFigures,
     archive_size,
     fetch_defaults,
+    file_size,
     monitor_pass,
     search_figures,
     startup_figures,
@@ -146,6 +156,10 @@ class Suite:
             self.baseline("feedparser", None, lambda: (parse_bodies(sample), None))
             self.baseline("feedparser fast", None, lambda: (parse_bodies(sample, fast=True), None))
         self.monitor("cold", farm, config)
+        if "cold" in selected:
+            self.sizes("monitor", self.folder / "monitor.db", "articles")
+            if a.stage_feeds:
+                self.stages(farm, urls[: a.stage_feeds])
         # Warm passes change nothing, so they are repeated, monitor's and the limit's in turn,
         # and the faster of each kept: a burst of load from elsewhere on the machine spoils one run.
         for _ in range(a.warm_runs if "warm" in selected else 0):
@@ -157,6 +171,8 @@ class Suite:
         reader_db = self.folder / "reader.sqlite"
         for kind in ("cold", "warm") if selected & {"cold", "warm", "changed"} else ():
             self.baseline(f"reader {kind}", farm, lambda: (reader_pass(urls, reader_db, a.workers), None))
+            if kind == "cold" and "cold" in selected:
+                self.sizes("reader", reader_db, "entries")
         if selected & {"cold", "warm"}:
             subset = _spread(urls, a.loop_feeds)
             validators: dict[str, tuple[str, str]] = {}  # the loop's own ETag/Last-Modified memory
@@ -170,6 +186,27 @@ class Suite:
             self.say(f"farm: {len(changed)} feeds changed, {CHANGE[1]} new items each")
             self.monitor("changed", farm, config)
             self.baseline("reader changed", farm, lambda: (reader_pass(urls, reader_db, a.workers), None))
+
+    def sizes(self, who: str, db: Path, table: str) -> None:
+        """The archive's bytes per article after the cold pass (monitor's, and reader's for the
+        same feeds), with where they go."""
+        size, parts = file_size(db)
+        rows = archive_size(db) if table == "articles" else reader_entries(db)
+        self.results.sizes[who] = (size, rows)
+        top = ", ".join(f"{name} {b / max(rows, 1):,.0f}" for name, b in parts[:6])
+        self.say(f"{who} archive: {size / 1e6:.1f} MB, {size / max(rows, 1):,.0f} B per article ({top})")
+
+    def stages(self, farm: FarmProcess, urls: list[str]) -> None:
+        """Where a cold pass's CPU goes, by stage: a pass over `urls` into a fresh archive, in a
+        child process under py-spy (bench/ab.py)."""
+        work = self.folder / "stages"
+        work.mkdir()
+        config = write_config(work / "monitor.toml", work / "monitor.db", urls)
+        figures = self.step(
+            "stages", farm, lambda: profiled_pass(ROOT, config, work / "monitor.db", self.args.items, work / "pass")
+        )
+        self.results.stages = figures
+        self.say(f"cold pass by stage ({len(urls)} feeds under py-spy), CPU ms per article: {stage_line(figures)}")
 
     def monitor(self, kind: str, farm: FarmProcess, config: Path) -> PassFigures:
         if kind == "cold" and self.args.profile:
@@ -399,6 +436,8 @@ def _figures(r: Results) -> dict[str, Any]:
         "searches": [asdict(s) for s in r.searches],
         "startups": [asdict(s) for s in r.startups],
         "archive_articles": r.archive_articles,
+        "sizes": r.sizes,
+        "stages": asdict(r.stages) | {"ms_per_article": r.stages.stage_ms()} if r.stages else None,
         "session": session,
         "step_seconds": {k: round(v, 2) for k, v in r.seconds.items()},
     }
@@ -415,6 +454,7 @@ QUICK = {
     "parse_feeds": 60,
     "search_runs": 5,
     "cli_runs": 2,
+    "stage_feeds": 30,
 }
 
 
@@ -439,6 +479,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parse-feeds", type=int, help="bodies bare feedparser parses, 0 for all (default 300)")
     p.add_argument("--search-runs", type=int, help="in-process and raw runs per query (default 20)")
     p.add_argument("--cli-runs", type=int, help="CLI runs per query (default 3)")
+    p.add_argument(
+        "--stage-feeds",
+        type=int,
+        help="feeds of a second cold pass under py-spy, for CPU by stage (default 100; 0: none)",
+    )
     p.add_argument("--only", help=f"comma-separated cases among {','.join(CASES)} (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes, for iterating (about a minute or two)")
     p.add_argument("--json", type=Path, help="also write every figure here")
@@ -459,6 +504,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "parse_feeds": 300,
         "search_runs": 20,
         "cli_runs": 3,
+        "stage_feeds": 100,
     }
     for key, value in (QUICK if args.quick else defaults).items():
         if getattr(args, key) is None:
