@@ -193,7 +193,7 @@ def _stage_row(cold: PassFigures, stages: RunFigures | None) -> Row | None:
     if stages is not None and (ms := stages.stage_ms()):
         scale = total / stages.cpu_ms if stages.cpu_ms else 1.0
         split = ": " + ", ".join(f"{s} {ms[s] * scale:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
-        split += f" (FTS5 insert {stages.fts_ms:.2f} of archive)"
+        split += f" (FTS5 insert {stages.fts_ms:.2f}, commits {ms['commit'] * scale:.2f} of archive)"
     return Row(
         "cold cpu",
         "cold pass: CPU ms per article, by stage",

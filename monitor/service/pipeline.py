@@ -139,21 +139,22 @@ class Pipeline:
                     key = feed.key or feed.url
                     headers = located(result.headers, result.final_url)  # relative links resolve there
                     analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
-                queued = 0
-
-                def save() -> None:
-                    nonlocal queued
-                    alerts = report.alerts
-                    self.handle(feed, result, analysed, report)
-                    report.cut_short -= 1
-                    queued = report.alerts - alerts
-
-                # with the other feeds done within batching.WINDOW: one transaction
-                await batch.save(save)
-                if on_alerts is not None and queued:
-                    on_alerts()
+                    result = replace(result, body=None)  # read: not held while it waits to be saved
             finally:
                 held.release()
+            queued = 0
+
+            def save() -> None:
+                nonlocal queued
+                alerts = report.alerts
+                self.handle(feed, result, analysed, report)
+                report.cut_short -= 1
+                queued = report.alerts - alerts
+
+            # with the other feeds done within batching.WINDOW: one transaction
+            await batch.save(save)
+            if on_alerts is not None and queued:
+                on_alerts()
 
         async def one(feed: FeedForUpdate) -> None:
             try:

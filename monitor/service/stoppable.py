@@ -1,7 +1,7 @@
 """Worker processes that can be stopped one at a time, and die with their parent.
 
     WorkerPool(size, setup, args)       up to `size` processes (spawned when first needed)
-    await pool.run(task, args, budget)  one task in an idle worker; a worker whose task runs past
+    await pool.run(task, args, budget)  one task in the next free worker; a worker whose task runs past
                                         `budget` seconds is killed (SIGKILL) and replaced later:
                                         Overrun, and the other workers' tasks go on untouched
                                         (a ProcessPoolExecutor can only be broken whole)
@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import os
 import pickle
+import queue
 import signal
 import socket
 import subprocess
@@ -107,54 +108,94 @@ class _Worker:
         self.conn.close()
 
 
+_Job = tuple[Callable[..., Any], tuple[Any, ...], float, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
 class WorkerPool:
-    """Up to `size` stoppable worker processes; see the module docstring."""
+    """Up to `size` stoppable worker processes; see the module docstring.
+
+    Each worker has a thread of its own in this process that takes the next task from a queue
+    as soon as its worker answers, without waiting for the event loop: while the loop is busy
+    (archiving a feed, placing its stories) the workers keep reading the feeds queued for them.
+    """
 
     def __init__(self, size: int, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
         self.size, self.setup, self.args = size, setup, args
-        self._idle: list[_Worker] = []
-        self._slots = asyncio.Semaphore(size) if size > 0 else None
-        self._busy: set[_Worker] = set()
-        self._retired = False  # no task more: each busy worker stops when its task ends
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._workers: set[_Worker] = set()  # alive, idle or busy (close() kills them)
+        self._lock = threading.Lock()
+        self._retired = False  # no task more: each worker stops when the tasks queued before end
 
     async def run(self, task: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
-        assert self._slots is not None, "a pool of no workers runs nothing"
-        async with self._slots:
-            worker = self._take()
-            self._busy.add(worker)
-            try:
-                result = await asyncio.to_thread(worker.call, task, args, budget)
-            finally:
-                self._busy.discard(worker)
-                if worker.alive and not self._retired:
-                    self._idle.append(worker)
-                elif self._retired:
-                    worker.kill()
-            return result
+        assert self.size > 0, "a pool of no workers runs nothing"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._threads:
+            for n in range(self.size):
+                thread = threading.Thread(target=self._serve_jobs, name=f"monitor-parser-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        self._jobs.put((task, args, budget, loop, future))
+        return await future
 
-    def _take(self) -> _Worker:
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.alive:
-                return worker
-            worker.kill()
-        # started here, on the event loop's thread, which lives as long as the process
-        # (PR_SET_PDEATHSIG fires when the thread that started the child ends)
-        return _Worker(self.setup, self.args)
+    def _serve_jobs(self) -> None:
+        """In a pool thread: one worker's life. It is started here, and this thread lives as long
+        as the pool (PR_SET_PDEATHSIG fires when the thread that started the child ends)."""
+        worker: _Worker | None = None
+        try:
+            while (job := self._jobs.get()) is not None:
+                task, args, budget, loop, future = job
+                if future.cancelled():
+                    continue
+                if worker is None or not worker.alive:
+                    if worker is not None:
+                        self._forget(worker)
+                    worker = _Worker(self.setup, self.args)
+                    with self._lock:
+                        self._workers.add(worker)
+                try:
+                    outcome: tuple[bool, Any] = (True, worker.call(task, args, budget))
+                except Exception as exc:  # Overrun, WorkerDied, TaskFailed: the caller's to see
+                    outcome = (False, exc)
+                try:
+                    loop.call_soon_threadsafe(_settle, future, outcome)
+                except RuntimeError:  # the loop is closed: nobody waits for it any more
+                    pass
+        finally:
+            if worker is not None:
+                self._forget(worker)
+
+    def _forget(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._workers.discard(worker)
 
     def retire(self) -> None:
-        """Stop the idle workers now and the busy ones as their tasks end (a reloaded config's
+        """Stop each worker once the tasks queued before this are done (a reloaded config's
         rules go to a new pool; what the old one is reading finishes)."""
         self._retired = True
-        for worker in self._idle:
-            worker.kill()
-        self._idle.clear()
+        for _ in self._threads:
+            self._jobs.put(None)
 
     def close(self) -> None:
-        """Stop every worker (a task still running is killed with it)."""
-        for worker in [*self._idle, *self._busy]:
+        """Stop every worker (a task still running is killed with it: WorkerDied)."""
+        if not self._retired:
+            self.retire()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
             worker.kill()
-        self._idle.clear()
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 # --- in a worker process ----------------------------------------------------------
