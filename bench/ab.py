@@ -42,10 +42,18 @@ sys.path.insert(0, str(BENCH))
 # Outermost first: the first frame (from the root of the stack) that matches decides its stage.
 # A frame reads "function (path:line)".
 STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("parse", re.compile(r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py|/feedparser/")),
+    (
+        "parse",
+        re.compile(
+            r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py|/feedparser/"
+        ),
+    ),
     ("fetch", re.compile(r"monitor/ingest/(fetch|body|netguard)\.py|/httpx/|/httpcore/|/h11/")),
     ("rules", re.compile(r"monitor/rules/")),
-    ("stories", re.compile(r"monitor/stories/|monitor/service/(grouping|storyfix)\.py|monitor/alerts/redraw\.py")),
+    (
+        "stories",
+        re.compile(r"monitor/stories/|monitor/service/(grouping|storyfix)\.py|monitor/alerts/redraw\.py"),
+    ),
     ("keys", re.compile(r"^known_keys ")),
     ("archive", re.compile(r"monitor/archive/")),
     ("alerts", re.compile(r"monitor/alerts/")),
@@ -122,7 +130,9 @@ def fts_cost(db: Path, per_transaction: int) -> float:
         began = time.process_time()
         for at in range(0, len(rows), per_transaction):
             conn.execute("begin")
-            conn.executemany("insert into t (rowid, title, summary) values (?, ?, ?)", rows[at : at + per_transaction])
+            conn.executemany(
+                "insert into t (rowid, title, summary) values (?, ?, ?)", rows[at : at + per_transaction]
+            )
             conn.execute("commit")
         spent = time.process_time() - began
         conn.close()
@@ -211,7 +221,9 @@ def _median(runs: list[RunFigures]) -> RunFigures:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="A/B of a cold pass between source trees, CPU ms per article by stage.")
+    p = argparse.ArgumentParser(
+        description="A/B of a cold pass between source trees, CPU ms per article by stage."
+    )
     p.add_argument("variants", nargs="*", help="source trees (folders holding monitor/) or git refs")
     p.add_argument("--feeds", type=int, default=200)
     p.add_argument("--items", type=int, default=50)
@@ -246,23 +258,32 @@ def main(argv: list[str] | None = None) -> int:
                     runs[v].append(figures)
                     print(
                         f"{v}: run {n + 1}: {figures.articles} articles in {figures.seconds:.1f}s "
-                        f"({figures.feeds / max(figures.seconds, 1e-9):.1f} feeds/s), CPU {figures.cpu:.1f}s = "
+                        f"({figures.feeds / max(figures.seconds, 1e-9):.1f} feeds/s), "
+                        f"CPU {figures.cpu:.1f}s = "
                         f"{figures.cpu_ms:.2f} ms/article: {stage_line(figures)}"
-                        + (f"; {1000 * figures.cpu / figures.feeds:.2f} CPU ms per feed" if figures.feeds else ""),
+                        + (
+                            f"; {1000 * figures.cpu / figures.feeds:.2f} CPU ms per feed"
+                            if figures.feeds
+                            else ""
+                        ),
                         flush=True,
                     )
                     for error in figures.errors[:3]:
                         print(f"  error: {error}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"\n{args.feeds} feeds × {args.items} items, delay {args.delay:g}s; median of {args.runs} runs each")
+    print(
+        f"\n{args.feeds} feeds × {args.items} items, delay {args.delay:g}s; median of {args.runs} runs each"
+    )
     base = None
     for v, rs in runs.items():
         m = _median(rs)
         base = base or m
         per_feed = 1000 * m.cpu / max(m.feeds, 1)
         base_feed = 1000 * base.cpu / max(base.feeds, 1)
-        ratio = f", CPU {per_feed / base_feed:.2f}x of {base.variant}'s" if base is not m and base_feed else ""
+        ratio = (
+            f", CPU {per_feed / base_feed:.2f}x of {base.variant}'s" if base is not m and base_feed else ""
+        )
         print(
             f"{v}: {m.feeds / max(m.seconds, 1e-9):.1f} feeds/s, {m.cpu_ms:.2f} CPU ms/article, "
             f"{per_feed:.2f} CPU ms/feed{ratio}\n"

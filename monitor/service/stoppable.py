@@ -60,7 +60,14 @@ class TaskFailed(Exception):
 class _Worker:
     def __init__(self, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
         ours, theirs = socket.socketpair()
-        command = [sys.executable, *_interpreter_flags(), "-m", __name__, str(theirs.fileno()), str(os.getpid())]
+        command = [
+            sys.executable,
+            *_interpreter_flags(),
+            "-m",
+            __name__,
+            str(theirs.fileno()),
+            str(os.getpid()),
+        ]
         # The child finds monitor where this process did (a source tree on sys.path, a test's).
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
@@ -203,7 +210,7 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
 
 def _interpreter_flags() -> list[str]:
     """This interpreter's -X, -W, -B... options, for the child (as multiprocessing passes them)."""
-    flags = getattr(subprocess, "_args_from_interpreter_flags", lambda: [])()
+    flags: list[str] = getattr(subprocess, "_args_from_interpreter_flags", list)()
     return [str(f) for f in flags]
 
 
