@@ -1,6 +1,7 @@
 """Worker processes that can be stopped one at a time, and die with their parent.
 
-    WorkerPool(size, setup, args)       up to `size` processes (spawned when first needed)
+    WorkerPool(size, setup, args)       up to `size` processes (started when needed, stopped after
+                                        IDLE_SECONDS without a task)
     await pool.run(task, args, budget)  one task in the next free worker; a worker whose task runs past
                                         `budget` seconds is killed (SIGKILL) and replaced later:
                                         Overrun, and the other workers' tasks go on untouched
@@ -37,6 +38,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+# A worker idle this long exits (started again by the next task): a running service spends most
+# of its time on 304s and small passes, analysed in-process, and needs no second process then.
+IDLE_SECONDS = 60.0
 READY_TIMEOUT = 120.0  # seconds a new worker may take to import and set up (a busy machine)
 _PR_SET_PDEATHSIG = 1
 
@@ -151,7 +155,17 @@ class WorkerPool:
         as the pool (PR_SET_PDEATHSIG fires when the thread that started the child ends)."""
         worker: _Worker | None = None
         try:
-            while (job := self._jobs.get()) is not None:
+            while True:
+                try:
+                    # An idle worker stops: a service between big passes is one process.
+                    job = self._jobs.get(timeout=IDLE_SECONDS if worker is not None else None)
+                except queue.Empty:
+                    if worker is not None:
+                        self._forget(worker)
+                    worker = None
+                    continue
+                if job is None:
+                    break
                 task, args, budget, loop, future = job
                 if future.cancelled():
                     continue
