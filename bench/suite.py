@@ -541,7 +541,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--stage-feeds",
         type=int,
-        help="feeds of a second cold pass under py-spy, for CPU by stage (default 100; 0: none)",
+        help="feeds of a second cold pass under py-spy, for CPU by stage (default 50; 0: none)",
     )
     p.add_argument("--only", help=f"comma-separated cases among {','.join(CASES)} (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes, for iterating (about a minute or two)")
@@ -563,7 +563,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "parse_feeds": 300,
         "search_runs": 20,
         "cli_runs": 3,
-        "stage_feeds": 100,
+        "stage_feeds": 50,
     }
     if args.feeds is not None and args.feeds > SCALE_FROM and not args.quick:
         # The 10,000-feed case (--feeds 10000 --only warm,memory): what matters is the steady
