@@ -140,21 +140,19 @@ class Pipeline:
                     headers = located(result.headers, result.final_url)  # relative links resolve there
                     analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
                     result = replace(result, body=None)  # read: not held while it waits to be saved
-            finally:
+            except BaseException:
                 held.release()
-            queued = 0
-
-            def save() -> None:
-                nonlocal queued
-                alerts = report.alerts
-                self.handle(feed, result, analysed, report)
-                report.cut_short -= 1
-                queued = report.alerts - alerts
-
-            # with the other feeds done within batching.WINDOW: one transaction
-            await batch.save(save)
-            if on_alerts is not None and queued:
-                on_alerts()
+                raise
+            # A feed's analysed articles keep its slot until saved: while the archive is the slower
+            # stage, they would pile up in memory. A 304 (or an error) holds nothing: its slot goes
+            # to the next fetch at once, instead of waiting for the batch's commit.
+            if analysed is None:
+                held.release()
+            try:
+                await self.save_soon(batch, feed, result, analysed, report, on_alerts)
+            finally:
+                if analysed is not None:
+                    held.release()
 
         async def one(feed: FeedForUpdate) -> None:
             try:
@@ -181,6 +179,30 @@ class Pipeline:
             report.in_workers = self.analyser.in_workers - in_workers
             report.seconds = time.monotonic() - started
         return report
+
+    async def save_soon(
+        self,
+        batch: Batcher,
+        feed: FeedForUpdate,
+        result: FetchedFeed | FetchError,
+        analysed: AnalysedFeed | ParseError | None,
+        report: PassReport,
+        on_alerts: Callable[[], None] | None,
+    ) -> None:
+        """Handle the feed with the others done within batching.WINDOW, in one transaction; then
+        wake delivery if it queued alerts."""
+        queued = 0
+
+        def save() -> None:
+            nonlocal queued
+            alerts = report.alerts
+            self.handle(feed, result, analysed, report)
+            report.cut_short -= 1
+            queued = report.alerts - alerts
+
+        await batch.save(save)
+        if on_alerts is not None and queued:
+            on_alerts()
 
     def handle(
         self,
