@@ -7,7 +7,7 @@
                                         Overrun, and the other workers' tasks go on untouched
                                         (a ProcessPoolExecutor can only be broken whole)
 
-Each worker is a fresh interpreter (`python -m monitor.service.stoppable FD PARENT`) holding
+Each worker is a fresh interpreter (`python -c "... serve_from_command_line()" FD PARENT`) holding
 one end of a socket pair: it reads `setup` and its arguments from it, runs `setup(*args)` once,
 says it is ready, then runs tasks sent down the pipe, answering ("ok", value) or ("error",
 exception type, message). A task's budget counts from the moment the worker has it, not from
@@ -41,6 +41,11 @@ from typing import Any
 # A worker idle this long exits (started again by the next task): a running service spends most
 # of its time on 304s and small passes, analysed in-process, and needs no second process then.
 IDLE_SECONDS = 60.0
+_PATH_VARIABLE = "MONITOR_WORKER_PATH"
+_BOOT = (
+    f"import os, sys; sys.path[:] = os.environ.pop({_PATH_VARIABLE!r}).split(os.pathsep); "
+    "from monitor.service.stoppable import serve_from_command_line; serve_from_command_line()"
+)
 READY_TIMEOUT = 120.0  # seconds a new worker may take to import and set up (a busy machine)
 _PR_SET_PDEATHSIG = 1
 
@@ -64,16 +69,10 @@ class TaskFailed(Exception):
 class _Worker:
     def __init__(self, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
         ours, theirs = socket.socketpair()
-        command = [
-            sys.executable,
-            *_interpreter_flags(),
-            "-m",
-            __name__,
-            str(theirs.fileno()),
-            str(os.getpid()),
-        ]
-        # The child finds monitor where this process did (a source tree on sys.path, a test's).
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        command = [sys.executable, *_interpreter_flags(), "-c", _BOOT, str(theirs.fileno()), str(os.getpid())]
+        # The child imports monitor from where this process did, with this process's sys.path
+        # (as multiprocessing's spawn does), never from a folder it happens to start in.
+        env = {**os.environ, _PATH_VARIABLE: os.pathsep.join(sys.path)}
         try:
             self.process = subprocess.Popen(
                 command, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, close_fds=True
@@ -265,5 +264,6 @@ def _watch(parent: int) -> None:
     os._exit(0)
 
 
-if __name__ == "__main__":  # a worker: python -m monitor.service.stoppable FD PARENT_PID
+def serve_from_command_line() -> None:
+    """A worker's start (_BOOT): the socket's descriptor and the parent's pid are its arguments."""
     _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
