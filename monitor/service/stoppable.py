@@ -80,8 +80,12 @@ class _Worker:
         finally:
             theirs.close()
         self.conn: Connection = Connection(ours.detach())
-        self.conn.send((setup, args))
         self.ready = False
+        try:
+            self.conn.send((setup, args))
+        except OSError:  # it died at once (a broken interpreter, no memory)
+            self.kill()
+            raise WorkerDied("a parser process did not start") from None
 
     def call(self, task: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
         """In a thread: wait for the worker to be ready, run one task, its answer or an exception."""
@@ -168,16 +172,17 @@ class WorkerPool:
                 task, args, budget, loop, future = job
                 if future.cancelled():
                     continue
-                if worker is None or not worker.alive:
-                    if worker is not None:
-                        self._forget(worker)
-                    worker = _Worker(self.setup, self.args)
-                    with self._lock:
-                        self._workers.add(worker)
                 try:
+                    if worker is None or not worker.alive:
+                        if worker is not None:
+                            self._forget(worker)
+                        worker = None
+                        worker = self._start()
                     outcome: tuple[bool, Any] = (True, worker.call(task, args, budget))
-                except Exception as exc:  # Overrun, WorkerDied, TaskFailed: the caller's to see
+                except (Overrun, WorkerDied, TaskFailed) as exc:  # the caller's to see
                     outcome = (False, exc)
+                except Exception as exc:  # a worker that could not start: no thread is lost to it
+                    outcome = (False, WorkerDied(f"a parser process failed ({type(exc).__name__}: {exc})"))
                 try:
                     loop.call_soon_threadsafe(_settle, future, outcome)
                 except RuntimeError:  # the loop is closed: nobody waits for it any more
@@ -185,6 +190,12 @@ class WorkerPool:
         finally:
             if worker is not None:
                 self._forget(worker)
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.setup, self.args)
+        with self._lock:
+            self._workers.add(worker)
+        return worker
 
     def _forget(self, worker: _Worker) -> None:
         worker.kill()
