@@ -212,7 +212,9 @@ def _stage_row(cold: PassFigures, stages: RunFigures | None) -> Row | None:
     if not cold.new_articles:
         return None
     total = 1000 * cold.cpu / cold.new_articles
-    split = ""
+    split = (
+        " (by stage: py-spy is not installed, see the bench extra)" if stages and not stages.samples else ""
+    )
     if stages is not None and (ms := stages.stage_ms()):
         scale = total / stages.cpu_ms if stages.cpu_ms else 1.0
         split = ": " + ", ".join(f"{s} {ms[s] * scale:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
@@ -309,26 +311,24 @@ def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
         s.interval / 2,
         "s",
     )
-    rows: list[Row | None] = [memory, latency]
-    if r.lags:
-        worst = max(r.lags)
-        rows.append(
-            Row(
-                "lag",
-                f"tick-to-pass lag: monitor run, {args.feeds:,} feeds, interval {s.interval:g} s",
-                f"median {statistics.median(r.lags):.1f} s, max {worst:.1f} s (the most overdue feed,"
-                f" every 2 s after the cold pass)",
-                "",
-                "",
-                None,
-                "",
-                None,
-                worst,
-                None,
-                "s",
-            )
-        )
-    return rows
+    worst = max(r.lags, default=None)
+    lag = Row(
+        "lag",
+        f"tick-to-pass lag: monitor run, {args.feeds:,} feeds, interval {s.interval:g} s",
+        f"median {statistics.median(r.lags):.1f} s, max {worst:.1f} s (the most overdue feed,"
+        " every 2 s after the cold pass)"
+        if worst is not None
+        else "no sample (the session ended within 2 s of its cold pass)",
+        "",
+        "",
+        None,
+        "",
+        None,
+        worst,
+        None,
+        "s",
+    )
+    return [memory, latency, lag]
 
 
 def _search_rows(r: Results) -> list[Row | None]:
