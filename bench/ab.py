@@ -233,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hosts", type=int, default=50)
     p.add_argument("--runs", type=int, default=2, help="cold passes per variant, alternating")
     p.add_argument("--json", type=Path, help="also write every run's figures here")
-    p.add_argument("--kind", choices=("cold", "warm"), default="cold", help="warm: all 304s, not profiled")
+    p.add_argument(
+        "--kind",
+        choices=("cold", "warm", "changed"),
+        default="cold",
+        help="warm: all 304s; changed: 10%% of the feeds with 5 new items (neither profiled)",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -251,12 +256,20 @@ def main(argv: list[str] | None = None) -> int:
         with FarmProcess(feeds=args.feeds, items=args.items, delay=args.delay, hosts=args.hosts) as farm:
             urls = farm.urls
             for n in range(args.runs):
+                primed = {}
                 for v in args.variants:
                     work = folder / f"run{n}-{len(runs[v])}-{abs(hash(v))}"
                     work.mkdir()
                     db = work / "monitor.db"
-                    config = write_config(work / "monitor.toml", db, urls)
-                    figures = profiled_pass(trees[v], config, db, args.items, work / "pass", v, args.kind)
+                    primed[v] = (work, db, write_config(work / "monitor.toml", db, urls))
+                    if args.kind == "changed":  # every variant's cold pass first, then the change
+                        profiled_pass(trees[v], primed[v][2], db, args.items, work / "cold", v, "prime")
+                if args.kind == "changed":
+                    farm.change(0.1, 5)
+                for v in args.variants:
+                    work, db, config = primed[v]
+                    kind = "prime" if args.kind == "changed" else args.kind
+                    figures = profiled_pass(trees[v], config, db, args.items, work / "pass", v, kind)
                     runs[v].append(figures)
                     print(
                         f"{v}: run {n + 1}: {figures.articles} articles in {figures.seconds:.1f}s "
