@@ -9,13 +9,15 @@ In-process::
         farm.change(0.1, 5)         # 10% of the feeds get 5 new items (new ETag, Last-Modified)
         farm.change(0.1, 5, among=range(100))   # ... 10% of the first 100
         farm.publish(7, *breaking_item(0))       # one given item on top of feed 7, published now
+        farm.asked_at(7)            # when a client first fetched that item (time.monotonic())
         print(farm.stats())         # requests, 200s, 304s, bytes, most in flight
 
 In another process, so that serving costs the process under test no CPU or GIL (the same
 arguments and calls, over a pipe; what bench/suite.py uses)::
 
     with FarmProcess(feeds=1000, delay=0.1) as farm:
-        farm.urls; farm.change(0.1, 5); farm.publish(i, title, body); farm.stats(); farm.set_delay(0)
+        farm.urls; farm.change(0.1, 5); farm.publish(i, title, body); farm.asked_at(i)
+        farm.stats(); farm.set_delay(0)
 
 As a script (serves until Ctrl-C, a stats line every 10 s)::
 
@@ -477,27 +479,51 @@ def _make_item(rng: random.Random, body_chars: int) -> tuple[str, str]:
     return title, " ".join(sentences)
 
 
-# Beat news for latency measurements: each names a place and a person made up for it alone, so
-# that it is a story of its own (story grouping joins reports sharing names) and alerts anew.
+# Beat news for latency measurements. Each sample must be an event of its own, so that it alerts
+# anew rather than joining another sample's story (an edit of an earlier message, which Telegram
+# does not notify): story grouping weighs a word by its rarity in the archive, and the words of
+# a template shared by several samples are rare there (only the samples carry them), so one
+# template per sample, each with its own India-side and Japan-side actors and its own topic
+# words (none of them in the farm's own beat titles), plus a made-up place and person. Each is
+# matched by a shipped rule (its topic in the title, both sides in the title).
 _BREAKING_TITLES = (
-    "India, Japan sign rare earth processing pact for {place} hub",
-    "India and Japan agree on semiconductor plant at {place}",
-    "India, Japan to build critical minerals refinery in {place}",
-    "{jc} and {ic} pick {place} for India-Japan chip venture",
+    "Adani and Marubeni to build hydrogen terminal at {place}",
+    "Vedanta, Dowa pick {place} for gallium recovery works",
+    "Hindalco teams up with Sumitomo on nickel smelter near {place}",
+    "Infosys and Fujitsu open artificial intelligence lab in {place}",
+    "Wipro, NEC win undersea cable landing contract at {place}",
+    "Kaynes and Ibiden plan OSAT facility at {place}",
+    "Dixon Technologies, Kyocera to make image sensors in {place}",
+    "Cochin Shipyard and IHI to build frigates at {place} yard",
+    "Bharat Forge, Komatsu agree defence equipment deal for {place}",
+    "NHSRCL orders Shinkansen signalling from Kawasaki for {place} depot",
+    "Ola Electric and Panasonic plan battery cell gigafactory at {place}",
+    "Suzlon and JERA to develop renewable energy park at {place}",
+    "IREL ships neodymium oxide to Shin-Etsu from {place} refinery",
+    "Skyroot and SoftBank back cyber startup incubator in {place}",
+    "ONGC, Inpex plan green ammonia export jetty at {place}",
+    "Coal India, Mitsui eye tungsten deposit at {place}",
+    "Godrej and Daikin to set up semiconductor gas unit in {place}",
+    "HCLTech opens data centre with KDDI in {place}",
+    "Garden Reach and Mitsubishi Heavy to co-build destroyers at {place}",
+    "Zoho, NTT Data launch SaaS hub for exporters at {place}",
+    "Biocon and Takeda to secure drug ingredient supply from {place}",
+    "Hindustan Zinc, JX Advanced Metals plan germanium smelter in {place}",
+    "Amara Raja and Denso start EV battery line at {place}",
+    "Bharat Electronics and Toshiba co-develop naval radar at {place}",
 )
 
 
 def breaking_item(n: int, seed: int = 0) -> tuple[str, str]:
     """(title, body) of the n-th breaking beat item: matched by a shipped rule, and unlike any other
-    item (the farm's, or another breaking one) in its names."""
+    item (the farm's, or another breaking one) in its actors, topic, place and person. Past the
+    templates' count the templates repeat, with a new place and person only: keep the samples of
+    one run at most len(_BREAKING_TITLES)."""
     rng = random.Random(f"{seed}/breaking/{n}")
     place = _coined(rng, 1, ("pur", "abad", "nagar", "garh"))[0] + f" {_ordinal_name(n)}"
     person = f"{_coined(rng, 1, ('a', 'i', 'u'))[0]} {_coined(rng, 1, ('wala', 'moto', 'kawa'))[0]}"
-    title = _fill(rng, rng.choice(_BREAKING_TITLES).replace("{place}", place))
-    sentences = [
-        f"{title}, {person} told reporters in {place} on {rng.choice(_WEEKDAYS)}.",
-        f"The {place} project is the first of its kind, {person} said.",
-    ]
+    title = _BREAKING_TITLES[n % len(_BREAKING_TITLES)].replace("{place}", place)
+    sentences = [f"{title}, {person} said in {place} on {rng.choice(_WEEKDAYS)}."]
     while sum(len(x) + 1 for x in sentences) < 900:
         sentences.append(_grammar_sentence(rng))
     return title, " ".join(sentences)
@@ -588,6 +614,9 @@ class Farm:
     _docs: list[_Doc] = field(default_factory=list, init=False, repr=False)
     _changes: int = field(default=0, init=False, repr=False)
     _server: FeedServer | None = field(default=None, init=False, repr=False)
+    # feed → when (time.monotonic(), one clock for every process on Linux) a client first asked
+    # for it and got the item publish() last put in it
+    _asked: dict[int, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= 250 * 250:
@@ -736,7 +765,14 @@ class Farm:
         )
         modified = max(int(now.timestamp()), old.modified + 1)
         self._docs[i] = self._render(i, [item], modified, old)
+        self._asked.pop(i, None)
         return item.link
+
+    def asked_at(self, i: int) -> float | None:
+        """When (time.monotonic()) a client first asked for feed i and got the item publish() last
+        put in it (the request's arrival, before `delay`; before any publish, its first fetch);
+        None until then."""
+        return self._asked.get(i)
 
     def titles(self, i: int) -> list[str]:
         """The titles feed i serves now, newest first (for checking what a client archived)."""
@@ -780,6 +816,7 @@ class Farm:
     def _respond(self, i: int, request: Any) -> None:
         """Answer one request for feed i: after `delay`, 304 when the validators say so, else the
         body (gzipped for clients that accept it, when the farm keeps gzip copies)."""
+        arrived = time.monotonic()
         if self.delay > 0 and not request.wait(self.delay):
             return  # the client went away
         doc = self._docs[i]
@@ -794,6 +831,8 @@ class Farm:
             body = doc.gzipped
             headers |= {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         request.reply(200, body, headers)
+        if doc is self._docs[i]:
+            self._asked.setdefault(i, arrived)
 
 
 def _not_modified(doc: _Doc, headers: Any) -> bool:
@@ -916,6 +955,10 @@ class FarmProcess:
     def set_delay(self, seconds: float) -> None:
         self._call("set_delay", seconds)
 
+    def asked_at(self, i: int) -> float | None:
+        value = self._call("asked_at", i)
+        return None if value is None else float(value)
+
 
 def _control(farm_args: dict[str, Any]) -> int:
     """The child of FarmProcess: build, serve, answer calls (JSON lines) until stdin ends."""
@@ -942,6 +985,7 @@ def _control(farm_args: dict[str, Any]) -> int:
         "stats": lambda: vars(farm.stats()),
         "reset_stats": farm.reset_stats,
         "set_delay": set_delay,
+        "asked_at": farm.asked_at,
     }
     try:
         answer(True, [farm.port, built, sum(len(farm.body(i)) for i in range(farm.feeds))])

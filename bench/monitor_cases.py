@@ -287,7 +287,7 @@ STARTUPS = (
 @dataclass
 class StartupFigures:
     key: str
-    cli: float  # seconds, median: `python -m monitor ...` end to end, a fresh interpreter
+    cli: float  # seconds, median: the `monitor ...` console script end to end, a fresh interpreter
     cli_best: float  # seconds, the fastest run (the machine's noise left out)
     raw: float  # seconds, median: the `sqlite3` command-line shell, the same question
     imported: list[str] = field(default_factory=list)  # top-level packages it imported (not stdlib)
@@ -300,7 +300,7 @@ def startup_figures(config_path: Path, db: Path, runs: int) -> list[StartupFigur
     env = {k: v for k, v in os.environ.items() if k not in ENV_DROP and k != "PYTHONDONTWRITEBYTECODE"}
     figures = []
     for case in STARTUPS:
-        command = [sys.executable, "-m", "monitor", "--config", str(config_path), *case.args]
+        command = [*monitor_command(), "--config", str(config_path), *case.args]
         subprocess.run(command, env=env, capture_output=True, check=False)  # bytecode, page cache
         timed = [_run_timed(command, env) for _ in range(runs)]
         times, cpu = [t for t, _ in timed], [c for _, c in timed]
@@ -316,6 +316,13 @@ def startup_figures(config_path: Path, db: Path, runs: int) -> list[StartupFigur
             )
         )
     return figures
+
+
+def monitor_command() -> list[str]:
+    """The `monitor` console script as pip installed it beside this Python (what a user types);
+    `python -m monitor` where there is none (a checkout run without installing)."""
+    script = Path(sys.executable).with_name("monitor")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "monitor"]
 
 
 def _run_timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -296,6 +296,12 @@ def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
             f"max {lat[-1]:.1f} s ({lat[-1] / max_limit:.2f} of {max_limit:g} s), "
             f"{len(lat)}/{len(s.samples)} alerts"
         )
+        if s.handling:
+            handling = s.handling
+            figure += f"; fetch to alert median {statistics.median(handling):.1f} s, max {handling[-1]:.1f} s"
+        joined = sum(1 for sample in s.samples if sample.joined)
+        if joined:
+            figure += f"; {joined} joined another story (edits)"
     else:
         figure = f"no alert arrived (0/{len(s.samples)})"
     latency = Row(

@@ -7,15 +7,28 @@
    by then holds the in-process passes' articles: a service some weeks old); its first tick is
    a cold pass over all of them.
 2. From the end of the cold pass, SAMPLES breaking beat items (farm.breaking_item: matched
-   by a shipped rule, each a story of its own) are published on distinct feeds at moments
-   spread over WINDOW seconds (one in each slice of WINDOW / SAMPLES, at a random point of
-   it), so they land at every phase of the feeds' polling cycle.
+   by a shipped rule, each a story of its own) are published on distinct feeds within WINDOW
+   seconds (at least an interval), each at its own phase of its feed's polling cycle: one
+   sample goes out (k + 1/2) / SAMPLES of an interval before a check of its feed as the
+   service planned it (feeds.next_check in the archive, whole seconds), for k = 0 .. SAMPLES-1
+   shuffled over the samples, at the first such moment after its start (its index ×
+   (WINDOW - interval) / SAMPLES). So the phases are spread evenly over the cycle, the wait no
+   polling service can avoid has a median of exactly half an interval, and the measured
+   median shows what the service adds (with phases drawn at random, the median of 24 waits
+   uniform over 60 s varies by ±6 s from run to run). The phase is only the bench's aim: the
+   latency is measured, not derived from it.
 3. The service polls on its own schedule (jitter 0, so that every pass is a whole pass over
    the feeds: the worst case for memory). After its second pass (warm, but for the feeds a
    sample landed on) the farm changes 10% of the feeds (5 new items each), so the passes after
    it are changed passes. With passes=2 the change comes right after the cold pass.
 4. A sample's latency: from the moment the farm serves the item to the moment the fake Bot
-   API accepts the sendMessage that names it (both on this process's monotonic clock).
+   API accepts the sendMessage that names it (both on this process's monotonic clock). Only a
+   new message counts: an edit of an earlier alert (the sample joined another story) is not
+   notified by Telegram, so a user would not see it arrive; such a sample is counted as joined,
+   not delivered. The samples are unrelated events (farm.breaking_item) so that none joins.
+   Each latency is also split at the moment the service first fetched the feed with the item
+   (farm.asked_at, the same clock): the wait for the feed's next check, which a polling
+   service cannot avoid (at most one interval), and the service's own part, fetch to alert.
 5. Once every sample has arrived and a pass has seen the change (or a deadline passed), SIGTERM.
 
 Memory: the RSS of the service's process tree (the service, its parser workers and
@@ -30,14 +43,17 @@ alerts would arrive inside a "More matches" digest instead of as alerts of their
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +75,33 @@ class Sample:
     n: int
     feed: int  # farm index
     title: str
-    at: float  # seconds after the cold pass when it was published
+    at: float  # seconds after the cold pass from which it may go out (within an interval)
     published: float = 0.0  # monotonic, once the farm serves it
     delivered: float | None = None  # monotonic, when the fake Bot API accepted its alert
+    fetched: float | None = None  # monotonic, when the service first asked the farm for it
+    due: float | None = None  # monotonic, the feed's next check as planned when it was published
+    joined: bool = False  # not sent: it only appeared in an edit of another sample's alert
 
     @property
     def latency(self) -> float | None:
         return None if self.delivered is None else self.delivered - self.published
+
+    @property
+    def waited(self) -> float | None:
+        """Published → fetched: the wait for the feed's next check."""
+        return None if self.fetched is None else max(0.0, self.fetched - self.published)
+
+    @property
+    def late(self) -> float | None:
+        """Planned check → fetch: how late the scheduler woke (next_check has whole seconds)."""
+        return None if self.fetched is None or self.due is None else self.fetched - self.due
+
+    @property
+    def handled(self) -> float | None:
+        """Fetched → alert accepted: the service's own part (fetch, analysis, archive, send)."""
+        if self.delivered is None or self.fetched is None:
+            return None
+        return self.delivered - max(self.fetched, self.published)
 
 
 @dataclass
@@ -95,6 +131,18 @@ class Session:
     @property
     def latencies(self) -> list[float]:
         return sorted(s.latency for s in self.samples if s.latency is not None)
+
+    @property
+    def waits(self) -> list[float]:
+        return sorted(s.waited for s in self.samples if s.waited is not None and s.delivered is not None)
+
+    @property
+    def lateness(self) -> list[float]:
+        return sorted(s.late for s in self.samples if s.late is not None and s.delivered is not None)
+
+    @property
+    def handling(self) -> list[float]:
+        return sorted(s.handled for s in self.samples if s.handled is not None)
 
 
 def session_config(folder: Path, db: Path, urls: list[str], interval: float, api: FakeTelegramAPI) -> Path:
@@ -128,7 +176,7 @@ def run_session(
         config = session_config(folder, db, [farm.url(i) for i in feeds], interval, api)
         proc = start_monitor_run(config, folder)
         try:
-            plan = _Plan(feeds, samples, window, passes, change, pass_timeout)
+            plan = _Plan(feeds, samples, window, passes, change, pass_timeout, db)
             _drive(proc, api, farm, folder, session, plan, progress)
         finally:
             if proc.poll() is None:
@@ -146,6 +194,7 @@ class _Plan:
     passes: int  # cold, warm..., and the pass after the change
     change: tuple[float, int]
     pass_timeout: float
+    db: Path  # the service's archive, read for the feeds' planned checks
 
 
 def _drive(
@@ -194,7 +243,7 @@ def _drive(
 
     log.wait_pass(1, plan.pass_timeout, proc)
     record(1)
-    publisher = _Publisher(farm, plan.feeds, plan.samples, plan.window, pending, lock, session)
+    publisher = _Publisher(farm, plan, session.interval, pending, lock, session)
     publisher.start()
     for number in range(2, plan.passes):
         log.wait_pass(number, plan.pass_timeout, proc)
@@ -228,47 +277,85 @@ def _drive(
         record(len(session.passes) + 1)
     session.messages = sum(1 for method in api.requests if method == "sendMessage")
     session.errors = log.errors
+    edited = [m.visible_text for m in api.messages if m.edits]
+    for sample in session.samples:
+        if sample.published:
+            sample.fetched = farm.asked_at(sample.feed)
+        if sample.delivered is None:
+            sample.joined = any(sample.title in text for text in edited)
 
 
 class _Publisher:
-    """Publishes the samples on a thread, each at its moment after start()."""
+    """Publishes the samples on threads, each at its phase of its feed's polling cycle."""
 
     def __init__(
         self,
         farm: FarmProcess,
-        feeds: range,
-        count: int,
-        window: float,
+        plan: _Plan,
+        interval: float,
         pending: dict[str, Sample],
         lock: threading.Lock,
         session: Session,
     ) -> None:
         rng = random.Random("latency")
-        slot = window / max(count, 1)
-        chosen = rng.sample(feeds, min(count, len(feeds)))
+        count = min(plan.samples, len(plan.feeds))
+        slot = max(0.0, plan.window - interval) / max(count, 1)
+        chosen = rng.sample(plan.feeds, count)
+        phases = [(k + 0.5) / count for k in range(count)]
+        rng.shuffle(phases)
+        self.leads = [phase * interval for phase in phases]  # seconds before the planned check
         for n, feed in enumerate(chosen):
             title, _ = breaking_item(n)
-            session.samples.append(Sample(n, feed, title, at=(n + rng.random()) * slot))
+            session.samples.append(Sample(n, feed, title, at=n * slot))
         self.farm, self.pending, self.lock, self.samples = farm, pending, lock, session.samples
-        self.done = False
+        self.interval, self.db = interval, plan.db
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="latency-publisher", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(sample,), name=f"latency-{sample.n}", daemon=True)
+            for sample in self.samples
+        ]
+
+    @property
+    def done(self) -> bool:
+        return not any(thread.is_alive() for thread in self._threads)
 
     def start(self) -> None:
         self._began = time.monotonic()
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
-    def _run(self) -> None:
-        for sample in self.samples:
-            if self._stop.wait(max(0.0, self._began + sample.at - time.monotonic())):
-                break
-            title, body = breaking_item(sample.n)
-            with self.lock:
-                self.pending[title] = sample
-            self.farm.publish(sample.feed, title, body)
-            sample.published = time.monotonic()
-        self.done = True
+    def _run(self, sample: Sample) -> None:
+        if self._stop.wait(max(0.0, self._began + sample.at - time.monotonic())):
+            return
+        lead = self.leads[sample.n]
+        due = self._planned(sample.feed)
+        target = due - lead if due is not None else time.monotonic()
+        while target < time.monotonic():  # that check is too near: aim at a later one
+            target += self.interval
+        if self._stop.wait(max(0.0, target - time.monotonic())):
+            return
+        title, body = breaking_item(sample.n)
+        with self.lock:
+            self.pending[title] = sample
+        self.farm.publish(sample.feed, title, body)
+        sample.published = time.monotonic()
+        sample.due = self._planned(sample.feed)
+
+    def _planned(self, feed: int) -> float | None:
+        """The feed's next check as the service stored it, on the monotonic clock; None when the
+        archive cannot say (the sample then goes out at once)."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)) as db:
+                query = "select next_check from feeds where url = ?"
+                row = db.execute(query, (self.farm.url(feed),)).fetchone()
+        except sqlite3.Error:
+            return None
+        if not row or not row[0]:
+            return None
+        when = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
+        return time.monotonic() + (when - datetime.now(UTC)).total_seconds()

@@ -5,19 +5,24 @@ generator, published over 60 days, so a 72 h window holds about 5,000) through t
 storage path (Archive.save_update with fingerprints and index keys), then times, for each of
 M new articles, what the main process does to place it (the fingerprint, made in a parser
 worker, is left out): its words and their rarity, index lookup restricted to
-the window, the candidate stories' profiles compared (grouping.Grouper.place). A fifth of the
-new articles are rewrites of archived ones (same facts, new wording and a new lead), so the
-join path is exercised too. The archive holds what grouping stores: fingerprints, at most 8
-profile keys per article, story profiles and document frequencies. Target (issue 17): median
-under 0.3 ms per new article, at most 8 index rows per article.
+the window, the candidate stories' profiles compared (grouping.Grouper.place). The new
+articles arrive as a running service sees them: published after the archived ones, one
+every 52 s (the archive's own rate), in feed updates of BATCH articles, each update archived
+(Archive.save_update, timed apart) before the next is placed. A fifth of them are rewrites of
+recent reports (same facts, new wording and a new lead, a few hours later), so the join path
+is exercised too. The archive holds what grouping stores: fingerprints, at most 8 profile
+keys per article, story profiles and document frequencies. Target (issue 17): median under
+0.3 ms per new article, at most 8 index rows per article.
 
     python bench/stories_archive_bench.py [--articles 100000] [--new 500] [--workers 2]
+                                          [--db PATH]   # fill PATH once, then reuse a copy of it
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,7 +41,7 @@ from monitor.archive.store import Archive  # noqa: E402
 from monitor.ingest.schedule import Decision  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
 from monitor.stories import profile  # noqa: E402
-from monitor.stories.fingerprint import candidate_keys, fingerprint  # noqa: E402
+from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint  # noqa: E402
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StoryJoin, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -45,6 +50,8 @@ SPAN = timedelta(days=60)
 FEED = "https://bench.invalid/feed"
 TARGET_MS = 0.3  # issue 17
 MAX_ROWS = 8
+BATCH = 25  # new articles per feed update
+EVERY = timedelta(seconds=52)  # a new article's publication after the one before
 
 
 def generate(seed: int, count: int) -> list[tuple[str, str, datetime]]:
@@ -69,7 +76,8 @@ def _prepare(
         story = profile.Profile(0)
         story.add(counts, published)
         joined = StoryJoin("latin", tuple(counts), story.to_json(), 0.0, "new story")
-        prepared.append((title, body, published, fp.to_json(), profile.keys(counts, _RARITY), joined))
+        kept = ArticleFingerprint(fp.published, fp.signature, ())  # as grouping keeps it (its signature)
+        prepared.append((title, body, published, kept.to_json(), profile.keys(counts, _RARITY), joined))
     return prepared
 
 
@@ -117,25 +125,52 @@ def rewrite(rng: random.Random, title: str, body: str) -> tuple[str, str]:
 
 def measure(
     archive: Archive, archived: list[tuple[str, str, datetime]], count: int
-) -> tuple[list[float], int, list[int]]:
+) -> tuple[list[float], list[float], int, list[int], float]:
+    """Place `count` new articles, archived BATCH at a time: (ms per placement, CPU ms of this
+    thread per placement, how many joined an archived story, index rows of each, seconds spent
+    archiving them)."""
     rng = random.Random(7)
     fresh = generate(99, count)
-    grouper = Grouper(archive, StorySettings(), lambda *args: [])
-    timings, joined, rows = [], 0, []
-    for i, (title, body, published) in enumerate(fresh):
-        if i % 5 == 0:  # a rewrite of an archived report, published a few hours later
-            old_title, old_body, old_published = rng.choice(archived)
-            title, body = rewrite(rng, old_title, old_body)
-            published = old_published + timedelta(hours=rng.uniform(1, 12))
-        entry = EntryData(FEED, title, body, None, None, published, "Other Wire")
-        fp = fingerprint(title, body, published)  # a parser worker's part, not grouping's
-        keys = candidate_keys(fp, StorySettings())
+    end = max(published for _, _, published in archived)
+    recent = [a for a in archived if a[2] > end - timedelta(hours=12)]
+    fetched = FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={})
+    timings, cpus, joined, rows, saving = [], [], 0, [], 0.0
+    for start in range(0, count, BATCH):
+        grouper = Grouper(archive, StorySettings(), lambda *args: [])
+        batch = []
+        for i in range(start, min(start + BATCH, count)):
+            title, body, _ = fresh[i]
+            published = end + EVERY * (i + 1)
+            if i % 5 == 0:  # a rewrite of a recent report, published a few hours later
+                old_title, old_body, old_published = rng.choice(recent)
+                title, body = rewrite(rng, old_title, old_body)
+                published = min(old_published + timedelta(hours=rng.uniform(1, 12)), published)
+            link = f"https://bench.invalid/new/{i}"
+            entry = EntryData(FEED, title, body, link, None, published, "Other Wire")
+            fp = fingerprint(title, body, published)  # a parser worker's part, not grouping's
+            keys = candidate_keys(fp, StorySettings())
+            started, cpu = time.perf_counter(), time.thread_time()
+            place = grouper.place(entry, "Other Wire", (), fp, keys)
+            timings.append((time.perf_counter() - started) * 1000)
+            cpus.append((time.thread_time() - cpu) * 1000)
+            joined += place.story > 0
+            rows.append(len(place.keys))
+            new = NewArticle(
+                entry,
+                link,
+                (f"url:{link}",),
+                published,
+                (),
+                place.story,
+                place.fingerprint,
+                place.keys,
+                place.joined,
+            )
+            batch.append((new, []))
         started = time.perf_counter()
-        place = grouper.place(entry, "Other Wire", (), fp, keys)
-        timings.append((time.perf_counter() - started) * 1000)
-        joined += place.story > 0
-        rows.append(len(place.keys))
-    return timings, joined, rows
+        archive.save_update(FEED, fetched, None, batch, end, NEXT)
+        saving += time.perf_counter() - started
+    return timings, cpus, joined, rows, saving
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,27 +178,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--new", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--db", type=Path, help="an archive filled by an earlier run with these --articles")
     args = parser.parse_args(argv)
     articles = generate(1, args.articles)
     with tempfile.TemporaryDirectory() as tmp:
-        archive = Archive.open(Path(tmp) / "bench.db")
-        archive.sync_feeds([FeedConfig(FEED)], START)
-        seconds = fill(archive, articles, args.workers)
+        path = Path(tmp) / "bench.db"
+        seconds = None
+        if args.db is None or not args.db.exists():
+            archive = Archive.open(args.db or path)
+            archive.sync_feeds([FeedConfig(FEED)], START)
+            seconds = fill(archive, articles, args.workers)
+            archive.close()
+        if args.db is not None:
+            shutil.copyfile(args.db, path)  # measuring archives the new articles: a copy
+        size = path.stat().st_size
+        archive = Archive.open(path)
         keys = archive.db.execute("select count(*) from story_keys").fetchone()[0]
-        size = (Path(tmp) / "bench.db").stat().st_size / 2**20
-        timings, joined, rows = measure(archive, articles, args.new)
+        timings, cpus, joined, rows, saving = measure(archive, articles, args.new)
         archive.close()
     median, p95 = statistics.median(timings), sorted(timings)[int(len(timings) * 0.95)]
+    filled = f", filled in {seconds:.0f} s" if seconds is not None else f" (reused {args.db})"
     print(
-        f"archive:  {args.articles:,} articles, {keys:,} index keys, {size:.0f} MiB,"
-        f" filled in {seconds:.0f} s"
+        f"archive:  {args.articles:,} articles, {keys:,} index keys ({keys / args.articles:.1f} per article),"
+        f" {size / 2**20:.0f} MiB ({size / args.articles / 1024:.1f} KiB per article){filled}"
     )
     print(
         f"grouping: {len(timings)} new articles, median {median:.2f} ms, p95 {p95:.2f} ms,"
-        f" max {max(timings):.2f} ms"
+        f" max {max(timings):.2f} ms; CPU time median {statistics.median(cpus):.2f} ms,"
+        f" p95 {sorted(cpus)[int(len(cpus) * 0.95)]:.2f} ms"
     )
+    each = saving * 1000 / len(timings)
+    print(f"saving:   {each:.2f} ms per new article (Archive.save_update, {BATCH} a batch)")
     print(
-        f"joins:    {joined} of {len(timings)} new articles joined a story"
+        f"joins:    {joined} of {len(timings)} new articles joined an archived story"
         f" ({len(timings) // 5} were rewrites)"
     )
     print(f"index:    {max(rows)} index rows per new article at most, {statistics.mean(rows):.1f} on average")

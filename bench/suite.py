@@ -336,6 +336,21 @@ class Suite:
             f"{len(lat)}/{len(session.samples)} samples arrived"
             + (f", median {statistics.median(lat):.1f}s, max {lat[-1]:.1f}s" if lat else "")
         )
+        if session.handling:
+            waits, handling, late = session.waits, session.handling, session.lateness
+            joined = sum(1 for sample in session.samples if sample.joined)
+            self.say(
+                f"latency split at the feed's fetch: waiting for the feed's next check median "
+                f"{statistics.median(waits):.1f}s, max {waits[-1]:.1f}s; fetch to alert (the service) "
+                f"median {statistics.median(handling):.1f}s, max {handling[-1]:.1f}s"
+                + (
+                    f"; fetched after the planned check (whole seconds) by median "
+                    f"{statistics.median(late):.1f}s, from {late[0]:.1f}s to {late[-1]:.1f}s"
+                    if late
+                    else ""
+                )
+                + (f"; {joined} joined another sample's story (an edit, not counted)" if joined else "")
+            )
         for error in session.errors[:3]:
             self.say(f"  service error: {error[:300]}")
 
@@ -486,7 +501,13 @@ def print_saved(path: Path) -> int:
 def _figures(r: Results) -> dict[str, Any]:
     session = None
     if r.session is not None:
-        session = asdict(r.session) | {"latencies": r.session.latencies}
+        s = r.session
+        session = asdict(s) | {
+            "latencies": s.latencies,
+            "waits": s.waits,
+            "handling": s.handling,
+            "lateness": s.lateness,
+        }
     return {
         "passes": {k: asdict(v) for k, v in r.passes.items()},
         "baselines": {k: asdict(v) | {"rate": v.rate} for k, v in r.baselines.items()},

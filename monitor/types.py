@@ -106,8 +106,8 @@ class FetchSettings:
 class StorySettings:
     window_hours: float = 72.0  # join only articles published this close to one of the story's
     near_duplicate: float = 0.4  # shingle Jaccard from which two texts are one report (always join)
-    min_similarity: float = 0.26  # cosine (TF-IDF) from which a report joins a story's profile
-    quiet_hours: float = 18.0  # a story takes no report this long after its last one
+    min_similarity: float = 0.12  # closeness (stories.profile.place) from which a report joins a story
+    quiet_hours: float = 22.0  # a story takes no report this long after its last one
     min_points: float = 2.0  # evidence points from which differently-worded reports are one event
     key_terms: int = 5  # specific terms per article whose pairs are index keys
     single_terms: int = 3  # ... of which the first few are index keys on their own too

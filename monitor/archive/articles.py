@@ -54,6 +54,8 @@ def insert_article(
     alerts: Sequence[AlertIntent],
     created: str,
     new_stories: dict[int, int],
+    memory: storystore.StoryMemory | None = None,
+    counts: storystore.DocumentCounts | None = None,
 ) -> None:
     """One new article with its story, keys, matches and alerts (inside save_update's transaction)."""
     # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
@@ -88,9 +90,11 @@ def insert_article(
     if existing is None:
         storystore.first_article(db, story_id, article_id)
     if article.fingerprint:
-        storystore.index_article(db, article_id, story_id, published, article.fingerprint, article.story_keys)
+        storystore.index_article(
+            db, article_id, story_id, published, article.fingerprint, article.story_keys, memory
+        )
     if article.joined is not None:
-        storystore.record_join(db, article_id, story_id, article.joined)
+        storystore.record_join(db, article_id, story_id, article.joined, memory, counts)
     conn.executemany(
         "insert or ignore into article_keys (key, article_id) values (?, ?)",
         [(k, article_id) for k in article.keys],
@@ -110,7 +114,7 @@ def insert_article(
 class ArticlesMixin(ArchiveBase):
     @reads("read article keys")
     def known_keys(self, keys: Iterable[str]) -> set[str]:
-        return known_keys(self.db.conn, keys)
+        return known_keys(self.conn, keys)
 
     @writes("save articles")
     def save_update(
@@ -133,11 +137,14 @@ class ArticlesMixin(ArchiveBase):
         """
         saved = 0
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
+        memory = storystore.memory_of(self)  # told of every story row written (storymemory.py)
+        counts = storystore.DocumentCounts()  # the rarity counts, written once for the update
         for article, alerts in articles:
-            if known_keys(self.db.conn, article.keys):
+            if known_keys(self.conn, article.keys):
                 continue
-            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories)
+            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories, memory, counts)
             saved += 1
+        storystore.write_counts(self.db, counts)
         for story_edit in edits:
             outbox.queue_edit(self.db, story_edit, iso(now))
         feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
@@ -152,7 +159,7 @@ class ArticlesMixin(ArchiveBase):
             " order by a.published desc, a.id desc"
         )
         with wrap_errors(self.path, "read articles"):  # a generator: the decorator would not see its errors
-            cursor = self.db.execute(sql, [iso(since) if since else ""])
+            cursor = self.conn.execute(sql, [iso(since) if since else ""])
             while rows := cursor.fetchmany(batch):
                 for r in rows:
                     published = from_iso(r[3]) or datetime.min.replace(tzinfo=UTC)
@@ -207,7 +214,7 @@ class ArticlesMixin(ArchiveBase):
             " left join feeds f on f.url = a.feed"
             f" where {' and '.join(where)} order by a.published desc, a.id desc limit ?"
         )
-        rows = self.db.execute(sql, [*args, limit]).fetchall()
+        rows = self.conn.execute(sql, [*args, limit]).fetchall()
         return [
             SearchHit(
                 id=r[0],
@@ -239,7 +246,7 @@ class ArticlesMixin(ArchiveBase):
             "select count(*), count(case when exists (select 1 from matches m where m.article_id = a.id)"
             " then 1 end) from articles a where " + _prunable(include_matched)
         )
-        found, matched = self.db.execute(sql, [iso(before), iso(before)]).fetchone()
+        found, matched = self.conn.execute(sql, [iso(before), iso(before)]).fetchone()
         return int(found), int(matched)
 
     @reads("read the archive")

@@ -19,23 +19,27 @@ from monitor.archive.sqltime import from_iso, iso
 from monitor.types import ChatState
 
 if TYPE_CHECKING:
+    import sqlite3
+
     import sqlite_utils
 
 
 # --- chats -------------------------------------------------------------------
 
 
-def chat_states(db: sqlite_utils.Database) -> list[ChatState]:
+def chat_states(conn: sqlite3.Connection) -> list[ChatState]:
     return [
         ChatState(
-            chat_id=r["id"],
-            status=r["status"] or "active",
-            reason=r["reason"],
-            changed=from_iso(r["changed"]),
-            moved_to=r["moved_to"],
-            last_digest=from_iso(r["last_digest"]),
+            chat_id=chat_id,
+            status=status or "active",
+            reason=reason,
+            changed=from_iso(changed),
+            moved_to=moved_to,
+            last_digest=from_iso(last_digest),
         )
-        for r in db.table("chats").rows_where(order_by="id")
+        for chat_id, status, reason, changed, moved_to, last_digest in conn.execute(
+            "select id, status, reason, changed, moved_to, last_digest from chats order by id"
+        )
     ]
 
 
@@ -70,10 +74,10 @@ def move_chat(db: sqlite_utils.Database, old: str, new: str, reason: str, now: s
 # --- mutes -------------------------------------------------------------------
 
 
-def muted_rules(db: sqlite_utils.Database, chat_id: str, now: str) -> dict[str, str]:
+def muted_rules(conn: sqlite3.Connection, chat_id: str, now: str) -> dict[str, str]:
     """rule id → until (ISO) for the chat's mutes still running at `now`."""
     return dict(
-        db.execute(
+        conn.execute(
             "select rule_id, until from mutes where chat_id = ? and until > ?", [chat_id, now]
         ).fetchall()
     )
@@ -87,7 +91,7 @@ def ended_mutes(db: sqlite_utils.Database, now: str) -> list[tuple[str, str]]:
 class ChatsMixin(ArchiveBase):
     @reads("read chats")
     def chat_states(self) -> list[ChatState]:
-        return chat_states(self.db)
+        return chat_states(self.conn)
 
     @writes("disable a chat")
     def disable_chat(self, chat_id: str, reason: str, now: datetime) -> None:
@@ -97,7 +101,7 @@ class ChatsMixin(ArchiveBase):
     @writes("enable a chat")
     def enable_chat(self, chat_id: str, now: datetime) -> bool:
         """Send to a disabled chat again; False when it was not disabled."""
-        states = {s.chat_id: s for s in chat_states(self.db)}
+        states = {s.chat_id: s for s in chat_states(self.conn)}
         if chat_id not in states or states[chat_id].status != "disabled":
             return False
         set_chat(self.db, chat_id, status="active", reason=None, changed=iso(now))
@@ -134,7 +138,7 @@ class ChatsMixin(ArchiveBase):
 
     @reads("read mutes")
     def _muted_rules(self, chat_id: str, now: datetime) -> dict[str, str]:
-        return muted_rules(self.db, chat_id, iso(now))
+        return muted_rules(self.conn, chat_id, iso(now))
 
     @reads("read mutes")
     def ended_mutes(self, now: datetime) -> list[tuple[str, str]]:

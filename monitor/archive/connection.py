@@ -1,7 +1,8 @@
 """The archive file and its one connection: opening, write transactions, and the one place
 sqlite3's errors become StorageError.
 
-    ArchiveBase            db (sqlite_utils.Database), path, write(), transaction(), check_file(), close()
+    ArchiveBase            conn (sqlite3), db (sqlite_utils.Database, made when first used), path,
+                           write(), transaction(), check_file(), close()
     @reads("read feeds")   a method whose sqlite3/OS errors leave as StorageError("cannot read feeds: …")
     @writes("add feeds")   the same, inside one write transaction (BEGIN IMMEDIATE)
     wrap_errors(path, …)   the same as a `with` block, for the few that cannot be a method (backup)
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from monitor.errors import StorageError
 
-if TYPE_CHECKING:  # not imported at run time: a parser worker reads through sqlite3 alone (snapshot.py)
+if TYPE_CHECKING:  # imported when first used (ArchiveBase.db): a reader needs sqlite3 alone
     import sqlite_utils
 
 # How long a write waits for another connection's lock before failing.
@@ -114,15 +115,27 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
 
 
 class ArchiveBase:
-    """The archive file, opened once per process (one connection): what every mixin builds on."""
+    """The archive file, opened once per process (one connection): what every mixin builds on.
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
-        self.db = db
+    Reads go through `conn`, plain sqlite3; writes and migrations through `db`, sqlite-utils
+    over the same connection, made (and sqlite_utils imported, about 50 ms with its click,
+    pluggy and dateutil) when first used: `monitor search`, `status` and `feeds list` only
+    read, and start without it."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
         self.path = path
         self._file = identity(path)  # the file opened: see check_file
+        self._data_version: int | None = None  # SQLite's data_version when last looked at
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn, execute_plugins=False)
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     def check_file(self) -> None:
         """Fail when the archive's path no longer names the file opened (removed, or replaced by
@@ -133,6 +146,15 @@ class ArchiveBase:
                 "the archive file was removed or replaced since monitor opened it; restart monitor",
                 self.path,
             )
+
+    @reads("read the archive's version")
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection (a `monitor feeds` command, say) committed to the archive
+        since the last call: SQLite's data_version, which this connection's own writes leave
+        alone. The first call only notes it (False)."""
+        version = int(self.db.execute("pragma data_version").fetchone()[0])
+        seen, self._data_version = self._data_version, version
+        return seen is not None and version != seen
 
     def write(self) -> AbstractContextManager[None]:
         """Every write transaction of the archive (see write_transaction)."""

@@ -19,21 +19,18 @@ error handling and transactions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.archive.connection import ArchiveBase, reads, writes
+from monitor.archive.feedstatus import CHURN_PASSES as CHURN_PASSES  # the service's churn count
+from monitor.archive.feedstatus import HISTORY, StaleTest, statuses
 from monitor.archive.sqltime import from_iso, iso
 from monitor.types import Decision, FeedConfig, FeedForUpdate, FeedHistory, FeedStatus, FetchedFeed
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-# (last new article, recent publication times, now) -> quiet for much longer than usual
-StaleTest = Callable[[datetime | None, Sequence[datetime], datetime], bool]
-CHURN_PASSES = 3  # passes in a row with every item new that make a feed "churning"
-HISTORY = 50  # recent publication times kept in view for adaptive intervals and staleness
 
 
 Changes = tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]  # (rows to insert, (url, update))
@@ -284,49 +281,6 @@ def record_error(
     db.table("feeds").update(url, update)
 
 
-def statuses(
-    db: sqlite_utils.Database, now: datetime, stale: StaleTest, *, include_removed: bool = False
-) -> list[FeedStatus]:
-    """Every feed (configured first, then imported; by URL), with its schedule and health;
-    `stale` (ingest.schedule.is_stale) judges from its recent publication times."""
-    counts = dict(db.execute("select feed, count(*) from articles group by feed").fetchall())
-    rows = db.table("feeds").rows_where(
-        None if include_removed else "status != 'removed'", order_by="origin != 'config', added, url"
-    )
-    found = []
-    for row in list(rows):
-        published = [
-            p
-            for (value,) in db.execute(
-                "select published from articles where feed = ? order by published desc limit ?",
-                [row["url"], HISTORY],
-            )
-            if (p := from_iso(value)) is not None
-        ]
-        last_new = from_iso(row["last_new"])
-        found.append(
-            FeedStatus(
-                url=row["url"],
-                name=row["name"] or row["title"],
-                last_checked=from_iso(row["last_checked"]),
-                last_success=from_iso(row["last_success"]),
-                last_error=row["last_error"],
-                error_count=row["error_count"] or 0,
-                articles=counts.get(row["url"], 0),
-                status=row["status"] or "active",
-                suspended_reason=row["suspended_reason"],
-                next_check=from_iso(row["next_check"]),
-                last_new=last_new,
-                stale=row["status"] == "active" and stale(last_new, published, now),
-                origin=row["origin"] or "config",
-                churning=(row.get("churn") or 0) >= CHURN_PASSES,
-                warning=row.get("warning"),
-                folder=row["folder"],
-            )
-        )
-    return found
-
-
 class FeedsMixin(ArchiveBase):
     @reads("update feeds")
     def sync_feeds(
@@ -414,4 +368,4 @@ class FeedsMixin(ArchiveBase):
         self, now: datetime, stale: StaleTest, *, include_removed: bool = False
     ) -> list[FeedStatus]:
         """Every feed the archive watches, configured first, with its schedule and health."""
-        return statuses(self.db, now, stale, include_removed=include_removed)
+        return statuses(self.conn, now, stale, include_removed=include_removed)

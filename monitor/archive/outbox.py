@@ -302,7 +302,7 @@ class OutboxMixin(ArchiveBase):
     def outbox_by_chat(self) -> dict[str, dict[str, int]]:
         """chat → status → alerts, for status reports."""
         found: dict[str, dict[str, int]] = {}
-        for chat, status, count in self.db.execute(
+        for chat, status, count in self.conn.execute(
             "select chat_id, status, count(*) from alerts group by chat_id, status"
         ):
             found.setdefault(chat, {})[status] = count
@@ -310,7 +310,7 @@ class OutboxMixin(ArchiveBase):
 
     @reads("read the outbox")
     def outbox_counts(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self.db.execute("select status, count(*) from alerts group by status")}
+        return {r[0]: r[1] for r in self.conn.execute("select status, count(*) from alerts group by status")}
 
     @reads("read the outbox")
     def recent_alerts(self, chat_id: str, since: datetime) -> int:

@@ -1,5 +1,6 @@
 """The archive's schema: every migration, in order (sqlite_utils.Migrations, applied by
-store.Archive.open under the write lock).
+store.Archive.open under the write lock; a reader only checks that none is pending, with
+sqlite3 alone: see Steps).
 
     feeds         one row per feed: origin, status, HTTP cache validators and the schedule (feeds.py)
     articles      every article ever seen, once; FTS5 indexes articles_fts and, for text in
@@ -19,11 +20,63 @@ Add a new one at the end instead.
 
 from __future__ import annotations
 
-import sqlite_utils
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from monitor.archive import fulltext
 
-migrations = sqlite_utils.Migrations("monitor")
+if TYPE_CHECKING:
+    import sqlite_utils
+
+Step = Callable[["sqlite_utils.Database"], None]
+
+
+class Steps:
+    """The migrations, registered as sqlite_utils.Migrations registers them (`@migrations()`),
+    handed to a sqlite_utils.Migrations only when one may have to run: a command that only
+    reads (search, status) asks `unapplied(conn)` and never imports sqlite_utils."""
+
+    TABLE = "_sqlite_migrations"  # where sqlite_utils.Migrations records each one applied
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.steps: list[Step] = []
+        self._migrations: sqlite_utils.Migrations | None = None
+
+    def __call__(self) -> Callable[[Step], Step]:
+        def register(step: Step) -> Step:
+            self.steps.append(step)
+            return step
+
+        return register
+
+    def migrations(self) -> sqlite_utils.Migrations:
+        if self._migrations is None:
+            import sqlite_utils
+
+            self._migrations = sqlite_utils.Migrations(self.name)
+            for step in self.steps:
+                self._migrations()(step)
+        return self._migrations
+
+    def pending(self, db: sqlite_utils.Database) -> list[str]:
+        return [m.name for m in self.migrations().pending(db)]
+
+    def apply(self, db: sqlite_utils.Database, *, stop_before: str | None = None) -> None:
+        self.migrations().apply(db, stop_before=stop_before)
+
+    def unapplied(self, conn: sqlite3.Connection) -> list[str]:
+        """The names of the steps the archive has not had, read with sqlite3 alone."""
+        if conn.execute("select 1 from sqlite_master where name = ?", [self.TABLE]).fetchone() is None:
+            applied: set[str] = set()
+        else:
+            sql = f"select name from {self.TABLE} where migration_set = ?"
+            applied = {name for (name,) in conn.execute(sql, [self.name])}
+        return [step.__name__ for step in self.steps if step.__name__ not in applied]
+
+
+migrations = Steps("monitor")
 
 
 @migrations()

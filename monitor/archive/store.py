@@ -5,7 +5,7 @@ _storage composes its Storage).
                    errors become StorageError there and nowhere else)
     schema.py      the tables and every migration, m001 onwards
     articles.py    articles, identity keys, matches: save_update, search, prune
-    feeds.py       feeds and their schedule
+    feeds.py       feeds and their schedule; feedstatus.py, each feed's state for status reports
     stories.py     stories and their look-up index
     chats.py       chat state and mutes
     outbox.py      the alerts table: pending_alerts, mark_sent, digests
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import sqlite_utils
 
 from monitor.archive.articles import ArticlesMixin
 from monitor.archive.chats import ChatsMixin
@@ -48,7 +46,6 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
                     path.touch(mode=0o600)
                 check_writable(path)
             conn = connect(path, create)
-            db = sqlite_utils.Database(conn, execute_plugins=False)
             # WAL with synchronous=NORMAL: a commit is not flushed to disk on its own, so a power
             # cut may undo the last passes, feed state (ETags) included, and their articles are
             # fetched again. An application crash loses nothing.
@@ -57,14 +54,15 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
             # keyed at random (identity keys, story keys, full text), and with 2 MiB an eighth
             # of the main process's time went to reading pages back (measured with py-spy).
             conn.execute("pragma cache_size = -8192")
+            archive = cls(conn, path)
             if create:
-                db.enable_wal()
-                if migrations.pending(db):  # under the write lock: two processes may upgrade at once
-                    with write_transaction(db):
-                        migrations.apply(db)
-            elif migrations.pending(db):
+                archive.db.enable_wal()
+                if migrations.unapplied(conn):  # under the write lock: two processes may upgrade at once
+                    with write_transaction(archive.db):
+                        migrations.apply(archive.db)
+            elif migrations.unapplied(conn):
                 raise StorageError("archive is from an older monitor: run 'monitor poll' to upgrade it", path)
-        return cls(db, path)
+        return archive
 
     def backup(self, target: Path) -> None:
         """A consistent copy (VACUUM INTO), safe while the service writes; owner-only.

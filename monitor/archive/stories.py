@@ -2,85 +2,108 @@
 
     stories      one row per story: first article, title, how many reports, last update
     story_keys   stories.profile.keys of every article (at most 8), with its publication time
-    fingerprints stories.ArticleFingerprint (JSON) of every article
+    fingerprints stories.ArticleFingerprint (JSON) of every article (its signature alone
+                 once rarity decides: service/grouping.py)
     story_profiles  stories.profile.Profile (JSON) of every story: what a report is compared with
     story_joins  how each article was placed: score and reason (`monitor stories show`)
     term_df, term_docs  document frequencies per language, kept as articles are archived
 
 The functions take the connection and hold the SQL; StoriesMixin (part of store.Archive)
-wraps them in the archive's error handling; save_update calls them inside its transaction.
+wraps them in the archive's error handling; save_update calls them inside its transaction,
+telling the writer's StoryMemory (storymemory.py), from which story_index answers grouping.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from monitor.archive import storyindex
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
 from monitor.archive.sqltime import from_iso, iso
+from monitor.archive.storyindex import (  # noqa: F401 (MAX_*, StoryIndex: imported from here too)
+    MAX_CANDIDATES,
+    MAX_POSTINGS,
+    MemoryIndex,
+    StoryIndex,
+    document_frequencies,
+    fingerprints,
+    profiles,
+)
+from monitor.archive.storymemory import StoryMemory
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
     import sqlite_utils
 
-# A key with more postings than this in the window says little (a common name): skip it.
-MAX_POSTINGS = 50
-MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
+
+def memory_of(archive: ArchiveBase) -> StoryMemory:
+    """The archive's StoryMemory (one per connection: the writer's), made on first use."""
+    memory = archive.__dict__.get("_story_memory")
+    if memory is None:
+        limits = storyindex.MAX_POSTINGS, storyindex.MAX_CANDIDATES  # read now: a test sets them
+        memory = archive.__dict__["_story_memory"] = StoryMemory(archive.db.conn, *limits)
+    return memory
 
 
-def record_join(db: sqlite_utils.Database, article_id: int, story_id: int, joined: StoryJoin) -> None:
-    """The article's placement, its story's new profile, and one more document for its terms."""
+class DocumentCounts:
+    """One save's additions to term_df and term_docs, written once per term (write_counts)
+    instead of once per term per article: a feed's reports share many words."""
+
+    def __init__(self) -> None:
+        self.terms: Counter[tuple[str, str]] = Counter()  # (language, term) → articles with it
+        self.documents: Counter[str] = Counter()  # language → articles
+
+    def add(self, language: str, terms: Sequence[str]) -> None:
+        self.terms.update((language, t) for t in terms)
+        self.documents[language] += 1
+
+
+def record_join(
+    db: sqlite_utils.Database,
+    article_id: int,
+    story_id: int,
+    joined: StoryJoin,
+    memory: StoryMemory | None = None,
+    counts: DocumentCounts | None = None,
+) -> None:
+    """The article's placement, its story's new profile, and one more document for its terms
+    (in `counts`, written by write_counts, when given)."""
+    last = json.loads(joined.profile).get("l")
+    if memory is not None:
+        memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile, last)
     conn = db.conn
     conn.execute(
         "insert or replace into story_joins (article_id, story_id, score, reason) values (?, ?, ?, ?)",
         (article_id, story_id, joined.score, joined.reason),
     )
-    last = json.loads(joined.profile).get("l")
     conn.execute(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
         (story_id, last, joined.profile),
     )
+    own = counts or DocumentCounts()
+    own.add(joined.language, joined.terms)
+    if counts is None:
+        write_counts(db, own)
+
+
+def write_counts(db: sqlite_utils.Database, counts: DocumentCounts) -> None:
+    conn = db.conn
     conn.executemany(
-        "insert into term_df (lang, term, df) values (?, ?, 1)"
-        " on conflict (lang, term) do update set df = df + 1",
-        [(joined.language, t) for t in joined.terms],
+        "insert into term_df (lang, term, df) values (?, ?, ?)"
+        " on conflict (lang, term) do update set df = df + excluded.df",
+        [(lang, term, n) for (lang, term), n in counts.terms.items()],
     )
-    conn.execute(
-        "insert into term_docs (lang, documents) values (?, 1)"
-        " on conflict (lang) do update set documents = documents + 1",
-        (joined.language,),
+    conn.executemany(
+        "insert into term_docs (lang, documents) values (?, ?)"
+        " on conflict (lang) do update set documents = documents + excluded.documents",
+        list(counts.documents.items()),
     )
-
-
-def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
-    """Story id → its profile JSON (stories without one are left out)."""
-    found: dict[int, str] = {}
-    for i in range(0, len(story_ids), 500):
-        chunk = list(story_ids[i : i + 500])
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"select story_id, data from story_profiles where story_id in ({marks})", chunk)
-        found.update((int(r[0]), r[1]) for r in rows)
-    return found
-
-
-def document_frequencies(
-    conn: sqlite3.Connection, lang: str, terms: Sequence[str]
-) -> tuple[dict[str, int], int]:
-    """(term → how many archived articles of `lang` have it, how many archived articles of `lang`)."""
-    found: dict[str, int] = {}
-    for i in range(0, len(terms), 400):
-        chunk = list(terms[i : i + 400])
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"select term, df from term_df where lang = ? and term in ({marks})", [lang, *chunk]
-        )
-        found.update((r[0], int(r[1])) for r in rows)
-    row = conn.execute("select documents from term_docs where lang = ?", (lang,)).fetchone()
-    return found, int(row[0]) if row else 0
 
 
 def story_joins(
@@ -96,7 +119,9 @@ def story_joins(
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
-def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: str) -> tuple[int, int]:
+def move_article(
+    db: sqlite_utils.Database, article_id: int, title: str, now: str, memory: StoryMemory | None = None
+) -> tuple[int, int]:
     """Take an article out of its story into a new story of its own: (old story, new story),
     the same twice when it was its story's only report. The caller writes both profiles again
     (set_profile)."""
@@ -108,6 +133,8 @@ def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: st
     first_article(db, new, article_id)
     db.execute("update articles set story_id = ? where id = ?", [new, article_id])
     db.execute("update story_keys set story_id = ? where article_id = ?", [new, article_id])
+    if memory is not None:
+        memory.moved(article_id, new)
     db.execute(
         "update story_joins set story_id = ?, score = 0, reason = 'split by hand' where article_id = ?",
         [new, article_id],
@@ -121,13 +148,18 @@ def move_article(db: sqlite_utils.Database, article_id: int, title: str, now: st
     return old, new
 
 
-def set_profile(db: sqlite_utils.Database, story_id: int, profile: str | None) -> None:
+def set_profile(
+    db: sqlite_utils.Database, story_id: int, profile: str | None, memory: StoryMemory | None = None
+) -> None:
+    last = json.loads(profile).get("l") if profile is not None else None
+    if memory is not None:
+        memory.profile_set(story_id, profile, last)
     if profile is None:
         db.execute("delete from story_profiles where story_id = ?", [story_id])
         return
     db.execute(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
-        [story_id, json.loads(profile).get("l"), profile],
+        [story_id, last, profile],
     )
 
 
@@ -155,7 +187,10 @@ def index_article(
     published: str,
     fingerprint: str,
     keys: Sequence[str],
+    memory: StoryMemory | None = None,
 ) -> None:
+    if memory is not None:
+        memory.indexed(article_id, story_id, published, fingerprint, keys)
     db.conn.execute(
         "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
     )
@@ -163,68 +198,6 @@ def index_article(
         "insert or ignore into story_keys (key, article_id, story_id, published) values (?, ?, ?, ?)",
         [(k, article_id, story_id, published) for k in keys],
     )
-
-
-def selective(
-    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float
-) -> tuple[str, ...]:
-    """The keys that are not common: the window holds no more than the cap of their postings."""
-    if not keys:
-        return ()
-    low, high = _window(published, window_hours)
-    # Asked of the index for each key, looking no further than the cap (a common key has
-    # thousands), in one statement (one per key cost as much again in calls as in lookups).
-    probe = (
-        "select * from (select key from story_keys where key = ? and published between ? and ?"
-        " limit 1 offset ?)"
-    )
-    common: set[str] = set()
-    for i in range(0, len(keys), 100):  # SQLite allows 500 terms in a compound select
-        chunk = keys[i : i + 100]
-        common.update(
-            row[0]
-            for row in conn.execute(
-                " union all ".join([probe] * len(chunk)),
-                [arg for key in chunk for arg in (key, low, high, MAX_POSTINGS)],
-            )
-        )
-    return tuple(k for k in keys if k not in common)
-
-
-def sharing(
-    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
-) -> list[tuple[int, int]]:
-    """(story id, article id) of the window's articles with one of `keys`, those sharing the
-    most first (a report of the same event shares several: text bands, names, pairs of names;
-    one sharing a single name is most often other news), at most MAX_CANDIDATES of them.
-    `after`: only articles with a greater id (archived after a snapshot that saw up to it)."""
-    if not keys:
-        return []
-    low, high = _window(published, window_hours)
-    marks = ",".join("?" * len(keys))
-    rows = conn.execute(
-        f"select story_id, article_id from story_keys where key in ({marks})"
-        " and published between ? and ? and article_id > ?"
-        " group by article_id order by count(*) desc, article_id desc limit ?",
-        [*keys, low, high, after, MAX_CANDIDATES],
-    ).fetchall()
-    return [(int(r[0]), int(r[1])) for r in rows]
-
-
-def _window(published: datetime, window_hours: float) -> tuple[str, str]:
-    span = timedelta(hours=window_hours)
-    return iso(published - span), iso(published + span)
-
-
-def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str]:
-    """Article id → its fingerprint JSON."""
-    found: dict[int, str] = {}
-    for i in range(0, len(article_ids), 500):
-        chunk = article_ids[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"select article_id, data from fingerprints where article_id in ({marks})", chunk)
-        found.update((int(r[0]), r[1]) for r in rows)
-    return found
 
 
 def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
@@ -237,9 +210,9 @@ def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, st
     return [(r[0], r[1], r[2], tuple(json.loads(r[3] or "[]"))) for r in rows]
 
 
-def story_reports(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str | None, str | None]]:
+def story_reports(conn: sqlite3.Connection, story_id: int) -> list[tuple[int, str | None, str | None]]:
     """(article id, outlet, link) of every article in the story, oldest first."""
-    rows = db.execute(
+    rows = conn.execute(
         "select a.id, coalesce(a.outlet, f.name, f.title), a.link from articles a"
         " left join feeds f on f.url = a.feed where a.story_id = ? order by a.published, a.id",
         [story_id],
@@ -274,40 +247,18 @@ def alerted_article(
     return entry, row[6] or row[7], matches
 
 
-class StoryIndex:
-    """stories.lookup.StoryIndex over one connection: what a read transaction on it sees."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
-        return selective(self.conn, keys, published, window_hours)
-
-    def sharing(
-        self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
-    ) -> list[tuple[int, int]]:
-        return sharing(self.conn, keys, published, window_hours, after)
-
-    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
-        return fingerprints(self.conn, article_ids)
-
-    def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
-        return profiles(self.conn, story_ids)
-
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        return document_frequencies(self.conn, lang, terms)
-
-
 class StoriesMixin(ArchiveBase):
+    @reads("read the story index")
     def story_index(self) -> StoryIndex:
-        """The stories' look-up index (stories.lookup.StoryIndex), on the writer's connection:
-        for a feed analysed in this process, where a worker would use its snapshot."""
-        return StoryIndex(self.db.conn)
+        """The stories' look-up index (stories.lookup.StoryIndex) on the writer's connection,
+        answered from memory (storymemory.py); it also reads profiles, fingerprints and
+        document frequencies. One per report: taken, it answers as of then."""
+        return MemoryIndex(self.conn, memory_of(self))
 
     @reads("read story fingerprints")
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
         """Article id → its fingerprint as JSON (stories.fingerprint.ArticleFingerprint)."""
-        return fingerprints(self.db.conn, article_ids)
+        return fingerprints(self.conn, article_ids)
 
     @reads("read a story's alerts")
     def story_alerts(self, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:
@@ -315,7 +266,7 @@ class StoriesMixin(ArchiveBase):
 
     @reads("read a story")
     def story_reports(self, story_id: int) -> list[tuple[int, str | None, str | None]]:
-        return story_reports(self.db, story_id)
+        return story_reports(self.conn, story_id)
 
     def story_outlets(self, story_id: int) -> list[str]:
         """The outlets that reported a story, first report first, each once."""
@@ -329,12 +280,12 @@ class StoriesMixin(ArchiveBase):
     @reads("read story profiles")
     def story_profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         """Story id → its profile JSON (stories.profile.Profile)."""
-        return profiles(self.db.conn, story_ids)
+        return profiles(self.conn, story_ids)
 
     @reads("read document frequencies")
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(term → archived articles of `lang` with it, archived articles of `lang`)."""
-        return document_frequencies(self.db.conn, lang, terms)
+        return document_frequencies(self.conn, lang, terms)
 
     @reads("read a story")
     def story_joins(self, story_id: int) -> list[tuple[int, str, str | None, str, float | None, str | None]]:
@@ -351,7 +302,8 @@ class StoriesMixin(ArchiveBase):
         row = self.db.execute("select title from articles where id = ?", [article_id]).fetchone()
         if row is None:
             raise KeyError(article_id)
-        old, new = move_article(self.db, article_id, row[0], iso(now))
+        memory = memory_of(self)
+        old, new = move_article(self.db, article_id, row[0], iso(now), memory)
         if old == new:
             return old, new
         for story in (old, new):
@@ -363,7 +315,7 @@ class StoriesMixin(ArchiveBase):
                     [story],
                 )
             ]
-            set_profile(self.db, story, rebuild(texts) if texts else None)
+            set_profile(self.db, story, rebuild(texts) if texts else None, memory)
         return old, new
 
     @writes("queue alerts")

@@ -1,10 +1,12 @@
 """`monitor feeds list|import|export|resume|remove`: the feeds monitor watches.
 
 They talk to the archive directly and may run while `monitor run` does: the
-feeds table is the service's schedule, so a feed imported, resumed or
-removed here is picked up at its next tick, without a restart. Their writes
-wait for the service's (storage.write_transaction); `feeds list` and `export`
-do not write at all: they show the configured feeds as the next sync will.
+feeds table is the service's schedule, and the service looks for other
+processes' writes to the archive every second, so a feed added, imported or
+resumed here (due at once) is fetched within seconds, and a removed one is not
+fetched again, without a restart. Their writes wait for the service's
+(storage.write_transaction); `feeds list` and `export` do not write at all:
+they show the configured feeds as the next sync will.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from monitor.cli.context import Context, count, feed_json, json_line, now, refus
 from monitor.errors import ConfigError, StorageError
 from monitor.ingest.schedule import is_stale
 from monitor.types import Config, FeedConfig, FeedStatus
+
+# What a running service does with a feed made due here: its watcher sees the archive change
+# within a second (service/scheduler.py, WATCH_SECONDS) and the next pass fetches it.
+WITHIN_SECONDS = "checked within seconds while monitor run is up"
 
 
 def cmd_feeds(ctx: Context, args: argparse.Namespace) -> int:
@@ -127,7 +133,7 @@ def _line(s: FeedStatus) -> str:
     elif s.next_check is None:  # in the config, not in the archive yet
         when = "checked as soon as monitor run reads the config (within seconds), or when it starts"
     elif s.next_check <= now():
-        when = "due now: checked within seconds while monitor run is up"
+        when = f"due now: {WITHIN_SECONDS}"
     else:
         when = f"next check {s.next_check:%Y-%m-%d %H:%M} UTC"
     reason = s.suspended_reason or s.last_error
@@ -193,9 +199,9 @@ def _resume(archive: Archive, args: argparse.Namespace) -> int:
     if before == "removed":
         raise StorageError(f"{args.url} was removed; {_how_to_add_back(archive, args.url)}")
     if before == "active":
-        say(f"{args.url} is not suspended; it is checked at the next tick")
+        say(f"{args.url} is not suspended; due now: {WITHIN_SECONDS}")
     else:
-        say(f"resumed {args.url}: it is checked at the next tick")
+        say(f"resumed {args.url}: due now: {WITHIN_SECONDS}")
     return 0
 
 
@@ -228,7 +234,7 @@ def _add(archive: Archive, args: argparse.Namespace) -> int:
     if not added:
         say(f"{args.url} is already watched (monitor feeds list)")
     else:
-        say(f"added {args.url}: checked within seconds while monitor run is up")
+        say(f"added {args.url}: {WITHIN_SECONDS}")
     return 0
 
 

@@ -13,8 +13,10 @@ Global options (--config, --log-level) are accepted before the command or after 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 
@@ -40,6 +42,7 @@ COMMANDS = {
 JSON_HELP = "JSON Lines: one JSON object per line"
 
 
+@functools.cache  # one parent for all ~30 (sub)commands: argparse copies its actions
 def _global_options(defaults: bool) -> argparse.ArgumentParser:
     """--config and --log-level: on `monitor` itself with their defaults, and on every command
     without (SUPPRESS), so that one given after the command wins and none given keeps the default."""
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="monitor",
         description="Watch news feeds, match rules, alert. New here? Try `monitor demo`.",
         parents=[_global_options(defaults=True)],
+        formatter_class=_formatter(),
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -81,7 +85,20 @@ SubParsers = argparse._SubParsersAction  # what add_subparsers returns
 
 def command(parent: SubParsers[argparse.ArgumentParser], name: str, help: str) -> argparse.ArgumentParser:
     """A command (or an action of one) that takes the global options too."""
-    return parent.add_parser(name, help=help, description=help, parents=[_global_options(defaults=False)])
+    return parent.add_parser(
+        name,
+        help=help,
+        description=help,
+        parents=[_global_options(defaults=False)],
+        formatter_class=_formatter(),
+    )
+
+
+@functools.cache
+def _formatter() -> Callable[..., argparse.HelpFormatter]:
+    """argparse's HelpFormatter at the terminal's width, asked once: argparse makes a formatter
+    for each argument it is given, and each asked the terminal's size (6 ms of every command)."""
+    return functools.partial(argparse.HelpFormatter, width=shutil.get_terminal_size().columns - 2)
 
 
 def _archive_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:

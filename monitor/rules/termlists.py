@@ -66,8 +66,9 @@ def _element(element: object) -> Term:
         raise RuleError("must be a non-empty string")
     if any(char in element for char in QUOTES + "()@"):
         raise RuleError("quotes, parentheses and '@' are not allowed in a list element")
-    text = element.strip()
-    return parse_term(text)
+    term = parse_term(element.strip())
+    term.key  # noqa: B018 (cached now, so the copies each @name makes of it have it: Term.at)
+    return term
 
 
 def resolve_lists(query: Query, lists: Mapping[str, TermList]) -> Query:
@@ -83,7 +84,8 @@ def resolve_lists(query: Query, lists: Mapping[str, TermList]) -> Query:
 
 def _resolve(node: Node, lists: Mapping[str, TermList]) -> Node:
     if isinstance(node, ListRef):
-        terms = tuple(replace(term, position=node.position) for term in lists[node.name].terms)
+        at = node.position
+        terms = tuple(term.at(at) for term in lists[node.name].terms)
         return terms[0] if len(terms) == 1 else Or(terms)
     if isinstance(node, Term):
         return node

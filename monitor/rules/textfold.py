@@ -35,8 +35,9 @@ from functools import lru_cache
 def _classes() -> tuple[str, str]:
     """Regex character class bodies for the BMP: combining marks; non-ASCII letters, digits and marks.
 
-    Built once at import (some ms): Python's \\w has no letter+mark class, and text in
-    decomposed form ("o" + U+0301) must stay one word.
+    Python's \\w has no letter+mark class, and text in decomposed form ("o" + U+0301) must
+    stay one word. Building them takes 20 ms, so unicodeclasses.py stores them for the
+    Unicode version Python has (unicode_classes_source() writes it); built here otherwise.
     """
     marks: list[list[int]] = []
     wordish: list[list[int]] = []
@@ -52,7 +53,39 @@ def _classes() -> tuple[str, str]:
     return marks_class, wordish_class
 
 
-_MARKS, _WORDISH = _classes()
+def unicode_classes_source() -> str:
+    """unicodeclasses.py as _classes() makes it under this Python's Unicode version."""
+    version = unicodedata.unidata_version
+    marks, wordish = (_class_lines(body) for body in _classes())
+    return (
+        '"""Regex character class bodies for textfold.py, made by textfold._classes() under Unicode\n'
+        f"{version} (20 ms at every start otherwise); textfold builds its own under any other version.\n"
+        "Generated: do not edit. tests/rules/test_textfold.py says how to write it again.\n"
+        '"""\n\n'
+        f'UNIDATA_VERSION = "{version}"\n\n'
+        f"# combining marks (category M*) above ASCII\nMARKS = (\n{marks})\n\n"
+        f"# non-ASCII letters, digits and marks (str.isalnum() or category M*)\nWORDISH = (\n{wordish})\n"
+    )
+
+
+def _class_lines(body: str) -> str:
+    lines = [""]
+    for pair in re.findall(r"\\u[0-9a-f]{4}-\\u[0-9a-f]{4}", body):
+        if len(lines[-1]) + len(pair) > 96:
+            lines.append("")
+        lines[-1] += pair
+    return "".join(f'    r"{line}"\n' for line in lines)
+
+
+def _stored_classes() -> tuple[str, str]:
+    from monitor.rules import unicodeclasses
+
+    if unicodeclasses.UNIDATA_VERSION == unicodedata.unidata_version:
+        return unicodeclasses.MARKS, unicodeclasses.WORDISH
+    return _classes()
+
+
+_MARKS, _WORDISH = _stored_classes()
 # Han (with extensions and compatibility ideographs), kana without the middle dot, Hangul; the
 # same class as archive/fulltext.py's, which indexes such text for search.
 _CJK_CHARS = (
@@ -60,7 +93,6 @@ _CJK_CHARS = (
     "\uf900-\ufaff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\U00020000-\U0003134f"
 )
 _CJK = re.compile(f"[{_CJK_CHARS}]")
-_CJK_PIECES = re.compile(f"[{_CJK_CHARS}][{_MARKS}]*|[^{_CJK_CHARS}]+")
 # A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan). The text has
 # had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit.
 _WORD = re.compile(rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?")
@@ -70,11 +102,27 @@ _ASCII_WORD = re.compile(r"([a-z0-9]+)(?:'s(?![a-z0-9]))?")
 # ASCII: letters to lower case, digits kept, "'" kept (possessives), everything else a space
 _ASCII_FOLD = str.maketrans({chr(c): chr(c).lower() if chr(c).isalnum() else " " for c in range(128)})
 _ASCII_FOLD[ord("'")] = "'"
-# A non-ASCII letter, digit or mark (any astral character counts, to be safe): the
-# whitespace-delimited chunk around it needs `fold_word`. Whitespace is never part of a word.
-_FOREIGN = re.compile(rf"[{_WORDISH}\U00010000-\U0010ffff]")
 _SPACE = re.compile(r"\s")
 _WORD_START = re.compile(r"\S+")  # the words of a layout, as str.split() finds them
+
+
+# The two patterns only non-ASCII text needs, compiled when first met (9 ms of a start).
+@lru_cache(maxsize=1)
+def _cjk_pieces() -> re.Pattern[str]:
+    """A CJK character with its marks, or a run of other characters."""
+    return re.compile(f"[{_CJK_CHARS}][{_MARKS}]*|[^{_CJK_CHARS}]+")
+
+
+_FOREIGN: re.Pattern[str] | None = None  # set by _foreign(); read as `_FOREIGN or _foreign()`
+
+
+def _foreign() -> re.Pattern[str]:
+    """A non-ASCII letter, digit or mark (any astral character counts, to be safe): the
+    whitespace-delimited chunk around it needs `fold_word`. Whitespace is never part of a word.
+    (A global, not lru_cache: it is asked for once per field with accents.)"""
+    global _FOREIGN
+    _FOREIGN = re.compile(rf"[{_WORDISH}\U00010000-\U0010ffff]")
+    return _FOREIGN
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +163,7 @@ def _scan(text: str) -> Iterator[tuple[str, int, int]]:
             for folded in fold_word(word):
                 yield folded, start, end
             continue
-        for piece in _CJK_PIECES.finditer(word):
+        for piece in _cjk_pieces().finditer(word):
             a, b = start + piece.start(), start + piece.end()
             if _CJK.match(piece.group()):
                 yield unicodedata.normalize("NFKC", piece.group()), a, b
@@ -148,7 +196,7 @@ def _as_ascii(text: str) -> tuple[str, tuple[_Chunk, ...]] | None:
     plain = _replace_typography(text)
     if plain.isascii():  # the usual case: curly quotes and dashes, and nothing else
         return plain, chunks
-    if _FOREIGN.search(plain):
+    if (_FOREIGN or _foreign()).search(plain):
         folded = _fold_foreign(text)
         if folded is None:
             return None
@@ -173,7 +221,7 @@ def _replace_typography(text: str) -> str:
 def _fold_foreign(text: str) -> tuple[str, tuple[_Chunk, ...]] | None:
     pieces, chunks = [], []
     done = shift = 0
-    for foreign in _FOREIGN.finditer(text):
+    for foreign in (_FOREIGN or _foreign()).finditer(text):
         if foreign.start() < done:
             continue  # in the chunk just replaced
         start = foreign.start()

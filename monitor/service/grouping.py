@@ -3,12 +3,14 @@
 For the articles of one feed update (a batch), in order:
 
     profile.terms (boilerplate of this feed dropped)     the report's words, pure
-    | archive.document_frequencies                       how rare each is in the archive (per language)
+    | archive.story_index().document_frequencies         how rare each is in the archive (per language)
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
-    | archive story_index.sharing                        the window's stories sharing a key
+    | archive.story_index().sharing                      the window's stories sharing a key
       + this batch's stories                             (not in the archive yet)
     | profile.place                                      join the closest open story's profile, a
                                                          copy's story, or start a story
+    The archive answers from memory (archive/storymemory.py), and the pipeline keeps the
+    fingerprints and profiles it parsed (stories.lookup caches): no SQL, no JSON per report.
     then: a new story alerts as before; a report joining a story alerts for the rules no earlier
     report of the story matched. Joining an archived story is an event (StoryJoined, in `joins`):
     alerts.redraw draws that story's alerts again with "Also reported by" (rewritten while still
@@ -19,13 +21,20 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
 from monitor.stories import profile
-from monitor.stories.fingerprint import ArticleFingerprint, best_story, near_copy
-from monitor.stories.lookup import FingerprintCache
+from monitor.stories.fingerprint import (
+    ArticleFingerprint,
+    best_story,
+    candidate_keys,
+    fingerprint,
+    near_copy,
+)
+from monitor.stories.lookup import FingerprintCache, ProfileCache, StoryIndex
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
@@ -37,7 +46,7 @@ AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Repor
 @dataclass(frozen=True)
 class Placement:
     story: int  # an archived story's id, or < 0 for a story this batch starts
-    fingerprint: str  # ArticleFingerprint JSON, to store
+    fingerprint: str  # ArticleFingerprint JSON, to store (its signature alone after COLD_START)
     keys: tuple[str, ...]  # its index keys, to store (profile.keys: at most 8)
     alerts: list[AlertIntent]  # its own alerts: a new story's, or the rules new to its story
     joined: StoryJoin  # why it is where it is, its story's new profile, its terms (for rarity)
@@ -60,6 +69,7 @@ class Grouper:
     settings: StorySettings
     alerts_for: AlertsFor
     fingerprints: FingerprintCache = field(default_factory=lambda: FingerprintCache())
+    parsed: ProfileCache = field(default_factory=lambda: ProfileCache())  # archived profiles, parsed
     joins: list[StoryJoined] = field(default_factory=list)  # in order; their alerts are redrawn
     boilerplate: frozenset[str] = frozenset()  # sentences this feed repeats (see learn_feed)
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
@@ -69,6 +79,8 @@ class Grouper:
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
     _profiles: dict[int, profile.Profile] = field(default_factory=dict)  # stories this batch touched
+    _index: StoryIndex | None = None  # the archive's look-ups (story_index), taken at the first report
+    _own: set[int] = field(default_factory=set)  # of those, the ones whose profile is this batch's copy
     _rules: dict[int, set[str]] = field(default_factory=dict)  # story → rules it alerted for
     _df: dict[str, Counter[str]] = field(default_factory=dict)  # language → this batch's document counts
     _docs: Counter[str] = field(default_factory=Counter)  # language → this batch's articles
@@ -85,14 +97,21 @@ class Grouper:
         fp: ArticleFingerprint,
         keys: Sequence[str] = (),
     ) -> Placement:
-        """`fp`: stories.fingerprint of the entry (its text signature finds copies); `keys`: its
-        stories.candidate_keys (while the archive is too small for rarity, see COLD_START, they
-        find this batch's earlier reports)."""
+        """`fp`: stories.copy_signature (or the whole stories.fingerprint) of the entry: its text
+        signature finds copies; `keys`: its stories.candidate_keys, if known. While the archive
+        is too small for rarity (COLD_START) the evidence decides: the whole fingerprint and its
+        keys are made here when `fp` has no terms."""
         counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
         lang = profile.language(f"{entry.title} {entry.summary}")
-        rarity = self._rarity(lang, counts)
+        if self._index is None:  # one per batch: nothing is archived while a batch is placed
+            self._index = self.archive.story_index()
+        index = self._index
+        rarity = self._rarity(index, lang, counts)
+        if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
+            fp = fingerprint(entry.title, entry.summary, fp.published)
+            keys = candidate_keys(fp, self.settings)
         index_keys = profile.keys(counts, rarity)
-        decision = self._decide(counts, fp, index_keys, rarity, keys)
+        decision = self._decide(index, counts, fp, index_keys, rarity, keys)
         report = (outlet, entry.link)
         story = decision.story
         if story is None:
@@ -101,13 +120,21 @@ class Grouper:
             self._new[story] = _NewStory(entry, outlet, matches, alerts)
             self._rules[story] = {m.rule_id for m in matches}
             self._profiles[story] = profile.Profile(story)
+            self._own.add(story)
         elif story < 0:
             alerts = self._join_new(self._new[story], report, entry, outlet, matches)
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
         if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
-            data = self.archive.story_profiles([story]).get(story)
+            data = index.profiles([story]).get(story)
             self._profiles[story] = profile.Profile.from_json(story, data) if data else profile.Profile(story)
+            self._own.add(story)
+        if story not in self._own:  # the shared parse (ProfileCache): this batch's own copy to add to
+            shared = self._profiles[story]
+            self._profiles[story] = replace(
+                shared, counts=dict(shared.counts), reported=dict(shared.reported)
+            )
+            self._own.add(story)
         story_profile = self._profiles[story]
         story_profile.add(counts, fp.published)
         self._df.setdefault(lang, Counter()).update(counts.keys())
@@ -118,10 +145,12 @@ class Grouper:
         joined = StoryJoin(lang, tuple(counts), story_profile.to_json(), decision.score, decision.reason)
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
-        return Placement(story, fp.to_json(), index_keys, alerts, joined)
+        # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.
+        kept = fp if rarity.documents < COLD_START else ArticleFingerprint(fp.published, fp.signature, ())
+        return Placement(story, self.fingerprints.written(kept), index_keys, alerts, joined)
 
-    def _rarity(self, lang: str, counts: profile.Terms) -> profile.Rarity:
-        df, documents = self.archive.document_frequencies(lang, list(counts))
+    def _rarity(self, index: StoryIndex, lang: str, counts: profile.Terms) -> profile.Rarity:
+        df, documents = index.document_frequencies(lang, list(counts))
         extra = self._df.get(lang)
         if extra:
             df = {t: df.get(t, 0) + extra.get(t, 0) for t in counts}
@@ -129,6 +158,7 @@ class Grouper:
 
     def _decide(
         self,
+        index: StoryIndex,
         counts: profile.Terms,
         fp: ArticleFingerprint,
         keys: Sequence[str],
@@ -136,23 +166,26 @@ class Grouper:
         evidence_keys: Sequence[str] = (),
     ) -> profile.Decision:
         window = self.settings.window_hours
-        index = self.archive.story_index()
         # The articles sharing most keys first: a report of the same event shares several.
         found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)[:CANDIDATES]
+        # A story closed at this report's time (no report for quiet_hours) takes nothing: its
+        # profile and its articles' fingerprints are not read (profile.place would skip it).
+        closed = self._closed({story for story, _ in found}, fp.published, index)
         copies: dict[int, float] = {}
-        for story, other in self.fingerprints.candidates(found, self.archive.fingerprints):
+        near = [(story, article) for story, article in found if story not in closed]
+        for story, other in self.fingerprints.candidates(near, index.fingerprints):
             self._copy(copies, story, fp, other)
         for story, other in self._batch_candidates(keys):
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
-        missing = [s for s in stories if s not in self._profiles and s > 0]
-        for story, data in self.archive.story_profiles(missing).items():
-            self._profiles[story] = profile.Profile.from_json(story, data)
+        missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
+        for story, data in index.profiles(missing).items():
+            self._profiles[story] = self.parsed.get(story, data)
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of
             # specific names, figures and dates (stories.fingerprint) decides, as it did before.
             found += index.sharing(index.selective(evidence_keys, fp.published, window), fp.published, window)
-            articles = self.fingerprints.candidates(found, self.archive.fingerprints)
+            articles = self.fingerprints.candidates(found, index.fingerprints)
             batch = self._batch_candidates([*keys, *evidence_keys])
             best = best_story(fp, articles + batch, self.settings)
             if best is None:
@@ -163,6 +196,19 @@ class Grouper:
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         return profile.place(counts, fp.published, candidates, rarity, view, copies)
+
+    def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
+        """Of these archived stories, those that take no report published then (profile.is_open
+        on when their last report came), and those without a profile."""
+        quiet = self.settings.quiet_hours
+        asked = [s for s in stories if s not in self._profiles]
+        lasts = index.last_reports(asked)
+        closed = {s for s in asked if s not in lasts}
+        for story, last in lasts.items():
+            when = profile.Profile(story, last=datetime.fromisoformat(last) if last else None)
+            if not profile.is_open(when, published, quiet):
+                closed.add(story)
+        return closed
 
     def _copy(
         self, copies: dict[int, float], story: int, fp: ArticleFingerprint, other: ArticleFingerprint

@@ -24,6 +24,7 @@ A broken feed is an error value recorded on its row; it never stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -49,7 +50,7 @@ from monitor.rules.matcher import RuleSet
 from monitor.service.batching import Batcher
 from monitor.service.grouping import Grouper
 from monitor.service.workers import Analysed, AnalysedFeed, Analyser
-from monitor.stories.lookup import FingerprintCache
+from monitor.stories.lookup import FingerprintCache, ProfileCache
 from monitor.types import (
     AlertIntent,
     Config,
@@ -65,6 +66,7 @@ from monitor.types import (
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 CHURN_EDIT_EVERY = timedelta(hours=1)  # a churning feed edits one story's alert at most this often
+JOIN_EVERY = 1.0  # seconds: how often a following pass looks for feeds come due since it began
 
 
 @dataclass
@@ -94,14 +96,21 @@ class Pipeline:
     analyser: Analyser
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     fingerprints: FingerprintCache = field(default_factory=FingerprintCache)  # archived ones, parsed
+    profiles: ProfileCache = field(default_factory=ProfileCache)  # archived story profiles, parsed
 
     async def run_pass(
         self,
         only_due: bool = False,
         report: PassReport | None = None,
         on_alerts: Callable[[], None] | None = None,
+        follow: bool = False,
     ) -> PassReport:
         """Fetch the due feeds (or all), and handle each as soon as its answer arrives.
+
+        With `follow` (the service), a feed that comes due while the pass runs joins it (looked
+        for every JOIN_EVERY seconds) instead of waiting for the pass to end: a pass over
+        hundreds of feeds, or one slow feed, does not make the next feed late. Feeds join only
+        while the pass's own feeds are in flight, so every pass ends.
 
         Each feed is on its own clock: its articles are archived and its alerts queued (then
         `on_alerts` called) as soon as it is done (with the feeds done within the same 0.1 s:
@@ -154,7 +163,12 @@ class Pipeline:
                 if analysed is not None:
                     held.release()
 
-        async def one(feed: FeedForUpdate) -> None:
+        left = [len(feeds)]  # the pass's own feeds not done yet
+        done = asyncio.Event()
+
+        in_flight = {feed.url for feed in feeds}
+
+        async def one(feed: FeedForUpdate, own: bool = True) -> None:
             try:
                 await work(feed)
             except (StorageError, asyncio.CancelledError):
@@ -164,6 +178,11 @@ class Pipeline:
                 # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
                 self.fail_unexpectedly(feed.key or feed.url, exc, report)
                 report.cut_short -= 1
+            finally:
+                in_flight.discard(feed.url)  # after handle() planned its next check
+                left[0] -= own
+                if not left[0]:
+                    done.set()
 
         # A TaskGroup: what is not one feed's fault (the archive, a cancellation) cancels the
         # rest instead of orphaning them.
@@ -171,6 +190,18 @@ class Pipeline:
             async with asyncio.TaskGroup() as group:
                 for feed in feeds:
                     group.create_task(one(feed))
+                while follow and left[0]:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), JOIN_EVERY)
+                    if not left[0]:
+                        break
+                    due = self.archive.feeds_for_update(self.clock())
+                    joining = [f for f in due if f.url not in in_flight]
+                    in_flight.update(f.url for f in joining)
+                    report.feeds += len(joining)
+                    report.cut_short += len(joining)
+                    for feed in joining:
+                        group.create_task(one(feed, own=False))
         except* StorageError as failed:
             # An archive that cannot be written (locked, full, read-only) is no one feed's fault:
             # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
@@ -324,7 +355,9 @@ class Pipeline:
         were published before `horizon` (archived, grouped, but alerting nothing)."""
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
-        grouper = Grouper(self.archive, self.config.stories, self.alerts_for, self.fingerprints)
+        grouper = Grouper(
+            self.archive, self.config.stories, self.alerts_for, self.fingerprints, self.profiles
+        )
         grouper.learn_feed([item.entry.summary for item in fresh])
         placed = []
         held_back = 0

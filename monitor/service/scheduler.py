@@ -2,10 +2,11 @@
 
 A few loops and jobs, however many feeds: a *poller* that runs a pass over the feeds whose
 ``next_check`` (stored in the archive) has come, then sleeps until the next one is due (at
-most a tick, so feeds added by `monitor feeds` are seen); a *deliverer* that turns due held
-alerts into digests (routing.flush_held) and drains the outbox, woken the moment a feed
-queues an alert, and whose flood-control waits never hold up polling; a *watcher* that
-reloads the config and rule files when they change or on SIGHUP (reload.py); one cron
+most a tick); a *deliverer* that turns due held alerts into digests (routing.flush_held)
+and drains the outbox, woken the moment a feed queues an alert, and whose flood-control
+waits never hold up polling; a *watcher* that reloads the config and rule files when they
+change or on SIGHUP (reload.py), and wakes the poller when another process wrote to the
+archive (`monitor feeds add|import|resume|remove`: their feeds are due at once); one cron
 job per chat with a scheduled digest. Per-feed intervals and the last digest live in the
 database, so a restart resumes where it stopped (a digest missed while the service was
 down is sent at start) and 10,000 feeds are still a handful of jobs.
@@ -44,9 +45,9 @@ from monitor.types import Config, FeedStatus
 
 log = logging.getLogger("monitor.service")
 
-TICK_SECONDS = 10.0  # the longest the poller sleeps: feeds added by `monitor feeds` are seen by then
+TICK_SECONDS = 10.0  # the longest the poller sleeps (the watcher wakes it sooner for `monitor feeds`)
 DELIVER_SECONDS = 5.0  # the longest the deliverer sleeps with nothing queued (retries come due)
-WATCH_SECONDS = 1.0  # how often the config and rule files are looked at
+WATCH_SECONDS = 1.0  # how often the config and rule files, and the archive's version, are looked at
 PASS_GAP = 1.0  # the least time between two passes' starts: feeds due within it share a pass
 SHUTDOWN_GRACE = 5.0  # seconds a pass in flight may take after a stop signal
 SEND_GRACE = 15.0  # ... and a send in flight (its own timeout is 10 s): never cut off mid-send
@@ -103,7 +104,9 @@ class Service:
         async with self._pass_lock:
             self._pass = report = PassReport()
             try:
-                await self.pipeline.run_pass(only_due=True, report=report, on_alerts=self._wake_deliverer.set)
+                await self.pipeline.run_pass(
+                    only_due=True, report=report, on_alerts=self._wake_deliverer.set, follow=True
+                )
             finally:
                 self._pass = None
         self.passes += 1
@@ -226,13 +229,27 @@ class Service:
             await _sleep(self._wake_deliverer, self.deliver_every)
 
     async def _watcher(self) -> None:
-        """Reload the config and rules when their files change, or on SIGHUP."""
-        while not self._stopping and self.watch is not None:
+        """Reload the config and rules when their files change, or on SIGHUP; wake the poller
+        when another process changed the archive (a feed added, imported, resumed or removed
+        there is due at once, or no longer due)."""
+        self._archive_changed()  # notes the archive's version: a write from now on is seen
+        while not self._stopping:
             await _sleep(self._reload, WATCH_SECONDS)
-            asked, changed = self._reload.is_set(), self.watch.changed()
+            if self._stopping:
+                break
+            asked = self._reload.is_set()
             self._reload.clear()
-            if asked or changed:
+            if self._archive_changed():
+                self._wake_poller.set()
+            if self.watch is not None and (self.watch.changed() or asked):
                 await self._guarded(self.reload())
+
+    def _archive_changed(self) -> bool:
+        try:
+            return self.pipeline.archive.changed_elsewhere()
+        except MonitorError as exc:  # the next pass reports it
+            log.debug("event=archive_version_unknown error=%r", str(exc))
+            return False
 
     async def reload(self) -> None:
         """Read the config and rule files again and apply them; a bad file keeps the old ones."""

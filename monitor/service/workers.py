@@ -3,7 +3,7 @@
     parse.parse_feed                  bytes → entries, or ParseError
     | dedupe.entry_keys + known        drop entries the archive already holds
     | rules.match                       which rules fire, with which terms
-    | stories.fingerprint               what story grouping compares, and its index keys
+    | stories.copy_signature            what story grouping reads to find copies
 
 Pure apart from ``known`` (a read of the archive). On a machine with more
 than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
@@ -33,7 +33,7 @@ from monitor.ingest.itemcap import MAX_ITEMS
 from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
 from monitor.service.stoppable import Overrun, TaskFailed, WorkerDied, WorkerPool
-from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint
+from monitor.stories.fingerprint import ArticleFingerprint, copy_signature
 from monitor.stories.lookup import FingerprintCache
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
@@ -61,8 +61,8 @@ class Analysed:
     url: str | None  # canonical URL
     keys: tuple[str, ...]  # identity keys
     matches: tuple[RuleMatch, ...]
-    fingerprint: ArticleFingerprint
-    story_keys: tuple[str, ...]
+    fingerprint: ArticleFingerprint  # its signature alone (grouping makes the rest if it needs it)
+    story_keys: tuple[str, ...] = ()  # evidence keys (stories.candidate_keys): grouping's, if needed
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,7 @@ def describe_fresh(
             continue
         seen.update(keys)  # the same article twice in one feed is one article
         entry = settled(listed, now)  # no date far past when it is first seen
-        fp = fingerprint(entry.title, entry.summary, entry.published or now)
-        story_keys = candidate_keys(fp, stories)
+        fp = copy_signature(entry.title, entry.summary, entry.published or now)
         fresh.append(
             Analysed(
                 entry=entry,
@@ -127,7 +126,6 @@ def describe_fresh(
                 keys=keys,
                 matches=tuple(rules.match(entry.title, entry.summary)),
                 fingerprint=fp,
-                story_keys=story_keys,
             )
         )
     return AnalysedFeed(replace(parsed, entries=()), tuple(fresh), len(keyed))

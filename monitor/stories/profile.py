@@ -9,25 +9,33 @@
 Method
 ------
 A report is the words of its title and lead (the summary's first LEAD_CHARS characters),
-lower-cased, stop words out, a plural's s dropped, the title's twice,
-a capitalised one (most often a name) one and a half times;
-a word joined to a number by a hyphen or run together with it ("COVID-19", "G7", "F-35") is one
-word, a name, not a figure. How much a word says is how rare it is in the archive: inverse
-document frequency over the articles archived so far in the report's language, kept as counts
-that every saved article increments (archive.stories), so "Biden" weighs little in an archive
-full of US politics and a rare name weighs a lot, with no list of words in the code. Outlet
-boilerplate (a sentence the same feed repeats in several items: "Continue reading…", a list
-of related links) is dropped before counting (`boilerplate`).
+lower-cased, stop words and weekdays out, each cut to its stem (Snowball's English stemmer:
+"vaccine" and "vaccination" are one word), the title's twice, a capitalised one (most often a
+name) one and a half times; a word joined to a number by a hyphen or run together with it
+("COVID-19", "G7", "F-35") is one word, a name, not a figure, and "1,000" is one figure. How
+much a word says is how rare it is in the archive: inverse document frequency over the
+articles archived so far in the report's language, kept as counts that every saved article
+increments (archive.stories), so "Biden" weighs little in an archive full of US politics and a
+rare name weighs a lot, with no list of words in the code. Outlet boilerplate (a sentence the
+same feed repeats in several items: "Continue reading…", a list of related links) is dropped
+before counting (`boilerplate`).
 
 A story's profile is the sum of its reports' term counts (log-scaled per report) and the
-times of its first and last report. A report joins the open story whose profile is closest
-(cosine of the TF-IDF vectors) when that closeness reaches `min_similarity`; it is decided
-against the story as a whole, so a report that resembles only the story's newest member
-cannot pull the story to another event; and in a story of several reports, a term only one
-of them has counts half (ALONE), so a report that speaks of two events lends the second one
-little. A story stops taking reports `quiet_hours` after its
-last one: a long-running event then starts a new story, shown as its own alert. Copies
-(shingle Jaccard ≥ near_duplicate with one of the story's reports) always join.
+times of its first and last report. A report's closeness to a story is the cosine of their
+TF-IDF vectors, times e^(-age / AGE_HOURS) (age: hours between the report and the story's
+first report: an event is told within hours, and the same words a day later more often tell
+its sequel), divided by 1 + SIZE·ln(reports) (`breadth`: every report adds words to a profile,
+so any report finds more of its own in a big story than in a small one). It joins the open
+story it is closest to when that closeness reaches `min_similarity`; it is decided against the
+story as a whole, so a report that resembles only the story's newest member cannot pull the
+story to another event; and in a story of several reports, a term only one of them has counts
+half (ALONE), so a report that speaks of two events lends the second one little. A story stops
+taking reports `quiet_hours` after its last one: a long-running event then starts a new story,
+shown as its own alert. Copies (shingle Jaccard ≥ near_duplicate with one of the story's
+reports) always join.
+
+The constants were set on the first two months of a real labelled corpus and the project's
+labelled pairs (README, "Stories"); a story's profile JSON is unchanged by them.
 """
 
 from __future__ import annotations
@@ -40,16 +48,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import snowballstemmer
+
 MAX_KEYS = 8  # index rows per article
 LEAD_CHARS = 600  # of a summary, what is read
 PROFILE_TERMS = 80  # a story's profile keeps its strongest terms only
 TITLE_WEIGHT = 2.0  # a word of the title counts as two of the summary
 ALONE = 0.5  # in a story of several reports, a term only one of them has counts half
 NAME_WEIGHT = 1.5  # a capitalised word (most often a name) counts as one and a half
+AGE_HOURS = 24.0  # a story's closeness fades by e every this many hours after its first report
+SIZE = 1.3  # a story of n reports needs 1 + SIZE·ln(n) times the closeness of a story of one
 
 Terms = dict[str, float]  # word → count (title words count TITLE_WEIGHT)
 
-_WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*")
+_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:[-'’.][^\W_]+)*")  # "1,000" is one figure
 _STOP = frozenset(
     """a an the and or but nor of in on at to for with by from as into onto upon over under about
     after before during since until while than then there here this that these those it its is are
@@ -57,15 +69,31 @@ _STOP = frozenset(
     not no also only just more most less least very so such same other another any each every both
     all some many much few he she they we i you his her their our your him them us me who whom which
     what when where why how said says say told according added if whether up out off new
-    one two three four five six seven eight nine ten""".split()
+    one two three four five six seven eight nine ten
+    monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow""".split()
 )
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+_STEMMER = snowballstemmer.stemmer("english")
+_STEMS: dict[str, str] = {}  # word → stem: news repeats its words, and stemming costs more than a look-up
+STEMS_KEPT = 1 << 17  # words whose stems are kept (about 20 MB at most)
+
+
+def _stem(word: str) -> str:
+    """A word's stem, so "vaccine" meets "vaccination" and "policing" "police" (Snowball's English
+    stemmer). Words with digits ("covid-19", "g7") are names and stay whole."""
+    stem = word if not word.isascii() or any(c.isdigit() for c in word) else _STEMMER.stemWord(word)
+    if len(_STEMS) < STEMS_KEPT:
+        _STEMS[word] = stem
+    return stem
 
 
 def terms(title: str, summary: str) -> Terms:
     counts: dict[str, float] = {}
     if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says
         summary = summary[: summary.rfind(" ", 0, LEAD_CHARS) + 1 or LEAD_CHARS]
+    stems = _STEMS
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
         for match in _WORD.finditer(text):
             raw = match.group()
@@ -73,8 +101,7 @@ def terms(title: str, summary: str) -> Terms:
             word = word.removesuffix("'s")
             if word in _STOP or (word.isdigit() and len(word) < 2):
                 continue
-            if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
-                word = word[:-1]
+            word = stems.get(word) or _stem(word)
             counts[word] = counts.get(word, 0.0) + (weight * NAME_WEIGHT if raw[0].isupper() else weight)
     return counts
 
@@ -186,7 +213,7 @@ class StorySettingsView:
 @dataclass(frozen=True)
 class Decision:
     story: int | None  # the story joined, or None: a new story
-    score: float  # cosine with its profile (1.0 + Jaccard for a copy)
+    score: float  # closeness to its profile (see place; 1.0 + Jaccard for a copy)
     reason: str  # for humans: "0.41: facebook, oversight, board" or "copy 0.82"
 
 
@@ -208,6 +235,21 @@ def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) ->
     return sum(shared.values()) / norm, top
 
 
+def closeness(profile: Profile, published: datetime) -> float:
+    """How much of its similarity a story keeps for a report this long after its first one:
+    an event is told within hours; a day later the same words are more often its sequel."""
+    if profile.first is None:
+        return 1.0
+    age = abs((published - profile.first).total_seconds()) / 3600
+    return math.exp(-age / AGE_HOURS)
+
+
+def breadth(profile: Profile) -> float:
+    """A story's profile grows broader with each report, and any report finds more of its words
+    in it: the closeness it needs grows with the log of its reports."""
+    return 1.0 + SIZE * math.log(profile.reports) if profile.reports > 1 else 1.0
+
+
 def is_open(profile: Profile, published: datetime, quiet_hours: float) -> bool:
     if profile.last is None:
         return True
@@ -223,7 +265,8 @@ def place(
     copies: Mapping[int, float] | None = None,
 ) -> Decision:
     """The story a report joins: a copy's (`copies`: story → best Jaccard, already ≥ the copy
-    threshold), else the open story whose profile is closest, if close enough; else None."""
+    threshold), else the open story the report is closest to (cosine × closeness ÷ breadth),
+    if close enough; else None."""
     open_profiles = [p for p in profiles if is_open(p, published, settings.quiet_hours)]
     if copies:
         allowed = {p.story for p in open_profiles}
@@ -234,6 +277,7 @@ def place(
     best: tuple[float, int, list[str]] | None = None
     for profile in open_profiles:
         score, top = similarity(counts, profile, rarity)
+        score *= closeness(profile, published) / breadth(profile)
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])
         ):

@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,6 +71,27 @@ def test_file_is_owner_only_and_migrations_are_idempotent(tmp_path: Path) -> Non
     again = Archive.open(path)
     assert {"feeds", "articles", "article_keys", "matches", "alerts"} <= set(again.db.table_names())
     again.close()
+
+
+def test_a_reader_sees_pending_migrations_as_sqlite_utils_does(tmp_path: Path) -> None:
+    """`monitor search` and `status` check the schema with sqlite3 alone (no sqlite_utils
+    import): the same answer as sqlite_utils.Migrations on a new, an old and a current file."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from monitor.archive.schema import migrations
+
+    db = sqlite_utils.Database(tmp_path / "a.db")
+    names = [step.__name__ for step in migrations.steps]
+    assert migrations.unapplied(db.conn) == migrations.pending(db) == names
+    migrations.apply(db, stop_before="m006_feed_ttl")
+    assert migrations.unapplied(db.conn) == migrations.pending(db) == names[5:]
+    with pytest.raises(StorageError, match="from an older monitor"):
+        Archive.open(tmp_path / "a.db", create=False)
+    Archive.open(tmp_path / "a.db").close()  # a writer upgrades it
+    assert migrations.unapplied(sqlite3.connect(tmp_path / "a.db")) == migrations.pending(db) == []
+    Archive.open(tmp_path / "a.db", create=False).close()
 
 
 def test_save_update_is_one_transaction_and_dedupes(archive: Archive) -> None:
@@ -195,6 +217,33 @@ def test_config_feeds_sync_and_imported_feeds_stay(archive: Archive) -> None:
     assert [(s.url, s.origin) for s in archive.feed_statuses(NOW, is_stale)] == [(other, "opml")]
     archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
     assert [s.url for s in archive.feed_statuses(NOW, is_stale)] == [FEED, other]
+
+
+def test_staleness_is_judged_on_each_active_feeds_newest_fifty_publication_times(archive: Archive) -> None:
+    """feed_statuses reads every feed's recent history in one query; each active feed's stale
+    test still sees its own newest 50 times, newest first, and a suspended feed none."""
+    quiet = "https://quiet.example/rss"
+    archive.add_feeds([(quiet, "Quiet")], NOW)
+    archive.save_update(FEED, fetched(), None, [article(n) for n in range(60)], NOW, after(15))
+    seen: list[tuple[datetime | None, list[datetime]]] = []
+
+    def stale(last_new: datetime | None, published: Sequence[datetime], now: datetime) -> bool:
+        seen.append((last_new, list(published)))
+        return len(published) == 50
+
+    statuses = {s.url: s for s in archive.feed_statuses(NOW, stale)}
+    assert (statuses[FEED].stale, statuses[FEED].articles, statuses[quiet].stale) == (True, 60, False)
+    assert [published for _, published in seen] == [[NOW - timedelta(hours=n) for n in range(50)], []]
+    assert seen[0][0] == NOW  # last_new: the pass that found them
+    archive.feed_error(FEED, "HTTP 410", NOW, after(15, suspend="HTTP 410 Gone"))
+    seen.clear()
+    assert not {s.url: s for s in archive.feed_statuses(NOW, stale)}[FEED].stale
+    assert [published for _, published in seen] == [[]]  # only the active feed is asked
+    # the real test: silent for 4 usual gaps (here 4 hours) and 2 days → stale
+    later = NOW + timedelta(days=3)
+    archive.set_feed_status(FEED, "active", NOW)
+    assert [s.stale for s in archive.feed_statuses(later, is_stale)] == [True, False]
+    assert [s.stale for s in archive.feed_statuses(NOW, is_stale)] == [False, False]
 
 
 def test_backup_is_a_consistent_owner_only_copy(archive: Archive, tmp_path: Path) -> None:

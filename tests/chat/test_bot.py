@@ -118,6 +118,7 @@ def test_a_stranger_gets_no_archive_data_and_is_logged(desk_config, telegram_api
     assert len(refused) == 3 and any(f"user={STRANGER}" in line and DESK in line for line in refused)
 
 
+@pytest.mark.slow
 def test_mute_and_digest_from_the_chat(desk_config, telegram_api, feed_server):
     feed, config = desk_config
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.config.load import load_config
 from tests.cli.test_cli import assert_one_line_error
 from tests.cli.test_manage import articles_of, block, cli, db_rows, items, ok
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # the real `monitor` command, in subprocesses
 
 
 def test_feeds_add_watches_a_feed_at_once_and_remove_takes_either_kind_off(

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 
+from tests.chatkit import items as items_of
 from tests.cli.test_cli import assert_one_line_error, monitor
 from tests.cli.test_manage import OLD, cli, items, ok, write_opml
 from tests.conftest import ROOT, SEEDS, rss
@@ -27,6 +27,8 @@ from tests.conftest import ROOT, SEEDS, rss
 pytestmark = pytest.mark.slow
 
 SERVICE_LIBRARIES = ("telegram", "httpx", "httpcore", "apscheduler", "prometheus_client", "feedparser")
+# and sqlite-utils (with click, pluggy, dateutil: about 50 ms): the archive reads through sqlite3
+WRITER_LIBRARIES = ("sqlite_utils", "click", "pluggy", "dateutil")
 
 
 def imported(result: subprocess.CompletedProcess[str]) -> set[str]:
@@ -45,7 +47,7 @@ def test_archive_and_rules_commands_start_without_the_service(feed_server, write
             timeout=60,
         )
         assert result.returncode == 0, result.stderr[-2000:]
-        assert imported(result).isdisjoint(SERVICE_LIBRARIES), (command, imported(result))
+        assert imported(result).isdisjoint(SERVICE_LIBRARIES + WRITER_LIBRARIES), (command, imported(result))
     assert "New here? Try `monitor demo`" in monitor("--help").stdout
 
 
@@ -315,26 +317,35 @@ def test_the_service_counts_every_watched_feed_and_sums_up_each_pass(
     assert "polled 5 feeds" in summary and "1 failed" in summary and "next pass 20" in summary, summary
 
 
-def test_a_digest_logs_the_count_its_text_gives(chat_config, telegram_api, caplog):
-    """Two reports of one story (a copy under another link): the digest says "1 article", and
-    its log line counts the same (and the reports apart)."""
-    from tests.alerts.test_chat_delivery import Clock, run
-    from tests.chatkit import items
+def test_the_digest_a_user_asks_for_logs_the_count_its_text_gives(chat_config, telegram_api):
+    """Two reports of one story (a copy under another link), through the real `monitor run`:
+    asked for with /digest in the chat, the digest says "1 article", and its log line counts the
+    same (and the reports apart)."""
+    import os
+    import signal
 
-    (first,) = items("semiconductor", 1)
+    (first,) = items_of("semiconductor", 1)
     copy = replace(first, link=first.link.replace("?utm=feed", "-copy"))
-    chats = '[[chats]]\nid = "1001"\ndigest = "daily 08:00"\n'
-    config = chat_config(chats, feed=[first, copy])
-
-    async def steps(service, clock) -> None:  # type: ignore[no-untyped-def]
-        await service.poll_due()
-        await service.digest("1001")
-
-    with caplog.at_level("INFO", logger="monitor"):
-        run(config, telegram_api.token, Clock(datetime(2026, 3, 6, 2, 30, tzinfo=UTC)), steps)
-    digest = telegram_api.messages[-1].visible_text
-    (line,) = [r.getMessage() for r in caplog.records if "event=digest_queued" in r.getMessage()]
-    assert "1 article in 1 topic" in digest
+    config = chat_config('[[chats]]\nid = "1001"\ndigest = "daily 08:00"\n', feed=[first, copy])
+    text = config.read_text(encoding="utf-8").replace("[telegram]\n", "[telegram]\nallowed_users = [1001]\n")
+    config.write_text(text, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        env={**os.environ, "TELEGRAM_BOT_TOKEN": telegram_api.token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert telegram_api.wait_for(lambda: len(telegram_api.messages) >= 1, 30)  # the alert
+        telegram_api.push_message("/digest")  # from user 1001, in the private chat 1001
+        assert telegram_api.wait_for(lambda: "digest" in telegram_api.messages[-1].visible_text, 30)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "1 article in 1 topic" in telegram_api.messages[-1].visible_text
+    (line,) = [line for line in err.splitlines() if "event=digest_queued" in line]
     assert "articles=1 reports=2" in line, line
 
 

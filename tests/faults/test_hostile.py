@@ -24,6 +24,8 @@ from monitor.config.load import load_config
 from tests.conftest import rss
 from tests.faults.conftest import TOKEN
 
+pytestmark = pytest.mark.slow  # the fault catalogue, through the real pipeline: seconds each
+
 # 1,000 items of this summary (5.4 MB) take about 9 s to read on a quiet machine: far over the
 # tests' budget of 1 s, which a one-item feed stays far under on a busy one
 HEAVY = " ".join(["alder birch cedar dahlia elm fern gorse hazel iris juniper kelp larch maple"] * 70)

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from fakes.telegram_api import SentMessage
 from monitor.app import open_app
 from monitor.archive.store import Archive
@@ -24,6 +26,8 @@ from tests.chatkit import feed_of, items
 from tests.cli.test_manage import db_rows
 from tests.cli.test_ops_fixes import start_run
 from tests.conftest import rss
+
+pytestmark = pytest.mark.slow  # the fault catalogue, through the real service: seconds each
 
 FAST = '[schedule]\ninterval = "1s"\nmin_interval = "1s"\njitter = 0\n'
 

@@ -5,8 +5,12 @@ Each of these failed before the fix; the figures are in the test's docstring.
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.ingest.parse import MAX_SUMMARY
 from tests.faults.test_bodies import ON_TOPIC, alerts_of, archive_of, feed, item, stored
+
+pytestmark = pytest.mark.slow  # the fault catalogue, through the real pipeline: seconds each
 
 
 def test_a_megabyte_of_lt_in_cdata_is_cut_before_it_is_read(faults, feed_server):

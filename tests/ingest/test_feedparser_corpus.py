@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import pytest
 
 from monitor.ingest.encoding import as_utf8
 from monitor.ingest.htmltext import html_text, plain_text
@@ -118,6 +119,7 @@ def reason(path: str, data: bytes, differ: set[str]) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_monitor_parses_feedparsers_corpus_as_feedparser_does() -> None:
     files, identical, allowed, unexplained = 0, 0, Counter[str](), []
     for path, data in corpus_files(corpus()):

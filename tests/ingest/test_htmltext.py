@@ -62,6 +62,7 @@ MARKUP = st.lists(
 ).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(MARKUP, min_size=1, max_size=3).map("".join))
 def test_the_quick_path_reads_as_the_tokenizer_does(value: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,18 @@ def test_original_keeps_the_article_spelling() -> None:
         "too",
     ]
     assert field.original(spans[2][0], spans[3][1]) == "rare-earth"
+
+
+def test_the_stored_unicode_classes_are_the_ones_textfold_builds():
+    """unicodeclasses.py saves each start 20 ms; it must say what _classes() says. When this
+    fails after a Python upgrade, write it again (from the checkout):
+    python -c "from monitor.rules import textfold as t; print(t.unicode_classes_source(), end='')" \\
+        > monitor/rules/unicodeclasses.py
+    """
+    import unicodedata
+
+    from monitor.rules import textfold, unicodeclasses
+
+    assert (textfold._MARKS, textfold._WORDISH) == textfold._classes()
+    if unicodeclasses.UNIDATA_VERSION == unicodedata.unidata_version:
+        assert Path(unicodeclasses.__file__).read_text(encoding="utf-8") == textfold.unicode_classes_source()

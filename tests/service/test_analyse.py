@@ -47,7 +47,8 @@ def test_analyse_skips_known_and_repeated_entries_and_matches_the_rest(seeds):
     links = [a.entry.link for a in result.fresh]
     assert links == [items[0].link, *(i.link for i in items[2:])]  # known and repeated ones left out
     assert all(a.matches for a in result.fresh)  # every seed is on the beat
-    assert all(a.story_keys and a.fingerprint.published == a.entry.published for a in result.fresh)
+    # what finding copies reads: the text's signature (grouping makes the rest while it needs it)
+    assert all(a.fingerprint.signature and a.fingerprint.published == a.entry.published for a in result.fresh)
 
 
 def test_analyse_returns_the_parse_error_of_a_body_that_is_no_feed():
@@ -146,8 +147,8 @@ def test_the_main_process_analyses_a_feed_itself_while_the_worker_has_one_waitin
     for i, (body, result) in enumerate(zip(bodies, results, strict=True)):
         alone = analyse(f"http://feeds.test/{i}", body, {}, NOW, rules, settings, lambda keys: set())
         assert isinstance(result, AnalysedFeed) and isinstance(alone, AnalysedFeed)
-        assert [(a.entry, a.matches, a.story_keys) for a in result.fresh] == [
-            (a.entry, a.matches, a.story_keys) for a in alone.fresh
+        assert [(a.entry, a.matches, a.fingerprint) for a in result.fresh] == [
+            (a.entry, a.matches, a.fingerprint) for a in alone.fresh
         ]
 
 

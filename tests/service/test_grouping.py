@@ -179,6 +179,7 @@ def test_a_report_joining_a_story_still_alerts_a_rule_new_to_it(newsroom):
     assert "dam-3" not in alerts  # nothing new: held back, listed under the story's alert
 
 
+@pytest.mark.slow
 def test_stories_show_explains_and_split_corrects(newsroom):
     stories = newsroom([DAM_1], [DAM_2])
     story = stories["dam-1"]
@@ -205,3 +206,28 @@ def test_stories_show_explains_and_split_corrects(newsroom):
 
     missing = monitor("--config", str(newsroom.config), "stories", "show", "999999")
     assert missing.returncode == 1 and missing.stderr.strip() == "monitor: error: no story 999999"
+
+
+def test_a_name_common_in_the_archive_stops_counting_as_evidence(newsroom):
+    """Two reports of two events share a name and little else: while the name is rare, it is
+    evidence of one story; the background's mayor, named in every report, is none."""
+
+    def reports(name: str) -> tuple[Item, Item]:
+        festival = item(
+            f"{name}-festival",
+            f"Mayor {name} opens harbour festival",
+            f"Mayor {name} opened the harbour festival with boats and music.",
+            5,
+        )
+        fares = item(
+            f"{name}-fares",
+            f"Mayor {name} rejects bus fare rise",
+            f"Mayor {name} said bus fares stay as they are this year.",
+            4,
+        )
+        return festival, fares
+
+    rare = newsroom(*[[report] for report in reports("Quellbrand")])
+    assert rare["Quellbrand-festival"] == rare["Quellbrand-fares"]
+    common = newsroom(*[[report] for report in reports("Varnock")])
+    assert common["Varnock-festival"] != common["Varnock-fares"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from monitor.app import open_app
 from monitor.config.load import load_config
 from monitor.service.scheduler import Service
@@ -54,6 +56,7 @@ def test_tick_polls_each_feed_on_its_own_interval(feed_server, write_config, see
     assert counts == [(1, 1, 1), (1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 3)]
 
 
+@pytest.mark.slow
 def test_schedule_survives_a_restart(feed_server, write_config, seeds):
     url = feed_server.add("/feed.xml", rss("Feed", seeds[:1]))
     config = load_config(write_config([url]), environ={})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,12 +26,28 @@ SETTINGS = StorySettingsView(min_similarity=0.26, quiet_hours=18.0)
         ("Vote on 3 bills", "", {"vote", "bill"}, {"3", "on"}),
         # plurals meet singulars; "ss" words keep their s
         ("Ports and a port", "Glass", {"port", "glass"}, {"ports", "glas"}),
+        # a figure is one word, commas and all; weekdays say only what the time already says
+        ("Firm to hire 1,000 engineers on Tuesday", "", {"1,000", "engin"}, {"000", "tuesday"}),
     ],
 )
 def test_terms(title: str, summary: str, present: set[str], absent: set[str]) -> None:
     words = profile.terms(title, summary)
     assert present <= words.keys()
     assert not absent & words.keys()
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Vaccination drive widens", "More vaccines for the city"),
+        ("Election results are in", "Mayor elected again"),
+        ("Police arrest two", "A debate on policing"),
+    ],
+)
+def test_a_words_forms_meet(one: str, other: str) -> None:
+    """Two outlets word one event differently: the stem of a word is what counts."""
+    shared = profile.terms(one, "").keys() & profile.terms(other, "").keys()
+    assert shared, (profile.terms(one, ""), profile.terms(other, ""))
 
 
 @pytest.mark.parametrize(
@@ -179,3 +196,33 @@ def test_a_profile_survives_json() -> None:
     assert again.first == story.first and again.last == story.last and again.reports == 2
     assert again.counts == pytest.approx(story.counts, abs=1e-3)
     assert again.reported == story.reported
+
+
+def test_a_storys_closeness_fades_with_its_age() -> None:
+    """A report a day after a story began says the same words less often of the same event."""
+    story = _story(4, (*DAM, 0))
+    assert profile.closeness(story, T0) == 1.0
+    later = profile.closeness(story, T0 + timedelta(hours=profile.AGE_HOURS))
+    assert later == pytest.approx(math.exp(-1))
+    before, after = T0 - timedelta(hours=6), T0 + timedelta(hours=6)
+    assert profile.closeness(story, before) == profile.closeness(story, after)
+    words = profile.terms(*DAM)
+    soon = profile.place(words, T0 + timedelta(hours=1), [story], RARE, SETTINGS)
+    late = profile.place(words, T0 + timedelta(hours=17), [story], RARE, SETTINGS)
+    assert soon.story == late.story == 4 and late.score < soon.score
+
+
+def test_a_broad_story_needs_a_closer_report() -> None:
+    """Every report adds words to a story's profile, so any report finds more of its own there:
+    a story of several reports asks more closeness of a new one than a story of one."""
+    one = _story(1, (*DAM, 0))
+    many = _story(2, *[(*DAM, h) for h in (0, 0, 0, 0)])
+    words = profile.terms(*DAM)
+    assert profile.similarity(words, one, RARE)[0] == pytest.approx(profile.similarity(words, many, RARE)[0])
+    assert profile.breadth(one) == 1.0
+    assert profile.breadth(many) == pytest.approx(1.0 + profile.SIZE * math.log(4))
+    assert profile.place(words, T0, [many], RARE, SETTINGS).score == pytest.approx(
+        profile.place(words, T0, [one], RARE, SETTINGS).score / profile.breadth(many)
+    )
+    # the closer of two stories wins, whatever their sizes
+    assert profile.place(words, T0, [many, one], RARE, SETTINGS).story == 1

@@ -1,0 +1,199 @@
+"""The story look-ups grouping asks of the archive (stories.lookup.StoryIndex), in SQL and
+from the writer's memory.
+
+    StoryIndex   over one connection, in SQL: a parser worker's snapshot (snapshot.py)
+    MemoryIndex  the writer's: the same answers from its StoryMemory (storymemory.py), SQL
+                 only for what the memory does not hold (store.Archive.story_index)
+
+selective, sharing: the index keys of a window (story_keys); profiles, last_reports,
+document_frequencies, fingerprints: what placing a report reads of its candidates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import partial
+
+from monitor.archive import storymemory
+from monitor.archive.sqltime import iso
+from monitor.archive.storymemory import StoryMemory
+
+# A key with more postings than this in the window says little (a common name): skip it.
+MAX_POSTINGS = 50
+MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparison
+
+
+def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
+    """Story id → its profile JSON (stories without one are left out)."""
+    found: dict[int, str] = {}
+    for i in range(0, len(story_ids), 500):
+        chunk = list(story_ids[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"select story_id, data from story_profiles where story_id in ({marks})", chunk)
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+def last_reports(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
+    """Story id → when its last report was published (its profile's), ISO ("" for a profile
+    without reports); stories without a profile left out."""
+    found: dict[int, str] = {}
+    for i in range(0, len(story_ids), 500):
+        chunk = list(story_ids[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})", chunk
+        )
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+def document_frequencies(
+    conn: sqlite3.Connection, lang: str, terms: Sequence[str]
+) -> tuple[dict[str, int], int]:
+    """(term → how many archived articles of `lang` have it, how many archived articles of `lang`)."""
+    found = _df(conn, lang, terms)
+    row = conn.execute("select documents from term_docs where lang = ?", (lang,)).fetchone()
+    return found, int(row[0]) if row else 0
+
+
+def _df(conn: sqlite3.Connection, lang: str, terms: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(terms), 400):
+        chunk = list(terms[i : i + 400])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"select term, df from term_df where lang = ? and term in ({marks})", [lang, *chunk]
+        )
+        found.update((r[0], int(r[1])) for r in rows)
+    return found
+
+
+def selective(
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float
+) -> tuple[str, ...]:
+    """The keys that are not common: the window holds no more than the cap of their postings."""
+    if not keys:
+        return ()
+    low, high = _window(published, window_hours)
+    # Asked of the index for each key, looking no further than the cap (a common key has
+    # thousands), in one statement (one per key cost as much again in calls as in lookups).
+    probe = (
+        "select * from (select key from story_keys where key = ? and published between ? and ?"
+        " limit 1 offset ?)"
+    )
+    common: set[str] = set()
+    for i in range(0, len(keys), 100):  # SQLite allows 500 terms in a compound select
+        chunk = keys[i : i + 100]
+        common.update(
+            row[0]
+            for row in conn.execute(
+                " union all ".join([probe] * len(chunk)),
+                [arg for key in chunk for arg in (key, low, high, MAX_POSTINGS)],
+            )
+        )
+    return tuple(k for k in keys if k not in common)
+
+
+def sharing(
+    conn: sqlite3.Connection, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+) -> list[tuple[int, int]]:
+    """(story id, article id) of the window's articles with one of `keys`, those sharing the
+    most first (a report of the same event shares several: text bands, names, pairs of names;
+    one sharing a single name is most often other news), at most MAX_CANDIDATES of them.
+    `after`: only articles with a greater id (archived after a snapshot that saw up to it)."""
+    if not keys:
+        return []
+    low, high = _window(published, window_hours)
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"select story_id, article_id from story_keys where key in ({marks})"
+        " and published between ? and ? and article_id > ?"
+        " group by article_id order by count(*) desc, article_id desc limit ?",
+        [*keys, low, high, after, MAX_CANDIDATES],
+    ).fetchall()
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def _window(published: datetime, window_hours: float) -> tuple[str, str]:
+    span = timedelta(hours=window_hours)
+    return iso(published - span), iso(published + span)
+
+
+def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str]:
+    """Article id → its fingerprint JSON."""
+    found: dict[int, str] = {}
+    for i in range(0, len(article_ids), 500):
+        chunk = article_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"select article_id, data from fingerprints where article_id in ({marks})", chunk)
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+class StoryIndex:
+    """stories.lookup.StoryIndex over one connection: what a read transaction on it sees."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
+        return selective(self.conn, keys, published, window_hours)
+
+    def sharing(
+        self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+    ) -> list[tuple[int, int]]:
+        return sharing(self.conn, keys, published, window_hours, after)
+
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        return fingerprints(self.conn, article_ids)
+
+    def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        return profiles(self.conn, story_ids)
+
+    def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
+        return last_reports(self.conn, story_ids)
+
+    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        return document_frequencies(self.conn, lang, terms)
+
+
+class MemoryIndex(StoryIndex):
+    """StoryIndex answered from the writer's StoryMemory (SQL for a window it does not cover):
+    the same answers, without a statement per look-up."""
+
+    def __init__(self, conn: sqlite3.Connection, memory: StoryMemory) -> None:
+        super().__init__(conn)
+        self.memory = memory
+        memory.refresh()
+
+    def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
+        low, high = _window(published, window_hours)
+        if not self.memory.covers(low):
+            return selective(self.conn, keys, published, window_hours)
+        return self.memory.selective(keys, low, high)
+
+    def sharing(
+        self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
+    ) -> list[tuple[int, int]]:
+        low, high = _window(published, window_hours)
+        if not keys or not self.memory.covers(low):
+            return sharing(self.conn, keys, published, window_hours, after)
+        return self.memory.sharing(keys, low, high, after)
+
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+        read = partial(fingerprints, self.conn)
+        return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
+
+    def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        read = partial(profiles, self.conn)
+        return self.memory.cached(self.memory.profiles, story_ids, read, storymemory.MAX_PROFILES)
+
+    def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
+        read = partial(last_reports, self.conn)
+        return self.memory.cached(self.memory.lasts, story_ids, read, storymemory.MAX_LASTS)
+
+    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))

@@ -1,0 +1,322 @@
+"""The story tables grouping reads, in the writer's memory: a placement asks SQLite nothing.
+
+For each report, grouping (service/grouping.py) asked the archive for the document
+frequencies of its ~80 terms, the window's articles sharing one of its 8 index keys, their
+fingerprints and their stories' profiles: ten statements and as many JSON parses, 21 ms at
+100,000 archived articles (issue 17). StoryMemory answers the same questions from memory:
+
+    documents, df      term_docs (all languages) and term_df (the terms asked for, a bounded
+                       cache that remembers absent terms as 0)
+    selective, sharing story_keys of the articles published since `horizon` (KEEP before the
+                       newest), each key's postings sorted by time: a window is two bisections
+    fingerprints       of those articles, as written (a bounded cache)
+    profiles, lasts    story_profiles: profiles and when each story's last report came (bounded
+                       caches that remember absent profiles): closed stories are never parsed
+
+It is exact, not an approximation: the answers are the SQL's (tests/archive/test_storymemory.py
+compares both on a generated archive). It is loaded from the archive at its first look-up and
+then kept up to date by the writes of stories.py on the same connection. A write by another
+process (`monitor stories split`, `prune`) changes SQLite's data_version: the memory starts
+again. A transaction that rolled back leaves the articles it told of missing: found at the
+next look-up, and the memory starts again. A window reaching back before `horizon` (an old
+report of a feed's back catalogue) is asked of SQL, as before.
+
+Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
+come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles, MAX_FINGERPRINTS
+fingerprints; a full cache is emptied and filled again from SQL as look-ups need it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from operator import itemgetter
+
+from monitor.archive.sqltime import from_iso, iso
+
+KEEP = timedelta(
+    days=7
+)  # postings kept before the newest article: windows of P - 72 h from P ≥ newest - 4 days
+MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
+MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
+MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
+MAX_PROFILES = 8_000  # cached story profiles (JSON, about 1.2 KB each)
+MAX_LASTS = 200_000  # cached times of stories' last reports
+MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
+MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
+_TIME = itemgetter(0)
+
+Posting = tuple[str, int]  # (published ISO, article id), as story_keys orders them
+
+
+class StoryMemory:
+    """The story tables of one connection (the writer's), as far as grouping reads them."""
+
+    def __init__(self, conn: sqlite3.Connection, max_postings: int, max_candidates: int) -> None:
+        self.conn = conn
+        self.max_postings = max_postings  # a key with more postings in a window is common
+        self.max_candidates = max_candidates  # sharing's limit
+        self.loaded = False
+        self._version = -1
+        self._pending: list[int] = []  # articles written since the last look-up
+        self._loaded_in_transaction = False
+        self.horizon = ""  # ISO time: every posting published at or after it is in memory
+        self._newest = ""  # the newest article's publication
+        self._move_at = ""  # when the newest gets past this, old postings go
+        self.documents: dict[str, int] = {}  # language → archived articles
+        self.df: dict[str, dict[str, int]] = {}  # language → term → document frequency (cached)
+        self._df_size = 0
+        self._df_complete = False  # df holds every term of term_df (absent: 0)
+        self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
+        self.lasts: dict[int, str | None] = {}  # story → its profile's last report, ISO (cached)
+        self.fingerprints: dict[int, str | None] = {}  # article → fingerprint JSON (cached)
+        self.postings: dict[str, list[Posting]] = {}  # key → (published, article), sorted
+        self.story_of: dict[int, int] = {}  # article (with postings in memory) → story
+        self._published: dict[int, str] = {}  # article (with postings in memory) → published
+
+    def reset(self) -> None:
+        self.loaded = False
+
+    # --- look-ups ---------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Before look-ups: start again if another connection changed the tables or a
+        transaction this memory heard of rolled back; load when not loaded."""
+        version = self.conn.execute("pragma data_version").fetchone()[0]
+        if version != self._version:
+            self.loaded = False
+            self._version = version
+        if not self.conn.in_transaction:
+            if self._pending:
+                self._confirm()
+            if self.loaded and self._loaded_in_transaction:
+                self.loaded = False
+        if not self.loaded:
+            self._load()
+
+    def covers(self, low: str) -> bool:
+        """Whether every posting published at or after `low` is in memory."""
+        return low >= self.horizon
+
+    def selective(self, keys: Sequence[str], low: str, high: str) -> tuple[str, ...]:
+        common = set()
+        for key in set(keys):
+            postings = self.postings.get(key)
+            if postings is not None:
+                found = bisect_right(postings, high, key=_TIME) - bisect_left(postings, low, key=_TIME)
+                if found > self.max_postings:
+                    common.add(key)
+        return tuple(k for k in keys if k not in common)
+
+    def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
+        shared: Counter[int] = Counter()
+        for key in dict.fromkeys(keys):
+            postings = self.postings.get(key)
+            if postings is None:
+                continue
+            start = bisect_left(postings, low, key=_TIME)
+            end = bisect_right(postings, high, key=_TIME)
+            shared.update(article for _, article in postings[start:end] if article > after)
+        best = sorted(shared, key=lambda a: (-shared[a], -a))[: self.max_candidates]
+        return [(self.story_of[a], a) for a in best]
+
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], read: Callable[[Sequence[str]], dict[str, int]]
+    ) -> tuple[dict[str, int], int]:
+        """As stories.document_frequencies; `read` asks SQL for the terms not cached."""
+        known = self.df.setdefault(lang, {})
+        if self._df_complete:  # every term of the archive is here: one that is not has df 0
+            return {t: n for t in terms if (n := known.get(t, 0))}, self.documents.get(lang, 0)
+        missing = [t for t in terms if t not in known]
+        if missing:
+            if self._df_size + len(missing) > MAX_LOOKED_UP:
+                self.df = {lang: {}}
+                self._df_size = 0
+                known = self.df[lang]
+                missing = list(dict.fromkeys(terms))
+            found = read(missing)
+            for term in missing:
+                known[term] = found.get(term, 0)
+            self._df_size += len(missing)
+        return {t: n for t in terms if (n := known[t])}, self.documents.get(lang, 0)
+
+    def cached(
+        self,
+        table: dict[int, str | None],
+        wanted: Sequence[int],
+        read: Callable[[list[int]], dict[int, str]],
+        limit: int,
+    ) -> dict[int, str]:
+        """Id → JSON from `table` (profiles or fingerprints), what it lacks read and kept."""
+        missing = [i for i in wanted if i not in table]
+        if missing:
+            if len(table) + len(missing) > limit:
+                table.clear()
+                missing = list(dict.fromkeys(wanted))
+            found = read(missing)
+            for i in missing:
+                table[i] = found.get(i)
+        return {i: data for i in wanted if (data := table[i]) is not None}
+
+    # --- writes (stories.py, on this connection) --------------------------------------
+
+    def indexed(
+        self, article_id: int, story_id: int, published: str, fingerprint: str, keys: Sequence[str]
+    ) -> None:
+        if not self.loaded:
+            return
+        self._pending.append(article_id)
+        if len(self.fingerprints) >= MAX_FINGERPRINTS:  # the newest are the likeliest candidates
+            self.fingerprints.clear()
+        self.fingerprints[article_id] = fingerprint
+        if published < self.horizon:
+            return
+        self.story_of[article_id] = story_id
+        self._published[article_id] = published
+        for key in dict.fromkeys(keys):
+            insort(self.postings.setdefault(key, []), (published, article_id))
+        if published > self._newest:
+            self._newest = published
+        if len(self.story_of) > MAX_ARTICLES or self._newest > self._move_at:
+            self._move_horizon()
+
+    def joined(
+        self,
+        article_id: int,
+        story_id: int,
+        language: str,
+        terms: Sequence[str],
+        profile: str,
+        last: str | None,
+    ) -> None:
+        if not self.loaded:
+            return
+        self._pending.append(article_id)
+        known = self.df.get(language)
+        if self._df_complete:
+            known = self.df.setdefault(language, {})
+            size = len(known)
+            for term in terms:
+                known[term] = known.get(term, 0) + 1
+            self._df_size += len(known) - size
+            if self._df_size > MAX_TERMS:  # too many to keep them all: a cache of those asked for
+                self.df, self._df_size, self._df_complete = {}, 0, False
+        elif known is not None:
+            for term in terms:
+                if term in known:
+                    known[term] += 1
+        self.documents[language] = self.documents.get(language, 0) + 1
+        self.profile_set(story_id, profile, last)
+
+    def profile_set(self, story_id: int, profile: str | None, last: str | None) -> None:
+        if not self.loaded:
+            return
+        if len(self.profiles) >= MAX_PROFILES and story_id not in self.profiles:
+            self.profiles.clear()
+        self.profiles[story_id] = profile
+        if len(self.lasts) >= MAX_LASTS and story_id not in self.lasts:
+            self.lasts.clear()
+        self.lasts[story_id] = (last or "") if profile is not None else None
+
+    def moved(self, article_id: int, story_id: int) -> None:
+        if self.loaded and article_id in self.story_of:
+            self.story_of[article_id] = story_id
+
+    # --- loading ----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        conn = self.conn
+        row = conn.execute(
+            "select max(first_seen), max(published) from (select first_seen, published from articles"
+            " order by id desc limit 200)"
+        ).fetchone()
+        newest = min(row[0], row[1]) if row[0] and row[1] else (row[0] or row[1] or "")
+        self._newest = newest
+        self.horizon = ""
+        self._move_at = ""
+        if newest:
+            self._set_horizon(_shift(newest, -KEEP))
+        self.documents = {r[0]: int(r[1]) for r in conn.execute("select lang, documents from term_docs")}
+        self.df = {}
+        self._df_size = conn.execute("select count(*) from term_df").fetchone()[0]
+        self._df_complete = self._df_size <= MAX_TERMS
+        if self._df_complete:
+            for lang, term, df in conn.execute("select lang, term, df from term_df"):
+                self.df.setdefault(lang, {})[term] = df
+        else:
+            self._df_size = 0
+        self.lasts = {}
+        self.profiles = {}
+        self.fingerprints = {}
+        self.postings = {}
+        self.story_of = {}
+        self._published = {}
+        rows = conn.execute(
+            "select key, article_id, story_id, published from story_keys where published >= ?", [self.horizon]
+        )
+        for key, article, story, published in rows:
+            published = self._published.setdefault(article, published)  # one string per article
+            self.postings.setdefault(key, []).append((published, article))
+            self.story_of[article] = story
+        for postings in self.postings.values():
+            postings.sort()
+        stories = list(set(self.story_of.values()))[:MAX_LASTS]  # the stories a look-up can find
+        for i in range(0, len(stories), 500):
+            chunk = stories[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})"
+            self.lasts.update(conn.execute(sql, chunk))
+            self.lasts.update((s, None) for s in chunk if s not in self.lasts)
+        self._pending.clear()
+        self._version = conn.execute("pragma data_version").fetchone()[0]
+        # Loaded inside a transaction, it may hold what a rollback takes back: loaded again after.
+        self._loaded_in_transaction = conn.in_transaction
+        self.loaded = True
+        if len(self.story_of) > MAX_ARTICLES:
+            self._move_horizon()
+
+    def _set_horizon(self, horizon: str) -> None:
+        self.horizon = max(self.horizon, horizon)
+        self._move_at = _shift(self.horizon, KEEP + MOVE_EVERY)
+
+    def _move_horizon(self) -> None:
+        """Drop the oldest postings: those before KEEP from the newest article, and more while
+        over MAX_ARTICLES."""
+        horizon = _shift(self._newest, -KEEP)
+        if len(self.story_of) > MAX_ARTICLES:
+            times = sorted(self._published.values())
+            horizon = max(horizon, times[len(times) - MAX_ARTICLES * 3 // 4])
+        self._set_horizon(horizon)
+        gone = [a for a, published in self._published.items() if published < self.horizon]
+        for article in gone:
+            del self._published[article], self.story_of[article]
+        for key in list(self.postings):
+            postings = self.postings[key]
+            cut = bisect_left(postings, self.horizon, key=_TIME)
+            if cut == len(postings):
+                del self.postings[key]
+            elif cut:
+                del postings[:cut]
+
+    def _confirm(self) -> None:
+        """The articles written since the last look-up are committed; else start again."""
+        pending = list(dict.fromkeys(self._pending))
+        self._pending.clear()
+        found = 0
+        for i in range(0, len(pending), 500):
+            chunk = pending[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found += self.conn.execute(
+                f"select count(*) from articles where id in ({marks})", chunk
+            ).fetchone()[0]
+        if found != len(pending):
+            self.loaded = False
+
+
+def _shift(when: str, by: timedelta) -> str:
+    moved = from_iso(when)
+    assert moved is not None
+    return iso(moved + by)
