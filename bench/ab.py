@@ -1,6 +1,6 @@
 """A/B: the same cold pass on two (or more) source trees, back to back, CPU ms per article by stage.
 
-    python bench/ab.py [--feeds 200] [--items 50] [--runs 2] [--delay 0.1] A [B ...]
+    python bench/ab.py [--feeds 200] [--items 50] [--runs 2] [--kind cold|warm|changed] A [B ...]
 
 Each variant is a source tree (a folder holding monitor/) or a git ref of this repository (exported
 with `git archive` into a temporary folder): `python bench/ab.py main .` compares main with the
@@ -14,6 +14,10 @@ stack (stage_of), give the CPU time by stage; FTS5's share of the archive write 
 (fts_cost: the pass's articles inserted again into an FTS5 table alone, a feed per transaction),
 because SQLite's C code is invisible to py-spy. Printed per variant: wall and CPU time, feeds/s,
 and CPU ms per article in total and by stage, the median of its runs.
+
+--kind warm times a second pass (all 304s) and --kind changed a pass after farm.change(0.1, 5)
+(every variant's cold pass first, then the change, then every variant's changed pass), both
+without py-spy: CPU ms per feed is their figure.
 
 suite.py uses profiled_pass for its "CPU ms per article by stage" row.
 """
