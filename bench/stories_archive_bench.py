@@ -75,7 +75,8 @@ def _prepare(
         counts = profile.terms(title, body)
         story = profile.Profile(0)
         story.add(counts, published)
-        joined = StoryJoin("latin", tuple(counts), story.to_json(), 0.0, "new story")
+        key = profile.rarity_key(f"{title} {body}")
+        joined = StoryJoin(key, tuple(counts), story.to_json(), 0.0, "new story")
         kept = ArticleFingerprint(fp.published, fp.signature, ())  # as grouping keeps it (its signature)
         prepared.append((title, body, published, kept.to_json(), profile.keys(counts, _RARITY), joined))
     return prepared

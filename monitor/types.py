@@ -246,7 +246,7 @@ class NewArticle:
 class StoryJoin:
     """How grouping placed an article (stories.profile): what the archive keeps of it."""
 
-    language: str  # the rarity counts it adds to ("latin", "cjk", ...)
+    language: str  # the rarity counts it adds to (profile.rarity_key: "latin/stems", "cjk/stems", ...)
     terms: tuple[str, ...]  # its distinct terms: each one's document frequency goes up by one
     profile: str  # its story's profile with it (stories.profile.Profile JSON)
     score: float  # how close it was to the story (cosine; 1 + Jaccard for a copy; 0 for a new story)

@@ -102,7 +102,7 @@ class Grouper:
         is too small for rarity (COLD_START) the evidence decides: the whole fingerprint and its
         keys are made here when `fp` has no terms."""
         counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
-        lang = profile.language(f"{entry.title} {entry.summary}")
+        lang = profile.rarity_key(f"{entry.title} {entry.summary}")
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index

@@ -89,20 +89,34 @@ def _stem(word: str) -> str:
     return stem
 
 
+def _word(raw: str) -> str | None:
+    """What terms() counts for a word as written: its stem, or None for a stop word."""
+    word = raw.lower().replace("’", "'").rstrip(".")
+    word = word.removesuffix("'s")
+    if word in _STOP or (word.isdigit() and len(word) < 2):
+        return None
+    return _STEMS.get(word) or _stem(word)
+
+
+_WORDS: dict[str, str | None] = {}  # a word as written → _word(it): one look-up a word once seen
+
+
 def terms(title: str, summary: str) -> Terms:
     counts: dict[str, float] = {}
     if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says
         summary = summary[: summary.rfind(" ", 0, LEAD_CHARS) + 1 or LEAD_CHARS]
-    stems = _STEMS
+    seen = _WORDS
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
-        for match in _WORD.finditer(text):
-            raw = match.group()
-            word = raw.lower().replace("’", "'").rstrip(".")
-            word = word.removesuffix("'s")
-            if word in _STOP or (word.isdigit() and len(word) < 2):
-                continue
-            word = stems.get(word) or _stem(word)
-            counts[word] = counts.get(word, 0.0) + (weight * NAME_WEIGHT if raw[0].isupper() else weight)
+        named = weight * NAME_WEIGHT
+        for raw in _WORD.findall(text):
+            if raw in seen:
+                word = seen[raw]
+            else:
+                word = _word(raw)
+                if len(seen) < STEMS_KEPT:
+                    seen[raw] = word
+            if word is not None:
+                counts[word] = counts.get(word, 0.0) + (named if raw[0].isupper() else weight)
     return counts
 
 
@@ -137,6 +151,16 @@ def language(text: str) -> str:
     )
 
 
+WORDS = "stems"  # what terms() counts: rarity counts kept for other words (before stems) are not read
+
+
+def rarity_key(text: str) -> str:
+    """Where the archive keeps the rarity counts of a report's words: its language and what
+    terms() makes of words, so an archive counted before stemming starts its counts afresh
+    (its unstemmed counts would make every stem look rare) instead of over-joining."""
+    return f"{language(text)}/{WORDS}"
+
+
 @dataclass(frozen=True)
 class Rarity:
     """Inverse document frequencies: `df` of the terms asked about, out of `documents`."""
@@ -169,8 +193,12 @@ class Profile:
     first: datetime | None = None
     last: datetime | None = None
     reports: int = 0
+    # Σ (count × agreement)² over its terms (similarity's norm without rarity), made when first
+    # needed after a change
+    _squares: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, counts: Mapping[str, float], published: datetime) -> None:
+        self._squares = None
         for term, c in counts.items():
             self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
             self.reported[term] = self.reported.get(term, 0) + 1
@@ -180,6 +208,16 @@ class Profile:
         self.first = published if self.first is None else min(self.first, published)
         self.last = published if self.last is None else max(self.last, published)
         self.reports += 1
+
+    def agreement(self, term: str) -> float:
+        """What one report of a story alone says weighs less than what its reports agree on: a
+        report about two events cannot hand the second one to its story."""
+        return 1.0 if self.reports <= 1 or self.reported.get(term, 1) > 1 else ALONE
+
+    def squares(self) -> float:
+        if self._squares is None:
+            self._squares = sum((c * self.agreement(t)) ** 2 for t, c in self.counts.items())
+        return self._squares
 
     def to_json(self) -> str:
         data = {
@@ -218,19 +256,32 @@ class Decision:
 
 
 def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
-    """Cosine of the report's and the story's TF-IDF vectors, and the shared terms that weigh most."""
-    a = vector(counts, rarity)
-    # What one report of a story alone says weighs less than what its reports agree on: a
-    # report about two events cannot hand the second one to its story.
-    alone = ALONE if profile.reports > 1 else 1.0
-    b = {
-        t: c * rarity.weight(t) * (1.0 if profile.reported.get(t, 1) > 1 else alone)
-        for t, c in profile.counts.items()
-    }
-    shared = {t: a[t] * b[t] for t in a.keys() & b.keys()}
+    """Cosine of the report's and the story's TF-IDF vectors (the story's terms weighed by
+    Profile.agreement), and the shared terms that weigh most."""
+    return _similarity(vector(counts, rarity), profile, rarity)
+
+
+def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
+    """similarity with the report's vector `a` made once for all candidates. A term rarity has
+    no count for weighs the most (`top`); the story's norm is that weight times its squares,
+    corrected for the terms rarity counts: the cost is in the report's terms, not the story's."""
+    top_weight = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
+    story = profile.counts
+    shared: dict[str, float] = {}
+    correction = 0.0
+    for t in sorted(rarity.df.keys() & story.keys()):  # in one order: the same sums, to the last bit
+        w = rarity.weight(t)
+        part = story[t] * profile.agreement(t)
+        correction += part * part * (w * w - top_weight * top_weight)
+        if t in a:
+            shared[t] = a[t] * part * w
+    for t in a:
+        if t in story and t not in rarity.df:
+            shared[t] = a[t] * story[t] * profile.agreement(t) * top_weight
     if not shared:
         return 0.0, []
-    norm = math.sqrt(sum(x * x for x in a.values())) * math.sqrt(sum(x * x for x in b.values()))
+    squares_b = max(top_weight * top_weight * profile.squares() + correction, 1e-300)
+    norm = math.sqrt(sum(x * x for x in a.values())) * math.sqrt(squares_b)
     top = sorted(shared, key=lambda t: -shared[t])[:5]
     return sum(shared.values()) / norm, top
 
@@ -275,8 +326,9 @@ def place(
             best_j, best_s = max(found, key=lambda x: (x[0], -x[1]))
             return Decision(best_s, 1.0 + best_j, f"copy {best_j:.2f}")
     best: tuple[float, int, list[str]] | None = None
+    report = vector(counts, rarity)
     for profile in open_profiles:
-        score, top = similarity(counts, profile, rarity)
+        score, top = _similarity(report, profile, rarity)
         score *= closeness(profile, published) / breadth(profile)
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])

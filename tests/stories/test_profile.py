@@ -226,3 +226,11 @@ def test_a_broad_story_needs_a_closer_report() -> None:
     )
     # the closer of two stories wins, whatever their sizes
     assert profile.place(words, T0, [many, one], RARE, SETTINGS).story == 1
+
+
+def test_rarity_counts_are_kept_apart_from_counts_of_other_words() -> None:
+    """An archive counted before stems: its counts of unstemmed words are under another key, so
+    a stem it never counted is not taken for a rare name (which would join unrelated reports)."""
+    assert profile.rarity_key("Dam breaks above town") == "latin/stems"
+    assert profile.rarity_key("東京で地震") == "cjk/stems"
+    assert profile.rarity_key("Dam breaks") != profile.language("Dam breaks")
