@@ -198,3 +198,12 @@ def reader_pass(urls: Sequence[str], db_path: Path, workers: int) -> Timing:
             f"{f.url}: {f.last_exception.value_str if f.last_exception else '?'}" for f in broken[:20]
         ]
     return timing
+
+
+def reader_entries(db_path: Path) -> int:
+    """Entries in reader's database (its documented `entries` table)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return int(conn.execute("select count(*) from entries").fetchone()[0])
+    finally:
+        conn.close()

@@ -135,6 +135,23 @@ def archive_size(db: Path) -> int:
         conn.close()
 
 
+def file_size(db: Path) -> tuple[int, list[tuple[str, int]]]:
+    """Bytes of an SQLite file once its WAL is checkpointed into it, and its largest tables and
+    indexes (dbstat), for "where the bytes go"."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("pragma wal_checkpoint(truncate)")
+        try:
+            parts = conn.execute(
+                "select name, sum(pgsize) from dbstat group by name order by 2 desc limit 6"
+            ).fetchall()
+        except sqlite3.Error:  # an SQLite built without dbstat
+            parts = []
+    finally:
+        conn.close()
+    return db.stat().st_size, [(str(n), int(b)) for n, b in parts]
+
+
 # --- search --------------------------------------------------------------------------------
 
 

@@ -42,9 +42,11 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -55,13 +57,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from baselines import Bodies, Timing, afternoon_loop, parse_bodies, raw_httpx, reader_pass  # noqa: E402
+from ab import profiled_pass, stage_line  # noqa: E402
+from baselines import (  # noqa: E402
+    Bodies,
+    Timing,
+    afternoon_loop,
+    parse_bodies,
+    raw_httpx,
+    reader_entries,
+    reader_pass,
+)
 from farm import FarmProcess  # noqa: E402
 from monitor_cases import (  # noqa: E402
     QUERIES,
     PassFigures,
     archive_size,
     fetch_defaults,
+    file_size,
     monitor_pass,
     search_figures,
     startup_figures,
@@ -71,6 +83,8 @@ from report import Results, Row, build_rows, markdown, rows_json  # noqa: E402
 from service_session import run_session  # noqa: E402
 
 CASES = ("cold", "warm", "changed", "memory", "latency", "archive", "startup")
+SCALE_FROM = 1000  # more feeds than this: the scale case's defaults (parse_args)
+SCALE_ARTICLES = 20_000  # ... items per feed so that a cold pass holds about this many articles
 CHANGE = (0.1, 5)  # fraction of the feeds, new items each
 
 
@@ -146,6 +160,10 @@ class Suite:
             self.baseline("feedparser", None, lambda: (parse_bodies(sample), None))
             self.baseline("feedparser fast", None, lambda: (parse_bodies(sample, fast=True), None))
         self.monitor("cold", farm, config)
+        if "cold" in selected:
+            self.sizes("monitor", self.folder / "monitor.db", "articles")
+            if a.stage_feeds:
+                self.stages(farm, urls[: a.stage_feeds])
         # Warm passes change nothing, so they are repeated, monitor's and the limit's in turn,
         # and the faster of each kept: a burst of load from elsewhere on the machine spoils one run.
         for _ in range(a.warm_runs if "warm" in selected else 0):
@@ -155,8 +173,12 @@ class Suite:
                 )
             self.monitor("warm", farm, config)
         reader_db = self.folder / "reader.sqlite"
-        for kind in ("cold", "warm") if selected & {"cold", "warm", "changed"} else ():
+        # reader's cold pass over thousands of feeds takes longer than the rest of a scale run
+        with_reader = bool(selected & {"cold", "changed"}) or a.feeds <= SCALE_FROM
+        for kind in ("cold", "warm") if with_reader else ():
             self.baseline(f"reader {kind}", farm, lambda: (reader_pass(urls, reader_db, a.workers), None))
+            if kind == "cold" and "cold" in selected:
+                self.sizes("reader", reader_db, "entries")
         if selected & {"cold", "warm"}:
             subset = _spread(urls, a.loop_feeds)
             validators: dict[str, tuple[str, str]] = {}  # the loop's own ETag/Last-Modified memory
@@ -170,6 +192,31 @@ class Suite:
             self.say(f"farm: {len(changed)} feeds changed, {CHANGE[1]} new items each")
             self.monitor("changed", farm, config)
             self.baseline("reader changed", farm, lambda: (reader_pass(urls, reader_db, a.workers), None))
+
+    def sizes(self, who: str, db: Path, table: str) -> None:
+        """The archive's bytes per article after the cold pass (monitor's, and reader's for the
+        same feeds), with where they go."""
+        size, parts = file_size(db)
+        rows = archive_size(db) if table == "articles" else reader_entries(db)
+        self.results.sizes[who] = (size, rows)
+        top = ", ".join(f"{name} {b / max(rows, 1):,.0f}" for name, b in parts[:6])
+        self.say(f"{who} archive: {size / 1e6:.1f} MB, {size / max(rows, 1):,.0f} B per article ({top})")
+
+    def stages(self, farm: FarmProcess, urls: list[str]) -> None:
+        """Where a cold pass's CPU goes, by stage: a pass over `urls` into a fresh archive, in a
+        child process under py-spy (bench/ab.py)."""
+        work = self.folder / "stages"
+        work.mkdir()
+        config = write_config(work / "monitor.toml", work / "monitor.db", urls)
+        figures = self.step(
+            "stages",
+            farm,
+            lambda: profiled_pass(ROOT, config, work / "monitor.db", self.args.items, work / "pass"),
+        )
+        self.results.stages = figures
+        self.say(
+            f"cold pass by stage ({len(urls)} feeds under py-spy), CPU ms per article: {stage_line(figures)}"
+        )
 
     def monitor(self, kind: str, farm: FarmProcess, config: Path) -> PassFigures:
         if kind == "cold" and self.args.profile:
@@ -257,23 +304,32 @@ class Suite:
             f"{archive_size(self.folder / 'monitor.db') if (self.folder / 'monitor.db').exists() else 0} "
             f"articles; interval {a.interval:g}s, {a.samples} latency samples over {a.window:g}s"
         )
-        session = self.step(
-            "service",
-            farm,
-            lambda: run_session(
+        lag = LagSampler(self.folder / "monitor.db", folder / "service.log")
+        with lag:
+            session = self.step(
+                "service",
                 farm,
-                folder,
-                feeds,
-                self.folder / "monitor.db",
-                a.interval,
-                a.samples,
-                a.window,
-                a.service_passes,
-                CHANGE,
-                progress=self.say,
-            ),
-        )
+                lambda: run_session(
+                    farm,
+                    folder,
+                    feeds,
+                    self.folder / "monitor.db",
+                    a.interval,
+                    a.samples,
+                    a.window,
+                    a.service_passes,
+                    CHANGE,
+                    progress=self.say,
+                ),
+            )
         self.results.session = session
+        self.results.lags = lag.lags
+        if lag.lags:
+            self.say(
+                f"service: tick-to-pass lag (the most overdue feed), "
+                f"median {statistics.median(lag.lags):.1f}s, "
+                f"max {max(lag.lags):.1f}s over {len(lag.lags)} samples at interval {a.interval:g}s"
+            )
         lat = session.latencies
         self.say(
             f"service: peak RSS {session.peak_kb / 1024:.0f} MB over {session.processes} processes; "
@@ -297,6 +353,45 @@ class Suite:
             )
         for error in session.errors[:3]:
             self.say(f"  service error: {error[:300]}")
+
+
+class LagSampler:
+    """Tick-to-pass lag of `monitor run`: every EVERY seconds, how long ago the most overdue
+    active feed came due (now − the smallest feeds.next_check; 0 when none is due), read from
+    the archive beside the service (WAL: a reader never blocks it). Samples start once the
+    service has logged its first pass: the cold pass's backlog is not lag."""
+
+    EVERY = 2.0
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self.db, self.log = db, log
+        self.lags: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+
+    def __enter__(self) -> LagSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.EVERY):
+            try:
+                if "event=pass " not in self.log.read_text(encoding="utf-8", errors="replace"):
+                    continue
+                conn = sqlite3.connect(f"{self.db.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    row = conn.execute("select min(next_check) from feeds where status = 'active'").fetchone()
+                finally:
+                    conn.close()
+            except (OSError, sqlite3.Error):
+                continue
+            if row and row[0]:
+                due = datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                self.lags.append(max(0.0, (datetime.now(UTC) - due).total_seconds()))
 
 
 def _spread(items: list[Any], count: int) -> list[Any]:
@@ -420,6 +515,9 @@ def _figures(r: Results) -> dict[str, Any]:
         "searches": [asdict(s) for s in r.searches],
         "startups": [asdict(s) for s in r.startups],
         "archive_articles": r.archive_articles,
+        "sizes": r.sizes,
+        "lags": r.lags,
+        "stages": asdict(r.stages) | {"ms_per_article": r.stages.stage_ms()} if r.stages else None,
         "session": session,
         "step_seconds": {k: round(v, 2) for k, v in r.seconds.items()},
     }
@@ -436,6 +534,7 @@ QUICK = {
     "parse_feeds": 60,
     "search_runs": 5,
     "cli_runs": 2,
+    "stage_feeds": 30,
 }
 
 
@@ -460,6 +559,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parse-feeds", type=int, help="bodies bare feedparser parses, 0 for all (default 300)")
     p.add_argument("--search-runs", type=int, help="in-process and raw runs per query (default 20)")
     p.add_argument("--cli-runs", type=int, help="CLI runs per query (default 3)")
+    p.add_argument(
+        "--stage-feeds",
+        type=int,
+        help="feeds of a second cold pass under py-spy, for CPU by stage (default 50; 0: none)",
+    )
     p.add_argument("--only", help=f"comma-separated cases among {','.join(CASES)} (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes, for iterating (about a minute or two)")
     p.add_argument("--json", type=Path, help="also write every figure here")
@@ -480,7 +584,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "parse_feeds": 300,
         "search_runs": 20,
         "cli_runs": 3,
+        "stage_feeds": 50,
     }
+    if args.feeds is not None and args.feeds > SCALE_FROM and not args.quick:
+        # The 10,000-feed case (--feeds 10000 --only warm,memory): what matters is the steady
+        # state (304s), so the cold passes that prime it are kept short with few items a feed,
+        # and the service's interval leaves room for a whole warm pass.
+        defaults["items"] = max(2, SCALE_ARTICLES // args.feeds)
+        defaults["interval"] = max(60.0, args.feeds / 50)
     for key, value in (QUICK if args.quick else defaults).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

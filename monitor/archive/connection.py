@@ -2,7 +2,7 @@
 sqlite3's errors become StorageError.
 
     ArchiveBase            conn (sqlite3), db (sqlite_utils.Database, made when first used), path,
-                           write(), check_file(), close()
+                           write(), transaction(), check_file(), close()
     @reads("read feeds")   a method whose sqlite3/OS errors leave as StorageError("cannot read feeds: …")
     @writes("add feeds")   the same, inside one write transaction (BEGIN IMMEDIATE)
     wrap_errors(path, …)   the same as a `with` block, for the few that cannot be a method (backup)
@@ -159,6 +159,13 @@ class ArchiveBase:
     def write(self) -> AbstractContextManager[None]:
         """Every write transaction of the archive (see write_transaction)."""
         return write_transaction(self.db)
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[None]:
+        """One write transaction around several writes (each method's own is then a savepoint
+        inside it), its errors, the commit's included, wrapped: "cannot <action>: …"."""
+        with wrap_errors(self.path, action), self.write():
+            yield
 
 
 def identity(path: Path) -> tuple[int, int] | None:

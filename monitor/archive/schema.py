@@ -295,3 +295,20 @@ def m013_outbox_payload(db: sqlite_utils.Database) -> None:
     parts_sent: messages of a row already sent (a digest may take several)."""
     db.table("alerts").add_column("payload", str)
     db.table("alerts").add_column("parts_sent", int, not_null_default=0)
+
+
+@migrations()
+def m014_article_keys_one_btree(db: sqlite_utils.Database) -> None:
+    """article_keys as one B-tree (WITHOUT ROWID, keyed by its key): a rowid table with a unique
+    index on its text key held every key twice, a fifth of an article's bytes besides its text
+    (issue 18: the archive's size per article)."""
+    db.execute(
+        "create table article_keys_new (key text primary key not null, article_id integer"
+        " references articles(id)) without rowid"
+    )
+    db.execute(
+        "insert or ignore into article_keys_new (key, article_id)"
+        " select key, article_id from article_keys where key is not null"
+    )
+    db.execute("drop table article_keys")
+    db.execute("alter table article_keys_new rename to article_keys")

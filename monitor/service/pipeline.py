@@ -14,7 +14,8 @@
       | redraw.story_edits                  # that story's alert drawn again ("also reported by")
       | compose.compose_alert               # one alert per story per chat (channel-neutral)
       | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
-      | storage.save_update                 # articles + stories + matches + outbox: one transaction
+      | storage.save_update                 # articles + stories + matches + outbox: one transaction,
+                                            #   shared by the feeds done within 0.1 s (batching.py)
     then deliver.deliver_pending sends the outbox, each notifier rendering its own format (deliver.py).
 
 A broken feed is an error value recorded on its row; it never stops the others.
@@ -46,6 +47,7 @@ from monitor.ingest.fetch import HostLimits, fetch_feed
 from monitor.ingest.parse import located
 from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.matcher import RuleSet
+from monitor.service.batching import Batcher
 from monitor.service.grouping import Grouper
 from monitor.service.workers import Analysed, AnalysedFeed, Analyser
 from monitor.stories.lookup import FingerprintCache, ProfileCache
@@ -111,7 +113,8 @@ class Pipeline:
         while the pass's own feeds are in flight, so every pass ends.
 
         Each feed is on its own clock: its articles are archived and its alerts queued (then
-        `on_alerts` called) the moment it is done, never after a slower neighbour; the order
+        `on_alerts` called) as soon as it is done (with the feeds done within the same 0.1 s:
+        batching.py), never after a slower neighbour; the order
         within a feed stays the feed's. Bodies held at once are bounded (fetches in flight plus
         those waiting to be analysed), so a pass over thousands of feeds needs the memory of a
         few dozen. Cancelled (a stop), the feeds already handled stay archived and `report`,
@@ -125,6 +128,7 @@ class Pipeline:
         limits = HostLimits.from_settings(settings)
         held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
         pooled = self.analyser.use_workers(len(feeds))
+        batch = Batcher(self.archive)
         in_workers = self.analyser.in_workers
 
         async def work(feed: FeedForUpdate) -> None:
@@ -144,13 +148,20 @@ class Pipeline:
                     key = feed.key or feed.url
                     headers = located(result.headers, result.final_url)  # relative links resolve there
                     analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
-                alerts = report.alerts
-                self.handle(feed, result, analysed, report)
-                report.cut_short -= 1
-                if on_alerts is not None and report.alerts > alerts:
-                    on_alerts()
-            finally:
+                    result = replace(result, body=None)  # read: not held while it waits to be saved
+            except BaseException:
                 held.release()
+                raise
+            # A feed's analysed articles keep its slot until saved: while the archive is the slower
+            # stage, they would pile up in memory. A 304 (or an error) holds nothing: its slot goes
+            # to the next fetch at once, instead of waiting for the batch's commit.
+            if analysed is None:
+                held.release()
+            try:
+                await self.save_soon(batch, feed, result, analysed, report, on_alerts)
+            finally:
+                if analysed is not None:
+                    held.release()
 
         left = [len(feeds)]  # the pass's own feeds not done yet
         done = asyncio.Event()
@@ -199,6 +210,30 @@ class Pipeline:
             report.in_workers = self.analyser.in_workers - in_workers
             report.seconds = time.monotonic() - started
         return report
+
+    async def save_soon(
+        self,
+        batch: Batcher,
+        feed: FeedForUpdate,
+        result: FetchedFeed | FetchError,
+        analysed: AnalysedFeed | ParseError | None,
+        report: PassReport,
+        on_alerts: Callable[[], None] | None,
+    ) -> None:
+        """Handle the feed with the others done within batching.WINDOW, in one transaction; then
+        wake delivery if it queued alerts."""
+        queued = 0
+
+        def save() -> None:
+            nonlocal queued
+            alerts = report.alerts
+            self.handle(feed, result, analysed, report)
+            report.cut_short -= 1
+            queued = report.alerts - alerts
+
+        await batch.save(save)
+        if on_alerts is not None and queued:
+            on_alerts()
 
     def handle(
         self,

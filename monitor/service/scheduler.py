@@ -111,6 +111,8 @@ class Service:
                 self._pass = None
         self.passes += 1
         self.last_pass = self.clock()
+        if self.passes == 1:  # feed statuses a scrape read before the first pass ended: stale now
+            self._feeds_seen = None
         self.backfilled += report.backfilled
         self.metrics.pass_done(
             feeds=report.feeds,

@@ -1,14 +1,19 @@
 """Worker processes that can be stopped one at a time, and die with their parent.
 
-    WorkerPool(size, setup, args)       up to `size` processes (spawned when first needed)
-    await pool.run(task, args, budget)  one task in an idle worker; a worker whose task runs past
+    WorkerPool(size, setup, args)       up to `size` processes (started when needed, stopped after
+                                        IDLE_SECONDS without a task)
+    await pool.run(task, args, budget)  one task in the next free worker; a worker whose task runs past
                                         `budget` seconds is killed (SIGKILL) and replaced later:
                                         Overrun, and the other workers' tasks go on untouched
                                         (a ProcessPoolExecutor can only be broken whole)
 
-Each worker runs `setup(*args)` once, says it is ready, then runs tasks sent down its pipe,
-answering ("ok", value) or ("error", exception type, message). A task's budget counts from
-the moment the worker has it, not from the queue.
+Each worker is a fresh interpreter (`python -c "... serve_from_command_line()" FD PARENT`) holding
+one end of a socket pair: it reads `setup` and its arguments from it, runs `setup(*args)` once,
+says it is ready, then runs tasks sent down the pipe, answering ("ok", value) or ("error",
+exception type, message). A task's budget counts from the moment the worker has it, not from
+the queue. Not multiprocessing's spawn: that starts a resource-tracker process beside the
+workers (12 MB more for nothing monitor uses: issue 18), and fork is unsafe in a process with
+threads (APScheduler, the HTTP client's pool).
 
 A worker must not outlive the monitor (issue 20: after a kill -9 of the parent, an orphaned
 worker kept a core busy in a regex, where a watcher thread never gets the GIL): on Linux the
@@ -21,16 +26,26 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import pickle
+import queue
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing import get_context
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
+# A worker idle this long exits (started again by the next task): a running service spends most
+# of its time on 304s and small passes, analysed in-process, and needs no second process then.
+IDLE_SECONDS = 60.0
+_PATH_VARIABLE = "MONITOR_WORKER_PATH"
+_BOOT = (
+    f"import os, sys; sys.path[:] = os.environ.pop({_PATH_VARIABLE!r}).split(os.pathsep); "
+    "from monitor.service.stoppable import serve_from_command_line; serve_from_command_line()"
+)
 READY_TIMEOUT = 120.0  # seconds a new worker may take to import and set up (a busy machine)
 _PR_SET_PDEATHSIG = 1
 
@@ -53,15 +68,24 @@ class TaskFailed(Exception):
 
 class _Worker:
     def __init__(self, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
-        ours, theirs = get_context("spawn").Pipe()
-        # spawn, not fork: the service has threads (APScheduler, the HTTP client's pool)
-        self.process: BaseProcess = get_context("spawn").Process(
-            target=_serve, args=(theirs, os.getpid(), setup, args), name="monitor-parser", daemon=True
-        )
-        self.process.start()
-        theirs.close()
-        self.conn: Connection = ours
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, *_interpreter_flags(), "-c", _BOOT, str(theirs.fileno()), str(os.getpid())]
+        # The child imports monitor from where this process did, with this process's sys.path
+        # (as multiprocessing's spawn does), never from a folder it happens to start in.
+        env = {**os.environ, _PATH_VARIABLE: os.pathsep.join(sys.path)}
+        try:
+            self.process = subprocess.Popen(
+                command, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, close_fds=True
+            )
+        finally:
+            theirs.close()
+        self.conn: Connection = Connection(ours.detach())
         self.ready = False
+        try:
+            self.conn.send((setup, args))
+        except OSError:  # it died at once (a broken interpreter, no memory)
+            self.kill()
+            raise WorkerDied("a parser process did not start") from None
 
     def call(self, task: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
         """In a thread: wait for the worker to be ready, run one task, its answer or an exception."""
@@ -86,73 +110,143 @@ class _Worker:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive() and not self.conn.closed
+        return self.process.poll() is None and not self.conn.closed
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(5)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
         self.conn.close()
 
 
+_Job = tuple[Callable[..., Any], tuple[Any, ...], float, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
 class WorkerPool:
-    """Up to `size` stoppable worker processes; see the module docstring."""
+    """Up to `size` stoppable worker processes; see the module docstring.
+
+    Each worker has a thread of its own in this process that takes the next task from a queue
+    as soon as its worker answers, without waiting for the event loop: while the loop is busy
+    (archiving a feed, placing its stories) the workers keep reading the feeds queued for them.
+    """
 
     def __init__(self, size: int, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
         self.size, self.setup, self.args = size, setup, args
-        self._idle: list[_Worker] = []
-        self._slots = asyncio.Semaphore(size) if size > 0 else None
-        self._busy: set[_Worker] = set()
-        self._retired = False  # no task more: each busy worker stops when its task ends
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._workers: set[_Worker] = set()  # alive, idle or busy (close() kills them)
+        self._lock = threading.Lock()
+        self._retired = False  # no task more: each worker stops when the tasks queued before end
 
     async def run(self, task: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
-        assert self._slots is not None, "a pool of no workers runs nothing"
-        async with self._slots:
-            worker = self._take()
-            self._busy.add(worker)
-            try:
-                result = await asyncio.to_thread(worker.call, task, args, budget)
-            finally:
-                self._busy.discard(worker)
-                if worker.alive and not self._retired:
-                    self._idle.append(worker)
-                elif self._retired:
-                    worker.kill()
-            return result
+        assert self.size > 0, "a pool of no workers runs nothing"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._threads:
+            for n in range(self.size):
+                thread = threading.Thread(target=self._serve_jobs, name=f"monitor-parser-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        self._jobs.put((task, args, budget, loop, future))
+        return await future
 
-    def _take(self) -> _Worker:
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.alive:
-                return worker
-            worker.kill()
-        # started here, on the event loop's thread, which lives as long as the process
-        # (PR_SET_PDEATHSIG fires when the thread that started the child ends)
-        return _Worker(self.setup, self.args)
+    def _serve_jobs(self) -> None:
+        """In a pool thread: one worker's life. It is started here, and this thread lives as long
+        as the pool (PR_SET_PDEATHSIG fires when the thread that started the child ends)."""
+        worker: _Worker | None = None
+        try:
+            while True:
+                try:
+                    # An idle worker stops: a service between big passes is one process.
+                    job = self._jobs.get(timeout=IDLE_SECONDS if worker is not None else None)
+                except queue.Empty:
+                    if worker is not None:
+                        self._forget(worker)
+                    worker = None
+                    continue
+                if job is None:
+                    break
+                task, args, budget, loop, future = job
+                if future.cancelled():
+                    continue
+                try:
+                    if worker is None or not worker.alive:
+                        if worker is not None:
+                            self._forget(worker)
+                        worker = None
+                        worker = self._start()
+                    outcome: tuple[bool, Any] = (True, worker.call(task, args, budget))
+                except (Overrun, WorkerDied, TaskFailed) as exc:  # the caller's to see
+                    outcome = (False, exc)
+                except Exception as exc:  # a worker that could not start: no thread is lost to it
+                    outcome = (False, WorkerDied(f"a parser process failed ({type(exc).__name__}: {exc})"))
+                try:
+                    loop.call_soon_threadsafe(_settle, future, outcome)
+                except RuntimeError:  # the loop is closed: nobody waits for it any more
+                    pass
+        finally:
+            if worker is not None:
+                self._forget(worker)
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.setup, self.args)
+        with self._lock:
+            self._workers.add(worker)
+        return worker
+
+    def _forget(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._workers.discard(worker)
 
     def retire(self) -> None:
-        """Stop the idle workers now and the busy ones as their tasks end (a reloaded config's
+        """Stop each worker once the tasks queued before this are done (a reloaded config's
         rules go to a new pool; what the old one is reading finishes)."""
         self._retired = True
-        for worker in self._idle:
-            worker.kill()
-        self._idle.clear()
+        for _ in self._threads:
+            self._jobs.put(None)
 
     def close(self) -> None:
-        """Stop every worker (a task still running is killed with it)."""
-        for worker in [*self._idle, *self._busy]:
+        """Stop every worker (a task still running is killed with it: WorkerDied)."""
+        if not self._retired:
+            self.retire()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
             worker.kill()
-        self._idle.clear()
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 # --- in a worker process ----------------------------------------------------------
 
 
-def _serve(conn: Connection, parent: int, setup: Callable[..., None], args: tuple[Any, ...]) -> None:
+def _interpreter_flags() -> list[str]:
+    """This interpreter's -X, -W, -B... options, for the child (as multiprocessing passes them)."""
+    flags: list[str] = getattr(subprocess, "_args_from_interpreter_flags", list)()
+    return [str(f) for f in flags]
+
+
+def _serve(conn: Connection, parent: int) -> None:
     _die_with(parent)
     # The main process decides when to stop (SIGTERM from systemd reaches the whole group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        setup, args = conn.recv()
+    except (EOFError, OSError, pickle.UnpicklingError):
+        os._exit(0)
     setup(*args)
     conn.send(("ready",))
     while True:
@@ -179,3 +273,8 @@ def _watch(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
+
+
+def serve_from_command_line() -> None:
+    """A worker's start (_BOOT): the socket's descriptor and the parent's pid are its arguments."""
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

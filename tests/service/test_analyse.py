@@ -234,7 +234,9 @@ def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_con
         deadline = time.monotonic() + 30
         while not workers and time.monotonic() < deadline and monitor.poll() is None:
             workers = [
-                p for p in _children(monitor.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()
+                p
+                for p in _children(monitor.pid)
+                if "monitor.service.stoppable" in Path(f"/proc/{p}/cmdline").read_text()
             ]
             time.sleep(0.1)
         assert workers, "the fast feeds were analysed in a worker process"

@@ -1,0 +1,319 @@
+"""A/B: the same cold pass on two (or more) source trees, back to back, CPU ms per article by stage.
+
+    python bench/ab.py [--feeds 200] [--items 50] [--runs 2] [--kind cold|warm|changed] A [B ...]
+
+Each variant is a source tree (a folder holding monitor/) or a git ref of this repository (exported
+with `git archive` into a temporary folder): `python bench/ab.py main .` compares main with the
+working tree. One loopback farm (farm.py) serves every run, and runs alternate A B A B ..., so a
+burst of load from elsewhere on a shared machine falls on every variant alike.
+
+A run is one cold pass (`run_pass` over every farm feed into a fresh archive) in a child process
+whose monitor comes from the variant's tree, under `py-spy record --subprocesses` (the parser
+workers are sampled too). Its samples, each put in the stage whose frame is outermost on the
+stack (stage_of), give the CPU time by stage; FTS5's share of the archive write is measured apart
+(fts_cost: the pass's articles inserted again into an FTS5 table alone, a feed per transaction),
+because SQLite's C code is invisible to py-spy. Printed per variant: wall and CPU time, feeds/s,
+and CPU ms per article in total and by stage, the median of its runs.
+
+--kind warm times a second pass (all 304s) and --kind changed a pass after farm.change(0.1, 5)
+(every variant's cold pass first, then the change, then every variant's changed pass), both
+without py-spy: CPU ms per feed is their figure.
+
+suite.py uses profiled_pass for its "CPU ms per article by stage" row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+# Outermost first: the first frame (from the root of the stack) that matches decides its stage.
+# A frame reads "function (path:line)".
+STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "parse",
+        re.compile(
+            r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py|/feedparser/"
+        ),
+    ),
+    ("fetch", re.compile(r"monitor/ingest/(fetch|body|netguard)\.py|/httpx/|/httpcore/|/h11/")),
+    ("rules", re.compile(r"monitor/rules/")),
+    (
+        "stories",
+        re.compile(r"monitor/stories/|monitor/service/(grouping|storyfix)\.py|monitor/alerts/redraw\.py"),
+    ),
+    ("keys", re.compile(r"^known_keys ")),
+    ("archive", re.compile(r"monitor/archive/")),
+    ("alerts", re.compile(r"monitor/alerts/")),
+)
+STAGES = ("parse", "rules", "stories", "keys", "archive", "alerts", "fetch", "other")
+# A sample in COMMIT or RELEASE (SQLite's C code under these frames): also counted as "commit".
+COMMIT = re.compile(r"^(write_transaction|atomic) \(")
+SAMPLE_RATE = 200  # per second, per process
+
+
+@dataclass
+class RunFigures:
+    variant: str
+    feeds: int = 0
+    articles: int = 0
+    seconds: float = 0.0  # wall time of run_pass
+    cpu: float = 0.0  # CPU seconds of the child and its workers during run_pass
+    samples: dict[str, int] = field(default_factory=dict)  # py-spy samples by stage
+    fts_ms: float = 0.0  # FTS5 insert, CPU ms per article (fts_cost)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu / self.articles if self.articles else 0.0
+
+    def stage_ms(self) -> dict[str, float]:
+        """CPU ms per article by stage: the pass's CPU time shared out as the samples were."""
+        total = sum(self.samples.values())
+        if not total or not self.articles:
+            return {}
+        total -= self.samples.get("commit", 0)  # counted in its stage too
+        return {s: self.cpu_ms * self.samples.get(s, 0) / total for s in (*STAGES, "commit")}
+
+
+def stage_of(frames: list[str]) -> str:
+    for frame in frames:
+        for stage, pattern in STAGE_RULES:
+            if pattern.search(frame):
+                return stage
+    return "other"
+
+
+def read_stacks(path: Path) -> Counter[str]:
+    """py-spy's raw (collapsed) output → samples by stage. A record is `frame;frame;... count`;
+    the first "frame" of each names the process (its command line may span lines)."""
+    by_stage: Counter[str] = Counter()
+    pending = ""
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        pending += line
+        m = re.search(r" (\d+)$", pending)
+        if not m or ";" not in pending:
+            pending += "\n"
+            continue
+        frames = pending[: m.start()].split(";")[1:]
+        by_stage[stage_of(frames)] += int(m.group(1))
+        if frames and COMMIT.search(frames[-1]):
+            by_stage["commit"] += int(m.group(1))
+        pending = ""
+    return by_stage
+
+
+def fts_cost(db: Path, per_transaction: int) -> float:
+    """CPU ms per article of inserting the archive's articles into an FTS5 table (as the archive's
+    articles_fts: porter) alone, `per_transaction` rows a commit, as a pass writes a feed."""
+    with sqlite3.connect(db) as source:
+        rows = source.execute("select id, title, summary from articles order by id").fetchall()
+    if not rows:
+        return 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        conn = sqlite3.connect(Path(folder) / "fts.db", isolation_level=None)
+        conn.execute("pragma journal_mode = wal")
+        conn.execute("pragma synchronous = normal")
+        conn.execute("create virtual table t using fts5(title, summary, tokenize='porter')")
+        began = time.process_time()
+        for at in range(0, len(rows), per_transaction):
+            conn.execute("begin")
+            conn.executemany(
+                "insert into t (rowid, title, summary) values (?, ?, ?)", rows[at : at + per_transaction]
+            )
+            conn.execute("commit")
+        spent = time.process_time() - began
+        conn.close()
+    return 1000 * spent / len(rows)
+
+
+def profiled_pass(
+    root: Path, config: Path, db: Path, items: int, out: Path, variant: str = "", kind: str = "cold"
+) -> RunFigures:
+    """One cold pass of the monitor in `root` (a child process) under py-spy; its figures. A
+    warm pass (kind "warm": a cold pass first, then one timed pass, all 304s) is not profiled."""
+    stacks = out.with_suffix(".stacks")
+    figures_file = out.with_suffix(".json")
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "MONITOR_CONFIG")}
+    env["PYTHONPATH"] = str(root)
+    child = [sys.executable, str(BENCH / "ab.py"), "--child", str(config), str(figures_file), kind]
+    spy = shutil.which("py-spy") or Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--subprocesses", "--nonblocking", "-r", str(SAMPLE_RATE), "-f", "raw"]
+    # Without py-spy (the bench extra), the pass is run all the same: its CPU, not by stage.
+    profiled = kind == "cold" and Path(spy).exists()
+    command = [*command, "-o", str(stacks), "--", *child] if profiled else child
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if not figures_file.exists():
+        raise SystemExit(f"ab: the pass in {root} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    figures = RunFigures(variant=variant, **json.loads(figures_file.read_text(encoding="utf-8")))
+    figures.samples = dict(read_stacks(stacks)) if stacks.exists() else {}
+    figures.fts_ms = fts_cost(db, items)
+    return figures
+
+
+def _child(config: Path, out: Path, kind: str) -> None:
+    """In the child: one pass (bench/monitor_cases.monitor_pass), its figures as JSON."""
+    from monitor_cases import monitor_pass
+
+    figures = monitor_pass(config)
+    if kind == "warm":
+        figures = monitor_pass(config)
+    out.write_text(
+        json.dumps(
+            {
+                "feeds": figures.feeds,
+                "articles": figures.new_articles,
+                "seconds": figures.seconds,
+                "cpu": figures.cpu,
+                "errors": figures.errors,
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+def stage_line(f: RunFigures) -> str:
+    ms = f.stage_ms()
+    parts = ", ".join(f"{s} {ms[s]:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
+    within = f"FTS5 insert {f.fts_ms:.2f}, commits {ms.get('commit', 0):.2f}"
+    return f"{parts} ({within} of archive)" if parts else "no samples"
+
+
+def _tree(variant: str, folder: Path) -> Path:
+    path = Path(variant)
+    if (path / "monitor").is_dir():
+        return path.resolve()
+    target = folder / re.sub(r"[^\w.-]", "_", variant)
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", variant], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"ab: {variant!r} is neither a source tree nor a git ref: {archive.stderr.decode()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def _median(runs: list[RunFigures]) -> RunFigures:
+    """A run whose every figure is the median of the runs' (samples: summed, then scaled)."""
+    first = runs[0]
+    samples: Counter[str] = Counter()
+    for r in runs:
+        samples.update(r.samples)
+    return RunFigures(
+        variant=first.variant,
+        feeds=first.feeds,
+        articles=int(statistics.median(r.articles for r in runs)),
+        seconds=statistics.median(r.seconds for r in runs),
+        cpu=statistics.median(r.cpu for r in runs),
+        samples=dict(samples),
+        fts_ms=statistics.median(r.fts_ms for r in runs),
+        errors=[e for r in runs for e in r.errors],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="A/B of a cold pass between source trees, CPU ms per article by stage."
+    )
+    p.add_argument("variants", nargs="*", help="source trees (folders holding monitor/) or git refs")
+    p.add_argument("--feeds", type=int, default=200)
+    p.add_argument("--items", type=int, default=50)
+    p.add_argument("--delay", type=float, default=0.1, help="seconds before each answer")
+    p.add_argument("--hosts", type=int, default=50)
+    p.add_argument("--runs", type=int, default=2, help="cold passes per variant, alternating")
+    p.add_argument("--json", type=Path, help="also write every run's figures here")
+    p.add_argument(
+        "--kind",
+        choices=("cold", "warm", "changed"),
+        default="cold",
+        help="warm: all 304s; changed: 10%% of the feeds with 5 new items (neither profiled)",
+    )
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        _child(Path(args.child[0]), Path(args.child[1]), args.child[2])
+        return 0
+    if not args.variants:
+        p.error("give at least one variant")
+    from farm import FarmProcess
+    from monitor_cases import write_config
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-ab-"))
+    runs: dict[str, list[RunFigures]] = {v: [] for v in args.variants}
+    try:
+        trees = {v: _tree(v, folder) for v in args.variants}
+        with FarmProcess(feeds=args.feeds, items=args.items, delay=args.delay, hosts=args.hosts) as farm:
+            urls = farm.urls
+            for n in range(args.runs):
+                primed = {}
+                for v in args.variants:
+                    work = folder / f"run{n}-{len(runs[v])}-{abs(hash(v))}"
+                    work.mkdir()
+                    db = work / "monitor.db"
+                    primed[v] = (work, db, write_config(work / "monitor.toml", db, urls))
+                    if args.kind == "changed":  # every variant's cold pass first, then the change
+                        profiled_pass(trees[v], primed[v][2], db, args.items, work / "cold", v, "prime")
+                if args.kind == "changed":
+                    farm.change(0.1, 5)
+                for v in args.variants:
+                    work, db, config = primed[v]
+                    kind = "prime" if args.kind == "changed" else args.kind
+                    figures = profiled_pass(trees[v], config, db, args.items, work / "pass", v, kind)
+                    runs[v].append(figures)
+                    print(
+                        f"{v}: run {n + 1}: {figures.articles} articles in {figures.seconds:.1f}s "
+                        f"({figures.feeds / max(figures.seconds, 1e-9):.1f} feeds/s), "
+                        f"CPU {figures.cpu:.1f}s = "
+                        f"{figures.cpu_ms:.2f} ms/article: {stage_line(figures)}"
+                        + (
+                            f"; {1000 * figures.cpu / figures.feeds:.2f} CPU ms per feed"
+                            if figures.feeds
+                            else ""
+                        ),
+                        flush=True,
+                    )
+                    for error in figures.errors[:3]:
+                        print(f"  error: {error}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"\n{args.feeds} feeds × {args.items} items, delay {args.delay:g}s; median of {args.runs} runs each"
+    )
+    base = None
+    for v, rs in runs.items():
+        m = _median(rs)
+        base = base or m
+        per_feed = 1000 * m.cpu / max(m.feeds, 1)
+        base_feed = 1000 * base.cpu / max(base.feeds, 1)
+        ratio = (
+            f", CPU {per_feed / base_feed:.2f}x of {base.variant}'s" if base is not m and base_feed else ""
+        )
+        print(
+            f"{v}: {m.feeds / max(m.seconds, 1e-9):.1f} feeds/s, {m.cpu_ms:.2f} CPU ms/article, "
+            f"{per_feed:.2f} CPU ms/feed{ratio}\n"
+            f"    by stage (ms/article): {stage_line(m)}"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps({v: [asdict(r) for r in rs] for v, rs in runs.items()}, indent=2), encoding="utf-8"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""Feeds done together share one archive transaction (service/batching.py), on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.archive.store import Archive
+from monitor.errors import StorageError
+from monitor.ingest.schedule import Decision
+from monitor.service.batching import Batcher
+from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle
+
+NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+FEEDS = [f"https://feed{n}.example/rss" for n in range(4)]
+
+
+def saving(archive: Archive, feed: str, n: int):
+    """A feed's writes, as Pipeline.handle makes them: one article and the feed's new state."""
+    entry = EntryData(
+        feed_url=feed,
+        title=f"Report {n}",
+        summary="Text.",
+        link=f"https://example.org/{n}",
+        guid=None,
+        published=NOW,
+    )
+    article = NewArticle(entry=entry, url=entry.link, keys=(f"url:{entry.link}",), first_seen=NOW, matches=())
+    fetched = FetchedFeed(url=feed, final_url=feed, status=200, body=None, headers={}, etag=f'"{n}"')
+    decision = Decision(NOW + timedelta(minutes=15), 900, "interval", None)
+    return lambda: archive.save_update(feed, fetched, None, [(article, [])], NOW, decision)
+
+
+@pytest.fixture
+def archive(tmp_path: Path):
+    archive = Archive.open(tmp_path / "monitor.db")
+    archive.sync_feeds([FeedConfig(url) for url in FEEDS], NOW)
+    yield archive
+    archive.close()
+
+
+def committed(path: Path) -> int:
+    """Articles another connection sees: what is committed."""
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("select count(*) from articles").fetchone()[0])
+
+
+def test_feeds_done_within_the_window_share_one_commit(archive: Archive) -> None:
+    async def run() -> Batcher:
+        batch = Batcher(archive, window=0.05)
+        await asyncio.gather(*(batch.save(saving(archive, feed, n)) for n, feed in enumerate(FEEDS)))
+        return batch
+
+    batch = asyncio.run(run())
+    assert batch.commits == 1
+    assert committed(archive.path) == len(FEEDS)
+    assert [archive.db["feeds"].get(feed)["etag"] for feed in FEEDS] == [f'"{n}"' for n in range(4)]
+
+
+def test_save_returns_only_once_its_feed_is_committed(archive: Archive) -> None:
+    async def run() -> int:
+        batch = Batcher(archive, window=0.05)
+        await batch.save(saving(archive, FEEDS[0], 0))
+        return committed(archive.path)  # read by another connection the moment save returns
+
+    assert asyncio.run(run()) == 1
+
+
+def test_one_feeds_failure_is_its_own_and_the_others_commit(archive: Archive) -> None:
+    def broken() -> None:
+        saving(archive, FEEDS[1], 1)()  # written, then the feed's handling fails
+        raise ValueError("a bug this feed's content brings out")
+
+    async def run() -> list[BaseException | None]:
+        batch = Batcher(archive, window=0.05)
+        steps = [saving(archive, FEEDS[0], 0), broken, saving(archive, FEEDS[2], 2)]
+        return await asyncio.gather(*(batch.save(step) for step in steps), return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert committed(archive.path) == 2  # the broken feed's article rolled back with its savepoint
+    assert archive.known_keys(["url:https://example.org/1"]) == set()
+    assert archive.db["feeds"].get(FEEDS[1])["etag"] is None  # fetched again next time
+
+
+def test_an_archive_that_cannot_be_written_fails_every_feed_of_the_batch(archive: Archive) -> None:
+    archive.db.execute(
+        "create trigger full before insert on articles when new.title = 'Report 1'"
+        " begin select raise(abort, 'database or disk is full'); end"
+    )
+
+    async def run() -> list[BaseException | None]:
+        batch = Batcher(archive, window=0.05)
+        steps = [saving(archive, FEEDS[0], 0), saving(archive, FEEDS[1], 1)]
+        return await asyncio.gather(*(batch.save(step) for step in steps), return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(outcome, StorageError) for outcome in outcomes)
+    assert committed(archive.path) == 0
+
+
+def test_a_cancelled_wait_saves_the_batch_at_once(archive: Archive) -> None:
+    """A stop while feeds wait for their commit: what was fetched and read is kept."""
+
+    async def run() -> None:
+        batch = Batcher(archive, window=60)  # would wait a minute
+        task = asyncio.create_task(batch.save(saving(archive, FEEDS[0], 0)))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert committed(archive.path) == 1
