@@ -76,17 +76,12 @@ _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
 _STEMMER = snowballstemmer.stemmer("english")
-_STEMS: dict[str, str] = {}  # word → stem: news repeats its words, and stemming costs more than a look-up
-STEMS_KEPT = 1 << 17  # words whose stems are kept (about 20 MB at most)
 
 
 def _stem(word: str) -> str:
     """A word's stem, so "vaccine" meets "vaccination" and "policing" "police" (Snowball's English
     stemmer). Words with digits ("covid-19", "g7") are names and stay whole."""
-    stem = word if not word.isascii() or any(c.isdigit() for c in word) else _STEMMER.stemWord(word)
-    if len(_STEMS) < STEMS_KEPT:
-        _STEMS[word] = stem
-    return stem
+    return word if not word.isascii() or any(c.isdigit() for c in word) else _STEMMER.stemWord(word)
 
 
 def _word(raw: str) -> str | None:
@@ -95,10 +90,13 @@ def _word(raw: str) -> str | None:
     word = word.removesuffix("'s")
     if word in _STOP or (word.isdigit() and len(word) < 2):
         return None
-    return _STEMS.get(word) or _stem(word)
+    return _stem(word)
 
 
-_WORDS: dict[str, str | None] = {}  # a word as written → _word(it): one look-up a word once seen
+# A word as written → _word(it): news repeats its words, and a look-up costs less than folding
+# and stemming again. The only cache of words: bounded (about 20 MB at most).
+_WORDS: dict[str, str | None] = {}
+WORDS_KEPT = 1 << 17
 
 
 def terms(title: str, summary: str) -> Terms:
@@ -113,7 +111,7 @@ def terms(title: str, summary: str) -> Terms:
                 word = seen[raw]
             else:
                 word = _word(raw)
-                if len(seen) < STEMS_KEPT:
+                if len(seen) < WORDS_KEPT:
                     seen[raw] = word
             if word is not None:
                 counts[word] = counts.get(word, 0.0) + (named if raw[0].isupper() else weight)
