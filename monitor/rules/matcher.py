@@ -35,7 +35,7 @@ from monitor.rules.query import (
     parse_query,
 )
 from monitor.rules.termindex import TermIndex
-from monitor.rules.termlists import TermList, resolve_lists
+from monitor.rules.termlists import Listed, TermList, resolve_lists
 from monitor.rules.textfold import FoldedField, lead_end
 from monitor.types import Rule, RuleMatch
 
@@ -276,9 +276,11 @@ def _conjuncts(node: Node, scope: int, negated: bool) -> list[tuple[int, frozens
 
 
 def _or_list(node: Node) -> frozenset[str] | None:
-    """The keys of a term or an OR of terms; None for anything else."""
+    """The keys of a term, a resolved @list or an OR of those; None for anything else."""
     if isinstance(node, Term):
         return frozenset({node.key})
+    if isinstance(node, Listed):
+        return node.keys
     if isinstance(node, Or):
         parts = [_or_list(child) for child in node.children]
         return None if any(part is None for part in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
@@ -293,29 +295,25 @@ def _plan(node: Node, scope: int) -> _Plan:
     if isinstance(node, Field):
         return _plan(node.child, _SCOPES[node.name])
     if isinstance(node, Near):
-        operands = tuple(frozenset(term.key for term in _terms(child)) for child in node.children)
+        operands = tuple(_or_list(child) or frozenset() for child in node.children)  # parse checks they are
         return _Close(operands, node.distances, scope)
     if isinstance(node, Count):
-        return _Times(frozenset(term.key for term in _terms(node.child)), node.times, scope)
+        return _Times(_or_list(node.child) or frozenset(), node.times, scope)
     if isinstance(node, ListRef):
         raise RuleError(f"@{node.name} was not resolved", position=node.position)
+    if isinstance(node, Listed):
+        return _AnyOf(node.keys, (), scope)
     keys = frozenset(child.key for child in node.children if isinstance(child, Term))
     parts = tuple(_plan(child, scope) for child in node.children if not isinstance(child, Term))
     return (_AllOf if isinstance(node, And) else _AnyOf)(keys, parts, scope)
-
-
-def _terms(node: Node) -> Iterator[Term]:
-    if isinstance(node, Term):
-        yield node
-    elif isinstance(node, Or):
-        for child in node.children:
-            yield from _terms(child)
 
 
 def _clauses(node: Node) -> list[frozenset[str]]:
     """Sets of term keys of which the query needs one each (a necessary condition, not sufficient)."""
     if isinstance(node, Term):
         return [frozenset({node.key})]
+    if isinstance(node, Listed):
+        return [node.keys]
     if isinstance(node, Field | Count):
         return _clauses(node.child)
     if isinstance(node, And | Near):
@@ -435,6 +433,8 @@ class RuleSet:
 def _uses_lead(node: Node) -> bool:
     if isinstance(node, Field) and node.name == "lead":
         return True
+    if isinstance(node, Listed):
+        return False  # terms only
     children = node.children if isinstance(node, And | Or | Near) else ()
     if isinstance(node, Not | Field | Count):
         children = (node.child,)

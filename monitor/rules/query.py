@@ -35,20 +35,13 @@ class Term:
     prefix: bool  # the last token matches any word that starts with it ("" after a "-*": any word)
     position: int  # offset of the term (or of the @name that brought it) in the query
 
-    @cached_property  # in the instance's __dict__, so at()'s copies have it too
+    @cached_property
     def key(self) -> str:
         """Identity for dedupe and matching: `Japan` and `japan` are one term.
 
         Tokens are letters and digits only, so spaces and "*" cannot be ambiguous.
         """
         return " ".join(self.tokens) + ("*" if self.prefix else "")
-
-    def at(self, position: int) -> Term:
-        """This term as an @name at `position` brings it (termlists.resolve_lists). Copied
-        without __init__, which halves the cost: the shipped rules make some 90,000 copies."""
-        copy = object.__new__(Term)
-        copy.__dict__.update(self.__dict__, position=position)
-        return copy
 
 
 @dataclass(frozen=True)
@@ -411,13 +404,19 @@ def parse_query(query: str) -> Query:
 def make_query(text: str, root: Node) -> Query:
     """A Query from its text and tree: terms, positive terms and @names collected, in one walk
     (a resolved shipped rule has 10,000 terms); each term's first occurrence, by (tokens,
-    prefix): its key without a join."""
+    prefix): its key without a join. Children shared by several nodes (the one tuple of terms
+    of an @list, termlists.Listed) are walked once (once under a NOT, once not)."""
     terms: dict[tuple[tuple[str, ...], bool], Term] = {}
     positive: dict[tuple[tuple[str, ...], bool], Term] = {}
     lists: list[ListRef] = []
     stack: list[tuple[Node, bool]] = [(root, False)]
+    walked: set[tuple[int, bool]] = set()  # (id of a children tuple, negated); all alive here
     while stack:
         node, negated = stack.pop()
+        if isinstance(node, Or):
+            if (id(node.children), negated) in walked:
+                continue
+            walked.add((id(node.children), negated))
         if isinstance(node, Term):
             key = (node.tokens, node.prefix)
             terms.setdefault(key, node)

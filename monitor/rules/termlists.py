@@ -2,16 +2,19 @@
 
     [terms] india = ["India", "New Delhi", "Indo-*"] ─make_term_list→ TermList
     all files' TermLists ─index_term_lists→ {name: TermList}   (a name twice is an error)
-    Query with @india ─resolve_lists→ Query with (India OR "New Delhi" OR "Indo-*")
+    Query with @india ─resolve_lists→ Query with Listed(India OR "New Delhi" OR "Indo-*")
 
 The resolved terms keep the list's spelling, so an alert names the element that matched
 ("New Delhi", not "@india"). A list cannot name another list: each reads in one place.
+Every reference to a list shares the list's one tuple of terms and their keys (`Listed`):
+the shipped rules refer to their lists some 1,900 times, 87,000 terms in all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from monitor.errors import RuleError
@@ -37,6 +40,21 @@ class TermList:
     terms: tuple[Term, ...]  # the elements, each spelt as in the list
     path: Path | None = None  # the rule file that defines it
     line: int | None = None  # line of its key in that file
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """Its terms' keys (Term.key), computed once for all its references."""
+        return frozenset(term.key for term in self.terms)
+
+
+@dataclass(frozen=True)
+class Listed(Or):
+    """An @name resolved: the OR of its list's terms (`children`, the list's own tuple, shared
+    by every reference), with the name and where this reference wrote it."""
+
+    name: str  # the list's name, without "@"
+    position: int  # offset of the "@" in the query
+    keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # the terms' keys
 
 
 def make_term_list(
@@ -66,9 +84,7 @@ def _element(element: object) -> Term:
         raise RuleError("must be a non-empty string")
     if any(char in element for char in QUOTES + "()@"):
         raise RuleError("quotes, parentheses and '@' are not allowed in a list element")
-    term = parse_term(element.strip())
-    term.key  # noqa: B018 (cached now, so the copies each @name makes of it have it: Term.at)
-    return term
+    return parse_term(element.strip())
 
 
 def resolve_lists(query: Query, lists: Mapping[str, TermList]) -> Query:
@@ -84,9 +100,8 @@ def resolve_lists(query: Query, lists: Mapping[str, TermList]) -> Query:
 
 def _resolve(node: Node, lists: Mapping[str, TermList]) -> Node:
     if isinstance(node, ListRef):
-        at = node.position
-        terms = tuple(term.at(at) for term in lists[node.name].terms)
-        return terms[0] if len(terms) == 1 else Or(terms)
+        term_list = lists[node.name]
+        return Listed(term_list.terms, node.name, node.position, term_list.keys)
     if isinstance(node, Term):
         return node
     if isinstance(node, Not | Field | Count):
