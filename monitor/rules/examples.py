@@ -73,12 +73,15 @@ def check_examples(rule_set: RuleSet) -> list[ExampleFailure]:
         cases = [(example, True) for example in rule.must_match]
         cases += [(example, False) for example in rule.must_not_match]
         for example, expected in cases:
-            match = next(
-                (m for m in rule_set.match(*read_example(example, rule)) if m.rule_id == rule.id), None
-            )
-            if (match is not None) != expected:
-                terms = match.terms if match else ()
+            title, summary = read_example(example, rule)
+            if rule_set.fires(rule.id, title, summary) != expected:  # the rule alone, unexplained
+                terms = () if expected else _terms(rule_set, rule.id, title, summary)
                 failures.append(
                     ExampleFailure(rule.id, rule.path, rule.line, example, expected, not expected, terms)
                 )
     return failures
+
+
+def _terms(rule_set: RuleSet, rule_id: str, title: str, summary: str) -> tuple[str, ...]:
+    """The terms a rule matched an example on (it fired where it should not have)."""
+    return next((m.terms for m in rule_set.match(title, summary) if m.rule_id == rule_id), ())

@@ -21,19 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 
 from monitor.errors import RuleError
-from monitor.rules.query import (
-    And,
-    Count,
-    Field,
-    ListRef,
-    Near,
-    Node,
-    Not,
-    Or,
-    Query,
-    Term,
-    parse_query,
-)
+from monitor.rules.query import And, Count, Field, ListRef, Near, Node, Not, Or, Query, Term, parse_query
 from monitor.rules.termindex import TermIndex
 from monitor.rules.termlists import Listed, TermList, resolve_lists
 from monitor.rules.textfold import FoldedField, lead_end
@@ -339,6 +327,7 @@ class RuleSet:
         self._lists = dict(lists or {})  # kept for with_query
         self.rules: tuple[Rule, ...] = tuple(rule for rule, _ in compiled)
         self._by_id = {rule.id: rule for rule in self.rules}
+        self._numbers = {rule.id: number for number, rule in enumerate(self.rules)}
         queries = [query for _, query in compiled]
         self._plans = tuple(_compile(query.root) for query in queries)
         # each rule's terms in query order, spelt as that rule (or its list) spelt them
@@ -384,6 +373,12 @@ class RuleSet:
             for number in sorted(candidates)
             if self._plans[number].passes(article)
         )
+
+    def fires(self, rule_id: str, title: str, summary: str) -> bool:
+        """Whether one rule fires on an article: match() for that rule alone, unexplained."""
+        number = self._numbers[rule_id]
+        article, candidates = self._article(title, summary)
+        return article is not None and number in candidates and self._plans[number].passes(article)
 
     def _article(
         self, title: str, summary: str, whole: bool = False
