@@ -10,14 +10,16 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.cli.context import Context, json_line, say, since
 from monitor.errors import MonitorError
 from monitor.rules.examples import check_examples
-from monitor.rules.explain import explain, format_explanation
 from monitor.rules.rulefile import load_rules
 from monitor.rules.ruleset import RuleSet
-from monitor.rules.trial import TrialReport, trial
+
+if TYPE_CHECKING:  # `rules check` needs neither: imported by the commands that do
+    from monitor.rules.trial import TrialReport
 
 AD_HOC = "query"  # the id an ad-hoc query gets in `monitor rules test`
 
@@ -62,6 +64,7 @@ def rule_or_query(rules: RuleSet, target: str) -> tuple[RuleSet, str]:
 
 def cmd_rules_test(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.archive.store import Archive
+    from monitor.rules.trial import trial
 
     after = since(args.since)
     config = ctx.config()
@@ -112,12 +115,16 @@ def _trial_text(report: TrialReport, args: argparse.Namespace, rules: RuleSet | 
         lines.append(f"  {article.published:%Y-%m-%d}  {article.outlet or '?'}  {article.title}")
         lines.append(f"      terms: {', '.join(match.terms)}")
         if args.explain and rules is not None:
+            from monitor.rules.explain import explain, format_explanation
+
             found = explain(rules, article.title, article.summary, only=[report.rule_id])
             lines += ["    " + line for line in format_explanation(found)[1:]]
     return "\n".join(lines)
 
 
 def cmd_match(ctx: Context, args: argparse.Namespace) -> int:
+    from monitor.rules.explain import explain, format_explanation
+
     rules = load_rules(ctx.config().rule_paths)
     status = 0
     for name in args.files:
