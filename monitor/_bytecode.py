@@ -1,0 +1,87 @@
+"""The bytecode of dataclasses' generated methods, kept beside the package's .pyc files.
+
+Python 3.11 writes the source of each dataclass's methods (__init__, __repr__, __eq__,
+__hash__, and for a frozen one __setattr__ and __delattr__) and compiles it at every import:
+228 small functions for monitor.types alone, 20 of the 25 ms that module cost every command
+(issue 16). The classes are still made by `dataclasses`, from the same source; only the
+compiling is remembered, by that source text, so an edited record is a miss (compiled, then
+saved), never a stale method.
+
+    install()   dataclasses' `exec` → _exec: a compiled source → its cached code object;
+                the cache read from __pycache__/dataclasses.<cache tag>.marshal, written back
+                at exit when something was compiled (not if the folder is read-only, or
+                PYTHONDONTWRITEBYTECODE is set: as for .pyc files)
+
+`dataclasses` calls `exec(source, globals, namespace)` through its module globals (3.11 to
+3.13); should a later Python not, nothing is cached and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import marshal
+import os
+import sys
+from pathlib import Path
+from types import CodeType
+from typing import Any
+
+PATH = Path(__file__).parent / "__pycache__" / f"dataclasses.{sys.implementation.cache_tag}.marshal"
+
+_codes: dict[str, CodeType] = {}  # generated source → its code, as exec would compile it
+_compiled: list[str] = []  # sources compiled by this process, not read from the file
+
+
+def install() -> None:
+    """Compile dataclasses' generated methods through the cache from now on (once per process)."""
+    if vars(dataclasses).get("exec") is _exec:
+        return
+    _codes.update(_read(PATH))
+    dataclasses.exec = _exec  # type: ignore[attr-defined]
+    if not sys.dont_write_bytecode:
+        import atexit
+
+        atexit.register(save)
+
+
+def _exec(source: Any, globals: Any = None, locals: Any = None) -> None:
+    if type(source) is str:
+        code = _codes.get(source)
+        if code is None:
+            # as dataclasses' exec(str) compiles it: dont_inherit, or this module's
+            # `from __future__ import annotations` would make the methods' annotations strings
+            code = _codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
+            _compiled.append(source)
+        source = code
+    exec(source, globals, locals)
+
+
+def _read(path: Path) -> dict[str, CodeType]:
+    """The cache a process of this very Python wrote; {} for none, another version's, or a bad file."""
+    try:
+        version, codes = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if version != sys.version or not isinstance(codes, dict):
+        return {}
+    return codes
+
+
+def save(path: Path = PATH) -> None:
+    """Write the cache if this process compiled something new: whole, then renamed into place,
+    so that a reader never sees half a file. Quietly nothing where it cannot be written."""
+    if not _compiled:
+        return
+    data = marshal.dumps((sys.version, _codes))
+    temporary = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return
+    _compiled.clear()
