@@ -222,6 +222,7 @@ class _SourceLines:
     def __init__(self, source: str) -> None:
         self.lines = source.split("\n")  # TOML newlines are LF or CRLF, nothing else
         self.headers = [n for n, text in enumerate(self.lines, 1) if self._HEADER.match(text)]
+        self.tables: dict[str, tuple[int | None, int, dict[str, int]]] = {}  # _table's answers
 
     def table_line(self, number: int) -> int | None:
         return self.headers[number] if number < len(self.headers) else None
@@ -236,13 +237,33 @@ class _SourceLines:
 
     def table_key_line(self, table: str, key: str) -> int | None:
         """The line of `key =` inside a `[table]` table, else the table's line."""
+        start, end, keys = self._table(table)
+        if start is None:
+            return self.top_level_line(table)
+        if key in keys:
+            return keys[key]
+        return self._find(_key_pattern(key), start + 1, end) or start  # a key _KEY cannot read
+
+    def _table(self, table: str) -> tuple[int | None, int, dict[str, int]]:
+        """A `[table]`'s header line, its last line, and the line of each plainly written key in it
+        (read once per table: [terms] has a hundred keys, each found by scanning its lines before)."""
+        if table not in self.tables:
+            self.tables[table] = self._read_table(table)
+        return self.tables[table]
+
+    def _read_table(self, table: str) -> tuple[int | None, int, dict[str, int]]:
         header = re.compile(rf"\s*\[\s*[\"']?{re.escape(table)}[\"']?\s*\]")
         start = self._find(header, 1, len(self.lines))
         if start is None:
-            return self.top_level_line(table)
+            return None, 0, {}
         after = self._find(re.compile(r"\s*\["), start + 1, len(self.lines))
         end = after - 1 if after is not None else len(self.lines)
-        return self._find(_key_pattern(key), start + 1, end) or start
+        keys: dict[str, int] = {}
+        for number in range(start + 1, end + 1):
+            found = _KEY.match(self.lines[number - 1])
+            if found:
+                keys.setdefault(next(name for name in found.groups() if name is not None), number)
+        return start, end, keys
 
     def top_level_line(self, key: str) -> int | None:
         """The line of a top-level `key =` or `[key]`, which comes before the first [[rule]]."""
@@ -268,6 +289,10 @@ class _SourceLines:
             if number <= len(self.lines) and pattern.match(self.lines[number - 1]):
                 return number
         return None
+
+
+# a line that sets a bare, "quoted" or 'quoted' key without escapes: what _key_pattern(key) finds
+_KEY = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"([^"\\]*)"|'([^']*)')\s*[=.]""")
 
 
 def _key_pattern(key: str) -> re.Pattern[str]:

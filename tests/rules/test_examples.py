@@ -55,6 +55,10 @@ FILE_ERRORS = [
     ("list-in-list", '[terms]\nx = ["a"]\ny = ["b", "@x"]\n', 3, "element 2"),
     ("list-not-array", '[terms]\nx = "India"\n', 2, "non-empty list of strings"),
     ("list-bad-name", '[terms]\nIndia = ["India"]\n', 2, "bad term list name 'India'"),
+    # the line of each list's key, read once for the whole [terms] table
+    ("list-quoted-key", '[terms]\nxy = ["a"]\n"x" = [\n  "b",\n  "@x",\n]\n', 3, "list 'x', element 2"),
+    ("list-single-quoted", "[terms]\nx-y = ['a']\n  'x' = ['(b']\n", 3, "list 'x', element 1"),
+    ("list-after-rule", RULE.format(id="q", query="Quad") + '[terms]\nq = ["a"]\nx = [""]\n', 7, "list 'x'"),
     ("terms-not-table", 'terms = ["India"]\n', 1, "'terms' must be a [terms] table"),
     ("priority", RULE.format(id="q", query="Quad") + 'priority = "urgent"\n', 5, "'priority' must be"),
     ("priority-type", RULE.format(id="q", query="Quad") + "priority = 1\n", 5, "'priority' must be"),
