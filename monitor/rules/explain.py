@@ -47,7 +47,7 @@ def explain(
     for number, (rule, query) in enumerate(rules._compiled):
         if wanted is not None and rule.id not in wanted:
             continue
-        written = {key: text for key, (_, text) in rules._written[number].items()}
+        written = {key: text for key, (_, text) in rules.spelt(number).items()}
         raw = parse_query(rule.query).root  # the tree as written: @lists still by name
         pairs = _conjuncts(raw, query.root)
         clauses = tuple(_report(one, resolved, article, written) for one, resolved in pairs)

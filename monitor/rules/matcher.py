@@ -330,10 +330,8 @@ class RuleSet:
         self._numbers = {rule.id: number for number, rule in enumerate(self.rules)}
         queries = [query for _, query in compiled]
         self._plans = tuple(_compile(query.root) for query in queries)
-        # each rule's terms in query order, spelt as that rule (or its list) spelt them
-        self._written = tuple(
-            {term.key: (n, term.text) for n, term in enumerate(query.terms)} for query in queries
-        )
+        # each rule's terms in query order, as that rule (or its list) spelt them: made at its first match
+        self._written: list[dict[str, tuple[int, str]] | None] = [None] * len(queries)
         self._index = TermIndex(term for query in queries for term in query.terms)
         anchored: dict[str, set[int]] = {}  # term key → rules it can wake
         always = set()  # rules no clause covers (e.g. NOT NOT a): tried on every article
@@ -373,6 +371,14 @@ class RuleSet:
             for number in sorted(candidates)
             if self._plans[number].passes(article)
         )
+
+    def spelt(self, number: int) -> dict[str, tuple[int, str]]:
+        """The rule's term keys → (place in its query, the term as written)."""
+        written = self._written[number]
+        if written is None:
+            terms = self._compiled[number][1].terms
+            written = self._written[number] = {term.key: (n, term.text) for n, term in enumerate(terms)}
+        return written
 
     def fires(self, rule_id: str, title: str, summary: str) -> bool:
         """Whether one rule fires on an article: match() for that rule alone, unexplained."""
@@ -420,7 +426,7 @@ class RuleSet:
         words = [fields[field].original(start, end) for field, start, end in sorted(hits)[:EXPLAINED_HITS]]
         return RuleMatch(
             self.rules[number].id,
-            tuple(text for _, text in sorted(map(self._written[number].__getitem__, keys))),
+            tuple(text for _, text in sorted(map(self.spelt(number).__getitem__, keys))),
             tuple(dict.fromkeys(words)),
         )
 

@@ -404,19 +404,15 @@ def parse_query(query: str) -> Query:
 def make_query(text: str, root: Node) -> Query:
     """A Query from its text and tree: terms, positive terms and @names collected, in one walk
     (a resolved shipped rule has 10,000 terms); each term's first occurrence, by (tokens,
-    prefix): its key without a join. Children shared by several nodes (the one tuple of terms
-    of an @list, termlists.Listed) are walked once (once under a NOT, once not)."""
+    prefix): its key without a join. A resolved @list (termlists.Listed) brings its list's
+    terms by that key, merged whole, once per list (once under a NOT, once not)."""
     terms: dict[tuple[tuple[str, ...], bool], Term] = {}
     positive: dict[tuple[tuple[str, ...], bool], Term] = {}
     lists: list[ListRef] = []
     stack: list[tuple[Node, bool]] = [(root, False)]
-    walked: set[tuple[int, bool]] = set()  # (id of a children tuple, negated); all alive here
+    merged: set[tuple[int, bool]] = set()  # (id of a list's terms by key, negated)
     while stack:
         node, negated = stack.pop()
-        if isinstance(node, Or):
-            if (id(node.children), negated) in walked:
-                continue
-            walked.add((id(node.children), negated))
         if isinstance(node, Term):
             key = (node.tokens, node.prefix)
             terms.setdefault(key, node)
@@ -424,7 +420,12 @@ def make_query(text: str, root: Node) -> Query:
                 positive.setdefault(key, node)
         elif isinstance(node, ListRef):
             lists.append(node)
-        else:
+        elif (listed := getattr(node, "by_key", None)) is not None and (id(listed), negated) not in merged:
+            merged.add((id(listed), negated))
+            for into in (terms,) if negated else (terms, positive):  # setdefault of each, in order
+                fresh = into.keys().isdisjoint(listed)  # the usual case: one update, in C
+                into.update(listed if fresh else {k: t for k, t in listed.items() if k not in into})
+        elif listed is None:
             below = negated != isinstance(node, Not)
             stack.extend((child, below) for child in reversed(_children(node)))
     return Query(text, root, tuple(terms.values()), tuple(positive.values()), tuple(lists))

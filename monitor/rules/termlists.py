@@ -33,6 +33,8 @@ from monitor.rules.query import (
     parse_term,
 )
 
+_Key = tuple[tuple[str, ...], bool]  # a term's (tokens, prefix): Term.key without the join
+
 
 @dataclass(frozen=True)
 class TermList:
@@ -46,6 +48,14 @@ class TermList:
         """Its terms' keys (Term.key), computed once for all its references."""
         return frozenset(term.key for term in self.terms)
 
+    @cached_property
+    def by_key(self) -> dict[_Key, Term]:
+        """Its terms by (tokens, prefix), each key's first, in list order (query.make_query)."""
+        found: dict[_Key, Term] = {}
+        for term in self.terms:
+            found.setdefault((term.tokens, term.prefix), term)
+        return found
+
 
 @dataclass(frozen=True)
 class Listed(Or):
@@ -54,7 +64,8 @@ class Listed(Or):
 
     name: str  # the list's name, without "@"
     position: int  # offset of the "@" in the query
-    keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # the terms' keys
+    keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # TermList.keys
+    by_key: Mapping[_Key, Term] = field(default_factory=dict, compare=False, repr=False)  # TermList.by_key
 
 
 def make_term_list(
@@ -101,7 +112,7 @@ def resolve_lists(query: Query, lists: Mapping[str, TermList]) -> Query:
 def _resolve(node: Node, lists: Mapping[str, TermList]) -> Node:
     if isinstance(node, ListRef):
         term_list = lists[node.name]
-        return Listed(term_list.terms, node.name, node.position, term_list.keys)
+        return Listed(term_list.terms, node.name, node.position, term_list.keys, term_list.by_key)
     if isinstance(node, Term):
         return node
     if isinstance(node, Not | Field | Count):
