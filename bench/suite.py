@@ -123,15 +123,18 @@ class Suite:
         service = bool(selected & {"memory", "latency"})
         expected = (a.feeds * a.items if passes else 0) + (a.feeds * a.items if service else 0)
         grown = bool(selected & {"archive", "startup"})
-        fill = -(-max(0, a.archive - expected) // a.items) if grown else 0
-        total = (a.feeds if passes else 0) + (a.feeds if service else 0) + fill
+        db = self.folder / "monitor.db"
+        held = archive_size(db) if grown and db.exists() else 0  # --folder: an archive kept before
+        skip = -(-held // a.items)  # the feeds it was filled from: new feeds for the rest
+        fill = -(-max(0, a.archive - expected - held) // a.items) if grown else 0
+        total = (a.feeds if passes else 0) + (a.feeds if service else 0) + (skip + fill if fill else 0)
         self.say(f"building the farm: {total} feeds × {a.items} items")
         with FarmProcess(feeds=total, items=a.items, delay=a.delay, hosts=a.hosts) as farm:
             self.say(f"farm ready: {farm.size / 1e6:.0f} MB of feeds built in {farm.built_seconds:.1f}s")
             blocks, at = {}, 0
             for name, size in (("passes", a.feeds if passes else 0), ("service", a.feeds if service else 0)):
                 blocks[name], at = range(at, at + size), at + size
-            blocks["fill"] = range(at, total)
+            blocks["fill"] = range(at + skip, total)
             if passes:
                 self.passes(farm, blocks["passes"], selected)
             if fill:
@@ -431,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"suite: unknown case(s) {', '.join(sorted(unknown))}; choose from {', '.join(CASES)}")
         return 2
-    folder = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="monitor-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
     began, date = time.monotonic(), datetime.now(UTC)
     try:
         suite = Suite(args, folder)
@@ -461,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"\nwritten to {args.json}")
-    if args.keep:
+    if args.keep or args.folder:
         print(f"work folder kept: {folder}")
     else:
         shutil.rmtree(folder, ignore_errors=True)
@@ -569,6 +573,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write every figure here")
     p.add_argument("--profile", type=Path, help="profile the cold pass with pyinstrument, HTML here")
     p.add_argument("--keep", action="store_true", help="keep the work folder (configs, archives, logs)")
+    p.add_argument(
+        "--folder",
+        type=Path,
+        help="work here and keep it; an archive a run left here counts towards --archive, so"
+        " `--only startup --folder DIR` again times the commands without growing it anew",
+    )
     p.add_argument(
         "--table", type=Path, metavar="JSON", help="only print the table of a run saved with --json"
     )
