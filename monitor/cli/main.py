@@ -16,9 +16,9 @@ import argparse
 import functools
 import importlib
 import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from monitor import __version__
 from monitor.cli.context import Context, UsageError
@@ -46,7 +46,7 @@ JSON_HELP = "JSON Lines: one JSON object per line"
 def _global_options(defaults: bool) -> argparse.ArgumentParser:
     """--config and --log-level: on `monitor` itself with their defaults, and on every command
     without (SUPPRESS), so that one given after the command wins and none given keeps the default."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, formatter_class=_formatter())
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -61,7 +61,9 @@ def _global_options(defaults: bool) -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the arguments, only the command they name is built with
+    its own arguments (the others are listed, for --help and for a mistyped name)."""
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Watch news feeds, match rules, alert. New here? Try `monitor demo`.",
@@ -70,17 +72,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    command(sub, "run", "the service: poll on schedule and deliver alerts until stopped")
-    command(sub, "poll", "one pass over every feed, deliver pending alerts, exit")
-    command(sub, "demo", "offline demo: serve feeds built from the seed articles and poll them once")
-    _archive_parsers(sub)
-    _rules_parsers(sub)
-    _feeds_parsers(sub)
-    _stories_parsers(sub)
+    chosen = None if argv is None else _named_command(argv)
+    for names, parsers in _GROUPS:
+        parsers(sub if chosen is None or chosen in names else cast("SubParsers[Any]", _Unbuilt(sub)))
     return parser
 
 
 SubParsers = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The command the arguments name, if it is sure: the first that is neither an option nor
+    a global option's value (--config PATH, --log-level L, or an abbreviation of either)."""
+    words = iter(argv)
+    for word in words:
+        if word.startswith("--") and "=" not in word and len(word) > 2:
+            if "--config".startswith(word) or "--log-level".startswith(word):
+                next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+class _Unbuilt:
+    """A command group that will not run: its commands listed with their help, their own
+    arguments not made (argparse's add_argument is most of a parser's cost)."""
+
+    def __init__(self, sub: SubParsers[Any] | None = None) -> None:
+        self._sub = sub
+
+    def add_parser(self, name: str, help: str = "", **_: object) -> _Unbuilt:
+        if self._sub is not None:
+            self._sub.add_parser(name, help=help)
+        return _Unbuilt()
+
+    def __getattr__(self, name: str) -> Callable[..., _Unbuilt]:
+        return lambda *_, **__: _Unbuilt()  # add_argument, add_subparsers: nothing to make
 
 
 def command(parent: SubParsers[argparse.ArgumentParser], name: str, help: str) -> argparse.ArgumentParser:
@@ -98,7 +125,27 @@ def command(parent: SubParsers[argparse.ArgumentParser], name: str, help: str) -
 def _formatter() -> Callable[..., argparse.HelpFormatter]:
     """argparse's HelpFormatter at the terminal's width, asked once: argparse makes a formatter
     for each argument it is given, and each asked the terminal's size (6 ms of every command)."""
-    return functools.partial(argparse.HelpFormatter, width=shutil.get_terminal_size().columns - 2)
+    return functools.partial(argparse.HelpFormatter, width=_columns() - 2)
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (with bz2 and lzma, 2 ms)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _service_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
+    command(sub, "run", "the service: poll on schedule and deliver alerts until stopped")
+    command(sub, "poll", "one pass over every feed, deliver pending alerts, exit")
+    command(sub, "demo", "offline demo: serve feeds built from the seed articles and poll them once")
 
 
 def _archive_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -167,8 +214,18 @@ def _feeds_parsers(sub: SubParsers[argparse.ArgumentParser]) -> None:
     remove.add_argument("url", metavar="URL")
 
 
+_GROUPS = (  # the commands each function adds, in the order --help lists them
+    (("run", "poll", "demo"), _service_parsers),
+    (("search", "status", "backup", "prune"), _archive_parsers),
+    (("match", "rules"), _rules_parsers),
+    (("feeds",), _feeds_parsers),
+    (("stories",), _stories_parsers),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     ctx = Context(args.config, args.log_level)
     try:
         return _command(args.command)(ctx, args)
