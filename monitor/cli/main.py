@@ -103,7 +103,7 @@ class _Unbuilt:
 
     def add_parser(self, name: str, help: str = "", **_: object) -> _Unbuilt:
         if self._sub is not None:
-            self._sub.add_parser(name, help=help)
+            self._sub.add_parser(name, help=help, formatter_class=_formatter())
         return _Unbuilt()
 
     def __getattr__(self, name: str) -> Callable[..., _Unbuilt]:
