@@ -92,10 +92,11 @@ _CJK_CHARS = (
     "\u3005\u3007\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\U00020000-\U0003134f"
 )
-_CJK = re.compile(f"[{_CJK_CHARS}]")
 # A word, plus a possessive 's or ’s that belongs to it ("Japan's" → japan). The text has
-# had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit.
-_WORD = re.compile(rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?")
+# had "_" and "ʼ" replaced first (see _prepare), so \w here means a letter or digit. On ASCII
+# text that is _ASCII_TOKEN, so these two are compiled at the first other text (3 ms of a start).
+_WORD_SOURCE = rf"(\w[\w{_MARKS}]*)(?:['’][sS](?!\w))?"
+_ASCII_TOKEN = re.compile(r"([A-Za-z0-9]+)(?:'[sS](?![A-Za-z0-9]))?")
 _ALNUM = re.compile(r"[^\W_]+")
 # The same on ASCII text that _ASCII_FOLD has lower-cased and reduced to [a-z0-9' ].
 _ASCII_WORD = re.compile(r"([a-z0-9]+)(?:'s(?![a-z0-9]))?")
@@ -155,17 +156,30 @@ def tokenize(text: str) -> list[Token]:
     return [Token(folded, start, end) for folded, start, end in _scan(text)]
 
 
+@lru_cache(maxsize=1)
+def _word_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A word (_WORD_SOURCE), and a CJK character."""
+    return re.compile(_WORD_SOURCE), re.compile(f"[{_CJK_CHARS}]")
+
+
 def _scan(text: str) -> Iterator[tuple[str, int, int]]:
-    for match in _WORD.finditer(_prepare(text)):
+    if text.isascii():  # the usual rule term: _scan_words' tokens, found without its patterns
+        return ((m.group(1).lower(), m.start(), m.end()) for m in _ASCII_TOKEN.finditer(text))
+    return _scan_words(text)
+
+
+def _scan_words(text: str) -> Iterator[tuple[str, int, int]]:
+    word_pattern, cjk = _word_patterns()
+    for match in word_pattern.finditer(_prepare(text)):
         start, end = match.span()
         word = match.group(1)
-        if _CJK.search(word) is None:
+        if cjk.search(word) is None:
             for folded in fold_word(word):
                 yield folded, start, end
             continue
         for piece in _cjk_pieces().finditer(word):
             a, b = start + piece.start(), start + piece.end()
-            if _CJK.match(piece.group()):
+            if cjk.match(piece.group()):
                 yield unicodedata.normalize("NFKC", piece.group()), a, b
             else:
                 for folded in fold_word(piece.group()):

@@ -95,3 +95,16 @@ def test_the_stored_unicode_classes_are_the_ones_textfold_builds():
     assert (textfold._MARKS, textfold._WORDISH) == textfold._classes()
     if unicodeclasses.UNIDATA_VERSION == unicodedata.unidata_version:
         assert Path(unicodeclasses.__file__).read_text(encoding="utf-8") == textfold.unicode_classes_source()
+
+
+ASCII_CASES = ["Japan's", "JAPAN'S pact", "it's_x", "a_b", "Indo-Pacific", "rock'n'roll", "''s", "x'S2"]
+
+
+def test_ascii_text_is_scanned_as_the_unicode_path_scans_it() -> None:
+    """_scan's ASCII shortcut (no _WORD or CJK pattern to compile) gives the same tokens and spans."""
+    from monitor.rules.textfold import _scan, _scan_words
+
+    rng = random.Random(16)
+    texts = ASCII_CASES + ["".join(rng.choices("aZs09_' -.S\t'", k=rng.randint(0, 24))) for _ in range(3000)]
+    for text in texts:
+        assert list(_scan(text)) == list(_scan_words(text)), text
