@@ -4,8 +4,9 @@
                                     prefix terms by length
     TermIndex.present(field)        the field's words, probed against those sets in C → the
                                     keys of the terms there
-    TermIndex.hits(key, field, n)   str.find for a one-word term, one small regex for a
-                                    phrase → its occurrences as (n, start, end): layout offsets
+    TermIndex.hits(key, field, n)   str.find for a one-word term, and for a phrase's first
+                                    word (its next words checked after it) → its occurrences
+                                    as (n, start, end): layout offsets
                                     (a slice of the original text when field.exact), tagged
                                     with the caller's field number n
 
@@ -52,8 +53,6 @@ class TermIndex:
         self._probed |= self._phrases.keys()
         self._starts = frozenset(self._phrases)
         self._needles = {key: _needle(self.terms[key]) for ps in self._phrases.values() for key, _ in ps}
-        # each term's occurrence regex, compiled when first searched for (_pattern)
-        self._patterns: dict[str, re.Pattern[str]] = {}
         self._memo = _PrefixMemo(self._probed)
 
     def present(self, field: FoldedField) -> set[str]:
@@ -87,13 +86,6 @@ class TermIndex:
                         present.add(key)
         return present
 
-    def _pattern(self, key: str) -> re.Pattern[str]:
-        """A start that matches a few articles (`monitor match`) needs a tenth of the terms'
-        regexes; compiling all of the shipped rules' took 25 ms. Two threads may both compile
-        one: the same pattern."""
-        pattern = self._patterns[key] = _occurrence_regex(self.terms[key])
-        return pattern
-
     def hits(self, key: str, field: FoldedField, number: int) -> list[Hit]:
         """Every occurrence of a term in a field, in text order, overlapping ones too; each
         tagged with the field's `number`.
@@ -103,21 +95,7 @@ class TermIndex:
         """
         if " " not in key:
             return _word_hits(key, field.layout, number)
-        try:  # a plain dict, looked up at full speed; compiled at the first miss
-            search = self._patterns[key].search
-        except KeyError:
-            search = self._pattern(key).search
-        layout = field.layout
-        spans = []
-        found = search(layout)
-        while found is not None:
-            start = found.start()
-            # the pattern starts with a literal, which `re` finds fast; a leading assertion for
-            # the start of a word would make every search ten times slower
-            if layout[start - 1] == " ":
-                spans.append((number, start, found.end()))
-            found = search(layout, start + 1)
-        return spans
+        return _phrase_hits(self.terms[key], field.layout, number)
 
 
 def _needle(phrase: Term) -> tuple[str, bool]:
@@ -135,6 +113,34 @@ def _occurs(needle: tuple[str, bool], spaced: str) -> bool:
     text, followed = needle
     at = spaced.find(text)
     return at != -1 and (not followed or at + len(text) < len(spaced))
+
+
+def _phrase_hits(phrase: Term, layout: str, number: int) -> list[Hit]:
+    """The occurrences of a phrase in a layout: its first word by `str.find` between spaces,
+    then each next word checked after the spaces that follow (what _occurrence_regex finds,
+    with no regex to compile at the phrase's first occurrence)."""
+    spans = []
+    first, rest = f" {phrase.tokens[0]} ", phrase.tokens[1:]
+    at = layout.find(first)
+    while at != -1:
+        end = _phrase_end(layout, at + len(first), rest, phrase.prefix)
+        if end != -1:
+            spans.append((number, at + 1, end))
+        at = layout.find(first, at + 1)
+    return spans
+
+
+def _phrase_end(layout: str, at: int, rest: tuple[str, ...], prefix: bool) -> int:
+    """Where the rest of a phrase ends if its words follow from `at` (after a word's space); -1 if not."""
+    for number, token in enumerate(rest, 1):
+        while layout.startswith(" ", at):  # the words are one space or more apart
+            at += 1
+        if number == len(rest) and prefix:  # the last word's start ("" for "Indo-*": any word)
+            return layout.find(" ", at) if at < len(layout) and layout.startswith(token, at) else -1
+        if not layout.startswith(token + " ", at):
+            return -1
+        at += len(token) + 1
+    return at - 1
 
 
 def _word_hits(key: str, layout: str, number: int) -> list[Hit]:
@@ -178,7 +184,8 @@ class _PrefixMemo:
 
 
 def _occurrence_regex(term: Term) -> re.Pattern[str]:
-    """The words of a term, separated by spaces in the layout; the last one open if a prefix."""
+    """The words of a term, separated by spaces in the layout; the last one open if a prefix:
+    what a phrase's hits are, matched where a space is before (the tests' reference)."""
     words = " +".join(map(re.escape, term.tokens))
     if term.tokens[-1] == "":
         return re.compile(words + "[^ ]+")  # "Indo-*": some word must follow
