@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from monitor.errors import RuleError
-from monitor.rules.textfold import Token, tokenize
+from monitor.rules.textfold import token_spans
 
 # --- the query tree ----------------------------------------------------------
 
@@ -221,29 +221,29 @@ def _term(text: str, body: str, position: int, offset: int) -> Term:
     if "*" in core:
         at = offset + core.index("*")
         raise RuleError("'*' is only allowed at the end of a term", position=at)
-    tokens = _tokenize_term(core)
-    if not tokens:
+    words, last_start, last_end = _tokenize_term(core)
+    if not words:
         if text[0] in QUOTES:
             raise RuleError("empty phrase", position=position)
         raise RuleError(
             f"{text!r} has no letters or digits (the operators are AND, OR, NOT, NEAR/n)",
             position=position,
         )
-    words = tuple(token.text for token in tokens)
-    if prefix and tokens[-1].end != len(core):
+    if prefix and last_end != len(core):
         return Term(text, (*words, ""), True, position)  # "Indo-*": indo, then any word
     if prefix and len(words[-1]) < _MIN_PREFIX:
         raise RuleError(
             f"a prefix needs at least {_MIN_PREFIX} letters or digits before '*'",
-            position=offset + tokens[-1].start,
+            position=offset + last_start,
         )
     return Term(text, words, prefix, position)
 
 
-@lru_cache(maxsize=1 << 14)
-def _tokenize_term(core: str) -> tuple[Token, ...]:
-    # rule files repeat the same terms in every rule
-    return tuple(tokenize(core))
+@lru_cache(maxsize=1 << 14)  # rule files repeat the same terms in every rule
+def _tokenize_term(core: str) -> tuple[tuple[str, ...], int, int]:
+    """A term's folded words, and where the last one starts and ends in `core` (0, 0 for none)."""
+    spans = token_spans(core)
+    return tuple(word for word, _, _ in spans), *(spans[-1][1:] if spans else (0, 0))
 
 
 # --- parsing -----------------------------------------------------------------

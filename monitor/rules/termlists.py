@@ -90,10 +90,13 @@ def make_term_list(
     return TermList(name, tuple(terms), path, line)
 
 
+_NOT_IN_ELEMENTS = frozenset(QUOTES + "()@")
+
+
 def _element(element: object) -> Term:
     if not isinstance(element, str) or not element.strip():
         raise RuleError("must be a non-empty string")
-    if any(char in element for char in QUOTES + "()@"):
+    if not _NOT_IN_ELEMENTS.isdisjoint(element):
         raise RuleError("quotes, parentheses and '@' are not allowed in a list element")
     return parse_term(element.strip())
 

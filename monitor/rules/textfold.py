@@ -156,6 +156,11 @@ def tokenize(text: str) -> list[Token]:
     return [Token(folded, start, end) for folded, start, end in _scan(text)]
 
 
+def token_spans(text: str) -> list[tuple[str, int, int]]:
+    """tokenize's tokens as (folded, start, end): a rule file's thousands of terms, without a Token each."""
+    return list(_scan(text))
+
+
 @lru_cache(maxsize=1)
 def _word_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """A word (_WORD_SOURCE), and a CJK character."""
