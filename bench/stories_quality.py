@@ -149,8 +149,18 @@ def rarity_of(reports: Iterable[profile.Terms]) -> profile.Rarity:
     return profile.Rarity(df, documents)
 
 
+def before(rarity: profile.Rarity, report: profile.Terms) -> profile.Rarity:
+    """The counts without `report`: the archive counts a report once it is placed, not before."""
+    df = dict(rarity.df)
+    for term in report:
+        df[term] -= 1
+    return profile.Rarity(df, rarity.documents - 1)
+
+
 def verdict(pair: Pair, rarity: profile.Rarity, settings: StorySettings) -> Verdict:
-    """Report a starts a story; does b join it? As service/grouping.Grouper decides."""
+    """Report a starts a story; does b join it? As service/grouping.Grouper decides, with the
+    rarity counts of an archive holding every report of the evaluation but b."""
+    rarity = before(rarity, pair.terms[1])
     story = profile.Profile(1)
     story.add(pair.terms[0], pair.a.published)
     copy = near_copy(pair.a, pair.b)
@@ -160,7 +170,9 @@ def verdict(pair: Pair, rarity: profile.Rarity, settings: StorySettings) -> Verd
     if decision.story is None:  # the closeness it fell short with, for the report
         score, top = profile.similarity(pair.terms[1], story, rarity)
         score *= profile.closeness(story, pair.b.published)
-        shown = ", ".join(top) or "nothing shared"
+        shown = ", ".join(top[:5]) or "nothing shared"
+        if 0 < len(top) < profile.MIN_SHARED:
+            shown += f"; fewer than {profile.MIN_SHARED} words shared"
         open_ = profile.is_open(story, pair.b.published, settings.quiet_hours)
         return Verdict(False, score, f"new story ({score:.2f}: {shown}{'' if open_ else '; closed'})")
     return Verdict(True, decision.score, decision.reason)
