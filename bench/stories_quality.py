@@ -171,7 +171,7 @@ def verdict(pair: Pair, rarity: profile.Rarity, settings: StorySettings) -> Verd
         score, top = profile.similarity(pair.terms[1], story, rarity)
         score *= profile.closeness(story, pair.b.published)
         shown = ", ".join(top[:5]) or "nothing shared"
-        if 0 < len(top) < profile.MIN_SHARED:
+        if score == 0 and 0 < len(top) < profile.MIN_SHARED:
             shown += f"; fewer than {profile.MIN_SHARED} words shared"
         open_ = profile.is_open(story, pair.b.published, settings.quiet_hours)
         return Verdict(False, score, f"new story ({score:.2f}: {shown}{'' if open_ else '; closed'})")

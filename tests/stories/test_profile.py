@@ -86,15 +86,37 @@ def test_a_name_common_in_the_archive_stops_counting_as_evidence() -> None:
 def test_one_shared_name_and_a_figure_are_not_one_event() -> None:
     """However rare, a name and a figure are all two reports of a company's two announcements
     share: fewer than MIN_SHARED words shared is no closeness; a third shared word makes one."""
-    hire = profile.terms("Zorvath to hire 1,000 engineers", "Zorvath will add 1,000 engineers in Kelmira.")
-    order = profile.terms("Zorvath wins power line order", "Zorvath will supply a 1,000 MW link to Varnock.")
+    hire = profile.terms(
+        "Zorvath to hire 1,000 engineers",
+        "Zorvath will add 1,000 engineers at its Kelmira centre by 2028, writing rail signalling software.",
+    )
+    order = profile.terms(
+        "Zorvath wins power line order",
+        "Zorvath will supply converter stations for a 1,000 MW link to Varnock, a utility said.",
+    )
+    assert min(len(hire), len(order)) >= profile.HEADLINE_TERMS  # reports with a lead
     story = Profile(1)
     story.add(hire, T0)
     rarity = Rarity({}, 1000)  # every word as rare as can be
     assert profile.similarity(order, story, rarity) == (0.0, ["zorvath", "1,000"])
     assert profile.place(order, T0, [story], rarity, SETTINGS).story is None
-    both = profile.terms("Zorvath to hire 1,000 engineers for Varnock line", "Zorvath will add engineers.")
-    assert profile.similarity(both, story, rarity)[0] > 0.0
+    hiring = profile.terms(
+        "Zorvath: 1,000 jobs coming to Kelmira",
+        "Zorvath plans 1,000 posts at a Kelmira campus, the company told reporters on a video call.",
+    )
+    assert len(hiring) >= profile.HEADLINE_TERMS and len(hiring.keys() & hire.keys()) == 3
+    assert profile.similarity(hiring, story, rarity)[0] > 0.0
+
+
+def test_headlines_alone_may_share_one_word() -> None:
+    """A feed without summaries gives a report a handful of words: two headlines of one event
+    sharing a rare name join, as they did before MIN_SHARED."""
+    first = profile.terms("Zorvath dam breaks above Kelmira", "")
+    second = profile.terms("Thousands flee as Zorvath floods", "")
+    assert len(first) < profile.HEADLINE_TERMS and len(second) < profile.HEADLINE_TERMS
+    story = Profile(1)
+    story.add(first, T0)
+    assert profile.place(second, T0, [story], Rarity({}, 1000), SETTINGS).story == 1
 
 
 def test_keys_are_the_rarest_terms_and_at_most_eight() -> None:
