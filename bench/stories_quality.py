@@ -8,7 +8,8 @@ Each pair is put through stories.profile as service/grouping does it: report a s
 (its profile), and report b joins it or not (`profile.place`, with the copy test of
 stories.fingerprint); how rare each word is comes from an archive of the evaluation's own
 reports plus the background reports (`--archive`, default the rules evaluation reports), as
-the pipeline's rarity counts come from its archive. The positive class is "same story".
+the pipeline's rarity counts come from its archive, less report b itself (the archive counts a
+report once it is placed). The positive class is "same story".
 Index-key recall is the share of same=true pairs whose two reports share one of their index
 keys (`profile.keys`), i.e. that the archive index would bring together. The pairs in
 tests/data/stories_eval/holdout/ were written after the first method and are reported on

@@ -62,7 +62,6 @@ def test_an_idle_worker_stops_and_the_next_task_starts_another(monkeypatch) -> N
     assert second != first and _alive(second) is False  # closed with the pool
 
 
-
 class _SlowClose:
     """The worker's socket, closing slowly and noting whether two closes ever overlap."""
 
