@@ -32,10 +32,9 @@ story to another event; and in a story of several reports, a term only one of th
 half (ALONE), so a report that speaks of two events lends the second one little. A report
 that shares fewer than MIN_SHARED words with a story is not close to it (headlines alone
 excepted): one name and a figure ("Hitachi", "1,000") tell of the same actor, not of one
-event. A story stops
-taking reports `quiet_hours` after its last one: a long-running event then starts a new story,
-shown as its own alert. Copies (shingle Jaccard ≥ near_duplicate with one of the story's
-reports) always join.
+event. A story stops taking reports `quiet_hours` after its last one: a long-running event
+then starts a new story, shown as its own alert. Copies (shingle Jaccard ≥ near_duplicate
+with one of the story's reports) always join.
 
 The constants were set on the first two months of a real labelled corpus and the project's
 labelled pairs (README, "Stories"); a story's profile JSON is unchanged by them.
