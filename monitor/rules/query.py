@@ -112,7 +112,7 @@ MAX_COUNT = 20  # {n}; an article that names a side 20 times is about it
 LIST_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a query has thousands, and a frozen __init__ costs 3x
 class _Lexeme:
     kind: str  # "(", ")", "AND", "OR", "NOT", "NEAR", "field", "list", "term", "count" or "end"
     position: int  # offset in the query
