@@ -64,8 +64,8 @@ class Listed(Or):
 
     name: str  # the list's name, without "@"
     position: int  # offset of the "@" in the query
-    keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # TermList.keys
-    by_key: Mapping[_Key, Term] = field(default_factory=dict, compare=False, repr=False)  # TermList.by_key
+    keys: frozenset[str] = field(compare=False, repr=False)  # TermList.keys
+    by_key: Mapping[_Key, Term] = field(compare=False, repr=False)  # TermList.by_key
 
 
 def make_term_list(
