@@ -32,9 +32,15 @@ WRITER_LIBRARIES = ("sqlite_utils", "click", "pluggy", "dateutil")
 # and what no such command needs (README "CLI start-up"): shutil with bz2 and lzma (argparse's
 # formatter asks it the terminal's width), zoneinfo with sysconfig (checking [[chats]] zones)
 STDLIB_LEFT_OUT = ("shutil", "bz2", "lzma", "zoneinfo", "sysconfig")
-# per command: the monitor modules it does without
+# per command: the modules it does without (json: only --json prints it)
 MODULES_LEFT_OUT = {
-    "rules check": ("monitor.rules.trial", "monitor.rules.explain", "monitor.archive", "monitor.ingest"),
+    "rules check": (
+        "monitor.rules.trial",
+        "monitor.rules.explain",
+        "monitor.archive",
+        "monitor.ingest",
+        "json",
+    ),
     "search": ("monitor.rules", "monitor.ingest"),
     "status": ("monitor.rules",),
     "feeds list": ("monitor.rules",),
