@@ -76,7 +76,7 @@ def _prepare(
         story = profile.Profile(0)
         story.add(counts, published)
         key = profile.rarity_key(f"{title} {body}")
-        joined = StoryJoin(key, tuple(counts), story.to_json(), 0.0, "new story")
+        joined = StoryJoin(key, tuple(counts), story.to_text(), 0.0, "new story")
         kept = ArticleFingerprint(fp.published, fp.signature, ())  # as grouping keeps it (its signature)
         prepared.append((title, body, published, kept.to_json(), profile.keys(counts, _RARITY), joined))
     return prepared

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from operator import itemgetter
+from typing import TypeVar
 
 from monitor.archive.sqltime import from_iso, iso
 
@@ -48,6 +49,7 @@ MAX_LASTS = 200_000  # cached times of stories' last reports
 MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _TIME = itemgetter(0)
+_Row = TypeVar("_Row", str, str | bytes)
 
 Posting = tuple[str, int]  # (published ISO, article id), as story_keys orders them
 
@@ -72,7 +74,7 @@ class StoryMemory:
         self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
         self.lasts: dict[int, str | None] = {}  # story → its profile's last report, ISO (cached)
-        self.fingerprints: dict[int, str | None] = {}  # article → fingerprint JSON (cached)
+        self.fingerprints: dict[int, str | bytes | None] = {}  # article → fingerprint as stored (cached)
         self.postings: dict[str, list[Posting]] = {}  # key → (published, article), sorted
         self.story_of: dict[int, int] = {}  # article (with postings in memory) → story
         self._published: dict[int, str] = {}  # article (with postings in memory) → published
@@ -145,12 +147,12 @@ class StoryMemory:
 
     def cached(
         self,
-        table: dict[int, str | None],
+        table: dict[int, _Row | None],
         wanted: Sequence[int],
-        read: Callable[[list[int]], dict[int, str]],
+        read: Callable[[list[int]], dict[int, _Row]],
         limit: int,
-    ) -> dict[int, str]:
-        """Id → JSON from `table` (profiles or fingerprints), what it lacks read and kept."""
+    ) -> dict[int, _Row]:
+        """Id → row from `table` (profiles or fingerprints), what it lacks read and kept."""
         missing = [i for i in wanted if i not in table]
         if missing:
             if len(table) + len(missing) > limit:
@@ -164,7 +166,7 @@ class StoryMemory:
     # --- writes (stories.py, on this connection) --------------------------------------
 
     def indexed(
-        self, article_id: int, story_id: int, published: str, fingerprint: str, keys: Sequence[str]
+        self, article_id: int, story_id: int, published: str, fingerprint: str | bytes, keys: Sequence[str]
     ) -> None:
         if not self.loaded:
             return

@@ -35,7 +35,13 @@ shown as its own alert. Copies (shingle Jaccard ≥ near_duplicate with one of t
 reports) always join.
 
 The constants were set on the first two months of a real labelled corpus and the project's
-labelled pairs (README, "Stories"); a story's profile JSON is unchanged by them.
+labelled pairs (README, "Stories"); a story's stored profile is unchanged by them.
+
+TEXT_FORMAT, how the archive keeps a profile (Profile.to_text; half the bytes of its JSON, read
+in half the time): a first line "LAST FIRST REPORTS" (ISO times, "-" for none), then one line
+per count: "COUNT/REPORTS term term ...", REPORTS being how many of its reports have those
+terms. Profile.parse reads it and the JSON that archives kept before (archive migration m015
+rewrites those).
 """
 
 from __future__ import annotations
@@ -200,8 +206,8 @@ class Profile:
         for term, c in counts.items():
             self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
             self.reported[term] = self.reported.get(term, 0) + 1
-        if len(self.counts) > PROFILE_TERMS * 2:
-            self.counts = dict(sorted(self.counts.items(), key=lambda kv: -kv[1])[:PROFILE_TERMS])
+        if len(self.counts) > PROFILE_TERMS * 2:  # ties by term: the same terms kept in any order
+            self.counts = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS])
             self.reported = {t: self.reported.get(t, 1) for t in self.counts}
         self.first = published if self.first is None else min(self.first, published)
         self.last = published if self.last is None else max(self.last, published)
@@ -227,6 +233,40 @@ class Profile:
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
+    def to_text(self) -> str:
+        """The profile as the archive keeps it (TEXT_FORMAT): its last and first report's times
+        and its number of reports, then one line per (count, reports having it) and its terms."""
+        groups: dict[tuple[float, int], list[str]] = {}
+        reported = self.reported
+        for term, c in self.counts.items():
+            groups.setdefault((round(c, 3), reported.get(term, 1)), []).append(term)
+        head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
+        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())])
+
+    @classmethod
+    def parse(cls, story: int, text: str) -> Profile:
+        """A profile as to_text wrote it, or as to_json did (archives before TEXT_FORMAT)."""
+        if text.startswith("{"):
+            return cls.from_json(story, text)
+        lines = text.split("\n")
+        last, first, reports = lines[0].split(" ")
+        counts: dict[str, float] = {}
+        shared: dict[str, int] = {}
+        for line in lines[1:]:
+            value, *words = line.split(" ")
+            c, n = value.split("/")
+            counts.update(dict.fromkeys(words, float(c)))
+            if n != "1":
+                shared.update(dict.fromkeys(words, int(n)))
+        return cls(
+            story=story,
+            counts=counts,
+            reported={t: shared.get(t, 1) for t in counts} if shared else dict.fromkeys(counts, 1),
+            first=None if first == "-" else datetime.fromisoformat(first),
+            last=None if last == "-" else datetime.fromisoformat(last),
+            reports=int(reports),
+        )
+
     @classmethod
     def from_json(cls, story: int, text: str) -> Profile:
         data = json.loads(text)
@@ -238,6 +278,10 @@ class Profile:
             last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
             reports=int(data.get("n", 0)),
         )
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when else "-"
 
 
 @dataclass(frozen=True)
