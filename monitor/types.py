@@ -237,7 +237,7 @@ class NewArticle:
     first_seen: datetime  # when monitor first saw it
     matches: tuple[RuleMatch, ...]  # rules that fired
     story: int | None = None  # story it joins: an archived story's id; < 0 a story new in this save
-    fingerprint: str | bytes | None = None  # stories.ArticleFingerprint as stored (stories.lookup), for copies
+    fingerprint: str | bytes | None = None  # stories.ArticleFingerprint as stored (stories.lookup)
     story_keys: tuple[str, ...] = ()  # index keys under which later reports will find it
     joined: StoryJoin | None = None  # how it was placed: its story's new profile, rarity counts
 

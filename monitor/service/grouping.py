@@ -46,7 +46,7 @@ AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Repor
 @dataclass(frozen=True)
 class Placement:
     story: int  # an archived story's id, or < 0 for a story this batch starts
-    fingerprint: str | bytes  # ArticleFingerprint as stored (lookup.stored_fingerprint: its signature alone after COLD_START)
+    fingerprint: str | bytes  # to store (lookup.stored_fingerprint: its signature alone after COLD_START)
     keys: tuple[str, ...]  # its index keys, to store (profile.keys: at most 8)
     alerts: list[AlertIntent]  # its own alerts: a new story's, or the rules new to its story
     joined: StoryJoin  # why it is where it is, its story's new profile, its terms (for rarity)
@@ -142,7 +142,8 @@ class Grouper:
         for key in (*index_keys, *keys):
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
-        joined = StoryJoin(lang, tuple(counts), self.parsed.written(story_profile), decision.score, decision.reason)
+        written = self.parsed.written(story_profile)  # its text, remembered parsed
+        joined = StoryJoin(lang, tuple(counts), written, decision.score, decision.reason)
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.

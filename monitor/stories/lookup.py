@@ -12,10 +12,10 @@ service/grouping.py uses it, with the candidate stories' profiles, to place each
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-import struct
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
