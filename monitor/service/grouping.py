@@ -20,7 +20,7 @@ For the articles of one feed update (a batch), in order:
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -110,8 +110,9 @@ class Grouper:
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
-        index_keys = profile.keys(counts, rarity)
-        decision = self._decide(index, counts, fp, index_keys, rarity, keys)
+        weighted = profile.vector(counts, rarity)  # its weighted terms: for its keys and its placing
+        index_keys = profile.keys(counts, rarity, report=weighted)
+        decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
         report = (outlet, entry.link)
         story = decision.story
         if story is None:
@@ -165,6 +166,7 @@ class Grouper:
         keys: Sequence[str],
         rarity: profile.Rarity,
         evidence_keys: Sequence[str] = (),
+        report: Mapping[str, float] | None = None,
     ) -> profile.Decision:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
@@ -196,7 +198,7 @@ class Grouper:
             )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
-        return profile.place(counts, fp.published, candidates, rarity, view, copies)
+        return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
 
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open

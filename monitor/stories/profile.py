@@ -53,6 +53,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import snowballstemmer
 
@@ -173,16 +174,29 @@ class Rarity:
     documents: int
 
     def weight(self, term: str) -> float:
-        return math.log((self.documents + 1) / (self.df.get(term, 0) + 1)) + 1.0
+        w = self.weights.get(term)
+        return w if w is not None else math.log(self.documents + 1) + 1.0
+
+    @cached_property
+    def weights(self) -> dict[str, float]:
+        """weight() of each term of `df`, made once: every candidate story asks for them."""
+        n = self.documents + 1
+        return {t: math.log(n / (df + 1)) + 1.0 for t, df in self.df.items()}
 
 
 def vector(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
     return {t: (1.0 + math.log(c) if c >= 1 else c) * rarity.weight(t) for t, c in counts.items() if c > 0}
 
 
-def keys(counts: Mapping[str, float], rarity: Rarity, limit: int = MAX_KEYS) -> tuple[str, ...]:
-    """Index keys: the report's strongest terms (count × rarity), at most `limit`."""
-    weights = vector(counts, rarity)
+def keys(
+    counts: Mapping[str, float],
+    rarity: Rarity,
+    limit: int = MAX_KEYS,
+    report: Mapping[str, float] | None = None,
+) -> tuple[str, ...]:
+    """Index keys: the report's strongest terms (count × rarity), at most `limit`; `report`: its
+    vector(counts, rarity), when made already."""
+    weights = vector(counts, rarity) if report is None else report
     ranked = sorted(weights, key=lambda t: (-weights[t], t))[:limit]
     return tuple(f"w{t}" for t in ranked)
 
@@ -300,19 +314,24 @@ class Decision:
 def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
     """Cosine of the report's and the story's TF-IDF vectors (the story's terms weighed by
     Profile.agreement), and the shared terms that weigh most."""
-    return _similarity(vector(counts, rarity), profile, rarity)
+    a = vector(counts, rarity)
+    return _similarity(a, profile, rarity, math.sqrt(sum(x * x for x in a.values())))
 
 
-def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
+def _similarity(
+    a: Mapping[str, float], profile: Profile, rarity: Rarity, norm_a: float
+) -> tuple[float, list[str]]:
     """similarity with the report's vector `a` made once for all candidates. A term rarity has
     no count for weighs the most (`top`); the story's norm is that weight times its squares,
-    corrected for the terms rarity counts: the cost is in the report's terms, not the story's."""
+    corrected for the terms rarity counts: the cost is in the report's terms, not the story's.
+    `norm_a`: the report vector's norm."""
     top_weight = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
     story = profile.counts
     shared: dict[str, float] = {}
     correction = 0.0
-    for t in sorted(rarity.df.keys() & story.keys()):  # in one order: the same sums, to the last bit
-        w = rarity.weight(t)
+    weights = rarity.weights
+    for t in sorted(weights.keys() & story.keys()):  # in one order: the same sums, to the last bit
+        w = weights[t]
         part = story[t] * profile.agreement(t)
         correction += part * part * (w * w - top_weight * top_weight)
         if t in a:
@@ -323,7 +342,7 @@ def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tup
     if not shared:
         return 0.0, []
     squares_b = max(top_weight * top_weight * profile.squares() + correction, 1e-300)
-    norm = math.sqrt(sum(x * x for x in a.values())) * math.sqrt(squares_b)
+    norm = norm_a * math.sqrt(squares_b)
     top = sorted(shared, key=lambda t: -shared[t])[:5]
     return sum(shared.values()) / norm, top
 
@@ -356,10 +375,11 @@ def place(
     rarity: Rarity,
     settings: StorySettingsView,
     copies: Mapping[int, float] | None = None,
+    report: Mapping[str, float] | None = None,
 ) -> Decision:
     """The story a report joins: a copy's (`copies`: story → best Jaccard, already ≥ the copy
     threshold), else the open story the report is closest to (cosine × closeness ÷ breadth),
-    if close enough; else None."""
+    if close enough; else None. `report`: vector(counts, rarity), when made already."""
     open_profiles = [p for p in profiles if is_open(p, published, settings.quiet_hours)]
     if copies:
         allowed = {p.story for p in open_profiles}
@@ -368,9 +388,11 @@ def place(
             best_j, best_s = max(found, key=lambda x: (x[0], -x[1]))
             return Decision(best_s, 1.0 + best_j, f"copy {best_j:.2f}")
     best: tuple[float, int, list[str]] | None = None
-    report = vector(counts, rarity)
+    if report is None:
+        report = vector(counts, rarity)
+    norm_a = math.sqrt(sum(x * x for x in report.values()))
     for profile in open_profiles:
-        score, top = _similarity(report, profile, rarity)
+        score, top = _similarity(report, profile, rarity, norm_a)
         score *= closeness(profile, published) / breadth(profile)
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])
