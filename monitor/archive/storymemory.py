@@ -8,7 +8,8 @@ fingerprints and their stories' profiles: ten statements and as many JSON parses
     documents, df      term_docs (all languages) and term_df (the terms asked for, a bounded
                        cache that remembers absent terms as 0)
     selective, sharing story_keys of the articles published since `horizon` (KEEP before the
-                       newest), each key's postings sorted by time: a window is two bisections
+                       newest), each key's postings sorted by time: a window is two bisections;
+                       a posting is its article id alone (8 bytes), its time is the article's
     fingerprints       of those articles, as written (a bounded cache)
     profiles, lasts    story_profiles: profiles and when each story's last report came (bounded
                        caches that remember absent profiles): closed stories are never parsed
@@ -33,7 +34,6 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from operator import itemgetter
 from typing import TypeVar
 
 from monitor.archive.sqltime import from_iso, iso
@@ -48,10 +48,8 @@ MAX_PROFILES = 8_000  # cached story profiles (JSON, about 1.2 KB each)
 MAX_LASTS = 200_000  # cached times of stories' last reports
 MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
-_TIME = itemgetter(0)
 _Row = TypeVar("_Row", str, str | bytes)
 
-Posting = tuple[str, int]  # (published ISO, article id), as story_keys orders them
 
 
 class StoryMemory:
@@ -75,7 +73,8 @@ class StoryMemory:
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
         self.lasts: dict[int, str | None] = {}  # story → its profile's last report, ISO (cached)
         self.fingerprints: dict[int, str | bytes | None] = {}  # article → fingerprint as stored (cached)
-        self.postings: dict[str, list[Posting]] = {}  # key → (published, article), sorted
+        # key → its articles, sorted as story_keys orders them: by publication (_published), then id
+        self.postings: dict[str, list[int]] = {}
         self.story_of: dict[int, int] = {}  # article (with postings in memory) → story
         self._published: dict[int, str] = {}  # article (with postings in memory) → published
 
@@ -105,23 +104,25 @@ class StoryMemory:
 
     def selective(self, keys: Sequence[str], low: str, high: str) -> tuple[str, ...]:
         common = set()
+        time = self._published.__getitem__
         for key in set(keys):
             postings = self.postings.get(key)
             if postings is not None:
-                found = bisect_right(postings, high, key=_TIME) - bisect_left(postings, low, key=_TIME)
+                found = bisect_right(postings, high, key=time) - bisect_left(postings, low, key=time)
                 if found > self.max_postings:
                     common.add(key)
         return tuple(k for k in keys if k not in common)
 
     def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
         shared: Counter[int] = Counter()
+        time = self._published.__getitem__
         for key in dict.fromkeys(keys):
             postings = self.postings.get(key)
             if postings is None:
                 continue
-            start = bisect_left(postings, low, key=_TIME)
-            end = bisect_right(postings, high, key=_TIME)
-            shared.update(article for _, article in postings[start:end] if article > after)
+            start = bisect_left(postings, low, key=time)
+            end = bisect_right(postings, high, key=time)
+            shared.update(article for article in postings[start:end] if article > after)
         best = sorted(shared, key=lambda a: (-shared[a], -a))[: self.max_candidates]
         return [(self.story_of[a], a) for a in best]
 
@@ -177,9 +178,10 @@ class StoryMemory:
         if published < self.horizon:
             return
         self.story_of[article_id] = story_id
-        self._published[article_id] = published
+        published = self._published.setdefault(article_id, published)  # as first indexed
+        order = self._order
         for key in dict.fromkeys(keys):
-            insort(self.postings.setdefault(key, []), (published, article_id))
+            insort(self.postings.setdefault(key, []), article_id, key=order)
         if published > self._newest:
             self._newest = published
         if len(self.story_of) > MAX_ARTICLES or self._newest > self._move_at:
@@ -259,12 +261,14 @@ class StoryMemory:
         rows = conn.execute(
             "select key, article_id, story_id, published from story_keys where published >= ?", [self.horizon]
         )
+        ids: dict[int, int] = {}
         for key, article, story, published in rows:
-            published = self._published.setdefault(article, published)  # one string per article
-            self.postings.setdefault(key, []).append((published, article))
+            article = ids.setdefault(article, article)  # one int per article, shared by its postings
+            self._published.setdefault(article, published)  # one string per article
+            self.postings.setdefault(key, []).append(article)
             self.story_of[article] = story
         for postings in self.postings.values():
-            postings.sort()
+            postings.sort(key=self._order)
         stories = list(set(self.story_of.values()))[:MAX_LASTS]  # the stories a look-up can find
         for i in range(0, len(stories), 500):
             chunk = stories[i : i + 500]
@@ -292,16 +296,21 @@ class StoryMemory:
             times = sorted(self._published.values())
             horizon = max(horizon, times[len(times) - MAX_ARTICLES * 3 // 4])
         self._set_horizon(horizon)
-        gone = [a for a, published in self._published.items() if published < self.horizon]
-        for article in gone:
-            del self._published[article], self.story_of[article]
+        time = self._published.__getitem__
         for key in list(self.postings):
             postings = self.postings[key]
-            cut = bisect_left(postings, self.horizon, key=_TIME)
+            cut = bisect_left(postings, self.horizon, key=time)
             if cut == len(postings):
                 del self.postings[key]
             elif cut:
                 del postings[:cut]
+        gone = [a for a, published in self._published.items() if published < self.horizon]
+        for article in gone:
+            del self._published[article], self.story_of[article]
+
+    def _order(self, article: int) -> tuple[str, int]:
+        """Where an article's postings go: as story_keys orders them (published, article)."""
+        return self._published[article], article
 
     def _confirm(self) -> None:
         """The articles written since the last look-up are committed; else start again."""
