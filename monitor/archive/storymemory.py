@@ -51,7 +51,6 @@ MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP bef
 _Row = TypeVar("_Row", str, str | bytes)
 
 
-
 class StoryMemory:
     """The story tables of one connection (the writer's), as far as grouping reads them."""
 

@@ -139,9 +139,10 @@ class ProfileCache:
     def written(self, profile: Profile) -> str:
         """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
         text = profile.to_text()
+        # A copy (the writer goes on adding to its own); rounded as the text holds it when read.
         self._written[text] = Profile(
             profile.story,
-            {t: round(c, 3) for t, c in profile.counts.items()},  # what the text holds
+            dict(profile.counts),
             dict(profile.reported),
             profile.first,
             profile.last,
@@ -160,7 +161,10 @@ class ProfileCache:
             parsed.move_to_end(story)
             return hit[1]
         mine = self._written.pop(data, None)
-        profile = Profile.parse(story, data) if mine is None else replace(mine, story=story)
+        if mine is None:
+            profile = Profile.parse(story, data)
+        else:  # what parsing `data` gives, without parsing it
+            profile = replace(mine, story=story, counts={t: round(c, 3) for t, c in mine.counts.items()})
         parsed[story] = (data, profile)
         if len(parsed) > self.size:
             parsed.popitem(last=False)
