@@ -144,9 +144,12 @@ def without(summary: str, sentences: frozenset[str]) -> str:
     return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
 
 
+_PUNCTUATION = dict.fromkeys(range(0x2000, 0x2070))  # General Punctuation (’ — …): no letters in it
+
+
 def language(text: str) -> str:
     """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
-    if text.isascii():
+    if text.isascii() or max(text[:400].translate(_PUNCTUATION), default="") < "\u0250":  # all latin
         return "latin"
     letters = [c for c in text[:400] if c.isalpha()]
     if not letters:
@@ -238,7 +241,10 @@ class Profile:
 
     def squares(self) -> float:
         if self._squares is None:
-            self._squares = sum((c * self.agreement(t)) ** 2 for t, c in self.counts.items())
+            if self.reports <= 1:  # every agreement is 1.0: the same sum, without asking each term
+                self._squares = sum(c**2 for c in self.counts.values())
+            else:
+                self._squares = sum((c * self.agreement(t)) ** 2 for t, c in self.counts.items())
         return self._squares
 
     def to_json(self) -> str:
