@@ -45,7 +45,7 @@ MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
 MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
 MAX_PROFILES = 8_000  # cached story profiles (JSON, about 1.2 KB each)
-MAX_LASTS = 200_000  # cached times of stories' last reports
+MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
 MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _Row = TypeVar("_Row", str, str | bytes)

@@ -105,9 +105,9 @@ def _word(raw: str) -> str | None:
 
 
 # A word as written → _word(it): news repeats its words, and a look-up costs less than folding
-# and stemming again. The only cache of words: bounded (about 20 MB at most).
+# and stemming again. The only cache of words: bounded (about 100 bytes a word, 7 MB at most).
 _WORDS: dict[str, str | None] = {}
-WORDS_KEPT = 1 << 17
+WORDS_KEPT = 1 << 16
 
 
 def terms(title: str, summary: str) -> Terms:
