@@ -344,7 +344,8 @@ class RuleSet:
         self._anchored = {key: frozenset(numbers) for key, numbers in anchored.items()}
         self._anchors = frozenset(anchored)
         self._always = frozenset(always)
-        self._lead = any(_uses_lead(query.root) for query in queries)  # find the opening sentence
+        self._leads = tuple(_uses_lead(query.root) for query in queries)  # find the opening sentence
+        self._lead = any(self._leads)
 
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
@@ -383,15 +384,16 @@ class RuleSet:
     def fires(self, rule_id: str, title: str, summary: str) -> bool:
         """Whether one rule fires on an article: match() for that rule alone, unexplained."""
         number = self._numbers[rule_id]
-        article, candidates = self._article(title, summary)
+        article, candidates = self._article(title, summary, lead=self._leads[number])
         return article is not None and number in candidates and self._plans[number].passes(article)
 
     def _article(
-        self, title: str, summary: str, whole: bool = False
+        self, title: str, summary: str, whole: bool = False, lead: bool = True
     ) -> tuple[_Article | None, frozenset[int]]:
         """The article folded and indexed, and the rules that may match it (no article if none may).
 
-        `whole`: the article even if no rule may match it (to explain every clause).
+        `whole`: the article even if no rule may match it (to explain every clause); `lead`: False
+        when the rules asked about say no lead: (its opening sentence is not looked for).
         """
         fields = (FoldedField(title), FoldedField(summary))
         in_title, in_summary = self._index.present(fields[0]), self._index.present(fields[1])
@@ -399,7 +401,7 @@ class RuleSet:
         candidates = self._always.union(*map(self._anchored.__getitem__, either & self._anchors))
         if not (candidates or whole):
             return None, candidates
-        if not self._lead:  # no rule says lead:
+        if not (lead and self._lead):  # no rule says lead:
             return _Article(fields, (in_title, in_summary, either), self._index), candidates
         opening, in_opening = self._opening(fields[1], lead_end(summary))
         present = (in_title, in_summary, either, in_title | in_opening, in_opening)
@@ -434,9 +436,7 @@ class RuleSet:
 def _uses_lead(node: Node) -> bool:
     if isinstance(node, Field) and node.name == "lead":
         return True
-    if isinstance(node, Listed):
-        return False  # terms only
-    children = node.children if isinstance(node, And | Or | Near) else ()
+    children = node.children if isinstance(node, And | Near) or type(node) is Or else ()  # a Listed: terms
     if isinstance(node, Not | Field | Count):
         children = (node.child,)
     return any(_uses_lead(child) for child in children)

@@ -147,3 +147,16 @@ def test_a_long_example_is_shortened_to_one_line() -> None:
 def test_shipped_rule_examples_hold() -> None:
     rules = load_rules([ROOT / "rules"])
     assert [str(failure) for failure in check_examples(rules)] == []
+
+
+def test_examples_of_a_lead_rule_beside_others(tmp_path: Path) -> None:
+    """rules check runs each example on its own rule: the opening sentence is found for a lead: rule."""
+    text = RULE.format(id="lead-quad", query="lead:Quad") + (
+        'must_match = ["Talks\\nQuad meets. Then more."]\n'
+        'must_not_match = ["Talks\\nFirst sentence here. Then Quad later."]\n'
+    )
+    text += RULE.format(id="any-quad", query="Quad") + 'must_match = ["Talks\\nFirst sentence. Then Quad."]\n'
+    rules = load_rules([write(tmp_path, "r.toml", text)])
+    assert check_examples(rules) == []
+    assert rules.fires("lead-quad", "Talks", "First one. Then Quad.") is False
+    assert rules.fires("any-quad", "Talks", "First one. Then Quad.") is True
