@@ -7,7 +7,7 @@
 The resolved terms keep the list's spelling, so an alert names the element that matched
 ("New Delhi", not "@india"). A list cannot name another list: each reads in one place.
 Every reference to a list shares the list's one tuple of terms and their keys (`Listed`):
-the shipped rules refer to their lists some 1,900 times, 87,000 terms in all.
+the shipped rules refer to their 54 lists 885 times, 94,000 terms in all.
 """
 
 from __future__ import annotations
