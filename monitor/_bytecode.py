@@ -45,7 +45,7 @@ def install() -> None:
 
 
 def _exec(source: Any, globals: Any = None, locals: Any = None) -> None:
-    if type(source) is str:
+    if type(source) is str and _ours(globals):
         code = _codes.get(source)
         if code is None:
             # as dataclasses' exec(str) compiles it: dont_inherit, or this module's
@@ -54,6 +54,13 @@ def _exec(source: Any, globals: Any = None, locals: Any = None) -> None:
             _compiled.append(source)
         source = code
     exec(source, globals, locals)
+
+
+def _ours(globals: Any) -> bool:
+    """Whether the dataclass is monitor's (its module's globals): the libraries the service
+    imports make hundreds more, once per process; the cache is read by every command."""
+    name = globals.get("__name__", "") if isinstance(globals, dict) else ""
+    return name == "monitor" or str(name).startswith("monitor.")
 
 
 def _read(path: Path) -> dict[str, CodeType]:

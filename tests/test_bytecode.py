@@ -6,8 +6,10 @@ import dataclasses
 import marshal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import CodeType
 
 import pytest
 
@@ -17,8 +19,9 @@ from tests.conftest import ROOT
 METHODS = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
 
 
-def make_record() -> type:
-    """A record of the shapes monitor.types has: defaults, a factory, a frozen hash."""
+def make_record(module: str = "monitor.types") -> type:
+    """A record of the shapes monitor.types has (defaults, a factory, a frozen hash), made as
+    if in `module` (dataclasses compiles its methods with that module's globals)."""
 
     class Sample:
         url: str
@@ -26,6 +29,7 @@ def make_record() -> type:
         tags: tuple[str, ...] = ()
         extra: tuple[int, ...] = dataclasses.field(default_factory=tuple)
 
+    Sample.__module__ = module
     return dataclasses.dataclass(frozen=True)(Sample)
 
 
@@ -44,6 +48,23 @@ def test_the_cached_methods_are_the_ones_dataclasses_compiles(monkeypatch: pytes
     assert (first == same, hash(first) == hash(same), repr(first)) == (True, True, repr(other))
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.url = "b"  # type: ignore[misc]
+
+
+def test_only_monitors_records_are_cached() -> None:
+    before = len(_bytecode._codes)
+    make_record(__name__)  # not monitor's (as a library's): compiled as dataclasses does, not kept
+    assert len(_bytecode._codes) == before
+    kept = make_record("monitor.types")
+    assert kept.__init__.__code__ in {inner for code in _bytecode._codes.values() for inner in nested(code)}
+
+
+def nested(code: CodeType) -> Iterator[CodeType]:
+    """A code object and every one defined in it (a cached source defines __create_fn__,
+    which defines the method)."""
+    yield code
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            yield from nested(constant)
 
 
 def test_the_cache_is_saved_whole_and_read_back(tmp_path: Path) -> None:
