@@ -79,7 +79,7 @@ from monitor_cases import (  # noqa: E402
     startup_figures,
     write_config,
 )
-from report import Results, Row, build_rows, markdown, rows_json  # noqa: E402
+from report import Results, Row, build_rows, hour_line, markdown, rows_json  # noqa: E402
 from service_session import run_session  # noqa: E402
 
 CASES = ("cold", "warm", "changed", "memory", "latency", "archive", "startup")
@@ -320,6 +320,7 @@ class Suite:
                     a.service_passes,
                     CHANGE,
                     progress=self.say,
+                    minutes=a.memory_minutes,
                 ),
             )
         self.results.session = session
@@ -351,6 +352,8 @@ class Suite:
                 )
                 + (f"; {joined} joined another sample's story (an edit, not counted)" if joined else "")
             )
+        if session.minutes:
+            self.say(f"service: {hour_line(session)}")
         for error in session.errors[:3]:
             self.say(f"  service error: {error[:300]}")
 
@@ -553,6 +556,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--window", type=float, help="seconds over which they are published (default 60: one interval)"
     )
     p.add_argument("--service-passes", type=int, default=3, help="cold, warm..., changed (default 3)")
+    p.add_argument(
+        "--memory-minutes",
+        type=float,
+        default=0.0,
+        help="keep `monitor run` polling this long in all (e.g. 70), its tree's RSS sampled every "
+        "minute, and print the growth after the first hour (default 0: stop after the samples)",
+    )
     p.add_argument("--warm-runs", type=int, default=2, help="warm passes, the faster kept (default 2)")
     p.add_argument("--workers", type=int, help="reader's update_feeds workers (default: fetch concurrency)")
     p.add_argument("--loop-feeds", type=int, help="feeds the afternoon loop polls (default 50)")
