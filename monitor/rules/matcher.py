@@ -262,6 +262,17 @@ def _compile(root: Node) -> _Plan:
     return _Clauses(tuple(clauses)) if clauses is not None else _plan(root, ANY)
 
 
+# Equal key sets, one object: a term list brought by many rules (or twice by one) compiles to
+# the same set each time, 7 MB of copies in the shipped rules, pickled again to each parser
+# worker. Filled while a RuleSet compiles and emptied after (only sharing, never a result,
+# depends on it, so two RuleSets compiled at once on two threads are still right).
+_SHARED: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(keys: frozenset[str]) -> frozenset[str]:
+    return _SHARED.setdefault(keys, keys)
+
+
 def _conjuncts(node: Node, scope: int, negated: bool) -> list[tuple[int, frozenset[str], bool]] | None:
     """The query as (NOT) OR-lists that must all hold, if it has that shape; else None."""
     if isinstance(node, Field):
@@ -281,7 +292,7 @@ def _or_list(node: Node) -> frozenset[str] | None:
         return frozenset({node.key})
     if isinstance(node, Or):
         parts = [_or_list(child) for child in node.children]
-        return None if any(part is None for part in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+        return None if any(part is None for part in parts) else _shared(frozenset().union(*parts))  # type: ignore[arg-type]
     return None
 
 
@@ -293,13 +304,13 @@ def _plan(node: Node, scope: int) -> _Plan:
     if isinstance(node, Field):
         return _plan(node.child, _SCOPES[node.name])
     if isinstance(node, Near):
-        operands = tuple(frozenset(term.key for term in _terms(child)) for child in node.children)
+        operands = tuple(_shared(frozenset(term.key for term in _terms(child))) for child in node.children)
         return _Close(operands, node.distances, scope)
     if isinstance(node, Count):
-        return _Times(frozenset(term.key for term in _terms(node.child)), node.times, scope)
+        return _Times(_shared(frozenset(term.key for term in _terms(node.child))), node.times, scope)
     if isinstance(node, ListRef):
         raise RuleError(f"@{node.name} was not resolved", position=node.position)
-    keys = frozenset(child.key for child in node.children if isinstance(child, Term))
+    keys = _shared(frozenset(child.key for child in node.children if isinstance(child, Term)))
     parts = tuple(_plan(child, scope) for child in node.children if not isinstance(child, Term))
     return (_AllOf if isinstance(node, And) else _AnyOf)(keys, parts, scope)
 
@@ -342,7 +353,10 @@ class RuleSet:
         self.rules: tuple[Rule, ...] = tuple(rule for rule, _ in compiled)
         self._by_id = {rule.id: rule for rule in self.rules}
         queries = [query for _, query in compiled]
-        self._plans = tuple(_compile(query.root) for query in queries)
+        try:
+            self._plans = tuple(_compile(query.root) for query in queries)
+        finally:
+            _SHARED.clear()
         # each rule's terms in query order, spelt as that rule (or its list) spelt them
         self._written = tuple(
             {term.key: (n, term.text) for n, term in enumerate(query.terms)} for query in queries

@@ -33,22 +33,15 @@ class Term:
     text: str  # as written in the query (quotes included for a phrase) or in the term list
     tokens: tuple[str, ...]  # folded tokens; several for a phrase or a dashed word
     prefix: bool  # the last token matches any word that starts with it ("" after a "-*": any word)
-    position: int  # offset of the term (or of the @name that brought it) in the query
+    position: int  # offset of the term in the query (in its list, for a list's term)
 
-    @cached_property  # in the instance's __dict__, so at()'s copies have it too
+    @cached_property
     def key(self) -> str:
         """Identity for dedupe and matching: `Japan` and `japan` are one term.
 
         Tokens are letters and digits only, so spaces and "*" cannot be ambiguous.
         """
         return " ".join(self.tokens) + ("*" if self.prefix else "")
-
-    def at(self, position: int) -> Term:
-        """This term as an @name at `position` brings it (termlists.resolve_lists). Copied
-        without __init__, which halves the cost: the shipped rules make some 90,000 copies."""
-        copy = object.__new__(Term)
-        copy.__dict__.update(self.__dict__, position=position)
-        return copy
 
 
 @dataclass(frozen=True)
