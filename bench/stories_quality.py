@@ -8,7 +8,8 @@ Each pair is put through stories.profile as service/grouping does it: report a s
 (its profile), and report b joins it or not (`profile.place`, with the copy test of
 stories.fingerprint); how rare each word is comes from an archive of the evaluation's own
 reports plus the background reports (`--archive`, default the rules evaluation reports), as
-the pipeline's rarity counts come from its archive. The positive class is "same story".
+the pipeline's rarity counts come from its archive, less report b itself (the archive counts a
+report once it is placed). The positive class is "same story".
 Index-key recall is the share of same=true pairs whose two reports share one of their index
 keys (`profile.keys`), i.e. that the archive index would bring together. The pairs in
 tests/data/stories_eval/holdout/ were written after the first method and are reported on
@@ -149,8 +150,18 @@ def rarity_of(reports: Iterable[profile.Terms]) -> profile.Rarity:
     return profile.Rarity(df, documents)
 
 
+def before(rarity: profile.Rarity, report: profile.Terms) -> profile.Rarity:
+    """The counts without `report`: the archive counts a report once it is placed, not before."""
+    df = dict(rarity.df)
+    for term in report:
+        df[term] -= 1
+    return profile.Rarity(df, rarity.documents - 1)
+
+
 def verdict(pair: Pair, rarity: profile.Rarity, settings: StorySettings) -> Verdict:
-    """Report a starts a story; does b join it? As service/grouping.Grouper decides."""
+    """Report a starts a story; does b join it? As service/grouping.Grouper decides, with the
+    rarity counts of an archive holding every report of the evaluation but b."""
+    rarity = before(rarity, pair.terms[1])
     story = profile.Profile(1)
     story.add(pair.terms[0], pair.a.published)
     copy = near_copy(pair.a, pair.b)
@@ -160,7 +171,9 @@ def verdict(pair: Pair, rarity: profile.Rarity, settings: StorySettings) -> Verd
     if decision.story is None:  # the closeness it fell short with, for the report
         score, top = profile.similarity(pair.terms[1], story, rarity)
         score *= profile.closeness(story, pair.b.published)
-        shown = ", ".join(top) or "nothing shared"
+        shown = ", ".join(top[:5]) or "nothing shared"
+        if score == 0 and 0 < len(top) < profile.MIN_SHARED:
+            shown += f"; fewer than {profile.MIN_SHARED} words shared"
         open_ = profile.is_open(story, pair.b.published, settings.quiet_hours)
         return Verdict(False, score, f"new story ({score:.2f}: {shown}{'' if open_ else '; closed'})")
     return Verdict(True, decision.score, decision.reason)

@@ -161,8 +161,8 @@ def test_suite_runs_tiny(tmp_path: Path) -> None:
         assert search["cli_hits"] == search["hits"] > 0, search  # monitor found what raw SQL found
 
 
-def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
-    """bench/stories_real.py on three invented events of two reports each, over two days."""
+def _invented_corpus(folder: Path) -> Path:
+    """Three invented events of two reports each, over two days, in stories_real's format."""
     rows = []
     events = [
         ("dam", "Zorvath dam breaks above Kelmira"),
@@ -182,8 +182,30 @@ def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
                     "url": f"https://{outlet.split()[0].lower()}.example/{event}",
                 }
             )
-    corpus = tmp_path / "corpus.jsonl"
+    corpus = folder / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return corpus
+
+
+def test_stories_offline_places_a_small_invented_corpus_in_several_orders(tmp_path) -> None:
+    corpus = _invented_corpus(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "bench/stories_offline.py", "--corpus", str(corpus), "--orders", "2", "--joins"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("order 0: pair P ") and lines[1].startswith("order 1: ")
+    assert lines[2].startswith("mean of 2: ") and "hidden" in lines[2]
+    assert lines[3].startswith("right joins: ") and lines[4].startswith("wrong joins: ")
+
+
+def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
+    """bench/stories_real.py on three invented events of two reports each, over two days."""
+    corpus = _invented_corpus(tmp_path)
     result = subprocess.run(
         [sys.executable, "bench/stories_real.py", "--corpus", str(corpus)],
         cwd=ROOT,

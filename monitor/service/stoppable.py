@@ -81,6 +81,9 @@ class _Worker:
             theirs.close()
         self.conn: Connection = Connection(ours.detach())
         self.ready = False
+        # close() and the worker's own pool thread may kill it at once: its socket is closed
+        # once (a second close could hit a descriptor the process has opened since)
+        self._killing = threading.Lock()
         try:
             self.conn.send((setup, args))
         except OSError:  # it died at once (a broken interpreter, no memory)
@@ -113,13 +116,14 @@ class _Worker:
         return self.process.poll() is None and not self.conn.closed
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.conn.close()
+        with self._killing:
+            if self.process.poll() is None:
+                self.process.kill()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.conn.close()
 
 
 _Job = tuple[Callable[..., Any], tuple[Any, ...], float, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]

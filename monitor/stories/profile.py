@@ -29,10 +29,12 @@ so any report finds more of its own in a big story than in a small one). It join
 story it is closest to when that closeness reaches `min_similarity`; it is decided against the
 story as a whole, so a report that resembles only the story's newest member cannot pull the
 story to another event; and in a story of several reports, a term only one of them has counts
-half (ALONE), so a report that speaks of two events lends the second one little. A story stops
-taking reports `quiet_hours` after its last one: a long-running event then starts a new story,
-shown as its own alert. Copies (shingle Jaccard ≥ near_duplicate with one of the story's
-reports) always join.
+half (ALONE), so a report that speaks of two events lends the second one little. A report
+that shares fewer than MIN_SHARED words with a story is not close to it (headlines alone
+excepted): one name and a figure ("Hitachi", "1,000") tell of the same actor, not of one
+event. A story stops taking reports `quiet_hours` after its last one: a long-running event
+then starts a new story, shown as its own alert. Copies (shingle Jaccard ≥ near_duplicate
+with one of the story's reports) always join.
 
 The constants were set on the first two months of a real labelled corpus and the project's
 labelled pairs (README, "Stories"); a story's profile JSON is unchanged by them.
@@ -58,6 +60,8 @@ ALONE = 0.5  # in a story of several reports, a term only one of them has counts
 NAME_WEIGHT = 1.5  # a capitalised word (most often a name) counts as one and a half
 AGE_HOURS = 24.0  # a story's closeness fades by e every this many hours after its first report
 SIZE = 1.3  # a story of n reports needs 1 + SIZE·ln(n) times the closeness of a story of one
+MIN_SHARED = 3  # words a report shares with a story before it can be close to it (see _similarity)
+HEADLINE_TERMS = 12  # a report or story of fewer words is a headline alone: one shared word may do
 
 Terms = dict[str, float]  # word → count (title words count TITLE_WEIGHT)
 
@@ -262,7 +266,11 @@ def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) ->
 def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
     """similarity with the report's vector `a` made once for all candidates. A term rarity has
     no count for weighs the most (`top`); the story's norm is that weight times its squares,
-    corrected for the terms rarity counts: the cost is in the report's terms, not the story's."""
+    corrected for the terms rarity counts: the cost is in the report's terms, not the story's.
+    A report sharing fewer than MIN_SHARED words with the story is not close to it, however
+    rare they are: one name (a company, a court, a spokesperson), with perhaps a figure, tells
+    of the same actor, not of one event. Headlines alone (fewer than HEADLINE_TERMS words: a
+    feed without summaries) have few words to share, and are exempt."""
     top_weight = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
     story = profile.counts
     shared: dict[str, float] = {}
@@ -276,8 +284,8 @@ def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tup
     for t in a:
         if t in story and t not in rarity.df:
             shared[t] = a[t] * story[t] * profile.agreement(t) * top_weight
-    if not shared:
-        return 0.0, []
+    if not shared or (len(shared) < MIN_SHARED and min(len(a), len(story)) >= HEADLINE_TERMS):
+        return 0.0, sorted(shared, key=lambda t: -shared[t])
     squares_b = max(top_weight * top_weight * profile.squares() + correction, 1e-300)
     norm = math.sqrt(sum(x * x for x in a.values())) * math.sqrt(squares_b)
     top = sorted(shared, key=lambda t: -shared[t])[:5]

@@ -209,14 +209,15 @@ def test_stories_show_explains_and_split_corrects(newsroom):
 
 
 def test_a_name_common_in_the_archive_stops_counting_as_evidence(newsroom):
-    """Two reports of two events share a name and little else: while the name is rare, it is
-    evidence of one story; the background's mayor, named in every report, is none."""
+    """Two reports of two events share a name and little else (their other shared words are
+    everyday ones): while the name is rare, it is evidence of one story; the background's
+    mayor, named in every report, is none."""
 
     def reports(name: str) -> tuple[Item, Item]:
         festival = item(
             f"{name}-festival",
             f"Mayor {name} opens harbour festival",
-            f"Mayor {name} opened the harbour festival with boats and music.",
+            f"Mayor {name} opened the harbour festival with boats and music; stalls stay till late.",
             5,
         )
         fares = item(

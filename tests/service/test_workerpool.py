@@ -60,3 +60,49 @@ def test_an_idle_worker_stops_and_the_next_task_starts_another(monkeypatch) -> N
     first, stopped, second = asyncio.run(run())
     assert stopped
     assert second != first and _alive(second) is False  # closed with the pool
+
+
+class _SlowClose:
+    """The worker's socket, closing slowly and noting whether two closes ever overlap."""
+
+    def __init__(self, conn: object) -> None:
+        self.conn, self.inside, self.overlapped = conn, 0, False
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.inside += 1
+        self.overlapped |= self.inside > 1
+        time.sleep(0.2)
+        self.conn.close()  # type: ignore[attr-defined]
+        self.inside -= 1
+
+
+def test_a_worker_killed_from_two_threads_at_once_closes_its_socket_once() -> None:
+    """Pool.close() and the worker's own pool thread may kill one worker together (both wake
+    when its process exits): its socket is closed by one of them at a time, never twice at
+    once (a second close of a descriptor can hit one the process has opened since, or raise
+    EBADF, as the stories bench saw)."""
+    import threading
+
+    worker = stoppable._Worker(os.getpid, ())
+    conn = worker.conn = _SlowClose(worker.conn)  # type: ignore[assignment]
+    ready = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def kill() -> None:
+        ready.wait()
+        try:
+            worker.kill()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=kill) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and not conn.overlapped
+    assert conn.closed and not worker.alive

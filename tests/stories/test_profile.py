@@ -72,14 +72,51 @@ def test_a_word_common_in_the_archive_weighs_less_than_a_rare_one() -> None:
 def test_a_name_common_in_the_archive_stops_counting_as_evidence() -> None:
     """Two reports of different events sharing a name: while the name is rare they look like
     one story; once most of the archive names it, they do not."""
-    one = profile.terms("Varnock opens harbour festival", "Varnock opened the harbour festival.")
-    other = profile.terms("Varnock rejects bus fare rise", "Varnock said fares stay as they are.")
+    one = profile.terms("Varnock council opens harbour festival", "The Varnock city council opened it.")
+    other = profile.terms("Varnock council rejects bus fare rise", "The Varnock city council kept fares.")
     story = Profile(1)
     story.add(one, T0)
-    rare = Rarity({"varnock": 1}, 1000)
-    common = Rarity({"varnock": 700}, 1000)
+    usual = {"council": 600, "citi": 700}  # words of any city's news
+    rare = Rarity({**usual, "varnock": 1}, 1000)
+    common = Rarity({**usual, "varnock": 700}, 1000)
     assert profile.place(other, T0, [story], rare, SETTINGS).story == 1
     assert profile.place(other, T0, [story], common, SETTINGS).story is None
+
+
+def test_one_shared_name_and_a_figure_are_not_one_event() -> None:
+    """However rare, a name and a figure are all two reports of a company's two announcements
+    share: fewer than MIN_SHARED words shared is no closeness; a third shared word makes one."""
+    hire = profile.terms(
+        "Zorvath to hire 1,000 engineers",
+        "Zorvath will add 1,000 engineers at its Kelmira centre by 2028, writing rail signalling software.",
+    )
+    order = profile.terms(
+        "Zorvath wins power line order",
+        "Zorvath will supply converter stations for a 1,000 MW link to Varnock, a utility said.",
+    )
+    assert min(len(hire), len(order)) >= profile.HEADLINE_TERMS  # reports with a lead
+    story = Profile(1)
+    story.add(hire, T0)
+    rarity = Rarity({}, 1000)  # every word as rare as can be
+    assert profile.similarity(order, story, rarity) == (0.0, ["zorvath", "1,000"])
+    assert profile.place(order, T0, [story], rarity, SETTINGS).story is None
+    hiring = profile.terms(
+        "Zorvath: 1,000 jobs coming to Kelmira",
+        "Zorvath plans 1,000 posts at a Kelmira campus, the company told reporters on a video call.",
+    )
+    assert len(hiring) >= profile.HEADLINE_TERMS and len(hiring.keys() & hire.keys()) == 3
+    assert profile.similarity(hiring, story, rarity)[0] > 0.0
+
+
+def test_headlines_alone_may_share_one_word() -> None:
+    """A feed without summaries gives a report a handful of words: two headlines of one event
+    sharing a rare name join, as they did before MIN_SHARED."""
+    first = profile.terms("Zorvath dam breaks above Kelmira", "")
+    second = profile.terms("Thousands flee as Zorvath floods", "")
+    assert len(first) < profile.HEADLINE_TERMS and len(second) < profile.HEADLINE_TERMS
+    story = Profile(1)
+    story.add(first, T0)
+    assert profile.place(second, T0, [story], Rarity({}, 1000), SETTINGS).story == 1
 
 
 def test_keys_are_the_rarest_terms_and_at_most_eight() -> None:
