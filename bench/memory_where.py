@@ -138,10 +138,12 @@ async def released(config_path: Path) -> None:
 
 
 async def cold_pass(config_path: Path) -> None:
-    from monitor.app import poll_once
+    """The pass alone (its alerts stay queued: no console output)."""
+    from monitor.app import open_app
     from monitor.config.load import load_config
 
-    report, _ = await poll_once(load_config(config_path, environ={}))
+    async with open_app(load_config(config_path, environ={})) as app:
+        report = await app.pipeline.run_pass()
     print(f"pass: {report.feeds} feeds, {report.new_articles} new articles, {len(report.errors)} errors")
 
 
