@@ -16,7 +16,9 @@ process, or the `monitor` CLI as a subprocess):
     warm      the same feeds again, all answering 304
     changed   farm.change(0.1, 5): a tenth of the feeds with 5 new items each, one pass
     memory    `monitor run` (subprocess, Telegram on a loopback fake Bot API) over FEEDS feeds:
-              the peak RSS of its process tree over a cold, a warm and a changed pass
+              the peak RSS of its process tree over a cold, a warm and a changed pass; with
+              --memory-minutes M the service goes on polling for M minutes in all, its tree's
+              RSS sampled every minute, and the growth after the first hour is printed
     latency   the same session at [schedule] interval = INTERVAL: from an item appearing in a
               feed to its alert reaching the Bot API (bench/service_session.py)
     archive   the cold archive grown to ARCHIVE articles through run_pass (more farm feeds,
