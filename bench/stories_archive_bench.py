@@ -42,6 +42,7 @@ from monitor.ingest.schedule import Decision  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
 from monitor.stories import profile  # noqa: E402
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint  # noqa: E402
+from monitor.stories.lookup import stored_fingerprint  # noqa: E402
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StoryJoin, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -66,7 +67,7 @@ def generate(seed: int, count: int) -> list[tuple[str, str, datetime]]:
 
 def _prepare(
     chunk: Sequence[tuple[str, str, datetime]],
-) -> list[tuple[str, str, datetime, str, tuple[str, ...], StoryJoin]]:
+) -> list[tuple[str, str, datetime, str | bytes, tuple[str, ...], StoryJoin]]:
     """What grouping stores for an article that starts its own story: its fingerprint, its
     profile keys (rarity as in a generated archive of this vocabulary: _RARITY), its profile."""
     prepared = []
@@ -76,9 +77,9 @@ def _prepare(
         story = profile.Profile(0)
         story.add(counts, published)
         key = profile.rarity_key(f"{title} {body}")
-        joined = StoryJoin(key, tuple(counts), story.to_json(), 0.0, "new story")
-        kept = ArticleFingerprint(fp.published, fp.signature, ())  # as grouping keeps it (its signature)
-        prepared.append((title, body, published, kept.to_json(), profile.keys(counts, _RARITY), joined))
+        joined = StoryJoin(key, tuple(counts), story.to_text(), 0.0, "new story")
+        kept = stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))  # as grouping keeps it
+        prepared.append((title, body, published, kept, profile.keys(counts, _RARITY), joined))
     return prepared
 
 

@@ -237,7 +237,7 @@ class NewArticle:
     first_seen: datetime  # when monitor first saw it
     matches: tuple[RuleMatch, ...]  # rules that fired
     story: int | None = None  # story it joins: an archived story's id; < 0 a story new in this save
-    fingerprint: str | None = None  # stories.ArticleFingerprint as JSON, for later comparisons
+    fingerprint: str | bytes | None = None  # stories.ArticleFingerprint as stored (stories.lookup)
     story_keys: tuple[str, ...] = ()  # index keys under which later reports will find it
     joined: StoryJoin | None = None  # how it was placed: its story's new profile, rarity counts
 
@@ -248,7 +248,7 @@ class StoryJoin:
 
     language: str  # the rarity counts it adds to (profile.rarity_key: "latin/stems", "cjk/stems", ...)
     terms: tuple[str, ...]  # its distinct terms: each one's document frequency goes up by one
-    profile: str  # its story's profile with it (stories.profile.Profile JSON)
+    profile: str  # its story's profile with it (stories.profile.Profile.to_text)
     score: float  # how close it was to the story (cosine; 1 + Jaccard for a copy; 0 for a new story)
     reason: str  # for humans: the strongest shared terms, "copy 0.82", "new story"
 

@@ -2,9 +2,10 @@
 
     stories      one row per story: first article, title, how many reports, last update
     story_keys   stories.profile.keys of every article (at most 8), with its publication time
-    fingerprints stories.ArticleFingerprint (JSON) of every article (its signature alone
-                 once rarity decides: service/grouping.py)
-    story_profiles  stories.profile.Profile (JSON) of every story: what a report is compared with
+    fingerprints stories.ArticleFingerprint of every article (once rarity decides its signature
+                 alone, a BLOB: service/grouping.py, storyrows.py)
+    story_profiles  stories.profile.Profile (as text: storyrows.py) of every story: what a report
+                 is compared with
     story_joins  how each article was placed: score and reason (`monitor stories show`)
     term_df, term_docs  document frequencies per language, kept as articles are archived
 
@@ -36,6 +37,7 @@ from monitor.archive.storyindex import (  # noqa: F401 (MAX_*, StoryIndex: impor
     profiles,
 )
 from monitor.archive.storymemory import StoryMemory
+from monitor.archive.storyrows import profile_last
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin
 
 if TYPE_CHECKING:  # a parser worker looks stories up (stories.lookup) on a plain sqlite3 connection
@@ -74,7 +76,7 @@ def record_join(
 ) -> None:
     """The article's placement, its story's new profile, and one more document for its terms
     (in `counts`, written by write_counts, when given)."""
-    last = json.loads(joined.profile).get("l")
+    last = profile_last(joined.profile)
     if memory is not None:
         memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile, last)
     conn = db.conn
@@ -151,7 +153,7 @@ def move_article(
 def set_profile(
     db: sqlite_utils.Database, story_id: int, profile: str | None, memory: StoryMemory | None = None
 ) -> None:
-    last = json.loads(profile).get("l") if profile is not None else None
+    last = profile_last(profile) if profile is not None else None
     if memory is not None:
         memory.profile_set(story_id, profile, last)
     if profile is None:
@@ -185,7 +187,7 @@ def index_article(
     article_id: int,
     story_id: int,
     published: str,
-    fingerprint: str,
+    fingerprint: str | bytes,
     keys: Sequence[str],
     memory: StoryMemory | None = None,
 ) -> None:
@@ -256,8 +258,8 @@ class StoriesMixin(ArchiveBase):
         return MemoryIndex(self.conn, memory_of(self))
 
     @reads("read story fingerprints")
-    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
-        """Article id → its fingerprint as JSON (stories.fingerprint.ArticleFingerprint)."""
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
+        """Article id → its fingerprint as stored (stories.lookup.stored_fingerprint)."""
         return fingerprints(self.conn, article_ids)
 
     @reads("read a story's alerts")
@@ -279,7 +281,7 @@ class StoriesMixin(ArchiveBase):
 
     @reads("read story profiles")
     def story_profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
-        """Story id → its profile JSON (stories.profile.Profile)."""
+        """Story id → its profile as text (stories.profile.Profile.to_text)."""
         return profiles(self.conn, story_ids)
 
     @reads("read document frequencies")

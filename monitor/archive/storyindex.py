@@ -26,7 +26,7 @@ MAX_CANDIDATES = 64  # the best-placed ones (see sharing); each costs a comparis
 
 
 def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
-    """Story id → its profile JSON (stories without one are left out)."""
+    """Story id → its profile as stored (archive/storyrows.py; stories without one are left out)."""
     found: dict[int, str] = {}
     for i in range(0, len(story_ids), 500):
         chunk = list(story_ids[i : i + 500])
@@ -122,9 +122,9 @@ def _window(published: datetime, window_hours: float) -> tuple[str, str]:
     return iso(published - span), iso(published + span)
 
 
-def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str]:
-    """Article id → its fingerprint JSON."""
-    found: dict[int, str] = {}
+def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str | bytes]:
+    """Article id → its fingerprint as stored (archive/storyrows.py)."""
+    found: dict[int, str | bytes] = {}
     for i in range(0, len(article_ids), 500):
         chunk = article_ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
@@ -147,7 +147,7 @@ class StoryIndex:
     ) -> list[tuple[int, int]]:
         return sharing(self.conn, keys, published, window_hours, after)
 
-    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         return fingerprints(self.conn, article_ids)
 
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
@@ -183,7 +183,7 @@ class MemoryIndex(StoryIndex):
             return sharing(self.conn, keys, published, window_hours, after)
         return self.memory.sharing(keys, low, high, after)
 
-    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str]:
+    def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         read = partial(fingerprints, self.conn)
         return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
 

@@ -8,7 +8,8 @@ fingerprints and their stories' profiles: ten statements and as many JSON parses
     documents, df      term_docs (all languages) and term_df (the terms asked for, a bounded
                        cache that remembers absent terms as 0)
     selective, sharing story_keys of the articles published since `horizon` (KEEP before the
-                       newest), each key's postings sorted by time: a window is two bisections
+                       newest), each key's postings sorted by time: a window is two bisections;
+                       a posting is its article id alone (8 bytes), its time is the article's
     fingerprints       of those articles, as written (a bounded cache)
     profiles, lasts    story_profiles: profiles and when each story's last report came (bounded
                        caches that remember absent profiles): closed stories are never parsed
@@ -33,7 +34,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from operator import itemgetter
+from typing import TypeVar
 
 from monitor.archive.sqltime import from_iso, iso
 
@@ -44,12 +45,10 @@ MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
 MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
 MAX_PROFILES = 8_000  # cached story profiles (JSON, about 1.2 KB each)
-MAX_LASTS = 200_000  # cached times of stories' last reports
+MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
 MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
-_TIME = itemgetter(0)
-
-Posting = tuple[str, int]  # (published ISO, article id), as story_keys orders them
+_Row = TypeVar("_Row", str, str | bytes)
 
 
 class StoryMemory:
@@ -72,8 +71,9 @@ class StoryMemory:
         self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
         self.lasts: dict[int, str | None] = {}  # story → its profile's last report, ISO (cached)
-        self.fingerprints: dict[int, str | None] = {}  # article → fingerprint JSON (cached)
-        self.postings: dict[str, list[Posting]] = {}  # key → (published, article), sorted
+        self.fingerprints: dict[int, str | bytes | None] = {}  # article → fingerprint as stored (cached)
+        # key → its articles, sorted as story_keys orders them: by publication (_published), then id
+        self.postings: dict[str, list[int]] = {}
         self.story_of: dict[int, int] = {}  # article (with postings in memory) → story
         self._published: dict[int, str] = {}  # article (with postings in memory) → published
 
@@ -103,23 +103,25 @@ class StoryMemory:
 
     def selective(self, keys: Sequence[str], low: str, high: str) -> tuple[str, ...]:
         common = set()
+        time = self._published.__getitem__
         for key in set(keys):
             postings = self.postings.get(key)
             if postings is not None:
-                found = bisect_right(postings, high, key=_TIME) - bisect_left(postings, low, key=_TIME)
+                found = bisect_right(postings, high, key=time) - bisect_left(postings, low, key=time)
                 if found > self.max_postings:
                     common.add(key)
         return tuple(k for k in keys if k not in common)
 
     def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
         shared: Counter[int] = Counter()
+        time = self._published.__getitem__
         for key in dict.fromkeys(keys):
             postings = self.postings.get(key)
             if postings is None:
                 continue
-            start = bisect_left(postings, low, key=_TIME)
-            end = bisect_right(postings, high, key=_TIME)
-            shared.update(article for _, article in postings[start:end] if article > after)
+            start = bisect_left(postings, low, key=time)
+            end = bisect_right(postings, high, key=time)
+            shared.update(article for article in postings[start:end] if article > after)
         best = sorted(shared, key=lambda a: (-shared[a], -a))[: self.max_candidates]
         return [(self.story_of[a], a) for a in best]
 
@@ -145,12 +147,12 @@ class StoryMemory:
 
     def cached(
         self,
-        table: dict[int, str | None],
+        table: dict[int, _Row | None],
         wanted: Sequence[int],
-        read: Callable[[list[int]], dict[int, str]],
+        read: Callable[[list[int]], dict[int, _Row]],
         limit: int,
-    ) -> dict[int, str]:
-        """Id → JSON from `table` (profiles or fingerprints), what it lacks read and kept."""
+    ) -> dict[int, _Row]:
+        """Id → row from `table` (profiles or fingerprints), what it lacks read and kept."""
         missing = [i for i in wanted if i not in table]
         if missing:
             if len(table) + len(missing) > limit:
@@ -164,7 +166,7 @@ class StoryMemory:
     # --- writes (stories.py, on this connection) --------------------------------------
 
     def indexed(
-        self, article_id: int, story_id: int, published: str, fingerprint: str, keys: Sequence[str]
+        self, article_id: int, story_id: int, published: str, fingerprint: str | bytes, keys: Sequence[str]
     ) -> None:
         if not self.loaded:
             return
@@ -175,9 +177,10 @@ class StoryMemory:
         if published < self.horizon:
             return
         self.story_of[article_id] = story_id
-        self._published[article_id] = published
+        published = self._published.setdefault(article_id, published)  # as first indexed
+        order = self._order
         for key in dict.fromkeys(keys):
-            insort(self.postings.setdefault(key, []), (published, article_id))
+            insort(self.postings.setdefault(key, []), article_id, key=order)
         if published > self._newest:
             self._newest = published
         if len(self.story_of) > MAX_ARTICLES or self._newest > self._move_at:
@@ -257,12 +260,14 @@ class StoryMemory:
         rows = conn.execute(
             "select key, article_id, story_id, published from story_keys where published >= ?", [self.horizon]
         )
+        ids: dict[int, int] = {}
         for key, article, story, published in rows:
-            published = self._published.setdefault(article, published)  # one string per article
-            self.postings.setdefault(key, []).append((published, article))
+            article = ids.setdefault(article, article)  # one int per article, shared by its postings
+            self._published.setdefault(article, published)  # one string per article
+            self.postings.setdefault(key, []).append(article)
             self.story_of[article] = story
         for postings in self.postings.values():
-            postings.sort()
+            postings.sort(key=self._order)
         stories = list(set(self.story_of.values()))[:MAX_LASTS]  # the stories a look-up can find
         for i in range(0, len(stories), 500):
             chunk = stories[i : i + 500]
@@ -290,16 +295,21 @@ class StoryMemory:
             times = sorted(self._published.values())
             horizon = max(horizon, times[len(times) - MAX_ARTICLES * 3 // 4])
         self._set_horizon(horizon)
-        gone = [a for a, published in self._published.items() if published < self.horizon]
-        for article in gone:
-            del self._published[article], self.story_of[article]
+        time = self._published.__getitem__
         for key in list(self.postings):
             postings = self.postings[key]
-            cut = bisect_left(postings, self.horizon, key=_TIME)
+            cut = bisect_left(postings, self.horizon, key=time)
             if cut == len(postings):
                 del self.postings[key]
             elif cut:
                 del postings[:cut]
+        gone = [a for a, published in self._published.items() if published < self.horizon]
+        for article in gone:
+            del self._published[article], self.story_of[article]
+
+    def _order(self, article: int) -> tuple[str, int]:
+        """Where an article's postings go: as story_keys orders them (published, article)."""
+        return self._published[article], article
 
     def _confirm(self) -> None:
         """The articles written since the last look-up are committed; else start again."""

@@ -20,7 +20,7 @@ For the articles of one feed update (a batch), in order:
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -46,7 +46,7 @@ AlertsFor = Callable[[EntryData, str | None, Sequence[RuleMatch], Sequence[Repor
 @dataclass(frozen=True)
 class Placement:
     story: int  # an archived story's id, or < 0 for a story this batch starts
-    fingerprint: str  # ArticleFingerprint JSON, to store (its signature alone after COLD_START)
+    fingerprint: str | bytes  # to store (lookup.stored_fingerprint: its signature alone after COLD_START)
     keys: tuple[str, ...]  # its index keys, to store (profile.keys: at most 8)
     alerts: list[AlertIntent]  # its own alerts: a new story's, or the rules new to its story
     joined: StoryJoin  # why it is where it is, its story's new profile, its terms (for rarity)
@@ -110,8 +110,9 @@ class Grouper:
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
-        index_keys = profile.keys(counts, rarity)
-        decision = self._decide(index, counts, fp, index_keys, rarity, keys)
+        weighted = profile.vector(counts, rarity)  # its weighted terms: for its keys and its placing
+        index_keys = profile.keys(counts, rarity, report=weighted)
+        decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
         report = (outlet, entry.link)
         story = decision.story
         if story is None:
@@ -127,7 +128,7 @@ class Grouper:
             alerts = self._join_archived(story, report, entry, outlet, matches)
         if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
             data = index.profiles([story]).get(story)
-            self._profiles[story] = profile.Profile.from_json(story, data) if data else profile.Profile(story)
+            self._profiles[story] = profile.Profile.parse(story, data) if data else profile.Profile(story)
             self._own.add(story)
         if story not in self._own:  # the shared parse (ProfileCache): this batch's own copy to add to
             shared = self._profiles[story]
@@ -142,7 +143,8 @@ class Grouper:
         for key in (*index_keys, *keys):
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
-        joined = StoryJoin(lang, tuple(counts), story_profile.to_json(), decision.score, decision.reason)
+        written = self.parsed.written(story_profile)  # its text, remembered parsed
+        joined = StoryJoin(lang, tuple(counts), written, decision.score, decision.reason)
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.
@@ -164,6 +166,7 @@ class Grouper:
         keys: Sequence[str],
         rarity: profile.Rarity,
         evidence_keys: Sequence[str] = (),
+        report: Mapping[str, float] | None = None,
     ) -> profile.Decision:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
@@ -195,7 +198,7 @@ class Grouper:
             )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
-        return profile.place(counts, fp.published, candidates, rarity, view, copies)
+        return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
 
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open

@@ -47,7 +47,7 @@ def rebuild(texts: list[tuple[str, str, str]]) -> str | None:
     story = profile.Profile(0)
     for title, summary, published in texts:
         story.add(profile.terms(title, summary), datetime.fromisoformat(published.replace("Z", "+00:00")))
-    return story.to_json()
+    return story.to_text()
 
 
 def split(archive: Archive, config: Config, rules: RuleSet, article_id: int, now: datetime) -> str:

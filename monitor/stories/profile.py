@@ -37,7 +37,13 @@ then starts a new story, shown as its own alert. Copies (shingle Jaccard ≥ nea
 with one of the story's reports) always join.
 
 The constants were set on the first two months of a real labelled corpus and the project's
-labelled pairs (README, "Stories"); a story's profile JSON is unchanged by them.
+labelled pairs (README, "Stories"); a story's stored profile is unchanged by them.
+
+TEXT_FORMAT, how the archive keeps a profile (Profile.to_text; half the bytes of its JSON, read
+in half the time): a first line "LAST FIRST REPORTS" (ISO times, "-" for none), then one line
+per count: "COUNT/REPORTS term term ...", REPORTS being how many of its reports have those
+terms. Profile.parse reads it and the JSON that archives kept before (archive migration m015
+rewrites those).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import snowballstemmer
 
@@ -98,9 +105,9 @@ def _word(raw: str) -> str | None:
 
 
 # A word as written → _word(it): news repeats its words, and a look-up costs less than folding
-# and stemming again. The only cache of words: bounded (about 20 MB at most).
+# and stemming again. The only cache of words: bounded (about 100 bytes a word, 7 MB at most).
 _WORDS: dict[str, str | None] = {}
-WORDS_KEPT = 1 << 17
+WORDS_KEPT = 1 << 16
 
 
 def terms(title: str, summary: str) -> Terms:
@@ -137,9 +144,12 @@ def without(summary: str, sentences: frozenset[str]) -> str:
     return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
 
 
+_PUNCTUATION = dict.fromkeys(range(0x2000, 0x2070))  # General Punctuation (’ — …): no letters in it
+
+
 def language(text: str) -> str:
     """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
-    if text.isascii():
+    if text.isascii() or max(text[:400].translate(_PUNCTUATION), default="") < "\u0250":  # all latin
         return "latin"
     letters = [c for c in text[:400] if c.isalpha()]
     if not letters:
@@ -171,16 +181,29 @@ class Rarity:
     documents: int
 
     def weight(self, term: str) -> float:
-        return math.log((self.documents + 1) / (self.df.get(term, 0) + 1)) + 1.0
+        w = self.weights.get(term)
+        return w if w is not None else math.log(self.documents + 1) + 1.0
+
+    @cached_property
+    def weights(self) -> dict[str, float]:
+        """weight() of each term of `df`, made once: every candidate story asks for them."""
+        n = self.documents + 1
+        return {t: math.log(n / (df + 1)) + 1.0 for t, df in self.df.items()}
 
 
 def vector(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
     return {t: (1.0 + math.log(c) if c >= 1 else c) * rarity.weight(t) for t, c in counts.items() if c > 0}
 
 
-def keys(counts: Mapping[str, float], rarity: Rarity, limit: int = MAX_KEYS) -> tuple[str, ...]:
-    """Index keys: the report's strongest terms (count × rarity), at most `limit`."""
-    weights = vector(counts, rarity)
+def keys(
+    counts: Mapping[str, float],
+    rarity: Rarity,
+    limit: int = MAX_KEYS,
+    report: Mapping[str, float] | None = None,
+) -> tuple[str, ...]:
+    """Index keys: the report's strongest terms (count × rarity), at most `limit`; `report`: its
+    vector(counts, rarity), when made already."""
+    weights = vector(counts, rarity) if report is None else report
     ranked = sorted(weights, key=lambda t: (-weights[t], t))[:limit]
     return tuple(f"w{t}" for t in ranked)
 
@@ -204,8 +227,8 @@ class Profile:
         for term, c in counts.items():
             self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
             self.reported[term] = self.reported.get(term, 0) + 1
-        if len(self.counts) > PROFILE_TERMS * 2:
-            self.counts = dict(sorted(self.counts.items(), key=lambda kv: -kv[1])[:PROFILE_TERMS])
+        if len(self.counts) > PROFILE_TERMS * 2:  # ties by term: the same terms kept in any order
+            self.counts = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS])
             self.reported = {t: self.reported.get(t, 1) for t in self.counts}
         self.first = published if self.first is None else min(self.first, published)
         self.last = published if self.last is None else max(self.last, published)
@@ -218,7 +241,10 @@ class Profile:
 
     def squares(self) -> float:
         if self._squares is None:
-            self._squares = sum((c * self.agreement(t)) ** 2 for t, c in self.counts.items())
+            if self.reports <= 1:  # every agreement is 1.0: the same sum, without asking each term
+                self._squares = sum(c**2 for c in self.counts.values())
+            else:
+                self._squares = sum((c * self.agreement(t)) ** 2 for t, c in self.counts.items())
         return self._squares
 
     def to_json(self) -> str:
@@ -231,6 +257,40 @@ class Profile:
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
+    def to_text(self) -> str:
+        """The profile as the archive keeps it (TEXT_FORMAT): its last and first report's times
+        and its number of reports, then one line per (count, reports having it) and its terms."""
+        groups: dict[tuple[float, int], list[str]] = {}
+        reported = self.reported
+        for term, c in self.counts.items():
+            groups.setdefault((round(c, 3), reported.get(term, 1)), []).append(term)
+        head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
+        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())])
+
+    @classmethod
+    def parse(cls, story: int, text: str) -> Profile:
+        """A profile as to_text wrote it, or as to_json did (archives before TEXT_FORMAT)."""
+        if text.startswith("{"):
+            return cls.from_json(story, text)
+        lines = text.split("\n")
+        last, first, reports = lines[0].split(" ")
+        counts: dict[str, float] = {}
+        shared: dict[str, int] = {}
+        for line in lines[1:]:
+            value, *words = line.split(" ")
+            c, n = value.split("/")
+            counts.update(dict.fromkeys(words, float(c)))
+            if n != "1":
+                shared.update(dict.fromkeys(words, int(n)))
+        return cls(
+            story=story,
+            counts=counts,
+            reported={t: shared.get(t, 1) for t in counts} if shared else dict.fromkeys(counts, 1),
+            first=None if first == "-" else datetime.fromisoformat(first),
+            last=None if last == "-" else datetime.fromisoformat(last),
+            reports=int(reports),
+        )
+
     @classmethod
     def from_json(cls, story: int, text: str) -> Profile:
         data = json.loads(text)
@@ -242,6 +302,10 @@ class Profile:
             last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
             reports=int(data.get("n", 0)),
         )
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when else "-"
 
 
 @dataclass(frozen=True)
@@ -260,23 +324,28 @@ class Decision:
 def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
     """Cosine of the report's and the story's TF-IDF vectors (the story's terms weighed by
     Profile.agreement), and the shared terms that weigh most."""
-    return _similarity(vector(counts, rarity), profile, rarity)
+    a = vector(counts, rarity)
+    return _similarity(a, profile, rarity, math.sqrt(sum(x * x for x in a.values())))
 
 
-def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tuple[float, list[str]]:
+def _similarity(
+    a: Mapping[str, float], profile: Profile, rarity: Rarity, norm_a: float
+) -> tuple[float, list[str]]:
     """similarity with the report's vector `a` made once for all candidates. A term rarity has
     no count for weighs the most (`top`); the story's norm is that weight times its squares,
     corrected for the terms rarity counts: the cost is in the report's terms, not the story's.
     A report sharing fewer than MIN_SHARED words with the story is not close to it, however
     rare they are: one name (a company, a court, a spokesperson), with perhaps a figure, tells
     of the same actor, not of one event. Headlines alone (fewer than HEADLINE_TERMS words: a
-    feed without summaries) have few words to share, and are exempt."""
+    feed without summaries) have few words to share, and are exempt. `norm_a`: the report
+    vector's norm."""
     top_weight = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
     story = profile.counts
     shared: dict[str, float] = {}
     correction = 0.0
-    for t in sorted(rarity.df.keys() & story.keys()):  # in one order: the same sums, to the last bit
-        w = rarity.weight(t)
+    weights = rarity.weights
+    for t in sorted(weights.keys() & story.keys()):  # in one order: the same sums, to the last bit
+        w = weights[t]
         part = story[t] * profile.agreement(t)
         correction += part * part * (w * w - top_weight * top_weight)
         if t in a:
@@ -287,7 +356,7 @@ def _similarity(a: Mapping[str, float], profile: Profile, rarity: Rarity) -> tup
     if not shared or (len(shared) < MIN_SHARED and min(len(a), len(story)) >= HEADLINE_TERMS):
         return 0.0, sorted(shared, key=lambda t: -shared[t])
     squares_b = max(top_weight * top_weight * profile.squares() + correction, 1e-300)
-    norm = math.sqrt(sum(x * x for x in a.values())) * math.sqrt(squares_b)
+    norm = norm_a * math.sqrt(squares_b)
     top = sorted(shared, key=lambda t: -shared[t])[:5]
     return sum(shared.values()) / norm, top
 
@@ -320,10 +389,11 @@ def place(
     rarity: Rarity,
     settings: StorySettingsView,
     copies: Mapping[int, float] | None = None,
+    report: Mapping[str, float] | None = None,
 ) -> Decision:
     """The story a report joins: a copy's (`copies`: story → best Jaccard, already ≥ the copy
     threshold), else the open story the report is closest to (cosine × closeness ÷ breadth),
-    if close enough; else None."""
+    if close enough; else None. `report`: vector(counts, rarity), when made already."""
     open_profiles = [p for p in profiles if is_open(p, published, settings.quiet_hours)]
     if copies:
         allowed = {p.story for p in open_profiles}
@@ -332,9 +402,11 @@ def place(
             best_j, best_s = max(found, key=lambda x: (x[0], -x[1]))
             return Decision(best_s, 1.0 + best_j, f"copy {best_j:.2f}")
     best: tuple[float, int, list[str]] | None = None
-    report = vector(counts, rarity)
+    if report is None:
+        report = vector(counts, rarity)
+    norm_a = math.sqrt(sum(x * x for x in report.values()))
     for profile in open_profiles:
-        score, top = _similarity(report, profile, rarity)
+        score, top = _similarity(report, profile, rarity, norm_a)
         score *= closeness(profile, published) / breadth(profile)
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])
