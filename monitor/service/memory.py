@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-# New articles from which a pass is worth a collection and a trim (about 30 ms on a heap of
-# 200 MB): a cold pass, or a changed pass of many feeds; never the service's steady trickle.
+# New articles from which a pass is worth a full collection and a trim (each scans the heap):
+# a cold pass, or a changed pass of many feeds; never the service's steady trickle.
 RELEASE_AFTER = 1000
 
 
