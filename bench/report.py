@@ -334,7 +334,41 @@ def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
         None,
         "s",
     )
-    return [memory, latency, lag]
+    hour = None
+    if s.minutes:
+        growth = s.hour_growth()
+        hour = Row(
+            "memory hour",
+            f"memory over {s.minutes[-1][0] / 60:.0f} min: monitor run, {args.feeds:,} feeds, "
+            f"interval {s.interval:g} s",
+            hour_line(s),
+            "",
+            "",
+            None,
+            "no growth after the first hour",
+            None if growth is None else growth[2] <= growth[0],
+            None if growth is None else (growth[2] - growth[0]) / 1024,
+            None,
+            "MB",
+        )
+    return [memory, latency, lag, hour]
+
+
+def hour_line(s: Session) -> str:
+    """The per-minute RSS of a --memory-minutes session, in one line."""
+    mb = [kb / 1024 for _, kb, _ in s.minutes]
+    line = (
+        f"{len(mb)} samples a minute apart: {mb[0]:.0f} MB at 1 min, most {max(mb):.0f} MB, "
+        f"last {mb[-1]:.0f} MB"
+    )
+    growth = s.hour_growth()
+    if growth is None:
+        return line + " (no sample past the first hour)"
+    most, at_hour, last = (kb / 1024 for kb in growth)
+    return line + (
+        f"; first hour's most {most:.0f} MB, at 60 min {at_hour:.0f} MB, last {last:.0f} MB: "
+        f"{last - most:+.1f} MB over the first hour's most, {last - at_hour:+.1f} MB since the hour"
+    )
 
 
 def _search_rows(r: Results) -> list[Row | None]:

@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 from farm import FarmProcess, breaking_item  # noqa: E402 (sibling scripts)
 from monitor_cases import write_config  # noqa: E402
-from service_memory import LogReader, Sampler, start_monitor_run  # noqa: E402
+from service_memory import LogReader, Sampler, _status, _tree, start_monitor_run  # noqa: E402
 
 from fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
 
@@ -127,6 +127,16 @@ class Session:
     stop_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # level=ERROR lines of the service's log
     seconds: float = 0.0  # the whole session
+    # --memory-minutes: (seconds since the service started, tree RSS kB, processes), every minute
+    minutes: list[tuple[float, int, int]] = field(default_factory=list)
+
+    def hour_growth(self) -> tuple[int, int, int] | None:
+        """(most sampled in the first hour, the sample at the hour, the last sample), kB; None
+        before a sample past the hour."""
+        first = [kb for at, kb, _ in self.minutes if at <= 3600]
+        if not first or self.minutes[-1][0] <= 3600:
+            return None
+        return max(first), first[-1], self.minutes[-1][1]
 
     @property
     def latencies(self) -> list[float]:
@@ -168,6 +178,7 @@ def run_session(
     change: tuple[float, int] = (0.1, 5),
     pass_timeout: float = 1800.0,
     progress: Any = print,
+    minutes: float = 0.0,
 ) -> Session:
     """Run `monitor run` over the farm's feeds `feeds` (indices), with its archive at `db`."""
     session = Session(interval)
@@ -176,7 +187,7 @@ def run_session(
         config = session_config(folder, db, [farm.url(i) for i in feeds], interval, api)
         proc = start_monitor_run(config, folder)
         try:
-            plan = _Plan(feeds, samples, window, passes, change, pass_timeout, db)
+            plan = _Plan(feeds, samples, window, passes, change, pass_timeout, db, minutes)
             _drive(proc, api, farm, folder, session, plan, progress)
         finally:
             if proc.poll() is None:
@@ -195,6 +206,7 @@ class _Plan:
     change: tuple[float, int]
     pass_timeout: float
     db: Path  # the service's archive, read for the feeds' planned checks
+    minutes: float = 0.0  # keep the service running this long in all, its RSS sampled every minute
 
 
 def _drive(
@@ -207,6 +219,11 @@ def _drive(
     progress: Any,
 ) -> None:
     sampler = Sampler(proc.pid).start()
+    began = time.monotonic()
+    minutes_done = threading.Event()
+    if plan.minutes:
+        args = (sampler, began, session.minutes, minutes_done, progress)
+        threading.Thread(target=_every_minute, args=args, name="minute-rss", daemon=True).start()
     rss_at_pass: list[int] = []
 
     def on_line(event: str) -> None:
@@ -258,7 +275,14 @@ def _drive(
             if publisher.done and not pending and len(log.passes) > changed_after[0]:
                 break
         time.sleep(0.2)
+    # --memory-minutes: the service goes on polling on its own (mostly warm passes) until the
+    # minutes are over; its RSS is noted every minute from its start (on a thread).
+    while plan.minutes and proc.poll() is None and time.monotonic() - began < plan.minutes * 60:
+        while len(session.passes) < len(log.passes):
+            record(len(session.passes) + 1)
+        time.sleep(0.5)
     publisher.stop()
+    minutes_done.set()
     sampler.sample()
     session.peak_kb = sum(sampler.hwm.values())
     session.most_sampled_kb = sampler.max_rss
@@ -283,6 +307,17 @@ def _drive(
             sample.fetched = farm.asked_at(sample.feed)
         if sample.delivered is None:
             sample.joined = any(sample.title in text for text in edited)
+
+
+def _every_minute(
+    sampler: Sampler, began: float, out: list[tuple[float, int, int]], done: threading.Event, progress: Any
+) -> None:
+    """Append (seconds since `began`, the tree's RSS kB, its processes) every minute until `done`."""
+    while not done.wait(max(0.0, began + 60 * (len(out) + 1) - time.monotonic())):
+        pids = [pid for pid in _tree(sampler.pid) if _status(pid).get("VmRSS")]
+        rss = sum(_status(pid).get("VmRSS", 0) for pid in pids)
+        out.append((time.monotonic() - began, rss, len(pids)))
+        progress(f"  minute {len(out)}: tree RSS {rss / 1024:.0f} MB in {len(pids)} processes")
 
 
 class _Publisher:

@@ -16,7 +16,9 @@ process, or the `monitor` CLI as a subprocess):
     warm      the same feeds again, all answering 304
     changed   farm.change(0.1, 5): a tenth of the feeds with 5 new items each, one pass
     memory    `monitor run` (subprocess, Telegram on a loopback fake Bot API) over FEEDS feeds:
-              the peak RSS of its process tree over a cold, a warm and a changed pass
+              the peak RSS of its process tree over a cold, a warm and a changed pass; with
+              --memory-minutes M the service goes on polling for M minutes in all, its tree's
+              RSS sampled every minute, and the growth after the first hour is printed
     latency   the same session at [schedule] interval = INTERVAL: from an item appearing in a
               feed to its alert reaching the Bot API (bench/service_session.py)
     archive   the cold archive grown to ARCHIVE articles through run_pass (more farm feeds,
@@ -79,7 +81,7 @@ from monitor_cases import (  # noqa: E402
     startup_figures,
     write_config,
 )
-from report import Results, Row, build_rows, markdown, rows_json  # noqa: E402
+from report import Results, Row, build_rows, hour_line, markdown, rows_json  # noqa: E402
 from service_session import run_session  # noqa: E402
 
 CASES = ("cold", "warm", "changed", "memory", "latency", "archive", "startup")
@@ -323,6 +325,7 @@ class Suite:
                     a.service_passes,
                     CHANGE,
                     progress=self.say,
+                    minutes=a.memory_minutes,
                 ),
             )
         self.results.session = session
@@ -354,6 +357,8 @@ class Suite:
                 )
                 + (f"; {joined} joined another sample's story (an edit, not counted)" if joined else "")
             )
+        if session.minutes:
+            self.say(f"service: {hour_line(session)}")
         for error in session.errors[:3]:
             self.say(f"  service error: {error[:300]}")
 
@@ -557,6 +562,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--window", type=float, help="seconds over which they are published (default 60: one interval)"
     )
     p.add_argument("--service-passes", type=int, default=3, help="cold, warm..., changed (default 3)")
+    p.add_argument(
+        "--memory-minutes",
+        type=float,
+        default=0.0,
+        help="keep `monitor run` polling this long in all (e.g. 70), its tree's RSS sampled every "
+        "minute, and print the growth after the first hour (default 0: stop after the samples)",
+    )
     p.add_argument("--warm-runs", type=int, default=2, help="warm passes, the faster kept (default 2)")
     p.add_argument("--workers", type=int, help="reader's update_feeds workers (default: fetch concurrency)")
     p.add_argument("--loop-feeds", type=int, help="feeds the afternoon loop polls (default 50)")

@@ -78,6 +78,21 @@ def test_service_memory_runs_small() -> None:
     assert float(fields["peak_rss_mb"]) > 0, line
 
 
+def test_memory_where_runs_small() -> None:
+    """A 10-feed cold pass, untraced: the RSS each holder frees, in order."""
+    result = subprocess.run(
+        [sys.executable, "bench/memory_where.py", "--feeds", "10", "--items", "5", "--release"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pass: 10 feeds, 50 new articles, 0 errors" in result.stdout, result.stdout
+    for holder in ("gc.collect + malloc_trim", "archive's StoryMemory dropped", "open_app closed"):
+        assert f"MB freed by: {holder}" in result.stdout, result.stdout
+
+
 # Every row of the suite's table: the cases, each against each of its baselines.
 SUITE_ROWS = {
     "cold vs feedparser": False,  # key: whether the row has a target

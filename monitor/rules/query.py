@@ -33,7 +33,7 @@ class Term:
     text: str  # as written in the query (quotes included for a phrase) or in the term list
     tokens: tuple[str, ...]  # folded tokens; several for a phrase or a dashed word
     prefix: bool  # the last token matches any word that starts with it ("" after a "-*": any word)
-    position: int  # offset of the term (or of the @name that brought it) in the query
+    position: int  # offset of the term in the query (in its list, for a list's term)
 
     @cached_property
     def key(self) -> str:

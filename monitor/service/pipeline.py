@@ -49,6 +49,7 @@ from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.matcher import RuleSet
 from monitor.service.batching import Batcher
 from monitor.service.grouping import Grouper
+from monitor.service.memory import release_memory
 from monitor.service.workers import Analysed, AnalysedFeed, Analyser
 from monitor.stories.lookup import FingerprintCache, ProfileCache
 from monitor.types import (
@@ -128,6 +129,11 @@ class Pipeline:
         limits = HostLimits.from_settings(settings)
         held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
         pooled = self.analyser.use_workers(len(feeds))
+        # Of those, the ones being analysed or analysed and waiting to be saved: a body is some
+        # 90 KB in one piece, its articles analysed ten times that in small objects, and on a
+        # cold pass the archive (story placement) is the slower stage, so they would wait in
+        # memory. Enough to keep every worker and the main process busy, and no more.
+        ready = asyncio.Semaphore(self.analyser.in_flight())
         batch = Batcher(self.archive)
         in_workers = self.analyser.in_workers
 
@@ -139,6 +145,7 @@ class Pipeline:
                 except BaseException:
                     held.release()
                     raise
+            analysing = False
             try:
                 analysed = None
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
@@ -147,10 +154,14 @@ class Pipeline:
                 if isinstance(result, FetchedFeed) and not result.not_modified and result.body is not None:
                     key = feed.key or feed.url
                     headers = located(result.headers, result.final_url)  # relative links resolve there
+                    await ready.acquire()
+                    analysing = True
                     analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
                     result = replace(result, body=None)  # read: not held while it waits to be saved
             except BaseException:
                 held.release()
+                if analysing:
+                    ready.release()
                 raise
             # A feed's analysed articles keep its slot until saved: while the archive is the slower
             # stage, they would pile up in memory. A 304 (or an error) holds nothing: its slot goes
@@ -162,6 +173,8 @@ class Pipeline:
             finally:
                 if analysed is not None:
                     held.release()
+                if analysing:
+                    ready.release()
 
         left = [len(feeds)]  # the pass's own feeds not done yet
         done = asyncio.Event()
@@ -209,6 +222,7 @@ class Pipeline:
         finally:
             report.in_workers = self.analyser.in_workers - in_workers
             report.seconds = time.monotonic() - started
+        release_memory(report.new_articles)
         return report
 
     async def save_soon(

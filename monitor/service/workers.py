@@ -173,6 +173,11 @@ class Analyser:
     def use_workers(self, feeds: int) -> bool:
         return self.workers > 0 and feeds >= POOL_MIN_FEEDS
 
+    def in_flight(self) -> int:
+        """Feeds worth analysing at once, saved ones excluded (the pipeline's bound): one being
+        read by each worker and one queued behind it, one in this process, one being saved."""
+        return 2 * self.workers + 2
+
     async def __call__(
         self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, pooled: bool
     ) -> AnalysedFeed | ParseError:
