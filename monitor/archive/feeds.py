@@ -253,7 +253,16 @@ def record_ok(
         update["body_hash"] = fetched.body_hash
     if new_articles:
         update["last_new"] = now
-    db.table("feeds").update(url, update)
+    update_feed(db, url, update)
+
+
+def update_feed(db: sqlite_utils.Database, url: str, values: Mapping[str, Any]) -> None:
+    """One feed's row updated in one statement (sqlite-utils' `update` asks for the table's
+    columns and primary keys and reads the row first: four statements per feed checked, on the
+    event loop's thread, issue 18). A feed that is not there is an error, as it was."""
+    columns = ", ".join(f"[{column}] = ?" for column in values)
+    if db.execute(f"update feeds set {columns} where url = ?", [*values.values(), url]).rowcount == 0:
+        raise LookupError(f"no feed {url} in the archive")
 
 
 def record_error(
@@ -278,7 +287,7 @@ def record_error(
         update |= {"etag": fetched.etag, "last_modified": fetched.last_modified}
         if fetched.body_hash:
             update["body_hash"] = fetched.body_hash
-    db.table("feeds").update(url, update)
+    update_feed(db, url, update)
 
 
 class FeedsMixin(ArchiveBase):

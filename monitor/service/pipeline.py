@@ -245,7 +245,7 @@ class Pipeline:
             report.cut_short -= 1
             queued = report.alerts - alerts
 
-        await batch.save(save)
+        await batch.save(save, soon=isinstance(analysed, AnalysedFeed) and bool(analysed.fresh))
         if on_alerts is not None and queued:
             on_alerts()
 
