@@ -118,7 +118,12 @@ def tree_cpu(pid: int) -> float:
         current = todo.pop()
         try:
             stat = Path(f"/proc/{current}/stat").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            # every thread's children: the parser workers are started by the pool's threads
+            children = [
+                child
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()

@@ -122,16 +122,16 @@ async def timed_pass(config_path: Path) -> dict[str, Any]:
         note("open-app-done")
         lags: list[tuple[float, float]] = []
         tick = asyncio.create_task(ticker(lags))
-        cpu0 = tree_cpu(os.getpid())
+        cpu0, own0 = tree_cpu(os.getpid()), time.process_time()
         t0 = time.monotonic()
         note("pass-start")
         report = await app.pipeline.run_pass()
         note("pass-end")
         t1 = time.monotonic()
-        cpu = tree_cpu(os.getpid()) - cpu0
+        cpu, own = tree_cpu(os.getpid()) - cpu0, time.process_time() - own0
         tick.cancel()
     note("closed")
-    return {"t0": t0, "t1": t1, "cpu": cpu, "report": report, "lags": lags, "open": t0 - opened}
+    return {"t0": t0, "t1": t1, "cpu": cpu, "own": own, "report": report, "lags": lags, "open": t0 - opened}
 
 
 def summarise(result: dict[str, Any]) -> None:
@@ -139,7 +139,7 @@ def summarise(result: dict[str, Any]) -> None:
     report = result["report"]
     print(
         f"pass: {report.feeds} feeds, {report.not_modified} 304, {report.new_articles} new, "
-        f"wall {t1 - t0:.2f}s, CPU {result['cpu']:.2f}s, in workers {report.in_workers}"
+        f"wall {t1 - t0:.2f}s, CPU {result['cpu']:.2f}s (main process {result['own']:.2f}s), in workers {report.in_workers}"
     )
     by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     batches = []
