@@ -257,6 +257,12 @@ class StoriesMixin(ArchiveBase):
         document frequencies. One per report: taken, it answers as of then."""
         return MemoryIndex(self.conn, memory_of(self))
 
+    @reads("read the story index")
+    def preload_stories(self) -> None:
+        """Start reading the story index into memory in a thread (StoryMemory.preload), for a
+        pass about to place stories: the event loop goes on fetching meanwhile."""
+        memory_of(self).preload()
+
     @reads("read story fingerprints")
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         """Article id → its fingerprint as stored (stories.lookup.stored_fingerprint)."""

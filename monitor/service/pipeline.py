@@ -129,6 +129,8 @@ class Pipeline:
         limits = HostLimits.from_settings(settings)
         held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
         pooled = self.analyser.use_workers(len(feeds))
+        if pooled:  # a big pass: the story index is read in a thread while the first fetches wait
+            self.archive.preload_stories()
         # Of those, the ones being analysed or analysed and waiting to be saved: a body is some
         # 90 KB in one piece, its articles analysed ten times that in small objects, and on a
         # cold pass the archive (story placement) is the slower stage, so they would wait in
