@@ -25,7 +25,7 @@ import pytest
 
 from monitor.archive import storyindex, storymemory
 from monitor.archive.store import Archive
-from monitor.archive.stories import StoryIndex
+from monitor.archive.stories import StoryIndex, memory_of
 from monitor.ingest.schedule import Decision
 from monitor.service.grouping import Grouper
 from monitor.service.storyfix import rebuild
@@ -237,3 +237,59 @@ def test_memory_starts_again_after_another_process_writes_and_after_a_rollback(
             )
         other.close()
     same(55, 80)
+
+
+def test_a_preloaded_memory_is_adopted_only_when_nothing_was_written_since(
+    tmp_path: Path, small_memory: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big pass reads the memory in a thread (StoryMemory.preload) while it fetches: adopted when
+    the story tables are as it read them, else read again on the writer's connection."""
+    memory, sql = open_both(tmp_path)
+    corpus = reports(7, 90)
+    caches = ProfileCache(), ProfileCache()
+    writer = memory_of(memory)
+    loads: list[bool] = []  # one per load, True when on the writer's connection (not a preload)
+    load = storymemory.StoryMemory._load
+
+    def counted(self: storymemory.StoryMemory) -> None:
+        loads.append(self is writer)
+        load(self)
+
+    monkeypatch.setattr(storymemory.StoryMemory, "_load", counted)
+
+    def same(first: int, last: int) -> None:
+        batch = [(i, *report) for i, report in enumerate(corpus[first:last], start=first)]
+        assert place_and_save(memory, batch, caches[0]) == place_and_save(sql, batch, caches[1])
+        assert memory.differences == []
+
+    same(0, 30)
+    assert loads == [True]
+
+    writer.reset()
+    memory.preload_stories()
+    same(30, 45)  # adopted: what the thread read answers exactly as SQL does
+    assert loads == [True, False]
+
+    writer.reset()
+    memory.preload_stories()
+    other = sqlite3.connect(tmp_path / "memory.db")  # another process writes meanwhile
+    with other:
+        other.execute("update story_profiles set data = (select data from story_profiles where story_id = 1)")
+    other.close()
+    other = sqlite3.connect(tmp_path / "sql.db")
+    with other:
+        other.execute("update story_profiles set data = (select data from story_profiles where story_id = 1)")
+    other.close()
+    same(45, 60)
+    assert loads == [True, False, False, True]  # read in the thread, not adopted, read again
+
+    writer.reset()
+    memory.preload_stories()
+    moved = memory.db.execute(
+        "select id from articles where story_id in"
+        " (select story_id from articles group by story_id having count(*) > 1) order by id desc limit 1"
+    ).fetchone()[0]
+    for archive in (memory, sql):  # this connection writes the story tables meanwhile
+        archive.split_article(moved, START, rebuild)
+    same(60, 90)
+    assert loads[-1] is True and loads.count(True) == 3
