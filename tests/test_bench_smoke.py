@@ -93,6 +93,21 @@ def test_memory_where_runs_small() -> None:
         assert f"MB freed by: {holder}" in result.stdout, result.stdout
 
 
+def test_timeline_runs_small() -> None:
+    """A 20-feed changed pass, timed step by step: each phase of the timeline is printed."""
+    result = subprocess.run(
+        [sys.executable, "bench/timeline.py", "--feeds", "20", "--items", "5", "--hosts", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pass: 20 feeds, 18 304, 10 new" in result.stdout, result.stdout
+    for line in ("fetch starts:", "analyses: 2,", "worker-ready", "batches:", "loop stalls"):
+        assert line in result.stdout, result.stdout
+
+
 # Every row of the suite's table: the cases, each against each of its baselines.
 SUITE_ROWS = {
     "cold vs feedparser": False,  # key: whether the row has a target
