@@ -14,11 +14,11 @@ wall and CPU time, then the span of each phase and where the loop stalled.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
 import asyncio
+import cProfile
 import gc
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -139,7 +139,8 @@ def summarise(result: dict[str, Any]) -> None:
     report = result["report"]
     print(
         f"pass: {report.feeds} feeds, {report.not_modified} 304, {report.new_articles} new, "
-        f"wall {t1 - t0:.2f}s, CPU {result['cpu']:.2f}s (main process {result['own']:.2f}s), in workers {report.in_workers}"
+        f"wall {t1 - t0:.2f}s, CPU {result['cpu']:.2f}s (main process {result['own']:.2f}s),"
+        f" in workers {report.in_workers}"
     )
     by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     batches = []
@@ -160,7 +161,8 @@ def summarise(result: dict[str, Any]) -> None:
         a_e = {u: v[-1] for u, v in by["analyse-end"].items()}
         d = [a_e[u] - a_s[u] for u in a_s if u in a_e]
         print(
-            f"  analyses: {len(a_s)}, first start {min(a_s.values()):.3f}s, last end {max(a_e.values()):.3f}s,"
+            f"  analyses: {len(a_s)}, first start {min(a_s.values()):.3f}s,"
+            f" last end {max(a_e.values()):.3f}s,"
             f" duration median {statistics.median(d):.3f}s, max {max(d):.3f}s"
         )
     for what in ("worker-spawn", "worker-wait-ready", "worker-ready"):
@@ -171,7 +173,8 @@ def summarise(result: dict[str, Any]) -> None:
     starts = sorted(a for v in bs.values() for a in v)
     held = sum(e - s for s, e in zip(starts, be, strict=False))
     print(
-        f"  batches: {len(batches)}, loop held {held:.3f}s in them (CPU {BATCH_CPU[0]:.3f}s), last ends {be[-1] if be else 0:.3f}s;"
+        f"  batches: {len(batches)}, loop held {held:.3f}s in them (CPU {BATCH_CPU[0]:.3f}s),"
+        f" last ends {be[-1] if be else 0:.3f}s;"
         f" sizes {sorted(n for _, n in batches)[-5:]} (largest)"
     )
     lags = result["lags"]

@@ -9,7 +9,8 @@ as a new segment (merged later), paid per feed. Here the first feed done opens a
 WINDOW seconds; every feed done within it is handled, each in its own savepoint, and then all
 are committed at once. A feed's articles and its outbox rows are still in one transaction
 (the same one), and a feed is archived, and its alerts queued, at most WINDOW after it is done
-(issue 14); a feed with new articles, as soon as the loop gets to it (`save(..., soon=True)`). The handling runs on the event loop's thread without an await, so no other writer
+(issue 14); a feed with new articles, as soon as the loop gets to it (`save(..., soon=True)`).
+The handling runs on the event loop's thread without an await, so no other writer
 of this connection (delivery's sent marks, a chat command) ever joins a batch's transaction
 or waits for a pass's commit.
 

@@ -117,3 +117,19 @@ def test_a_cancelled_wait_saves_the_batch_at_once(archive: Archive) -> None:
 
     asyncio.run(run())
     assert committed(archive.path) == 1
+
+
+def test_a_feed_with_new_articles_does_not_wait_for_the_window(archive: Archive) -> None:
+    """`soon`: saved when the loop gets to it, with what else waits (issue 18: a cold pass's loop
+    sat idle for the window between batches). Here a window of an hour would never end."""
+
+    async def run() -> tuple[Batcher, int]:
+        batch = Batcher(archive, window=3600)
+        waiting = asyncio.ensure_future(batch.save(saving(archive, FEEDS[0], 0)))  # a 304's, say
+        await asyncio.sleep(0)
+        await asyncio.wait_for(batch.save(saving(archive, FEEDS[1], 1), soon=True), 60)
+        await asyncio.wait_for(waiting, 60)  # it went with it, in the same commit
+        return batch, committed(archive.path)
+
+    batch, saved = asyncio.run(run())
+    assert (batch.commits, saved) == (1, 2)
