@@ -14,65 +14,37 @@ pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it ou
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_rules_bench_runs_small() -> None:
+def _bench(script: str, *args: str, timeout: float = 300) -> str:
+    """Run bench/SCRIPT with ARGS in a fresh interpreter; its output, once it has exited 0."""
     result = subprocess.run(
-        [sys.executable, "bench/rules_bench.py", "--articles", "50", "--rules", "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, f"bench/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_rules_bench_runs_small() -> None:
+    stdout = _bench("rules_bench.py", "--articles", "50", "--rules", "20")
     for line in ("one-pass:", "baseline:", "speed-up:", "results:   identical", "articles/s"):
-        assert line in result.stdout, result.stdout
+        assert line in stdout, stdout
 
 
 def test_hostile_feeds_bench_runs_one_case() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/hostile_feeds.py", "--case", "near"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "near: exit 0," in result.stdout and "neighbour archived: True" in result.stdout, result.stdout
+    stdout = _bench("hostile_feeds.py", "--case", "near")
+    assert "near: exit 0," in stdout and "neighbour archived: True" in stdout, stdout
 
 
 def test_stories_archive_bench_runs_small() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/stories_archive_bench.py",
-            "--articles",
-            "300",
-            "--new",
-            "20",
-            "--workers",
-            "1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    stdout = _bench("stories_archive_bench.py", "--articles", "300", "--new", "20", "--workers", "1")
     for line in ("archive:  300 articles", "grouping: 20 new articles, median", "joins:", "target:"):
-        assert line in result.stdout, result.stdout
+        assert line in stdout, stdout
 
 
 def test_service_memory_runs_small() -> None:
     """`monitor run` over the feed farm: a cold and a warm pass of 20 feeds, then SIGTERM."""
-    result = subprocess.run(
-        [sys.executable, "bench/service_memory.py", "--feeds", "20", "--passes", "2", "--delay", "0.01"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "warning:" not in result.stdout, result.stdout
-    line = next(line for line in result.stdout.splitlines() if line.startswith("result: "))
+    stdout = _bench("service_memory.py", "--feeds", "20", "--passes", "2", "--delay", "0.01", timeout=120)
+    assert "warning:" not in stdout, stdout
+    line = next(line for line in stdout.splitlines() if line.startswith("result: "))
     fields = dict(part.split("=", 1) for part in line.removeprefix("result: ").split())
     assert (fields["feeds"], fields["passes"]) == ("20", "2"), line
     assert float(fields["peak_rss_mb"]) > 0, line
@@ -80,32 +52,18 @@ def test_service_memory_runs_small() -> None:
 
 def test_memory_where_runs_small() -> None:
     """A 10-feed cold pass, untraced: the RSS each holder frees, in order."""
-    result = subprocess.run(
-        [sys.executable, "bench/memory_where.py", "--feeds", "10", "--items", "5", "--release"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "pass: 10 feeds, 50 new articles, 0 errors" in result.stdout, result.stdout
+    stdout = _bench("memory_where.py", "--feeds", "10", "--items", "5", "--release", timeout=180)
+    assert "pass: 10 feeds, 50 new articles, 0 errors" in stdout, stdout
     for holder in ("gc.collect + malloc_trim", "archive's StoryMemory dropped", "open_app closed"):
-        assert f"MB freed by: {holder}" in result.stdout, result.stdout
+        assert f"MB freed by: {holder}" in stdout, stdout
 
 
 def test_timeline_runs_small() -> None:
     """A 20-feed changed pass, timed step by step: each phase of the timeline is printed."""
-    result = subprocess.run(
-        [sys.executable, "bench/timeline.py", "--feeds", "20", "--items", "5", "--hosts", "4"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "pass: 20 feeds, 18 304, 10 new" in result.stdout, result.stdout
+    stdout = _bench("timeline.py", "--feeds", "20", "--items", "5", "--hosts", "4", timeout=180)
+    assert "pass: 20 feeds, 18 304, 10 new" in stdout, stdout
     for line in ("fetch starts:", "analyses: 2,", "worker-ready", "batches:", "loop stalls"):
-        assert line in result.stdout, result.stdout
+        assert line in stdout, stdout
 
 
 # Every row of the suite's table: the cases, each against each of its baselines.
@@ -144,14 +102,12 @@ def test_suite_runs_tiny(tmp_path: Path) -> None:
     150 articles. Every case and baseline is in the table, with a ratio and a verdict."""
     out = tmp_path / "bench.json"
     # fmt: off
-    command = [
-        sys.executable, "bench/suite.py", "--feeds", "10", "--items", "5", "--delay", "0.01",
+    stdout = _bench(
+        "suite.py", "--feeds", "10", "--items", "5", "--delay", "0.01",
         "--interval", "1", "--samples", "2", "--window", "2", "--service-passes", "2",
         "--archive", "150", "--loop-feeds", "5", "--parse-feeds", "0", "--search-runs", "2",
-        "--cli-runs", "1", "--json", str(out),
-    ]  # fmt: on
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+        "--cli-runs", "1", "--json", str(out), timeout=120,
+    )  # fmt: on
     document = json.loads(out.read_text(encoding="utf-8"))
     rows = {row["key"]: row for row in document["rows"]}
     assert list(rows) == list(SUITE_ROWS), list(rows)
@@ -164,8 +120,8 @@ def test_suite_runs_tiny(tmp_path: Path) -> None:
         assert bool(row["target"]) == SUITE_ROWS[key], row
         assert row["verdict"] in (("met", "MISSED") if SUITE_ROWS[key] else ("",)), row
     # the printed table: a header, a rule, then the same rows with the same baselines and verdicts
-    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 2 + len(rows), result.stdout
+    table = [line for line in stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + len(rows), stdout
     for line, row in zip(table[2:], rows.values(), strict=True):
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         assert (cells[2], cells[-1]) == (row["baseline"] or "—", row["verdict"]), line
@@ -219,15 +175,8 @@ def _invented_corpus(folder: Path) -> Path:
 
 def test_stories_offline_places_a_small_invented_corpus_in_several_orders(tmp_path) -> None:
     corpus = _invented_corpus(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "bench/stories_offline.py", "--corpus", str(corpus), "--orders", "2", "--joins"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
+    stdout = _bench("stories_offline.py", "--corpus", str(corpus), "--orders", "2", "--joins", timeout=120)
+    lines = stdout.splitlines()
     assert lines[0].startswith("order 0: pair P ") and lines[1].startswith("order 1: ")
     assert lines[2].startswith("mean of 2: ") and "hidden" in lines[2]
     assert lines[3].startswith("right joins: ") and lines[4].startswith("wrong joins: ")
@@ -236,21 +185,14 @@ def test_stories_offline_places_a_small_invented_corpus_in_several_orders(tmp_pa
 def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
     """bench/stories_real.py on three invented events of two reports each, over two days."""
     corpus = _invented_corpus(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "bench/stories_real.py", "--corpus", str(corpus)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 articles, 3 events, 2 outlets" in result.stdout and "0 articles not archived" in result.stdout
+    stdout = _bench("stories_real.py", "--corpus", str(corpus))
+    assert "6 articles, 3 events, 2 outlets" in stdout and "0 articles not archived" in stdout
     for system in (
         "| monitor |",
         "| TF-IDF cosine ≥ 0.3 within 48 h, single link |",
         "| every article its own story |",
     ):
-        assert system in result.stdout, result.stdout
+        assert system in stdout, stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n", encoding="utf-8")
     failed = subprocess.run(
