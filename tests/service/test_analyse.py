@@ -23,6 +23,7 @@ from monitor.rules.rulefile import load_rules
 from monitor.service.workers import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
+from tests.service.procs import alive, children
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
@@ -192,27 +193,6 @@ def _same_articles_in_every_order(items: list[tuple[str | None, str | None]], ar
     assert found[0] == found[1] == found[2] and len(found[0]) == articles
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone meanwhile
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_config, seeds):
     """kill -9 of `monitor poll` mid-pass: its parser processes do not live on as orphans."""
     # Big feeds: a worker's answer outgrows the pipe (64 KiB), so a worker whose parent died
@@ -235,7 +215,7 @@ def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_con
         while not workers and time.monotonic() < deadline and monitor.poll() is None:
             workers = [
                 p
-                for p in _children(monitor.pid)
+                for p in children(monitor.pid)
                 if "monitor.service.stoppable" in Path(f"/proc/{p}/cmdline").read_text()
             ]
             time.sleep(0.1)
@@ -243,9 +223,9 @@ def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_con
         monitor.kill()
         monitor.wait()
         deadline = time.monotonic() + 15
-        while any(map(_alive, workers)) and time.monotonic() < deadline:
+        while any(map(alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not any(map(_alive, workers))
+        assert not any(map(alive, workers))
     finally:
         if monitor.poll() is None:
             monitor.kill()

@@ -7,24 +7,10 @@ import asyncio
 import os
 import time
 from multiprocessing import resource_tracker
-from pathlib import Path
 
 from monitor.service import stoppable
 from monitor.service.stoppable import WorkerPool
-
-
-def _children() -> list[int]:
-    me = os.getpid()
-    tasks = Path(f"/proc/{me}/task").iterdir()
-    return [int(c) for t in tasks for c in (t / "children").read_text().split()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from tests.service import procs
 
 
 def test_a_pool_runs_its_tasks_in_one_worker_and_starts_no_resource_tracker() -> None:
@@ -32,7 +18,7 @@ def test_a_pool_runs_its_tasks_in_one_worker_and_starts_no_resource_tracker() ->
         pool = WorkerPool(1, os.getpid, ())
         try:
             pids = [await pool.run(os.getpid, (), 30.0) for _ in range(3)]
-            return pids, _children()
+            return pids, procs.children(os.getpid())
         finally:
             pool.close()
 
@@ -50,16 +36,16 @@ def test_an_idle_worker_stops_and_the_next_task_starts_another(monkeypatch) -> N
         try:
             first = await pool.run(os.getpid, (), 30.0)
             deadline = time.monotonic() + 30
-            while _alive(first) and time.monotonic() < deadline:
+            while procs.alive(first) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            stopped = not _alive(first)
+            stopped = not procs.alive(first)
             return first, stopped, await pool.run(os.getpid, (), 30.0)
         finally:
             pool.close()
 
     first, stopped, second = asyncio.run(run())
     assert stopped
-    assert second != first and _alive(second) is False  # closed with the pool
+    assert second != first and procs.alive(second) is False  # closed with the pool
 
 
 class _SlowClose:
