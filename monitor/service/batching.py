@@ -69,6 +69,10 @@ class Batcher:
         except asyncio.CancelledError:
             if not done.done():
                 self.flush()
+            if done.done() and not done.cancelled():
+                # Read, so that asyncio does not print it with a traceback as never retrieved:
+                # this caller is gone, and the pass reports the batch's failure in one line.
+                done.exception()
             raise
 
     def flush(self) -> None:
