@@ -9,6 +9,7 @@ stories, matches and alerts in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,15 +35,22 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
+def key_digest(key: str) -> bytes:
+    """How article_keys stores an identity key since m016: its 16-byte BLAKE2b digest, a fifth
+    of the key's bytes (a key is a URL, or a feed URL and a GUID; 88 characters on average)."""
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
 def known_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> set[str]:
     """Which of `keys` (identity keys: ingest.dedupe) some archived article already has."""
-    wanted = list(dict.fromkeys(keys))
+    wanted = {key_digest(k): k for k in keys}
+    digests = list(wanted)
     found: set[str] = set()
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    for i in range(0, len(digests), 500):
+        chunk = digests[i : i + 500]
         marks = ",".join("?" * len(chunk))
         found.update(
-            r[0] for r in conn.execute(f"select key from article_keys where key in ({marks})", chunk)
+            wanted[r[0]] for r in conn.execute(f"select key from article_keys where key in ({marks})", chunk)
         )
     return found
 
@@ -73,7 +81,7 @@ def insert_article(
         " feed, related) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             story_id,
-            article.url,
+            None if article.url == entry.link else article.url,  # NULL: the link is canonical (m016)
             entry.link,
             entry.guid,
             entry.title,
@@ -97,7 +105,7 @@ def insert_article(
         storystore.record_join(db, article_id, story_id, article.joined, memory, counts)
     conn.executemany(
         "insert or ignore into article_keys (key, article_id) values (?, ?)",
-        [(k, article_id) for k in article.keys],
+        [(key_digest(k), article_id) for k in article.keys],
     )
     if article.matches:
         conn.executemany(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from monitor.archive import storyindex
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
-from monitor.archive.sqltime import from_iso, iso
+from monitor.archive.sqltime import epoch, from_iso, iso
 from monitor.archive.storyindex import (  # noqa: F401 (MAX_*, StoryIndex: imported from here too)
     MAX_CANDIDATES,
     MAX_POSTINGS,
@@ -198,7 +198,7 @@ def index_article(
     )
     db.conn.executemany(
         "insert or ignore into story_keys (key, article_id, story_id, published) values (?, ?, ?, ?)",
-        [(k, article_id, story_id, published) for k in keys],
+        [(k, article_id, story_id, seconds) for seconds in (epoch(published),) for k in keys],
     )
 
 

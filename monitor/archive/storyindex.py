@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from monitor.archive import storymemory
-from monitor.archive.sqltime import iso
+from monitor.archive.sqltime import epoch_of, iso
 from monitor.archive.storymemory import StoryMemory
 
 # A key with more postings than this in the window says little (a common name): skip it.
@@ -77,7 +77,7 @@ def selective(
     """The keys that are not common: the window holds no more than the cap of their postings."""
     if not keys:
         return ()
-    low, high = _window(published, window_hours)
+    low, high = _seconds(published, window_hours)
     # Asked of the index for each key, looking no further than the cap (a common key has
     # thousands), in one statement (one per key cost as much again in calls as in lookups).
     probe = (
@@ -106,7 +106,7 @@ def sharing(
     `after`: only articles with a greater id (archived after a snapshot that saw up to it)."""
     if not keys:
         return []
-    low, high = _window(published, window_hours)
+    low, high = _seconds(published, window_hours)
     marks = ",".join("?" * len(keys))
     rows = conn.execute(
         f"select story_id, article_id from story_keys where key in ({marks})"
@@ -120,6 +120,12 @@ def sharing(
 def _window(published: datetime, window_hours: float) -> tuple[str, str]:
     span = timedelta(hours=window_hours)
     return iso(published - span), iso(published + span)
+
+
+def _seconds(published: datetime, window_hours: float) -> tuple[int, int]:
+    """The window as story_keys.published holds it since m016: whole seconds since 1970."""
+    span = timedelta(hours=window_hours)
+    return epoch_of(published - span), epoch_of(published + span)
 
 
 def fingerprints(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, str | bytes]:

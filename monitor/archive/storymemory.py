@@ -38,7 +38,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.archive.sqltime import from_iso, iso
+from monitor.archive.sqltime import epoch, from_iso, iso
 
 KEEP = timedelta(
     days=7
@@ -302,7 +302,9 @@ class StoryMemory:
         self.story_of = {}
         self._published = {}
         rows = conn.execute(
-            "select key, article_id, story_id, published from story_keys where published >= ?", [self.horizon]
+            "select key, article_id, story_id, strftime('%Y-%m-%dT%H:%M:%SZ', published, 'unixepoch')"
+            " from story_keys where published >= ?",  # seconds since 1970 (m016), read as ISO text
+            [epoch(self.horizon) if self.horizon else -(2**62)],
         )
         ids: dict[int, int] = {}
         for key, article, story, published in rows:
