@@ -5,7 +5,7 @@ sqlite3 alone: see Steps).
     feeds         one row per feed: origin, status, HTTP cache validators and the schedule (feeds.py)
     articles      every article ever seen, once; FTS5 indexes articles_fts and, for text in
                   CJK scripts, articles_cjk (articles.py, fulltext.py)
-    article_keys  identity keys (canonical URL, feed-scoped GUID) → article
+    article_keys  identity keys (canonical URL, feed-scoped GUID; their digests since m016) → article
     matches       which rule matched which article, with the terms
     stories, story_keys, fingerprints   which article belongs to which story (stories.py)
     story_profiles, story_joins, term_df, term_docs   story profiles, how each report was
