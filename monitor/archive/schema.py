@@ -348,7 +348,8 @@ def m016_smaller_archive(db: sqlite_utils.Database) -> None:
       (88 characters on average: a URL, or a feed URL and a GUID);
     * story_keys.published is whole seconds since 1970 (an integer of 4 to 6 bytes instead of 20
       characters, in each of an article's 8 index rows);
-    * articles.url is NULL when it is the link as published (the usual case: 99 bytes);
+    * articles.url is NULL when it is the link as published (the usual case: 99 bytes), for the
+      articles archived from now on (articles.insert_article);
     * no index on articles(feed) alone: articles_feed_published (feed, published) serves it."""
     conn = db.conn
     conn.execute("drop index if exists idx_articles_feed")
@@ -378,10 +379,6 @@ def m016_smaller_archive(db: sqlite_utils.Database) -> None:
     )
     conn.execute("drop table story_keys")
     conn.execute("alter table story_keys_new rename to story_keys")
-    # Without re-indexing every article's text: sqlite-utils' update trigger would, for a
-    # column the full-text index does not hold.
-    (trigger,) = conn.execute("select sql from sqlite_master where name = 'articles_au'").fetchone() or (None,)
-    conn.execute("drop trigger if exists articles_au")
-    conn.execute("update articles set url = null where url = link")
-    if trigger:
-        conn.execute(trigger)
+    # articles.url of the rows archived before stays as it is: rewriting them would write the
+    # whole table (and the WAL as big) to free space inside its pages that only a VACUUM gives
+    # back, since articles are only ever appended; `coalesce(url, link)` reads both alike.
