@@ -65,7 +65,9 @@ def _answers(config: Path, keys: list[str], capsys: pytest.CaptureFixture[str]) 
         for name, index in (("sql", StoryIndex(archive.conn)), ("memory", archive.story_index())):
             out[f"sharing {name}"] = index.sharing(probe, when, 72.0)
             out[f"selective {name}"] = index.selective(probe, when, 72.0)
-        out["links"] = archive.db.execute("select id, coalesce(url, link), link from articles order by id").fetchall()
+        out["links"] = archive.db.execute(
+            "select id, coalesce(url, link), link from articles order by id"
+        ).fetchall()
     finally:
         archive.close()
     return out
@@ -112,7 +114,10 @@ def _schema(db: Path) -> list[tuple[str, str]]:
         ).fetchall()
     finally:
         conn.close()
-    return [(name, " ".join(sql.lower().replace('"', "").replace("[", "").replace("]", "").split())) for name, sql in rows]
+    return [
+        (name, " ".join(sql.lower().replace('"', "").replace("[", "").replace("]", "").split()))
+        for name, sql in rows
+    ]
 
 
 def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
@@ -154,12 +159,17 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
     conn = sqlite3.connect(db)
     try:
         assert {t for (t,) in conn.execute("select distinct typeof(key) from article_keys")} == {"blob"}
-        assert {t for (t,) in conn.execute("select distinct typeof(published) from story_keys")} == {"integer"}
+        assert {t for (t,) in conn.execute("select distinct typeof(published) from story_keys")} == {
+            "integer"
+        }
         # the rows archived before keep their url (rewriting them would free no page: see m016)
         assert conn.execute("select count(*) from articles where url is null").fetchone()[0] == 0
-        assert conn.execute("select count(*) from sqlite_master where name = 'idx_articles_feed'").fetchone()[0] == 0
-        # the full-text index still agrees with its articles (m016 rewrote url without re-indexing):
-        # FTS5's integrity check raises "database disk image is malformed" when it does not
+        assert (
+            conn.execute("select count(*) from sqlite_master where name = 'idx_articles_feed'").fetchone()[0]
+            == 0
+        )
+        # the full-text index still agrees with its articles: FTS5's integrity check raises
+        # "database disk image is malformed" when it does not
         conn.execute("insert into articles_fts(articles_fts, rank) values ('integrity-check', 1)")
     finally:
         conn.close()
