@@ -94,7 +94,7 @@ def catch_up(faults: Faults, config: Path, url: str, titles: list[str]) -> None:
     """The trouble gone, the next pass archives the articles the failed one could not."""
     report = faults.poll(config)
     assert report.errors == [], report.errors
-    archived = [t for (t,) in query(archive_of(config), f"select title from articles where feed = '{url}'")]
+    archived = [t for (t,) in query(archive_of(config), f"select title from articles where feed = '{url}' order by id")]
     assert archived == titles
 
 
@@ -181,7 +181,7 @@ def test_monitor_run_logs_a_locked_pass_in_one_line_and_its_next_pass_catches_up
     assert message.startswith(f"event=job_error error='{db}: cannot "), message
     assert message.endswith(": database is locked (another connection held its write lock for over 0.5 s)'")
     assert not any(r.exc_info for r in failed)  # no traceback
-    archived = [t for (t,) in query(db, f"select title from articles where feed = '{url}'")]
+    archived = [t for (t,) in query(db, f"select title from articles where feed = '{url}' order by id")]
     assert archived == titles
 
 
