@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 
@@ -20,12 +21,9 @@ def epoch(value: str) -> int:
     """An archive time (ISO text, as iso() writes it) as whole seconds since 1970, UTC: how
     story_keys stores it since m016 (4 bytes instead of 20)."""
     parsed = datetime.fromisoformat(value)
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+    return epoch_of(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def epoch_of(dt: datetime) -> int:
-    return int(dt.timestamp())
-
-
-def from_epoch(seconds: int) -> str:
-    return iso(datetime.fromtimestamp(seconds, UTC))
+    """Whole seconds, rounded down as iso() drops the fraction (before 1970 too)."""
+    return math.floor(dt.timestamp())
