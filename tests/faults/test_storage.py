@@ -94,7 +94,10 @@ def catch_up(faults: Faults, config: Path, url: str, titles: list[str]) -> None:
     """The trouble gone, the next pass archives the articles the failed one could not."""
     report = faults.poll(config)
     assert report.errors == [], report.errors
-    archived = [t for (t,) in query(archive_of(config), f"select title from articles where feed = '{url}' order by id")]
+    archived = [
+        t
+        for (t,) in query(archive_of(config), f"select title from articles where feed = '{url}' order by id")
+    ]
     assert archived == titles
 
 
