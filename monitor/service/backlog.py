@@ -81,15 +81,17 @@ class Backlog:
             await self.flush()
 
     async def flush(self) -> None:
-        """Save the held feeds, earliest news first (ties: by feed URL)."""
+        """Save the held feeds, earliest news first (ties: by feed URL). They are handed to
+        `save` in that order at once, so that they share transactions (batching.py keeps the
+        order it is given)."""
         async with self._flushing:
             while self._held:
                 held = sorted(self._held, key=lambda h: (h[0], h[1]))
                 self._held, self._articles = [], 0
-                for _, _, feed, result, analysed in held:
-                    try:
-                        await self._save(feed, result, analysed)
-                    except (StorageError, asyncio.CancelledError):
-                        raise  # the pass's
-                    except Exception as exc:  # a bug this feed brings out: its error, not the pass's
-                        self._failed(feed.key or feed.url, exc)
+                saves = [self._save(feed, result, analysed) for _, _, feed, result, analysed in held]
+                outcomes = await asyncio.gather(*saves, return_exceptions=True)
+                for (_, key, *_), outcome in zip(held, outcomes, strict=True):
+                    if isinstance(outcome, StorageError | asyncio.CancelledError):
+                        raise outcome  # the pass's
+                    if isinstance(outcome, Exception):  # a bug this feed brings out: its error
+                        self._failed(key, outcome)
