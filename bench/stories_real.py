@@ -37,8 +37,8 @@ import math
 import random
 import re
 import sqlite3
-import string
 import statistics
+import string
 import sys
 import tempfile
 import time
