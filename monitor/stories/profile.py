@@ -195,6 +195,38 @@ def vector(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
     return {t: (1.0 + math.log(c) if c >= 1 else c) * rarity.weight(t) for t, c in counts.items() if c > 0}
 
 
+@dataclass(frozen=True)
+class Report:
+    """What placing reads of a report's words, made once, without the archive (a parser worker
+    makes it beside the fingerprint): its rarity_key and its terms log-scaled (`scaled`: what
+    vector weighs and Profile.add sums), in terms()' order."""
+
+    language: str
+    scaled: dict[str, float]
+
+
+def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
+    """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
+    counts = terms(title, without(summary, boilerplate))
+    log = math.log
+    return Report(
+        rarity_key(f"{title} {summary}"), {t: 1.0 + log(c) if c >= 1 else c for t, c in counts.items()}
+    )
+
+
+def weigh(scaled: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
+    """vector() of a Report's scaled terms: the same weights, each term's made once."""
+    weights = rarity.weights
+    top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
+    get = weights.get
+    return {t: c * get(t, top) for t, c in scaled.items() if c > 0}
+
+
+def strongest(weighted: Mapping[str, float], limit: int = MAX_KEYS) -> tuple[str, ...]:
+    """keys() of a weighted report (vector or weigh): its `limit` strongest terms, ties by term."""
+    return tuple(f"w{t}" for _, t in sorted([(-w, t) for t, w in weighted.items()])[:limit])
+
+
 def keys(
     counts: Mapping[str, float],
     rarity: Rarity,
@@ -223,10 +255,19 @@ class Profile:
     _squares: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, counts: Mapping[str, float], published: datetime) -> None:
+        self.add_scaled({t: 1.0 + math.log(c) if c >= 1 else c for t, c in counts.items()}, published)
+
+    def add_scaled(self, scaled: Mapping[str, float], published: datetime) -> None:
+        """add() of a report's terms already log-scaled (Report.scaled)."""
         self._squares = None
-        for term, c in counts.items():
-            self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
-            self.reported[term] = self.reported.get(term, 0) + 1
+        if not self.counts:  # a new story: its report's terms as they are (0.0 + c is c)
+            self.counts = dict(scaled)
+            self.reported = dict.fromkeys(scaled, 1)
+        else:
+            counts, reported = self.counts, self.reported
+            for term, c in scaled.items():
+                counts[term] = counts.get(term, 0.0) + c
+                reported[term] = reported.get(term, 0) + 1
         if len(self.counts) > PROFILE_TERMS * 2:  # ties by term: the same terms kept in any order
             self.counts = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS])
             self.reported = {t: self.reported.get(t, 1) for t in self.counts}
@@ -260,12 +301,23 @@ class Profile:
     def to_text(self) -> str:
         """The profile as the archive keeps it (TEXT_FORMAT): its last and first report's times
         and its number of reports, then one line per (count, reports having it) and its terms."""
+        return self.written()[0]
+
+    def written(self) -> tuple[str, dict[str, float]]:
+        """(to_text(), its counts as the text holds them: what parsing the text gives)."""
         groups: dict[tuple[float, int], list[str]] = {}
+        rounded: dict[str, float] = {}
         reported = self.reported
         for term, c in self.counts.items():
-            groups.setdefault((round(c, 3), reported.get(term, 1)), []).append(term)
+            r = rounded[term] = round(c, 3)
+            key = (r, reported.get(term, 1))
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [term]
+            else:
+                group.append(term)
         head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
-        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())])
+        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), rounded
 
     @classmethod
     def parse(cls, story: int, text: str) -> Profile:
