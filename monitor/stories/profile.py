@@ -92,7 +92,10 @@ _STEMMER = snowballstemmer.stemmer("english")
 def _stem(word: str) -> str:
     """A word's stem, so "vaccine" meets "vaccination" and "policing" "police" (Snowball's English
     stemmer). Words with digits ("covid-19", "g7") are names and stay whole."""
-    return word if not word.isascii() or any(c.isdigit() for c in word) else _STEMMER.stemWord(word)
+    return word if not word.isascii() or _ASCII_DIGIT(word) else _STEMMER.stemWord(word)
+
+
+_ASCII_DIGIT = re.compile(r"[0-9]").search  # of an ASCII word, as any(c.isdigit() for c in it)
 
 
 def _word(raw: str) -> str | None:
@@ -117,16 +120,20 @@ def terms(title: str, summary: str) -> Terms:
     seen = _WORDS
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
         named = weight * NAME_WEIGHT
-        for raw in _WORD.findall(text):
-            if raw in seen:
-                word = seen[raw]
-            else:
+        # Each distinct word as written once, with how often (in the order first written): the
+        # weights are multiples of 0.5, so the sums are exact in any order.
+        for raw, n in Counter(_WORD.findall(text)).items():
+            word = seen.get(raw, _UNSEEN)
+            if word is _UNSEEN:
                 word = _word(raw)
                 if len(seen) < WORDS_KEPT:
                     seen[raw] = word
             if word is not None:
-                counts[word] = counts.get(word, 0.0) + (named if raw[0].isupper() else weight)
+                counts[word] = counts.get(word, 0.0) + n * (named if raw[0].isupper() else weight)
     return counts
+
+
+_UNSEEN = "\0"  # not a word: no _WORDS entry is it
 
 
 def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
@@ -144,12 +151,13 @@ def without(summary: str, sentences: frozenset[str]) -> str:
     return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
 
 
-_PUNCTUATION = dict.fromkeys(range(0x2000, 0x2070))  # General Punctuation (’ — …): no letters in it
+# A character neither latin (below U+0250) nor General Punctuation (’ — …: no letters in it).
+_NOT_LATIN = re.compile("[^\u0000-\u024f\u2000-\u206f]").search
 
 
 def language(text: str) -> str:
     """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
-    if text.isascii() or max(text[:400].translate(_PUNCTUATION), default="") < "\u0250":  # all latin
+    if text.isascii() or not _NOT_LATIN(text, 0, 400):  # all latin (punctuation aside)
         return "latin"
     letters = [c for c in text[:400] if c.isalpha()]
     if not letters:
@@ -209,9 +217,8 @@ def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) 
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
     counts = terms(title, without(summary, boilerplate))
     log = math.log
-    return Report(
-        rarity_key(f"{title} {summary}"), {t: 1.0 + log(c) if c >= 1 else c for t, c in counts.items()}
-    )
+    key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
+    return Report(key, {t: 1.0 + log(c) if c >= 1 else c for t, c in counts.items()})
 
 
 def weigh(scaled: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
@@ -305,17 +312,24 @@ class Profile:
 
     def written(self) -> tuple[str, dict[str, float]]:
         """(to_text(), its counts as the text holds them: what parsing the text gives)."""
+        counts, reported = self.counts, self.reported
+        # A profile's counts take few values (a report's are its words' weights, log-scaled):
+        # each rounded once.
+        values = {c: round(c, 3) for c in set(counts.values())}
+        rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
         groups: dict[tuple[float, int], list[str]] = {}
-        rounded: dict[str, float] = {}
-        reported = self.reported
-        for term, c in self.counts.items():
-            r = rounded[term] = round(c, 3)
-            key = (r, reported.get(term, 1))
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [term]
-            else:
-                group.append(term)
+        if max(reported.values(), default=1) == 1:  # a story of one report: every term's is 1
+            alone: dict[float, list[str]] = {}
+            for term, r in rounded.items():
+                group = alone.get(r)
+                if group is None:
+                    alone[r] = [term]
+                else:
+                    group.append(term)
+            groups = {(r, 1): ts for r, ts in alone.items()}
+        else:
+            for term, r in rounded.items():
+                groups.setdefault((r, reported.get(term, 1)), []).append(term)
         head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
         return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), rounded
 
