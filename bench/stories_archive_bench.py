@@ -21,6 +21,8 @@ keys per article, story profiles and document frequencies. Target (issue 17): me
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import random
 import shutil
 import statistics
@@ -53,7 +55,9 @@ TARGET_MS = 0.3  # issue 17
 MAX_ROWS = 8
 BATCH = 25  # new articles per feed update
 EVERY = timedelta(seconds=52)  # a new article's publication after the one before
-WORKER_WORDS = hasattr(profile, "report")  # the code makes a report's words in parser workers
+# Where the code makes a report's words in parser workers (stories.words): made as a worker makes them.
+WORKER_WORDS = importlib.util.find_spec("monitor.stories.words") is not None
+report_words = importlib.import_module("monitor.stories.words") if WORKER_WORDS else None
 
 
 def generate(seed: int, count: int) -> list[tuple[str, str, datetime]]:
@@ -138,7 +142,7 @@ def measure(
     recent = [a for a in archived if a[2] > end - timedelta(hours=12)]
     fetched = FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={})
     timings, cpus, joined, rows, saving = [], [], 0, [], 0.0
-    words_cpu: list[float] = []  # the parser worker's part of grouping, per article (profile.report)
+    words_cpu: list[float] = []  # the parser worker's part of grouping, per article (stories.words.report)
     # The pipeline keeps its caches of parsed fingerprints and profiles from feed to feed
     # (Pipeline.fingerprints, .profiles): so does the bench (before, a new pair per batch).
     fingerprints, profiles = FingerprintCache(), ProfileCache()
@@ -167,7 +171,7 @@ def measure(
             extra: tuple[object, ...] = ()
             if boilerplate is not None:
                 cpu = time.thread_time()
-                extra = (profile.report(title, body, boilerplate),)
+                extra = (report_words.report(title, body, boilerplate),)  # type: ignore[union-attr]
                 words_cpu.append(shared + (time.thread_time() - cpu) * 1000)
             started, cpu = time.perf_counter(), time.thread_time()
             place = grouper.place(entry, "Other Wire", (), fp, keys, *extra)  # type: ignore[arg-type]
@@ -230,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words_cpu:  # made in a parser worker: the whole of grouping's CPU is both parts
         whole = statistics.median(c + w for c, w in zip(cpus, words_cpu, strict=True))
         print(
-            f"worker:   the report's words (profile.report, in a parser worker): CPU median"
+            f"worker:   the report's words (words.report, in a parser worker): CPU median"
             f" {statistics.median(words_cpu):.2f} ms;"
             f" grouping's whole CPU (worker + placement) median {whole:.2f} ms"
         )

@@ -2,7 +2,8 @@
 
 For the articles of one feed update (a batch), in order:
 
-    profile.terms (boilerplate of this feed dropped)     the report's words, pure
+    words.report (boilerplate of this feed dropped)      the report's words, pure: made in a
+                                                         parser worker (workers.describe_fresh)
     | archive.story_index().document_frequencies         how rare each is in the archive (per language)
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
     | archive.story_index().sharing                      the window's stories sharing a key
@@ -26,7 +27,7 @@ from datetime import datetime
 
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
-from monitor.stories import profile
+from monitor.stories import profile, words
 from monitor.stories.fingerprint import (
     ArticleFingerprint,
     best_story,
@@ -98,18 +99,18 @@ class Grouper:
         matches: Sequence[RuleMatch],
         fp: ArticleFingerprint,
         keys: Sequence[str] = (),
-        words: profile.Report | None = None,
+        made: words.Report | None = None,
     ) -> Placement:
         """`fp`: stories.copy_signature (or the whole stories.fingerprint) of the entry: its text
         signature finds copies; `keys`: its stories.candidate_keys, if known. While the archive
         is too small for rarity (COLD_START) the evidence decides: the whole fingerprint and its
-        keys are made here when `fp` has no terms. `words`: profile.report of the entry with this
+        keys are made here when `fp` has no terms. `made`: words.report of the entry with this
         feed's boilerplate, if made already (a parser worker makes it: workers.describe_fresh)."""
-        if words is None:
+        if made is None:
             if self._summaries is not None:
                 self.boilerplate, self._summaries = profile.boilerplate(self._summaries), None
-            words = profile.report(entry.title, entry.summary, self.boilerplate)
-        counts, lang = words.scaled, words.language  # its terms, log-scaled
+            made = words.report(entry.title, entry.summary, self.boilerplate)
+        counts, lang = made.scaled, made.language  # its terms, log-scaled
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
@@ -117,8 +118,8 @@ class Grouper:
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
-        weighted = profile.weigh(counts, rarity)  # its weighted terms: for its keys and its placing
-        index_keys = profile.strongest(weighted)
+        weighted = words.weigh(counts, rarity)  # its weighted terms: for its keys and its placing
+        index_keys = words.strongest(weighted)
         decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
         report = (outlet, entry.link)
         story = decision.story

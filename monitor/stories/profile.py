@@ -203,37 +203,6 @@ def vector(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
     return {t: (1.0 + math.log(c) if c >= 1 else c) * rarity.weight(t) for t, c in counts.items() if c > 0}
 
 
-@dataclass(frozen=True)
-class Report:
-    """What placing reads of a report's words, made once, without the archive (a parser worker
-    makes it beside the fingerprint): its rarity_key and its terms log-scaled (`scaled`: what
-    vector weighs and Profile.add sums), in terms()' order."""
-
-    language: str
-    scaled: dict[str, float]
-
-
-def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
-    """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
-    counts = terms(title, without(summary, boilerplate))
-    log = math.log
-    key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
-    return Report(key, {t: 1.0 + log(c) if c >= 1 else c for t, c in counts.items()})
-
-
-def weigh(scaled: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
-    """vector() of a Report's scaled terms: the same weights, each term's made once."""
-    weights = rarity.weights
-    top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
-    get = weights.get
-    return {t: c * get(t, top) for t, c in scaled.items() if c > 0}
-
-
-def strongest(weighted: Mapping[str, float], limit: int = MAX_KEYS) -> tuple[str, ...]:
-    """keys() of a weighted report (vector or weigh): its `limit` strongest terms, ties by term."""
-    return tuple(f"w{t}" for _, t in sorted([(-w, t) for t, w in weighted.items()])[:limit])
-
-
 def keys(
     counts: Mapping[str, float],
     rarity: Rarity,
@@ -321,11 +290,7 @@ class Profile:
         if max(reported.values(), default=1) == 1:  # a story of one report: every term's is 1
             alone: dict[float, list[str]] = {}
             for term, r in rounded.items():
-                group = alone.get(r)
-                if group is None:
-                    alone[r] = [term]
-                else:
-                    group.append(term)
+                alone.setdefault(r, []).append(term)
             groups = {(r, 1): ts for r, ts in alone.items()}
         else:
             for term, r in rounded.items():

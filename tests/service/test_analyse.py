@@ -21,7 +21,7 @@ from monitor.config.load import load_config
 from monitor.errors import ParseError
 from monitor.rules.rulefile import load_rules
 from monitor.service.workers import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
-from monitor.stories import profile
+from monitor.stories import profile, words
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
 from tests.service.procs import alive, children
@@ -54,7 +54,7 @@ def test_analyse_skips_known_and_repeated_entries_and_matches_the_rest(seeds):
 
 
 def test_analyse_makes_each_reports_words_without_the_feeds_boilerplate():
-    """Grouping's words of a report (stories.profile.report) are made beside its fingerprint,
+    """Grouping's words of a report (stories.words.report) are made beside its fingerprint,
     in the parser worker: the feed's repeated sentence dropped, as grouping would drop it."""
     tail = " Continue reading the full story with photos and related coverage on our website today."
     texts = [
@@ -77,7 +77,7 @@ def test_analyse_makes_each_reports_words_without_the_feeds_boilerplate():
     assert boilerplate == {tail.strip()}
     for analysed in result.fresh:
         entry = analysed.entry
-        assert analysed.words == profile.report(entry.title, entry.summary, boilerplate)
+        assert analysed.words == words.report(entry.title, entry.summary, boilerplate)
         assert analysed.words is not None and "photo" not in analysed.words.scaled  # the tail says nothing
     assert "harbour" in result.fresh[0].words.scaled  # type: ignore[union-attr]
 

@@ -30,7 +30,7 @@ from monitor.archive.stories import StoryIndex, memory_of
 from monitor.ingest.schedule import Decision
 from monitor.service.grouping import Grouper
 from monitor.service.storyfix import rebuild
-from monitor.stories import profile
+from monitor.stories import profile, words
 from monitor.stories.fingerprint import copy_signature
 from monitor.stories.lookup import ProfileCache
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings
@@ -140,8 +140,8 @@ def place_and_save(
         link = f"https://news.example/{i}"
         entry = EntryData(FEED, title, summary, link, None, published, "Wire")
         fp = copy_signature(title, summary, published)  # as a parser worker hands it over
-        words = profile.report(title, summary, boilerplate) if worker else None
-        place = grouper.place(entry, "Wire", (), fp, (), words)
+        made = words.report(title, summary, boilerplate) if worker else None
+        place = grouper.place(entry, "Wire", (), fp, (), made)
         placed.append((i, place.story, place.keys, place.joined))
         new = NewArticle(
             entry,
