@@ -110,7 +110,7 @@ class Grouper:
             if self._summaries is not None:
                 self.boilerplate, self._summaries = profile.boilerplate(self._summaries), None
             made = words.report(entry.title, entry.summary, self.boilerplate)
-        counts, lang = made.scaled, made.language  # its terms, log-scaled
+        counts, lang = made.counts, made.language
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
@@ -145,7 +145,7 @@ class Grouper:
             )
             self._own.add(story)
         story_profile = self._profiles[story]
-        story_profile.add_scaled(counts, fp.published)
+        story_profile.add(counts, fp.published)
         self._df.setdefault(lang, Counter()).update(counts.keys())
         self._docs[lang] += 1
         for key in (*index_keys, *keys):

@@ -1,7 +1,7 @@
 """A report's words as placing reads them, made once per report, without the archive.
 
     report(title, summary, boilerplate) → Report   (in a parser worker, beside its fingerprint)
-    weigh(report.scaled, rarity) → its weighted terms (profile.vector, each term's weight once)
+    weigh(report.counts, rarity) → its weighted terms (profile.vector, without a call per term)
     strongest(weighted) → its index keys             (profile.keys)
 
 The writer (service/grouping.py) only looks up the rarity of the words and compares: the words
@@ -21,27 +21,24 @@ from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms, without
 @dataclass(frozen=True)
 class Report:
     """What placing reads of a report's words, made once, without the archive (a parser worker
-    makes it beside the fingerprint): its rarity_key and its terms log-scaled (`scaled`: what
-    profile.vector weighs and Profile.add sums), in profile.terms()' order."""
+    makes it beside the fingerprint): its rarity_key and its profile.terms() (`counts`)."""
 
     language: str
-    scaled: dict[str, float]
+    counts: dict[str, float]
 
 
 def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
-    counts = terms(title, without(summary, boilerplate))
-    log = math.log
     key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
-    return Report(key, {t: 1.0 + log(c) if c >= 1 else c for t, c in counts.items()})
+    return Report(key, terms(title, without(summary, boilerplate)))
 
 
-def weigh(scaled: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
-    """profile.vector() of a Report's scaled terms: the same weights, each term's made once."""
+def weigh(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
+    """profile.vector(counts, rarity): the same weights, without a call per term."""
     weights = rarity.weights
     top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
-    get = weights.get
-    return {t: c * get(t, top) for t, c in scaled.items() if c > 0}
+    get, log = weights.get, math.log
+    return {t: (1.0 + log(c) if c >= 1 else c) * get(t, top) for t, c in counts.items() if c > 0}
 
 
 def strongest(weighted: Mapping[str, float], limit: int = MAX_KEYS) -> tuple[str, ...]:

@@ -78,8 +78,8 @@ def test_analyse_makes_each_reports_words_without_the_feeds_boilerplate():
     for analysed in result.fresh:
         entry = analysed.entry
         assert analysed.words == words.report(entry.title, entry.summary, boilerplate)
-        assert analysed.words is not None and "photo" not in analysed.words.scaled  # the tail says nothing
-    assert "harbour" in result.fresh[0].words.scaled  # type: ignore[union-attr]
+        assert analysed.words is not None and "photo" not in analysed.words.counts  # the tail says nothing
+    assert "harbour" in result.fresh[0].words.counts  # type: ignore[union-attr]
 
 
 def test_analyse_returns_the_parse_error_of_a_body_that_is_no_feed():

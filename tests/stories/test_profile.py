@@ -294,7 +294,7 @@ def _random_reports(seed: int, count: int) -> list[tuple[str, str]]:
 
 
 def test_a_report_made_apart_weighs_keys_and_adds_as_its_terms_do() -> None:
-    """words.report (made in a parser worker) with weigh, strongest and Profile.add_scaled
+    """words.report (made in a parser worker) with weigh and strongest, and Profile.add_scaled,
     give exactly what terms() with vector, keys and Profile.add give."""
     reports = _random_reports(5, 200)
     df: dict[str, int] = {}
@@ -307,12 +307,14 @@ def test_a_report_made_apart_weighs_keys_and_adds_as_its_terms_do() -> None:
         counts = profile.terms(title, summary)
         made = words.report(title, summary)
         assert made.language == profile.rarity_key(f"{title} {summary}")
-        assert list(made.scaled) == list(counts)
-        weighted = words.weigh(made.scaled, rarity)
+        assert made.counts == counts and list(made.counts) == list(counts)
+        weighted = words.weigh(made.counts, rarity)
         assert weighted == profile.vector(counts, rarity)
         assert words.strongest(weighted) == profile.keys(counts, rarity)
         one.add(counts, T0 + timedelta(minutes=n))
-        other.add_scaled(made.scaled, T0 + timedelta(minutes=n))
+        other.add_scaled(
+            {t: 1.0 + math.log(c) if c >= 1 else c for t, c in counts.items()}, T0 + timedelta(minutes=n)
+        )
         assert (one.counts, one.reported, one.reports) == (other.counts, other.reported, other.reports)
         assert list(one.counts) == list(other.counts)
         text, rounded = one.written()
