@@ -70,6 +70,11 @@ class Analysed:
     # made here, beside the fingerprint, so the one process that archives only weighs and compares
     words: Report | None = None
 
+    @property
+    def for_grouping(self) -> tuple[ArticleFingerprint, tuple[str, ...], Report | None]:
+        """What Grouper.place reads of it beside the entry and its matches."""
+        return self.fingerprint, self.story_keys, self.words
+
 
 @dataclass(frozen=True)
 class AnalysedFeed:
