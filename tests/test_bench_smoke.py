@@ -38,7 +38,8 @@ def test_hostile_feeds_bench_runs_one_case() -> None:
 
 def test_stories_archive_bench_runs_small() -> None:
     stdout = _bench("stories_archive_bench.py", "--articles", "300", "--new", "20", "--workers", "1")
-    for line in ("archive:  300 articles", "grouping: 20 new articles, median", "joins:", "target:"):
+    lines = ("archive:  300 articles", "grouping: 20 new articles, median", "worker:   ", "joins:", "target:")
+    for line in lines:
         assert line in stdout, stdout
 
 

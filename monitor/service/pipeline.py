@@ -390,7 +390,7 @@ class Pipeline:
                 item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
             )
             joins = len(grouper.joins)
-            place = grouper.place(entry, entry.outlet, item.matches, item.fingerprint, item.story_keys)
+            place = grouper.place(entry, entry.outlet, item.matches, *item.for_grouping)
             old = horizon is not None and entry.published is not None and entry.published < horizon
             if old:  # back catalogue: no alert, and no story alert redrawn for it
                 held_back += bool(place.alerts) or len(grouper.joins) > joins  # it would have alerted
