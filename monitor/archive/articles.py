@@ -81,7 +81,7 @@ def insert_article(
         " feed, related) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             story_id,
-            None if article.url == entry.link else article.url,  # NULL: the link is canonical (m016)
+            article.url,
             entry.link,
             entry.guid,
             entry.title,

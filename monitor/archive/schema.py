@@ -348,8 +348,6 @@ def m016_smaller_archive(db: sqlite_utils.Database) -> None:
       (88 characters on average: a URL, or a feed URL and a GUID);
     * story_keys.published is whole seconds since 1970 (an integer of 4 to 6 bytes instead of 20
       characters, in each of an article's 8 index rows);
-    * articles.url is NULL when it is the link as published (the usual case: 99 bytes), for the
-      articles archived from now on (articles.insert_article);
     * no index on articles(feed) alone: articles_feed_published (feed, published) serves it."""
     conn = db.conn
     conn.execute("drop index if exists idx_articles_feed")
@@ -379,6 +377,6 @@ def m016_smaller_archive(db: sqlite_utils.Database) -> None:
     )
     conn.execute("drop table story_keys")
     conn.execute("alter table story_keys_new rename to story_keys")
-    # articles.url of the rows archived before stays as it is: rewriting them would write the
-    # whole table (and the WAL as big) to free space inside its pages that only a VACUUM gives
-    # back, since articles are only ever appended; `coalesce(url, link)` reads both alike.
+    # articles.url stays the canonical URL even when it equals the link: NULL there would save
+    # about 99 bytes of payload (nothing in the farm's pages, two rows fill a page either way)
+    # but break every SQL query that reads articles.url (README "The archive").

@@ -1,8 +1,8 @@
 """Migration m016 (issue 18: bytes per article): identity keys as digests, story_keys' times as
-integer seconds, articles.url NULL when it is the link, no index on articles(feed) alone.
+integer seconds, no index on articles(feed) alone.
 
 An archive filled by `monitor poll`, then put back in the forms m015 left (the keys' text, ISO
-times, every url written out, the index), upgrades when opened and answers every read as the
+times, the index), upgrades when opened and answers every read as the
 archive the new code wrote does: search, stories, status, the keys a worker checks, the story
 index grouping reads."""
 
@@ -69,7 +69,7 @@ def _answers(config: Path, keys: list[str], capsys: pytest.CaptureFixture[str]) 
             out[f"sharing {name}"] = index.sharing(probe, when, 72.0)
             out[f"selective {name}"] = index.selective(probe, when, 72.0)
         out["links"] = archive.db.execute(
-            "select id, coalesce(url, link), link from articles order by id"
+            "select id, url, link from articles order by id"
         ).fetchall()
     finally:
         archive.close()
@@ -100,7 +100,6 @@ def _back_to_m015(db: Path, keys: list[str]) -> None:
             " strftime('%Y-%m-%dT%H:%M:%SZ', published, 'unixepoch') from story_keys_m016"
         )
         conn.execute("drop table story_keys_m016")
-        conn.execute("update articles set url = link where url is null")
         conn.execute("create index idx_articles_feed on articles (feed)")
         conn.execute("delete from _sqlite_migrations where name = ?", [M016])
         conn.execute("commit")
@@ -147,8 +146,8 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
     assert written["known"] == sorted(set(keys)) and len(str(written["search"]).splitlines()) >= 3
     assert written["postings"] and written["sharing sql"] and written["story_reports"]
     assert written["sharing sql"] == written["sharing memory"]
-    conn = sqlite3.connect(db)  # the new code writes no url that is the link itself
-    assert conn.execute("select count(*) from articles where url is null").fetchone()[0] > 0
+    conn = sqlite3.connect(db)  # every article keeps its canonical URL (SQL reads articles.url)
+    assert conn.execute("select count(*) from articles where url is null").fetchone()[0] == 0
     conn.close()
 
     _back_to_m015(db, keys)
@@ -161,7 +160,6 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
     assert conn.execute("select count(*) from article_keys where typeof(key) = 'text'").fetchone()[0] == len(
         set(keys)
     )
-    assert conn.execute("select count(*) from articles where url is null").fetchone()[0] == 0
     conn.close()
 
     assert main(["--config", str(config), "search", "Oue"]) == 1  # a reader asks for the upgrade
@@ -175,7 +173,6 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
         assert {t for (t,) in conn.execute("select distinct typeof(published) from story_keys")} == {
             "integer"
         }
-        # the rows archived before keep their url (rewriting them would free no page: see m016)
         assert conn.execute("select count(*) from articles where url is null").fetchone()[0] == 0
         assert (
             conn.execute("select count(*) from sqlite_master where name = 'idx_articles_feed'").fetchone()[0]
