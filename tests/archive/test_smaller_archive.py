@@ -68,9 +68,7 @@ def _answers(config: Path, keys: list[str], capsys: pytest.CaptureFixture[str]) 
         for name, index in (("sql", StoryIndex(archive.conn)), ("memory", archive.story_index())):
             out[f"sharing {name}"] = index.sharing(probe, when, 72.0)
             out[f"selective {name}"] = index.selective(probe, when, 72.0)
-        out["links"] = archive.db.execute(
-            "select id, url, link from articles order by id"
-        ).fetchall()
+        out["links"] = archive.db.execute("select id, url, link from articles order by id").fetchall()
     finally:
         archive.close()
     return out
