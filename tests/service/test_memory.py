@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import pickle
 import platform
+import subprocess
+import sys
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from monitor.app import open_app
@@ -16,6 +20,8 @@ from monitor.service import memory
 from monitor.service.pipeline import Pipeline
 from monitor.service.workers import POOL_MIN_FEEDS, Analyser
 from tests.conftest import RULES, rss
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -108,3 +114,12 @@ def test_the_shipped_rules_share_their_lists_terms_and_key_sets():
     # 87,000); more objects than keys where a term is spelt twice (Japan, japan) or written both
     # in a query and in a list.
     assert len(objects) < 2 * len(keys) and uses > 20 * len(objects)
+
+
+def test_httpx_does_not_bring_its_command_line_client():
+    """httpx imports click, rich and pygments (about 6 MB) for its CLI when they are installed, as
+    they are in the test environment: monitor keeps that import out of its processes."""
+    code = "import monitor, httpx, sys; print(sorted({'click', 'rich', 'pygments'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+    assert importlib.util.find_spec("rich") is not None  # installed: the check above can fail
