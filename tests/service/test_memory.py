@@ -116,10 +116,15 @@ def test_the_shipped_rules_share_their_lists_terms_and_key_sets():
     assert len(objects) < 2 * len(keys) and uses > 20 * len(objects)
 
 
-def test_httpx_does_not_bring_its_command_line_client():
-    """httpx imports click, rich and pygments (about 6 MB) for its CLI when they are installed, as
-    they are in the test environment: monitor keeps that import out of its processes."""
-    code = "import monitor, httpx, sys; print(sorted({'click', 'rich', 'pygments'} & set(sys.modules)))"
+def test_the_service_imports_neither_httpx_command_line_nor_telegram_passports_cryptography():
+    """httpx imports click, rich and pygments (about 6 MB) for its CLI, and python-telegram-bot
+    `cryptography` (about 8 MB) for Telegram Passport, when they are installed, as they are in the
+    test environment: monitor keeps both out of its processes, and cryptography still works."""
+    code = (
+        "import sys, monitor.app, monitor.chat.bot, telegram._bot;"
+        " print(sorted({'click', 'rich', 'pygments', 'cryptography'} & set(sys.modules)));"
+        " from cryptography.hazmat.primitives.asymmetric import ec; print(ec.SECP256R1.name)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
-    assert importlib.util.find_spec("rich") is not None  # installed: the check above can fail
+    assert out.stdout.split() == ["[]", "secp256r1"]
+    assert importlib.util.find_spec("rich") and importlib.util.find_spec("cryptography")  # installed
