@@ -116,13 +116,15 @@ def test_the_shipped_rules_share_their_lists_terms_and_key_sets():
     assert len(objects) < 2 * len(keys) and uses > 20 * len(objects)
 
 
-def test_the_service_imports_neither_httpx_command_line_nor_telegram_passports_cryptography():
+def test_the_service_imports_no_package_it_does_not_use():
     """httpx imports click, rich and pygments (about 6 MB) for its CLI, and python-telegram-bot
     `cryptography` (about 8 MB) for Telegram Passport, when they are installed, as they are in the
-    test environment: monitor keeps both out of its processes, and cryptography still works."""
+    test environment: monitor keeps both out of its processes, and cryptography still works.
+    charset-normalizer (2.6 MB) is imported only for a body that needs it."""
     code = (
-        "import sys, monitor.app, monitor.chat.bot, telegram._bot;"
-        " print(sorted({'click', 'rich', 'pygments', 'cryptography'} & set(sys.modules)));"
+        "import sys, monitor.app, monitor.chat.bot, monitor.service.workers, telegram._bot;"
+        " unused = {'click', 'rich', 'pygments', 'cryptography', 'charset_normalizer'};"
+        " print(sorted(unused & set(sys.modules)));"
         " from cryptography.hazmat.primitives.asymmetric import ec; print(ec.SECP256R1.name)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
