@@ -54,9 +54,9 @@ KEEP = timedelta(
 MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
 MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
-MAX_PROFILES = 8_000  # cached story profiles (JSON, about 1.2 KB each)
+MAX_PROFILES = 4_000  # cached story profiles (text, about 650 bytes each; 8,000 before issue 18)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
-MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
+MAX_FINGERPRINTS = 4_000  # cached fingerprints (264-byte BLOBs; 8,000 before issue 18)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _Row = TypeVar("_Row", str, str | bytes)
 
