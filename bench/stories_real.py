@@ -17,9 +17,15 @@ joins none), and every article its own story.
 The corpus's text belongs to its outlets: it is read from the path given, never stored.
 
     python bench/stories_real.py --corpus ../shared/storybench/allsides-dev.jsonl [--part dev|held|all]
-        [--since 2021-04-01 --until 2021-06-01] [--verbose]
+        [--since 2021-04-01 --until 2021-06-01] [--verbose] [--orders N [--seed S]]
 
 --part dev is April-May (to tune on), held is June-July (looked at once, at the end).
+
+Feeds are handled as they answer, so which outlet's report of an event comes first, and so the
+figures, vary from run to run. --orders N runs the corpus N times, each in a deterministic feed
+order (order S: one feed fetched at a time, a day's feeds in the order random.Random("S:day")
+shuffles them; S from --seed, default 0, up), and prints each order's figures, then their
+minimum, median and maximum: what holds in every order, not on average.
 """
 
 from __future__ import annotations
@@ -28,14 +34,16 @@ import argparse
 import asyncio
 import json
 import math
+import random
 import re
 import sqlite3
+import statistics
 import string
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -49,6 +57,7 @@ from fakes.feed_server import FeedServer  # noqa: E402 (the loopback feed server
 from monitor.app import open_app  # noqa: E402
 from monitor.config.load import load_config  # noqa: E402
 from monitor.service.workers import tune_gc  # noqa: E402
+from monitor.types import FeedForUpdate  # noqa: E402
 
 PARTS = {"dev": ("2021-04-01", "2021-06-01"), "held": ("2021-06-01", "2021-08-01"), "all": (None, None)}
 FEED_DAYS = 7  # a feed holds its items of the last week, as news feeds do
@@ -129,7 +138,9 @@ class Run:
     missing: list[str]  # doc ids the archive does not hold
 
 
-def run_monitor(docs: Sequence[Doc], folder: Path, stories: str = "") -> Run:
+def run_monitor(docs: Sequence[Doc], folder: Path, stories: str = "", order: int | None = None) -> Run:
+    """The corpus through the pipeline, day by day; `order`: the feeds fetched one at a time, a
+    day's in the order random.Random(f"{order}:{day}") shuffles them (None: as they answer)."""
     by_outlet: dict[str, list[Doc]] = defaultdict(list)
     for doc in docs:
         by_outlet[doc.outlet].append(doc)
@@ -147,8 +158,9 @@ def run_monitor(docs: Sequence[Doc], folder: Path, stories: str = "") -> Run:
             for o, p in paths.items()
         )
         config_path = folder / "monitor.toml"
+        fetch = "" if order is None else "[fetch]\nconcurrency = 1\n\n"
         config_path.write_text(
-            f"[storage]\npath = {json.dumps(str(db))}\n\n"
+            f"[storage]\npath = {json.dumps(str(db))}\n\n{fetch}"
             f"[rules]\npaths = [{json.dumps(str(rules))}]\n\n[stories]\n{stories}\n\n{feeds}",
             encoding="utf-8",
         )
@@ -161,7 +173,8 @@ def run_monitor(docs: Sequence[Doc], folder: Path, stories: str = "") -> Run:
                     d for d in by_outlet[outlet] if day - timedelta(days=FEED_DAYS) < d.published <= day
                 ]
                 server.add(path, _rss(outlet, recent))
-            asyncio.run(_one_pass(config, lambda at=day: at))
+            shuffle = None if order is None else random.Random(f"{order}:{day.date()}").shuffle
+            asyncio.run(_one_pass(config, lambda at=day: at, shuffle))
             passes += 1
             day += timedelta(days=1)
     seconds = time.perf_counter() - started
@@ -178,8 +191,20 @@ def run_monitor(docs: Sequence[Doc], folder: Path, stories: str = "") -> Run:
     return Run(story, alerts, seconds, passes, missing)
 
 
-async def _one_pass(config: object, clock: object) -> None:
+async def _one_pass(
+    config: object, clock: object, shuffle: Callable[[list[FeedForUpdate]], None] | None = None
+) -> None:
     async with open_app(config, clock) as app:  # type: ignore[arg-type]
+        if shuffle is not None:  # one feed at a time (concurrency 1): in the shuffled order
+            archive = app.pipeline.archive
+            due = archive.feeds_for_update
+
+            def shuffled(now: datetime | None = None) -> list[FeedForUpdate]:
+                feeds = sorted(due(now), key=lambda f: f.url)
+                shuffle(feeds)
+                return feeds
+
+            archive.feeds_for_update = shuffled  # type: ignore[method-assign]
         report = await app.pipeline.run_pass()
     for error in report.errors:
         print(f"stories_real: feed {error.url}: {error.message}", file=sys.stderr)
@@ -295,6 +320,74 @@ def wrong_merges(docs: Sequence[Doc], story: Mapping[str, int]) -> str:
     return "\n".join(lines)
 
 
+def _documents(args: argparse.Namespace) -> list[Doc]:
+    since, until = PARTS[args.part]
+    docs = load(args.corpus, args.since or since, args.until or until)
+    if not docs:
+        raise SystemExit(f"stories_real: {args.corpus}: no article in the chosen dates")
+    return docs
+
+
+def run_orders(args: argparse.Namespace) -> int:
+    """--orders: the corpus in N deterministic feed orders, a line per order as it ends, then
+    the table of all with their minimum, median and maximum."""
+    docs = _documents(args)
+    baseline = score(docs, *tfidf_baseline(docs))
+    print(
+        f"{len(docs)} articles, {len({d.cluster for d in docs})} events; TF-IDF baseline: pair P"
+        f" {baseline.pair_p or 0:.3f} R {baseline.pair_r:.3f} B3 F1 {baseline.b3_f1:.3f}"
+        f" hidden {baseline.hidden}",
+        flush=True,
+    )
+    rows: list[tuple[int, Scores, Run]] = []
+    for order in range(args.seed, args.seed + args.orders):
+        if args.keep:
+            folder = args.keep / f"order-{order}"
+            folder.mkdir(parents=True)
+            run = run_monitor(docs, folder, args.stories, order)
+        else:
+            with tempfile.TemporaryDirectory(prefix="stories_real.") as tmp:
+                run = run_monitor(docs, Path(tmp), args.stories, order)
+        s = score(docs, run.story, run.alerts)
+        rows.append((order, s, run))
+        print(
+            f"order {order}: pair P {s.pair_p or 0:.3f} R {s.pair_r:.3f} B3 F1 {s.b3_f1:.3f}"
+            f" hidden {s.hidden} extra {s.extra} ({run.seconds:.0f} s, {len(run.missing)} not archived)",
+            flush=True,
+        )
+        if args.verbose:
+            print(wrong_merges(docs, run.story), flush=True)
+    print(orders_table([(f"order {o}", s) for o, s, _ in rows], baseline))
+    return 0
+
+
+def orders_table(rows: Sequence[tuple[str, Scores]], baseline: Scores) -> str:
+    """Each order's figures, then the minimum, median and maximum of each column (hidden and
+    extra: the maximum is the worst), and the baseline."""
+    out = [
+        "| order | pair P | pair R | B3 F1 | hidden events | extra alerts |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def line(name: str, p: float, r: float, f1: float, hidden: float, extra: float) -> str:
+        return f"| {name} | {p:.3f} | {r:.3f} | {f1:.3f} | {hidden:g} | {extra:g} |"
+
+    for name, s in rows:
+        out.append(line(name, s.pair_p or 0.0, s.pair_r, s.b3_f1, s.hidden, s.extra))
+    columns = [
+        [s.pair_p or 0.0 for _, s in rows],
+        [s.pair_r for _, s in rows],
+        [s.b3_f1 for _, s in rows],
+        [float(s.hidden) for _, s in rows],
+        [float(s.extra) for _, s in rows],
+    ]
+    for name, pick in (("min", min), ("median", statistics.median), ("max", max)):
+        out.append(line(f"**{name}** of {len(rows)}", *(pick(c) for c in columns)))
+    b = baseline
+    out.append(line("TF-IDF ≥ 0.3, 48 h, single link", b.pair_p or 0.0, b.pair_r, b.b3_f1, b.hidden, b.extra))
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -311,11 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="list the stories that mix events")
     parser.add_argument("--stories", default="", help='[stories] settings, e.g. "min_similarity = 0.27"')
     parser.add_argument("--keep", type=Path, help="keep the archive in this (new) folder")
+    parser.add_argument("--orders", type=int, help="run N deterministic feed orders (see above)")
+    parser.add_argument("--seed", type=int, default=0, help="the first order of --orders (default 0)")
     args = parser.parse_args(argv)
-    since, until = PARTS[args.part]
-    docs = load(args.corpus, args.since or since, args.until or until)
-    if not docs:
-        raise SystemExit(f"stories_real: {args.corpus}: no article in the chosen dates")
+    if args.orders is not None:
+        return run_orders(args)
+    docs = _documents(args)
     if args.keep:
         args.keep.mkdir(parents=True)
         run = run_monitor(docs, args.keep, args.stories)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +38,8 @@ def test_hostile_feeds_bench_runs_one_case() -> None:
 
 def test_stories_archive_bench_runs_small() -> None:
     stdout = _bench("stories_archive_bench.py", "--articles", "300", "--new", "20", "--workers", "1")
-    for line in ("archive:  300 articles", "grouping: 20 new articles, median", "joins:", "target:"):
+    lines = ("archive:  300 articles", "grouping: 20 new articles, median", "worker:   ", "joins:", "target:")
+    for line in lines:
         assert line in stdout, stdout
 
 
@@ -175,11 +178,13 @@ def _invented_corpus(folder: Path) -> Path:
 
 def test_stories_offline_places_a_small_invented_corpus_in_several_orders(tmp_path) -> None:
     corpus = _invented_corpus(tmp_path)
-    stdout = _bench("stories_offline.py", "--corpus", str(corpus), "--orders", "2", "--joins", timeout=120)
-    lines = stdout.splitlines()
-    assert lines[0].startswith("order 0: pair P ") and lines[1].startswith("order 1: ")
-    assert lines[2].startswith("mean of 2: ") and "hidden" in lines[2]
-    assert lines[3].startswith("right joins: ") and lines[4].startswith("wrong joins: ")
+    for published in ((), ("--published",)):
+        args = ("--corpus", str(corpus), "--orders", "2", "--joins", *published)
+        lines = _bench("stories_offline.py", *args, timeout=120).splitlines()
+        assert lines[0].startswith("order 0: pair P ") and lines[1].startswith("order 1: ")
+        assert lines[2].startswith("mean of 2: ") and "hidden" in lines[2]
+        assert lines[3].startswith("min of 2: pair P ")
+        assert lines[4].startswith("right joins: ") and lines[5].startswith("wrong joins: ")
 
 
 def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
@@ -204,3 +209,24 @@ def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
     assert failed.returncode == 1 and failed.stderr.strip().startswith(
         f"stories_real: {bad}:1: not a corpus line"
     )
+
+
+def test_stories_real_runs_deterministic_feed_orders(tmp_path) -> None:
+    """--orders: each order's line, then min/median/max; an order is the same order every run
+    (the articles are archived, so placed, in the same sequence), and two orders differ."""
+    corpus = _invented_corpus(tmp_path)
+    args = ("--corpus", str(corpus), "--orders", "3", "--keep", str(tmp_path / "a"))
+    stdout = _bench("stories_real.py", *args)
+    for line in ("order 0: pair P ", "order 1: pair P ", "order 2: pair P ", "| **min** of 3 |"):
+        assert line in stdout, stdout
+    assert "| **median** of 3 |" in stdout and "| TF-IDF ≥ 0.3, 48 h, single link |" in stdout
+    again = tmp_path / "b"
+    _bench("stories_real.py", "--corpus", str(corpus), "--orders", "1", "--seed", "2", "--keep", str(again))
+
+    def placed(folder: Path) -> list[str]:
+        with contextlib.closing(sqlite3.connect(folder / "monitor.db")) as db:
+            return [guid for (guid,) in db.execute("select guid from articles order by id")]
+
+    sequences = [placed(tmp_path / "a" / f"order-{n}") for n in range(3)]
+    assert placed(again / "order-2") == sequences[2]
+    assert len({tuple(s) for s in sequences}) > 1, sequences

@@ -168,9 +168,19 @@ class MemoryIndex(StoryIndex):
         super().__init__(conn)
         self.memory = memory
         memory.refresh()
+        self._last_window: tuple[datetime, float, tuple[str, str]] | None = None
+
+    def _window(self, published: datetime, window_hours: float) -> tuple[str, str]:
+        """_window, the last one remembered: selective and sharing ask it of the same report."""
+        last = self._last_window
+        if last is not None and last[0] == published and last[1] == window_hours:
+            return last[2]
+        window = _window(published, window_hours)
+        self._last_window = (published, window_hours, window)
+        return window
 
     def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
-        low, high = _window(published, window_hours)
+        low, high = self._window(published, window_hours)
         if not self.memory.covers(low):
             return selective(self.conn, keys, published, window_hours)
         return self.memory.selective(keys, low, high)
@@ -178,7 +188,7 @@ class MemoryIndex(StoryIndex):
     def sharing(
         self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
     ) -> list[tuple[int, int]]:
-        low, high = _window(published, window_hours)
+        low, high = self._window(published, window_hours)
         if not keys or not self.memory.covers(low):
             return sharing(self.conn, keys, published, window_hours, after)
         return self.memory.sharing(keys, low, high, after)

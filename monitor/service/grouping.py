@@ -2,7 +2,8 @@
 
 For the articles of one feed update (a batch), in order:
 
-    profile.terms (boilerplate of this feed dropped)     the report's words, pure
+    words.report (boilerplate of this feed dropped)      the report's words, pure: made in a
+                                                         parser worker (workers.describe_fresh)
     | archive.story_index().document_frequencies         how rare each is in the archive (per language)
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
     | archive.story_index().sharing                      the window's stories sharing a key
@@ -26,7 +27,7 @@ from datetime import datetime
 
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
-from monitor.stories import profile
+from monitor.stories import profile, words
 from monitor.stories.fingerprint import (
     ArticleFingerprint,
     best_story,
@@ -72,6 +73,7 @@ class Grouper:
     parsed: ProfileCache = field(default_factory=lambda: ProfileCache())  # archived profiles, parsed
     joins: list[StoryJoined] = field(default_factory=list)  # in order; their alerts are redrawn
     boilerplate: frozenset[str] = frozenset()  # sentences this feed repeats (see learn_feed)
+    _summaries: Sequence[str] | None = None  # the feed's, until its boilerplate is needed
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
     # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
     # candidates are, so a feed of thousands of look-alike items costs no more per item than 50.
@@ -86,8 +88,9 @@ class Grouper:
     _docs: Counter[str] = field(default_factory=Counter)  # language → this batch's articles
 
     def learn_feed(self, summaries: Sequence[str]) -> None:
-        """The feed's repeated sentences ("Continue reading…", related links) count for nothing."""
-        self.boilerplate = profile.boilerplate(summaries)
+        """The feed's repeated sentences ("Continue reading…", related links) count for nothing:
+        found when a report comes without its words made (a parser worker drops them itself)."""
+        self._summaries = summaries
 
     def place(
         self,
@@ -96,13 +99,18 @@ class Grouper:
         matches: Sequence[RuleMatch],
         fp: ArticleFingerprint,
         keys: Sequence[str] = (),
+        made: words.Report | None = None,
     ) -> Placement:
         """`fp`: stories.copy_signature (or the whole stories.fingerprint) of the entry: its text
         signature finds copies; `keys`: its stories.candidate_keys, if known. While the archive
         is too small for rarity (COLD_START) the evidence decides: the whole fingerprint and its
-        keys are made here when `fp` has no terms."""
-        counts = profile.terms(entry.title, profile.without(entry.summary, self.boilerplate))
-        lang = profile.rarity_key(f"{entry.title} {entry.summary}")
+        keys are made here when `fp` has no terms. `made`: words.report of the entry with this
+        feed's boilerplate, if made already (a parser worker makes it: workers.describe_fresh)."""
+        if made is None:
+            if self._summaries is not None:
+                self.boilerplate, self._summaries = profile.boilerplate(self._summaries), None
+            made = words.report(entry.title, entry.summary, self.boilerplate)
+        counts, lang = made.counts, made.language
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
@@ -110,8 +118,8 @@ class Grouper:
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
-        weighted = profile.vector(counts, rarity)  # its weighted terms: for its keys and its placing
-        index_keys = profile.keys(counts, rarity, report=weighted)
+        weighted = words.weigh(counts, rarity)  # its weighted terms: for its keys and its placing
+        index_keys = words.strongest(weighted)
         decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
         report = (outlet, entry.link)
         story = decision.story
@@ -203,13 +211,12 @@ class Grouper:
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open
         on when their last report came), and those without a profile."""
-        quiet = self.settings.quiet_hours
+        quiet = self.settings.quiet_hours * 3600
         asked = [s for s in stories if s not in self._profiles]
         lasts = index.last_reports(asked)
         closed = {s for s in asked if s not in lasts}
-        for story, last in lasts.items():
-            when = profile.Profile(story, last=datetime.fromisoformat(last) if last else None)
-            if not profile.is_open(when, published, quiet):
+        for story, last in lasts.items():  # profile.is_open, without making each story's profile
+            if last and abs((published - datetime.fromisoformat(last)).total_seconds()) > quiet:
                 closed.add(story)
         return closed
 

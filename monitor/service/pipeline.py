@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 
@@ -47,6 +48,7 @@ from monitor.ingest.fetch import HostLimits, fetch_feed
 from monitor.ingest.parse import located
 from monitor.ingest.schedule import CheckResult, Decision, plan
 from monitor.rules.matcher import RuleSet
+from monitor.service.backlog import Backlog
 from monitor.service.batching import Batcher
 from monitor.service.grouping import Grouper
 from monitor.service.memory import release_memory
@@ -115,11 +117,12 @@ class Pipeline:
 
         Each feed is on its own clock: its articles are archived and its alerts queued (then
         `on_alerts` called) as soon as it is done (with the feeds done within the same 0.1 s:
-        batching.py), never after a slower neighbour; the order
-        within a feed stays the feed's. Bodies held at once are bounded (fetches in flight plus
-        those waiting to be analysed), so a pass over thousands of feeds needs the memory of a
-        few dozen. Cancelled (a stop), the feeds already handled stay archived and `report`,
-        when the caller passed one, counts those cut short."""
+        batching.py), never after a slower neighbour; the order within a feed stays the feed's.
+        Late news waits for the pass's end, then goes in publication order (backlog.py). Bodies
+        held at once are bounded (fetches in flight plus those waiting to be analysed), so a
+        pass over thousands of feeds needs the memory of a few dozen. Cancelled (a stop), the
+        feeds already handled stay archived and `report`, when the caller passed one, counts
+        those cut short."""
         started = time.monotonic()
         feeds = self.archive.feeds_for_update(self.clock() if only_due else None)
         report = report if report is not None else PassReport()
@@ -138,6 +141,8 @@ class Pipeline:
         ready = asyncio.Semaphore(self.analyser.in_flight())
         batch = Batcher(self.archive)
         in_workers = self.analyser.in_workers
+        saved = partial(self.save_soon, batch, report=report, on_alerts=on_alerts)
+        backlog = Backlog(self.clock(), saved, partial(self.fail_unexpectedly, report=report, done=True))
 
         async def work(feed: FeedForUpdate) -> None:
             async with limits.host(feed.url):
@@ -171,7 +176,7 @@ class Pipeline:
             if analysed is None:
                 held.release()
             try:
-                await self.save_soon(batch, feed, result, analysed, report, on_alerts)
+                await backlog.save(feed, result, analysed)  # now, or held if late news
             finally:
                 if analysed is not None:
                     held.release()
@@ -191,8 +196,7 @@ class Pipeline:
             except Exception as exc:
                 # A bug one feed's content or answer brings out is that feed's error, never the
                 # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
-                self.fail_unexpectedly(feed.key or feed.url, exc, report)
-                report.cut_short -= 1
+                self.fail_unexpectedly(feed.key or feed.url, exc, report, done=True)
             finally:
                 in_flight.discard(feed.url)  # after handle() planned its next check
                 left[0] -= own
@@ -217,6 +221,7 @@ class Pipeline:
                     report.cut_short += len(joining)
                     for feed in joining:
                         group.create_task(one(feed, own=False))
+            await backlog.flush()  # the late news held
         except* StorageError as failed:
             # An archive that cannot be written (locked, full, read-only) is no one feed's fault:
             # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
@@ -345,9 +350,10 @@ class Pipeline:
             if admin and self.config.telegram.token:
                 self.archive.queue_notice(admin, Notice(key, error.message, decision.suspend), now)
 
-    def fail_unexpectedly(self, key: str, exc: Exception, report: PassReport) -> None:
+    def fail_unexpectedly(self, key: str, exc: Exception, report: PassReport, done: bool = False) -> None:
         """An exception nothing expected, as the feed's error: its next check as after any error,
-        or, when planning it is what failed, after the default interval."""
+        or, when planning it is what failed, after the default interval (`done`: not cut short)."""
+        report.cut_short -= done
         error = FeedError(
             key, f"could not be handled: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
         )
@@ -384,7 +390,7 @@ class Pipeline:
                 item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
             )
             joins = len(grouper.joins)
-            place = grouper.place(entry, entry.outlet, item.matches, item.fingerprint, item.story_keys)
+            place = grouper.place(entry, entry.outlet, item.matches, *item.for_grouping)
             old = horizon is not None and entry.published is not None and entry.published < horizon
             if old:  # back catalogue: no alert, and no story alert redrawn for it
                 held_back += bool(place.alerts) or len(grouper.joins) > joins  # it would have alerted

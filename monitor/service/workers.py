@@ -4,6 +4,7 @@
     | dedupe.entry_keys + known        drop entries the archive already holds
     | rules.match                       which rules fire, with which terms
     | stories.copy_signature            what story grouping reads to find copies
+    | stories.words.report              its words as grouping weighs them (boilerplate dropped)
 
 Pure apart from ``known`` (a read of the archive). On a machine with more
 than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
@@ -33,8 +34,10 @@ from monitor.ingest.itemcap import MAX_ITEMS
 from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
 from monitor.service.stoppable import Overrun, TaskFailed, WorkerDied, WorkerPool
+from monitor.stories import profile
 from monitor.stories.fingerprint import ArticleFingerprint, copy_signature
 from monitor.stories.lookup import FingerprintCache
+from monitor.stories.words import Report, report
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,14 @@ class Analysed:
     matches: tuple[RuleMatch, ...]
     fingerprint: ArticleFingerprint  # its signature alone (grouping makes the rest if it needs it)
     story_keys: tuple[str, ...] = ()  # evidence keys (stories.candidate_keys): grouping's, if needed
+    # its words as grouping reads them (stories.words.report, the feed's boilerplate dropped):
+    # made here, beside the fingerprint, so the one process that archives only weighs and compares
+    words: Report | None = None
+
+    @property
+    def for_grouping(self) -> tuple[ArticleFingerprint, tuple[str, ...], Report | None]:
+        """What Grouper.place reads of it beside the entry and its matches."""
+        return self.fingerprint, self.story_keys, self.words
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,12 @@ def describe_fresh(
                 fingerprint=fp,
             )
         )
-    return AnalysedFeed(replace(parsed, entries=()), tuple(fresh), len(keyed))
+    # The feed's boilerplate is that of its fresh items, as grouping would learn it (learn_feed).
+    boilerplate = profile.boilerplate([item.entry.summary for item in fresh])
+    described = tuple(
+        replace(item, words=report(item.entry.title, item.entry.summary, boilerplate)) for item in fresh
+    )
+    return AnalysedFeed(replace(parsed, entries=()), described, len(keyed))
 
 
 class Analyser:

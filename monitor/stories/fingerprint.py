@@ -76,7 +76,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from types import MappingProxyType
 
-from monitor.stories.evidence import _KINDS, _MAYBE, _PLACES, _STOP, _salient, _Tok, _tokens
+from monitor.stories.evidence import _KINDS, _MAYBE, _PLACES, _STOP, _salient, _tokens, folded_words
 from monitor.types import StorySettings
 
 FINGERPRINT_VERSION = 1  # bump when fingerprint() changes meaning; stored ones must be recomputed
@@ -164,7 +164,7 @@ def fingerprint(
     terms = _salient(toks)
     return ArticleFingerprint(
         published=published.astimezone(UTC),
-        signature=_signature(toks),
+        signature=_signature([t.fold for t in toks if t.fold not in _STOP]),
         terms=tuple(sorted(terms.weights.items())),
         central=frozenset(terms.central),
         headline=frozenset(terms.headline),
@@ -176,7 +176,7 @@ def copy_signature(title: str, summary: str, published: datetime) -> ArticleFing
     the cost; grouping makes the whole one only while rarity cannot decide (its COLD_START)."""
     if published.tzinfo is None:
         raise ValueError("published must be timezone-aware (UTC)")
-    return ArticleFingerprint(published.astimezone(UTC), _signature(_tokens(title, summary)), ())
+    return ArticleFingerprint(published.astimezone(UTC), _signature(folded_words(title, summary)), ())
 
 
 def candidate_keys(fp: ArticleFingerprint, settings: StorySettings | None = None) -> tuple[str, ...]:
@@ -422,9 +422,9 @@ _MIX = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: spreads crc32's 32 bits over 
 _MASK64 = (1 << 64) - 1
 
 
-def _signature(toks: Sequence[_Tok]) -> tuple[int, ...]:
-    """One-permutation MinHash: each shingle hashed once, the smallest value kept per slot."""
-    words = [t.fold for t in toks if t.fold not in _STOP]
+def _signature(words: list[str]) -> tuple[int, ...]:
+    """One-permutation MinHash of the folded words (stop words out): each shingle hashed once,
+    the smallest value kept per slot."""
     shingles = map(" ".join, zip(words, words[1:], words[2:], strict=False)) if len(words) > 2 else words
     sig = [_EMPTY] * _BINS
     for shingle in shingles:

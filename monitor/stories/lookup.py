@@ -15,7 +15,6 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -140,15 +139,10 @@ class ProfileCache:
 
     def written(self, profile: Profile) -> str:
         """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
-        text = profile.to_text()
-        # A copy (the writer goes on adding to its own); rounded as the text holds it when read.
+        text, rounded = profile.written()
+        # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
         self._written[text] = Profile(
-            profile.story,
-            dict(profile.counts),
-            dict(profile.reported),
-            profile.first,
-            profile.last,
-            profile.reports,
+            profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
         )
         if len(self._written) > self.size:
             self._written.popitem(last=False)
@@ -165,8 +159,9 @@ class ProfileCache:
         mine = self._written.pop(data, None)
         if mine is None:
             profile = Profile.parse(story, data)
-        else:  # what parsing `data` gives, without parsing it
-            profile = replace(mine, story=story, counts={t: round(c, 3) for t, c in mine.counts.items()})
+        else:  # what parsing `data` gives, without parsing it (rounded as written): its own copy
+            profile = mine
+            profile.story = story
         parsed[story] = (data, profile)
         if len(parsed) > self.size:
             parsed.popitem(last=False)

@@ -92,7 +92,10 @@ _STEMMER = snowballstemmer.stemmer("english")
 def _stem(word: str) -> str:
     """A word's stem, so "vaccine" meets "vaccination" and "policing" "police" (Snowball's English
     stemmer). Words with digits ("covid-19", "g7") are names and stay whole."""
-    return word if not word.isascii() or any(c.isdigit() for c in word) else _STEMMER.stemWord(word)
+    return word if not word.isascii() or _ASCII_DIGIT(word) else _STEMMER.stemWord(word)
+
+
+_ASCII_DIGIT = re.compile(r"[0-9]").search  # of an ASCII word, as any(c.isdigit() for c in it)
 
 
 def _word(raw: str) -> str | None:
@@ -117,16 +120,20 @@ def terms(title: str, summary: str) -> Terms:
     seen = _WORDS
     for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
         named = weight * NAME_WEIGHT
-        for raw in _WORD.findall(text):
-            if raw in seen:
-                word = seen[raw]
-            else:
+        # Each distinct word as written once, with how often (in the order first written): the
+        # weights are multiples of 0.5, so the sums are exact in any order.
+        for raw, n in Counter(_WORD.findall(text)).items():
+            word = seen.get(raw, _UNSEEN)
+            if word is _UNSEEN:
                 word = _word(raw)
                 if len(seen) < WORDS_KEPT:
                     seen[raw] = word
             if word is not None:
-                counts[word] = counts.get(word, 0.0) + (named if raw[0].isupper() else weight)
+                counts[word] = counts.get(word, 0.0) + n * (named if raw[0].isupper() else weight)
     return counts
+
+
+_UNSEEN = "\0"  # not a word: no _WORDS entry is it
 
 
 def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
@@ -144,12 +151,13 @@ def without(summary: str, sentences: frozenset[str]) -> str:
     return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
 
 
-_PUNCTUATION = dict.fromkeys(range(0x2000, 0x2070))  # General Punctuation (’ — …): no letters in it
+# A character neither latin (below U+0250) nor General Punctuation (’ — …: no letters in it).
+_NOT_LATIN = re.compile("[^\u0000-\u024f\u2000-\u206f]").search
 
 
 def language(text: str) -> str:
     """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
-    if text.isascii() or max(text[:400].translate(_PUNCTUATION), default="") < "\u0250":  # all latin
+    if text.isascii() or not _NOT_LATIN(text, 0, 400):  # all latin (punctuation aside)
         return "latin"
     letters = [c for c in text[:400] if c.isalpha()]
     if not letters:
@@ -223,10 +231,19 @@ class Profile:
     _squares: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, counts: Mapping[str, float], published: datetime) -> None:
+        self.add_scaled({t: 1.0 + math.log(c) if c >= 1 else c for t, c in counts.items()}, published)
+
+    def add_scaled(self, scaled: Mapping[str, float], published: datetime) -> None:
+        """add() of a report's terms already log-scaled (Report.scaled)."""
         self._squares = None
-        for term, c in counts.items():
-            self.counts[term] = self.counts.get(term, 0.0) + (1.0 + math.log(c) if c >= 1 else c)
-            self.reported[term] = self.reported.get(term, 0) + 1
+        if not self.counts:  # a new story: its report's terms as they are (0.0 + c is c)
+            self.counts = dict(scaled)
+            self.reported = dict.fromkeys(scaled, 1)
+        else:
+            counts, reported = self.counts, self.reported
+            for term, c in scaled.items():
+                counts[term] = counts.get(term, 0.0) + c
+                reported[term] = reported.get(term, 0) + 1
         if len(self.counts) > PROFILE_TERMS * 2:  # ties by term: the same terms kept in any order
             self.counts = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS])
             self.reported = {t: self.reported.get(t, 1) for t in self.counts}
@@ -260,12 +277,26 @@ class Profile:
     def to_text(self) -> str:
         """The profile as the archive keeps it (TEXT_FORMAT): its last and first report's times
         and its number of reports, then one line per (count, reports having it) and its terms."""
+        return self.written()[0]
+
+    def written(self) -> tuple[str, dict[str, float]]:
+        """(to_text(), its counts as the text holds them: what parsing the text gives)."""
+        counts, reported = self.counts, self.reported
+        # A profile's counts take few values (a report's are its words' weights, log-scaled):
+        # each rounded once.
+        values = {c: round(c, 3) for c in set(counts.values())}
+        rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
         groups: dict[tuple[float, int], list[str]] = {}
-        reported = self.reported
-        for term, c in self.counts.items():
-            groups.setdefault((round(c, 3), reported.get(term, 1)), []).append(term)
+        if max(reported.values(), default=1) == 1:  # a story of one report: every term's is 1
+            alone: dict[float, list[str]] = {}
+            for term, r in rounded.items():
+                alone.setdefault(r, []).append(term)
+            groups = {(r, 1): ts for r, ts in alone.items()}
+        else:
+            for term, r in rounded.items():
+                groups.setdefault((r, reported.get(term, 1)), []).append(term)
         head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
-        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())])
+        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), rounded
 
     @classmethod
     def parse(cls, story: int, text: str) -> Profile:

@@ -21,6 +21,7 @@ from monitor.config.load import load_config
 from monitor.errors import ParseError
 from monitor.rules.rulefile import load_rules
 from monitor.service.workers import POOL_MIN_FEEDS, AnalysedFeed, Analyser, analyse
+from monitor.stories import profile, words
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
 from tests.service.procs import alive, children
@@ -50,6 +51,35 @@ def test_analyse_skips_known_and_repeated_entries_and_matches_the_rest(seeds):
     assert all(a.matches for a in result.fresh)  # every seed is on the beat
     # what finding copies reads: the text's signature (grouping makes the rest while it needs it)
     assert all(a.fingerprint.signature and a.fingerprint.published == a.entry.published for a in result.fresh)
+
+
+def test_analyse_makes_each_reports_words_without_the_feeds_boilerplate():
+    """Grouping's words of a report (stories.words.report) are made beside its fingerprint,
+    in the parser worker: the feed's repeated sentence dropped, as grouping would drop it."""
+    tail = " Continue reading the full story with photos and related coverage on our website today."
+    texts = [
+        ("Harbour festival draws record crowds", "Boats and music filled the harbour."),
+        ("Mountain rail line reopens after repairs", "Trains run again on the pass."),
+        ("Teenager wins national chess title", "A sixteen-year-old took the crown."),
+    ]
+    items = [Item(t, b + tail, NOW, f"https://local.example/{i}") for i, (t, b) in enumerate(texts)]
+    result = analyse(
+        "http://feeds.test/local.xml",
+        rss("Local", items),
+        {"content-type": "application/rss+xml"},
+        NOW,
+        load_rules([RULES]),
+        StorySettings(),
+        lambda keys: set(),
+    )
+    assert isinstance(result, AnalysedFeed) and len(result.fresh) == 3
+    boilerplate = profile.boilerplate([a.entry.summary for a in result.fresh])
+    assert boilerplate == {tail.strip()}
+    for analysed in result.fresh:
+        entry = analysed.entry
+        assert analysed.words == words.report(entry.title, entry.summary, boilerplate)
+        assert analysed.words is not None and "photo" not in analysed.words.counts  # the tail says nothing
+    assert "harbour" in result.fresh[0].words.counts  # type: ignore[union-attr]
 
 
 def test_analyse_returns_the_parse_error_of_a_body_that_is_no_feed():

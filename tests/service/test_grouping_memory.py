@@ -3,7 +3,8 @@
 Two real archives take the same generated reports, feed update by feed update, through
 grouping.Grouper and Archive.save_update: one answers grouping's look-ups from its
 StoryMemory (archive/storymemory.py, as monitor does), the other from SQL statements only
-(archive.stories.StoryIndex, as before the memory). Every placement (story, score, reason,
+(archive.stories.StoryIndex, as before the memory), with each report's words made as a parser
+worker makes them (the memory's grouper makes its own). Every placement (story, score, reason,
 index keys, the story's new profile, the terms counted) must be the same. The memory's limits
 are set small here, so that its horizon moves, its caches fill and empty, and old reports
 (a feed's back catalogue) fall back to SQL; a split by hand, a write by another connection
@@ -29,6 +30,7 @@ from monitor.archive.stories import StoryIndex, memory_of
 from monitor.ingest.schedule import Decision
 from monitor.service.grouping import Grouper
 from monitor.service.storyfix import rebuild
+from monitor.stories import profile, words
 from monitor.stories.fingerprint import copy_signature
 from monitor.stories.lookup import ProfileCache
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StorySettings
@@ -126,16 +128,20 @@ def reports(seed: int, events: int) -> list[tuple[str, str, datetime]]:
 
 
 def place_and_save(
-    archive: Archive, batch: list[tuple[int, str, str, datetime]], caches: ProfileCache
+    archive: Archive, batch: list[tuple[int, str, str, datetime]], caches: ProfileCache, worker: bool = False
 ) -> list:
+    """`worker`: each report's words made as a parser worker makes them (workers.describe_fresh),
+    else by the grouper (learn_feed, then place without them)."""
     grouper = Grouper(archive, SETTINGS, lambda *args: [], parsed=caches)
     grouper.learn_feed([summary for _, _, summary, _ in batch])
+    boilerplate = profile.boilerplate([summary for _, _, summary, _ in batch])
     placed, saved = [], []
     for i, title, summary, published in batch:
         link = f"https://news.example/{i}"
         entry = EntryData(FEED, title, summary, link, None, published, "Wire")
         fp = copy_signature(title, summary, published)  # as a parser worker hands it over
-        place = grouper.place(entry, "Wire", (), fp)
+        made = words.report(title, summary, boilerplate) if worker else None
+        place = grouper.place(entry, "Wire", (), fp, (), made)
         placed.append((i, place.story, place.keys, place.joined))
         new = NewArticle(
             entry,
@@ -188,7 +194,7 @@ def test_placements_from_memory_are_those_from_sql(tmp_path: Path, small_memory:
         batch = [(i + k, *corpus[i + k]) for k in range(min(size, len(corpus) - i))]
         i += len(batch)
         a = place_and_save(memory, batch, caches[0])
-        b = place_and_save(sql, batch, caches[1])
+        b = place_and_save(sql, batch, caches[1], worker=True)  # the same words, made elsewhere
         differences += [(x, y) for x, y in zip(a, b, strict=True) if x != y]
         joined += sum(1 for _, story, _, j in a if j.score > 0)
         batches += 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.stories import profile
+from monitor.stories import profile, words
+from monitor.stories.fingerprint import copy_signature, fingerprint
 from monitor.stories.profile import Profile, Rarity, StorySettingsView
 
 T0 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
@@ -271,3 +273,78 @@ def test_rarity_counts_are_kept_apart_from_counts_of_other_words() -> None:
     assert profile.rarity_key("Dam breaks above town") == "latin/stems"
     assert profile.rarity_key("東京で地震") == "cjk/stems"
     assert profile.rarity_key("Dam breaks") != profile.language("Dam breaks")
+
+
+def _random_reports(seed: int, count: int) -> list[tuple[str, str]]:
+    """Invented reports: made-up words, capitalised names, figures, hyphenated names, repeats."""
+    rng = random.Random(seed)
+    vocabulary = [
+        "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(300)
+    ]
+    extra = ["COVID-19", "G7", "1,000", "2026", "the", "of", "Tuesday", "mayor's", "ports", "port"]
+
+    def text(words: int) -> str:
+        chosen = [rng.choice(vocabulary + extra) for _ in range(words)]
+        return " ".join(w.capitalize() if rng.random() < 0.2 else w for w in chosen)
+
+    return [
+        (text(rng.randint(3, 12)), f"{text(rng.randint(0, 60))}. {text(rng.randint(0, 60))}.")
+        for _ in range(count)
+    ]
+
+
+def test_a_report_made_apart_weighs_keys_and_adds_as_its_terms_do() -> None:
+    """words.report (made in a parser worker) with weigh and strongest, and Profile.add_scaled,
+    give exactly what terms() with vector, keys and Profile.add give."""
+    reports = _random_reports(5, 200)
+    df: dict[str, int] = {}
+    for title, summary in reports[:100]:
+        for term in profile.terms(title, summary):
+            df[term] = df.get(term, 0) + 1
+    rarity = Rarity(df, 100)
+    one, other = Profile(1), Profile(2)
+    for n, (title, summary) in enumerate(reports[100:]):
+        counts = profile.terms(title, summary)
+        made = words.report(title, summary)
+        assert made.language == profile.rarity_key(f"{title} {summary}")
+        assert made.counts == counts and list(made.counts) == list(counts)
+        weighted = words.weigh(made.counts, rarity)
+        assert weighted == profile.vector(counts, rarity)
+        assert words.strongest(weighted) == profile.keys(counts, rarity)
+        one.add(counts, T0 + timedelta(minutes=n))
+        other.add_scaled(
+            {t: 1.0 + math.log(c) if c >= 1 else c for t, c in counts.items()}, T0 + timedelta(minutes=n)
+        )
+        assert (one.counts, one.reported, one.reports) == (other.counts, other.reported, other.reports)
+        assert list(one.counts) == list(other.counts)
+        text, rounded = one.written()
+        parsed = Profile.parse(1, text)
+        assert text == one.to_text() and rounded == parsed.counts and rounded.keys() == one.counts.keys()
+
+
+def test_the_language_key_is_the_scripts_of_its_first_400_characters() -> None:
+    """language() finds a letter outside latin and General Punctuation by regex: the same key as
+    taking the max of the first 400 characters with that punctuation removed, on random text."""
+    rng = random.Random(3)
+    alphabet = "abc AZ09’—…\u00e9\u0250\u024f\u2070\u1e00\u4e00\u3042\uac00\u0410\u05d0\u0627 .,\n"
+    punctuation = dict.fromkeys(range(0x2000, 0x2070))
+    for _ in range(3000):
+        text = "".join(
+            rng.choice(alphabet[: rng.randint(1, len(alphabet))]) for _ in range(rng.randint(0, 500))
+        )
+        latin = text.isascii() or max(text[:400].translate(punctuation), default="") < "\u0250"
+        assert (text.isascii() or not profile._NOT_LATIN(text, 0, 400)) == latin
+        assert profile.language(text) == profile.language(text[:400])
+        if latin:
+            assert profile.language(text) == "latin"
+
+
+def test_a_copy_signature_is_the_whole_fingerprints_signature() -> None:
+    """copy_signature reads the folded words without making the tokens (evidence.folded_words):
+    the same signature as the whole fingerprint's, on invented text with every kind of token."""
+    tricky = (
+        'U.S. and U.K. talks: "Ministers" (AP) — 1,000 troops; 2026-01-02, the 3rd round',
+        "She said it. He's here! U.S.-led - and U.K.’s 45% of $3.5bn... \n A new line? Yes: 7th",
+    )
+    for title, summary in [*_random_reports(9, 150), tricky, ("", ""), ("a", "the of")]:
+        assert copy_signature(title, summary, T0).signature == fingerprint(title, summary, T0).signature

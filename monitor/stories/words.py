@@ -1,0 +1,46 @@
+"""A report's words as placing reads them, made once per report, without the archive.
+
+    report(title, summary, boilerplate) → Report   (in a parser worker, beside its fingerprint)
+    weigh(report.counts, rarity) → its weighted terms (profile.vector, without a call per term)
+    strongest(weighted) → its index keys             (profile.keys)
+
+The writer (service/grouping.py) only looks up the rarity of the words and compares: the words
+themselves (profile.terms: the regex, the stemmer, the language key) cost as much as the rest
+of a placement and need nothing of the archive, so the parser workers make them (issue 17).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms, without
+
+
+@dataclass(frozen=True)
+class Report:
+    """What placing reads of a report's words, made once, without the archive (a parser worker
+    makes it beside the fingerprint): its rarity_key and its profile.terms() (`counts`)."""
+
+    language: str
+    counts: dict[str, float]
+
+
+def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
+    """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
+    key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
+    return Report(key, terms(title, without(summary, boilerplate)))
+
+
+def weigh(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
+    """profile.vector(counts, rarity): the same weights, without a call per term."""
+    weights = rarity.weights
+    top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
+    get, log = weights.get, math.log
+    return {t: (1.0 + log(c) if c >= 1 else c) * get(t, top) for t, c in counts.items() if c > 0}
+
+
+def strongest(weighted: Mapping[str, float], limit: int = MAX_KEYS) -> tuple[str, ...]:
+    """profile.keys() of a weighted report (vector or weigh): its `limit` strongest terms, ties by term."""
+    return tuple(f"w{t}" for _, t in sorted([(-w, t) for t, w in weighted.items()])[:limit])
