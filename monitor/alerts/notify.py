@@ -30,6 +30,10 @@ from datetime import timedelta
 from typing import Any, Protocol, TextIO
 from urllib.parse import quote
 
+# isort: off
+import monitor.alerts._telegram  # noqa: F401 (first: telegram without cryptography, issue 18)
+
+# isort: on
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (

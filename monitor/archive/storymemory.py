@@ -9,7 +9,8 @@ fingerprints and their stories' profiles: ten statements and as many JSON parses
                        cache that remembers absent terms as 0)
     selective, sharing story_keys of the articles published since `horizon` (KEEP before the
                        newest), each key's postings sorted by time: a window is two bisections;
-                       a posting is its article id alone (8 bytes), its time is the article's
+                       a posting is one 64-bit integer in an array, its time and article id
+                       (compact.pack), ordered as story_keys orders them
     fingerprints       of those articles, as written (a bounded cache)
     profiles, lasts    story_profiles: profiles and when each story's last report came (bounded
                        caches that remember absent profiles): closed stories are never parsed
@@ -22,6 +23,11 @@ again. A transaction that rolled back leaves the articles it told of missing: fo
 next look-up, and the memory starts again. A window reaching back before `horizon` (an old
 report of a feed's back catalogue) is asked of SQL, as before.
 
+The long-lived parts are a few large objects (compact.py: arrays of 64-bit integers, times as
+integers), not a small object per article (issue 18: the dicts of ints and ISO strings were
+44 MB at 50,000 articles, and pinned the heap a pass had freed). Windows of times that cannot
+be packed (an article id past 2**28, a year past 2178) are asked of SQL.
+
 Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
 come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles, MAX_FINGERPRINTS
 fingerprints; a full cache is emptied and filled again from SQL as look-ups need it.
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,6 +45,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from monitor.archive.compact import ID_MASK, Cache, IntMap, TimeTable, iso_of, pack, packable, time_key
 from monitor.archive.sqltime import epoch, from_iso, iso
 
 KEEP = timedelta(
@@ -46,11 +54,12 @@ KEEP = timedelta(
 MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
 MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
-MAX_PROFILES = 8_000  # cached story profiles (JSON, about 1.2 KB each)
+MAX_PROFILES = 4_000  # cached story profiles (text, about 650 bytes each; 8,000 before issue 18)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
-MAX_FINGERPRINTS = 8_000  # cached fingerprints (JSON, about 1 KB each)
+MAX_FINGERPRINTS = 4_000  # cached fingerprints (264-byte BLOBs; 8,000 before issue 18)
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _Row = TypeVar("_Row", str, str | bytes)
+_UNIX = time_key("1970-01-01T00:00:00Z")  # 1970 in compact.time_key's seconds since year 1
 
 
 class StoryMemory:
@@ -72,12 +81,13 @@ class StoryMemory:
         self._df_size = 0
         self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
-        self.lasts: dict[int, str | None] = {}  # story → its profile's last report, ISO (cached)
+        self.lasts = TimeTable()  # story → its profile's last report, ISO (cached)
         self.fingerprints: dict[int, str | bytes | None] = {}  # article → fingerprint as stored (cached)
-        # key → its articles, sorted as story_keys orders them: by publication (_published), then id
-        self.postings: dict[str, list[int]] = {}
-        self.story_of: dict[int, int] = {}  # article (with postings in memory) → story
-        self._published: dict[int, str] = {}  # article (with postings in memory) → published
+        # key → its postings (compact.pack: time, article), sorted as story_keys orders them
+        self.postings: dict[str, array[int]] = {}
+        self.story_of = IntMap()  # article (with postings in memory) → story
+        self._published = IntMap()  # article (with postings in memory) → published (compact.time_key)
+        self._packed = True  # every posting since the horizon is in `postings` (see compact.packable)
         self._writes = 0  # story writes told of, loaded or not (a preload read before them is stale)
         self._preload: _Preload | None = None
 
@@ -139,31 +149,30 @@ class StoryMemory:
 
     def covers(self, low: str) -> bool:
         """Whether every posting published at or after `low` is in memory."""
-        return low >= self.horizon
+        return low >= self.horizon and self._packed
 
     def selective(self, keys: Sequence[str], low: str, high: str) -> tuple[str, ...]:
         common = set()
-        time = self._published.__getitem__
+        first, last = _bounds(low, high)
         for key in set(keys):
             postings = self.postings.get(key)
             if postings is not None:
-                found = bisect_right(postings, high, key=time) - bisect_left(postings, low, key=time)
-                if found > self.max_postings:
+                if bisect_right(postings, last) - bisect_left(postings, first) > self.max_postings:
                     common.add(key)
         return tuple(k for k in keys if k not in common)
 
     def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
         shared: Counter[int] = Counter()
-        time = self._published.__getitem__
+        first, last = _bounds(low, high)
         for key in dict.fromkeys(keys):
             postings = self.postings.get(key)
             if postings is None:
                 continue
-            start = bisect_left(postings, low, key=time)
-            end = bisect_right(postings, high, key=time)
-            shared.update(article for article in postings[start:end] if article > after)
+            window = postings[bisect_left(postings, first) : bisect_right(postings, last)]
+            shared.update(article for posting in window if (article := posting & ID_MASK) > after)
         best = sorted(shared, key=lambda a: (-shared[a], -a))[: self.max_candidates]
-        return [(self.story_of[a], a) for a in best]
+        story = self.story_of.__getitem__
+        return [(story(a), a) for a in best]
 
     def document_frequencies(
         self, lang: str, terms: Sequence[str], read: Callable[[Sequence[str]], dict[str, int]]
@@ -187,7 +196,7 @@ class StoryMemory:
 
     def cached(
         self,
-        table: dict[int, _Row | None],
+        table: Cache[_Row],
         wanted: Sequence[int],
         read: Callable[[list[int]], dict[int, _Row]],
         limit: int,
@@ -217,11 +226,21 @@ class StoryMemory:
         self.fingerprints[article_id] = fingerprint
         if published < self.horizon:
             return
+        time = time_key(published)
+        if not packable(time, article_id):
+            self._packed = False  # windows asked of SQL until the memory starts again
+            return
         self.story_of[article_id] = story_id
-        published = self._published.setdefault(article_id, published)  # as first indexed
-        order = self._order
+        first = self._published.setdefault(article_id, time)  # as first indexed
+        if first != time:
+            time, published = first, iso_of(first)
+        posting = pack(time, article_id)
         for key in dict.fromkeys(keys):
-            insort(self.postings.setdefault(key, []), article_id, key=order)
+            postings = self.postings.get(key)
+            if postings is None:
+                self.postings[key] = array("Q", (posting,))
+            else:
+                insort(postings, posting)
         if published > self._newest:
             self._newest = published
         if len(self.story_of) > MAX_ARTICLES or self._newest > self._move_at:
@@ -295,26 +314,13 @@ class StoryMemory:
                 self.df.setdefault(lang, {})[term] = df
         else:
             self._df_size = 0
-        self.lasts = {}
+        self.lasts = TimeTable()
         self.profiles = {}
         self.fingerprints = {}
-        self.postings = {}
-        self.story_of = {}
-        self._published = {}
-        rows = conn.execute(
-            "select key, article_id, story_id, strftime('%Y-%m-%dT%H:%M:%SZ', published, 'unixepoch')"
-            " from story_keys where published >= ?",  # seconds since 1970 (m016), read as ISO text
-            [epoch(self.horizon) if self.horizon else -(2**62)],
-        )
-        ids: dict[int, int] = {}
-        for key, article, story, published in rows:
-            article = ids.setdefault(article, article)  # one int per article, shared by its postings
-            self._published.setdefault(article, published)  # one string per article
-            self.postings.setdefault(key, []).append(article)
-            self.story_of[article] = story
-        for postings in self.postings.values():
-            postings.sort(key=self._order)
-        stories = list(set(self.story_of.values()))[:MAX_LASTS]  # the stories a look-up can find
+        self._load_postings(conn)
+        if len(self.story_of) > MAX_ARTICLES:
+            self._move_horizon()
+        stories = sorted(set(self.story_of.values()))[:MAX_LASTS]  # what a look-up can find, in order
         for i in range(0, len(stories), 500):
             chunk = stories[i : i + 500]
             marks = ",".join("?" * len(chunk))
@@ -326,8 +332,33 @@ class StoryMemory:
         # Loaded inside a transaction, it may hold what a rollback takes back: loaded again after.
         self._loaded_in_transaction = conn.in_transaction
         self.loaded = True
-        if len(self.story_of) > MAX_ARTICLES:
-            self._move_horizon()
+
+    def _load_postings(self, conn: sqlite3.Connection) -> None:
+        """story_keys since the horizon, key by key in the table's own order (no sort), each key's
+        postings straight into one array."""
+        self.postings, self._packed = {}, True
+        stories: dict[int, int] = {}
+        times: dict[int, int] = {}
+        rows = conn.execute(
+            "select key, article_id, story_id, published from story_keys where published >= ?"
+            " order by key, published, article_id",  # published: seconds since 1970 (m016)
+            [epoch(self.horizon) if self.horizon else -(2**62)],
+        )
+        current, postings = None, array("Q")
+        for key, article, story, published in rows:
+            time = published + _UNIX  # compact.time_key's seconds since year 1
+            if not packable(time, article):
+                self._packed = False
+                continue
+            if key != current:
+                current, postings = key, array("Q")
+                self.postings[key] = postings
+            postings.append(pack(times.setdefault(article, time), article))
+            stories[article] = story
+        for postings in self.postings.values():  # in order already, unless a time is written oddly
+            if any(a > b for a, b in zip(postings, postings[1:], strict=False)):
+                postings[:] = array("Q", sorted(postings))
+        self.story_of, self._published = IntMap(stories.items()), IntMap(times.items())
 
     def _set_horizon(self, horizon: str) -> None:
         self.horizon = max(self.horizon, horizon)
@@ -339,23 +370,20 @@ class StoryMemory:
         horizon = _shift(self._newest, -KEEP)
         if len(self.story_of) > MAX_ARTICLES:
             times = sorted(self._published.values())
-            horizon = max(horizon, times[len(times) - MAX_ARTICLES * 3 // 4])
+            horizon = max(horizon, iso_of(times[len(times) - MAX_ARTICLES * 3 // 4]))
         self._set_horizon(horizon)
-        time = self._published.__getitem__
+        since = time_key(self.horizon)
+        cut_at = pack(since, 0)
         for key in list(self.postings):
             postings = self.postings[key]
-            cut = bisect_left(postings, self.horizon, key=time)
+            cut = bisect_left(postings, cut_at)
             if cut == len(postings):
                 del self.postings[key]
             elif cut:
                 del postings[:cut]
-        gone = [a for a, published in self._published.items() if published < self.horizon]
-        for article in gone:
-            del self._published[article], self.story_of[article]
-
-    def _order(self, article: int) -> tuple[str, int]:
-        """Where an article's postings go: as story_keys orders them (published, article)."""
-        return self._published[article], article
+        kept = {a for a, time in self._published.items() if time >= since}
+        self._published.keep(kept)
+        self.story_of.keep(kept)
 
     def _confirm(self) -> None:
         """The articles written since the last look-up are committed; else start again."""
@@ -375,7 +403,7 @@ class StoryMemory:
 # What a load sets (and a preload hands over).
 _STATE = (
     "horizon", "_newest", "_move_at", "documents", "df", "_df_size", "_df_complete",
-    "profiles", "lasts", "fingerprints", "postings", "story_of", "_published",
+    "profiles", "lasts", "fingerprints", "postings", "story_of", "_published", "_packed",
 )  # fmt: skip
 
 
@@ -406,6 +434,11 @@ class _Preload:
             pass
         finally:
             conn.close()
+
+
+def _bounds(low: str, high: str) -> tuple[int, int]:
+    """The first and last posting (compact.pack) of the window [low, high], ISO times."""
+    return pack(time_key(low), 0), pack(time_key(high), ID_MASK)
 
 
 def _shift(when: str, by: timedelta) -> str:

@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import charset_normalizer
 from feedparser import CharacterEncodingOverride
 from feedparser.encodings import convert_to_utf8
 
@@ -79,6 +78,9 @@ def _undeclared_encoding(body: bytes, headers: Mapping[str, str]) -> str | None:
         return None
     except UnicodeDecodeError:
         pass
+    # Imported here, for the rare body that needs it: 2.6 MB in every process otherwise (issue 18).
+    import charset_normalizer
+
     best = charset_normalizer.from_bytes(body).best()
     if best is None or best.encoding in _WHATEVER:
         return None

@@ -25,7 +25,10 @@ from collections.abc import Iterable, Mapping
 from monitor.rules.query import Term
 from monitor.rules.textfold import FoldedField
 
-_MEMO_LIMIT = 200_000  # distinct words remembered before the memo starts afresh
+# distinct words remembered before the memo starts afresh: 50,000 (about 5 MB; 200,000 was about
+# 18 MB in each process that matches, reached after some days of news, issue 18); a word learnt
+# again costs a few microseconds
+_MEMO_LIMIT = 50_000
 Hit = tuple[int, int, int]  # (field number, start, end) of an occurrence in a field's layout
 
 

@@ -67,7 +67,9 @@ def folded_words(title: str, summary: str) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=1 << 15)
+# 4,096 words: a miss costs about a microsecond; on the bench farm's text 1.4% of look-ups miss
+# against 0.5% at 32,768, which held 6 MB in each process that tokenises (issue 18).
+@lru_cache(maxsize=1 << 12)
 def _fold(word: str) -> str:
     word = _POSSESSIVE.sub("", word)
     if word.isascii():

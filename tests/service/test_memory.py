@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import pickle
 import platform
+import subprocess
+import sys
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from monitor.app import open_app
@@ -16,6 +20,8 @@ from monitor.service import memory
 from monitor.service.pipeline import Pipeline
 from monitor.service.workers import POOL_MIN_FEEDS, Analyser
 from tests.conftest import RULES, rss
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -108,3 +114,19 @@ def test_the_shipped_rules_share_their_lists_terms_and_key_sets():
     # 87,000); more objects than keys where a term is spelt twice (Japan, japan) or written both
     # in a query and in a list.
     assert len(objects) < 2 * len(keys) and uses > 20 * len(objects)
+
+
+def test_the_service_imports_no_package_it_does_not_use():
+    """httpx imports click, rich and pygments (about 6 MB) for its CLI, and python-telegram-bot
+    `cryptography` (about 8 MB) for Telegram Passport, when they are installed, as they are in the
+    test environment: monitor keeps both out of its processes, and cryptography still works.
+    charset-normalizer (2.6 MB) is imported only for a body that needs it."""
+    code = (
+        "import sys, monitor.app, monitor.chat.bot, monitor.service.workers, telegram._bot;"
+        " unused = {'click', 'rich', 'pygments', 'cryptography', 'charset_normalizer'};"
+        " print(sorted(unused & set(sys.modules)));"
+        " from cryptography.hazmat.primitives.asymmetric import ec; print(ec.SECP256R1.name)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["[]", "secp256r1"]
+    assert importlib.util.find_spec("rich") and importlib.util.find_spec("cryptography")  # installed

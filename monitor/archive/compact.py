@@ -1,0 +1,213 @@
+"""Compact containers for the long-lived story index (storymemory.py), issue 18.
+
+A dict of 50,000 ints to ISO strings costs about 180 bytes an entry in separate small objects
+(the dict's slot, an int, a 20-character str), scattered over the heap among a pass's garbage:
+those objects outlive the pass and keep CPython's arenas from going back to the system. Here a
+map is two arrays of 64-bit integers (16 bytes an entry, in two blocks), and a time is an
+integer: seconds since 0001-01-01 UTC, ordered as the archive's ISO text is.
+
+    IntMap          int → int, sorted arrays and a small dict of recent out-of-order writes
+    time_key(text)  ISO time as the archive writes it → seconds; iso_of(key) back, the same text
+    pack(t, id)     one sortable integer for a posting: (time, article) ordered as story_keys is
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
+
+ID_BITS = 28  # article ids below 2**28 (268 million) fit a posting beside their time
+ID_MASK = (1 << ID_BITS) - 1
+TIME_LIMIT = 1 << (64 - ID_BITS)  # seconds since year 1: up to about year 2178
+_YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def time_key(text: str) -> int:
+    """Seconds since 0001-01-01 UTC of an ISO time ("2026-12-05T04:45:00Z", as sqltime.iso writes):
+    for such text, one time is before another exactly when its text sorts before."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _YEAR_ONE
+    return delta.days * 86_400 + delta.seconds
+
+
+def iso_of(key: int) -> str:
+    """The archive's text of a time_key (sqltime.iso's format)."""
+    return (_YEAR_ONE + timedelta(seconds=key)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pack(time: int, article: int) -> int:
+    """A posting as one unsigned 64-bit integer: sorted by time, then article id."""
+    return (time << ID_BITS) | article
+
+
+def packable(time: int, article: int) -> bool:
+    return 0 <= time < TIME_LIMIT and 0 <= article <= ID_MASK
+
+
+_Row = TypeVar("_Row")
+
+
+class Cache(Protocol[_Row]):
+    """What storymemory's caches answer: a dict of them, or a TimeTable."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int, /) -> _Row | None: ...
+    def __setitem__(self, key: int, value: _Row | None, /) -> None: ...
+    def clear(self) -> None: ...
+
+
+class IntMap:
+    """int → int in sorted arrays. A write of a key above every other appends; a write of a key
+    already present updates in place; any other waits in a dict, merged in when it grows."""
+
+    __slots__ = ("_keys", "_values", "_recent")
+
+    def __init__(self, items: Iterable[tuple[int, int]] = ()) -> None:
+        pairs = sorted(dict(items).items())
+        self._keys = array("q", [k for k, _ in pairs])
+        self._values = array("q", [v for _, v in pairs])
+        self._recent: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self._recent)
+
+    def _at(self, key: int) -> int:
+        """The index of `key` in the arrays, or -1."""
+        keys = self._keys
+        i = bisect_left(keys, key)
+        return i if i < len(keys) and keys[i] == key else -1
+
+    def get(self, key: int, default: int | None = None) -> int | None:
+        if (value := self._recent.get(key)) is not None:
+            return value
+        i = self._at(key)
+        return self._values[i] if i >= 0 else default
+
+    def __getitem__(self, key: int) -> int:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and self.get(key) is not None
+
+    def __setitem__(self, key: int, value: int) -> None:
+        keys = self._keys
+        if not keys or key > keys[-1]:  # above every key (a key waiting in _recent is below one)
+            keys.append(key)
+            self._values.append(value)
+            return
+        if (i := self._at(key)) >= 0:
+            self._values[i] = value
+            return
+        self._recent[key] = value
+        if len(self._recent) > max(1024, len(keys) // 8):
+            self._merge()
+
+    def setdefault(self, key: int, value: int) -> int:
+        found = self.get(key)
+        if found is not None:
+            return found
+        self[key] = value
+        return value
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        self._merge()
+        return zip(self._keys, self._values, strict=True)
+
+    def values(self) -> Iterator[int]:
+        self._merge()
+        return iter(self._values)
+
+    def keep(self, wanted: Iterable[int]) -> None:
+        """Keep only the keys in `wanted` (a container)."""
+        wanted_set = wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
+        self._merge()
+        pairs = [(k, v) for k, v in zip(self._keys, self._values, strict=True) if k in wanted_set]
+        self._keys = array("q", [k for k, _ in pairs])
+        self._values = array("q", [v for _, v in pairs])
+
+    def clear(self) -> None:
+        self._keys, self._values, self._recent = array("q"), array("q"), {}
+
+    def _merge(self) -> None:
+        if not self._recent:
+            return
+        merged = dict(zip(self._keys, self._values, strict=True))
+        merged.update(self._recent)
+        pairs = sorted(merged.items())
+        self._keys = array("q", [k for k, _ in pairs])
+        self._values = array("q", [v for _, v in pairs])
+        self._recent = {}
+
+
+NO_TIME, NONE = -1, -2  # TimeTable's codes for "" and None
+_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S+00:00")  # sqltime.iso's; datetime.isoformat's
+
+
+class TimeTable:
+    """int → ISO time text, "" or None, as a dict of them would answer (the stories' last reports,
+    written by datetime.isoformat): a time is kept as an integer, its text made again when read."""
+
+    __slots__ = ("_codes", "_odd")
+
+    def __init__(self) -> None:
+        self._codes = IntMap()
+        self._odd: dict[int, str] = {}  # text that would not be made again the same: kept as it is
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._codes
+
+    def __getitem__(self, key: int) -> str | None:
+        code = self._codes[key]
+        if code >= 0:
+            return _text(code)
+        if code == NO_TIME:
+            return self._odd.get(key, "")
+        return None
+
+    def __setitem__(self, key: int, value: str | None) -> None:
+        self._odd.pop(key, None)
+        if value is None:
+            self._codes[key] = NONE
+            return
+        code = _code(value)
+        if code is None:
+            self._codes[key] = NO_TIME
+            if value:
+                self._odd[key] = value
+        else:
+            self._codes[key] = code
+
+    def update(self, pairs: Iterable[tuple[int, str | None]]) -> None:
+        for key, value in pairs:
+            self[key] = value
+
+    def clear(self) -> None:
+        self._codes.clear()
+        self._odd.clear()
+
+
+def _code(text: str) -> int | None:
+    """A time's text as an integer (seconds, and which of _FORMATS) if _text makes it again."""
+    if len(text) not in (20, 25) or text[4] != "-":
+        return None
+    try:
+        code = time_key(text) * 2 + (len(text) == 25)
+    except ValueError:
+        return None
+    return code if _text(code) == text else None
+
+
+def _text(code: int) -> str:
+    return (_YEAR_ONE + timedelta(seconds=code >> 1)).strftime(_FORMATS[code & 1])
