@@ -84,7 +84,10 @@ def test_white_space_is_what_the_regex_took_for_it() -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from([*SPACES, *NEAR_SPACES, "b", "cd"]), max_size=20).map("".join), st.integers(1, 12))
+@given(
+    st.lists(st.sampled_from([*SPACES, *NEAR_SPACES, "b", "cd"]), max_size=20).map("".join),
+    st.integers(1, 12),
+)
 def test_visible_agrees_with_the_regex_reference(text: str, limit: int) -> None:
     assert _visible(text, limit) == _reference_visible(text, limit)
 
