@@ -31,6 +31,8 @@ def test_folded_field_agrees_with_the_reference_tokenizer() -> None:
         field = FoldedField(text)
         spans = words(field)
         assert [field.layout[a:b] for a, b in spans] == [token.text for token in reference], text
+        # a layout's words hold no white space: termindex reads them with split()
+        assert field.layout.split() == [field.layout[a:b] for a, b in spans], text
         assert [field.original(a, b) for a, b in spans] == [text[t.start : t.end] for t in reference], text
         if len(spans) > 1:
             whole = field.original(spans[0][0], spans[-1][1])
