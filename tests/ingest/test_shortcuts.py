@@ -1,4 +1,4 @@
-"""feedurls.py: feedparser's URL functions, swapped for cheaper ones, answer exactly as feedparser's.
+"""shortcuts.py: feedparser's URL functions, swapped for cheaper ones, answer exactly as feedparser's.
 
 The swap is checked three ways: the two functions against feedparser's originals on URLs built
 to take every branch (extra slashes, dot segments, other schemes, bad ports, empty parts), and
@@ -8,6 +8,7 @@ with feedparser's functions and with ours: the same feed and entries, field by f
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import re
@@ -18,8 +19,9 @@ import feedparser
 import feedparser.mixin
 import feedparser.urls
 import pytest
+from feedparser.util import FeedParserDict
 
-from monitor.ingest import feedurls
+from monitor.ingest import shortcuts
 from monitor.ingest.parse import parse_feed
 from tests.ingest.test_feedparser_corpus import corpus, corpus_files
 
@@ -67,13 +69,21 @@ RELATIVES = [
 def feedparsers_own() -> Iterator[None]:
     """feedparser with its own functions for the duration of a test, ours again after."""
     mixin, urls = feedparser.mixin, feedparser.urls
-    saved = mixin.make_safe_absolute_uri, mixin._urljoin, urls._urljoin
-    mixin.make_safe_absolute_uri = feedurls._original_safe
-    mixin._urljoin = urls._urljoin = feedurls._original_join
+    saved = mixin.make_safe_absolute_uri, mixin._urljoin, urls._urljoin, mixin.copy
+    mixin.make_safe_absolute_uri = shortcuts._original_safe
+    mixin._urljoin = urls._urljoin = shortcuts._original_join
+    mixin.copy = copy
     try:
         yield
     finally:
-        mixin.make_safe_absolute_uri, mixin._urljoin, urls._urljoin = saved
+        mixin.make_safe_absolute_uri, mixin._urljoin, urls._urljoin, mixin.copy = saved
+
+
+def _ours() -> None:
+    """Our functions back in feedparser, inside a test that began with feedparser's own."""
+    feedparser.mixin.make_safe_absolute_uri = shortcuts.make_safe_absolute_uri
+    feedparser.mixin._urljoin = feedparser.urls._urljoin = shortcuts.urljoin
+    feedparser.mixin.copy = shortcuts._Copy()
 
 
 def _answer(function: Any, *args: Any) -> tuple[str, object]:
@@ -84,34 +94,76 @@ def _answer(function: Any, *args: Any) -> tuple[str, object]:
 
 
 def test_parse_py_installed_the_swap() -> None:
-    assert feedparser.mixin.make_safe_absolute_uri is feedurls.make_safe_absolute_uri
-    assert feedparser.mixin._urljoin is feedurls.urljoin
-    assert feedparser.urls._urljoin is feedurls.urljoin
-    assert feedurls.install()  # a second call changes nothing
+    assert feedparser.mixin.make_safe_absolute_uri is shortcuts.make_safe_absolute_uri
+    assert feedparser.mixin._urljoin is shortcuts.urljoin
+    assert feedparser.urls._urljoin is shortcuts.urljoin
+    assert isinstance(feedparser.mixin.copy, shortcuts._Copy)
+    assert shortcuts.install()  # a second call changes nothing
 
 
 def test_join_and_safe_uri_answer_as_feedparsers_own() -> None:
     checked = 0
     for base, rel in itertools.product(BASES, RELATIVES):
         if rel is not None:
-            assert _answer(feedurls.urljoin, base, rel) == _answer(feedurls._original_join, base, rel), (
+            assert _answer(shortcuts.urljoin, base, rel) == _answer(shortcuts._original_join, base, rel), (
                 base,
                 rel,
             )
         for _ in range(2):  # computed, then remembered
-            ours = _answer(feedurls.make_safe_absolute_uri, base, rel)
-            assert ours == _answer(feedurls._original_safe, base, rel), (base, rel)
+            ours = _answer(shortcuts.make_safe_absolute_uri, base, rel)
+            assert ours == _answer(shortcuts._original_safe, base, rel), (base, rel)
         checked += 1
     assert checked == len(BASES) * len(RELATIVES)
 
 
 def test_the_memo_stays_small() -> None:
-    for n in range(3 * feedurls._MEMO_SIZE):
+    for n in range(3 * shortcuts._MEMO_SIZE):
         assert (
-            feedurls.make_safe_absolute_uri("http://example.com/", f"item/{n}")
+            shortcuts.make_safe_absolute_uri("http://example.com/", f"item/{n}")
             == f"http://example.com/item/{n}"
         )
-    assert len(feedurls._memo) <= feedurls._MEMO_SIZE
+    assert len(shortcuts._memo) <= shortcuts._MEMO_SIZE
+
+
+def _copies(value: Any) -> list[Any]:
+    """What copy.deepcopy and ours make of a value: type, items, and the instance's attributes."""
+    out = []
+    for function in (copy.deepcopy, shortcuts.deepcopy):
+        made = function(value)
+        assert made is not value
+        out.append(
+            (type(made), dict(made) if isinstance(made, dict) else made, getattr(made, "__dict__", None))
+        )
+    return out
+
+
+def test_deepcopy_makes_what_copy_makes() -> None:
+    plain = FeedParserDict({"type": "text/html", "language": None, "base": "http://a.example/", "value": "x"})
+    aliased = FeedParserDict()
+    dict.__setitem__(aliased, "url", "http://a.example/")  # stored under a key __setitem__ renames
+    dict.__setitem__(aliased, "description", "d")
+    nested = FeedParserDict({"type": "text/plain", "inner": FeedParserDict({"a": "b"}), "list": ["x"]})
+    with_attribute = FeedParserDict({"type": "text/plain"})
+    with_attribute.note = "kept"
+    numbers = FeedParserDict({"base64": 1, "ratio": 0.5, "flag": True, "raw": b"x"})
+    for value in (
+        plain,
+        aliased,
+        nested,
+        with_attribute,
+        numbers,
+        FeedParserDict(),
+        {"a": ["b"]},
+        [FeedParserDict()],
+    ):
+        theirs, ours = _copies(value)
+        assert theirs == ours, value
+    assert dict(shortcuts.deepcopy(aliased)) == {
+        "href": "http://a.example/",
+        "summary": "d",
+    }  # as deepcopy renames
+    inner = nested["inner"]
+    assert shortcuts.deepcopy(nested)["inner"] is not inner  # not atomic: copy.deepcopy copies it
 
 
 def _fields(parsed: Any) -> Any:
@@ -139,8 +191,7 @@ def _parse(data: bytes, path: str) -> Any:
 def test_feedparsers_corpus_parses_the_same_with_either(feedparsers_own: None) -> None:
     files = list(corpus_files(corpus()))
     theirs = [_fields(_parse(data, path)) for path, data in files]
-    feedparser.mixin.make_safe_absolute_uri = feedurls.make_safe_absolute_uri
-    feedparser.mixin._urljoin = feedparser.urls._urljoin = feedurls.urljoin
+    _ours()
     differ = [
         path
         for (path, data), expected in zip(files, theirs, strict=True)
@@ -161,8 +212,7 @@ def test_a_feed_with_xml_base_and_relative_links_reads_the_same(feedparsers_own:
         b"</feed>"
     )
     theirs = parse_feed("http://a.example/feed", body, {})
-    feedparser.mixin.make_safe_absolute_uri = feedurls.make_safe_absolute_uri
-    feedparser.mixin._urljoin = feedparser.urls._urljoin = feedurls.urljoin
+    _ours()
     ours = parse_feed("http://a.example/feed", body, {})
     assert ours == theirs
     assert [e.link for e in ours.entries] == [
