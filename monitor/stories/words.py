@@ -1,6 +1,7 @@
 """A report's words as placing reads them, made once per report, without the archive.
 
     report(title, summary, boilerplate) → Report   (in a parser worker, beside its fingerprint)
+    reports(items) → [Report]                      (a feed's: its boilerplate found and dropped)
     weigh(report.counts, rarity) → its weighted terms (profile.vector, without a call per term)
     strongest(weighted) → its index keys             (profile.keys)
 
@@ -12,10 +13,11 @@ of a placement and need nothing of the archive, so the parser workers make them 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms, without
+from monitor.stories.profile import _SENTENCE, MAX_KEYS, Rarity, rarity_key, terms, without
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,25 @@ def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) 
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
     key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
     return Report(key, terms(title, without(summary, boilerplate)))
+
+
+def reports(items: Sequence[tuple[str, str]], at_least: int = 3) -> list[Report]:
+    """report() of each (title, summary) of one feed, without the feed's boilerplate
+    (profile.boilerplate of the summaries): the same Reports, each summary split into sentences
+    once instead of twice (profile.boilerplate, then profile.without)."""
+    split = [_SENTENCE.split(summary) for _, summary in items]
+    stripped = [[s.strip() for s in sentences] for sentences in split]
+    seen: Counter[str] = Counter()
+    for sentences in stripped:
+        seen.update({s for s in sentences if len(s) > 12})
+    boilerplate = {s for s, n in seen.items() if n >= at_least}
+    made = []
+    for (title, summary), sentences, bare in zip(items, split, stripped, strict=True):
+        lead = summary
+        if boilerplate:  # profile.without, on the sentences split already
+            lead = " ".join(s for s, b in zip(sentences, bare, strict=True) if b not in boilerplate)
+        made.append(Report(rarity_key(f"{title} {summary[:400]}"), terms(title, lead)))
+    return made
 
 
 def weigh(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
