@@ -186,9 +186,10 @@ class Grouper:
         near = [(story, article) for story, article in found if story not in closed]
         for story, other in self.fingerprints.candidates(near, index.fingerprints):
             self._copy(copies, story, fp, other)
-        for story, other in self._batch_candidates(keys):
+        batch = self._batch_candidates(keys)
+        for story, other in batch:
             self._copy(copies, story, fp, other)
-        stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
+        stories = {story for story, _ in found} | {story for story, _ in batch}
         missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
         for story, data in index.profiles(missing).items():
             self._profiles[story] = self.parsed.get(story, data)

@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.stories.profile import _SENTENCE, MAX_KEYS, Rarity, rarity_key, terms, without
+from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms, without
+from monitor.stories.sentences import _SENTENCE
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ def _feed(seed: int, items: int) -> list[tuple[str, str]]:
     """Invented items of one feed: sentences of made-up words, some of them the feed's repeated
     tail (boilerplate), in some items only, with odd spacing and line breaks around them."""
     rng = random.Random(seed)
-    vocabulary = ["".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(200)]
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+    vocabulary = ["".join(rng.choice(syllables) for _ in range(3)) for _ in range(200)]
     tails = ["Continue reading the full report.", "Read more: Related coverage of the region."]
 
     def sentence() -> str:
