@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 from monitor.stories import profile, words
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _feed(seed: int, items: int) -> list[tuple[str, str]]:
@@ -43,3 +46,42 @@ def test_a_feeds_reports_are_each_report_without_the_feeds_boilerplate() -> None
     assert profile.boilerplate([summary for _, summary in feed])  # the tails are found and dropped
     assert not any("continu" in r.counts for r in words.reports(feed))
     assert words.reports([]) == []
+
+
+def test_weights_made_once_are_the_weights_made_apart() -> None:
+    """words.weighed (each rarity weight computed once, the counts scaled once) gives the Rarity,
+    its weights and the weighted terms that Rarity, weigh and Profile.add give, to the last bit."""
+    rng = random.Random(8)
+    feed = _feed(3, 60)
+    df: dict[str, int] = {}
+    for title, summary in feed[:30]:
+        for term in profile.terms(title, summary):
+            df[term] = df.get(term, 0) + 1
+    for title, summary in feed[30:]:
+        counts = profile.terms(title, summary)
+        asked = {t: df.get(t, 0) for t in counts if rng.random() < 0.9}  # absent terms too, and zeros
+        scaled = words.scaled(counts)
+        rarity, weighted = words.weighed(scaled, asked, 30)
+        plain = profile.Rarity(asked, 30)
+        assert (rarity.df, rarity.documents) == (plain.df, plain.documents)
+        assert rarity.weights == plain.weights and list(rarity.weights) == list(plain.weights)
+        expected = words.weigh(counts, plain)
+        assert weighted == expected and list(weighted) == list(expected)
+        one, other = profile.Profile(1), profile.Profile(1)
+        one.add(counts, T0)
+        other.add_scaled(scaled, T0)
+        assert one.counts == other.counts and list(one.counts) == list(other.counts)
+
+
+def test_the_strongest_terms_are_the_first_of_all_sorted_ties_by_term() -> None:
+    """words.strongest sorts only the terms weighing at least the limit-th weight: the same keys
+    as sorting all of them, many ties at the cut included."""
+    rng = random.Random(4)
+    for _ in range(500):
+        weighted = {
+            f"t{rng.randrange(500)}": rng.choice([1.5, 2.0, 3.25, rng.uniform(0.1, 9)])
+            for _ in range(rng.randint(0, 40))
+        }
+        for limit in (0, 1, 8, 50):
+            everything = sorted(weighted, key=lambda t: (-weighted[t], t))[:limit]
+            assert words.strongest(weighted, limit) == tuple(f"w{t}" for t in everything)
