@@ -268,9 +268,10 @@ class Grouper:
         joined = self._joined.setdefault(story_id, [])
         joined.append(report)
         self.joins.append(StoryJoined(story_id, tuple(joined)))
-        alerted = self._rules.setdefault(story_id, set())
-        for _alert_id, _chat_id, _article_id, rule_ids in self.archive.story_alerts(story_id):
-            alerted.update(rule_ids)
+        if story_id not in self._rules:  # its archived alerts, read once a batch (none come meanwhile)
+            alerted = self._rules[story_id] = set()
+            for _alert_id, _chat_id, _article_id, rule_ids in self.archive.story_alerts(story_id):
+                alerted.update(rule_ids)
         return self._new_rules(story_id, entry, outlet, matches)
 
     def _story_of(self, new: _NewStory) -> int:

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from itertools import repeat
+from operator import mul
 
 import snowballstemmer
 
@@ -229,10 +230,8 @@ class Profile:
             if self.reports <= 1:  # every agreement is 1.0: the same sum, without asking each term
                 self._squares = sum(map(pow, self.counts.values(), repeat(2)))  # c**2 each, in C
             else:
-                reported = self.reported
-                self._squares = sum(
-                    (c * (1.0 if reported.get(t, 1) > 1 else ALONE)) ** 2 for t, c in self.counts.items()
-                )
+                agree = [1.0 if n > 1 else ALONE for n in map(self.reported.get, self.counts, repeat(1))]
+                self._squares = sum(map(pow, map(mul, self.counts.values(), agree), repeat(2)))
         return self._squares
 
     def to_json(self) -> str:
