@@ -164,14 +164,10 @@ class StoryMemory:
     def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
         shared: Counter[int] = Counter()
         first, last = _bounds(low, high)
-        article_of = ID_MASK.__and__  # a posting's article, counted in C (map, Counter)
-        for key in dict.fromkeys(keys):
-            postings = self.postings.get(key)
-            if postings is None:
-                continue
-            shared.update(
-                map(article_of, postings[bisect_left(postings, first) : bisect_right(postings, last)])
-            )
+        for key in dict.fromkeys(keys):  # each posting's article counted in C (map, Counter)
+            if (postings := self.postings.get(key)) is not None:
+                window = postings[bisect_left(postings, first) : bisect_right(postings, last)]
+                shared.update(map(ID_MASK.__and__, window))
         # Most shared first, then the newest article: two stable sorts in C, no key made per article.
         best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
         best.sort(key=shared.__getitem__, reverse=True)
