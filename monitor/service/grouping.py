@@ -135,9 +135,10 @@ class Grouper:
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
         if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
-            data = index.profiles([story]).get(story)
-            self._profiles[story] = profile.Profile.parse(story, data) if data else profile.Profile(story)
-            self._own.add(story)
+            self._profiles.update(self.parsed.many(index.profiles([story]), index.lone_reports))
+            if story not in self._profiles:
+                self._profiles[story] = profile.Profile(story)
+                self._own.add(story)
         if story not in self._own:  # the shared parse (ProfileCache): this batch's own copy to add to
             shared = self._profiles[story]
             self._profiles[story] = replace(
@@ -151,7 +152,8 @@ class Grouper:
         for key in (*index_keys, *keys):
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
-        written = self.parsed.written(story_profile)  # its text, remembered parsed
+        # its text (a new story's: alone()'s, its article makes it again), remembered parsed
+        written = self.parsed.written(story_profile, made if decision.story is None else None)
         joined = StoryJoin(lang, tuple(counts), written, decision.score, decision.reason)
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
@@ -190,8 +192,7 @@ class Grouper:
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
         missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
-        for story, data in index.profiles(missing).items():
-            self._profiles[story] = self.parsed.get(story, data)
+        self._profiles.update(self.parsed.many(index.profiles(missing), index.lone_reports))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of
             # specific names, figures and dates (stories.fingerprint) decides, as it did before.

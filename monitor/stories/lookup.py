@@ -12,6 +12,7 @@ service/grouping.py uses it, with the candidate stories' profiles, to place each
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
-from monitor.stories.profile import Profile
+from monitor.stories.profile import Profile, terms
+from monitor.stories.words import Report, kept
 
 
 class StoryIndex(Protocol):
@@ -42,6 +44,11 @@ class StoryIndex(Protocol):
 
     def profiles(self, story_ids: Sequence[int]) -> Mapping[int, str]:
         """Story id → its Profile as text (Profile.to_text; stories without one left out)."""
+        ...
+
+    def lone_reports(self, story_ids: Sequence[int]) -> Mapping[int, tuple[str, str]]:
+        """Story id → (title, summary) of its article, for the stories of one article (what a
+        profile stored as alone() is made again from)."""
         ...
 
     def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, str]:
@@ -125,6 +132,33 @@ class FingerprintCache:
         return out
 
 
+def alone(text: str, profile: Profile, dropped: tuple[int, ...] | None) -> str:
+    """What the archive keeps of the profile of a story of one report (`text`, its to_text)
+    instead of the text: "LAST =DIGEST" or "LAST =DIGEST:i,j", its report's time, 8 hex digits of
+    the text's BLAKE2b (which profile this is) and, after ":", the sentences of the article's
+    summary that were its feed's boilerplate (words.Report.dropped). 40 bytes, not 450: the
+    text is made again, the same, from the article's title and summary (rebuild)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    drops = "" if dropped is None else ":" + ",".join(map(str, dropped))
+    return f"{text[: text.index(' ')]} ={digest}{drops}"
+
+
+def is_alone(data: str) -> bool:
+    """Whether a stored profile is alone()'s, to be rebuilt from its story's article."""
+    return " =" in data[:48]  # a profile's text has no "=" (its words are letters and digits)
+
+
+def rebuild(story: int, data: str, title: str, summary: str) -> Profile:
+    """The profile `data` (alone()'s) stands for, from its story's one article: what parsing the
+    text it replaced gives."""
+    last, _, rest = data.partition(" =")
+    _digest, marked, drops = rest.partition(":")
+    dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
+    made = Profile(story)
+    made.add(terms(title, kept(summary, dropped)), datetime.fromisoformat(last))
+    return Profile.parse(story, made.to_text())
+
+
 class ProfileCache:
     """Archived story profiles, parsed: an open story is a candidate for many reports, and
     parsing its text each time cost more than comparing. Keyed by story and checked against
@@ -137,9 +171,13 @@ class ProfileCache:
         # story is most often a candidate while it is open, soon after its last report.
         self._written: OrderedDict[str, Profile] = OrderedDict()
 
-    def written(self, profile: Profile) -> str:
-        """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
+    def written(self, profile: Profile, lone: Report | None = None) -> str:
+        """profile.to_text(), remembered: read back (as the same text), it is not parsed again.
+        `lone`: the profile is that of a new story of this report alone, its words made of its
+        article's title and summary: what is kept is alone()'s, not the text."""
         text, rounded = profile.written()
+        if lone is not None:
+            text = alone(text, profile, lone.dropped)
         # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
         self._written[text] = Profile(
             profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
@@ -158,6 +196,8 @@ class ProfileCache:
             return hit[1]
         mine = self._written.pop(data, None)
         if mine is None:
+            if is_alone(data):
+                raise ValueError(f"story {story}: its profile is made from its article (ProfileCache.many)")
             profile = Profile.parse(story, data)
         else:  # what parsing `data` gives, without parsing it (rounded as written): its own copy
             profile = mine
@@ -166,3 +206,26 @@ class ProfileCache:
         if len(parsed) > self.size:
             parsed.popitem(last=False)
         return profile
+
+    def many(
+        self, found: Mapping[int, str], lone: Callable[[list[int]], Mapping[int, tuple[str, str]]]
+    ) -> dict[int, Profile]:
+        """get() of each (story → its stored profile); one stored as alone() and not known here
+        is made again from its story's article, (title, summary) read by `lone`
+        (StoryIndex.lone_reports). A story whose article is gone is left out."""
+        out: dict[int, Profile] = {}
+        missing: list[int] = []
+        for story, data in found.items():
+            hit = self._parsed.get(story)
+            if is_alone(data) and data not in self._written and (hit is None or hit[0] != data):
+                missing.append(story)
+            else:
+                out[story] = self.get(story, data)
+        if missing:
+            for story, (title, summary) in lone(missing).items():
+                data = found[story]
+                self._parsed[story] = (data, rebuild(story, data, title, summary))
+                out[story] = self._parsed[story][1]
+            while len(self._parsed) > self.size:
+                self._parsed.popitem(last=False)
+        return out

@@ -3,6 +3,7 @@
     report(title, summary, boilerplate) → Report   (in a parser worker, beside its fingerprint)
     weigh(report.counts, rarity) → its weighted terms (profile.vector, without a call per term)
     strongest(weighted) → its index keys             (profile.keys)
+    kept(summary, report.dropped)                    (the text its counts were made of, again)
 
 The writer (service/grouping.py) only looks up the rarity of the words and compares: the words
 themselves (profile.terms: the regex, the stemmer, the language key) cost as much as the rest
@@ -15,7 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms, without
+from monitor.stories.profile import _SENTENCE, MAX_KEYS, Rarity, rarity_key, terms
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,34 @@ class Report:
 
     language: str
     counts: dict[str, float]
+    # Which sentences of its summary were the feed's boilerplate (dropping): None, the
+    # summary was read as it is. With the article's text, what makes `counts` again
+    # (kept): the archive keeps no profile of a story of this report alone (lookup.alone).
+    dropped: tuple[int, ...] | None = None
 
 
 def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
     key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
-    return Report(key, terms(title, without(summary, boilerplate)))
+    read, dropped = dropping(summary, boilerplate)
+    return Report(key, terms(title, read), dropped)
+
+
+def dropping(summary: str, sentences: frozenset[str]) -> tuple[str, tuple[int, ...] | None]:
+    """(profile.without(summary, sentences), which of its sentences that took out: None when
+    there were no `sentences` to take out, the summary as it is); kept() makes the text again."""
+    if not sentences:
+        return summary, None
+    parts = _SENTENCE.split(summary)  # as without() splits it
+    dropped = tuple(i for i, s in enumerate(parts) if s.strip() in sentences)
+    return " ".join(s for i, s in enumerate(parts) if i not in dropped), dropped
+
+
+def kept(summary: str, dropped: tuple[int, ...] | None) -> str:
+    """The summary as profile.without left it, from the sentences it took out (dropping's)."""
+    if dropped is None:
+        return summary
+    return " ".join(s for i, s in enumerate(_SENTENCE.split(summary)) if i not in dropped)
 
 
 def weigh(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
