@@ -401,9 +401,8 @@ def m017_smaller_index_and_stories(db: sqlite_utils.Database) -> None:
     conn.execute(FTS_TABLE)
     conn.execute("insert into articles_fts (articles_fts) values ('rebuild')")
     after = -1
-    while rows := conn.execute(
-        "select article_id, data from fingerprints where article_id > ? order by article_id limit 2000", [after]
-    ).fetchall():
+    sql = "select article_id, data from fingerprints where article_id > ? order by article_id limit 2000"
+    while rows := conn.execute(sql, [after]).fetchall():
         conn.executemany(
             "update fingerprints set data = ? where article_id = ?",
             [(new, i) for i, data in rows if (new := storyrows.fingerprint_16(data)) != data],

@@ -72,7 +72,8 @@ def fingerprint_16(data: str | bytes) -> str | bytes:
     raw = base64.b64decode(parsed["s"])
     values = struct.unpack(f"<{len(raw) // 4}I", raw)
     parsed["v"] = 2
-    parsed["s"] = base64.b64encode(struct.pack(f"<{len(values)}I", *(_slot_16(v, v) for v in values))).decode()
+    narrow = struct.pack(f"<{len(values)}I", *(_slot_16(v, v) for v in values))  # JSON packs 32 bits
+    parsed["s"] = base64.b64encode(narrow).decode()
     return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -133,7 +133,7 @@ class FingerprintCache:
         return out
 
 
-def alone(text: str, profile: Profile, dropped: tuple[int, ...] | None) -> str:
+def alone(text: str, dropped: tuple[int, ...] | None) -> str:
     """What the archive keeps of the profile of a story of one report (`text`, its to_text)
     instead of the text: "LAST =DIGEST" or "LAST =DIGEST:i,j", its report's time, 8 hex digits of
     the text's BLAKE2b (which profile this is) and, after ":", the sentences of the article's
@@ -178,7 +178,7 @@ class ProfileCache:
         article's title and summary: what is kept is alone()'s, not the text."""
         text, rounded = profile.written()
         if lone is not None:
-            text = alone(text, profile, lone.dropped)
+            text = alone(text, lone.dropped)
         # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
         self._written[text] = Profile(
             profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
