@@ -4,7 +4,9 @@
     StoryIndex.selective     the report's index keys (stories.profile.keys) not common in its window
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
     | FingerprintCache        their fingerprints, parsed (copies are found by their signatures)
-    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed
+    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed; that of a
+                              story of one report made again from its article (alone, rebuild:
+                              StoryIndex.lone_reports), for the archive keeps only a digest of it
 
 archive.stories answers the protocol (on the writer, from memory: archive/storymemory.py);
 service/grouping.py uses it, with the candidate stories' profiles, to place each report.
@@ -137,7 +139,7 @@ def alone(text: str, dropped: tuple[int, ...] | None) -> str:
     """What the archive keeps of the profile of a story of one report (`text`, its to_text)
     instead of the text: "LAST =DIGEST" or "LAST =DIGEST:i,j", its report's time, 8 hex digits of
     the text's BLAKE2b (which profile this is) and, after ":", the sentences of the article's
-    summary that were its feed's boilerplate (words.Report.dropped). 40 bytes, not 450: the
+    summary that were its feed's boilerplate (words.Report.dropped). About 36 bytes, not 450: the
     text is made again, the same, from the article's title and summary (rebuild)."""
     digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
     drops = "" if dropped is None else ":" + ",".join(map(str, dropped))
