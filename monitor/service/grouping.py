@@ -152,9 +152,12 @@ class Grouper:
         for key in (*index_keys, *keys):
             self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
         self._batch.append((story, fp))
-        # its text (a new story's: alone()'s, its article makes it again), remembered parsed
-        written = self.parsed.written(story_profile, made if decision.story is None else None)
-        joined = StoryJoin(lang, tuple(counts), written, decision.score, decision.reason)
+        # what the archive keeps of its profile (a new story's: alone()'s, its article makes it
+        # again), and its text; remembered parsed
+        kept, text = self.parsed.stored(story_profile, made if decision.story is None else None)
+        joined = StoryJoin(
+            lang, tuple(counts), kept, decision.score, decision.reason, text if kept != text else ""
+        )
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.

@@ -153,13 +153,18 @@ def is_alone(data: str) -> bool:
 
 def rebuild(story: int, data: str, title: str, summary: str) -> Profile:
     """The profile `data` (alone()'s) stands for, from its story's one article: what parsing the
-    text it replaced gives."""
+    text it replaced gives (Profile.parse: its counts rounded as written, in the text's order)."""
     last, _, rest = data.partition(" =")
     _digest, marked, drops = rest.partition(":")
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
     made = Profile(story)
     made.add(terms(title, kept(summary, dropped)), datetime.fromisoformat(last))
-    return Profile.parse(story, made.to_text())
+    rounded = {c: round(c, 3) for c in set(made.counts.values())}
+    lines: dict[float, list[str]] = {}  # to_text's lines of a story of one report: by count
+    for term, c in made.counts.items():
+        lines.setdefault(rounded[c], []).append(term)
+    counts = {term: c for c, line in lines.items() for term in line}
+    return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1)
 
 
 class ProfileCache:
@@ -174,20 +179,26 @@ class ProfileCache:
         # story is most often a candidate while it is open, soon after its last report.
         self._written: OrderedDict[str, Profile] = OrderedDict()
 
-    def written(self, profile: Profile, lone: Report | None = None) -> str:
-        """profile.to_text(), remembered: read back (as the same text), it is not parsed again.
-        `lone`: the profile is that of a new story of this report alone, its words made of its
-        article's title and summary: what is kept is alone()'s, not the text."""
+    def written(self, profile: Profile) -> str:
+        """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
+        return self.stored(profile)[0]
+
+    def stored(self, profile: Profile, lone: Report | None = None) -> tuple[str, str]:
+        """(what the archive keeps of the profile, its to_text()), remembered: read back as
+        either, it is not parsed again. `lone`: the profile is that of a new story of this report
+        alone, its words made of its article's title and summary: what is kept is alone()'s."""
         text, rounded = profile.written()
-        if lone is not None:
-            text = alone(text, lone.dropped)
         # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
-        self._written[text] = Profile(
+        copy = Profile(
             profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
         )
-        if len(self._written) > self.size:
+        self._written[text] = copy
+        kept = text if lone is None else alone(text, lone.dropped)
+        if kept is not text:
+            self._written[kept] = copy
+        while len(self._written) > self.size:
             self._written.popitem(last=False)
-        return text
+        return kept, text
 
     def get(self, story: int, data: str) -> Profile:
         """The profile `data` (Profile.to_text) parsed: shared, not to be changed (copy it to

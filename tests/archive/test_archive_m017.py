@@ -284,9 +284,9 @@ def test_a_story_of_one_report_is_made_again_from_its_article_the_same() -> None
                 made = words.report(title, text, boilerplate)
                 story = profile.Profile(7)
                 story.add(made.counts, WHEN)
-                stored = cache.written(story, made)
-                assert is_alone(stored) and len(stored) < 48
-                whole = story.to_text()
+                stored, whole = cache.stored(story, made)
+                assert is_alone(stored) and len(stored) < 48 and whole == story.to_text()
+                assert cache.get(7, stored) == cache.get(7, whole) == profile.Profile.parse(7, whole)
                 again = rebuild(7, stored, title, text)
                 assert again == profile.Profile.parse(7, whole)
                 assert list(again.counts) == list(profile.Profile.parse(7, whole).counts)  # same order
