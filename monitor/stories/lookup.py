@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
-from monitor.stories.profile import Profile, terms
+from monitor.stories.profile import LEAD_CHARS, Profile, terms
 from monitor.stories.words import Report, kept
 
 
@@ -158,7 +158,7 @@ def rebuild(story: int, data: str, title: str, summary: str) -> Profile:
     _digest, marked, drops = rest.partition(":")
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
     made = Profile(story)
-    made.add(terms(title, kept(summary, dropped)), datetime.fromisoformat(last))
+    made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
     rounded = {c: round(c, 3) for c in set(made.counts.values())}
     lines: dict[float, list[str]] = {}  # to_text's lines of a story of one report: by count
     for term, c in made.counts.items():

@@ -49,11 +49,24 @@ def dropping(summary: str, sentences: frozenset[str]) -> tuple[str, tuple[int, .
     return " ".join(s for i, s in enumerate(parts) if i not in dropped), dropped
 
 
-def kept(summary: str, dropped: tuple[int, ...] | None) -> str:
-    """The summary as profile.without left it, from the sentences it took out (dropping's)."""
+def kept(summary: str, dropped: tuple[int, ...] | None, enough: int | None = None) -> str:
+    """The summary as profile.without left it, from the sentences it took out (dropping's);
+    `enough`: its first `enough` characters at least (or all of it), the rest left unsplit:
+    profile.terms reads no further than LEAD_CHARS + 1 of it."""
     if dropped is None:
         return summary
-    return " ".join(s for i, s in enumerate(_SENTENCE.split(summary)) if i not in dropped)
+    parts: list[str] = []
+    length, at, index = -1, 0, 0  # length: of " ".join(parts); at: where sentence `index` starts
+    for gap in _SENTENCE.finditer(summary):  # _SENTENCE.split, a sentence at a time
+        if index not in dropped:
+            parts.append(summary[at : gap.start()])
+            length += len(parts[-1]) + 1
+            if enough is not None and length >= enough:
+                return " ".join(parts)
+        at, index = gap.end(), index + 1
+    if index not in dropped:
+        parts.append(summary[at:])
+    return " ".join(parts)
 
 
 def weigh(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
