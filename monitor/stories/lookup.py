@@ -160,11 +160,21 @@ def rebuild(story: int, data: str, title: str, summary: str) -> Profile:
     made = Profile(story)
     made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
     rounded = {c: round(c, 3) for c in set(made.counts.values())}
-    lines: dict[float, list[str]] = {}  # to_text's lines of a story of one report: by count
-    for term, c in made.counts.items():
-        lines.setdefault(rounded[c], []).append(term)
-    counts = {term: c for c, line in lines.items() for term in line}
-    return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1)
+    return as_parsed(made, {term: rounded[c] for term, c in made.counts.items()})
+
+
+def as_parsed(profile: Profile, rounded: dict[str, float]) -> Profile:
+    """A copy of `profile` with its counts `rounded` (Profile.written's), exactly as parsing its
+    text gives it: in the text's order (by count, then reports), for a sum over a profile's counts
+    (Profile.squares) comes out the same to the last bit only when added in the same order."""
+    reported = profile.reported
+    lines: dict[tuple[float, int], list[str]] = {}
+    for term, c in rounded.items():
+        lines.setdefault((c, reported.get(term, 1)), []).append(term)
+    counts = {term: c for (c, _), line in lines.items() for term in line}
+    kept = {term: n for term, n in reported.items() if n != 1}
+    shared = {term: kept.get(term, 1) for term in counts} if kept else dict.fromkeys(counts, 1)
+    return Profile(profile.story, counts, shared, profile.first, profile.last, profile.reports)
 
 
 class ProfileCache:
@@ -178,6 +188,7 @@ class ProfileCache:
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
         self._written: OrderedDict[str, Profile] = OrderedDict()
+        self._alone: OrderedDict[str, str] = OrderedDict()  # of those, alone()'s form → its text
 
     def written(self, profile: Profile) -> str:
         """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
@@ -188,27 +199,27 @@ class ProfileCache:
         either, it is not parsed again. `lone`: the profile is that of a new story of this report
         alone, its words made of its article's title and summary: what is kept is alone()'s."""
         text, rounded = profile.written()
-        # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
-        copy = Profile(
-            profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
-        )
-        self._written[text] = copy
-        kept = text if lone is None else alone(text, lone.dropped)
-        if kept is not text:
-            self._written[kept] = copy
-        while len(self._written) > self.size:
+        # A copy (the writer goes on adding to its own) as parsing the text gives it.
+        self._written[text] = as_parsed(profile, rounded)
+        if len(self._written) > self.size:
             self._written.popitem(last=False)
+        if lone is None:
+            return text, text
+        kept = alone(text, lone.dropped)
+        self._alone[kept] = text
+        if len(self._alone) > self.size:
+            self._alone.popitem(last=False)
         return kept, text
 
     def get(self, story: int, data: str) -> Profile:
-        """The profile `data` (Profile.to_text) parsed: shared, not to be changed (copy it to
-        add to it)."""
+        """The profile `data` (Profile.to_text, or alone()'s of a profile this process wrote)
+        parsed: shared, not to be changed (copy it to add to it)."""
         parsed = self._parsed
         hit = parsed.get(story)
         if hit is not None and (hit[0] is data or hit[0] == data):
             parsed.move_to_end(story)
             return hit[1]
-        mine = self._written.pop(data, None)
+        mine = self._mine(data)
         if mine is None:
             if is_alone(data):
                 raise ValueError(f"story {story}: its profile is made from its article (ProfileCache.many)")
@@ -221,6 +232,10 @@ class ProfileCache:
             parsed.popitem(last=False)
         return profile
 
+    def _mine(self, data: str) -> Profile | None:
+        """The profile this process wrote as `data` (its text or alone()'s), taken out."""
+        return self._written.pop(self._alone.pop(data, data), None)
+
     def many(
         self, found: Mapping[int, str], lone: Callable[[list[int]], Mapping[int, tuple[str, str]]]
     ) -> dict[int, Profile]:
@@ -231,7 +246,8 @@ class ProfileCache:
         missing: list[int] = []
         for story, data in found.items():
             hit = self._parsed.get(story)
-            if is_alone(data) and data not in self._written and (hit is None or hit[0] != data):
+            known = hit is not None and hit[0] == data or self._alone.get(data, data) in self._written
+            if is_alone(data) and not known:
                 missing.append(story)
             else:
                 out[story] = self.get(story, data)
