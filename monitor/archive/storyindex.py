@@ -179,6 +179,9 @@ class StoryIndex:
     def lone_reports(self, story_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         return lone_reports(self.conn, story_ids)
 
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        """The text a story's stored short form (storyrows.py) was made into: SQL keeps none."""
+
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
         return last_reports(self.conn, story_ids)
 
@@ -226,6 +229,12 @@ class MemoryIndex(StoryIndex):
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         read = partial(profiles, self.conn)
         return self.memory.cached(self.memory.profiles, story_ids, read, storymemory.MAX_PROFILES)
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        """The memory keeps the text in place of the short form it holds: read again, the
+        profile is parsed, not made again from its article (the same profile either way)."""
+        if self.memory.profiles.get(story_id) == stored:
+            self.memory.profiles[story_id] = text
 
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
         read = partial(last_reports, self.conn)

@@ -135,7 +135,7 @@ class Grouper:
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
         if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
-            self._profiles.update(self.parsed.many(index.profiles([story]), index.lone_reports))
+            self._profiles.update(self.parsed.many(index.profiles([story]), index))
             if story not in self._profiles:
                 self._profiles[story] = profile.Profile(story)
                 self._own.add(story)
@@ -195,7 +195,7 @@ class Grouper:
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
         missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
-        self._profiles.update(self.parsed.many(index.profiles(missing), index.lone_reports))
+        self._profiles.update(self.parsed.many(index.profiles(missing), index))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of
             # specific names, figures and dates (stories.fingerprint) decides, as it did before.

@@ -53,6 +53,11 @@ class StoryIndex(Protocol):
         profile stored as alone() is made again from)."""
         ...
 
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        """The text (Profile.to_text) that a story's profile stored as alone() was made into
+        (rebuild): the archive may answer it instead, to be parsed, not made again."""
+        ...
+
     def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, str]:
         """Story id → when its last report was published, ISO (its profile's: "" when it has
         none); stories without a profile left out. Cheaper than their profiles."""
@@ -151,16 +156,16 @@ def is_alone(data: str) -> bool:
     return " =" in data[:48]  # a profile's text has no "=" (its words are letters and digits)
 
 
-def rebuild(story: int, data: str, title: str, summary: str) -> Profile:
-    """The profile `data` (alone()'s) stands for, from its story's one article: what parsing the
-    text it replaced gives (Profile.parse: its counts rounded as written, in the text's order)."""
+def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, str]:
+    """The profile `data` (alone()'s) stands for, from its story's one article, and its text:
+    what parsing the text it replaced gives (its counts rounded as written, in the text's order)."""
     last, _, rest = data.partition(" =")
     _digest, marked, drops = rest.partition(":")
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
     made = Profile(story)
     made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
-    rounded = {c: round(c, 3) for c in set(made.counts.values())}
-    return as_parsed(made, {term: rounded[c] for term, c in made.counts.items()})
+    text, rounded = made.written()
+    return as_parsed(made, rounded), text
 
 
 def as_parsed(profile: Profile, rounded: dict[str, float]) -> Profile:
@@ -188,7 +193,8 @@ class ProfileCache:
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
         self._written: OrderedDict[str, Profile] = OrderedDict()
-        self._alone: OrderedDict[str, str] = OrderedDict()  # of those, alone()'s form → its text
+        # alone()'s forms → their text: of profiles this process wrote, or made again (rebuild)
+        self._alone: OrderedDict[str, str] = OrderedDict()
 
     def written(self, profile: Profile) -> str:
         """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
@@ -216,7 +222,7 @@ class ProfileCache:
         parsed: shared, not to be changed (copy it to add to it)."""
         parsed = self._parsed
         hit = parsed.get(story)
-        if hit is not None and (hit[0] is data or hit[0] == data):
+        if hit is not None and (hit[0] is data or hit[0] == self._alone.get(data, data)):
             parsed.move_to_end(story)
             return hit[1]
         mine = self._mine(data)
@@ -234,28 +240,30 @@ class ProfileCache:
 
     def _mine(self, data: str) -> Profile | None:
         """The profile this process wrote as `data` (its text or alone()'s), taken out."""
-        return self._written.pop(self._alone.pop(data, data), None)
+        return self._written.pop(self._alone.get(data, data), None)
 
-    def many(
-        self, found: Mapping[int, str], lone: Callable[[list[int]], Mapping[int, tuple[str, str]]]
-    ) -> dict[int, Profile]:
+    def many(self, found: Mapping[int, str], index: StoryIndex) -> dict[int, Profile]:
         """get() of each (story → its stored profile); one stored as alone() and not known here
-        is made again from its story's article, (title, summary) read by `lone`
-        (StoryIndex.lone_reports). A story whose article is gone is left out."""
+        is made again from its story's article (index.lone_reports), and its text handed back
+        (index.made). A story whose article is gone is left out."""
         out: dict[int, Profile] = {}
         missing: list[int] = []
         for story, data in found.items():
-            hit = self._parsed.get(story)
-            known = hit is not None and hit[0] == data or self._alone.get(data, data) in self._written
-            if is_alone(data) and not known:
+            hit, key = self._parsed.get(story), self._alone.get(data, data)  # key: its text if known
+            if is_alone(data) and not (hit is not None and hit[0] == key or key in self._written):
                 missing.append(story)
             else:
                 out[story] = self.get(story, data)
         if missing:
-            for story, (title, summary) in lone(missing).items():
+            for story, (title, summary) in index.lone_reports(missing).items():
                 data = found[story]
-                self._parsed[story] = (data, rebuild(story, data, title, summary))
-                out[story] = self._parsed[story][1]
+                profile, text = rebuild(story, data, title, summary)
+                self._parsed[story] = (text, profile)  # found again as either
+                self._alone[data] = text
+                out[story] = profile
+                index.made(story, data, text)  # what the archive's memory answers now
+            while len(self._alone) > self.size:
+                self._alone.popitem(last=False)
             while len(self._parsed) > self.size:
                 self._parsed.popitem(last=False)
         return out

@@ -274,6 +274,19 @@ def test_an_archive_at_m016_upgrades_in_place_and_answers_and_places_the_same(
     assert sum(not r.startswith(("copy", "new")) for r in reasons) >= 6, reasons  # joined by their words
 
 
+class _OneArticle:
+    """The look-ups ProfileCache.many makes of a story of one article (StoryIndex's)."""
+
+    def __init__(self, title: str, summary: str) -> None:
+        self.text, self.told = (title, summary), []
+
+    def lone_reports(self, story_ids: list[int]) -> dict[int, tuple[str, str]]:
+        return dict.fromkeys(story_ids, self.text)
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        self.told.append((story_id, stored, text))
+
+
 def test_a_story_of_one_report_is_made_again_from_its_article_the_same() -> None:
     told = events(random.Random(5), 3)
     cache = ProfileCache()
@@ -287,9 +300,11 @@ def test_a_story_of_one_report_is_made_again_from_its_article_the_same() -> None
                 stored, whole = cache.stored(story, made)
                 assert is_alone(stored) and len(stored) < 48 and whole == story.to_text()
                 assert cache.get(7, stored) == cache.get(7, whole) == profile.Profile.parse(7, whole)
-                again = rebuild(7, stored, title, text)
+                again, again_text = rebuild(7, stored, title, text)
+                assert again_text == whole
                 assert again == profile.Profile.parse(7, whole)
                 assert list(again.counts) == list(profile.Profile.parse(7, whole).counts)  # same order
                 assert alone(again.to_text(), made.dropped) == stored
-                fresh = ProfileCache().many({7: stored}, lambda ids, t=title, s=text: {7: (t, s)})
-                assert fresh[7] == again
+                index = _OneArticle(title, text)
+                fresh = ProfileCache().many({7: stored}, index)  # type: ignore[arg-type]
+                assert fresh[7] == again and index.told == [(7, stored, whole)]

@@ -79,11 +79,12 @@ class Compared(StoryIndex):
         """The same profiles: the memory holds the text of a new story's profile where SQL has
         its shorter form (stories.lookup.alone), made again from its article."""
         ours, theirs = self.memory.profiles(story_ids), self.sql.profiles(story_ids)
-        if ours != theirs:
-            read = self.sql.lone_reports
-            if ProfileCache().many(ours, read) != ProfileCache().many(theirs, read):
-                self.differences.append(("profiles", ours, theirs))
+        if ours != theirs and ProfileCache().many(ours, self.sql) != ProfileCache().many(theirs, self.sql):
+            self.differences.append(("profiles", ours, theirs))
         return ours
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        self.memory.made(story_id, stored, text)  # the memory's answer changes; SQL keeps no text
 
     def last_reports(self, story_ids: Sequence[int]) -> Any:
         return self._both("last_reports", story_ids)
