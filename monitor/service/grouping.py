@@ -154,9 +154,9 @@ class Grouper:
         self._batch.append((story, fp))
         # what the archive keeps of its profile (a new story's: alone()'s, its article makes it
         # again), and its text; remembered parsed
-        kept, text = self.parsed.stored(story_profile, made if decision.story is None else None)
+        stored, text = self.parsed.stored(story_profile, made if decision.story is None else None)
         joined = StoryJoin(
-            lang, tuple(counts), kept, decision.score, decision.reason, text if kept != text else ""
+            lang, tuple(counts), stored, decision.score, decision.reason, text if stored != text else ""
         )
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
