@@ -254,11 +254,11 @@ class ProfileCache:
         out: dict[int, Profile] = {}
         missing: list[int] = []
         for story, data in found.items():
-            hit, key = self._parsed.get(story), self._alone.get(data, data)  # key: its text if known
-            if is_alone(data) and not (hit is not None and hit[0] == key or key in self._written):
+            text = self._alone.get(data, data)  # alone()'s form: its text, if known here
+            if is_alone(text):
                 missing.append(story)
             else:
-                out[story] = self.get(story, data)
+                out[story] = self.get(story, text)
         if missing:
             for story, (title, summary) in index.lone_reports(missing).items():
                 data = found[story]
