@@ -164,22 +164,8 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
     made = Profile(story)
     made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
-    text, rounded = made.written()
-    return as_parsed(made, rounded), text
-
-
-def as_parsed(profile: Profile, rounded: dict[str, float]) -> Profile:
-    """A copy of `profile` with its counts `rounded` (Profile.written's), exactly as parsing its
-    text gives it: in the text's order (by count, then reports), for a sum over a profile's counts
-    (Profile.squares) comes out the same to the last bit only when added in the same order."""
-    reported = profile.reported
-    lines: dict[tuple[float, int], list[str]] = {}
-    for term, c in rounded.items():
-        lines.setdefault((c, reported.get(term, 1)), []).append(term)
-    counts = {term: c for (c, _), line in lines.items() for term in line}
-    kept = {term: n for term, n in reported.items() if n != 1}
-    shared = {term: kept.get(term, 1) for term in counts} if kept else dict.fromkeys(counts, 1)
-    return Profile(profile.story, counts, shared, profile.first, profile.last, profile.reports)
+    text, counts = made.written()  # as parsing the text gives them
+    return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1), text
 
 
 # alone()'s forms kept with their text, per parsed profile kept: a story's text found again costs
@@ -210,8 +196,10 @@ class ProfileCache:
         either, it is not parsed again. `lone`: the profile is that of a new story of this report
         alone, its words made of its article's title and summary: what is kept is alone()'s."""
         text, rounded = profile.written()
-        # A copy (the writer goes on adding to its own) as parsing the text gives it.
-        self._written[text] = as_parsed(profile, rounded)
+        # A copy (the writer goes on adding to its own), its counts as parsing the text gives them.
+        self._written[text] = Profile(
+            profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
+        )
         if len(self._written) > self.size:
             self._written.popitem(last=False)
         if lone is None:
