@@ -164,7 +164,11 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
     made = Profile(story)
     made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
-    text, counts = made.written()  # as parsing the text gives them
+    text, rounded = made.written()
+    lines: dict[float, list[str]] = {}  # the text's order (of a story of one report: by count)
+    for term, c in rounded.items():
+        lines.setdefault(c, []).append(term)
+    counts = {term: c for c, line in lines.items() for term in line}
     return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1), text
 
 
@@ -196,7 +200,7 @@ class ProfileCache:
         either, it is not parsed again. `lone`: the profile is that of a new story of this report
         alone, its words made of its article's title and summary: what is kept is alone()'s."""
         text, rounded = profile.written()
-        # A copy (the writer goes on adding to its own), its counts as parsing the text gives them.
+        # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
         self._written[text] = Profile(
             profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
         )

@@ -280,7 +280,7 @@ class Profile:
         return self.written()[0]
 
     def written(self) -> tuple[str, dict[str, float]]:
-        """(to_text(), its counts as the text holds them: what parsing the text gives, in its order)."""
+        """(to_text(), its counts as the text holds them: what parsing the text gives)."""
         counts, reported = self.counts, self.reported
         # A profile's counts take few values (a report's are its words' weights, log-scaled):
         # each rounded once.
@@ -296,8 +296,7 @@ class Profile:
             for term, r in rounded.items():
                 groups.setdefault((r, reported.get(term, 1)), []).append(term)
         head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
-        parsed = {t: c for (c, _), ts in groups.items() for t in ts}  # a sum over it: as the text's
-        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), parsed
+        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), rounded
 
     @classmethod
     def parse(cls, story: int, text: str) -> Profile:
