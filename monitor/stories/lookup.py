@@ -79,7 +79,9 @@ def stored_fingerprint(fp: ArticleFingerprint) -> str | bytes:
     kept before archive m017, about 420 as JSON before m015)."""
     if fp.terms or fp.central or fp.headline:
         return fp.to_json()
-    unsigned = [v & 0xFFFF for v in fp.signature]
+    signature = fp.signature  # its slots are below 2**16 and not negative but the empty one, -1
+    fits = 0 <= min(signature, default=0) and max(signature, default=0) <= 0xFFFF
+    unsigned = signature if fits else [v & 0xFFFF for v in signature]
     micros = (fp.published - EPOCH) // _MICROSECOND
     return struct.pack(f"<q{len(unsigned)}H", micros, *unsigned)
 
