@@ -48,7 +48,7 @@ from monitor.ingest.schedule import Decision  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
 from monitor.stories import profile  # noqa: E402
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint  # noqa: E402
-from monitor.stories.lookup import FingerprintCache, ProfileCache, stored_fingerprint  # noqa: E402
+from monitor.stories.lookup import FingerprintCache, ProfileCache, alone, stored_fingerprint  # noqa: E402
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StoryJoin, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -78,7 +78,8 @@ def _prepare(
     chunk: Sequence[tuple[str, str, datetime]],
 ) -> list[tuple[str, str, datetime, str | bytes, tuple[str, ...], StoryJoin]]:
     """What grouping stores for an article that starts its own story: its fingerprint, its
-    profile keys (rarity as in a generated archive of this vocabulary: _RARITY), its profile."""
+    profile keys (rarity as in a generated archive of this vocabulary: _RARITY), its profile
+    (since archive m017's code, the one-report form: its time and a digest)."""
     prepared = []
     for title, body, published in chunk:
         fp = fingerprint(title, body, published)
@@ -86,7 +87,8 @@ def _prepare(
         story = profile.Profile(0)
         story.add(counts, published)
         key = profile.rarity_key(f"{title} {body}")
-        joined = StoryJoin(key, tuple(counts), story.to_text(), 0.0, "new story")
+        # its profile as grouping keeps a new story's (lookup.alone: a digest, made again when read)
+        joined = StoryJoin(key, tuple(counts), alone(story.to_text(), None), 0.0, "new story")
         kept = stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))  # as grouping keeps it
         prepared.append((title, body, published, kept, profile.keys(counts, _RARITY), joined))
     return prepared

@@ -251,6 +251,9 @@ class StoryJoin:
     profile: str  # its story's profile with it (stories.profile.Profile.to_text)
     score: float  # how close it was to the story (cosine; 1 + Jaccard for a copy; 0 for a new story)
     reason: str  # for humans: the strongest shared terms, "copy 0.82", "new story"
+    # its story's profile as text when `profile` is shorter (a new story's: stories.lookup.alone),
+    # for the writer's memory of profiles (archive/storymemory.py); "" when `profile` is the text
+    text: str = ""
 
 
 # --- what the outbox holds: channel-neutral messages, rendered by each notifier at send time ---

@@ -78,7 +78,10 @@ def record_join(
     (in `counts`, written by write_counts, when given)."""
     last = profile_last(joined.profile)
     if memory is not None:
-        memory.joined(article_id, story_id, joined.language, joined.terms, joined.profile, last)
+        # the text, not a new story's shorter form (storyrows.py): what the writer reads back soon
+        # is parsed, not made again from its article
+        text = joined.text or joined.profile
+        memory.joined(article_id, story_id, joined.language, joined.terms, text, last)
     conn = db.conn
     conn.execute(
         "insert or replace into story_joins (article_id, story_id, score, reason) values (?, ?, ?, ?)",

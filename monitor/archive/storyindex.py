@@ -6,7 +6,8 @@ from the writer's memory.
                  only for what the memory does not hold (store.Archive.story_index)
 
 selective, sharing: the index keys of a window (story_keys); profiles, last_reports,
-document_frequencies, fingerprints: what placing a report reads of its candidates.
+document_frequencies, fingerprints: what placing a report reads of its candidates; lone_reports:
+the text a story of one report's profile is made again from (storyrows.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ def profiles(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, st
         rows = conn.execute(f"select story_id, data from story_profiles where story_id in ({marks})", chunk)
         found.update((int(r[0]), r[1]) for r in rows)
     return found
+
+
+def lone_reports(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Story id → (title, summary) of its article, for the stories of one article: what a profile
+    kept as its report's time and digest (storyrows.py) is made again from."""
+    found: dict[int, tuple[str, str]] = {}
+    many: set[int] = set()
+    for i in range(0, len(story_ids), 500):
+        chunk = list(story_ids[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        sql = f"select story_id, title, summary from articles where story_id in ({marks})"
+        for story, title, summary in conn.execute(sql, chunk):
+            if story in found:
+                many.add(story)
+            found[story] = (title or "", summary or "")
+    return {story: text for story, text in found.items() if story not in many}
 
 
 def last_reports(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, str]:
@@ -159,6 +176,12 @@ class StoryIndex:
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         return profiles(self.conn, story_ids)
 
+    def lone_reports(self, story_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        return lone_reports(self.conn, story_ids)
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        """The text a story's stored short form (storyrows.py) was made into: SQL keeps none."""
+
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
         return last_reports(self.conn, story_ids)
 
@@ -206,6 +229,12 @@ class MemoryIndex(StoryIndex):
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         read = partial(profiles, self.conn)
         return self.memory.cached(self.memory.profiles, story_ids, read, storymemory.MAX_PROFILES)
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        """The memory keeps the text in place of the short form it holds: read again, the
+        profile is parsed, not made again from its article (the same profile either way)."""
+        if self.memory.profiles.get(story_id) == stored:
+            self.memory.profiles[story_id] = text
 
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
         read = partial(last_reports, self.conn)

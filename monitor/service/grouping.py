@@ -136,9 +136,10 @@ class Grouper:
         else:
             alerts = self._join_archived(story, report, entry, outlet, matches)
         if story not in self._profiles:  # joined by evidence (COLD_START) or a story without a profile
-            data = index.profiles([story]).get(story)
-            self._profiles[story] = profile.Profile.parse(story, data) if data else profile.Profile(story)
-            self._own.add(story)
+            self._profiles.update(self.parsed.many(index.profiles([story]), index))
+            if story not in self._profiles:
+                self._profiles[story] = profile.Profile(story)
+                self._own.add(story)
         if story not in self._own:  # the shared parse (ProfileCache): this batch's own copy to add to
             shared = self._profiles[story]
             self._profiles[story] = replace(
@@ -155,8 +156,12 @@ class Grouper:
                 found = postings[key] = deque(maxlen=MAX_POSTINGS)
             found.append(at)
         self._batch.append((story, fp))
-        written = self.parsed.written(story_profile)  # its text, remembered parsed
-        joined = StoryJoin(lang, tuple(counts), written, decision.score, decision.reason)
+        # what the archive keeps of its profile (a new story's: alone()'s, its article makes it
+        # again), and its text; remembered parsed
+        stored, text = self.parsed.stored(story_profile, made if decision.story is None else None)
+        joined = StoryJoin(
+            lang, tuple(counts), stored, decision.score, decision.reason, text if stored != text else ""
+        )
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.
@@ -198,8 +203,7 @@ class Grouper:
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in batch}
         missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
-        for story, data in index.profiles(missing).items():
-            self._profiles[story] = self.parsed.get(story, data)
+        self._profiles.update(self.parsed.many(index.profiles(missing), index))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of
             # specific names, figures and dates (stories.fingerprint) decides, as it did before.

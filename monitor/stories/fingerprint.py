@@ -79,13 +79,13 @@ from types import MappingProxyType
 from monitor.stories.evidence import _KINDS, _MAYBE, _PLACES, _STOP, _salient, _tokens, folded_words
 from monitor.types import StorySettings
 
-FINGERPRINT_VERSION = 1  # bump when fingerprint() changes meaning; stored ones must be recomputed
+FINGERPRINT_VERSION = 2  # bump when fingerprint() changes meaning (2: 16-bit slots, archive m017)
 
 
 @dataclass(frozen=True)
 class ArticleFingerprint:
     published: datetime  # UTC
-    signature: tuple[int, ...]  # 64-slot one-permutation MinHash of word 3-shingles; -1 = empty slot
+    signature: tuple[int, ...]  # 64-slot one-permutation MinHash of word 3-shingles, 16 bits; -1 = empty
     terms: tuple[tuple[str, float], ...]  # specific terms and their weights, sorted (see "Method")
     central: frozenset[str] = frozenset()  # the terms of the lead: title and first sentence
     headline: frozenset[str] = frozenset()  # the names in the title, acronyms aside
@@ -429,7 +429,7 @@ def _signature(words: list[str]) -> tuple[int, ...]:
     sig = [_EMPTY] * _BINS
     for shingle in shingles:
         h = (zlib.crc32(shingle.encode()) * _MIX) & _MASK64
-        slot, value = h >> 58, (h >> 16) & 0xFFFFFFFE  # even: never 0xFFFFFFFF, the packed empty slot
+        slot, value = h >> 58, (h >> 32) & 0xFFFE  # 16 bits (issue 18), even: never 0xFFFF, the packed empty
         if sig[slot] == _EMPTY or value < sig[slot]:
             sig[slot] = value
     return tuple(sig)

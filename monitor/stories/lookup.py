@@ -4,7 +4,9 @@
     StoryIndex.selective     the report's index keys (stories.profile.keys) not common in its window
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
     | FingerprintCache        their fingerprints, parsed (copies are found by their signatures)
-    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed
+    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed; that of a
+                              story of one report made again from its article (alone, rebuild:
+                              StoryIndex.lone_reports), for the archive keeps only a digest of it
 
 archive.stories answers the protocol (on the writer, from memory: archive/storymemory.py);
 service/grouping.py uses it, with the candidate stories' profiles, to place each report.
@@ -12,6 +14,7 @@ service/grouping.py uses it, with the candidate stories' profiles, to place each
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
-from monitor.stories.profile import Profile
+from monitor.stories.profile import LEAD_CHARS, Profile, terms
+from monitor.stories.words import Report, kept
 
 
 class StoryIndex(Protocol):
@@ -44,6 +48,16 @@ class StoryIndex(Protocol):
         """Story id → its Profile as text (Profile.to_text; stories without one left out)."""
         ...
 
+    def lone_reports(self, story_ids: Sequence[int]) -> Mapping[int, tuple[str, str]]:
+        """Story id → (title, summary) of its article, for the stories of one article (what a
+        profile stored as alone() is made again from)."""
+        ...
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        """The text (Profile.to_text) that a story's profile stored as alone() was made into
+        (rebuild): the archive may answer it instead, to be parsed, not made again."""
+        ...
+
     def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, str]:
         """Story id → when its last report was published, ISO (its profile's: "" when it has
         none); stories without a profile left out. Cheaper than their profiles."""
@@ -60,15 +74,16 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def stored_fingerprint(fp: ArticleFingerprint) -> str | bytes:
     """What the archive keeps of a fingerprint: its JSON, or for a copy signature alone (all that
-    finding copies reads) a BLOB of its publication (µs since 1970, int64) and its slots
-    (uint32, the empty slot -1 as 0xFFFFFFFF), little-endian: 264 bytes instead of about 420."""
+    finding copies reads) a BLOB of its publication (µs since 1970, int64) and its 16-bit slots
+    (uint16, the empty slot -1 as 0xFFFF), little-endian: 136 bytes (264 with the 32-bit slots
+    kept before archive m017, about 420 as JSON before m015)."""
     if fp.terms or fp.central or fp.headline:
         return fp.to_json()
-    signature = fp.signature  # its slots are below 2**32 and not negative but the empty one, -1
-    fits = 0 <= min(signature, default=0) and max(signature, default=0) <= 0xFFFFFFFF
-    unsigned = signature if fits else [v & 0xFFFFFFFF for v in signature]
+    signature = fp.signature  # its slots are below 2**16 and not negative but the empty one, -1
+    fits = 0 <= min(signature, default=0) and max(signature, default=0) <= 0xFFFF
+    unsigned = signature if fits else [v & 0xFFFF for v in signature]
     micros = (fp.published - EPOCH) // _MICROSECOND
-    return struct.pack(f"<q{len(unsigned)}I", micros, *unsigned)
+    return struct.pack(f"<q{len(unsigned)}H", micros, *unsigned)
 
 
 def parse_fingerprint(data: str | bytes) -> ArticleFingerprint:
@@ -76,9 +91,9 @@ def parse_fingerprint(data: str | bytes) -> ArticleFingerprint:
     if isinstance(data, str):
         return ArticleFingerprint.from_json(data)
     (micros,) = struct.unpack_from("<q", data)
-    values: tuple[int, ...] = struct.unpack_from(f"<{(len(data) - 8) // 4}I", data, 8)
-    if 0xFFFFFFFF in values:  # rare: only a text of fewer shingles than slots has empty ones
-        values = tuple(-1 if v == 0xFFFFFFFF else v for v in values)
+    values: tuple[int, ...] = struct.unpack_from(f"<{(len(data) - 8) // 2}H", data, 8)
+    if 0xFFFF in values:  # rare: only a text of fewer shingles than slots has empty ones
+        values = tuple(-1 if v == 0xFFFF else v for v in values)
     return ArticleFingerprint(EPOCH + micros * _MICROSECOND, values, ())
 
 
@@ -127,6 +142,43 @@ class FingerprintCache:
         return out
 
 
+def alone(text: str, dropped: tuple[int, ...] | None) -> str:
+    """What the archive keeps of the profile of a story of one report (`text`, its to_text)
+    instead of the text: "LAST =DIGEST" or "LAST =DIGEST:i,j", its report's time, 8 hex digits of
+    the text's BLAKE2b (which profile this is) and, after ":", the sentences of the article's
+    summary that were its feed's boilerplate (words.Report.dropped). About 36 bytes, not 450: the
+    text is made again, the same, from the article's title and summary (rebuild)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    drops = "" if dropped is None else ":" + ",".join(map(str, dropped))
+    return f"{text[: text.index(' ')]} ={digest}{drops}"
+
+
+def is_alone(data: str) -> bool:
+    """Whether a stored profile is alone()'s, to be rebuilt from its story's article."""
+    return " =" in data[:48]  # a profile's text has no "=" (its words are letters and digits)
+
+
+def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, str]:
+    """The profile `data` (alone()'s) stands for, from its story's one article, and its text:
+    what parsing the text it replaced gives (its counts rounded as written, in the text's order)."""
+    last, _, rest = data.partition(" =")
+    _digest, marked, drops = rest.partition(":")
+    dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
+    made = Profile(story)
+    made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
+    text, rounded = made.written()
+    lines: dict[float, list[str]] = {}  # the text's order (of a story of one report: by count)
+    for term, c in rounded.items():
+        lines.setdefault(c, []).append(term)
+    counts = {term: c for c, line in lines.items() for term in line}
+    return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1), text
+
+
+# alone()'s forms kept with their text, per parsed profile kept: a story's text found again costs
+# a parse (about 14 µs), not a rebuild from its article (about 100 µs); some 600 bytes each
+ALIASES = 8
+
+
 class ProfileCache:
     """Archived story profiles, parsed: an open story is a candidate for many reports, and
     parsing its text each time cost more than comparing. Keyed by story and checked against
@@ -138,9 +190,17 @@ class ProfileCache:
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
         self._written: OrderedDict[str, Profile] = OrderedDict()
+        # alone()'s forms → their text: of profiles this process wrote, or made again (rebuild)
+        self._alone: OrderedDict[str, str] = OrderedDict()
 
     def written(self, profile: Profile) -> str:
         """profile.to_text(), remembered: read back (as the same text), it is not parsed again."""
+        return self.stored(profile)[0]
+
+    def stored(self, profile: Profile, lone: Report | None = None) -> tuple[str, str]:
+        """(what the archive keeps of the profile, its to_text()), remembered: read back as
+        either, it is not parsed again. `lone`: the profile is that of a new story of this report
+        alone, its words made of its article's title and summary: what is kept is alone()'s."""
         text, rounded = profile.written()
         # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
         self._written[text] = Profile(
@@ -148,18 +208,26 @@ class ProfileCache:
         )
         if len(self._written) > self.size:
             self._written.popitem(last=False)
-        return text
+        if lone is None:
+            return text, text
+        kept = alone(text, lone.dropped)
+        self._alone[kept] = text
+        if len(self._alone) > ALIASES * self.size:
+            self._alone.popitem(last=False)
+        return kept, text
 
     def get(self, story: int, data: str) -> Profile:
-        """The profile `data` (Profile.to_text) parsed: shared, not to be changed (copy it to
-        add to it)."""
+        """The profile `data` (Profile.to_text, or alone()'s of a profile this process wrote)
+        parsed: shared, not to be changed (copy it to add to it)."""
         parsed = self._parsed
         hit = parsed.get(story)
-        if hit is not None and (hit[0] is data or hit[0] == data):
+        if hit is not None and (hit[0] is data or hit[0] == self._alone.get(data, data)):
             parsed.move_to_end(story)
             return hit[1]
-        mine = self._written.pop(data, None)
+        mine = self._mine(data)
         if mine is None:
+            if is_alone(data):
+                raise ValueError(f"story {story}: its profile is made from its article (ProfileCache.many)")
             profile = Profile.parse(story, data)
         else:  # what parsing `data` gives, without parsing it (rounded as written): its own copy
             profile = mine
@@ -168,3 +236,33 @@ class ProfileCache:
         if len(parsed) > self.size:
             parsed.popitem(last=False)
         return profile
+
+    def _mine(self, data: str) -> Profile | None:
+        """The profile this process wrote as `data` (its text or alone()'s), taken out."""
+        return self._written.pop(self._alone.get(data, data), None)
+
+    def many(self, found: Mapping[int, str], index: StoryIndex) -> dict[int, Profile]:
+        """get() of each (story → its stored profile); one stored as alone() and not known here
+        is made again from its story's article (index.lone_reports), and its text handed back
+        (index.made). A story whose article is gone is left out."""
+        out: dict[int, Profile] = {}
+        missing: list[int] = []
+        for story, data in found.items():
+            text = self._alone.get(data, data)  # alone()'s form: its text, if known here
+            if is_alone(text):
+                missing.append(story)
+            else:
+                out[story] = self.get(story, text)
+        if missing:
+            for story, (title, summary) in index.lone_reports(missing).items():
+                data = found[story]
+                profile, text = rebuild(story, data, title, summary)
+                self._parsed[story] = (text, profile)  # found again as either
+                self._alone[data] = text
+                out[story] = profile
+                index.made(story, data, text)  # what the archive's memory answers now
+            while len(self._alone) > ALIASES * self.size:
+                self._alone.popitem(last=False)
+            while len(self._parsed) > self.size:
+                self._parsed.popitem(last=False)
+        return out

@@ -5,6 +5,7 @@
     weigh(report.counts, rarity) → its weighted terms (profile.vector, without a call per term)
     weighed(scaled(counts), df, documents) → (Rarity, weigh's terms): each weight made once
     strongest(weighted) → its index keys             (profile.keys)
+    kept(summary, report.dropped)                    (the text its counts were made of, again)
 
 The writer (service/grouping.py) only looks up the rarity of the words and compares: the words
 themselves (profile.terms: the regex, the stemmer, the language key) cost as much as the rest
@@ -18,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms, without
+from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms
 from monitor.stories.sentences import _SENTENCE
 
 
@@ -29,12 +30,47 @@ class Report:
 
     language: str
     counts: dict[str, float]
+    # Which sentences of its summary were the feed's boilerplate (dropping): None, the
+    # summary was read as it is. With the article's text, what makes `counts` again
+    # (kept): the archive keeps no profile of a story of this report alone (lookup.alone).
+    dropped: tuple[int, ...] | None = None
 
 
 def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
     key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
-    return Report(key, terms(title, without(summary, boilerplate)))
+    read, dropped = dropping(summary, boilerplate)
+    return Report(key, terms(title, read), dropped)
+
+
+def dropping(summary: str, sentences: frozenset[str]) -> tuple[str, tuple[int, ...] | None]:
+    """(profile.without(summary, sentences), which of its sentences that took out: None when
+    there were no `sentences` to take out, the summary as it is); kept() makes the text again."""
+    if not sentences:
+        return summary, None
+    parts = _SENTENCE.split(summary)  # as without() splits it
+    dropped = tuple(i for i, s in enumerate(parts) if s.strip() in sentences)
+    return " ".join(s for i, s in enumerate(parts) if i not in dropped), dropped
+
+
+def kept(summary: str, dropped: tuple[int, ...] | None, enough: int | None = None) -> str:
+    """The summary as profile.without left it, from the sentences it took out (dropping's);
+    `enough`: its first `enough` characters at least (or all of it), the rest left unsplit:
+    profile.terms reads no further than LEAD_CHARS + 1 of it."""
+    if dropped is None:
+        return summary
+    parts: list[str] = []
+    length, at, index = -1, 0, 0  # length: of " ".join(parts); at: where sentence `index` starts
+    for gap in _SENTENCE.finditer(summary):  # _SENTENCE.split, a sentence at a time
+        if index not in dropped:
+            parts.append(summary[at : gap.start()])
+            length += len(parts[-1]) + 1
+            if enough is not None and length >= enough:
+                return " ".join(parts)
+        at, index = gap.end(), index + 1
+    if index not in dropped:
+        parts.append(summary[at:])
+    return " ".join(parts)
 
 
 def reports(items: Sequence[tuple[str, str]], at_least: int = 3) -> list[Report]:
@@ -49,10 +85,11 @@ def reports(items: Sequence[tuple[str, str]], at_least: int = 3) -> list[Report]
     boilerplate = {s for s, n in seen.items() if n >= at_least}
     made = []
     for (title, summary), sentences, bare in zip(items, split, stripped, strict=True):
-        lead = summary
-        if boilerplate:  # profile.without, on the sentences split already
+        lead, dropped = summary, None
+        if boilerplate:  # profile.without, on the sentences split already (dropping)
+            dropped = tuple(i for i, b in enumerate(bare) if b in boilerplate)
             lead = " ".join(s for s, b in zip(sentences, bare, strict=True) if b not in boilerplate)
-        made.append(Report(rarity_key(f"{title} {summary[:400]}"), terms(title, lead)))
+        made.append(Report(rarity_key(f"{title} {summary[:400]}"), terms(title, lead), dropped))
     return made
 
 

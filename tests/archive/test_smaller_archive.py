@@ -25,6 +25,7 @@ from monitor.cli.main import main
 from monitor.config.load import load_config
 from monitor.ingest.dedupe import entry_keys
 from monitor.types import EntryData
+from tests.archive.test_archive_m017 import back_to_m016
 from tests.conftest import rss
 
 M016 = "m016_smaller_archive"
@@ -75,7 +76,8 @@ def _answers(config: Path, keys: list[str], capsys: pytest.CaptureFixture[str]) 
 
 
 def _back_to_m015(db: Path, keys: list[str]) -> None:
-    """The archive as m015 left it: what an older monitor wrote."""
+    """The archive as m015 left it: what an older monitor wrote (m017's forms undone first)."""
+    back_to_m016(db)
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("begin")

@@ -1,9 +1,12 @@
-"""The story tables' compact rows (migration m015, archive/storyrows.py): profiles as text,
-copy signatures as BLOBs; an older archive's JSON rows are rewritten on upgrade and read the same."""
+"""The story tables' compact rows (migrations m015 and m017, archive/storyrows.py): profiles as
+text, copy signatures as BLOBs of 16-bit slots; an older archive's JSON rows are rewritten on
+upgrade and read the same."""
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import sqlite_utils
 from monitor.archive import storyrows
 from monitor.archive.store import Archive, migrations
 from monitor.stories import profile
-from monitor.stories.fingerprint import copy_signature, fingerprint
+from monitor.stories.fingerprint import ArticleFingerprint, copy_signature, fingerprint
 from monitor.stories.lookup import FingerprintCache, ProfileCache, parse_fingerprint, stored_fingerprint
 from monitor.stories.profile import Profile
 
@@ -58,7 +61,7 @@ def test_a_profile_this_process_wrote_is_the_one_its_text_gives() -> None:
 def test_a_copy_signature_is_a_blob_and_reads_back_whole() -> None:
     signature = copy_signature(*DAM, T0)
     stored = stored_fingerprint(signature)
-    assert isinstance(stored, bytes) and len(stored) == 8 + 4 * len(signature.signature)
+    assert isinstance(stored, bytes) and len(stored) == 8 + 2 * len(signature.signature)  # 16-bit slots
     assert parse_fingerprint(stored) == signature
     short = copy_signature("Dam", "", T0)  # fewer shingles than slots: empty slots (-1)
     assert -1 in short.signature and parse_fingerprint(stored_fingerprint(short)) == short
@@ -67,6 +70,15 @@ def test_a_copy_signature_is_a_blob_and_reads_back_whole() -> None:
     assert parse_fingerprint(whole.to_json()) == whole
     cache = FingerprintCache()
     assert cache.written(signature) == stored
+
+
+def wide_json(fp: ArticleFingerprint) -> str:
+    """fp's JSON as a monitor before archive m017 wrote it (FINGERPRINT_VERSION 1, 32-bit slots):
+    slots whose bits 16 to 31 are fp's 16-bit ones, as the slots that code computed were."""
+    data = json.loads(fp.to_json())
+    wide = [0xFFFFFFFF if v == -1 else (v << 16) | 0x9E36 for v in fp.signature]
+    data["v"], data["s"] = 1, base64.b64encode(struct.pack(f"<{len(wide)}I", *wide)).decode()
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_an_archive_from_before_m015_gets_compact_rows_that_read_the_same(tmp_path: Path) -> None:
@@ -85,7 +97,7 @@ def test_an_archive_from_before_m015_gets_compact_rows_that_read_the_same(tmp_pa
     alone, whole = copy_signature(*DAM, T0), fingerprint(*BRIDGE, T0 + timedelta(hours=5))
     db.execute(
         "insert into fingerprints (article_id, data) values (1, ?), (2, ?)",
-        [alone.to_json(), whole.to_json()],
+        [wide_json(alone), wide_json(whole)],
     )
     db.conn.commit()
     before = {r[0]: r[1] for r in db.execute("select story_id, data from story_profiles")}
@@ -101,7 +113,7 @@ def test_an_archive_from_before_m015_gets_compact_rows_that_read_the_same(tmp_pa
         assert lasts == {s: m.last.isoformat() for s, m in stories.items() if m.last}
         stored = archive.fingerprints([1, 2])
         assert isinstance(stored[1], bytes) and parse_fingerprint(stored[1]) == alone
-        assert stored[2] == whole.to_json() and json.loads(stored[2])["t"]
+        assert parse_fingerprint(stored[2]) == whole and json.loads(stored[2])["t"]
         index = archive.story_index()  # grouping's look-ups read the new rows
         assert index.profiles([1, 2]) == rows
         assert parse_fingerprint(index.fingerprints([1])[1]) == alone

@@ -8,7 +8,9 @@ worker makes them (the memory's grouper makes its own). Every placement (story, 
 index keys, the story's new profile, the terms counted) must be the same. The memory's limits
 are set small here, so that its horizon moves, its caches fill and empty, and old reports
 (a feed's back catalogue) fall back to SQL; a split by hand, a write by another connection
-and a rolled-back save happen on the way.
+and a rolled-back save happen on the way. (A new story's profile is the one look-up answered
+in other words: the memory holds its text, SQL its shorter form, stories.lookup.alone; both
+must give the same profile.)
 
 The texts are invented: events of a few reports each (reworded, some copied word for word
 under another address), in a vocabulary of made-up words."""
@@ -74,7 +76,15 @@ class Compared(StoryIndex):
         return self._both("fingerprints", article_ids)
 
     def profiles(self, story_ids: Sequence[int]) -> Any:
-        return self._both("profiles", story_ids)
+        """The same profiles: the memory holds the text of a new story's profile where SQL has
+        its shorter form (stories.lookup.alone), made again from its article."""
+        ours, theirs = self.memory.profiles(story_ids), self.sql.profiles(story_ids)
+        if ours != theirs and ProfileCache().many(ours, self.sql) != ProfileCache().many(theirs, self.sql):
+            self.differences.append(("profiles", ours, theirs))
+        return ours
+
+    def made(self, story_id: int, stored: str, text: str) -> None:
+        self.memory.made(story_id, stored, text)  # the memory's answer changes; SQL keeps no text
 
     def last_reports(self, story_ids: Sequence[int]) -> Any:
         return self._both("last_reports", story_ids)

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.stories import profile, words
 from monitor.stories.fingerprint import copy_signature, fingerprint
-from monitor.stories.profile import Profile, Rarity, StorySettingsView
+from monitor.stories.profile import LEAD_CHARS, Profile, Rarity, StorySettingsView, terms, without
 
 T0 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 SETTINGS = StorySettingsView(min_similarity=0.26, quiet_hours=18.0)
@@ -348,3 +348,30 @@ def test_a_copy_signature_is_the_whole_fingerprints_signature() -> None:
     )
     for title, summary in [*_random_reports(9, 150), tricky, ("", ""), ("a", "the of")]:
         assert copy_signature(title, summary, T0).signature == fingerprint(title, summary, T0).signature
+
+
+def test_a_summary_without_its_boilerplate_is_made_again_from_the_sentences_dropped() -> None:
+    """words.dropping says which sentences profile.without took out; words.kept makes the same
+    text again from them (a story of one report's profile is rebuilt so: stories.lookup.rebuild),
+    and its first LEAD_CHARS + 1 characters give the same terms as all of it."""
+    rng = random.Random(1)
+    sentences = [
+        "The ministry did not respond to a request for comment.",
+        "Shares rose 3.5% on Monday!",
+        "Why now?",
+        "A long sentence " + "word " * 30 + "ends here.",
+        "Line\nbreak here.",
+        "Continue reading…",
+    ]
+    for _ in range(2000):
+        parts = [rng.choice(sentences) for _ in range(rng.randint(0, 40))]
+        gaps = [rng.choice([" ", "  ", "\n", " \n ", "\n\n"]) for _ in parts]
+        summary = "".join(p + g for p, g in zip(parts, gaps, strict=True))[: rng.randint(0, 3000)]
+        boilerplate = frozenset(rng.sample(sentences, rng.randint(0, 3)))
+        text, dropped = words.dropping(summary, boilerplate)
+        assert text == without(summary, boilerplate)
+        assert words.kept(summary, dropped) == text
+        lead = words.kept(summary, dropped, LEAD_CHARS + 1)
+        assert text.startswith(lead) and (lead == text or len(lead) > LEAD_CHARS)
+        assert terms("Title", lead) == terms("Title", text)
+        assert words.report("Title", summary, boilerplate).counts == terms("Title", text)
