@@ -6,8 +6,9 @@ One loopback farm (farm.py); a cold pass primes a fresh archive (for --kind chan
 changes 10% of its feeds (5 new items each), then the timed pass runs in this process with the
 pipeline's steps wrapped to note when each happens: every feed's request start and end (and
 its wait for a fetch slot), its analysis start and end (in a worker or in-process), every
-batch's commit, the parser worker's start-up, and how late the event loop runs (a 5 ms ticker:
-the loop blocked by story placement or a batch keeps fetch slots idle). Printed: the pass's
+batch's commit (saved in the archive's thread: batching.py), the parser worker's start-up, and
+how late the event loop runs (a 5 ms ticker: the loop blocked, by story placement in a batch
+before batches had a thread of their own, or by the GIL, keeps fetch slots idle). Printed: the pass's
 wall and CPU time, then the span of each phase and where the loop stalled.
 """
 
@@ -70,22 +71,22 @@ def instrument() -> None:
 
     workers.Analyser.__call__ = analyse  # type: ignore[method-assign]
 
-    flush = batching.Batcher._flush
+    write = batching.Batcher._write
 
-    def _flush(self: Any) -> None:
-        note("batch-start", str(len(self._pending)))
+    def _write(self: Any, steps: Any) -> Any:
+        note("batch-start", str(len(steps)))
         cpu = time.thread_time()
         if PROFILE is not None:
             PROFILE.enable()
         try:
-            flush(self)
+            return write(self, steps)
         finally:
             if PROFILE is not None:
                 PROFILE.disable()
-        BATCH_CPU[0] += time.thread_time() - cpu
-        note("batch-end")
+            BATCH_CPU[0] += time.thread_time() - cpu
+            note("batch-end")
 
-    batching.Batcher._flush = _flush  # type: ignore[method-assign]
+    batching.Batcher._write = _write  # type: ignore[method-assign]
 
     start = stoppable.WorkerPool._start
 
@@ -253,7 +254,7 @@ def summarise(result: dict[str, Any]) -> None:
     starts = sorted(a for v in bs.values() for a in v)
     held = sum(e - s for s, e in zip(starts, be, strict=False))
     print(
-        f"  batches: {len(batches)}, loop held {held:.3f}s in them (CPU {BATCH_CPU[0]:.3f}s),"
+        f"  batches: {len(batches)}, {held:.3f}s in them (CPU {BATCH_CPU[0]:.3f}s),"
         f" last ends {be[-1] if be else 0:.3f}s;"
         f" sizes {sorted(n for _, n in batches)[-5:]} (largest)"
     )

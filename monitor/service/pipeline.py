@@ -229,6 +229,7 @@ class Pipeline:
             # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
             raise failed.exceptions[0] from None
         finally:
+            batch.close()  # no batch is being saved once the pass is over
             report.in_workers = self.analyser.in_workers - in_workers
             report.seconds = time.monotonic() - started
         release_memory(report.new_articles)
@@ -247,14 +248,14 @@ class Pipeline:
         wake delivery if it queued alerts."""
         queued = 0
 
-        def save() -> None:
+        def save() -> None:  # in the archive's thread (batching.py)
             nonlocal queued
             alerts = report.alerts
             self.handle(feed, result, analysed, report)
-            report.cut_short -= 1
             queued = report.alerts - alerts
 
         await batch.save(save, soon=isinstance(analysed, AnalysedFeed) and bool(analysed.fresh))
+        report.cut_short -= 1  # here, on the loop's thread, as every other change to it
         if on_alerts is not None and queued:
             on_alerts()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,3 +156,35 @@ def test_a_feed_with_new_articles_does_not_wait_for_the_window(archive: Archive)
 
     batch, saved = asyncio.run(run())
     assert (batch.commits, saved) == (1, 2)
+
+
+
+def test_the_event_loop_goes_on_while_a_batch_is_saved(archive: Archive) -> None:
+    """A batch is saved in a thread of its own (issue 18: placing a changed feed's stories on the
+    loop stopped every fetch in flight), holding the archive's lock through its transaction, so
+    a user of the connection on the loop's thread (delivery, a chat command) waits for the
+    commit instead of writing inside it. Here the batch's step waits for the loop: on the loop's
+    own thread it would wait in vain (until its 30 s guard) and the test fail."""
+    started, loop_ran = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def step() -> None:
+        saving(archive, FEEDS[0], 0)()
+        started.set()
+        waited.append(loop_ran.wait(30))
+
+    async def run() -> bool:
+        batch = Batcher(archive, window=0.01)
+        saved = asyncio.ensure_future(batch.save(step, soon=True))
+        await asyncio.to_thread(started.wait, 30)
+        free = archive.lock.acquire(blocking=False)  # the batch's transaction is open: not free
+        if free:
+            archive.lock.release()
+        loop_ran.set()  # on the loop's thread, while the batch is still being saved
+        await saved
+        batch.close()
+        return free
+
+    assert asyncio.run(run()) is False
+    assert waited == [True]
+    assert committed(archive.path) == 1
