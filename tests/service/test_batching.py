@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import threading
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -156,7 +156,6 @@ def test_a_feed_with_new_articles_does_not_wait_for_the_window(archive: Archive)
 
     batch, saved = asyncio.run(run())
     assert (batch.commits, saved) == (1, 2)
-
 
 
 def test_the_event_loop_goes_on_while_a_batch_is_saved(archive: Archive) -> None:
