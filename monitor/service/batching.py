@@ -29,6 +29,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
@@ -125,23 +126,17 @@ class Batcher:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-archive")
         future = self._writer.submit(self._write, [step for step, _ in pending])
         self._running = (future, pending)
-        loop = asyncio.get_running_loop()
+        # No closure over the batch: a cycle through the future's callbacks would keep every
+        # feed's analysed articles alive until the next full collection (12 MB more at a peak).
+        future.add_done_callback(partial(_wake, asyncio.get_running_loop(), self._ended))
 
-        def ended(_: Future[Outcome]) -> None:  # in the writer's thread
-            try:
-                loop.call_soon_threadsafe(self._ended, future, pending)
-            except RuntimeError:  # the loop is closed: flush() or close() settled the batch
-                pass
-
-        future.add_done_callback(ended)
-
-    def _ended(self, future: Future[Outcome], pending: list[Waiting]) -> None:
+    def _ended(self, future: Future[Outcome]) -> None:
         """On the loop, once the writer's thread has saved a batch: its feeds told, and the next
         batch started: at once for feeds it left over or saved with `soon`, else after the window."""
         if self._running is None or self._running[0] is not future:
             return  # flush() or close() settled it already
         waiting = len(self._pending)
-        self._settle(future, pending)
+        self._settle(*self._running)
         if self._pending and self._timer is None:
             loop = asyncio.get_running_loop()
             if self._urgent or len(self._pending) > waiting:
@@ -181,6 +176,16 @@ class Batcher:
                     break  # the rest: the next batch, at once
                 errors.append(_attempt(self.archive, step))
         return errors, len(errors)
+
+
+def _wake(
+    loop: asyncio.AbstractEventLoop, ended: Callable[[Future[Outcome]], None], future: Future[Outcome]
+) -> None:
+    """In the writer's thread, its batch saved: the loop takes it from there."""
+    try:
+        loop.call_soon_threadsafe(ended, future)
+    except RuntimeError:  # the loop is closed: flush() or close() settled the batch
+        pass
 
 
 def _attempt(archive: Archive, step: Callable[[], None]) -> Exception | None:
