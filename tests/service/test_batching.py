@@ -6,6 +6,7 @@ import asyncio
 import gc
 import sqlite3
 import threading
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -186,4 +187,35 @@ def test_the_event_loop_goes_on_while_a_batch_is_saved(archive: Archive) -> None
 
     assert asyncio.run(run()) is False
     assert waited == [True]
+    assert committed(archive.path) == 1
+
+
+def test_a_saved_batch_keeps_nothing_of_its_feeds(archive: Archive) -> None:
+    """Once a feed is saved, nothing of the batch refers to its step (and so to its analysed
+    articles) without waiting for the garbage collector: a reference cycle through the writer
+    thread's future kept a cold pass's batches alive, 12 MB more at its peak (issue 18)."""
+
+    class Articles:  # stands for a feed's analysed articles, which a step refers to
+        pass
+
+    async def run() -> bool:
+        batch = Batcher(archive, window=0.01)
+        articles = Articles()
+        kept = weakref.ref(articles)
+        write = saving(archive, FEEDS[0], 0)
+
+        def step(articles: Articles = articles) -> None:
+            write()
+
+        await batch.save(step, soon=True)
+        batch.close()  # its thread gone (it held the step until its task's end)
+        del step, articles
+        return kept() is not None
+
+    gc.disable()
+    try:
+        alive = asyncio.run(run())
+    finally:
+        gc.enable()
+    assert not alive
     assert committed(archive.path) == 1
