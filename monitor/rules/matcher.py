@@ -5,13 +5,14 @@
         fold each field                                  (textfold.FoldedField: its layout)
         present terms per field                          (termindex: one regex pass per field)
         candidates = rules whose anchor clause has a present term   (most rules never wake)
-        each candidate: its plan, set tests on the present terms
+        each candidate whose other clauses have a present term too  (needs.py; most stop here)
+            its plan, set tests on the present terms
                         (NEAR alone looks at where the terms occur)
         each rule that fired → RuleMatch(terms as written, words as the article spelt them)
 
-A rule's anchor clause is a set of terms one of which must be present for the rule to
-match (the smallest such set found in its query), so skipping the rules whose anchor has
-no present term skips only rules that cannot match.
+A rule's clauses (needs.py) are sets of terms one of each must be present for the rule to
+match; its anchor is the smallest. Skipping the rules whose anchor has no present term, and
+then those with any other clause without one, skips only rules that cannot match.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 
 from monitor.errors import RuleError
+from monitor.rules.needs import needs
 from monitor.rules.query import And, Count, Field, ListRef, Near, Node, Not, Or, Query, Term, parse_query
 from monitor.rules.termindex import TermIndex
 from monitor.rules.termlists import Listed, TermList, resolve_lists
@@ -296,24 +298,6 @@ def _plan(node: Node, scope: int) -> _Plan:
     return (_AllOf if isinstance(node, And) else _AnyOf)(keys, parts, scope)
 
 
-def _clauses(node: Node) -> list[frozenset[str]]:
-    """Sets of term keys of which the query needs one each (a necessary condition, not sufficient)."""
-    if isinstance(node, Term):
-        return [frozenset({node.key})]
-    if isinstance(node, Listed):
-        return [node.keys]
-    if isinstance(node, Field | Count):
-        return _clauses(node.child)
-    if isinstance(node, And | Near):
-        return [clause for child in node.children for clause in _clauses(child)]
-    if isinstance(node, Or):
-        alternatives = [_clauses(child) for child in node.children]
-        if not all(alternatives):
-            return []
-        return [frozenset().union(*(min(clauses, key=len) for clauses in alternatives))]
-    return []  # NOT: an absent word is not a reason to look at a rule
-
-
 # --- the rule set ----------------------------------------------------------------
 
 
@@ -335,12 +319,15 @@ class RuleSet:
         self._index = TermIndex(term for query in queries for term in query.terms)
         anchored: dict[str, set[int]] = {}  # term key → rules it can wake
         always = set()  # rules no clause covers (e.g. NOT NOT a): tried on every article
+        others = []  # each rule's other clauses: a woken rule is skipped when one has no term present
         for number, query in enumerate(queries):
-            clauses = _clauses(query.root)
+            clauses = needs(query.root)  # smallest first
             if not clauses:
                 always.add(number)
-            for key in min(clauses, key=len, default=()):
+            for key in clauses[0] if clauses else ():
                 anchored.setdefault(key, set()).add(number)
+            others.append(tuple(clauses[1:]))
+        self._others = tuple(others)
         self._anchored = {key: frozenset(numbers) for key, numbers in anchored.items()}
         self._anchors = frozenset(anchored)
         self._always = frozenset(always)
@@ -370,8 +357,13 @@ class RuleSet:
         return tuple(
             self._explain(number, article)
             for number in sorted(candidates)
-            if self._plans[number].passes(article)
+            if self._possible(number, article) and self._plans[number].passes(article)
         )
+
+    def _possible(self, number: int, article: _Article) -> bool:
+        """Every clause the rule needs (needs.py) has a term in the article: worth evaluating."""
+        either = article.present[ANY]
+        return not any(clause.isdisjoint(either) for clause in self._others[number])
 
     def spelt(self, number: int) -> dict[str, tuple[int, str]]:
         """The rule's term keys → (place in its query, the term as written)."""
@@ -385,7 +377,9 @@ class RuleSet:
         """Whether one rule fires on an article: match() for that rule alone, unexplained."""
         number = self._numbers[rule_id]
         article, candidates = self._article(title, summary, lead=self._leads[number])
-        return article is not None and number in candidates and self._plans[number].passes(article)
+        if article is None or number not in candidates or not self._possible(number, article):
+            return False
+        return self._plans[number].passes(article)
 
     def _article(
         self, title: str, summary: str, whole: bool = False, lead: bool = True
