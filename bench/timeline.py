@@ -6,8 +6,9 @@ One loopback farm (farm.py); a cold pass primes a fresh archive (for --kind chan
 changes 10% of its feeds (5 new items each), then the timed pass runs in this process with the
 pipeline's steps wrapped to note when each happens: every feed's request start and end (and
 its wait for a fetch slot), its analysis start and end (in a worker or in-process), every
-batch's commit, the parser worker's start-up, and how late the event loop runs (a 5 ms ticker:
-the loop blocked by story placement or a batch keeps fetch slots idle). Printed: the pass's
+batch's commit (saved in the archive's thread: batching.py), the parser worker's start-up, and
+how late the event loop runs (a 5 ms ticker: the loop blocked, by story placement in a batch
+before batches had a thread of their own, or by the GIL, keeps fetch slots idle). Printed: the pass's
 wall and CPU time, then the span of each phase and where the loop stalled.
 """
 
@@ -22,6 +23,7 @@ import pstats
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -69,22 +71,22 @@ def instrument() -> None:
 
     workers.Analyser.__call__ = analyse  # type: ignore[method-assign]
 
-    flush = batching.Batcher._flush
+    write = batching.Batcher._write
 
-    def _flush(self: Any) -> None:
-        note("batch-start", str(len(self._pending)))
+    def _write(self: Any, steps: Any) -> Any:
+        note("batch-start", str(len(steps)))
         cpu = time.thread_time()
         if PROFILE is not None:
             PROFILE.enable()
         try:
-            flush(self)
+            return write(self, steps)
         finally:
             if PROFILE is not None:
                 PROFILE.disable()
-        BATCH_CPU[0] += time.thread_time() - cpu
-        note("batch-end")
+            BATCH_CPU[0] += time.thread_time() - cpu
+            note("batch-end")
 
-    batching.Batcher._flush = _flush  # type: ignore[method-assign]
+    batching.Batcher._write = _write  # type: ignore[method-assign]
 
     start = stoppable.WorkerPool._start
 
@@ -115,6 +117,75 @@ async def ticker(lags: list[tuple[float, float]]) -> None:
             lags.append((before, lag))
 
 
+class BusySampler:
+    """Every `every` seconds, each process's CPU seconds (this one and its descendants, from
+    /proc): how busy each was over the pass, and how much of it each spent idle."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.every = every
+        self.samples: list[tuple[float, dict[int, float]]] = []
+        self.names: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BusySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        while not self._stop.is_set():
+            at, cpu, todo = time.monotonic(), {}, [os.getpid()]
+            while todo:
+                pid = todo.pop()
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                    todo += [
+                        int(c)
+                        for task in Path(f"/proc/{pid}/task").iterdir()
+                        for c in (task / "children").read_text().split()
+                    ]
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[1].split()
+                cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+                self.names.setdefault(pid, "main" if pid == os.getpid() else f"worker {pid}")
+            self.samples.append((at, cpu))
+            self._stop.wait(self.every)
+
+    def report(self, t0: float, t1: float) -> list[str]:
+        """Per process: CPU over the pass, its busy fraction, and the share of 0.2 s windows
+        in which it was under 20% busy (idle gaps)."""
+        inside = [(at, cpu) for at, cpu in self.samples if t0 <= at <= t1]
+        if len(inside) < 2:
+            return []
+        lines = []
+        for pid, name in self.names.items():
+            points = [(at, cpu[pid]) for at, cpu in inside if pid in cpu]
+            if len(points) < 2:
+                continue
+            used = points[-1][1] - points[0][1]
+            span = points[-1][0] - points[0][0]
+            windows = idle = 0
+            start = 0
+            for i in range(1, len(points)):
+                if points[i][0] - points[start][0] >= 0.2:
+                    windows += 1
+                    busy = (points[i][1] - points[start][1]) / (points[i][0] - points[start][0])
+                    idle += busy < 0.2
+                    start = i
+            lines.append(
+                f"  {name}: CPU {used:.2f}s over {span:.2f}s alive in the pass"
+                f" ({used / max(t1 - t0, 1e-9):.0%} of the pass), idle (<20%) in {idle} of {windows}"
+                " 0.2 s windows"
+            )
+        return lines
+
+
 async def timed_pass(config_path: Path) -> dict[str, Any]:
     config = load_config(config_path, environ={})
     opened = time.monotonic()
@@ -122,16 +193,26 @@ async def timed_pass(config_path: Path) -> dict[str, Any]:
         note("open-app-done")
         lags: list[tuple[float, float]] = []
         tick = asyncio.create_task(ticker(lags))
-        cpu0, own0 = tree_cpu(os.getpid()), time.process_time()
-        t0 = time.monotonic()
-        note("pass-start")
-        report = await app.pipeline.run_pass()
-        note("pass-end")
-        t1 = time.monotonic()
-        cpu, own = tree_cpu(os.getpid()) - cpu0, time.process_time() - own0
+        with BusySampler() as busy:
+            cpu0, own0 = tree_cpu(os.getpid()), time.process_time()
+            t0 = time.monotonic()
+            note("pass-start")
+            report = await app.pipeline.run_pass()
+            note("pass-end")
+            t1 = time.monotonic()
+            cpu, own = tree_cpu(os.getpid()) - cpu0, time.process_time() - own0
         tick.cancel()
     note("closed")
-    return {"t0": t0, "t1": t1, "cpu": cpu, "own": own, "report": report, "lags": lags, "open": t0 - opened}
+    return {
+        "t0": t0,
+        "t1": t1,
+        "cpu": cpu,
+        "own": own,
+        "report": report,
+        "lags": lags,
+        "open": t0 - opened,
+        "busy": busy.report(t0, t1),
+    }
 
 
 def summarise(result: dict[str, Any]) -> None:
@@ -173,7 +254,7 @@ def summarise(result: dict[str, Any]) -> None:
     starts = sorted(a for v in bs.values() for a in v)
     held = sum(e - s for s, e in zip(starts, be, strict=False))
     print(
-        f"  batches: {len(batches)}, loop held {held:.3f}s in them (CPU {BATCH_CPU[0]:.3f}s),"
+        f"  batches: {len(batches)}, {held:.3f}s in them (CPU {BATCH_CPU[0]:.3f}s),"
         f" last ends {be[-1] if be else 0:.3f}s;"
         f" sizes {sorted(n for _, n in batches)[-5:]} (largest)"
     )
@@ -182,8 +263,16 @@ def summarise(result: dict[str, Any]) -> None:
         f"  loop stalls > 20 ms: {len(lags)}, {sum(lag for _, lag in lags):.3f}s in all, "
         f"largest {max((lag for _, lag in lags), default=0):.3f}s"
     )
+    for at, lag in sorted(lags, key=lambda x: -x[1])[:5]:
+        inside = [n for s, n in batches if s <= at - t0 + lag and s >= at - t0 - 0.05]
+        print(f"    stall {lag:.3f}s at {at - t0:.3f}s; batches starting then: {inside}")
+    spans = sorted(((e - s), s, n) for (s, n), e in zip(batches, be, strict=False))[-5:]
+    print("    longest batches: " + ", ".join(f"{d:.3f}s at {s:.2f}s ({n} feeds)" for d, s, n in spans))
     print(f"  after the last batch to pass end: {t1 - t0 - (be[-1] if be else 0):.3f}s")
     print(f"  open_app before the pass: {result['open']:.3f}s")
+    print("  processes (CPU sampled every 50 ms from /proc):")
+    for line in result["busy"]:
+        print(line)
 
 
 def main() -> int:

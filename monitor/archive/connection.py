@@ -17,6 +17,7 @@ import functools
 import os
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -63,7 +64,7 @@ def reads(action: str) -> Callable[[Method[S, P, R]], Method[S, P, R]]:
     def decorate(method: Method[S, P, R]) -> Method[S, P, R]:
         @functools.wraps(method)
         def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            with wrap_errors(self.path, action):
+            with self.lock, wrap_errors(self.path, action):
                 return method(self, *args, **kwargs)
 
         return run
@@ -77,7 +78,7 @@ def writes(action: str) -> Callable[[Method[S, P, R]], Method[S, P, R]]:
     def decorate(method: Method[S, P, R]) -> Method[S, P, R]:
         @functools.wraps(method)
         def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            with wrap_errors(self.path, action), self.write():
+            with self.lock, wrap_errors(self.path, action), self.write():
                 return method(self, *args, **kwargs)
 
         return run
@@ -124,6 +125,10 @@ class ArchiveBase:
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
+        # One thread at a time on the connection: a pass saves its batches in a thread of its own
+        # (service/batching.py) while the event loop's thread may deliver alerts or answer the
+        # chat. Every @reads/@writes method and transaction() holds it (re-entrant).
+        self.lock = threading.RLock()
         self.path = path
         self._file = identity(path)  # the file opened: see check_file
         self._data_version: int | None = None  # SQLite's data_version when last looked at
@@ -164,7 +169,7 @@ class ArchiveBase:
     def transaction(self, action: str) -> Iterator[None]:
         """One write transaction around several writes (each method's own is then a savepoint
         inside it), its errors, the commit's included, wrapped: "cannot <action>: …"."""
-        with wrap_errors(self.path, action), self.write():
+        with self.lock, wrap_errors(self.path, action), self.write():
             yield
 
 
@@ -194,7 +199,8 @@ def check_writable(path: Path) -> None:
 
 def connect(path: Path, create: bool) -> sqlite3.Connection:
     if create or os.access(path.parent, os.W_OK) or path.with_name(path.name + "-wal").exists():
-        return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT)
+        # used by one thread at a time (ArchiveBase.lock), not always the one that opened it
+        return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, check_same_thread=False)
     # A reader in a read-only folder: SQLite cannot create the -wal and -shm files it reads a
     # WAL archive with. Nor can any writer (it needs them), so the file is as it stays: immutable.
     return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)

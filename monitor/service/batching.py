@@ -10,9 +10,14 @@ WINDOW seconds; every feed done within it is handled, each in its own savepoint,
 are committed at once. A feed's articles and its outbox rows are still in one transaction
 (the same one), and a feed is archived, and its alerts queued, at most WINDOW after it is done
 (issue 14); a feed with new articles, as soon as the loop gets to it (`save(..., soon=True)`).
-The handling runs on the event loop's thread without an await, so no other writer
-of this connection (delivery's sent marks, a chat command) ever joins a batch's transaction
-or waits for a pass's commit.
+
+A batch is saved in a thread of its own (one batch at a time, in order), so the event loop goes
+on fetching while a feed's stories are placed: on the loop, a changed feed's placement stopped
+every fetch in flight for its length, and a changed pass lost a fifth of its rate to them (issue
+18). The GIL is handed to the loop's thread within a few milliseconds when a socket wakes it.
+The thread holds the archive's lock (ArchiveBase.lock) for the whole transaction, so no other
+user of the connection (delivery's sent marks, a chat command, on the loop's thread) ever joins
+a batch's transaction; it waits for the commit instead, as it waited for the loop before.
 
 One feed's failure is that feed's: its savepoint is rolled back and its `save` raises; the
 others commit. A StorageError (the archive cannot be written) fails every feed of the batch.
@@ -23,14 +28,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
 
 WINDOW = 0.1  # seconds from the first feed done to its batch's commit
-# The loop is not held longer than this by one batch: its fetches in flight wait meanwhile.
-# Feeds left over go in the next batch, at once.
+# A batch stops taking feeds after this long: the feeds left over go in the next batch, at once
+# (each batch commits: what is saved is committed at most this long after its turn came).
 MAX_HOLD = 0.25
+
+Step = Callable[[], None]
+Waiting = tuple[Step, "asyncio.Future[None]"]
+Outcome = tuple[list[Exception | None], int]  # each handled step's error (or None), how many handled
 
 
 class Batcher:
@@ -38,17 +49,20 @@ class Batcher:
 
     def __init__(self, archive: Archive, window: float = WINDOW, max_hold: float = MAX_HOLD) -> None:
         self.archive, self.window, self.max_hold = archive, window, max_hold
-        self._pending: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
+        self._pending: list[Waiting] = []
         self._timer: asyncio.Handle | None = None
         self._soon = False  # the timer is a call_soon
+        self._urgent = False  # a feed waiting was saved with `soon`
+        self._writer: ThreadPoolExecutor | None = None  # the one thread batches are saved in
+        self._running: tuple[Future[Outcome], list[Waiting]] | None = None  # the batch in it
         self.commits = 0  # transactions committed, since the start
 
-    async def save(self, step: Callable[[], None], soon: bool = False) -> None:
+    async def save(self, step: Step, soon: bool = False) -> None:
         """Run `step` (a feed's archive writes) in the next batch; return once it is committed.
 
         `soon` (a feed with new articles): its batch is saved as soon as the loop gets to it,
         with whatever else is waiting, instead of after the window. Placing its articles costs
-        far more than a commit, and on a cold pass the loop (placing stories) is the slower
+        far more than a commit, and on a cold pass the archive (placing stories) is the slower
         stage: waiting for more feeds would leave it idle (issue 18: 0.1 s per batch, a third of
         a cold pass's wall time). The window still gathers what is cheap to handle and dear to
         commit alone: 304s, unchanged bodies, errors.
@@ -58,12 +72,14 @@ class Batcher:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((step, done))
-        if soon and not self._soon:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer, self._soon = loop.call_soon(self._flush), True
-        elif self._timer is None:
-            self._timer = loop.call_later(self.window, self._flush)
+        self._urgent = self._urgent or soon
+        if self._running is None:  # else the batch running starts the next when it ends
+            if soon and not self._soon:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer, self._soon = loop.call_soon(self._start), True
+            elif self._timer is None:
+                self._timer = loop.call_later(self.window, self._start)
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:
@@ -76,25 +92,65 @@ class Batcher:
             raise
 
     def flush(self) -> None:
-        """Save what is waiting, now."""
+        """Save what is waiting, now, in this thread (the batch being saved in the writer's
+        thread first: waited for)."""
         if self._timer is not None:
             self._timer.cancel()
+            self._timer, self._soon = None, False
+        if self._running is not None:
+            self._settle(*self._running)
         while self._pending:
-            self._flush()
+            pending, self._pending = self._pending, []
+            future: Future[Outcome] = Future()
+            try:
+                future.set_result(self._write([step for step, _ in pending]))
+            except BaseException as exc:
+                future.set_exception(exc)
+            self._settle(future, pending)
 
-    def _flush(self) -> None:
+    def close(self) -> None:
+        """The writer's thread ends (a batch it is saving is waited for)."""
+        if self._running is not None:
+            self._settle(*self._running)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+    def _start(self) -> None:
+        """On the loop: the waiting feeds to the writer's thread, as one batch."""
         self._timer, self._soon = None, False
-        pending, self._pending = self._pending, []
-        began = time.monotonic()
-        handled: list[tuple[asyncio.Future[None], Exception | None]] = []
+        if self._running is not None or not self._pending:
+            return
+        pending, self._pending, self._urgent = self._pending, [], False
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-archive")
+        future = self._writer.submit(self._write, [step for step, _ in pending])
+        self._running = (future, pending)
+        # No closure over the batch: a cycle through the future's callbacks would keep every
+        # feed's analysed articles alive until the next full collection (12 MB more at a peak).
+        future.add_done_callback(partial(_wake, asyncio.get_running_loop(), self._ended))
+
+    def _ended(self, future: Future[Outcome]) -> None:
+        """On the loop, once the writer's thread has saved a batch: its feeds told, and the next
+        batch started: at once for feeds it left over or saved with `soon`, else after the window."""
+        if self._running is None or self._running[0] is not future:
+            return  # flush() or close() settled it already
+        waiting = len(self._pending)
+        self._settle(*self._running)
+        if self._pending and self._timer is None:
+            loop = asyncio.get_running_loop()
+            if self._urgent or len(self._pending) > waiting:
+                self._timer, self._soon = loop.call_soon(self._start), True
+            else:
+                self._timer = loop.call_later(self.window, self._start)
+
+    def _settle(self, future: Future[Outcome], pending: list[Waiting]) -> None:
+        """Tell the batch's feeds how it went (waiting for it if it is still being saved); the
+        feeds it left for later go first in the next batch."""
+        if self._running is not None and self._running[0] is future:
+            self._running = None
         try:
-            with self.archive.transaction("save a batch of feeds"):
-                for at, (step, done) in enumerate(pending):
-                    if handled and time.monotonic() - began > self.max_hold:
-                        self._pending[:0] = pending[at:]  # the rest: the next batch, at once
-                        pending = pending[:at]
-                        break
-                    handled.append((done, _attempt(self.archive, step)))
+            errors, handled = future.result()
         except BaseException as exc:  # the commit, or a StorageError: every feed of the batch
             failure = exc if isinstance(exc, StorageError) else StorageError(f"cannot save: {exc}")
             for _, done in pending:
@@ -102,13 +158,34 @@ class Batcher:
                     done.set_exception(failure)
             if not isinstance(exc, Exception):
                 raise
-        else:
-            self.commits += 1
-            for done, error in handled:
-                if not done.done():
-                    done.set_result(None) if error is None else done.set_exception(error)
-        if self._pending and self._timer is None:
-            self._timer, self._soon = asyncio.get_running_loop().call_soon(self._flush), True
+            return
+        self.commits += 1
+        self._pending[:0] = pending[handled:]
+        for (_, done), error in zip(pending, errors, strict=False):
+            if not done.done():
+                done.set_result(None) if error is None else done.set_exception(error)
+
+    def _write(self, steps: list[Step]) -> Outcome:
+        """In the writer's thread (or the loop's, flushing): the steps in one transaction, until
+        max_hold has passed; each step's error, and how many were handled."""
+        began = time.monotonic()
+        errors: list[Exception | None] = []
+        with self.archive.transaction("save a batch of feeds"):
+            for step in steps:
+                if errors and time.monotonic() - began > self.max_hold:
+                    break  # the rest: the next batch, at once
+                errors.append(_attempt(self.archive, step))
+        return errors, len(errors)
+
+
+def _wake(
+    loop: asyncio.AbstractEventLoop, ended: Callable[[Future[Outcome]], None], future: Future[Outcome]
+) -> None:
+    """In the writer's thread, its batch saved: the loop takes it from there."""
+    try:
+        loop.call_soon_threadsafe(ended, future)
+    except RuntimeError:  # the loop is closed: flush() or close() settled the batch
+        pass
 
 
 def _attempt(archive: Archive, step: Callable[[], None]) -> Exception | None:

@@ -130,14 +130,14 @@ class Pipeline:
         report.cut_short = len(feeds)
         settings = self.config.fetch
         limits = HostLimits.from_settings(settings)
-        held = asyncio.Semaphore(max(1, settings.concurrency))  # bodies fetched and not yet handled
+        held = asyncio.Semaphore(max(1, settings.concurrency))  # fetches, bodies waiting for `ready`
         pooled = self.analyser.use_workers(len(feeds))
         if pooled:  # a big pass: the story index is read in a thread while the first fetches wait
             self.archive.preload_stories()
-        # Of those, the ones being analysed or analysed and waiting to be saved: a body is some
-        # 90 KB in one piece, its articles analysed ten times that in small objects, and on a
-        # cold pass the archive (story placement) is the slower stage, so they would wait in
-        # memory. Enough to keep every worker and the main process busy, and no more.
+        # Feeds being analysed, or analysed and waiting to be saved: a body is some 90 KB in one
+        # piece, its articles analysed ten times that in small objects, and on a cold pass the
+        # archive (story placement) is the slower stage, so they would wait in memory. Enough to
+        # keep every worker and the main process busy, and no more.
         ready = asyncio.Semaphore(self.analyser.in_flight())
         batch = Batcher(self.archive)
         in_workers = self.analyser.in_workers
@@ -152,6 +152,7 @@ class Pipeline:
                 except BaseException:
                     held.release()
                     raise
+            fetching = True  # `held` is ours until the body is in `ready`'s hands (or not needed)
             analysing = False
             try:
                 analysed = None
@@ -163,23 +164,24 @@ class Pipeline:
                     headers = located(result.headers, result.final_url)  # relative links resolve there
                     await ready.acquire()
                     analysing = True
+                    held.release()  # the body is `ready`'s to bound now: the next fetch may start
+                    fetching = False
                     analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
                     result = replace(result, body=None)  # read: not held while it waits to be saved
             except BaseException:
-                held.release()
+                if fetching:
+                    held.release()
                 if analysing:
                     ready.release()
                 raise
-            # A feed's analysed articles keep its slot until saved: while the archive is the slower
-            # stage, they would pile up in memory. A 304 (or an error) holds nothing: its slot goes
-            # to the next fetch at once, instead of waiting for the batch's commit.
-            if analysed is None:
+            # A 304 (or an error) holds nothing: its slot goes to the next fetch at once, instead
+            # of waiting for the batch's commit. Analysed articles keep their `ready` slot until
+            # saved: while the archive is the slower stage, they would pile up in memory.
+            if fetching:
                 held.release()
             try:
                 await backlog.save(feed, result, analysed)  # now, or held if late news
             finally:
-                if analysed is not None:
-                    held.release()
                 if analysing:
                     ready.release()
 
@@ -227,6 +229,7 @@ class Pipeline:
             # the pass stops, as one error. A feed whose save failed kept its old ETag: fetched again.
             raise failed.exceptions[0] from None
         finally:
+            batch.close()  # no batch is being saved once the pass is over
             report.in_workers = self.analyser.in_workers - in_workers
             report.seconds = time.monotonic() - started
         release_memory(report.new_articles)
@@ -245,14 +248,14 @@ class Pipeline:
         wake delivery if it queued alerts."""
         queued = 0
 
-        def save() -> None:
+        def save() -> None:  # in the archive's thread (batching.py)
             nonlocal queued
             alerts = report.alerts
             self.handle(feed, result, analysed, report)
-            report.cut_short -= 1
             queued = report.alerts - alerts
 
         await batch.save(save, soon=isinstance(analysed, AnalysedFeed) and bool(analysed.fresh))
+        report.cut_short -= 1  # here, on the loop's thread, as every other change to it
         if on_alerts is not None and queued:
             on_alerts()
 
