@@ -404,6 +404,8 @@ def measure(
         f"peak RSS (VmHWM): {run.peak / mb:.1f} MB   most sampled: {run.most_sampled / mb:.1f} MB   "
         f"at start: {run.start_rss / mb:.1f} MB   at end: {run.end_rss / mb:.1f} MB   ({run.samples} samples)"
     )
+    parts = " + ".join(f"{kb / mb:.1f}" for kb in run.sampler.hwm.values())
+    print(f"peak RSS by process (VmHWM, the service first): {parts} MB")
     when, after = run.sampler.peak_at()
     print(f"RSS reached 90% of its most {when:.1f}s after the service started (last event before: {after})")
     print(

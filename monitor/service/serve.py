@@ -15,7 +15,6 @@ kernel kills it when the parent dies (PR_SET_PDEATHSIG); elsewhere a thread watc
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import pickle
 import signal
@@ -53,7 +52,7 @@ def _serve(conn: Connection, parent: int) -> None:
 
 def _die_with(parent: int) -> None:
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols, libc's among them
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() == parent:
             return  # (the parent may have died before prctl: then the watcher below sees it)
     threading.Thread(target=_watch, args=(parent,), name="parent-watch", daemon=True).start()
@@ -66,5 +65,10 @@ def _watch(parent: int) -> None:
 
 
 def serve_from_command_line() -> None:
-    """A worker's start (_BOOT): the socket's descriptor and the parent's pid are its arguments."""
+    """A worker's start (_BOOT): the socket's descriptor and the parent's pid are its arguments.
+
+    A parser process opens no connection: `ssl` is refused before anything is imported, so that
+    feedparser's import of urllib.request (through xml.sax.saxutils) leaves OpenSSL out (1.5 MB
+    of a worker's memory; urllib and http.client go on without it)."""
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
