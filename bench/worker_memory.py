@@ -89,12 +89,14 @@ def trace_top(top: int) -> list[str]:
     lines = [f"traced, held: {sum(s.size for s in stats) / 1e6:.1f} MB"]
     for s in stats[:top]:
         frame = s.traceback[0]
-        lines.append(f"  {s.size / 1e6:7.2f} MB {s.count:8d}  {frame.filename.replace(str(ROOT) + '/', '')}:{frame.lineno}")
+        where = frame.filename.replace(str(ROOT) + "/", "")
+        lines.append(f"  {s.size / 1e6:7.2f} MB {s.count:8d}  {where}:{frame.lineno}")
     return lines
 
 
 async def run(feeds: int, items: int, every: int, releases: bool, trace: int) -> None:
     sys.path.insert(0, str(BENCH))
+    import worker_memory as here  # this file as a module the worker can import
     from farm import Farm
 
     from monitor.archive.store import Archive
@@ -102,8 +104,6 @@ async def run(feeds: int, items: int, every: int, releases: bool, trace: int) ->
     from monitor.service import parsing
     from monitor.service.stoppable import WorkerPool
     from monitor.types import StorySettings
-
-    import worker_memory as here  # this file as a module the worker can import
 
     started = time.perf_counter()
     farm = Farm(feeds=feeds, items=items)
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=50)
     p.add_argument("--every", type=int, default=100, help="print the worker's memory every N feeds")
     p.add_argument("--release", action="store_true", help="then empty each cache in turn")
-    p.add_argument("--trace", type=int, default=0, help="tracemalloc in the worker: its top N sites at the end")
+    p.add_argument("--trace", type=int, default=0, help="tracemalloc in the worker: top N sites at the end")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     asyncio.run(run(args.feeds, args.items, args.every, args.release, args.trace))

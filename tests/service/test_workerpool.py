@@ -108,7 +108,8 @@ def test_a_parser_worker_imports_what_parsing_needs_and_no_more(tmp_path, seeds)
 
     db = tmp_path / "monitor.db"
     Archive.open(db).db.conn.close()
-    unwanted = ["asyncio", "ssl", "httpx", "telegram", "apscheduler", "sqlite_utils", "monitor.service.pipeline"]
+    unwanted = ["asyncio", "ssl", "httpx", "telegram", "apscheduler", "sqlite_utils"]
+    unwanted += ["monitor.service.pipeline", "monitor.service.stoppable"]
 
     async def run() -> tuple[list[str], list[str], object]:
         pool = WorkerPool(1, parsing.start_worker, (load_rules([RULES]), StorySettings(), str(db)))
