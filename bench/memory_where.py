@@ -185,8 +185,22 @@ async def sizes(config_path: Path) -> None:
                     holders.append((f"lru {module.__name__}.{name} ({value.cache_info().currsize})", value))
         for name, holder in holders:
             print(f"  {deep_size(holder, seen) / 1e6:7.2f} MB  {name}")
+        memory = pipeline.archive.__dict__.get("_story_memory")
+        if memory is not None:
+            inner: set[int] = set()
+            for name, value in sorted(vars(memory).items()):
+                size = deep_size(value, inner)
+                if size > 100_000:
+                    print(f"      {size / 1e6:7.2f} MB  StoryMemory.{name}")
         gc.collect()
-        print(f"  {deep_size(gc.get_objects(), seen) / 1e6:7.2f} MB  everything else the collector tracks")
+        seen.add(id(seen))  # this measurement's own
+        rest = [obj for obj in gc.get_objects() if id(obj) not in seen]
+        print(f"  {deep_size(rest, seen) / 1e6:7.2f} MB  everything else the collector tracks, by type:")
+        by_type: Counter[str] = Counter()
+        for obj in rest:
+            by_type[type(obj).__qualname__] += sys.getsizeof(obj)
+        for name, size in by_type.most_common(12):
+            print(f"      {size / 1e6:7.2f} MB  {name} (the objects alone)")
 
 
 async def cold_pass(config_path: Path) -> None:
