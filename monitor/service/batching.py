@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
+from monitor.service.memory import TRIM_EVERY, trim
 
 WINDOW = 0.1  # seconds from the first feed done to its batch's commit
 # The loop is not held longer than this by one batch: its fetches in flight wait meanwhile.
@@ -104,6 +105,8 @@ class Batcher:
                 raise
         else:
             self.commits += 1
+            if self.commits % TRIM_EVERY == 0:  # free memory between a pass's feeds, handed back
+                trim()
             for done, error in handled:
                 if not done.done():
                     done.set_result(None) if error is None else done.set_exception(error)
