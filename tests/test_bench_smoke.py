@@ -187,6 +187,23 @@ def test_stories_offline_places_a_small_invented_corpus_in_several_orders(tmp_pa
         assert lines[4].startswith("right joins: ") and lines[5].startswith("wrong joins: ")
 
 
+def test_stories_frames_reproduces_the_method_when_no_idea_is_tried(tmp_path) -> None:
+    """bench/stories_frames.py's "none" row is the method as the other benches score it: the
+    pairs as stories_quality.py, the corpus as stories_offline.py --published; an idea is a row."""
+    corpus = _invented_corpus(tmp_path)
+    args = ("--corpus", str(corpus), "--orders", "2", "--idea", "none", "--idea", "slots:title:figures")
+    rows = [line.split(" | ") for line in _bench("stories_frames.py", *args, timeout=180).splitlines()[2:]]
+    assert [row[0] for row in rows] == ["| none", "| slots:title:figures"], rows
+    offline = _bench("stories_offline.py", "--corpus", str(corpus), "--orders", "2", "--published")
+    least = offline.splitlines()[-1].split()  # "min of 2: pair P 1.000 R 1.000 B3 F1 1.000"
+    assert rows[0][5].split(" / ")[:3] == [least[5], least[7], least[10]], (rows[0], offline)
+    quality = _bench("stories_quality.py", "--background", str(tmp_path))  # precision (39/39)…
+    counts = [
+        line.split("(")[1].split(")")[0] for line in quality.splitlines() if line.startswith("precision")
+    ]
+    assert f"({counts[0]})" in rows[0][2] and f"({counts[1]})" in rows[0][3], (rows[0], quality)
+
+
 def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
     """bench/stories_real.py on three invented events of two reports each, over two days."""
     corpus = _invented_corpus(tmp_path)

@@ -114,11 +114,12 @@ class Grouper:
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
-        rarity = self._rarity(index, lang, counts)
+        scaled = words.scaled(counts)  # for its weights and its story's profile
+        # its rarity and weighted terms: for its keys and its placing
+        rarity, weighted = self._rarity(index, lang, counts, scaled)
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
-        weighted = words.weigh(counts, rarity)  # its weighted terms: for its keys and its placing
         index_keys = words.strongest(weighted)
         decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
         report = (outlet, entry.link)
@@ -145,11 +146,14 @@ class Grouper:
             )
             self._own.add(story)
         story_profile = self._profiles[story]
-        story_profile.add(counts, fp.published)
+        story_profile.add_scaled(scaled, fp.published)
         self._df.setdefault(lang, Counter()).update(counts.keys())
         self._docs[lang] += 1
+        postings, at = self._postings, len(self._batch)
         for key in (*index_keys, *keys):
-            self._postings.setdefault(key, deque(maxlen=MAX_POSTINGS)).append(len(self._batch))
+            if (found := postings.get(key)) is None:
+                found = postings[key] = deque(maxlen=MAX_POSTINGS)
+            found.append(at)
         self._batch.append((story, fp))
         written = self.parsed.written(story_profile)  # its text, remembered parsed
         joined = StoryJoin(lang, tuple(counts), written, decision.score, decision.reason)
@@ -159,12 +163,15 @@ class Grouper:
         kept = fp if rarity.documents < COLD_START else ArticleFingerprint(fp.published, fp.signature, ())
         return Placement(story, self.fingerprints.written(kept), index_keys, alerts, joined)
 
-    def _rarity(self, index: StoryIndex, lang: str, counts: profile.Terms) -> profile.Rarity:
+    def _rarity(
+        self, index: StoryIndex, lang: str, counts: profile.Terms, scaled: Mapping[str, float]
+    ) -> tuple[profile.Rarity, dict[str, float]]:
+        """The report's terms' rarity, this batch's reports counted, and its weighted terms."""
         df, documents = index.document_frequencies(lang, list(counts))
         extra = self._df.get(lang)
         if extra:
             df = {t: df.get(t, 0) + extra.get(t, 0) for t in counts}
-        return profile.Rarity(df, documents + self._docs[lang])
+        return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(
         self,
@@ -186,9 +193,10 @@ class Grouper:
         near = [(story, article) for story, article in found if story not in closed]
         for story, other in self.fingerprints.candidates(near, index.fingerprints):
             self._copy(copies, story, fp, other)
-        for story, other in self._batch_candidates(keys):
+        batch = self._batch_candidates(keys)
+        for story, other in batch:
             self._copy(copies, story, fp, other)
-        stories = {story for story, _ in found} | {story for story, _ in self._batch_candidates(keys)}
+        stories = {story for story, _ in found} | {story for story, _ in batch}
         missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
         for story, data in index.profiles(missing).items():
             self._profiles[story] = self.parsed.get(story, data)
@@ -260,9 +268,10 @@ class Grouper:
         joined = self._joined.setdefault(story_id, [])
         joined.append(report)
         self.joins.append(StoryJoined(story_id, tuple(joined)))
-        alerted = self._rules.setdefault(story_id, set())
-        for _alert_id, _chat_id, _article_id, rule_ids in self.archive.story_alerts(story_id):
-            alerted.update(rule_ids)
+        if story_id not in self._rules:  # its archived alerts, read once a batch (none come meanwhile)
+            alerted = self._rules[story_id] = set()
+            for _alert_id, _chat_id, _article_id, rule_ids in self.archive.story_alerts(story_id):
+                alerted.update(rule_ids)
         return self._new_rules(story_id, entry, outlet, matches)
 
     def _story_of(self, new: _NewStory) -> int:

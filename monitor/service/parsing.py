@@ -26,9 +26,8 @@ from monitor.ingest.dedupe import Keyed, distinct_entries
 from monitor.ingest.itemcap import MAX_ITEMS
 from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
-from monitor.stories import profile
 from monitor.stories.fingerprint import ArticleFingerprint, copy_signature
-from monitor.stories.words import Report, report
+from monitor.stories.words import Report, reports
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
 Known = Callable[[Iterable[str]], set[str]]
@@ -122,10 +121,8 @@ def describe_fresh(
             )
         )
     # The feed's boilerplate is that of its fresh items, as grouping would learn it (learn_feed).
-    boilerplate = profile.boilerplate([item.entry.summary for item in fresh])
-    described = tuple(
-        replace(item, words=report(item.entry.title, item.entry.summary, boilerplate)) for item in fresh
-    )
+    made = reports([(item.entry.title, item.entry.summary) for item in fresh])
+    described = tuple(replace(item, words=words) for item, words in zip(fresh, made, strict=True))
     return AnalysedFeed(replace(parsed, entries=()), described, len(keyed))
 
 

@@ -64,7 +64,9 @@ def stored_fingerprint(fp: ArticleFingerprint) -> str | bytes:
     (uint32, the empty slot -1 as 0xFFFFFFFF), little-endian: 264 bytes instead of about 420."""
     if fp.terms or fp.central or fp.headline:
         return fp.to_json()
-    unsigned = [v & 0xFFFFFFFF for v in fp.signature]
+    signature = fp.signature  # its slots are below 2**32 and not negative but the empty one, -1
+    fits = 0 <= min(signature, default=0) and max(signature, default=0) <= 0xFFFFFFFF
+    unsigned = signature if fits else [v & 0xFFFFFFFF for v in signature]
     micros = (fp.published - EPOCH) // _MICROSECOND
     return struct.pack(f"<q{len(unsigned)}I", micros, *unsigned)
 

@@ -56,8 +56,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from itertools import repeat
+from operator import mul
 
 import snowballstemmer
+
+# A report's sentences and script (the feed's boilerplate, the rarity counts' language): re-exported
+from monitor.stories.sentences import _NOT_LATIN, _SENTENCE, boilerplate, language, without  # noqa: F401
 
 MAX_KEYS = 8  # index rows per article
 LEAD_CHARS = 600  # of a summary, what is read
@@ -83,7 +88,6 @@ _STOP = frozenset(
     one two three four five six seven eight nine ten
     monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow""".split()
 )
-_SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
 _STEMMER = snowballstemmer.stemmer("english")
@@ -134,41 +138,6 @@ def terms(title: str, summary: str) -> Terms:
 
 
 _UNSEEN = "\0"  # not a word: no _WORDS entry is it
-
-
-def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
-    """Sentences one feed repeats in `at_least` of its items (its boilerplate)."""
-    seen: Counter[str] = Counter()
-    for summary in summaries:
-        seen.update({s.strip() for s in _SENTENCE.split(summary) if len(s.strip()) > 12})
-    return frozenset(s for s, n in seen.items() if n >= at_least)
-
-
-def without(summary: str, sentences: frozenset[str]) -> str:
-    """The summary with the boilerplate `sentences` taken out."""
-    if not sentences:
-        return summary
-    return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
-
-
-# A character neither latin (below U+0250) nor General Punctuation (’ — …: no letters in it).
-_NOT_LATIN = re.compile("[^\u0000-\u024f\u2000-\u206f]").search
-
-
-def language(text: str) -> str:
-    """The report's script, as a language key for the rarity counts ("latin", "cjk", ...)."""
-    if text.isascii() or not _NOT_LATIN(text, 0, 400):  # all latin (punctuation aside)
-        return "latin"
-    letters = [c for c in text[:400] if c.isalpha()]
-    if not letters:
-        return "latin"
-    latin = sum(1 for c in letters if c < "\u0250")
-    if latin * 2 >= len(letters):
-        return "latin"
-    first = next(c for c in letters if c >= "\u0250")
-    return (
-        "cjk" if "\u2e80" <= first <= "\u9fff" or "\uac00" <= first <= "\ud7af" else f"u{ord(first) >> 8:x}"
-    )
 
 
 WORDS = "stems"  # what terms() counts: rarity counts kept for other words (before stems) are not read
@@ -259,9 +228,10 @@ class Profile:
     def squares(self) -> float:
         if self._squares is None:
             if self.reports <= 1:  # every agreement is 1.0: the same sum, without asking each term
-                self._squares = sum(c**2 for c in self.counts.values())
+                self._squares = sum(map(pow, self.counts.values(), repeat(2)))  # c**2 each, in C
             else:
-                self._squares = sum((c * self.agreement(t)) ** 2 for t, c in self.counts.items())
+                agree = [1.0 if n > 1 else ALONE for n in map(self.reported.get, self.counts, repeat(1))]
+                self._squares = sum(map(pow, map(mul, self.counts.values(), agree), repeat(2)))
         return self._squares
 
     def to_json(self) -> str:
@@ -313,10 +283,12 @@ class Profile:
             counts.update(dict.fromkeys(words, float(c)))
             if n != "1":
                 shared.update(dict.fromkeys(words, int(n)))
+        reported = dict.fromkeys(counts, 1)  # in counts' order; the terms of several reports then
+        reported.update(shared)
         return cls(
             story=story,
             counts=counts,
-            reported={t: shared.get(t, 1) for t in counts} if shared else dict.fromkeys(counts, 1),
+            reported=reported,
             first=None if first == "-" else datetime.fromisoformat(first),
             last=None if last == "-" else datetime.fromisoformat(last),
             reports=int(reports),
@@ -356,40 +328,52 @@ def similarity(counts: Mapping[str, float], profile: Profile, rarity: Rarity) ->
     """Cosine of the report's and the story's TF-IDF vectors (the story's terms weighed by
     Profile.agreement), and the shared terms that weigh most."""
     a = vector(counts, rarity)
-    return _similarity(a, profile, rarity, math.sqrt(sum(x * x for x in a.values())))
+    score, shared = _similarity(a, profile, rarity, math.sqrt(sum(x * x for x in a.values())))
+    return score, _strongest(shared, score)
+
+
+def _strongest(shared: Mapping[str, float], score: float) -> list[str]:
+    """The shared terms that weigh most (5; all of them for a score of 0): for the chosen story only."""
+    return sorted(shared, key=lambda t: -shared[t])[: 5 if score else None]
 
 
 def _similarity(
-    a: Mapping[str, float], profile: Profile, rarity: Rarity, norm_a: float
-) -> tuple[float, list[str]]:
-    """similarity with the report's vector `a` made once for all candidates. A term rarity has
+    a: Mapping[str, float],
+    profile: Profile,
+    rarity: Rarity,
+    norm_a: float,
+    unweighed: Sequence[str] | None = None,
+) -> tuple[float, dict[str, float]]:
+    """similarity with the report's vector `a` made once for all candidates, and the shared
+    terms' parts (_strongest). A term rarity has
     no count for weighs the most (`top`); the story's norm is that weight times its squares,
     corrected for the terms rarity counts: the cost is in the report's terms, not the story's.
     A report sharing fewer than MIN_SHARED words with the story is not close to it, however
     rare they are: one name (a company, a court, a spokesperson), with perhaps a figure, tells
     of the same actor, not of one event. Headlines alone (fewer than HEADLINE_TERMS words: a
     feed without summaries) have few words to share, and are exempt. `norm_a`: the report
-    vector's norm."""
+    vector's norm; `unweighed`: its terms rarity has no count for, in its order (made once)."""
     top_weight = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
+    top_squared = top_weight * top_weight
     story = profile.counts
     shared: dict[str, float] = {}
     correction = 0.0
     weights = rarity.weights
+    single, reported = profile.reports <= 1, profile.reported  # agreement() inlined: x * 1.0 is x
     for t in sorted(weights.keys() & story.keys()):  # in one order: the same sums, to the last bit
         w = weights[t]
-        part = story[t] * profile.agreement(t)
-        correction += part * part * (w * w - top_weight * top_weight)
+        part = story[t] if single or reported.get(t, 1) > 1 else story[t] * ALONE
+        correction += part * part * (w * w - top_squared)
         if t in a:
             shared[t] = a[t] * part * w
-    for t in a:
-        if t in story and t not in rarity.df:
+    for t in [t for t in a if t not in rarity.df] if unweighed is None else unweighed:
+        if t in story:
             shared[t] = a[t] * story[t] * profile.agreement(t) * top_weight
     if not shared or (len(shared) < MIN_SHARED and min(len(a), len(story)) >= HEADLINE_TERMS):
-        return 0.0, sorted(shared, key=lambda t: -shared[t])
-    squares_b = max(top_weight * top_weight * profile.squares() + correction, 1e-300)
+        return 0.0, shared
+    squares_b = max(top_squared * profile.squares() + correction, 1e-300)
     norm = norm_a * math.sqrt(squares_b)
-    top = sorted(shared, key=lambda t: -shared[t])[:5]
-    return sum(shared.values()) / norm, top
+    return sum(shared.values()) / norm, shared
 
 
 def closeness(profile: Profile, published: datetime) -> float:
@@ -436,13 +420,14 @@ def place(
     if report is None:
         report = vector(counts, rarity)
     norm_a = math.sqrt(sum(x * x for x in report.values()))
+    unweighed = [t for t in report if t not in rarity.df]
     for profile in open_profiles:
-        score, top = _similarity(report, profile, rarity, norm_a)
-        score *= closeness(profile, published) / breadth(profile)
+        cosine, shared = _similarity(report, profile, rarity, norm_a, unweighed)
+        score = cosine * (closeness(profile, published) / breadth(profile))
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])
         ):
-            best = (score, profile.story, top)
+            best = (score, profile.story, _strongest(shared, cosine))
     if best is None:
         return Decision(None, 0.0, "new story")
     return Decision(best[1], best[0], f"{best[0]:.2f}: {', '.join(best[2])}")
