@@ -397,9 +397,8 @@ class StoryMemory:
         for i in range(0, len(pending), 500):
             chunk = pending[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            found += self.conn.execute(
-                f"select count(*) from articles where id in ({marks})", chunk
-            ).fetchone()[0]
+            sql = f"select count(*) from articles where id in ({marks})"
+            found += self.conn.execute(sql, chunk).fetchone()[0]
         if found != len(pending):
             self.loaded = False
 
