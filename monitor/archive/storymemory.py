@@ -362,7 +362,7 @@ class StoryMemory:
         for postings in self.postings.values():  # in order already, unless a time is written oddly
             if any(a > b for a, b in zip(postings, postings[1:], strict=False)):
                 postings[:] = array("Q", sorted(postings))
-        self.story_of, self._published = IntMap(stories.items()), IntMap(times.items())
+        self.story_of, self._published = IntMap(stories), IntMap(times)
 
     def _set_horizon(self, horizon: str) -> None:
         self.horizon = max(self.horizon, horizon)
