@@ -36,6 +36,15 @@ def test_hostile_feeds_bench_runs_one_case() -> None:
     assert "near: exit 0," in stdout and "neighbour archived: True" in stdout, stdout
 
 
+def test_stage_loop_times_each_stage_and_digests_what_it_made() -> None:
+    stdout = _bench("stage_loop.py", "--feeds", "3", "--rounds", "2", "--archive", ".", str(ROOT))
+    assert stdout.count(": round ") == 4 and "150 articles" in stdout, stdout
+    digests = [line.strip() for line in stdout.splitlines() if "parse digest" in line]
+    # the same tree under two names: the same digests, and the same in both rounds (no "a/b")
+    assert len(digests) == 2 and digests[0] == digests[1] and "/" not in digests[0], stdout
+    assert "archive digest" in digests[0], stdout
+
+
 def test_stories_archive_bench_runs_small() -> None:
     stdout = _bench("stories_archive_bench.py", "--articles", "300", "--new", "20", "--workers", "1")
     lines = ("archive:  300 articles", "grouping: 20 new articles, median", "worker:   ", "joins:", "target:")

@@ -147,15 +147,20 @@ class ArticlesMixin(ArchiveBase):
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
         memory = storystore.memory_of(self)  # told of every story row written (storymemory.py)
         counts = storystore.DocumentCounts()  # the rarity counts, written once for the update
+        created = iso(now)
+        # one look-up for the update's keys, then the keys written meanwhile: what a look-up per
+        # article would find (the caller's check may be stale; two articles may share a key)
+        known = known_keys(self.conn, (key for article, _ in articles for key in article.keys))
         for article, alerts in articles:
-            if known_keys(self.conn, article.keys):
+            if not known.isdisjoint(article.keys):
                 continue
-            insert_article(self.db, feed_url, article, alerts, iso(now), new_stories, memory, counts)
+            known.update(article.keys)
+            insert_article(self.db, feed_url, article, alerts, created, new_stories, memory, counts)
             saved += 1
         storystore.write_counts(self.db, counts)
         for story_edit in edits:
-            outbox.queue_edit(self.db, story_edit, iso(now))
-        feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, iso(now), saved, ttl)
+            outbox.queue_edit(self.db, story_edit, created)
+        feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, created, saved, ttl)
         self.db.execute("update feeds set warning = ? where url = ?", [warning, feed_url])
         return saved
 

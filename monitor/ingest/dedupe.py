@@ -62,12 +62,26 @@ _PATH_SAFE = "/:@!$&'()*+,;=~-._%"  # what a path may hold unescaped (RFC 3986),
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+# A link that is canonical as it stands (lower-case web scheme and host, no port, user, query
+# or fragment, a path of unreserved characters): most feeds' links. `_canonical` would give it
+# back unchanged ("/" added to an empty path) after a dozen urllib calls; tests/ingest/test_dedupe.py
+# checks the two agree.
+_PLAIN_WEB = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*+(/[A-Za-z0-9._~/-]*+)?")
+
+
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters.
 
     Idempotent; never raises (an unparsable URL is returned stripped); the result always
     encodes as UTF-8.
     """
+    plain = _PLAIN_WEB.fullmatch(url)
+    if plain is not None:
+        return url if plain.group(1) else url + "/"
+    return _canonical(url)
+
+
+def _canonical(url: str) -> str:
     url = _SURROGATE.sub("\ufffd", url.strip())
     try:
         parts = urlsplit(url)

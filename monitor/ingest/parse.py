@@ -39,7 +39,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from monitor.errors import ParseError
-from monitor.ingest import googlenews
+from monitor.ingest import googlenews, shortcuts
 from monitor.ingest.dedupe import without_shared_guids
 from monitor.ingest.encoding import as_utf8
 from monitor.ingest.htmltext import html_text, plain_text
@@ -69,6 +69,7 @@ FUTURE_SLACK = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TTL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 _PLAIN = frozenset({"text/plain", "text"})
+shortcuts.install()  # feedparser's per-tag URL joins, remembered (shortcuts.py)
 
 
 def parse_feed(

@@ -5,13 +5,14 @@
         fold each field                                  (textfold.FoldedField: its layout)
         present terms per field                          (termindex: one regex pass per field)
         candidates = rules whose anchor clause has a present term   (most rules never wake)
-        each candidate: its plan, set tests on the present terms
+        each candidate whose other clauses have a present term too  (needs.py; most stop here)
+            its plan, set tests on the present terms
                         (NEAR alone looks at where the terms occur)
         each rule that fired → RuleMatch(terms as written, words as the article spelt them)
 
-A rule's anchor clause is a set of terms one of which must be present for the rule to
-match (the smallest such set found in its query), so skipping the rules whose anchor has
-no present term skips only rules that cannot match.
+A rule's clauses (needs.py) are sets of terms one of each must be present for the rule to
+match; its anchor is the smallest. Skipping the rules whose anchor has no present term, and
+then those with any other clause without one, skips only rules that cannot match.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 
 from monitor.errors import RuleError
+from monitor.rules.needs import needs
 from monitor.rules.query import And, Count, Field, ListRef, Near, Node, Not, Or, Query, Term, parse_query
 from monitor.rules.termindex import TermIndex
 from monitor.rules.termlists import Listed, TermList, resolve_lists
@@ -245,9 +247,8 @@ class _Times:
 _Plan = _Clauses | _AnyOf | _AllOf | _NoneOf | _Close | _Times
 
 
-# Equal key sets, made once each: an @list ORed with a word in twenty rules is one set, not
-# twenty (issue 18: 1,950 sets, 567 of them distinct, 2 MB of the shipped rules in every process).
-_Sets = dict[frozenset[str], frozenset[str]]
+_Keys = frozenset[str]
+_Sets = dict[_Keys, _Keys]  # equal key sets as one object (issue 18: 2 MB of rules in every process)
 
 
 def _compile(root: Node, sets: _Sets) -> _Plan:
@@ -255,9 +256,7 @@ def _compile(root: Node, sets: _Sets) -> _Plan:
     return _Clauses(tuple(clauses)) if clauses is not None else _plan(root, ANY, sets)
 
 
-def _conjuncts(
-    node: Node, scope: int, negated: bool, sets: _Sets
-) -> list[tuple[int, frozenset[str], bool]] | None:
+def _conjuncts(node: Node, scope: int, negated: bool, sets: _Sets) -> list[tuple[int, _Keys, bool]] | None:
     """The query as (NOT) OR-lists that must all hold, if it has that shape; else None."""
     if isinstance(node, Field):
         return _conjuncts(node.child, _SCOPES[node.name], negated, sets)
@@ -276,10 +275,7 @@ def _or_list(node: Node, sets: _Sets) -> frozenset[str] | None:
         keys = frozenset({node.key})
     elif isinstance(node, Listed):
         keys = node.keys
-    elif isinstance(node, Or):
-        parts = [_or_list(child, sets) for child in node.children]
-        if any(part is None for part in parts):
-            return None
+    elif isinstance(node, Or) and None not in (parts := [_or_list(child, sets) for child in node.children]):
         keys = frozenset().union(*parts)  # type: ignore[arg-type]
     else:
         return None
@@ -294,9 +290,7 @@ def _plan(node: Node, scope: int, sets: _Sets) -> _Plan:
     if isinstance(node, Field):
         return _plan(node.child, _SCOPES[node.name], sets)
     if isinstance(node, Near):
-        operands = tuple(
-            _or_list(child, sets) or frozenset() for child in node.children
-        )  # parse checks they are
+        operands = tuple(_or_list(c, sets) or frozenset() for c in node.children)  # parse checks they are
         return _Close(operands, node.distances, scope)
     if isinstance(node, Count):
         return _Times(_or_list(node.child, sets) or frozenset(), node.times, scope)
@@ -305,24 +299,6 @@ def _plan(node: Node, scope: int, sets: _Sets) -> _Plan:
     keys = frozenset(child.key for child in node.children if isinstance(child, Term))
     parts = tuple(_plan(child, scope, sets) for child in node.children if not isinstance(child, Term))
     return (_AllOf if isinstance(node, And) else _AnyOf)(sets.setdefault(keys, keys), parts, scope)
-
-
-def _clauses(node: Node) -> list[frozenset[str]]:
-    """Sets of term keys of which the query needs one each (a necessary condition, not sufficient)."""
-    if isinstance(node, Term):
-        return [frozenset({node.key})]
-    if isinstance(node, Listed):
-        return [node.keys]
-    if isinstance(node, Field | Count):
-        return _clauses(node.child)
-    if isinstance(node, And | Near):
-        return [clause for child in node.children for clause in _clauses(child)]
-    if isinstance(node, Or):
-        alternatives = [_clauses(child) for child in node.children]
-        if not all(alternatives):
-            return []
-        return [frozenset().union(*(min(clauses, key=len) for clauses in alternatives))]
-    return []  # NOT: an absent word is not a reason to look at a rule
 
 
 # --- the rule set ----------------------------------------------------------------
@@ -347,17 +323,17 @@ class RuleSet:
         self._index = TermIndex(term for query in queries for term in query.terms)
         anchored: dict[str, set[int]] = {}  # term key → rules it can wake
         always = set()  # rules no clause covers (e.g. NOT NOT a): tried on every article
+        others = []  # each rule's other clauses: a woken rule is skipped when one has no term present
         for number, query in enumerate(queries):
-            clauses = _clauses(query.root)
+            clauses = needs(query.root)  # smallest first
             if not clauses:
                 always.add(number)
-            for key in min(clauses, key=len, default=()):
+            for key in clauses[0] if clauses else ():
                 anchored.setdefault(key, set()).add(number)
-        numbers_of: dict[frozenset[int], frozenset[int]] = {}  # most words wake one rule: one set each
-        self._anchored = {
-            key: numbers_of.setdefault(frozenset(numbers), frozenset(numbers))
-            for key, numbers in anchored.items()
-        }
+            others.append(tuple(sets.setdefault(c, c) for c in clauses[1:]))  # shared, as the plans
+        self._others = tuple(others)
+        woken: dict[frozenset[int], frozenset[int]] = {}  # most words wake one rule: one set each
+        self._anchored = {key: woken.setdefault(frozenset(n), frozenset(n)) for key, n in anchored.items()}
         self._anchors = frozenset(anchored)
         self._always = frozenset(always)
         self._leads = tuple(_uses_lead(query.root) for query in queries)  # find the opening sentence
@@ -386,8 +362,13 @@ class RuleSet:
         return tuple(
             self._explain(number, article)
             for number in sorted(candidates)
-            if self._plans[number].passes(article)
+            if self._possible(number, article) and self._plans[number].passes(article)
         )
+
+    def _possible(self, number: int, article: _Article) -> bool:
+        """Every clause the rule needs (needs.py) has a term in the article: worth evaluating."""
+        either = article.present[ANY]
+        return not any(clause.isdisjoint(either) for clause in self._others[number])
 
     def spelt(self, number: int) -> dict[str, tuple[int, str]]:
         """The rule's term keys → (place in its query, the term as written)."""
@@ -401,7 +382,9 @@ class RuleSet:
         """Whether one rule fires on an article: match() for that rule alone, unexplained."""
         number = self._numbers[rule_id]
         article, candidates = self._article(title, summary, lead=self._leads[number])
-        return article is not None and number in candidates and self._plans[number].passes(article)
+        if article is None or number not in candidates or not self._possible(number, article):
+            return False
+        return self._plans[number].passes(article)
 
     def _article(
         self, title: str, summary: str, whole: bool = False, lead: bool = True

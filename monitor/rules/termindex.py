@@ -80,12 +80,14 @@ class TermIndex:
         present = found & self._words  # a word term's key is the word itself
         for word in found & memo.prefixing:
             present.update(memo.prefixes[word])
-        spaced = ""  # the layout's words (runs of non-spaces) one space apart, made when first needed
+        spaced = ""  # the layout's words one space apart, made when first needed
         for word in found & self._starts:
             # a phrase is looked for only when all its whole words are there
             for key, rest in self._phrases[word]:
                 if rest <= found:
-                    spaced = spaced or f" {' '.join(filter(None, layout.split(' ')))} "
+                    # a layout's words hold no white space (textfold), so split() gives its runs
+                    # of non-spaces: `words` joined, with no second split of the layout
+                    spaced = spaced or f" {' '.join(words)} "
                     if _occurs(self._needles[key], spaced):
                         present.add(key)
         return present

@@ -367,7 +367,7 @@ _ABBREVIATIONS = frozenset(
 )
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[^\s])")
 _NEXT = re.compile(r"\s*(\S)")
-_LEAD_LIMIT = re.compile(rf"(?:\W*\b\w+\b){{{LEAD_WORDS}}}")  # whole words: no backtracking into them
+_LEAD_LIMIT = re.compile(rf"(?:\W*+\w++){{{LEAD_WORDS}}}")  # whole words: possessive, never split
 
 
 def lead_end(text: str) -> int:

@@ -108,6 +108,22 @@ def test_save_update_is_one_transaction_and_dedupes(archive: Archive) -> None:
     assert row["etag"] == '"v1"' and row["title"] == "Feed Title" and row["error_count"] == 0
 
 
+def test_articles_of_one_update_that_share_a_key_are_stored_once(archive: Archive) -> None:
+    """save_update looks the update's keys up once, then counts the keys it writes as known."""
+    first, alerts = article(1)
+    second = replace(article(2)[0], keys=("guid:shared", "url:https://example.org/2"))
+    third = replace(article(3)[0], keys=("url:https://example.org/3", "guid:shared"))
+    archive.save_update(FEED, fetched(), None, [article(4)], NOW, after(15))
+    old = replace(article(5)[0], keys=("url:https://example.org/4", "url:https://example.org/5"))
+    updates = [(first, alerts), (second, []), (third, alerts), (old, alerts), (first, alerts)]
+    assert archive.save_update(FEED, fetched(), None, updates, NOW, after(15)) == 2
+    titles = [row["title"] for row in archive.db.query("select title from articles order by id")]
+    assert titles == [f"India and Japan sign rare earths pact {n}" for n in (4, 1, 2)]
+    assert archive.known_keys(["guid:shared", "url:https://example.org/3", "url:https://example.org/5"]) == {
+        "guid:shared"
+    }
+
+
 def test_failed_transaction_leaves_nothing(archive: Archive) -> None:
     bad = article(3)[0], [AlertIntent("refused", ("x",), alert(3))]
     archive.db.execute(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.ingest.dedupe import canonical_url, entry_keys
+from monitor.ingest.dedupe import _PLAIN_WEB, _canonical, canonical_url, entry_keys
 from monitor.types import EntryData
 
 
@@ -43,6 +45,47 @@ from monitor.types import EntryData
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
     assert canonical_url(expected) == expected  # idempotent
+
+
+# pieces of links that the quick path takes, and ones it must leave to urllib: case, ports,
+# trailing dots, empty labels, escapes, queries, fragments, white space, non-ASCII, userinfo
+LINK_PIECES = st.sampled_from(
+    ["http", "https", "HTTP", "://", "/", "a", "b-c", "0", ".", "..", "~", "_", ":", ":80", ":443",
+     "?", "=", "&", "#", "%41", "%2f", "%", " ", "\t", "é", "@", "[", "]", "utm_source", "Z", "//"]
+)  # fmt: skip
+
+
+HOST_PIECES = st.sampled_from(["a", "b-c", "0", ".", "Z", ":80", ":8", "@", "é", "-", "_"])
+LINKS = st.tuples(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "", " https://"]),
+    st.lists(HOST_PIECES, max_size=5).map("".join),
+    st.lists(LINK_PIECES, max_size=8).map("".join),
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(LINKS)
+def test_the_quick_path_gives_what_urllib_gives(url: str) -> None:
+    assert canonical_url(url) == _canonical(url)
+
+
+def test_the_quick_path_takes_the_usual_link() -> None:
+    usual = [
+        "https://outlet7.example/2026/12/05/india-japan-sign-pact-7-12",
+        "http://news.example.com",
+        "https://a.b.example/x_y/z~1/",
+        "https://127.0.0.1/feed",
+    ]
+    for url in usual:
+        assert _PLAIN_WEB.fullmatch(url)
+        assert canonical_url(url) == _canonical(url)
+    for url in [
+        "https://Example.org/a",
+        "https://example.org./a",
+        "https://example.org/a?b",
+        "https://x/%41",
+    ]:
+        assert not _PLAIN_WEB.fullmatch(url)
 
 
 def entry(link: str | None, guid: str | None, feed: str = "https://feed.example/rss") -> EntryData:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.ingest.googlenews import split_description
-from monitor.ingest.htmltext import _simple_markup_text, _visible, html_text, plain_text, tokens_text
+from monitor.ingest.htmltext import (
+    _FORMAT,
+    _STRAY_JOINER,
+    _shown,
+    _simple_markup_text,
+    _visible,
+    html_text,
+    plain_text,
+    tokens_text,
+)
 from monitor.ingest.outlet import feed_outlet
 
 HTML = [
@@ -46,6 +58,38 @@ PLAIN = [
 @pytest.mark.parametrize(("value", "expected"), [r[1:] for r in PLAIN], ids=[r[0] for r in PLAIN])
 def test_plain_text(value: str, expected: str) -> None:
     assert plain_text(value, 1000) == expected
+
+
+def _reference_visible(text: str, limit: int) -> str:
+    """_visible as it was written first, with a regex for white space: what it must still give."""
+    text = re.sub(r"\s+", " ", text.replace("\x00", ""))
+    if not text.isprintable():
+        text = _STRAY_JOINER.sub("", _FORMAT.sub("", text))
+        if not text.isprintable():
+            text = re.sub(r"\s+", " ", "".join(ch if _shown(ch) else " " for ch in text))
+    return text.strip()[:limit].rstrip()
+
+
+# every character \s matches (Unicode white space, the ASCII separators \x1c-\x1f among them), and
+# neighbours that are not white space: format characters, controls, a no-break space
+SPACES = [chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c))]
+NEAR_SPACES = ["\u200b", "\u200d", "\u00ad", "\x00", "\x01", "\u2028", "\ufeff", "a", "\u00a0"]
+
+
+def test_white_space_is_what_the_regex_took_for_it() -> None:
+    assert len(SPACES) > 20  # the table is not empty
+    for space in SPACES:
+        for text in (f"a{space}b", f"{space}a{space}{space}b{space}", f"a \u200b{space}b", f"\x01{space}x"):
+            assert _visible(text, 1000) == _reference_visible(text, 1000), repr(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from([*SPACES, *NEAR_SPACES, "b", "cd"]), max_size=20).map("".join),
+    st.integers(1, 12),
+)
+def test_visible_agrees_with_the_regex_reference(text: str, limit: int) -> None:
+    assert _visible(text, limit) == _reference_visible(text, limit)
 
 
 def test_a_field_is_cut_before_it_is_read_and_after() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.rules.textfold import FoldedField, fold_tokens, tokenize
+from monitor.rules.textfold import LEAD_WORDS, FoldedField, _word_limit, fold_tokens, tokenize
 
 PIECES = [
     "a", "B", "s", "S", "x", "2", "Japan", "Nestlé", "ΟΔΟΣ", "日本",  # words
@@ -31,6 +31,8 @@ def test_folded_field_agrees_with_the_reference_tokenizer() -> None:
         field = FoldedField(text)
         spans = words(field)
         assert [field.layout[a:b] for a, b in spans] == [token.text for token in reference], text
+        # a layout's words hold no white space: termindex reads them with split()
+        assert field.layout.split() == [field.layout[a:b] for a, b in spans], text
         assert [field.original(a, b) for a, b in spans] == [text[t.start : t.end] for t in reference], text
         if len(spans) > 1:
             whole = field.original(spans[0][0], spans[-1][1])
@@ -108,3 +110,15 @@ def test_ascii_text_is_scanned_as_the_unicode_path_scans_it() -> None:
     texts = ASCII_CASES + ["".join(rng.choices("aZs09_' -.S\t'", k=rng.randint(0, 24))) for _ in range(3000)]
     for text in texts:
         assert list(_scan(text)) == list(_scan_words(text)), text
+
+
+def test_the_lead_limit_counts_whole_words_as_the_reference_regex_does() -> None:
+    # the regex _word_limit used first: \b on both sides, so backtracking never splits a word
+    reference = re.compile(rf"(?:\W*\b\w+\b){{{LEAD_WORDS}}}")
+    rng = random.Random(50)
+    pieces = ["a", "bc", " ", "  ", "-", "é", "_", "1", "\u0301", "日", "’", ".", "\n"]
+    texts = ["word " * n for n in (0, 49, 50, 51)] + ["x" * 200, "ab" * 40 + " z"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 300))) for _ in range(3000)]
+    for text in texts:
+        found = reference.match(text)
+        assert _word_limit(text) == (found.end() if found else len(text)), text
