@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import threading
@@ -137,6 +138,71 @@ async def released(config_path: Path) -> None:
         print(f"{before - after:+7.1f} MB freed by: {name}")
 
 
+def deep_size(root: object, seen: set[int]) -> int:
+    """Bytes of `root` and of everything it reaches that `seen` does not hold yet (modules,
+    classes and functions not followed): what emptying it could free."""
+    import gc
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+    total, stack = 0, [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+async def sizes(config_path: Path) -> None:
+    """The pass untraced, then the bytes each long-lived holder reaches (sys.getsizeof summed
+    over what it alone reaches, in the order printed): what is live at the end of the pass."""
+    import functools
+    import gc
+
+    from monitor.app import open_app
+    from monitor.config.load import load_config
+    from monitor.stories import profile
+
+    async with open_app(load_config(config_path, environ={})) as app:
+        report = await app.pipeline.run_pass()
+        hwm = rss_mb(os.getpid())[1]
+        print(f"pass: {report.feeds} feeds, {report.new_articles} new articles; VmHWM {hwm:.1f} MB")
+        pipeline = app.pipeline
+        seen: set[int] = set()
+        deep_size((pipeline.rules, sys.modules), seen)  # start-up's: not counted below
+        holders: list[tuple[str, object]] = [
+            ("parsed fingerprints (stories.lookup)", pipeline.fingerprints),
+            ("parsed profiles (stories.lookup)", pipeline.profiles),
+            ("StoryMemory (archive.storymemory)", pipeline.archive.__dict__.get("_story_memory")),
+            ("profile._WORDS", profile._WORDS),
+        ]
+        for module in list(sys.modules.values()):
+            for name, value in list(vars(module).items()) if module is not None else ():
+                if isinstance(value, functools._lru_cache_wrapper) and value.cache_info().currsize > 100:
+                    holders.append((f"lru {module.__name__}.{name} ({value.cache_info().currsize})", value))
+        for name, holder in holders:
+            print(f"  {deep_size(holder, seen) / 1e6:7.2f} MB  {name}")
+        memory = pipeline.archive.__dict__.get("_story_memory")
+        if memory is not None:
+            inner: set[int] = set()
+            for name, value in sorted(vars(memory).items()):
+                size = deep_size(value, inner)
+                if size > 100_000:
+                    print(f"      {size / 1e6:7.2f} MB  StoryMemory.{name}")
+        gc.collect()
+        seen.add(id(seen))  # this measurement's own
+        rest = [obj for obj in gc.get_objects() if id(obj) not in seen]
+        print(f"  {deep_size(rest, seen) / 1e6:7.2f} MB  everything else the collector tracks, by type:")
+        by_type: Counter[str] = Counter()
+        for obj in rest:
+            by_type[type(obj).__qualname__] += sys.getsizeof(obj)
+        for name, size in by_type.most_common(12):
+            print(f"      {size / 1e6:7.2f} MB  {name} (the objects alone)")
+
+
 async def cold_pass(config_path: Path) -> None:
     """The pass alone (its alerts stay queued: no console output)."""
     from monitor.app import open_app
@@ -154,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--workers", type=int, help="[fetch] workers (default: the service's default)")
     p.add_argument("--release", action="store_true", help="no tracemalloc: RSS freed by each holder")
+    p.add_argument("--sizes", action="store_true", help="no tracemalloc: bytes each holder reaches")
     p.add_argument("--frames", type=int, default=1, help="frames kept per allocation (callers shown)")
     args = p.parse_args(argv)
     import os
@@ -172,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         tune_gc()
         if args.release:
             asyncio.run(released(config))
+            return 0
+        if args.sizes:
+            asyncio.run(sizes(config))
             return 0
         tracemalloc.start(args.frames)
         started = time.monotonic()

@@ -48,9 +48,8 @@ from typing import TypeVar
 from monitor.archive.compact import ID_MASK, Cache, IntMap, TimeTable, iso_of, pack, packable, time_key
 from monitor.archive.sqltime import epoch, from_iso, iso
 
-KEEP = timedelta(
-    days=7
-)  # postings kept before the newest article: windows of P - 72 h from P ≥ newest - 4 days
+# postings kept before the newest article: windows of P - 72 h from P ≥ newest - 4 days
+KEEP = timedelta(days=7)
 MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
 MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
@@ -71,7 +70,7 @@ class StoryMemory:
         self.max_candidates = max_candidates  # sharing's limit
         self.loaded = False
         self._version = -1
-        self._pending: list[int] = []  # articles written since the last look-up
+        self._pending = array("q")  # articles written since the last look-up (50,000 in a cold pass)
         self._loaded_in_transaction = False
         self.horizon = ""  # ISO time: every posting published at or after it is in memory
         self._newest = ""  # the newest article's publication
@@ -125,7 +124,7 @@ class StoryMemory:
             return False
         for name in _STATE:
             setattr(self, name, getattr(read, name))
-        self._pending.clear()
+        del self._pending[:]
         self._loaded_in_transaction = False  # it read committed rows only
         self.loaded = True
         return True
@@ -221,7 +220,7 @@ class StoryMemory:
         self._writes += 1
         if not self.loaded:
             return
-        self._pending.append(article_id)
+        self._note(article_id)
         if len(self.fingerprints) >= MAX_FINGERPRINTS:  # the newest are the likeliest candidates
             self.fingerprints.clear()
         self.fingerprints[article_id] = fingerprint
@@ -259,7 +258,7 @@ class StoryMemory:
         self._writes += 1
         if not self.loaded:
             return
-        self._pending.append(article_id)
+        self._note(article_id)
         known = self.df.get(language)
         if self._df_complete:
             known = self.df.setdefault(language, {})
@@ -286,6 +285,10 @@ class StoryMemory:
         if len(self.lasts) >= MAX_LASTS and story_id not in self.lasts:
             self.lasts.clear()
         self.lasts[story_id] = (last or "") if profile is not None else None
+
+    def _note(self, article_id: int) -> None:
+        if not self._pending or self._pending[-1] != article_id:  # indexed, then joined: once
+            self._pending.append(article_id)
 
     def moved(self, article_id: int, story_id: int) -> None:
         self._writes += 1
@@ -328,7 +331,7 @@ class StoryMemory:
             sql = f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})"
             self.lasts.update(conn.execute(sql, chunk))
             self.lasts.update((s, None) for s in chunk if s not in self.lasts)
-        self._pending.clear()
+        del self._pending[:]
         self._version = conn.execute("pragma data_version").fetchone()[0]
         # Loaded inside a transaction, it may hold what a rollback takes back: loaded again after.
         self._loaded_in_transaction = conn.in_transaction
@@ -359,7 +362,7 @@ class StoryMemory:
         for postings in self.postings.values():  # in order already, unless a time is written oddly
             if any(a > b for a, b in zip(postings, postings[1:], strict=False)):
                 postings[:] = array("Q", sorted(postings))
-        self.story_of, self._published = IntMap(stories.items()), IntMap(times.items())
+        self.story_of, self._published = IntMap(stories), IntMap(times)
 
     def _set_horizon(self, horizon: str) -> None:
         self.horizon = max(self.horizon, horizon)
@@ -388,15 +391,14 @@ class StoryMemory:
 
     def _confirm(self) -> None:
         """The articles written since the last look-up are committed; else start again."""
-        pending = list(dict.fromkeys(self._pending))
-        self._pending.clear()
+        pending = sorted(set(self._pending))
+        del self._pending[:]
         found = 0
         for i in range(0, len(pending), 500):
             chunk = pending[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            found += self.conn.execute(
-                f"select count(*) from articles where id in ({marks})", chunk
-            ).fetchone()[0]
+            sql = f"select count(*) from articles where id in ({marks})"
+            found += self.conn.execute(sql, chunk).fetchone()[0]
         if found != len(pending):
             self.loaded = False
 

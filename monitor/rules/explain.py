@@ -62,7 +62,7 @@ def _conjuncts(raw: Node, resolved: Node) -> list[tuple[Node, Node]]:
 
 
 def _report(raw: Node, resolved: Node, article: _Article, written: Mapping[str, str]) -> ClauseReport:
-    plan = _plan(resolved, ANY)
+    plan = _plan(resolved, ANY, {})
     holds = plan.passes(article)
     terms = _terms(plan.reasons(article), written) if holds else ()
     branches: tuple[ClauseReport, ...] = ()

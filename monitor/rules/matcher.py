@@ -247,55 +247,58 @@ class _Times:
 _Plan = _Clauses | _AnyOf | _AllOf | _NoneOf | _Close | _Times
 
 
-def _compile(root: Node) -> _Plan:
-    clauses = _conjuncts(root, ANY, negated=False)
-    return _Clauses(tuple(clauses)) if clauses is not None else _plan(root, ANY)
+_Keys = frozenset[str]
+_Sets = dict[_Keys, _Keys]  # equal key sets as one object (issue 18: 2 MB of rules in every process)
 
 
-def _conjuncts(node: Node, scope: int, negated: bool) -> list[tuple[int, frozenset[str], bool]] | None:
+def _compile(root: Node, sets: _Sets) -> _Plan:
+    clauses = _conjuncts(root, ANY, negated=False, sets=sets)
+    return _Clauses(tuple(clauses)) if clauses is not None else _plan(root, ANY, sets)
+
+
+def _conjuncts(node: Node, scope: int, negated: bool, sets: _Sets) -> list[tuple[int, _Keys, bool]] | None:
     """The query as (NOT) OR-lists that must all hold, if it has that shape; else None."""
     if isinstance(node, Field):
-        return _conjuncts(node.child, _SCOPES[node.name], negated)
+        return _conjuncts(node.child, _SCOPES[node.name], negated, sets)
     if isinstance(node, And) and not negated:
-        parts = [_conjuncts(child, scope, negated) for child in node.children]
+        parts = [_conjuncts(child, scope, negated, sets) for child in node.children]
         return None if any(part is None for part in parts) else [c for part in parts if part for c in part]
     if isinstance(node, Not) and not negated:
-        return _conjuncts(node.child, scope, negated=True)
-    keys = _or_list(node)
+        return _conjuncts(node.child, scope, negated=True, sets=sets)
+    keys = _or_list(node, sets)
     return None if keys is None else [(scope, keys, negated)]
 
 
-def _or_list(node: Node) -> frozenset[str] | None:
+def _or_list(node: Node, sets: _Sets) -> frozenset[str] | None:
     """The keys of a term, a resolved @list or an OR of those; None for anything else."""
     if isinstance(node, Term):
-        return frozenset({node.key})
-    if isinstance(node, Listed):
-        return node.keys
-    if isinstance(node, Or):
-        parts = [_or_list(child) for child in node.children]
-        return None if any(part is None for part in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
-    return None
+        keys = frozenset({node.key})
+    elif isinstance(node, Listed):
+        keys = node.keys
+    elif isinstance(node, Or) and None not in (parts := [_or_list(child, sets) for child in node.children]):
+        keys = frozenset().union(*parts)  # type: ignore[arg-type]
+    else:
+        return None
+    return sets.setdefault(keys, keys)
 
 
-def _plan(node: Node, scope: int) -> _Plan:
-    if isinstance(node, Term):
-        return _AnyOf(frozenset({node.key}), (), scope)
+def _plan(node: Node, scope: int, sets: _Sets) -> _Plan:
+    if isinstance(node, Term | Listed):
+        return _AnyOf(_or_list(node, sets) or frozenset(), (), scope)
     if isinstance(node, Not):
-        return _NoneOf(_plan(node.child, scope))
+        return _NoneOf(_plan(node.child, scope, sets))
     if isinstance(node, Field):
-        return _plan(node.child, _SCOPES[node.name])
+        return _plan(node.child, _SCOPES[node.name], sets)
     if isinstance(node, Near):
-        operands = tuple(_or_list(child) or frozenset() for child in node.children)  # parse checks they are
+        operands = tuple(_or_list(c, sets) or frozenset() for c in node.children)  # parse checks they are
         return _Close(operands, node.distances, scope)
     if isinstance(node, Count):
-        return _Times(_or_list(node.child) or frozenset(), node.times, scope)
+        return _Times(_or_list(node.child, sets) or frozenset(), node.times, scope)
     if isinstance(node, ListRef):
         raise RuleError(f"@{node.name} was not resolved", position=node.position)
-    if isinstance(node, Listed):
-        return _AnyOf(node.keys, (), scope)
     keys = frozenset(child.key for child in node.children if isinstance(child, Term))
-    parts = tuple(_plan(child, scope) for child in node.children if not isinstance(child, Term))
-    return (_AllOf if isinstance(node, And) else _AnyOf)(keys, parts, scope)
+    parts = tuple(_plan(child, scope, sets) for child in node.children if not isinstance(child, Term))
+    return (_AllOf if isinstance(node, And) else _AnyOf)(sets.setdefault(keys, keys), parts, scope)
 
 
 # --- the rule set ----------------------------------------------------------------
@@ -313,7 +316,8 @@ class RuleSet:
         self._by_id = {rule.id: rule for rule in self.rules}
         self._numbers = {rule.id: number for number, rule in enumerate(self.rules)}
         queries = [query for _, query in compiled]
-        self._plans = tuple(_compile(query.root) for query in queries)
+        sets: _Sets = {}
+        self._plans = tuple(_compile(query.root, sets) for query in queries)
         # each rule's terms in query order, as that rule (or its list) spelt them: made at its first match
         self._written: list[dict[str, tuple[int, str]] | None] = [None] * len(queries)
         self._index = TermIndex(term for query in queries for term in query.terms)
@@ -326,9 +330,10 @@ class RuleSet:
                 always.add(number)
             for key in clauses[0] if clauses else ():
                 anchored.setdefault(key, set()).add(number)
-            others.append(tuple(clauses[1:]))
+            others.append(tuple(sets.setdefault(c, c) for c in clauses[1:]))  # shared, as the plans
         self._others = tuple(others)
-        self._anchored = {key: frozenset(numbers) for key, numbers in anchored.items()}
+        woken: dict[frozenset[int], frozenset[int]] = {}  # most words wake one rule: one set each
+        self._anchored = {key: woken.setdefault(frozenset(n), frozenset(n)) for key, n in anchored.items()}
         self._anchors = frozenset(anchored)
         self._always = frozenset(always)
         self._leads = tuple(_uses_lead(query.root) for query in queries)  # find the opening sentence

@@ -46,10 +46,11 @@ class TermIndex:
                 self._heads[length] = self._heads.get(length, frozenset()) | {term.tokens[0]}
         # first word → (key, the phrase's other whole words) of the phrases it starts
         self._phrases: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        rests: dict[frozenset[str], frozenset[str]] = {}  # equal ones as one object (issue 18)
         for key, term in self.terms.items():
             if len(term.tokens) > 1:
                 rest = frozenset(term.tokens[1:-1] if term.prefix else term.tokens[1:])
-                self._phrases.setdefault(term.tokens[0], []).append((key, rest))
+                self._phrases.setdefault(term.tokens[0], []).append((key, rests.setdefault(rest, rest)))
         # the words a field is probed for: word terms, and all the words of phrases (the words
         # that start a prefix term are added as they are met)
         self._probed = self._words.union(*(rest for ps in self._phrases.values() for _, rest in ps))

@@ -33,6 +33,7 @@ from functools import partial
 
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
+from monitor.service.memory import TRIM_EVERY, trim
 
 WINDOW = 0.1  # seconds from the first feed done to its batch's commit
 # A batch stops taking feeds after this long: the feeds left over go in the next batch, at once
@@ -160,6 +161,8 @@ class Batcher:
                 raise
             return
         self.commits += 1
+        if self.commits % TRIM_EVERY == 0:  # free memory between a pass's feeds, handed back
+            trim()
         self._pending[:0] = pending[handled:]
         for (_, done), error in zip(pending, errors, strict=False):
             if not done.done():

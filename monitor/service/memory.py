@@ -5,7 +5,10 @@ objects. CPython's allocator keeps freed blocks for reuse, and glibc's malloc ke
 parts of its heap: the service's RSS would stay at the pass's high-water mark for as long as
 it runs. After a pass that archived many articles, ``release_memory`` collects cycles and
 asks glibc to return what is free (``malloc_trim``), once; a pass of 304s changes nothing
-and costs nothing. Elsewhere than glibc (musl, macOS) only the collection runs.
+and costs nothing. During a pass, ``trim`` hands back what glibc holds free every
+TRIM_EVERY archive commits (batching.py): a cold pass's bodies and parsed feeds come and go,
+and the free pages between them would otherwise count in the service's high-water mark until
+the pass ends (issue 18). Elsewhere than glibc (musl, macOS) only the collection runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ log = logging.getLogger(__name__)
 # New articles from which a pass is worth a full collection and a trim (each scans the heap):
 # a cold pass, or a changed pass of many feeds; never the service's steady trickle.
 RELEASE_AFTER = 1000
+# Archive commits between two trims in a pass: a cold pass of 1,000 feeds commits some 600
+# times, a service polling every minute a few times a pass. A trim takes about a millisecond.
+TRIM_EVERY = 25
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -46,4 +52,12 @@ def release_memory(new_articles: int) -> bool:
     gc.collect()
     if _TRIM is not None:
         _TRIM(0)
+    return True
+
+
+def trim() -> bool:
+    """Hand glibc's free memory back to the system, without a collection. Whether it could."""
+    if _TRIM is None:
+        return False
+    _TRIM(0)
     return True

@@ -7,33 +7,27 @@
                                         Overrun, and the other workers' tasks go on untouched
                                         (a ProcessPoolExecutor can only be broken whole)
 
-Each worker is a fresh interpreter (`python -c "... serve_from_command_line()" FD PARENT`) holding
-one end of a socket pair: it reads `setup` and its arguments from it, runs `setup(*args)` once,
-says it is ready, then runs tasks sent down the pipe, answering ("ok", value) or ("error",
-exception type, message). A task's budget counts from the moment the worker has it, not from
+Each worker is a fresh interpreter (`python -c "... serve_from_command_line()" FD PARENT`, serve.py)
+holding one end of a socket pair: it reads `setup` and its arguments from it, runs `setup(*args)`
+once, says it is ready, then runs tasks sent down the pipe, answering ("ok", value) or ("error",
+exception type, message). It imports serve.py and the setup's module, not this one: no asyncio
+in a parser process (issue 18). A task's budget counts from the moment the worker has it, not from
 the queue. Not multiprocessing's spawn: that starts a resource-tracker process beside the
 workers (12 MB more for nothing monitor uses: issue 18), and fork is unsafe in a process with
 threads (APScheduler, the HTTP client's pool).
 
-A worker must not outlive the monitor (issue 20: after a kill -9 of the parent, an orphaned
-worker kept a core busy in a regex, where a watcher thread never gets the GIL): on Linux the
-kernel kills it when the parent dies (PR_SET_PDEATHSIG); elsewhere a thread watches the parent.
+A worker must not outlive the monitor (issue 20): serve.py has it die with its parent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import os
-import pickle
 import queue
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -44,10 +38,9 @@ IDLE_SECONDS = 60.0
 _PATH_VARIABLE = "MONITOR_WORKER_PATH"
 _BOOT = (
     f"import os, sys; sys.path[:] = os.environ.pop({_PATH_VARIABLE!r}).split(os.pathsep); "
-    "from monitor.service.stoppable import serve_from_command_line; serve_from_command_line()"
+    "from monitor.service.serve import serve_from_command_line; serve_from_command_line()"
 )
 READY_TIMEOUT = 120.0  # seconds a new worker may take to import and set up (a busy machine)
-_PR_SET_PDEATHSIG = 1
 
 
 class Overrun(Exception):
@@ -233,52 +226,7 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
         future.set_exception(value)
 
 
-# --- in a worker process ----------------------------------------------------------
-
-
 def _interpreter_flags() -> list[str]:
     """This interpreter's -X, -W, -B... options, for the child (as multiprocessing passes them)."""
     flags: list[str] = getattr(subprocess, "_args_from_interpreter_flags", list)()
     return [str(f) for f in flags]
-
-
-def _serve(conn: Connection, parent: int) -> None:
-    _die_with(parent)
-    # The main process decides when to stop (SIGTERM from systemd reaches the whole group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        setup, args = conn.recv()
-    except (EOFError, OSError, pickle.UnpicklingError):
-        os._exit(0)
-    setup(*args)
-    conn.send(("ready",))
-    while True:
-        try:
-            task, task_args = conn.recv()
-        except (EOFError, OSError):
-            os._exit(0)
-        try:
-            answer: tuple[Any, ...] = ("ok", task(*task_args))
-        except Exception as exc:  # the parent makes it this feed's error
-            answer = ("error", type(exc).__name__, str(exc))
-        conn.send(answer)
-
-
-def _die_with(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() == parent:
-            return  # (the parent may have died before prctl: then the watcher below sees it)
-    threading.Thread(target=_watch, args=(parent,), name="parent-watch", daemon=True).start()
-
-
-def _watch(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
-def serve_from_command_line() -> None:
-    """A worker's start (_BOOT): the socket's descriptor and the parent's pid are its arguments."""
-    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

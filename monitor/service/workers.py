@@ -1,47 +1,40 @@
-"""A fetched body → its new articles, analysed: the CPU-bound half of a pass.
+"""The analysis of a pass's fetched bodies, in worker processes when it pays (parsing.py is
+what is run: parse, drop known entries, match rules, sign and describe for grouping).
 
-    parse.parse_feed                  bytes → entries, or ParseError
-    | dedupe.entry_keys + known        drop entries the archive already holds
-    | rules.match                       which rules fire, with which terms
-    | stories.copy_signature            what story grouping reads to find copies
-    | stories.words.report              its words as grouping weighs them (boilerplate dropped)
-
-Pure apart from ``known`` (a read of the archive). On a machine with more
-than one core ``Analyser`` runs this in worker processes, so parsing, fingerprinting and
-comparing with archived stories use every core while the main process fetches, writes the
-archive and looks at what the worker's snapshot could not hold; a small pass runs it
-in-process, where starting workers would cost more than it saves. The main process checks
-identity keys again before it stores anything: two feeds carrying one article in the same
-pass still archive it once.
+On a machine with more than one core ``Analyser`` runs it in worker processes, so parsing,
+fingerprinting and making each report's words use every core while the main process fetches,
+writes the archive and places stories; a small pass runs it in-process, where starting workers
+would cost more than it saves. A worker imports parsing.py and what it names, not the service
+(stoppable.py, serve.py). The main process checks identity keys again before it stores
+anything: two feeds carrying one article in the same pass still archive it once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from monitor.archive.snapshot import Snapshot
 from monitor.errors import BudgetExceeded, ParseError
-from monitor.ingest.dedupe import Keyed, distinct_entries
+from monitor.ingest.dedupe import Keyed
 from monitor.ingest.itemcap import MAX_ITEMS
-from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
+from monitor.service import parsing
+from monitor.service.parsing import Analysed as Analysed
+from monitor.service.parsing import AnalysedFeed as AnalysedFeed
+from monitor.service.parsing import Known as Known
+from monitor.service.parsing import OutOfTime, describe_fresh, read_entries
+from monitor.service.parsing import analyse as analyse
+from monitor.service.parsing import tune_gc as tune_gc
 from monitor.service.stoppable import Overrun, TaskFailed, WorkerDied, WorkerPool
-from monitor.stories.fingerprint import ArticleFingerprint, copy_signature
-from monitor.stories.lookup import FingerprintCache
-from monitor.stories.words import Report, reports
-from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
+from monitor.types import FeedData, StorySettings
 
 log = logging.getLogger(__name__)
 
-Known = Callable[[Iterable[str]], set[str]]
 # A pass with fewer feeds to fetch than this analyses in-process: spawning workers takes
 # about half a second, which a handful of feeds never earns back.
 POOL_MIN_FEEDS = 16
@@ -49,99 +42,6 @@ DEFAULT_BUDGET = 10.0  # seconds; FetchSettings.analysis_budget's default
 # A body larger than this goes to a worker process even in a small pass: only there can its
 # analysis be stopped at the budget. Smaller ones take a fraction of a second in-process.
 IN_PROCESS_MAX_BYTES = 64 * 1024
-
-
-class _OutOfTime(Exception):
-    """An in-process analysis ran past its budget."""
-
-
-@dataclass(frozen=True)
-class Analysed:
-    """One entry the archive did not hold when it was analysed."""
-
-    entry: EntryData
-    url: str | None  # canonical URL
-    keys: tuple[str, ...]  # identity keys
-    matches: tuple[RuleMatch, ...]
-    fingerprint: ArticleFingerprint  # its signature alone (grouping makes the rest if it needs it)
-    story_keys: tuple[str, ...] = ()  # evidence keys (stories.candidate_keys): grouping's, if needed
-    # its words as grouping reads them (stories.words.report, the feed's boilerplate dropped):
-    # made here, beside the fingerprint, so the one process that archives only weighs and compares
-    words: Report | None = None
-
-    @property
-    def for_grouping(self) -> tuple[ArticleFingerprint, tuple[str, ...], Report | None]:
-        """What Grouper.place reads of it beside the entry and its matches."""
-        return self.fingerprint, self.story_keys, self.words
-
-
-@dataclass(frozen=True)
-class AnalysedFeed:
-    feed: FeedData  # title, ttl, warning; entries emptied (the new ones are in `fresh`)
-    fresh: tuple[Analysed, ...]  # in feed order, each once
-    items: int = 0  # distinct articles the feed carried, new or not (all new, pass after pass: churn)
-
-
-def analyse(
-    url: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    now: datetime,
-    rules: RuleSet,
-    stories: StorySettings,
-    known: Known,
-) -> AnalysedFeed | ParseError:
-    read = read_entries(url, body, headers)
-    if isinstance(read, ParseError):
-        return read
-    parsed, keyed = read
-    return describe_fresh(parsed, keyed, known(k for _, _, keys in keyed for k in keys), now, rules, stories)
-
-
-def read_entries(
-    url: str, body: bytes, headers: Mapping[str, str], max_items: int = MAX_ITEMS
-) -> tuple[FeedData, list[Keyed]] | ParseError:
-    """The feed's entries (at most `max_items`), each article once (in any feed order), with its
-    identity keys."""
-    parsed = parse_feed(url, body, headers, max_items)
-    if isinstance(parsed, ParseError):
-        return parsed
-    return parsed, distinct_entries(parsed.entries)
-
-
-def describe_fresh(
-    parsed: FeedData,
-    keyed: list[Keyed],
-    seen: set[str],
-    now: datetime,
-    rules: RuleSet,
-    stories: StorySettings,
-    deadline: float | None = None,
-) -> AnalysedFeed:
-    """The entries none of whose keys are in `seen` (known to the archive), analysed. Past
-    `deadline` (time.monotonic), _OutOfTime."""
-    fresh = []
-    for listed, canonical, keys in keyed:
-        if deadline is not None and time.monotonic() > deadline:
-            raise _OutOfTime
-        if seen.intersection(keys):
-            continue
-        seen.update(keys)  # the same article twice in one feed is one article
-        entry = settled(listed, now)  # no date far past when it is first seen
-        fp = copy_signature(entry.title, entry.summary, entry.published or now)
-        fresh.append(
-            Analysed(
-                entry=entry,
-                url=canonical,
-                keys=keys,
-                matches=tuple(rules.match(entry.title, entry.summary)),
-                fingerprint=fp,
-            )
-        )
-    # The feed's boilerplate is that of its fresh items, as grouping would learn it (learn_feed).
-    made = reports([(item.entry.title, item.entry.summary) for item in fresh])
-    described = tuple(replace(item, words=words) for item, words in zip(fresh, made, strict=True))
-    return AnalysedFeed(replace(parsed, entries=()), described, len(keyed))
 
 
 class Analyser:
@@ -202,7 +102,7 @@ class Analyser:
             self._queued += 1
             try:
                 args = (url, body, dict(headers), now, self.max_items)
-                result = await self._start().run(_analyse_in_worker, args, self.budget)
+                result = await self._start().run(parsing.analyse_in_worker, args, self.budget)
                 self.in_workers += 1
                 return result  # type: ignore[no-any-return]
             except Overrun:
@@ -226,7 +126,7 @@ class Analyser:
         self._local += 1
         try:
             return await self._in_process(url, body, headers, now)
-        except _OutOfTime:
+        except OutOfTime:
             return self._over_budget(url)
         finally:
             self._local -= 1
@@ -257,7 +157,7 @@ class Analyser:
     def _start(self) -> WorkerPool:
         if self._pool is None:
             self._pool = WorkerPool(
-                self.workers, _start_worker, (self.rules, self.stories, str(self.db_path))
+                self.workers, parsing.start_worker, (self.rules, self.stories, str(self.db_path))
             )
         return self._pool
 
@@ -274,54 +174,7 @@ def _timed_read(
     return time.monotonic(), read_entries(url, body, headers, max_items)
 
 
-def tune_gc() -> None:
-    """For a process that runs passes (`monitor run`, `monitor poll`, a parser worker), called
-    once at its start.
-
-    A pass allocates millions of small objects that live until it ends; the cyclic garbage
-    collector, run every 700 allocations, took 7% of a cold pass re-scanning them (py-spy),
-    and doubled the cost of reading a stored fingerprint in a worker holding thousands.
-    Start-up's objects (modules, rules) are frozen out of its scans, and it runs less often."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-
-
 def default_workers() -> int:
     """Every core but one, which the main process keeps busy; none on a single core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores - 1, 4) if cores > 1 else 0
-
-
-# --- in a worker process ----------------------------------------------------------
-
-
-@dataclass
-class _Worker:
-    rules: RuleSet
-    stories: StorySettings
-    archive: Snapshot
-    fingerprints: FingerprintCache  # archived ones, parsed, kept between feeds
-
-
-_worker: _Worker | None = None
-
-
-def _start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
-    global _worker
-    _worker = _Worker(rules, stories, Snapshot(db_path), FingerprintCache())
-    tune_gc()
-
-
-def _analyse_in_worker(
-    url: str, body: bytes, headers: dict[str, str], now: datetime, max_items: int
-) -> AnalysedFeed | ParseError:
-    assert _worker is not None, "the pool's initializer sets up every worker"
-    worker = _worker
-    read = read_entries(url, body, headers, max_items)
-    if isinstance(read, ParseError):
-        return read
-    parsed, keyed = read
-    # Stories are placed in the main process, against story profiles (grouping.py).
-    with worker.archive.reading() as view:
-        seen = view.known_keys(k for _, _, keys in keyed for k in keys)
-        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories)

@@ -26,3 +26,10 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def imported(names: list[str]) -> list[str]:
+    """Those of `names` this process has imported (a task for a worker: this module is light)."""
+    import sys
+
+    return [name for name in names if sys.modules.get(name) is not None]

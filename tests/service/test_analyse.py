@@ -246,7 +246,7 @@ def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_con
             workers = [
                 p
                 for p in children(monitor.pid)
-                if "monitor.service.stoppable" in Path(f"/proc/{p}/cmdline").read_text()
+                if "monitor.service.serve" in Path(f"/proc/{p}/cmdline").read_text()
             ]
             time.sleep(0.1)
         assert workers, "the fast feeds were analysed in a worker process"

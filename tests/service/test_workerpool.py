@@ -92,3 +92,37 @@ def test_a_worker_killed_from_two_threads_at_once_closes_its_socket_once() -> No
         thread.join()
     assert failures == [] and not conn.overlapped
     assert conn.closed and not worker.alive
+
+
+def test_a_parser_worker_imports_what_parsing_needs_and_no_more(tmp_path, seeds) -> None:
+    """A parser process is started lean (issue 18): parsing.py and the stages it names, not
+    asyncio, the HTTP client, Telegram, the scheduler or OpenSSL, which the main process holds
+    (about 10 MB of a worker's memory); and it reads a feed without them."""
+    from datetime import UTC, datetime
+
+    from monitor.archive.store import Archive
+    from monitor.rules.rulefile import load_rules
+    from monitor.service import parsing
+    from monitor.types import StorySettings
+    from tests.conftest import RULES, rss
+
+    db = tmp_path / "monitor.db"
+    Archive.open(db).db.conn.close()
+    unwanted = ["asyncio", "ssl", "httpx", "telegram", "apscheduler", "sqlite_utils"]
+    unwanted += ["monitor.service.pipeline", "monitor.service.stoppable"]
+
+    async def run() -> tuple[list[str], list[str], object]:
+        pool = WorkerPool(1, parsing.start_worker, (load_rules([RULES]), StorySettings(), str(db)))
+        try:
+            before = await pool.run(procs.imported, (unwanted,), 60.0)
+            args = ("http://feeds.test/a.xml", rss("A", seeds), {}, datetime.now(UTC), 200)
+            analysed = await pool.run(parsing.analyse_in_worker, args, 60.0)
+            after = await pool.run(procs.imported, (unwanted + ["feedparser", "monitor.ingest.parse"],), 60.0)
+            return before, after, analysed
+        finally:
+            pool.close()
+
+    before, after, analysed = asyncio.run(run())
+    assert before == []
+    assert after == ["feedparser", "monitor.ingest.parse"]
+    assert isinstance(analysed, parsing.AnalysedFeed) and len(analysed.fresh) == len(seeds)
