@@ -1,9 +1,9 @@
 """The records that pass between pipeline stages.
 
-Named by direction, as in lemon24/reader: ``...Config`` from the config file,
-``FeedForUpdate`` from storage to fetch, ``FetchedFeed`` from fetch to parse,
-``EntryData`` from parse onwards, ``RuleMatch`` from rules, ``PendingAlert``
-from storage to delivery. Frozen dataclasses; datetimes are UTC-aware."""
+Named by direction, as in lemon24/reader: ``...Config`` from the config file, ``FeedForUpdate``
+from storage to fetch, ``FetchedFeed`` from fetch to parse, ``EntryData`` from parse onwards,
+``RuleMatch`` from rules, ``PendingAlert`` from storage to delivery. Frozen dataclasses; datetimes
+are UTC-aware."""
 
 from __future__ import annotations
 
@@ -80,9 +80,7 @@ class ServiceSettings:
 
 @dataclass(frozen=True)
 class AlertSettings:
-    # On a feed's first successful fetch, items published longer ago than this many seconds
-    # are archived without an alert; 0 alerts nothing old, None ("all") alerts everything.
-    backfill: float | None = 86400.0
+    backfill: float | None = 86400.0  # first fetch: items older (s) archived unalerted; 0 none old, None all
 
 
 @dataclass(frozen=True)
@@ -251,9 +249,7 @@ class StoryJoin:
     profile: str  # its story's profile with it (stories.profile.Profile.to_text)
     score: float  # how close it was to the story (cosine; 1 + Jaccard for a copy; 0 for a new story)
     reason: str  # for humans: the strongest shared terms, "copy 0.82", "new story"
-    # its story's profile as text when `profile` is shorter (a new story's: stories.lookup.alone),
-    # for the writer's memory of profiles (archive/storymemory.py); "" when `profile` is the text
-    text: str = ""
+    text: str = ""  # the profile as text (for the writer's memory) when `profile` is a short form
 
 
 # --- what the outbox holds: channel-neutral messages, rendered by each notifier at send time ---

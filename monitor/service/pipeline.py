@@ -134,10 +134,8 @@ class Pipeline:
         pooled = self.analyser.use_workers(len(feeds))
         if pooled:  # a big pass: the story index is read in a thread while the first fetches wait
             self.archive.preload_stories()
-        # Feeds being analysed, or analysed and waiting to be saved: a body is some 90 KB in one
-        # piece, its articles analysed ten times that in small objects, and on a cold pass the
-        # archive (story placement) is the slower stage, so they would wait in memory. Enough to
-        # keep every worker and the main process busy, and no more.
+        # Feeds analysed or waiting to be saved: a body of 90 KB is ten times that analysed, and
+        # placing stories is the slower stage. Enough to keep every process busy, and no more.
         ready = asyncio.Semaphore(self.analyser.in_flight())
         batch = Batcher(self.archive)
         in_workers = self.analyser.in_workers
@@ -174,9 +172,8 @@ class Pipeline:
                 if analysing:
                     ready.release()
                 raise
-            # A 304 (or an error) holds nothing: its slot goes to the next fetch at once, instead
-            # of waiting for the batch's commit. Analysed articles keep their `ready` slot until
-            # saved: while the archive is the slower stage, they would pile up in memory.
+            # A 304 (or an error) holds nothing: its slot goes to the next fetch at once. Analysed
+            # articles keep their `ready` slot until saved (so they do not pile up in memory).
             if fetching:
                 held.release()
             try:
