@@ -8,10 +8,7 @@ index grouping reads."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +22,7 @@ from monitor.cli.main import main
 from monitor.config.load import load_config
 from monitor.ingest.dedupe import entry_keys
 from monitor.types import EntryData
-from tests.archive.test_archive_m017 import back_to_m016
+from tests.archive.test_archive_m017 import back_to_m016, poll
 from tests.conftest import rss
 
 M016 = "m016_smaller_archive"
@@ -130,15 +127,7 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
     config = write_config([wire, gazette])
     # `monitor poll` in a process of its own, as a user runs it (in this one, it would leave the
     # root logger writing to this test's captured stderr, closed for the tests after it)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MONITOR_"))}
-    polled = subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), "poll"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert polled.returncode == 0, polled.stderr
+    poll(config)
     db = load_config(config, environ={}).storage_path
     keys = _identity_keys(db)
     assert len(keys) >= 5
