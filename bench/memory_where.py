@@ -23,7 +23,6 @@ import asyncio
 import os
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections import Counter
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 from farm import FarmProcess  # noqa: E402 (a sibling script)
 from monitor_cases import write_config  # noqa: E402
+from sampling import Sampling  # noqa: E402
 from service_memory import _status, _tree  # noqa: E402
 
 
@@ -42,23 +42,14 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return status.get("VmRSS", 0) / 1024, status.get("VmHWM", 0) / 1024
 
 
-class PeakWatch:
+class PeakWatch(Sampling):
     """Snapshots of this process's traced memory, the last at its peak."""
 
     def __init__(self) -> None:
         self.snapshot: tracemalloc.Snapshot | None = None
         self.peak = 0
         self.children: dict[int, float] = {}  # worker pid → VmHWM MB
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__("peak-watch")
 
     def _run(self) -> None:
         import os

@@ -48,7 +48,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -82,6 +81,7 @@ from monitor_cases import (  # noqa: E402
     write_config,
 )
 from report import Results, Row, build_rows, hour_line, markdown, rows_json  # noqa: E402
+from sampling import Sampling  # noqa: E402
 from service_session import run_session  # noqa: E402
 
 CASES = ("cold", "warm", "changed", "memory", "latency", "archive", "startup")
@@ -363,7 +363,7 @@ class Suite:
             self.say(f"  service error: {error[:300]}")
 
 
-class LagSampler:
+class LagSampler(Sampling):
     """Tick-to-pass lag of `monitor run`: every EVERY seconds, how long ago the most overdue
     active feed came due (now − the smallest feeds.next_check; 0 when none is due), read from
     the archive beside the service (WAL: a reader never blocks it). Samples start once the
@@ -374,16 +374,7 @@ class LagSampler:
     def __init__(self, db: Path, log: Path) -> None:
         self.db, self.log = db, log
         self.lags: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
-
-    def __enter__(self) -> LagSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__("lag-sampler")
 
     def _run(self) -> None:
         while not self._stop.wait(self.EVERY):

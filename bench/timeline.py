@@ -23,7 +23,6 @@ import pstats
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +33,7 @@ sys.path.insert(0, str(BENCH))
 
 from farm import FarmProcess  # noqa: E402
 from monitor_cases import monitor_pass, tree_cpu, write_config  # noqa: E402
+from sampling import Sampling  # noqa: E402
 
 from monitor import app as app_module  # noqa: E402
 from monitor.config.load import load_config  # noqa: E402
@@ -117,7 +117,7 @@ async def ticker(lags: list[tuple[float, float]]) -> None:
             lags.append((before, lag))
 
 
-class BusySampler:
+class BusySampler(Sampling):
     """Every `every` seconds, each process's CPU seconds (this one and its descendants, from
     /proc): how busy each was over the pass, and how much of it each spent idle."""
 
@@ -125,16 +125,7 @@ class BusySampler:
         self.every = every
         self.samples: list[tuple[float, dict[int, float]]] = []
         self.names: dict[int, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> BusySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__("busy-sampler")
 
     def _run(self) -> None:
         ticks = os.sysconf("SC_CLK_TCK")
