@@ -14,13 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import random
 import shutil
 import sqlite3
 import struct
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from monitor.cli.demo import Item
 from monitor.cli.main import main
 from monitor.stories import profile, words
 from monitor.stories.lookup import ProfileCache, alone, is_alone, rebuild
+from tests.archive.upgrades import poll, schema
 from tests.conftest import rss
 
 M017 = "m017_smaller_index_and_stories"
@@ -80,19 +78,6 @@ def feeds(told: list[list[tuple[str, str]]], reports: dict[int, range]) -> tuple
             else:
                 corvel.append(Item(title, summary, when, f"https://corvel.test/{e}/{r}"))
     return brindle, corvel
-
-
-def poll(config: Path) -> None:
-    """`monitor poll` in a process of its own, as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MONITOR_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), "poll"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def answers(config: Path, db: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -183,18 +168,6 @@ def _wide_slot(value: int, empty: int) -> int:
     return 0xFFFFFFFF if value == empty else (value << 16) | 0x5A3C
 
 
-def _schema(db: Path) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute(
-            "select name, sql from sqlite_master where sql is not null and name not like '\\_%' escape '\\'"
-            " order by name"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [(n, " ".join(s.lower().replace('"', "").split())) for n, s in rows]
-
-
 def test_an_archive_at_m016_upgrades_in_place_and_answers_and_places_the_same(
     feed_server, write_config, tmp_path, capsys
 ):
@@ -228,14 +201,14 @@ def test_an_archive_at_m016_upgrades_in_place_and_answers_and_places_the_same(
     made = sqlite_utils.Database(older)
     migrations.apply(made, stop_before=M017)
     made.close()
-    assert _schema(db) == _schema(older)
+    assert schema(db) == schema(older)
     assert main(["--config", str(config), "search", "plan"]) == 1  # a reader asks for the upgrade
     assert "run 'monitor poll' to upgrade it" in capsys.readouterr().err
     Archive.open(db).close()  # as `monitor poll` or `run` opens it: upgraded in place
     assert answers(config, db, capsys) == written
     fresh = tmp_path / "fresh.db"
     Archive.open(fresh).close()
-    assert _schema(db) == _schema(fresh)
+    assert schema(db) == schema(fresh)
     conn = sqlite3.connect(db)
     try:
         conn.execute("insert into articles_fts (articles_fts, rank) values ('integrity-check', 1)")

@@ -22,7 +22,8 @@ from monitor.cli.main import main
 from monitor.config.load import load_config
 from monitor.ingest.dedupe import entry_keys
 from monitor.types import EntryData
-from tests.archive.test_archive_m017 import back_to_m016, poll
+from tests.archive.test_archive_m017 import back_to_m016
+from tests.archive.upgrades import poll, schema
 from tests.conftest import rss
 
 M016 = "m016_smaller_archive"
@@ -104,21 +105,6 @@ def _back_to_m015(db: Path, keys: list[str]) -> None:
         conn.close()
 
 
-def _schema(db: Path) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute(
-            "select name, sql from sqlite_master where sql is not null and name not like '\\_%' escape '\\'"
-            " order by name"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [
-        (name, " ".join(sql.lower().replace('"', "").replace("[", "").replace("]", "").split()))
-        for name, sql in rows
-    ]
-
-
 def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
     feed_server, write_config, seeds, tmp_path, capsys
 ):
@@ -144,7 +130,7 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
     made = sqlite_utils.Database(older)
     migrations.apply(made, stop_before=M016)
     made.close()
-    assert _schema(db) == _schema(older)
+    assert schema(db) == schema(older)
     conn = sqlite3.connect(db)
     assert conn.execute("select count(*) from article_keys where typeof(key) = 'text'").fetchone()[0] == len(
         set(keys)
@@ -174,4 +160,4 @@ def test_an_archive_at_m015_upgrades_in_place_and_answers_the_same(
         conn.close()
     fresh = tmp_path / "fresh.db"
     Archive.open(fresh).close()
-    assert _schema(db) == _schema(fresh)  # upgraded as a new archive is made
+    assert schema(db) == schema(fresh)  # upgraded as a new archive is made
