@@ -42,7 +42,7 @@ MAX_HOLD = 0.25
 
 Step = Callable[[], None]
 Waiting = tuple[Step, "asyncio.Future[None]"]
-Outcome = tuple[list[Exception | None], int]  # each handled step's error (or None), how many handled
+Outcome = list[Exception | None]  # each handled step's error (or None): the rest wait for the next batch
 
 
 class Batcher:
@@ -151,7 +151,7 @@ class Batcher:
         if self._running is not None and self._running[0] is future:
             self._running = None
         try:
-            errors, handled = future.result()
+            errors = future.result()
         except BaseException as exc:  # the commit, or a StorageError: every feed of the batch
             failure = exc if isinstance(exc, StorageError) else StorageError(f"cannot save: {exc}")
             for _, done in pending:
@@ -163,14 +163,14 @@ class Batcher:
         self.commits += 1
         if self.commits % TRIM_EVERY == 0:  # free memory between a pass's feeds, handed back
             trim()
-        self._pending[:0] = pending[handled:]
+        self._pending[:0] = pending[len(errors) :]
         for (_, done), error in zip(pending, errors, strict=False):
             if not done.done():
                 done.set_result(None) if error is None else done.set_exception(error)
 
     def _write(self, steps: list[Step]) -> Outcome:
         """In the writer's thread (or the loop's, flushing): the steps in one transaction, until
-        max_hold has passed; each step's error, and how many were handled."""
+        max_hold has passed; each handled step's error."""
         began = time.monotonic()
         errors: list[Exception | None] = []
         with self.archive.transaction("save a batch of feeds"):
@@ -178,7 +178,7 @@ class Batcher:
                 if errors and time.monotonic() - began > self.max_hold:
                     break  # the rest: the next batch, at once
                 errors.append(_attempt(self.archive, step))
-        return errors, len(errors)
+        return errors
 
 
 def _wake(
