@@ -15,9 +15,14 @@ _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
     """Sentences one feed repeats in `at_least` of its items (its boilerplate)."""
+    return repeated([[s.strip() for s in _SENTENCE.split(summary)] for summary in summaries], at_least)
+
+
+def repeated(stripped: Sequence[Sequence[str]], at_least: int = 3) -> frozenset[str]:
+    """boilerplate() of summaries already split into sentences (_SENTENCE) and stripped."""
     seen: Counter[str] = Counter()
-    for summary in summaries:
-        seen.update({s.strip() for s in _SENTENCE.split(summary) if len(s.strip()) > 12})
+    for sentences in stripped:
+        seen.update({s for s in sentences if len(s) > 12})
     return frozenset(s for s, n in seen.items() if n >= at_least)
 
 

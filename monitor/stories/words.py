@@ -15,12 +15,11 @@ of a placement and need nothing of the archive, so the parser workers make them 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms
-from monitor.stories.sentences import _SENTENCE
+from monitor.stories.sentences import _SENTENCE, repeated
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,12 @@ class Report:
 
 def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
-    key = rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
     read, dropped = dropping(summary, boilerplate)
-    return Report(key, terms(title, read), dropped)
+    return Report(_key(title, summary), terms(title, read), dropped)
+
+
+def _key(title: str, summary: str) -> str:
+    return rarity_key(f"{title} {summary[:400]}")  # language() reads 400 characters
 
 
 def dropping(summary: str, sentences: frozenset[str]) -> tuple[str, tuple[int, ...] | None]:
@@ -49,8 +51,15 @@ def dropping(summary: str, sentences: frozenset[str]) -> tuple[str, tuple[int, .
     if not sentences:
         return summary, None
     parts = _SENTENCE.split(summary)  # as without() splits it
-    dropped = tuple(i for i, s in enumerate(parts) if s.strip() in sentences)
-    return " ".join(s for i, s in enumerate(parts) if i not in dropped), dropped
+    return _drop(parts, [s.strip() for s in parts], sentences)
+
+
+def _drop(
+    parts: Sequence[str], stripped: Sequence[str], sentences: frozenset[str]
+) -> tuple[str, tuple[int, ...]]:
+    """dropping() of a summary split into `parts` (stripped: `stripped`)."""
+    dropped = tuple(i for i, s in enumerate(stripped) if s in sentences)
+    return " ".join(p for p, s in zip(parts, stripped, strict=True) if s not in sentences), dropped
 
 
 def kept(summary: str, dropped: tuple[int, ...] | None, enough: int | None = None) -> str:
@@ -79,17 +88,13 @@ def reports(items: Sequence[tuple[str, str]], at_least: int = 3) -> list[Report]
     once instead of twice (profile.boilerplate, then profile.without)."""
     split = [_SENTENCE.split(summary) for _, summary in items]
     stripped = [[s.strip() for s in sentences] for sentences in split]
-    seen: Counter[str] = Counter()
-    for sentences in stripped:
-        seen.update({s for s in sentences if len(s) > 12})
-    boilerplate = {s for s, n in seen.items() if n >= at_least}
+    boilerplate = repeated(stripped, at_least)
     made = []
     for (title, summary), sentences, bare in zip(items, split, stripped, strict=True):
         lead, dropped = summary, None
-        if boilerplate:  # profile.without, on the sentences split already (dropping)
-            dropped = tuple(i for i, b in enumerate(bare) if b in boilerplate)
-            lead = " ".join(s for s, b in zip(sentences, bare, strict=True) if b not in boilerplate)
-        made.append(Report(rarity_key(f"{title} {summary[:400]}"), terms(title, lead), dropped))
+        if boilerplate:  # dropping(), on the sentences split already
+            lead, dropped = _drop(sentences, bare, boilerplate)
+        made.append(Report(_key(title, summary), terms(title, lead), dropped))
     return made
 
 
