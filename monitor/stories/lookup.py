@@ -171,7 +171,7 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
     for term, c in rounded.items():
         lines.setdefault(c, []).append(term)
     counts = {term: c for c, line in lines.items() for term in line}
-    return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1), text
+    return Profile(story, counts, {}, made.first, made.last, 1), text
 
 
 # alone()'s forms kept with their text, per parsed profile kept: a story's text found again costs
