@@ -198,7 +198,7 @@ class ProfileCache:
         self._written[text] = Profile(
             profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
         )
-        # Half as many as parsed (as FingerprintCache): of a 300-feed cold pass's 11,500 found
+        # Half as many as parsed: of a 300-feed cold pass's 11,500 found
         # again, a third were written more than 256 profiles before, 0.2% of its CPU to parse
         # again; 256 kept fewer are some 1.7 MB of the service's peak (issue 18)
         if len(self._written) > self.size // 2:
