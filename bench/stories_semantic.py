@@ -1,0 +1,386 @@
+"""Does a small sentence-embedding model tell look-alike events apart (issue 17)? The method's
+own score and the embedding cosine of two reports, on every labelled pair and a real corpus.
+
+    labelled pairs (stories_quality's folders; each fresh file alone, as the lead scored it)
+      → per pair: profile.place's verdict and score (stories_quality.verdict) and the cosine
+        of the two reports' embeddings (title + summary, WordLlama l2_supercat, 256 dims)
+    corpus.jsonl (stories_real's format) → every pair of articles within 48 h, same event or
+      not (the editors' label): the same two signals (rarity over the corpus less report b)
+    → per set: the two signals' distributions, how well each separates same from different
+      (ROC AUC; among the method's joins, how well the cosine tells right joins from wrong)
+    → rules, thresholds chosen on the tuned sets (fresh 3 and 4, holdout/, the corpus's
+      pairs), scored on fresh 5 apart:
+        veto:t      join only if the method joins AND cosine ≥ t (copies always join)
+        rescue:T    join if the method joins OR cosine ≥ T
+        veto:t+rescue:T
+    → the corpus placed day by day (bench/stories_offline.py --published) with the chosen
+      rules, the story's embedding the mean of its reports': pair P / R / B³F1 / hidden
+
+The model (PyPI `wordllama`, its 16 MB weights and tokenizer in the wheel) is loaded with no
+network: WordLlama.load() looks for the bundled tokenizer under `tokenizer/` while the wheel
+ships it under `tokenizers/`, and would download it; loading with the package folder as
+its cache folder and downloads off finds both files. --cost measures, in a fresh
+interpreter, the import and load time, the memory it adds (RSS) and the time per report.
+
+    python bench/stories_semantic.py [--corpus ../shared/storybench/allsides-dev.jsonl]
+        [--orders 8] [--cost] [--rule veto:0.5 ...]
+
+Needs `pip install -e '.[semantic]'`. The corpus's text is read from its path, never stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stories_offline  # noqa: E402
+from stories_quality import HOLDOUT, PAIRS, Pair, load_pairs, load_reports, rarity_of, verdict  # noqa: E402
+from stories_real import Doc, load  # noqa: E402 (sibling scripts)
+
+from monitor.stories import profile
+from monitor.types import StorySettings
+
+FRESH = PAIRS / "fresh"
+BACKGROUND = PAIRS.parent / "rules_eval"
+TUNED = ("fresh-3", "fresh-4", "holdout", "corpus")
+WINDOW_HOURS = 48.0
+
+
+def model() -> Any:
+    """WordLlama's bundled model, with downloads off (see the docstring)."""
+    try:
+        import wordllama
+    except ImportError:
+        raise SystemExit("stories_semantic: needs wordllama: pip install -e '.[semantic]'") from None
+    return wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+
+
+def embed(wl: Any, texts: Sequence[str]) -> Any:
+    """Unit vectors (numpy rows), one per text."""
+    return wl.embed(list(texts), norm=True)
+
+
+@dataclass(frozen=True)
+class Row:
+    same: bool  # the label
+    joins: bool  # the method joins b to a's story
+    copy: bool  # joined as a copy (always joins)
+    score: float  # the method's score (its closeness, or what it fell short with)
+    cos: float  # embedding cosine
+
+
+def pair_rows(wl: Any) -> dict[str, list[Row]]:
+    """Every labelled set, rarity counted as stories_quality.py counts it: the rules
+    evaluation's reports and the pairs above with holdout/ (`pairs`, `holdout`), or with the
+    one fresh file alone (`fresh-N`, as `--holdout DIR` with only that file)."""
+    settings = StorySettings()
+    background = load_reports(BACKGROUND)
+    main, held, fresh = load_pairs(PAIRS, settings), load_pairs(HOLDOUT, settings), load_pairs(FRESH, settings)
+    texts = _texts([PAIRS, HOLDOUT, FRESH])
+    sets: dict[str, tuple[list[Pair], list[Pair]]] = {"pairs": (main, held), "holdout": (held, main)}
+    for n in sorted({p.source.split("#")[0] for p in fresh}):
+        name = "fresh-" + n.removesuffix(".toml").split("-")[-1]
+        sets[name] = ([p for p in fresh if p.source.startswith(n + "#")], main)
+    out = {}
+    for name, (pairs, beside) in sets.items():
+        rarity = rarity_of([*background, *(w for p in [*pairs, *beside] for w in p.terms)])
+        a = embed(wl, [texts[p.source][0] for p in pairs])
+        b = embed(wl, [texts[p.source][1] for p in pairs])
+        rows = []
+        for i, p in enumerate(pairs):
+            v = verdict(p, rarity, settings)
+            rows.append(Row(p.same, v.same, v.reason.startswith("copy"), v.score, float(a[i] @ b[i])))
+        out[name] = rows
+    return out
+
+
+def _texts(folders: Iterable[Path]) -> dict[str, tuple[str, str]]:
+    import tomllib
+
+    found = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.toml")):
+            for n, t in enumerate(tomllib.loads(path.read_text(encoding="utf-8")).get("pair", []), 1):
+                found[f"{path.name}#{n}"] = (f"{t['a_title']}\n{t['a_body']}", f"{t['b_title']}\n{t['b_body']}")
+    return found
+
+
+def corpus_rows(docs: Sequence[Doc], vectors: Any) -> list[Row]:
+    """Every pair of the corpus's articles within 48 h: a (the earlier) starts a story, does b
+    join it? Rarity over the corpus less b (no copy test: stories_offline has none either)."""
+    settings = StorySettings()
+    view = profile.StorySettingsView(settings.min_similarity, settings.quiet_hours)
+    terms = [profile.terms(d.title, d.summary) for d in docs]
+    whole = rarity_of(terms)
+    rows = []
+    window = timedelta(hours=WINDOW_HOURS)
+    for j, b in enumerate(docs):
+        df = dict(whole.df)
+        for t in terms[j]:
+            df[t] -= 1
+        rarity = profile.Rarity(df, whole.documents - 1)
+        for i in range(j - 1, -1, -1):
+            a = docs[i]
+            if b.published - a.published > window:
+                break
+            story = profile.Profile(1)
+            story.add(terms[i], a.published)
+            decision = profile.place(terms[j], b.published, [story], rarity, view)
+            score = decision.score
+            if decision.story is None:
+                score = profile.similarity(terms[j], story, rarity)[0] * profile.closeness(story, b.published)
+            cos = float(vectors[i] @ vectors[j])
+            rows.append(Row(a.cluster == b.cluster, decision.story is not None, False, score, cos))
+    return rows
+
+
+# --- rules and figures --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    veto: float | None = None  # the method's join needs cosine ≥ veto
+    rescue: float | None = None  # cosine ≥ rescue joins on its own
+
+    @classmethod
+    def parse(cls, text: str) -> Rule:
+        found: dict[str, float] = {}
+        for part in text.split("+"):
+            kind, _, value = part.partition(":")
+            if kind not in ("veto", "rescue") or not value:
+                raise SystemExit(f"stories_semantic: a rule is veto:T, rescue:T or both joined by '+': {text!r}")
+            found[kind] = float(value)
+        return cls(**found)
+
+    def __str__(self) -> str:
+        parts = [f"veto:{self.veto:.2f}"] if self.veto is not None else []
+        parts += [f"rescue:{self.rescue:.2f}"] if self.rescue is not None else []
+        return "+".join(parts) or "the method"
+
+    def joins(self, row: Row) -> bool:
+        method = row.joins and (row.copy or self.veto is None or row.cos >= self.veto)
+        return method or (self.rescue is not None and row.cos >= self.rescue)
+
+
+def counts(rule: Rule, rows: Sequence[Row]) -> tuple[int, int, int]:
+    """(right joins, joins, same-event pairs)."""
+    said = [r for r in rows if rule.joins(r)]
+    return sum(r.same for r in said), len(said), sum(r.same for r in rows)
+
+
+def rates(c: tuple[int, int, int]) -> str:
+    right, joined, same = c
+    return f"{right / joined if joined else 1:.3f} ({right}/{joined}) / {right / same if same else 0:.3f}"
+
+
+def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
+    """P(a positive scores above a negative), ties half (Mann-Whitney)."""
+    if not pos or not neg:
+        return None
+    ranked = sorted([(x, 1) for x in pos] + [(x, 0) for x in neg])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        rank_sum += sum(lab for _, lab in ranked[i:j]) * (i + j + 1) / 2
+        i = j
+    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def spread(values: Sequence[float]) -> str:
+    if not values:
+        return "—"
+    q = statistics.quantiles(values, n=10, method="inclusive") if len(values) > 1 else [values[0]] * 9
+    return f"{min(values):.2f} {q[0]:.2f} {q[4]:.2f} {q[8]:.2f} {max(values):.2f}"
+
+
+def describe(sets: dict[str, list[Row]]) -> list[str]:
+    out = [
+        "| set | pairs same/diff | cosine same: min p10 med p90 max | cosine different | AUC score | "
+        "AUC cosine | joins right/wrong | cosine of right joins | of wrong joins | AUC cosine among joins |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, rows in sets.items():
+        same = [r for r in rows if r.same]
+        diff = [r for r in rows if not r.same]
+        right = [r.cos for r in rows if r.joins and r.same and not r.copy]
+        wrong = [r.cos for r in rows if r.joins and not r.same and not r.copy]
+        a_score = auc([r.score for r in same], [r.score for r in diff])
+        a_cos = auc([r.cos for r in same], [r.cos for r in diff])
+        a_join = auc(right, wrong)
+        out.append(
+            f"| {name} | {len(same)}/{len(diff)} | {spread([r.cos for r in same])} | "
+            f"{spread([r.cos for r in diff])} | {_f(a_score)} | {_f(a_cos)} | {len(right)}/{len(wrong)} | "
+            f"{spread(right)} | {spread(wrong)} | {_f(a_join)} |"
+        )
+    return out
+
+
+def _f(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def table(rules: Sequence[Rule], sets: dict[str, list[Row]]) -> list[str]:
+    names = list(sets)
+    out = ["| rule | " + " | ".join(f"{n} P / R" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for rule in rules:
+        out.append(f"| {rule} | " + " | ".join(rates(counts(rule, sets[n])) for n in names) + " |")
+    return out
+
+
+def choose(sets: dict[str, list[Row]]) -> list[Rule]:
+    """On the tuned sets only: the veto, the rescue and the pair of them that join the fewest
+    wrong fresh-3/4 pairs while keeping what the tests assert (the pairs above at precision
+    1.0, pooled recall with holdout/ ≥ 0.9) and the corpus's pairs (recall within 0.01 of the
+    method's, precision not lower); ties: the most right joins."""
+    base = {n: counts(Rule(), rows) for n, rows in sets.items()}
+    grid = [round(0.05 * k, 2) for k in range(21)]
+
+    def fits(rule: Rule) -> tuple[int, int] | None:
+        c = {n: counts(rule, sets[n]) for n in ("pairs", "holdout", "corpus", "fresh-3", "fresh-4") if n in sets}
+        if c["pairs"][0] != c["pairs"][1]:
+            return None
+        if (c["pairs"][0] + c["holdout"][0]) / (c["pairs"][2] + c["holdout"][2]) < 0.9:
+            return None
+        if "corpus" in c:
+            right, joined, same = c["corpus"]
+            b_right, b_joined, _ = base["corpus"]
+            if right / same < b_right / same - 0.01 or right / max(joined, 1) < b_right / max(b_joined, 1):
+                return None
+        wrong = sum(c[n][1] - c[n][0] for n in ("fresh-3", "fresh-4"))
+        right = sum(c[n][0] for n in ("fresh-3", "fresh-4"))
+        return -wrong, right
+
+    best = []
+    for family in (
+        [Rule(veto=t) for t in grid],
+        [Rule(rescue=t) for t in grid],
+        [Rule(veto=t, rescue=u) for t in grid for u in grid if u > t],
+    ):
+        scored = [(f, r) for r in family if (f := fits(r)) is not None]
+        if scored:
+            best.append(max(scored, key=lambda s: s[0])[1])
+    return best
+
+
+# --- the corpus placed with a rule --------------------------------------------------------
+
+
+def placed(docs: Sequence[Doc], vectors: Any, rule: Rule, order: int) -> stories_offline.Scores:
+    """stories_offline.run --published, the rule deciding: a lexical candidate whose stories'
+    mean embedding is under `veto` is refused; a report that joins nothing joins the open
+    story within the window whose mean embedding is closest, if ≥ `rescue`."""
+    settings = StorySettings()
+    row = {d.id: i for i, d in enumerate(docs)}
+    sums: dict[int, Any] = {}
+
+    def cos(doc: Doc, story: int) -> float:
+        s = sums[story]
+        return float(vectors[row[doc.id]] @ s) / float((s @ s) ** 0.5)
+
+    def decide(doc, counts_, near, rarity, view):  # type: ignore[no-untyped-def]
+        allowed = [p for p in near if rule.veto is None or cos(doc, p.story) >= rule.veto]
+        chosen = profile.place(counts_, doc.published, allowed, rarity, view).story
+        if chosen is None and rule.rescue is not None:
+            open_ = [p for p in near if profile.is_open(p, doc.published, view.quiet_hours)]
+            best = max(open_, key=lambda p: cos(doc, p.story), default=None)
+            if best is not None and cos(doc, best.story) >= rule.rescue:
+                chosen = best.story
+        return chosen
+
+    def told(doc: Doc, story: int) -> None:
+        v = vectors[row[doc.id]]
+        sums[story] = sums[story] + v if story in sums else v.copy()
+
+    return stories_offline.run(docs, order, settings, None, True, decide, told)
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+_COST = """
+import json, sys, time
+def rss():
+    return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) / 1024
+sys.path.insert(0, {bench!r})
+before = rss()
+t0 = time.perf_counter()
+import stories_semantic
+wl = stories_semantic.model()
+loaded = time.perf_counter() - t0
+after = rss()
+texts = json.load(sys.stdin)
+stories_semantic.embed(wl, texts[:8])
+t1 = time.perf_counter()
+for t in texts:
+    stories_semantic.embed(wl, [t])
+one = (time.perf_counter() - t1) / len(texts)
+t2 = time.perf_counter()
+stories_semantic.embed(wl, texts)
+batch = (time.perf_counter() - t2) / len(texts)
+print(f"cost: import and load {{loaded:.2f}} s; RSS {{before:.0f}} -> {{after:.0f}} MB (+{{after - before:.0f}}),"
+      f" {{rss():.0f}} MB after embedding; {{one * 1000:.3f}} ms per report one at a time,"
+      f" {{batch * 1000:.3f}} ms in one batch of {{len(texts)}}")
+"""
+
+
+def cost(texts: Sequence[str]) -> str:
+    """Measured in a fresh interpreter (nothing else of this script loaded beforehand but its imports)."""
+    code = _COST.format(bench=str(Path(__file__).resolve().parent))
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(list(texts)), capture_output=True, text=True, timeout=600
+    )
+    if done.returncode:
+        raise SystemExit(f"stories_semantic: the cost run failed: {done.stderr.strip().splitlines()[-1]}")
+    return done.stdout.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--corpus", type=Path, help="JSONL in bench/stories_real.py's format")
+    parser.add_argument("--orders", type=int, default=8, help="feed orders for the corpus placed (minimum shown)")
+    parser.add_argument("--rule", action="append", default=[], help="a rule to score besides the chosen ones")
+    parser.add_argument("--cost", action="store_true", help="load time, memory and time per report")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    wl = model()
+    sets = pair_rows(wl)
+    docs = load(args.corpus, None, None) if args.corpus else []
+    vectors = embed(wl, [f"{d.title}\n{d.summary}" for d in docs]) if docs else None
+    if docs:
+        sets["corpus"] = corpus_rows(docs, vectors)
+    print("## the two signals per set (score: profile.place's; cosine: the embeddings')\n")
+    print("\n".join(describe(sets)))
+    rules = [Rule(), *choose(sets), *(Rule.parse(r) for r in args.rule)]
+    print(f"\n## rules (chosen on {', '.join(n for n in TUNED if n in sets)}; fresh-5 not looked at)\n")
+    print("\n".join(table(rules, sets)))
+    if docs:
+        print(f"\n## the corpus placed (stories_offline --published), min over {args.orders} orders\n")
+        print("| rule | pair P | pair R | B³F1 | hidden (max) |\n| --- | --- | --- | --- | --- |")
+        for rule in rules:
+            runs = [placed(docs, vectors, rule, order) for order in range(args.orders)]
+            p = min(s.pair_p or 0.0 for s in runs)
+            print(
+                f"| {rule} | {p:.3f} | {min(s.pair_r for s in runs):.3f} | {min(s.b3_f1 for s in runs):.3f}"
+                f" | {max(s.hidden for s in runs)} |",
+                flush=True,
+            )
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.cost:
+        texts = [f"{d.title}\n{d.summary}" for d in docs] or [t for pair in _texts([PAIRS]).values() for t in pair]
+        print(cost(texts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
