@@ -40,9 +40,8 @@ from monitor.stories import profile
 from monitor.types import StorySettings
 
 # (the report, its words, the open stories in the window, rarity, settings) → the story it joins
-Choose = Callable[
-    [Doc, Mapping[str, float], Sequence[profile.Profile], profile.Rarity, profile.StorySettingsView], int | None
-]
+Decider = [Doc, Mapping[str, float], Sequence[profile.Profile], profile.Rarity, profile.StorySettingsView]
+Choose = Callable[Decider, int | None]
 
 
 def run(

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ FRESH = PAIRS / "fresh"
 BACKGROUND = PAIRS.parent / "rules_eval"
 TUNED = ("fresh-3", "fresh-4", "holdout", "corpus")
 WINDOW_HOURS = 48.0
+TEXT = "full"  # --text
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*")
 
 
 def model() -> Any:
@@ -70,6 +74,25 @@ def embed(wl: Any, texts: Sequence[str]) -> Any:
     return wl.embed(list(texts), norm=True)
 
 
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def rests(wl: Any, pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[float]:
+    """For each (words of a, words of b): the cosine of the embeddings of a's words that b
+    lacks and of b's that a lacks (case aside): do the two differ in kind ("talks" /
+    "discussions") or in one slot's filler? 1.0 when either has nothing the other lacks."""
+    texts, empty = [], []
+    for a, b in pairs:
+        lower_a, lower_b = {w.lower() for w in a}, {w.lower() for w in b}
+        only_a = " ".join(w for w in a if w.lower() not in lower_b)
+        only_b = " ".join(w for w in b if w.lower() not in lower_a)
+        empty.append(not only_a or not only_b)
+        texts += [only_a or ".", only_b or "."]
+    vectors = embed(wl, texts) if texts else []
+    return [1.0 if e else float(vectors[2 * i] @ vectors[2 * i + 1]) for i, e in enumerate(empty)]
+
+
 @dataclass(frozen=True)
 class Row:
     same: bool  # the label
@@ -77,29 +100,38 @@ class Row:
     copy: bool  # joined as a copy (always joins)
     score: float  # the method's score (its closeness, or what it fell short with)
     cos: float  # embedding cosine
+    rest: float  # cosine of the words each has and the other lacks (see rests)
 
 
-def pair_rows(wl: Any) -> dict[str, list[Row]]:
+def pair_rows(wl: Any, blind: Path | None = None) -> dict[str, list[Row]]:
     """Every labelled set, rarity counted as stories_quality.py counts it: the rules
     evaluation's reports and the pairs above with holdout/ (`pairs`, `holdout`), or with the
-    one fresh file alone (`fresh-N`, as `--holdout DIR` with only that file)."""
+    one fresh file alone (`fresh-N`, as `--holdout DIR` with only that file); each file of
+    `blind` the same way (`blind:FILE`)."""
     settings = StorySettings()
     background = load_reports(BACKGROUND)
-    main, held, fresh = load_pairs(PAIRS, settings), load_pairs(HOLDOUT, settings), load_pairs(FRESH, settings)
-    texts = _texts([PAIRS, HOLDOUT, FRESH])
-    sets: dict[str, tuple[list[Pair], list[Pair]]] = {"pairs": (main, held), "holdout": (held, main)}
-    for n in sorted({p.source.split("#")[0] for p in fresh}):
-        name = "fresh-" + n.removesuffix(".toml").split("-")[-1]
-        sets[name] = ([p for p in fresh if p.source.startswith(n + "#")], main)
+    main, held = load_pairs(PAIRS, settings), load_pairs(HOLDOUT, settings)
+    texts = _texts([PAIRS, HOLDOUT])
+    sets: dict[str, tuple[list[Pair], list[Pair], dict[str, tuple[str, str]]]] = {
+        "pairs": (main, held, texts),
+        "holdout": (held, main, texts),
+    }
+    for folder, prefix in ((FRESH, "fresh-"), *(((blind, "blind:"),) if blind else ())):
+        found, texts_here = load_pairs(folder, settings), _texts([folder])
+        for n in sorted({p.source.split("#")[0] for p in found}):
+            name = prefix + (n.removesuffix(".toml").split("-")[-1] if prefix == "fresh-" else n)
+            sets[name] = ([p for p in found if p.source.startswith(n + "#")], main, texts_here)
     out = {}
-    for name, (pairs, beside) in sets.items():
+    for name, (pairs, beside, texts) in sets.items():
         rarity = rarity_of([*background, *(w for p in [*pairs, *beside] for w in p.terms)])
         a = embed(wl, [texts[p.source][0] for p in pairs])
         b = embed(wl, [texts[p.source][1] for p in pairs])
+        rest = rests(wl, [(words(texts[p.source][0]), words(texts[p.source][1])) for p in pairs])
         rows = []
         for i, p in enumerate(pairs):
             v = verdict(p, rarity, settings)
-            rows.append(Row(p.same, v.same, v.reason.startswith("copy"), v.score, float(a[i] @ b[i])))
+            copy = v.reason.startswith("copy")
+            rows.append(Row(p.same, v.same, copy, v.score, float(a[i] @ b[i]), rest[i]))
         out[name] = rows
     return out
 
@@ -111,18 +143,29 @@ def _texts(folders: Iterable[Path]) -> dict[str, tuple[str, str]]:
     for folder in folders:
         for path in sorted(folder.glob("*.toml")):
             for n, t in enumerate(tomllib.loads(path.read_text(encoding="utf-8")).get("pair", []), 1):
-                found[f"{path.name}#{n}"] = (f"{t['a_title']}\n{t['a_body']}", f"{t['b_title']}\n{t['b_body']}")
+                found[f"{path.name}#{n}"] = (text(t["a_title"], t["a_body"]), text(t["b_title"], t["b_body"]))
     return found
 
 
-def corpus_rows(docs: Sequence[Doc], vectors: Any) -> list[Row]:
+def text(title: str, summary: str) -> str:
+    """What is embedded of a report (--text): its title and summary (full), its title alone, or
+    its title and the summary's first sentence (lead)."""
+    if TEXT == "title":
+        return title
+    if TEXT == "lead":
+        return title + "\n" + _SENTENCE.split(summary.strip(), maxsplit=1)[0]
+    return f"{title}\n{summary}"
+
+
+def corpus_rows(wl: Any, docs: Sequence[Doc], vectors: Any) -> list[Row]:
     """Every pair of the corpus's articles within 48 h: a (the earlier) starts a story, does b
     join it? Rarity over the corpus less b (no copy test: stories_offline has none either)."""
     settings = StorySettings()
     view = profile.StorySettingsView(settings.min_similarity, settings.quiet_hours)
     terms = [profile.terms(d.title, d.summary) for d in docs]
     whole = rarity_of(terms)
-    rows = []
+    rows, pairs = [], []
+    said = [words(text(d.title, d.summary)) for d in docs]
     window = timedelta(hours=WINDOW_HOURS)
     for j, b in enumerate(docs):
         df = dict(whole.df)
@@ -140,8 +183,9 @@ def corpus_rows(docs: Sequence[Doc], vectors: Any) -> list[Row]:
             if decision.story is None:
                 score = profile.similarity(terms[j], story, rarity)[0] * profile.closeness(story, b.published)
             cos = float(vectors[i] @ vectors[j])
-            rows.append(Row(a.cluster == b.cluster, decision.story is not None, False, score, cos))
-    return rows
+            rows.append(Row(a.cluster == b.cluster, decision.story is not None, False, score, cos, 0.0))
+            pairs.append((said[i], said[j]))
+    return [replace(r, rest=x) for r, x in zip(rows, rests(wl, pairs), strict=True)]
 
 
 # --- rules and figures --------------------------------------------------------------------
@@ -150,6 +194,7 @@ def corpus_rows(docs: Sequence[Doc], vectors: Any) -> list[Row]:
 @dataclass(frozen=True)
 class Rule:
     veto: float | None = None  # the method's join needs cosine ≥ veto
+    rest: float | None = None  # ... and the cosine of what each lacks (Row.rest) ≥ rest
     rescue: float | None = None  # cosine ≥ rescue joins on its own
 
     @classmethod
@@ -157,19 +202,27 @@ class Rule:
         found: dict[str, float] = {}
         for part in text.split("+"):
             kind, _, value = part.partition(":")
-            if kind not in ("veto", "rescue") or not value:
-                raise SystemExit(f"stories_semantic: a rule is veto:T, rescue:T or both joined by '+': {text!r}")
+            if kind not in ("veto", "rest", "rescue") or not value:
+                raise SystemExit(
+                    f"stories_semantic: a rule is veto:T, rest:T, rescue:T or some joined by '+': {text!r}"
+                )
             found[kind] = float(value)
         return cls(**found)
 
     def __str__(self) -> str:
-        parts = [f"veto:{self.veto:.2f}"] if self.veto is not None else []
-        parts += [f"rescue:{self.rescue:.2f}"] if self.rescue is not None else []
-        return "+".join(parts) or "the method"
+        parts = (("veto", self.veto), ("rest", self.rest), ("rescue", self.rescue))
+        return "+".join(f"{k}:{v:.2f}" for k, v in parts if v is not None) or "the method"
 
     def joins(self, row: Row) -> bool:
-        method = row.joins and (row.copy or self.veto is None or row.cos >= self.veto)
+        method = row.joins and (
+            row.copy
+            or ((self.veto is None or row.cos >= self.veto) and (self.rest is None or row.rest >= self.rest))
+        )
         return method or (self.rescue is not None and row.cos >= self.rescue)
+
+
+SWEEP = [Rule(veto=t / 10) for t in range(3, 8)] + [Rule(rest=t / 10) for t in range(2, 7)]
+SWEEP += [Rule(rescue=t / 10) for t in range(7, 10)]
 
 
 def counts(rule: Rule, rows: Sequence[Row]) -> tuple[int, int, int]:
@@ -205,24 +258,26 @@ def spread(values: Sequence[float]) -> str:
     return f"{min(values):.2f} {q[0]:.2f} {q[4]:.2f} {q[8]:.2f} {max(values):.2f}"
 
 
-def describe(sets: dict[str, list[Row]]) -> list[str]:
+def describe(sets: dict[str, list[Row]], signal: str) -> list[str]:
+    """One line per set: the signal's spread (min, 10th, median, 90th percentile, max) for
+    same and different pairs, and for the method's right and wrong joins (copies aside), and
+    its ROC AUC for each split (1.0: it separates them; 0.5: no better than chance)."""
     out = [
-        "| set | pairs same/diff | cosine same: min p10 med p90 max | cosine different | AUC score | "
-        "AUC cosine | joins right/wrong | cosine of right joins | of wrong joins | AUC cosine among joins |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| set | same/diff | {signal}: same | different | AUC score | AUC {signal} | "
+        f"joins right/wrong | {signal}: right joins | wrong joins | AUC {signal} among joins |",
+        "|---" * 10 + "|",
     ]
     for name, rows in sets.items():
         same = [r for r in rows if r.same]
         diff = [r for r in rows if not r.same]
-        right = [r.cos for r in rows if r.joins and r.same and not r.copy]
-        wrong = [r.cos for r in rows if r.joins and not r.same and not r.copy]
+        right = [getattr(r, signal) for r in rows if r.joins and r.same and not r.copy]
+        wrong = [getattr(r, signal) for r in rows if r.joins and not r.same and not r.copy]
         a_score = auc([r.score for r in same], [r.score for r in diff])
-        a_cos = auc([r.cos for r in same], [r.cos for r in diff])
-        a_join = auc(right, wrong)
+        a_sig = auc([getattr(r, signal) for r in same], [getattr(r, signal) for r in diff])
         out.append(
-            f"| {name} | {len(same)}/{len(diff)} | {spread([r.cos for r in same])} | "
-            f"{spread([r.cos for r in diff])} | {_f(a_score)} | {_f(a_cos)} | {len(right)}/{len(wrong)} | "
-            f"{spread(right)} | {spread(wrong)} | {_f(a_join)} |"
+            f"| {name} | {len(same)}/{len(diff)} | {spread([getattr(r, signal) for r in same])} | "
+            f"{spread([getattr(r, signal) for r in diff])} | {_f(a_score)} | {_f(a_sig)} | "
+            f"{len(right)}/{len(wrong)} | {spread(right)} | {spread(wrong)} | {_f(auc(right, wrong))} |"
         )
     return out
 
@@ -239,34 +294,38 @@ def table(rules: Sequence[Rule], sets: dict[str, list[Row]]) -> list[str]:
     return out
 
 
-def choose(sets: dict[str, list[Row]]) -> list[Rule]:
-    """On the tuned sets only: the veto, the rescue and the pair of them that join the fewest
-    wrong fresh-3/4 pairs while keeping what the tests assert (the pairs above at precision
-    1.0, pooled recall with holdout/ ≥ 0.9) and the corpus's pairs (recall within 0.01 of the
-    method's, precision not lower); ties: the most right joins."""
-    base = {n: counts(Rule(), rows) for n, rows in sets.items()}
+def choose(sets: dict[str, list[Row]], corpus: bool = True) -> list[Rule]:
+    """On the tuned sets only: per family (veto, rest, rescue, veto+rest, rest+rescue), the
+    rule joining the fewest wrong fresh-3/4 pairs, fewer than the method, while keeping what
+    the tests assert (the pairs above at precision 1.0, pooled recall with holdout/ ≥ 0.9)
+    and (`corpus`) the corpus's pairs (recall within 0.01 of the method's, precision not
+    lower); ties: the most right fresh-3/4 joins. Empty when no rule of any family does."""
+    base = {n: counts(Rule(), rows) for n, rows in sets.items() if n in TUNED or n == "pairs"}
     grid = [round(0.05 * k, 2) for k in range(21)]
 
     def fits(rule: Rule) -> tuple[int, int] | None:
-        c = {n: counts(rule, sets[n]) for n in ("pairs", "holdout", "corpus", "fresh-3", "fresh-4") if n in sets}
+        c = {n: counts(rule, sets[n]) for n in base}
         if c["pairs"][0] != c["pairs"][1]:
             return None
         if (c["pairs"][0] + c["holdout"][0]) / (c["pairs"][2] + c["holdout"][2]) < 0.9:
             return None
-        if "corpus" in c:
-            right, joined, same = c["corpus"]
-            b_right, b_joined, _ = base["corpus"]
-            if right / same < b_right / same - 0.01 or right / max(joined, 1) < b_right / max(b_joined, 1):
+        if corpus and "corpus" in c:
+            (right, joined, same), (b_right, b_joined, _) = c["corpus"], base["corpus"]
+            if right < b_right - 0.01 * same or right / max(joined, 1) < b_right / max(b_joined, 1):
                 return None
         wrong = sum(c[n][1] - c[n][0] for n in ("fresh-3", "fresh-4"))
-        right = sum(c[n][0] for n in ("fresh-3", "fresh-4"))
-        return -wrong, right
+        before = sum(base[n][1] - base[n][0] for n in ("fresh-3", "fresh-4"))
+        if wrong >= before:
+            return None
+        return -wrong, sum(c[n][0] for n in ("fresh-3", "fresh-4"))
 
     best = []
     for family in (
         [Rule(veto=t) for t in grid],
+        [Rule(rest=t) for t in grid],
         [Rule(rescue=t) for t in grid],
-        [Rule(veto=t, rescue=u) for t in grid for u in grid if u > t],
+        [Rule(veto=t, rest=u) for t in grid for u in grid],
+        [Rule(rest=t, rescue=u) for t in grid for u in grid if u > t],
     ):
         scored = [(f, r) for r in family if (f := fits(r)) is not None]
         if scored:
@@ -277,21 +336,30 @@ def choose(sets: dict[str, list[Row]]) -> list[Rule]:
 # --- the corpus placed with a rule --------------------------------------------------------
 
 
-def placed(docs: Sequence[Doc], vectors: Any, rule: Rule, order: int) -> stories_offline.Scores:
-    """stories_offline.run --published, the rule deciding: a lexical candidate whose stories'
-    mean embedding is under `veto` is refused; a report that joins nothing joins the open
-    story within the window whose mean embedding is closest, if ≥ `rescue`."""
+def placed(wl: Any, docs: Sequence[Doc], vectors: Any, rule: Rule, order: int) -> stories_offline.Scores:
+    """stories_offline.run --published, the rule deciding: a lexical candidate whose story's
+    mean embedding is under `veto`, or whose words it lacks and the report's it lacks are under
+    `rest`, is refused; a report that joins nothing joins the open story within the window
+    whose mean embedding is closest, if ≥ `rescue`."""
     settings = StorySettings()
     row = {d.id: i for i, d in enumerate(docs)}
+    said = {d.id: words(text(d.title, d.summary)) for d in docs}
     sums: dict[int, Any] = {}
+    told_words: dict[int, list[str]] = {}  # every word the story's reports said, in order
 
     def cos(doc: Doc, story: int) -> float:
         s = sums[story]
         return float(vectors[row[doc.id]] @ s) / float((s @ s) ** 0.5)
 
+    def allowed(doc: Doc, story: int) -> bool:
+        if rule.veto is not None and cos(doc, story) < rule.veto:
+            return False
+        return rule.rest is None or rests(wl, [(said[doc.id], told_words[story])])[0] >= rule.rest
+
     def decide(doc, counts_, near, rarity, view):  # type: ignore[no-untyped-def]
-        allowed = [p for p in near if rule.veto is None or cos(doc, p.story) >= rule.veto]
-        chosen = profile.place(counts_, doc.published, allowed, rarity, view).story
+        chosen = profile.place(
+            counts_, doc.published, [p for p in near if allowed(doc, p.story)], rarity, view
+        ).story
         if chosen is None and rule.rescue is not None:
             open_ = [p for p in near if profile.is_open(p, doc.published, view.quiet_hours)]
             best = max(open_, key=lambda p: cos(doc, p.story), default=None)
@@ -302,6 +370,9 @@ def placed(docs: Sequence[Doc], vectors: Any, rule: Rule, order: int) -> stories
     def told(doc: Doc, story: int) -> None:
         v = vectors[row[doc.id]]
         sums[story] = sums[story] + v if story in sums else v.copy()
+        seen = told_words.setdefault(story, [])
+        lower = {w.lower() for w in seen}
+        seen += [w for w in said[doc.id] if w.lower() not in lower]
 
     return stories_offline.run(docs, order, settings, None, True, decide, told)
 
@@ -309,28 +380,36 @@ def placed(docs: Sequence[Doc], vectors: Any, rule: Rule, order: int) -> stories
 # --- cost ---------------------------------------------------------------------------------
 
 _COST = """
-import json, sys, time
+import json, statistics, sys, time
 def rss():
     return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) / 1024
 sys.path.insert(0, {bench!r})
-before = rss()
-t0 = time.perf_counter()
-import stories_semantic
-wl = stories_semantic.model()
-loaded = time.perf_counter() - t0
-after = rss()
+import stories_semantic  # the bench's imports (monitor's stories code), not the model's
 texts = json.load(sys.stdin)
+base = rss()
+t0 = time.perf_counter()
+import wordllama
+imported, r_import = time.perf_counter() - t0, rss()
+t0 = time.perf_counter()
+wl = stories_semantic.model()
+loaded, r_load = time.perf_counter() - t0, rss()
 stories_semantic.embed(wl, texts[:8])
-t1 = time.perf_counter()
+each = []
 for t in texts:
+    t0 = time.perf_counter()
     stories_semantic.embed(wl, [t])
-one = (time.perf_counter() - t1) / len(texts)
-t2 = time.perf_counter()
-stories_semantic.embed(wl, texts)
-batch = (time.perf_counter() - t2) / len(texts)
-print(f"cost: import and load {{loaded:.2f}} s; RSS {{before:.0f}} -> {{after:.0f}} MB (+{{after - before:.0f}}),"
-      f" {{rss():.0f}} MB after embedding; {{one * 1000:.3f}} ms per report one at a time,"
-      f" {{batch * 1000:.3f}} ms in one batch of {{len(texts)}}")
+    each.append(time.perf_counter() - t0)
+r_each = rss()
+t0 = time.perf_counter()
+for k in range(0, len(texts), 50):
+    stories_semantic.embed(wl, texts[k : k + 50])
+fifty = (time.perf_counter() - t0) / len(texts)
+r_fifty = rss()
+print(f"cost: import wordllama {{imported:.2f}} s, +{{r_import - base:.0f}} MB; load {{loaded:.2f}} s,"
+      f" +{{r_load - r_import:.0f}} MB (RSS {{base:.0f}} -> {{r_load:.0f}} MB)")
+print(f"cost: one report at a time, {{len(texts)}} reports: median {{statistics.median(each) * 1000:.3f}} ms,"
+      f" mean {{statistics.mean(each) * 1000:.3f}} ms; RSS then {{r_each:.0f}} MB")
+print(f"cost: in batches of 50 (a feed's): {{fifty * 1000:.3f}} ms per report; RSS then {{r_fifty:.0f}} MB")
 """
 
 
@@ -338,7 +417,11 @@ def cost(texts: Sequence[str]) -> str:
     """Measured in a fresh interpreter (nothing else of this script loaded beforehand but its imports)."""
     code = _COST.format(bench=str(Path(__file__).resolve().parent))
     done = subprocess.run(
-        [sys.executable, "-c", code], input=json.dumps(list(texts)), capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code],
+        input=json.dumps(list(texts)),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if done.returncode:
         raise SystemExit(f"stories_semantic: the cost run failed: {done.stderr.strip().splitlines()[-1]}")
@@ -348,27 +431,43 @@ def cost(texts: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--corpus", type=Path, help="JSONL in bench/stories_real.py's format")
-    parser.add_argument("--orders", type=int, default=8, help="feed orders for the corpus placed (minimum shown)")
+    parser.add_argument(
+        "--orders", type=int, default=8, help="feed orders for the corpus placed (minimum shown)"
+    )
     parser.add_argument("--rule", action="append", default=[], help="a rule to score besides the chosen ones")
     parser.add_argument("--cost", action="store_true", help="load time, memory and time per report")
+    parser.add_argument(
+        "--blind", type=Path, help="a folder of new pair files: each scored alone, never used to choose"
+    )
+    parser.add_argument("--text", choices=("full", "title", "lead"), default="full", help="what is embedded")
     args = parser.parse_args(argv)
+    global TEXT
+    TEXT = args.text
     started = time.perf_counter()
     wl = model()
-    sets = pair_rows(wl)
+    sets = pair_rows(wl, args.blind)
     docs = load(args.corpus, None, None) if args.corpus else []
-    vectors = embed(wl, [f"{d.title}\n{d.summary}" for d in docs]) if docs else None
+    vectors = embed(wl, [text(d.title, d.summary) for d in docs]) if docs else None
     if docs:
-        sets["corpus"] = corpus_rows(docs, vectors)
-    print("## the two signals per set (score: profile.place's; cosine: the embeddings')\n")
-    print("\n".join(describe(sets)))
-    rules = [Rule(), *choose(sets), *(Rule.parse(r) for r in args.rule)]
-    print(f"\n## rules (chosen on {', '.join(n for n in TUNED if n in sets)}; fresh-5 not looked at)\n")
-    print("\n".join(table(rules, sets)))
+        sets["corpus"] = corpus_rows(wl, docs, vectors)
+    for signal, what in (("cos", "the two reports' embeddings"), ("rest", "the words each lacks, embedded")):
+        print(f"## {signal}: the cosine of {what}; score: profile.place's\n")
+        print("\n".join(describe(sets, signal)) + "\n")
+    chosen, extra = choose(sets), [Rule.parse(r) for r in args.rule]
+    loose = [r for r in choose(sets, corpus=False) if r not in chosen]
+    tuned = ", ".join(n for n in TUNED if n in sets)
+    print(
+        f"## rules: the method; chosen on {tuned} ({len(chosen)}); chosen without the corpus's"
+        f" pairs ({len(loose)}); --rule; a sweep\n"
+    )
+    chosen += loose
+    extra = [r for r in dict.fromkeys(extra) if r not in chosen]
+    print("\n".join(table([Rule(), *chosen, *extra, *(r for r in SWEEP if r not in chosen + extra)], sets)))
     if docs:
         print(f"\n## the corpus placed (stories_offline --published), min over {args.orders} orders\n")
         print("| rule | pair P | pair R | B³F1 | hidden (max) |\n| --- | --- | --- | --- | --- |")
-        for rule in rules:
-            runs = [placed(docs, vectors, rule, order) for order in range(args.orders)]
+        for rule in [Rule(), *chosen, *extra]:
+            runs = [placed(wl, docs, vectors, rule, order) for order in range(args.orders)]
             p = min(s.pair_p or 0.0 for s in runs)
             print(
                 f"| {rule} | {p:.3f} | {min(s.pair_r for s in runs):.3f} | {min(s.b3_f1 for s in runs):.3f}"
@@ -377,7 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     print(f"\n({time.perf_counter() - started:.0f} s)")
     if args.cost:
-        texts = [f"{d.title}\n{d.summary}" for d in docs] or [t for pair in _texts([PAIRS]).values() for t in pair]
+        texts = [text(d.title, d.summary) for d in docs] or [
+            t for pair in _texts([PAIRS]).values() for t in pair
+        ]
         print(cost(texts))
     return 0
 
