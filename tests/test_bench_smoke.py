@@ -278,6 +278,8 @@ def test_stories_semantic_rules_and_the_offline_decider_hook(tmp_path, monkeypat
     assert [rule.joins(r) for r in (joined, copy, missed)] == [False, True, True]
     assert sem.Rule().joins(joined) and not sem.Rule().joins(missed) and str(sem.Rule()) == "the method"
     assert not sem.Rule.parse("rest:0.2").joins(joined) and sem.Rule.parse("rest:0.05").joins(joined)
+    assert sem.Rule.parse("rest:0.2+below:0.3").joins(joined)  # a join of 0.3 is not a weak one
+    assert not sem.Rule.parse("rest:0.2+below:0.31").joins(joined)
     assert sem.counts(rule, [joined, copy, missed]) == (1, 2, 2)  # (right, joined, same)
     with pytest.raises(SystemExit, match="a rule is"):
         sem.Rule.parse("cosine:0.5")
