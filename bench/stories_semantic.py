@@ -2,12 +2,13 @@
 own score and the embedding cosine of two reports, on every labelled pair and a real corpus.
 
     labelled pairs (stories_quality's folders; each fresh file alone, as the lead scored it)
-      → per pair: profile.place's verdict and score (stories_quality.verdict) and the cosine
-        of the two reports' embeddings (title + summary, WordLlama l2_supercat, 256 dims)
+      → per pair: profile.place's verdict and score (stories_quality.verdict), the cosine
+        of the two reports' embeddings (title + summary, WordLlama l2_supercat, 256 dims),
+        and "rest": the cosine of the words each has that the other lacks, embedded
     corpus.jsonl (stories_real's format) → every pair of articles within 48 h, same event or
-      not (the editors' label): the same two signals (rarity over the corpus less report b)
-    → per set: the two signals' distributions, how well each separates same from different
-      (ROC AUC; among the method's joins, how well the cosine tells right joins from wrong)
+      not (the editors' label): the same signals (rarity over the corpus less report b)
+    → per set: each signal's spread, how well it separates same from different (ROC AUC;
+      among the method's joins, how well it tells right joins from wrong)
     → rules, thresholds chosen on the tuned sets (fresh 3 and 4, holdout/, the corpus's
       pairs), scored on fresh 5 (and --blind) apart:
         veto:t      join only if the method joins AND cosine ≥ t (copies always join)
@@ -25,7 +26,7 @@ its cache folder and downloads off finds both files. --cost measures, in a fresh
 interpreter, the import and load time, the memory it adds (RSS) and the time per report.
 
     python bench/stories_semantic.py [--corpus ../shared/storybench/allsides-dev.jsonl]
-        [--orders 8] [--cost] [--rule veto:0.5 ...]
+        [--orders 8] [--cost] [--rule veto:0.5 ...] [--blind DIR] [--text full|title|lead]
 
 Needs `pip install -e '.[semantic]'`. The corpus's text is read from its path, never stored.
 """
