@@ -17,7 +17,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from itertools import islice
+from typing import Any, Protocol, TypeVar
 
 ID_BITS = 28  # article ids below 2**28 (268 million) fit a posting beside their time
 ID_MASK = (1 << ID_BITS) - 1
@@ -60,6 +61,17 @@ class Cache(Protocol[_Row]):
     def __getitem__(self, key: int, /) -> _Row | None: ...
     def __setitem__(self, key: int, value: _Row | None, /) -> None: ...
     def clear(self) -> None: ...
+
+
+def forget_oldest(table: Cache[Any], at_least: int) -> None:
+    """Make room in a full cache of storymemory: a dict loses its oldest entries (in the order
+    they came: the newest are the likeliest candidates), a quarter of it or `at_least` if more,
+    a quarter at a time so that finding them costs little each; any other table is emptied."""
+    if not isinstance(table, dict):
+        table.clear()
+        return
+    for key in list(islice(table, max(at_least, len(table) // 4))):
+        del table[key]
 
 
 class IntMap:

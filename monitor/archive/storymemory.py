@@ -30,8 +30,7 @@ be packed (an article id past 2**28, a year past 2178) are asked of SQL.
 
 Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
 come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles, MAX_FINGERPRINTS
-fingerprints; a full cache is emptied and filled again from SQL as look-ups need it.
-"""
+fingerprints; a full cache loses its oldest quarter (compact.forget_oldest), refilled from SQL."""
 
 from __future__ import annotations
 
@@ -45,6 +44,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from monitor.archive import compact
 from monitor.archive.compact import ID_MASK, Cache, IntMap, TimeTable, iso_of, pack, packable, time_key
 from monitor.archive.sqltime import epoch, from_iso, iso
 
@@ -205,8 +205,8 @@ class StoryMemory:
         missing = [i for i in wanted if i not in table]
         if missing:
             if len(table) + len(missing) > limit:
-                table.clear()
-                missing = list(dict.fromkeys(wanted))
+                compact.forget_oldest(table, len(table) + len(missing) - limit)
+                missing = [i for i in dict.fromkeys(wanted) if i not in table]
             found = read(missing)
             for i in missing:
                 table[i] = found.get(i)
@@ -221,8 +221,8 @@ class StoryMemory:
         if not self.loaded:
             return
         self._note(article_id)
-        if len(self.fingerprints) >= MAX_FINGERPRINTS:  # the newest are the likeliest candidates
-            self.fingerprints.clear()
+        if len(self.fingerprints) >= MAX_FINGERPRINTS:
+            compact.forget_oldest(self.fingerprints, 1)
         self.fingerprints[article_id] = fingerprint
         if published < self.horizon:
             return
@@ -280,7 +280,7 @@ class StoryMemory:
         if not self.loaded:
             return
         if len(self.profiles) >= MAX_PROFILES and story_id not in self.profiles:
-            self.profiles.clear()
+            compact.forget_oldest(self.profiles, 1)
         self.profiles[story_id] = profile
         if len(self.lasts) >= MAX_LASTS and story_id not in self.lasts:
             self.lasts.clear()
