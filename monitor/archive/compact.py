@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, Protocol, TypeVar
@@ -61,6 +61,21 @@ class Cache(Protocol[_Row]):
     def __getitem__(self, key: int, /) -> _Row | None: ...
     def __setitem__(self, key: int, value: _Row | None, /) -> None: ...
     def clear(self) -> None: ...
+
+
+def fill(
+    table: Cache[_Row], wanted: Sequence[int], read: Callable[[list[int]], dict[int, _Row]], limit: int
+) -> None:
+    """What a cache of storymemory lacks of `wanted`, read and kept (None: no row), making room
+    for it when full (forget_oldest)."""
+    missing = [i for i in wanted if i not in table]
+    if missing:
+        if len(table) + len(missing) > limit:
+            forget_oldest(table, len(table) + len(missing) - limit)
+            missing = [i for i in dict.fromkeys(wanted) if i not in table]
+        found = read(missing)
+        for i in missing:
+            table[i] = found.get(i)
 
 
 def forget_oldest(table: Cache[Any], at_least: int) -> None:
@@ -202,6 +217,20 @@ class TimeTable:
                 self._odd[key] = value
         else:
             self._codes[key] = code
+
+    def moments(self, keys: Iterable[int]) -> dict[int, datetime | None]:
+        """Of `keys` (each held), those with a time or "": the time (what datetime.fromisoformat
+        makes of its text; None for ""), without making the text (issue 18: its strftime and the
+        parse after it were a tenth of looking up a report's candidates)."""
+        found: dict[int, datetime | None] = {}
+        for key in keys:
+            code = self._codes[key]
+            if code >= 0:
+                found[key] = _YEAR_ONE + timedelta(seconds=code >> 1)  # _text(code) is this time
+            elif code == NO_TIME:
+                text = self._odd.get(key, "")
+                found[key] = datetime.fromisoformat(text) if text else None
+        return found
 
     def update(self, pairs: Iterable[tuple[int, str | None]]) -> None:
         for key, value in pairs:

@@ -202,14 +202,7 @@ class StoryMemory:
         limit: int,
     ) -> dict[int, _Row]:
         """Id → row from `table` (profiles or fingerprints), what it lacks read and kept."""
-        missing = [i for i in wanted if i not in table]
-        if missing:
-            if len(table) + len(missing) > limit:
-                compact.forget_oldest(table, len(table) + len(missing) - limit)
-                missing = [i for i in dict.fromkeys(wanted) if i not in table]
-            found = read(missing)
-            for i in missing:
-                table[i] = found.get(i)
+        compact.fill(table, wanted, read, limit)
         return {i: data for i in wanted if (data := table[i]) is not None}
 
     # --- writes (stories.py, on this connection) --------------------------------------

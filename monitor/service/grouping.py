@@ -227,7 +227,7 @@ class Grouper:
         lasts = index.last_reports(asked)
         closed = {s for s in asked if s not in lasts}
         for story, last in lasts.items():  # profile.is_open, without making each story's profile
-            if last and abs((published - datetime.fromisoformat(last)).total_seconds()) > quiet:
+            if last is not None and abs((published - last).total_seconds()) > quiet:
                 closed.add(story)
         return closed
 

@@ -58,8 +58,8 @@ class StoryIndex(Protocol):
         (rebuild): the archive may answer it instead, to be parsed, not made again."""
         ...
 
-    def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, str]:
-        """Story id → when its last report was published, ISO (its profile's: "" when it has
+    def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, datetime | None]:
+        """Story id → when its last report was published (its profile's: None when it has
         none); stories without a profile left out. Cheaper than their profiles."""
         ...
 

@@ -81,6 +81,10 @@ def test_a_time_table_gives_back_the_text_it_was_given(text: str | None):
     table[9] = text
     assert table[3] == text and table[9] == text and table[7] == "2026-01-01T00:00:00Z"
     assert 3 in table and 4 not in table and len(table) == 3
+    if text != "yesterday":  # as times: what parsing the text gives, without making it (None: no text)
+        moment = datetime.fromisoformat(text) if text else None
+        wanted = {3: moment, 9: moment} if text is not None else {}
+        assert table.moments([3, 9]) == wanted and table.moments([7]) == {7: datetime(2026, 1, 1, tzinfo=UTC)}
     table[3] = "2026-01-02T00:00:00Z"  # an update replaces any text kept as it was
     assert table[3] == "2026-01-02T00:00:00Z"
     table.clear()
