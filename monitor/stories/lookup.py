@@ -152,11 +152,13 @@ class FingerprintCache:
         self._written: OrderedDict[str | bytes, ArticleFingerprint] = OrderedDict()
 
     def written(self, fp: ArticleFingerprint) -> str | bytes:
-        """stored_fingerprint(fp), remembered: read back (the same bytes), it is not parsed again."""
+        """stored_fingerprint(fp), remembered: read back (the same text), it is not parsed again.
+        A BLOB is not remembered: it is compared as stored (Slots), never parsed."""
         text = stored_fingerprint(fp)
-        self._written[text] = fp
-        if len(self._written) > self.size // 2:
-            self._written.popitem(last=False)
+        if isinstance(text, str):
+            self._written[text] = fp
+            if len(self._written) > self.size // 2:
+                self._written.popitem(last=False)
         return text
 
     def _parse(self, text: str | bytes) -> ArticleFingerprint:
