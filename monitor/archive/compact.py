@@ -119,10 +119,14 @@ class IntMap:
         return self._values[i] if i >= 0 else default
 
     def __getitem__(self, key: int) -> int:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+        """get(key), inlined (a look-up per candidate of every report), or KeyError."""
+        if (value := self._recent.get(key)) is not None:
+            return value
+        keys = self._keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            return self._values[i]
+        raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, int) and self.get(key) is not None
