@@ -29,7 +29,7 @@ import random
 import statistics
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +39,10 @@ from stories_real import Doc, Scores, load, score  # noqa: E402 (a sibling scrip
 from monitor.stories import profile
 from monitor.types import StorySettings
 
+# (the report, its words, the open stories in the window, rarity, settings) → the story it joins
+Decider = [Doc, Mapping[str, float], Sequence[profile.Profile], profile.Rarity, profile.StorySettingsView]
+Choose = Callable[Decider, int | None]
+
 
 def run(
     docs: Sequence[Doc],
@@ -46,10 +50,14 @@ def run(
     settings: StorySettings,
     joins: Counter[str] | None = None,
     published: bool = False,
+    choose: Choose | None = None,
+    placed_in: Callable[[Doc, int], None] | None = None,
 ) -> Scores:
     """Place the corpus with the day's outlets in the shuffled order `order` (`published`: after
     the first day, by their earliest report of the day); count in `joins` ("right"/"wrong",
-    "right absent"/"wrong absent") if given."""
+    "right absent"/"wrong absent") if given. `choose`: the story a report joins, in place of
+    profile.place's (bench/stories_semantic.py tries other deciders); `placed_in(doc, story)`
+    is told where each report went."""
     shuffle = random.Random(order).shuffle
     days: dict[object, dict[str, list[Doc]]] = defaultdict(lambda: defaultdict(list))
     for doc in docs:
@@ -72,13 +80,16 @@ def run(
                 counts = profile.terms(doc.title, doc.summary)
                 rarity = profile.Rarity({t: df[t] for t in counts}, placed)
                 near = [p for p in stories.values() if p.last and abs(doc.published - p.last) <= window]
-                decision = profile.place(counts, doc.published, near, rarity, view)
-                if decision.story is None:
+                if choose is None:
+                    chosen = profile.place(counts, doc.published, near, rarity, view).story
+                else:
+                    chosen = choose(doc, counts, near, rarity, view)
+                if chosen is None:
                     story = len(stories) + 1
                     stories[story], first[story] = profile.Profile(story), doc.cluster
                     alerts[doc.id] += 1
                 else:
-                    story = decision.story
+                    story = chosen
                     if joins is not None:
                         verdict = "right" if first[story] == doc.cluster else "wrong"
                         vector = profile.vector(counts, rarity)
@@ -87,6 +98,8 @@ def run(
                         joins[f"{verdict} absent"] += strongest not in stories[story].counts
                 stories[story].add(counts, doc.published)
                 story_of[doc.id] = story
+                if placed_in is not None:
+                    placed_in(doc, story)
                 df.update(counts.keys())
                 placed += 1
     return score(docs, story_of, alerts)

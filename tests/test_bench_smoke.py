@@ -256,3 +256,47 @@ def test_stories_real_runs_deterministic_feed_orders(tmp_path) -> None:
     sequences = [placed(tmp_path / "a" / f"order-{n}") for n in range(3)]
     assert placed(again / "order-2") == sequences[2]
     assert len({tuple(s) for s in sequences}) > 1, sequences
+
+
+def test_stories_semantic_rules_and_the_offline_decider_hook(tmp_path, monkeypatch) -> None:
+    """bench/stories_semantic.py's rules (the README's figures) without the model it scores:
+    a veto refuses only the method's non-copy joins under its cosine, a rescue joins on its
+    own; the AUC is Mann-Whitney's; and stories_offline.run places with a decider it is given."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import stories_offline
+    import stories_semantic as sem
+    from stories_real import load
+
+    Row = sem.Row
+    joined, copy, missed = (
+        Row(True, True, False, 0.3, 0.4, 0.1),
+        Row(False, True, True, 2.0, 0.1, 0.0),
+        Row(True, False, False, 0.05, 0.95, 0.5),
+    )
+    rule = sem.Rule.parse("veto:0.45+rescue:0.9")
+    assert (rule.veto, rule.rest, rule.rescue, str(rule)) == (0.45, None, 0.9, "veto:0.45+rescue:0.90")
+    assert [rule.joins(r) for r in (joined, copy, missed)] == [False, True, True]
+    assert sem.Rule().joins(joined) and not sem.Rule().joins(missed) and str(sem.Rule()) == "the method"
+    assert not sem.Rule.parse("rest:0.2").joins(joined) and sem.Rule.parse("rest:0.05").joins(joined)
+    assert sem.Rule.parse("rest:0.2+below:0.3").joins(joined)  # a join of 0.3 is not a weak one
+    assert not sem.Rule.parse("rest:0.2+below:0.31").joins(joined)
+    assert sem.counts(rule, [joined, copy, missed]) == (1, 2, 2)  # (right, joined, same)
+    with pytest.raises(SystemExit, match="a rule is"):
+        sem.Rule.parse("cosine:0.5")
+    assert sem.auc([2.0, 3.0], [1.0]) == 1.0 and sem.auc([1.0], [1.0]) == 0.5 and sem.auc([], [1.0]) is None
+    assert sem.auc([0.0, 2.0], [1.0]) == 0.5
+
+    docs = load(_invented_corpus(tmp_path), None, None)
+    settings = stories_offline.StorySettings()
+    told: list[tuple[str, int]] = []
+    alone = stories_offline.run(
+        docs, 0, settings, None, True, lambda *_: None, lambda d, s: told.append((d.id, s))
+    )
+    assert alone.pair_r == 0.0 and alone.hidden == 0, alone  # every report its own story
+    assert sorted(d for d, _ in told) == sorted(d.id for d in docs) and len({s for _, s in told}) == len(docs)
+    method = stories_offline.run(docs, 0, settings, None, True)
+    place = stories_offline.profile.place
+    same = stories_offline.run(
+        docs, 0, settings, None, True, lambda d, c, n, r, v: place(c, d.published, n, r, v).story
+    )
+    assert same == method and method.pair_r > 0, method  # the default decider is profile.place's

@@ -203,7 +203,11 @@ def is_alone(data: str) -> bool:
 
 def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, str]:
     """The profile `data` (alone()'s) stands for, from its story's one article, and its text:
-    what parsing the text it replaced gives (its counts rounded as written, in the text's order)."""
+    what parsing the text it replaced gives (its counts rounded as written, in the text's order).
+    The digest in `data` names that text (a cache key, the same for the same profile); it is not
+    checked against what is made here. Articles are never rewritten, so the two differ only after
+    an upgrade that changed how words are made; the profile is then made the new way, as a report
+    placed now would be, which is what its comparisons with new reports need."""
     last, _, rest = data.partition(" =")
     _digest, marked, drops = rest.partition(":")
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None

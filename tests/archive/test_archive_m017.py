@@ -281,3 +281,25 @@ def test_a_story_of_one_report_is_made_again_from_its_article_the_same() -> None
                 index = _OneArticle(title, text)
                 fresh = ProfileCache().many({7: stored}, index)  # type: ignore[arg-type]
                 assert fresh[7] == again and index.told == [(7, stored, whole)]
+
+
+def test_a_story_of_one_report_whose_words_are_made_another_way_now_is_made_the_new_way() -> None:
+    """After an upgrade that changes how words are made, the digest no longer names what the
+    article gives: the profile is made from the article as a report placed now would be, and
+    that text is what the cache and the archive's memory answer for the stored form."""
+    (title, summary), (_, other) = events(random.Random(11), 2)[0][0], events(random.Random(12), 1)[0][0]
+    made = words.report(title, summary, frozenset())
+    story = profile.Profile(7)
+    story.add(made.counts, WHEN)
+    stored, whole = ProfileCache().stored(story, made)
+    now = words.report(title, other, frozenset())  # the words this article gives "now"
+    expected = profile.Profile(7)
+    expected.add(now.counts, WHEN)
+    again, again_text = rebuild(7, stored, title, other)
+    assert again_text == expected.to_text() != whole
+    assert again == profile.Profile.parse(7, again_text)
+    index = _OneArticle(title, other)
+    cache = ProfileCache()
+    assert cache.many({7: stored}, index)[7] == again  # type: ignore[arg-type]
+    assert index.told == [(7, stored, again_text)]
+    assert cache.get(7, stored) == again  # the stored form now stands for the new text
