@@ -11,7 +11,8 @@ For the articles of one feed update (a batch), in order:
     | profile.place                                      join the closest open story's profile, a
                                                          copy's story, or start a story
     The archive answers from memory (archive/storymemory.py), and the pipeline keeps the
-    fingerprints and profiles it parsed (stories.lookup caches): no SQL, no JSON per report.
+    profiles it parsed (stories.lookup caches); archived copy signatures are compared as stored
+    (lookup.Slots): no SQL, no JSON per report.
     then: a new story alerts as before; a report joining a story alerts for the rules no earlier
     report of the story matched. Joining an archived story is an event (StoryJoined, in `joins`):
     alerts.redraw draws that story's alerts again with "Also reported by" (rewritten while still

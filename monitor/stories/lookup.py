@@ -3,7 +3,8 @@
     StoryIndex.document_frequencies   how rare the report's terms are (stories.profile.Rarity)
     StoryIndex.selective     the report's index keys (stories.profile.keys) not common in its window
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
-    | FingerprintCache        their fingerprints, parsed (copies are found by their signatures)
+    | Slots                   their fingerprints compared as stored (copies are found by their
+                              signatures); FingerprintCache: those stored as JSON, parsed
     | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed; that of a
                               story of one report made again from its article (alone, rebuild:
                               StoryIndex.lone_reports), for the archive keeps only a digest of it
@@ -109,10 +110,14 @@ class Slots:
     def __init__(self, fp: ArticleFingerprint) -> None:
         packed = stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
         assert isinstance(packed, bytes)  # a signature alone is stored as a BLOB
-        self.slots = len(fp.signature)
+        # slots a BLOB keeps as they are (-1 for empty; fingerprint._signature's are even, below
+        # 0xFFFF): else no BLOB is compared here (-1 slots), and near_copy decides as before
+        fits = -1 <= min(fp.signature, default=0) and max(fp.signature, default=0) < 0xFFFF
+        slots = len(fp.signature)
+        self.slots = slots if fits else -1
         self.bits = int.from_bytes(packed[8:], "little")
-        self.low = int.from_bytes(b"\x01\x00" * self.slots, "little")  # the lowest bit of each slot
-        self.full = (1 << 16 * self.slots) - 1
+        self.low = int.from_bytes(b"\x01\x00" * slots, "little")  # the lowest bit of each slot
+        self.full = (1 << 16 * slots) - 1
         self.empty = -1 in fp.signature  # an empty slot (-1, stored 0xFFFF): rare
 
     def jaccard(self, data: str | bytes) -> float | None:

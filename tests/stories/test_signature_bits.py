@@ -99,3 +99,5 @@ def test_a_stored_signature_compared_as_an_integer_estimates_the_jaccard_near_co
     fp = copy_signature(*originals[0], T0)
     assert Slots(fp).jaccard(stored_fingerprint(fingerprint(*originals[0], T0))) is None  # JSON
     assert Slots(fp).jaccard(stored_fingerprint(ArticleFingerprint(T0, fp.signature[:8], ()))) is None
+    wide = ArticleFingerprint(T0, (0x1FFFE, *fp.signature[1:]), ())  # a slot no BLOB holds as it is
+    assert Slots(wide).jaccard(stored_fingerprint(fp)) is None
