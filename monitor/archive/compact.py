@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from itertools import islice
+from typing import Any, Protocol, TypeVar
 
 ID_BITS = 28  # article ids below 2**28 (268 million) fit a posting beside their time
 ID_MASK = (1 << ID_BITS) - 1
@@ -62,6 +63,32 @@ class Cache(Protocol[_Row]):
     def clear(self) -> None: ...
 
 
+def fill(
+    table: Cache[_Row], wanted: Sequence[int], read: Callable[[list[int]], dict[int, _Row]], limit: int
+) -> None:
+    """What a cache of storymemory lacks of `wanted`, read and kept (None: no row), making room
+    for it when full (forget_oldest)."""
+    missing = [i for i in wanted if i not in table]
+    if missing:
+        if len(table) + len(missing) > limit:
+            forget_oldest(table, len(table) + len(missing) - limit)
+            missing = [i for i in dict.fromkeys(wanted) if i not in table]
+        found = read(missing)
+        for i in missing:
+            table[i] = found.get(i)
+
+
+def forget_oldest(table: Cache[Any], at_least: int) -> None:
+    """Make room in a full cache of storymemory: a dict loses its oldest entries (in the order
+    they came: the newest are the likeliest candidates), a quarter of it or `at_least` if more,
+    a quarter at a time so that finding them costs little each; any other table is emptied."""
+    if not isinstance(table, dict):
+        table.clear()
+        return
+    for key in list(islice(table, max(at_least, len(table) // 4))):
+        del table[key]
+
+
 class IntMap:
     """int → int in sorted arrays. A write of a key above every other appends; a write of a key
     already present updates in place; any other waits in a dict, merged in when it grows."""
@@ -92,10 +119,14 @@ class IntMap:
         return self._values[i] if i >= 0 else default
 
     def __getitem__(self, key: int) -> int:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+        """get(key), inlined (a look-up per candidate of every report), or KeyError."""
+        if (value := self._recent.get(key)) is not None:
+            return value
+        keys = self._keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            return self._values[i]
+        raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, int) and self.get(key) is not None
@@ -190,6 +221,20 @@ class TimeTable:
                 self._odd[key] = value
         else:
             self._codes[key] = code
+
+    def moments(self, keys: Iterable[int]) -> dict[int, datetime | None]:
+        """Of `keys` (each held), those with a time or "": the time (what datetime.fromisoformat
+        makes of its text; None for ""), without making the text (issue 18: its strftime and the
+        parse after it were a tenth of looking up a report's candidates)."""
+        found: dict[int, datetime | None] = {}
+        for key in keys:
+            code = self._codes[key]
+            if code >= 0:
+                found[key] = _YEAR_ONE + timedelta(seconds=code >> 1)  # _text(code) is this time
+            elif code == NO_TIME:
+                text = self._odd.get(key, "")
+                found[key] = datetime.fromisoformat(text) if text else None
+        return found
 
     def update(self, pairs: Iterable[tuple[int, str | None]]) -> None:
         for key, value in pairs:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
-from monitor.archive import storymemory
+from monitor.archive import compact, storymemory
 from monitor.archive.sqltime import epoch_of, iso
 from monitor.archive.storymemory import StoryMemory
 
@@ -182,8 +182,10 @@ class StoryIndex:
     def made(self, story_id: int, stored: str, text: str) -> None:
         """The text a story's stored short form (storyrows.py) was made into: SQL keeps none."""
 
-    def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
-        return last_reports(self.conn, story_ids)
+    def last_reports(self, story_ids: Sequence[int]) -> dict[int, datetime | None]:
+        return {
+            s: datetime.fromisoformat(t) if t else None for s, t in last_reports(self.conn, story_ids).items()
+        }
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return document_frequencies(self.conn, lang, terms)
@@ -236,9 +238,11 @@ class MemoryIndex(StoryIndex):
         if self.memory.profiles.get(story_id) == stored:
             self.memory.profiles[story_id] = text
 
-    def last_reports(self, story_ids: Sequence[int]) -> dict[int, str]:
+    def last_reports(self, story_ids: Sequence[int]) -> dict[int, datetime | None]:
+        """As times, not their text made again to be parsed (compact.TimeTable.moments)."""
         read = partial(last_reports, self.conn)
-        return self.memory.cached(self.memory.lasts, story_ids, read, storymemory.MAX_LASTS)
+        compact.fill(self.memory.lasts, story_ids, read, storymemory.MAX_LASTS)
+        return self.memory.lasts.moments(story_ids)
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))

@@ -11,7 +11,8 @@ For the articles of one feed update (a batch), in order:
     | profile.place                                      join the closest open story's profile, a
                                                          copy's story, or start a story
     The archive answers from memory (archive/storymemory.py), and the pipeline keeps the
-    fingerprints and profiles it parsed (stories.lookup caches): no SQL, no JSON per report.
+    profiles it parsed (stories.lookup caches); archived copy signatures are compared as stored
+    (lookup.Slots): no SQL, no JSON per report.
     then: a new story alerts as before; a report joining a story alerts for the rules no earlier
     report of the story matched. Joining an archived story is an event (StoryJoined, in `joins`):
     alerts.redraw draws that story's alerts again with "Also reported by" (rewritten while still
@@ -35,7 +36,7 @@ from monitor.stories.fingerprint import (
     fingerprint,
     near_copy,
 )
-from monitor.stories.lookup import FingerprintCache, ProfileCache, StoryIndex
+from monitor.stories.lookup import FingerprintCache, ProfileCache, Slots, StoryIndex
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
@@ -196,8 +197,7 @@ class Grouper:
         closed = self._closed({story for story, _ in found}, fp.published, index)
         copies: dict[int, float] = {}
         near = [(story, article) for story, article in found if story not in closed]
-        for story, other in self.fingerprints.candidates(near, index.fingerprints):
-            self._copy(copies, story, fp, other)
+        self._copies(copies, fp, near, index)
         batch = self._batch_candidates(keys)
         for story, other in batch:
             self._copy(copies, story, fp, other)
@@ -228,9 +228,30 @@ class Grouper:
         lasts = index.last_reports(asked)
         closed = {s for s in asked if s not in lasts}
         for story, last in lasts.items():  # profile.is_open, without making each story's profile
-            if last and abs((published - datetime.fromisoformat(last)).total_seconds()) > quiet:
+            if last is not None and abs((published - last).total_seconds()) > quiet:
                 closed.add(story)
         return closed
+
+    def _copies(
+        self, copies: dict[int, float], fp: ArticleFingerprint, near: list[tuple[int, int]], index: StoryIndex
+    ) -> None:
+        """_copy of each (story, article) in `near`: compared as stored (lookup.Slots), not parsed;
+        only a fingerprint that is not a BLOB of the report's slots (JSON) is parsed."""
+        if not near:
+            return
+        stored = index.fingerprints([article for _, article in near])
+        slots, threshold, other = Slots(fp), self.settings.near_duplicate, []
+        for story, article in near:
+            if (data := stored.get(article)) is None:
+                continue
+            if (similarity := slots.jaccard(data)) is None:
+                other.append((story, article))
+            elif similarity >= threshold and similarity > copies.get(story, 0.0):
+                copies[story] = similarity
+        for story, parsed in self.fingerprints.candidates(
+            other, lambda missing: {a: stored[a] for a in missing}
+        ):
+            self._copy(copies, story, fp, parsed)
 
     def _copy(
         self, copies: dict[int, float], story: int, fp: ArticleFingerprint, other: ArticleFingerprint
@@ -272,7 +293,9 @@ class Grouper:
         joined = self._joined.setdefault(story_id, [])
         joined.append(report)
         self.joins.append(StoryJoined(story_id, tuple(joined)))
-        if story_id not in self._rules:  # its archived alerts, read once a batch (none come meanwhile)
+        # its archived alerts, read once a batch (none come meanwhile), and only for a report
+        # that matched a rule: what it alerts for is the rules none of them did (_new_rules)
+        if matches and story_id not in self._rules:
             alerted = self._rules[story_id] = set()
             for _alert_id, _chat_id, _article_id, rule_ids in self.archive.story_alerts(story_id):
                 alerted.update(rule_ids)
@@ -286,6 +309,8 @@ class Grouper:
     ) -> list[AlertIntent]:
         """The report's own alert for the rules that no earlier report of its story alerted for:
         a story holds back only what its alert already said."""
+        if not matches:
+            return []
         alerted = self._rules.setdefault(story, set())
         fresh = [m for m in matches if m.rule_id not in alerted]
         alerted.update(m.rule_id for m in fresh)

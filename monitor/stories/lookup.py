@@ -3,7 +3,8 @@
     StoryIndex.document_frequencies   how rare the report's terms are (stories.profile.Rarity)
     StoryIndex.selective     the report's index keys (stories.profile.keys) not common in its window
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
-    | FingerprintCache        their fingerprints, parsed (copies are found by their signatures)
+    | Slots                   their fingerprints compared as stored (copies are found by their
+                              signatures); FingerprintCache: those stored as JSON, parsed
     | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed; that of a
                               story of one report made again from its article (alone, rebuild:
                               StoryIndex.lone_reports), for the archive keeps only a digest of it
@@ -58,8 +59,8 @@ class StoryIndex(Protocol):
         (rebuild): the archive may answer it instead, to be parsed, not made again."""
         ...
 
-    def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, str]:
-        """Story id → when its last report was published, ISO (its profile's: "" when it has
+    def last_reports(self, story_ids: Sequence[int]) -> Mapping[int, datetime | None]:
+        """Story id → when its last report was published (its profile's: None when it has
         none); stories without a profile left out. Cheaper than their profiles."""
         ...
 
@@ -97,22 +98,77 @@ def parse_fingerprint(data: str | bytes) -> ArticleFingerprint:
     return ArticleFingerprint(EPOCH + micros * _MICROSECOND, values, ())
 
 
+class Slots:
+    """A report's copy signature as one integer, to find copies among archived fingerprints as
+    stored (stored_fingerprint's BLOBs) without parsing them: the estimated Jaccard (near_copy)
+    of two signatures is how many 16-bit slots are equal, a few big-integer operations on the
+    two BLOBs' slots (XOR, then each slot's bits folded into its lowest), each slot not made a
+    Python int. The same counts as fingerprint._jaccard, so the same float (issue 18)."""
+
+    __slots__ = ("bits", "slots", "low", "full", "empty")
+
+    def __init__(self, fp: ArticleFingerprint) -> None:
+        packed = stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
+        assert isinstance(packed, bytes)  # a signature alone is stored as a BLOB
+        # slots a BLOB keeps as they are (-1 for empty; fingerprint._signature's are even, below
+        # 0xFFFF): else no BLOB is compared here (-1 slots), and near_copy decides as before
+        fits = -1 <= min(fp.signature, default=0) and max(fp.signature, default=0) < 0xFFFF
+        slots = len(fp.signature)
+        self.slots = slots if fits else -1
+        self.bits = int.from_bytes(packed[8:], "little")
+        self.low = int.from_bytes(b"\x01\x00" * slots, "little")  # the lowest bit of each slot
+        self.full = (1 << 16 * slots) - 1
+        self.empty = -1 in fp.signature  # an empty slot (-1, stored 0xFFFF): rare
+
+    def jaccard(self, data: str | bytes) -> float | None:
+        """near_copy of this report and the stored fingerprint `data`; None when `data` is not a
+        BLOB of as many slots (JSON, or another length: parse it and ask near_copy)."""
+        if isinstance(data, str) or len(data) != 8 + 2 * self.slots:
+            return None
+        other = int.from_bytes(data[8:], "little")
+        match = both = self.slots
+        match -= _nonzero(self.bits ^ other, self.low)
+        if self.empty:  # slots neither text filled count for neither (fingerprint._jaccard)
+            empty = self.slots - _nonzero((self.bits & other) ^ self.full, self.low)
+            match, both = match - empty, both - empty
+        return match / both if both else 0.0
+
+
+def _nonzero(x: int, low: int) -> int:
+    """How many 16-bit slots of `x` are not 0: each slot's 16 bits ORed into its lowest bit."""
+    x |= x >> 1
+    x |= x >> 2
+    x |= x >> 4
+    x |= x >> 8
+    return (x & low).bit_count()
+
+
 class FingerprintCache:
     """Archived fingerprints, parsed: an article is a candidate for many later ones, and
     reading its JSON again each time cost more than comparing. Bounded; oldest out first."""
 
     # 1,024 (2,048 before): half the entries took a 300-feed cold pass's peak 120 -> 106 MB with
     # the caches below halved too, for 1.03x the CPU (bench/ab.py, issue 18)
-    def __init__(self, size: int = 1024) -> None:  # about 2.4 KB each, parsed
+    def __init__(self, size: int = 1024) -> None:  # about 6 KB each, parsed
         self.size = size
         self._parsed: OrderedDict[int, ArticleFingerprint] = OrderedDict()
+        # The fingerprints this process wrote (JSON → itself): a report is most often a
+        # candidate soon after it was archived, and its JSON needs no parse then.
+        self._written: OrderedDict[str | bytes, ArticleFingerprint] = OrderedDict()
 
     def written(self, fp: ArticleFingerprint) -> str | bytes:
-        """stored_fingerprint(fp). Not remembered (issue 18's fourth round): past an archive's
-        first reports a stored fingerprint is a signature's BLOB, parsed again in 3.4 µs, and the
-        512 this process wrote, kept parsed, were 1.2 MB of the service's peak for 0.2% of a cold
-        pass's CPU."""
-        return stored_fingerprint(fp)
+        """stored_fingerprint(fp), remembered: read back (the same text), it is not parsed again.
+        A BLOB is not remembered: it is compared as stored (Slots), never parsed."""
+        text = stored_fingerprint(fp)
+        if isinstance(text, str):
+            self._written[text] = fp
+            if len(self._written) > self.size // 2:
+                self._written.popitem(last=False)
+        return text
+
+    def _parse(self, text: str | bytes) -> ArticleFingerprint:
+        fp = self._written.get(text)  # stored_fingerprint and parse_fingerprint are exact inverses
+        return fp if fp is not None else parse_fingerprint(text)
 
     def candidates(
         self, found: Sequence[tuple[int, int]], read: Callable[[list[int]], Mapping[int, str | bytes]]
@@ -122,7 +178,7 @@ class FingerprintCache:
         parsed = self._parsed
         missing = [article for _, article in found if article not in parsed]
         if missing:
-            parsed.update((a, parse_fingerprint(data)) for a, data in read(missing).items())
+            parsed.update((a, self._parse(data)) for a, data in read(missing).items())
         out = []
         for story, article in found:
             fp = parsed.get(article)

@@ -56,7 +56,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from itertools import repeat
+from itertools import chain, repeat, starmap
 from operator import mul
 
 import snowballstemmer
@@ -286,13 +286,17 @@ class Profile:
         last, first, reports = lines[0].split(" ")
         counts: dict[str, float] = {}
         shared: dict[str, int] = {}
+        several = int(reports) > 1  # a term of one report then counts ALONE (agreement)
+        parts: list[tuple[float, int]] = []  # per line: a term's part of squares(), how many terms
         for line in lines[1:]:
             value, *words = line.split(" ")
             c, n = value.split("/")
-            counts.update(dict.fromkeys(words, float(c)))
+            count = float(c)
+            counts.update(dict.fromkeys(words, count))
             if n != "1":
                 shared.update(dict.fromkeys(words, int(n)))
-        return cls(
+            parts.append((pow(count * ALONE if several and int(n) <= 1 else count, 2), len(words)))
+        profile = cls(
             story=story,
             counts=counts,
             reported=shared,
@@ -300,6 +304,11 @@ class Profile:
             last=None if last == "-" else datetime.fromisoformat(last),
             reports=int(reports),
         )
+        # squares(), the same sum of the same values in its terms' order, from a power per line
+        # instead of a multiplication and a power per term (each term once, as to_text writes)
+        if sum(n for _, n in parts) == len(counts):
+            profile._squares = sum(chain.from_iterable(starmap(repeat, parts)))
+        return profile
 
     @classmethod
     def from_json(cls, story: int, text: str) -> Profile:

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.archive.compact import ID_MASK, IntMap, TimeTable, iso_of, pack, packable, time_key
+from monitor.archive.compact import (
+    ID_MASK,
+    IntMap,
+    TimeTable,
+    forget_oldest,
+    iso_of,
+    pack,
+    packable,
+    time_key,
+)
 from monitor.archive.sqltime import iso
 
 
@@ -72,7 +81,23 @@ def test_a_time_table_gives_back_the_text_it_was_given(text: str | None):
     table[9] = text
     assert table[3] == text and table[9] == text and table[7] == "2026-01-01T00:00:00Z"
     assert 3 in table and 4 not in table and len(table) == 3
+    if text != "yesterday":  # as times: what parsing the text gives, without making it (None: no text)
+        moment = datetime.fromisoformat(text) if text else None
+        wanted = {3: moment, 9: moment} if text is not None else {}
+        assert table.moments([3, 9]) == wanted and table.moments([7]) == {7: datetime(2026, 1, 1, tzinfo=UTC)}
     table[3] = "2026-01-02T00:00:00Z"  # an update replaces any text kept as it was
     assert table[3] == "2026-01-02T00:00:00Z"
     table.clear()
+    assert len(table) == 0
+
+
+def test_a_full_cache_loses_its_oldest_entries_a_quarter_at_a_time():
+    cache = {i: str(i) for i in range(100)}
+    forget_oldest(cache, 1)
+    assert list(cache) == list(range(25, 100))  # a quarter, the first written
+    forget_oldest(cache, 50)
+    assert list(cache) == list(range(75, 100))  # more when more room is needed
+    table = TimeTable()
+    table[1] = "2026-01-01T00:00:00Z"
+    forget_oldest(table, 1)  # no order to keep: emptied
     assert len(table) == 0

@@ -49,6 +49,18 @@ def test_a_profile_as_text_reads_back_as_its_json_does() -> None:
     assert Profile.parse(5, empty.to_text()) == empty and storyrows.profile_last(empty.to_text()) is None
 
 
+def test_a_parsed_profile_has_the_squares_its_terms_sum_to() -> None:
+    """Profile.parse sums squares() from a power per line of the text: the same float as summing
+    the terms it read, in a story of several reports (a term of one of them counts ALONE) or one."""
+    for story in (_story(4, (*DAM, 0), (*BRIDGE, 5)), _story(7, (*DAM, 0)), Profile(8)):
+        parsed = Profile.parse(story.story, story.to_text())
+        again = Profile(
+            parsed.story, parsed.counts, parsed.reported, parsed.first, parsed.last, parsed.reports
+        )
+        assert parsed._squares is not None and again._squares is None
+        assert parsed.squares() == again.squares()
+
+
 def test_a_profile_this_process_wrote_is_the_one_its_text_gives() -> None:
     story = _story(6, (*DAM, 0), (*BRIDGE, 2))
     cache = ProfileCache()

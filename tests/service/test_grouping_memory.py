@@ -86,7 +86,7 @@ class Compared(StoryIndex):
     def made(self, story_id: int, stored: str, text: str) -> None:
         self.memory.made(story_id, stored, text)  # the memory's answer changes; SQL keeps no text
 
-    def last_reports(self, story_ids: Sequence[int]) -> Any:
+    def last_reports(self, story_ids: Sequence[int]) -> Any:  # times: equal when their texts say one
         return self._both("last_reports", story_ids)
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> Any:

@@ -18,7 +18,8 @@ from itertools import combinations
 from pathlib import Path
 
 from monitor.stories.evidence import folded_words
-from monitor.stories.fingerprint import ArticleFingerprint, copy_signature, near_copy
+from monitor.stories.fingerprint import ArticleFingerprint, copy_signature, fingerprint, near_copy
+from monitor.stories.lookup import Slots, stored_fingerprint
 from monitor.types import StorySettings
 
 EVAL = Path(__file__).resolve().parent.parent / "data" / "stories_eval"
@@ -77,3 +78,26 @@ def test_16_bit_slots_estimate_the_same_jaccard_as_32_bit_ones() -> None:
         copies += wide >= THRESHOLD
     assert copies >= 100  # the edited copies: both sides of the threshold are tried
     assert differ <= len(pairs) // 200, (differ, len(pairs))  # rare: about 1 pair in 500 expected
+
+
+def test_a_stored_signature_compared_as_an_integer_estimates_the_jaccard_near_copy_does() -> None:
+    """lookup.Slots (grouping compares archived fingerprints as stored, not parsed) gives the same
+    float as near_copy, copies, near-copies, other reports and short texts with empty slots alike;
+    a fingerprint it cannot compare (JSON, another number of slots) it leaves to near_copy."""
+    rng = random.Random(17)
+    originals = texts()
+    short = [(title, "") for title, _ in originals[:40]]  # a headline alone: empty slots
+    pairs = [(a, edited(rng, *a, rng.randint(0, 12))) for a in originals]
+    pairs += list(combinations(originals[:60], 2)) + list(combinations(short, 2))
+    pairs += [(a, b) for a in short[:20] for b in originals[:20]]
+    empty = 0
+    for a, b in pairs:
+        fa, fb = copy_signature(*a, T0), copy_signature(*b, T0)
+        empty += -1 in fa.signature and -1 in fb.signature
+        assert Slots(fa).jaccard(stored_fingerprint(fb)) == near_copy(fa, fb), (a[0], b[0])
+    assert empty > 100  # both sides with empty slots: the case that subtracts them
+    fp = copy_signature(*originals[0], T0)
+    assert Slots(fp).jaccard(stored_fingerprint(fingerprint(*originals[0], T0))) is None  # JSON
+    assert Slots(fp).jaccard(stored_fingerprint(ArticleFingerprint(T0, fp.signature[:8], ()))) is None
+    wide = ArticleFingerprint(T0, (0x1FFFE, *fp.signature[1:]), ())  # a slot no BLOB holds as it is
+    assert Slots(wide).jaccard(stored_fingerprint(fp)) is None
