@@ -69,6 +69,9 @@ def serve_from_command_line() -> None:
 
     A parser process opens no connection: `ssl` is refused before anything is imported, so that
     feedparser's import of urllib.request (through xml.sax.saxutils) leaves OpenSSL out (1.5 MB
-    of a worker's memory; urllib and http.client go on without it)."""
+    of a worker's memory; urllib and http.client go on without it). So is `_hashlib`, OpenSSL's
+    hashes: hashlib and hmac fall back to CPython's own (BLAKE2, the one monitor uses, is always
+    CPython's), and libcrypto is not loaded (3.3 MB of a worker's memory, issue 18)."""
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
+    sys.modules.setdefault("_hashlib", None)  # type: ignore[arg-type]
     _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

@@ -223,7 +223,7 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
     for term, c in rounded.items():
         lines.setdefault(c, []).append(term)
     counts = {term: c for c, line in lines.items() for term in line}
-    return Profile(story, counts, dict.fromkeys(counts, 1), made.first, made.last, 1), text
+    return Profile(story, counts, {}, made.first, made.last, 1), text
 
 
 # alone()'s forms kept with their text, per parsed profile kept: a story's text found again costs
@@ -258,7 +258,10 @@ class ProfileCache:
         self._written[text] = Profile(
             profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
         )
-        if len(self._written) > self.size:
+        # Half as many as parsed: of a 300-feed cold pass's 11,500 found
+        # again, a third were written more than 256 profiles before, 0.2% of its CPU to parse
+        # again; 256 kept fewer are some 1.7 MB of the service's peak (issue 18)
+        if len(self._written) > self.size // 2:
             self._written.popitem(last=False)
         if lone is None:
             return text, text

@@ -112,9 +112,12 @@ def _word(raw: str) -> str | None:
 
 
 # A word as written → _word(it): news repeats its words, and a look-up costs less than folding
-# and stemming again. The only cache of words: bounded (about 100 bytes a word, 7 MB at most).
+# and stemming again. The only cache of words: bounded (about 100 bytes a word, 2 MB at most).
+# The first words seen stay, and the commonest come first: 16,384 of them (65,536 before issue
+# 18's fourth round) took a parser worker's peak over 1,000 feeds 44.9 -> 42.0 MB at the same
+# 0.77 ms per article (bench/worker_memory.py).
 _WORDS: dict[str, str | None] = {}
-WORDS_KEPT = 1 << 16
+WORDS_KEPT = 1 << 14
 
 
 def terms(title: str, summary: str) -> Terms:
@@ -191,7 +194,9 @@ class Profile:
 
     story: int  # story id (< 0: started in this batch)
     counts: dict[str, float] = field(default_factory=dict)  # term → sum of log-scaled counts
-    reported: dict[str, int] = field(default_factory=dict)  # term → how many reports have it
+    # term → how many reports have it, only where more than one: a term of `counts` not here is
+    # one report's (most terms of most stories: a third of a parsed profile's memory, issue 18)
+    reported: dict[str, int] = field(default_factory=dict)
     first: datetime | None = None
     last: datetime | None = None
     reports: int = 0
@@ -207,15 +212,19 @@ class Profile:
         self._squares = None
         if not self.counts:  # a new story: its report's terms as they are (0.0 + c is c)
             self.counts = dict(scaled)
-            self.reported = dict.fromkeys(scaled, 1)
+            self.reported = {}
         else:
             counts, reported = self.counts, self.reported
             for term, c in scaled.items():
-                counts[term] = counts.get(term, 0.0) + c
-                reported[term] = reported.get(term, 0) + 1
+                if term in counts:
+                    counts[term] += c
+                    reported[term] = reported.get(term, 1) + 1
+                else:
+                    counts[term] = c
         if len(self.counts) > PROFILE_TERMS * 2:  # ties by term: the same terms kept in any order
             self.counts = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS])
-            self.reported = {t: self.reported.get(t, 1) for t in self.counts}
+            reported = self.reported
+            self.reported = {t: n for t in self.counts if (n := reported.get(t))}
         self.first = published if self.first is None else min(self.first, published)
         self.last = published if self.last is None else max(self.last, published)
         self.reports += 1
@@ -237,7 +246,7 @@ class Profile:
     def to_json(self) -> str:
         data = {
             "c": {t: round(c, 3) for t, c in self.counts.items()},
-            "d": {t: n for t, n in self.reported.items() if n > 1},
+            "d": {t: n for t in self.counts if (n := self.reported.get(t, 1)) > 1},
             "f": self.first.isoformat() if self.first else None,
             "l": self.last.isoformat() if self.last else None,
             "n": self.reports,
@@ -287,12 +296,10 @@ class Profile:
             if n != "1":
                 shared.update(dict.fromkeys(words, int(n)))
             parts.append((pow(count * ALONE if several and int(n) <= 1 else count, 2), len(words)))
-        reported = dict.fromkeys(counts, 1)  # in counts' order; the terms of several reports then
-        reported.update(shared)
         profile = cls(
             story=story,
             counts=counts,
-            reported=reported,
+            reported=shared,
             first=None if first == "-" else datetime.fromisoformat(first),
             last=None if last == "-" else datetime.fromisoformat(last),
             reports=int(reports),
@@ -309,7 +316,7 @@ class Profile:
         return cls(
             story=story,
             counts={t: float(c) for t, c in data["c"].items()},
-            reported={t: int(data.get("d", {}).get(t, 1)) for t in data["c"]},
+            reported={t: n for t, d in data.get("d", {}).items() if t in data["c"] and (n := int(d)) > 1},
             first=datetime.fromisoformat(data["f"]) if data.get("f") else None,
             last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
             reports=int(data.get("n", 0)),

@@ -229,6 +229,19 @@ def test_a_bridging_report_lends_its_second_event_little() -> None:
     assert story_bridge and profile.place(pact, T0 + timedelta(hours=3), [alone], RARE, SETTINGS).story == 2
 
 
+def test_a_profile_counts_reports_only_for_terms_of_more_than_one() -> None:
+    """`reported` holds a term only when more than one report has it (issue 18: most terms of
+    most stories are one report's); agreement, the text and the JSON read it as before."""
+    one = _story(5, (*DAM, 0))
+    assert one.reported == {} and one.agreement("dam") == 1.0
+    two = _story(6, (*DAM, 0), ("Kelmira dam", "Zorvath.", 2))
+    assert two.reported == {"kelmira": 2, "dam": 2, "zorvath": 2}
+    assert two.agreement("dam") == 1.0 and two.agreement("rain") == profile.ALONE
+    for again in (Profile.parse(6, two.to_text()), Profile.from_json(6, two.to_json())):
+        assert again.reported == two.reported  # the counts as written: rounded to 3 decimals
+        assert again.squares() == pytest.approx(two.squares(), rel=1e-3)
+
+
 def test_a_profile_survives_json() -> None:
     story = _story(3, (*DAM, 0), ("Kelmira dam", "Zorvath.", 2))
     again = Profile.from_json(3, story.to_json())
