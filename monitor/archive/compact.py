@@ -230,7 +230,7 @@ class TimeTable:
         for key in keys:
             code = self._codes[key]
             if code >= 0:
-                found[key] = _YEAR_ONE + timedelta(seconds=code >> 1)  # _text(code) is this time
+                found[key] = _moment(code)
             elif code == NO_TIME:
                 text = self._odd.get(key, "")
                 found[key] = datetime.fromisoformat(text) if text else None
@@ -257,4 +257,9 @@ def _code(text: str) -> int | None:
 
 
 def _text(code: int) -> str:
-    return (_YEAR_ONE + timedelta(seconds=code >> 1)).strftime(_FORMATS[code & 1])
+    return _moment(code).strftime(_FORMATS[code & 1])
+
+
+def _moment(code: int) -> datetime:
+    """The time a code (_code's) stands for: what datetime.fromisoformat makes of _text(code)."""
+    return _YEAR_ONE + timedelta(seconds=code >> 1)
