@@ -28,7 +28,7 @@ import statistics
 import sys
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,13 +108,16 @@ class Quality:
         return [o for o in self.outcomes if o.pair.same and not o.shares_key]
 
 
-def load_pairs(folder: Path = PAIRS, settings: StorySettings | None = None) -> list[Pair]:
-    """Every [[pair]] in folder/*.toml, in file-name order, fingerprinted and read into words."""
-    pairs = []
+def pair_tables(folder: Path) -> Iterator[tuple[str, dict]]:
+    """(source "FILE#N", table) of every [[pair]] in folder/*.toml, in file-name order."""
     for path in sorted(folder.glob("*.toml")):
         for number, table in enumerate(tomllib.loads(path.read_text(encoding="utf-8")).get("pair", []), 1):
-            pairs.append(_pair(table, f"{path.name}#{number}", settings))
-    return pairs
+            yield f"{path.name}#{number}", table
+
+
+def load_pairs(folder: Path = PAIRS, settings: StorySettings | None = None) -> list[Pair]:
+    """Every [[pair]] in folder/*.toml, in file-name order, fingerprinted and read into words."""
+    return [_pair(table, source, settings) for source, table in pair_tables(folder)]
 
 
 def _pair(table: dict, source: str, settings: StorySettings | None) -> Pair:

@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stories_offline  # noqa: E402
-from stories_quality import HOLDOUT, PAIRS, Pair, load_pairs, load_reports, rarity_of, verdict  # noqa: E402
+from stories_quality import HOLDOUT, PAIRS, Pair, load_pairs, load_reports, pair_tables, rarity_of, verdict  # noqa: E402
 from stories_real import Doc, load  # noqa: E402 (sibling scripts)
 
 from monitor.stories import profile
@@ -140,14 +140,12 @@ def pair_rows(wl: Any, blind: Path | None = None) -> dict[str, list[Row]]:
 
 
 def _texts(folders: Iterable[Path]) -> dict[str, tuple[str, str]]:
-    import tomllib
-
-    found = {}
-    for folder in folders:
-        for path in sorted(folder.glob("*.toml")):
-            for n, t in enumerate(tomllib.loads(path.read_text(encoding="utf-8")).get("pair", []), 1):
-                found[f"{path.name}#{n}"] = (text(t["a_title"], t["a_body"]), text(t["b_title"], t["b_body"]))
-    return found
+    """Source ("FILE#N", as load_pairs names it) → what is embedded of its two reports."""
+    return {
+        source: (text(t["a_title"], t["a_body"]), text(t["b_title"], t["b_body"]))
+        for folder in folders
+        for source, t in pair_tables(folder)
+    }
 
 
 def text(title: str, summary: str) -> str:
