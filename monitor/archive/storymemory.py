@@ -334,30 +334,38 @@ class StoryMemory:
 
     def _load_postings(self, conn: sqlite3.Connection) -> None:
         """story_keys since the horizon, key by key in the table's own order (no sort), each key's
-        postings straight into one array."""
+        postings straight into one array. The articles' stories and times are read first, in the
+        same order, and their dicts freed before any posting is made: built beside the postings,
+        their 50,000 articles' small objects were left scattered between the keys and arrays
+        that stay, and the allocators could give back little of them (issue 18)."""
         self.postings, self._packed = {}, True
+        since = [epoch(self.horizon) if self.horizon else -(2**62)]
+        order = " from story_keys where published >= ? order by key, published, article_id"
         stories: dict[int, int] = {}
         times: dict[int, int] = {}
-        rows = conn.execute(
-            "select key, article_id, story_id, published from story_keys where published >= ?"
-            " order by key, published, article_id",  # published: seconds since 1970 (m016)
-            [epoch(self.horizon) if self.horizon else -(2**62)],
-        )
-        current, postings = None, array("Q")
-        for key, article, story, published in rows:
-            time = published + _UNIX  # compact.time_key's seconds since year 1
-            if not packable(time, article):
+        for article, story, published in conn.execute(
+            "select article_id, story_id, published" + order, since
+        ):
+            time = published + _UNIX  # compact.time_key's seconds since year 1; published: since 1970 (m016)
+            if packable(time, article):
+                times.setdefault(article, time)
+                stories[article] = story
+            else:
                 self._packed = False
+        self.story_of, self._published = IntMap(stories), IntMap(times)
+        del stories, times
+        first = self._published.__getitem__
+        current, postings = None, array("Q")
+        for key, article, published in conn.execute("select key, article_id, published" + order, since):
+            if not packable(published + _UNIX, article):
                 continue
             if key != current:
                 current, postings = key, array("Q")
                 self.postings[key] = postings
-            postings.append(pack(times.setdefault(article, time), article))
-            stories[article] = story
+            postings.append(pack(first(article), article))
         for postings in self.postings.values():  # in order already, unless a time is written oddly
             if any(a > b for a, b in zip(postings, postings[1:], strict=False)):
                 postings[:] = array("Q", sorted(postings))
-        self.story_of, self._published = IntMap(stories), IntMap(times)
 
     def _set_horizon(self, horizon: str) -> None:
         self.horizon = max(self.horizon, horizon)
@@ -368,8 +376,7 @@ class StoryMemory:
         over MAX_ARTICLES."""
         horizon = _shift(self._newest, -KEEP)
         if len(self.story_of) > MAX_ARTICLES:
-            times = sorted(self._published.values())
-            horizon = max(horizon, iso_of(times[len(times) - MAX_ARTICLES * 3 // 4]))
+            horizon = max(horizon, iso_of(self._published.rank(len(self._published) - MAX_ARTICLES * 3 // 4)))
         self._set_horizon(horizon)
         since = time_key(self.horizon)
         cut_at = pack(since, 0)
@@ -380,9 +387,7 @@ class StoryMemory:
                 del self.postings[key]
             elif cut:
                 del postings[:cut]
-        kept = {a for a, time in self._published.items() if time >= since}
-        self._published.keep(kept)
-        self.story_of.keep(kept)
+        self.story_of.keep_keys(self._published.keep_from(since))
 
     def _confirm(self) -> None:
         """The articles written since the last look-up are committed; else start again."""

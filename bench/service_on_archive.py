@@ -1,0 +1,82 @@
+"""`monitor run`'s memory on an archive already holding a cold pass, as the default suite runs it.
+
+    python bench/service_on_archive.py --template DB [--feeds 1000] [--items 50] [--passes 3]
+
+In the default `bench/suite.py` the memory case's service starts on the archive its in-process
+passes left (about 50,500 articles of the farm's feeds 0 .. F-1) and polls feeds F .. 2F-1, new
+to it; `--only memory` starts it on an empty archive. This runs that situation alone, without
+the suite's baselines: the first run makes TEMPLATE (one in-process cold pass over feeds
+0 .. F-1, monitor_cases.monitor_pass, as the suite's cold case), every run then starts
+`monitor run` (service_session.run_session: Telegram on the fake Bot API, its latency samples,
+a changed pass) on a copy of it over feeds F .. 2F-1 and prints the peak RSS of each process
+(VmHWM). Run it from two trees with one TEMPLATE (A B A B) to compare their memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+from farm import FarmProcess  # noqa: E402 (sibling scripts)
+from monitor_cases import archive_size, monitor_pass, write_config  # noqa: E402
+from service_session import run_session  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="monitor run's memory on an archive of a cold pass.")
+    p.add_argument("--template", type=Path, required=True, help="the archive to start from (made if absent)")
+    p.add_argument("--feeds", type=int, default=1000, help="feeds of the template, and of the service")
+    p.add_argument("--items", type=int, default=50)
+    p.add_argument("--passes", type=int, default=3, help="the service's passes: cold, warm..., changed")
+    p.add_argument("--samples", type=int, default=24, help="latency samples (as the suite)")
+    args = p.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="service-on-archive-"))
+    try:
+        # The template's feeds answer again (on its port): the service polls them too, as in the suite.
+        port = _port(args.template) if args.template.exists() else 0
+        with FarmProcess(feeds=2 * args.feeds, items=args.items, delay=0.1, hosts=50, port=port) as farm:
+            if not args.template.exists():
+                urls = [farm.url(i) for i in range(args.feeds)]
+                made = folder / "template.db"
+                figures = monitor_pass(write_config(folder / "template.toml", made, urls))
+                print(f"template: {figures.new_articles} articles in {figures.seconds:.0f}s", flush=True)
+                shutil.copyfile(made, args.template)
+            db = folder / "monitor.db"
+            shutil.copyfile(args.template, db)
+            print(f"monitor run from {ROOT}: on an archive of {archive_size(db)} articles", flush=True)
+            service = folder / "service"
+            service.mkdir()
+            feeds = range(args.feeds, 2 * args.feeds)
+            s = run_session(farm, service, feeds, db, 60.0, args.samples, 60.0, args.passes, progress=print)
+        lat = s.latencies
+        peaks = " + ".join(f"{kb / 1024:.0f}" for kb in s.process_peaks_kb)
+        print(
+            f"peak RSS {s.peak_kb / 1024:.0f} MB ({peaks}), {s.start_kb / 1024:.0f} MB at start; "
+            f"{len(lat)}/{len(s.samples)} samples"
+            + (f", median {statistics.median(lat):.1f}s, max {lat[-1]:.1f}s" if lat else "")
+            + (f"; errors: {s.errors[:2]}" if s.errors else "")
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+def _port(db: Path) -> int:
+    """The farm port the template's feeds were served on."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        url = conn.execute("select url from feeds limit 1").fetchone()[0]
+    return int(urlsplit(url).port or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
