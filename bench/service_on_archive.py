@@ -21,6 +21,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="service-on-archive-"))
     try:
-        # The template's feeds answer again (on its port): the service polls them too, as in the suite.
-        port = _port(args.template) if args.template.exists() else 0
-        with FarmProcess(feeds=2 * args.feeds, items=args.items, delay=0.1, hosts=50, port=port) as farm:
+        # The template's farm again (its build time: the same bodies, ETags and times), so that
+        # its feeds answer the service 304s, as the suite's farm answers the feeds of its passes.
+        now = _built(args.template) if args.template.exists() else None
+        with FarmProcess(feeds=2 * args.feeds, items=args.items, delay=0.1, hosts=50, now=now) as farm:
             if not args.template.exists():
                 urls = [farm.url(i) for i in range(args.feeds)]
                 made = folder / "template.db"
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copyfile(made, args.template)
             db = folder / "monitor.db"
             shutil.copyfile(args.template, db)
+            _moved(db, farm.port)
             print(f"monitor run from {ROOT}: on an archive of {archive_size(db)} articles", flush=True)
             service = folder / "service"
             service.mkdir()
@@ -71,11 +74,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _port(db: Path) -> int:
-    """The farm port the template's feeds were served on."""
+def _built(db: Path) -> str:
+    """The build time of the farm a template was made from: an hour after its newest item."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        newest = conn.execute("select max(published) from articles").fetchone()[0]
+    return (datetime.fromisoformat(newest) + timedelta(hours=1)).isoformat()
+
+
+def _moved(db: Path, port: int) -> None:
+    """The template's feeds on this farm's port: the service polls them too (mostly 304s), as
+    the suite's does the feeds of its passes."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         url = conn.execute("select url from feeds limit 1").fetchone()[0]
-    return int(urlsplit(url).port or 0)
+        old, new = f":{urlsplit(url).port}/", f":{port}/"
+        if old != new:
+            with conn:
+                conn.execute(
+                    "update feeds set url = replace(url, ?, ?), fetch_url = replace(fetch_url, ?, ?)",
+                    [old, new, old, new],
+                )
+                conn.execute("update articles set feed = replace(feed, ?, ?)", [old, new])
 
 
 if __name__ == "__main__":
