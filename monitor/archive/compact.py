@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from collections import Counter
 from itertools import compress, islice
 from typing import Any, Protocol, TypeVar
 
