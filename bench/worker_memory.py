@@ -4,9 +4,10 @@
                                   [--archive DB --skip N]
 
 Builds the feed farm's bodies (bench/farm.py, not served: the bodies are handed over as
-fetched), an empty archive (or a copy of DB, feeds from the N-th on: new to it) and the shipped rules, then starts one parser worker exactly as
-the service does (stoppable.WorkerPool with parsing.start_worker) and has it analyse every
-feed (parsing.analyse_in_worker), one after another. Printed: the worker's RSS and high-water
+fetched), an empty archive (or a copy of DB, fed the farm's feeds from the N-th on: new to
+it) and the shipped rules, then starts one parser worker exactly as the service does
+(stoppable.WorkerPool with parsing.start_worker) and has it analyse every feed
+(parsing.analyse_in_worker), one after another. Printed: the worker's RSS and high-water
 mark (VmHWM) before its first feed and every --every feeds, split into anonymous memory and
 mapped files. With --release, at the end, the worker empties each cache in turn (a collection
 and glibc's malloc_trim after each) and the RSS each gives back is printed.
