@@ -1,6 +1,7 @@
 """`monitor run`'s memory on an archive already holding a cold pass, as the default suite runs it.
 
     python bench/service_on_archive.py --template DB [--feeds 1000] [--items 50] [--passes 3]
+                                       [--interval 60] [--samples 24] [--window 60] [--delay 0.1]
 
 In the default `bench/suite.py` the memory case's service starts on the archive its in-process
 passes left (about 50,500 articles of the farm's feeds 0 .. F-1) and polls feeds F .. 2F-1, new
@@ -40,13 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=50)
     p.add_argument("--passes", type=int, default=3, help="the service's passes: cold, warm..., changed")
     p.add_argument("--samples", type=int, default=24, help="latency samples (as the suite)")
+    p.add_argument("--interval", type=float, default=60.0, help="[schedule] interval, seconds (as the suite)")
+    p.add_argument("--window", type=float, default=60.0, help="seconds the samples are published over")
+    p.add_argument("--delay", type=float, default=0.1, help="the farm's seconds before each answer")
     args = p.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="service-on-archive-"))
     try:
         # The template's farm again (its build time: the same bodies, ETags and times), so that
         # its feeds answer the service 304s, as the suite's farm answers the feeds of its passes.
         now = _built(args.template) if args.template.exists() else None
-        with FarmProcess(feeds=2 * args.feeds, items=args.items, delay=0.1, hosts=50, now=now) as farm:
+        with FarmProcess(feeds=2 * args.feeds, items=args.items, delay=args.delay, hosts=50, now=now) as farm:
             if not args.template.exists():
                 urls = [farm.url(i) for i in range(args.feeds)]
                 made = folder / "template.db"
@@ -60,7 +64,17 @@ def main(argv: list[str] | None = None) -> int:
             service = folder / "service"
             service.mkdir()
             feeds = range(args.feeds, 2 * args.feeds)
-            s = run_session(farm, service, feeds, db, 60.0, args.samples, 60.0, args.passes, progress=print)
+            s = run_session(
+                farm,
+                service,
+                feeds,
+                db,
+                args.interval,
+                args.samples,
+                args.window,
+                args.passes,
+                progress=print,
+            )
         lat = s.latencies
         peaks = " + ".join(f"{kb / 1024:.0f}" for kb in s.process_peaks_kb)
         print(
