@@ -408,6 +408,7 @@ class _Preload:
         except sqlite3.Error:
             return
         try:
+            conn.execute("pragma cache_size = -256")  # it reads each page once: 1.7 MB less (issue 18)
             conn.execute("begin")  # one snapshot for every statement of the load
             memory = StoryMemory(conn, *self.limits)
             memory._load()
