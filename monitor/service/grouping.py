@@ -115,7 +115,8 @@ class Grouper:
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
-        scaled = words.scaled(counts)  # for its weights and its story's profile
+        # for its weights and its story's profile (made with its words, most often)
+        scaled = made.scaled if made.scaled is not None else words.scaled(counts)
         # its rarity and weighted terms: for its keys and its placing
         rarity, weighted = self._rarity(index, lang, counts, scaled)
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
 from monitor.stories.profile import LEAD_CHARS, Profile, terms
-from monitor.stories.words import Report, kept
+from monitor.stories.words import Report, kept, lone_text, scaled
 
 
 class StoryIndex(Protocol):
@@ -241,7 +241,9 @@ class ProfileCache:
         self._parsed: OrderedDict[int, tuple[str, Profile]] = OrderedDict()
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
-        self._written: OrderedDict[str, Profile] = OrderedDict()
+        # (a new story's, whose text the parser worker made: its Report and time, made a Profile
+        # when read back)
+        self._written: OrderedDict[str, Profile | tuple[Report, datetime]] = OrderedDict()
         # alone()'s forms → their text: of profiles this process wrote, or made again (rebuild)
         self._alone: OrderedDict[str, str] = OrderedDict()
 
@@ -253,11 +255,16 @@ class ProfileCache:
         """(what the archive keeps of the profile, its to_text()), remembered: read back as
         either, it is not parsed again. `lone`: the profile is that of a new story of this report
         alone, its words made of its article's title and summary: what is kept is alone()'s."""
-        text, rounded = profile.written()
-        # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
-        self._written[text] = Profile(
-            profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
-        )
+        made = lone_text(lone, profile.last) if lone is not None and profile.last is not None else None
+        if made is not None:  # its text made in the parser worker: read back, made a Profile then
+            text = made
+            self._written[text] = (lone, profile.last)
+        else:
+            text, rounded = profile.written()
+            # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
+            self._written[text] = Profile(
+                profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
+            )
         # Half as many as parsed: of a 300-feed cold pass's 11,500 found
         # again, a third were written more than 256 profiles before, 0.2% of its CPU to parse
         # again; 256 kept fewer are some 1.7 MB of the service's peak (issue 18)
@@ -294,7 +301,16 @@ class ProfileCache:
 
     def _mine(self, data: str) -> Profile | None:
         """The profile this process wrote as `data` (its text or alone()'s), taken out."""
-        return self._written.pop(self._alone.get(data, data), None)
+        mine = self._written.pop(self._alone.get(data, data), None)
+        if isinstance(mine, tuple):  # a new story's (stored): its report alone, and when
+            report, when = mine
+            made = Profile(0)
+            made.add_scaled(report.scaled if report.scaled is not None else scaled(report.counts), when)
+            counts = made.counts
+            values = {c: round(c, 3) for c in set(counts.values())}  # as Profile.written rounds
+            rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
+            return Profile(0, rounded, {}, when, when, 1)
+        return mine
 
     def many(self, found: Mapping[int, str], index: StoryIndex) -> dict[int, Profile]:
         """get() of each (story → its stored profile); one stored as alone() and not known here
