@@ -21,7 +21,7 @@ For the articles of one feed update (a batch), in order:
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,7 +36,7 @@ from monitor.stories.fingerprint import (
     fingerprint,
     near_copy,
 )
-from monitor.stories.lookup import FingerprintCache, ProfileCache, Slots, StoryIndex
+from monitor.stories.lookup import FingerprintCache, ProfileCache, Slots, StoryIndex, signature_of
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
@@ -78,7 +78,7 @@ class Grouper:
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
     # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
     # candidates are, so a feed of thousands of look-alike items costs no more per item than 50.
-    _postings: dict[str, deque[int]] = field(default_factory=dict)
+    _postings: dict[str, list[int]] = field(default_factory=dict)
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
     _profiles: dict[int, profile.Profile] = field(default_factory=dict)  # stories this batch touched
@@ -123,7 +123,8 @@ class Grouper:
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
         index_keys = words.strongest(weighted)
-        decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
+        signature = signature_of(fp)  # what copies are compared with (Slots), and what is kept
+        decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted, signature)
         report = (outlet, entry.link)
         story = decision.story
         if story is None:
@@ -150,13 +151,18 @@ class Grouper:
             self._own.add(story)
         story_profile = self._profiles[story]
         story_profile.add_scaled(scaled, fp.published)
-        self._df.setdefault(lang, Counter()).update(counts.keys())
+        if (df := self._df.get(lang)) is None:
+            df = self._df[lang] = Counter()
+        df.update(counts.keys())
         self._docs[lang] += 1
         postings, at = self._postings, len(self._batch)
-        for key in (*index_keys, *keys):
+        for key in (*index_keys, *keys):  # each key's latest MAX_POSTINGS (a list: no deque per key)
             if (found := postings.get(key)) is None:
-                found = postings[key] = deque(maxlen=MAX_POSTINGS)
-            found.append(at)
+                postings[key] = [at]
+            else:
+                found.append(at)
+                if len(found) > MAX_POSTINGS:
+                    del found[0]
         self._batch.append((story, fp))
         # what the archive keeps of its profile (a new story's: alone()'s, its article makes it
         # again), and its text; remembered parsed
@@ -167,8 +173,8 @@ class Grouper:
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.
-        kept = fp if rarity.documents < COLD_START else ArticleFingerprint(fp.published, fp.signature, ())
-        return Placement(story, self.fingerprints.written(kept), index_keys, alerts, joined)
+        kept = self.fingerprints.written(fp) if rarity.documents < COLD_START else signature
+        return Placement(story, kept, index_keys, alerts, joined)
 
     def _rarity(
         self, index: StoryIndex, lang: str, counts: profile.Terms, scaled: Mapping[str, float]
@@ -189,6 +195,7 @@ class Grouper:
         rarity: profile.Rarity,
         evidence_keys: Sequence[str] = (),
         report: Mapping[str, float] | None = None,
+        signature: str | bytes | None = None,
     ) -> profile.Decision:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
@@ -198,7 +205,7 @@ class Grouper:
         closed = self._closed({story for story, _ in found}, fp.published, index)
         copies: dict[int, float] = {}
         near = [(story, article) for story, article in found if story not in closed]
-        self._copies(copies, fp, near, index)
+        self._copies(copies, fp, near, index, signature)
         batch = self._batch_candidates(keys)
         for story, other in batch:
             self._copy(copies, story, fp, other)
@@ -234,14 +241,20 @@ class Grouper:
         return closed
 
     def _copies(
-        self, copies: dict[int, float], fp: ArticleFingerprint, near: list[tuple[int, int]], index: StoryIndex
+        self,
+        copies: dict[int, float],
+        fp: ArticleFingerprint,
+        near: list[tuple[int, int]],
+        index: StoryIndex,
+        signature: str | bytes | None = None,
     ) -> None:
         """_copy of each (story, article) in `near`: compared as stored (lookup.Slots), not parsed;
-        only a fingerprint that is not a BLOB of the report's slots (JSON) is parsed."""
+        only a fingerprint that is not a BLOB of the report's slots (JSON) is parsed. `signature`:
+        lookup.signature_of(fp), if made already."""
         if not near:
             return
         stored = index.fingerprints([article for _, article in near])
-        slots, threshold, other = Slots(fp), self.settings.near_duplicate, []
+        slots, threshold, other = Slots(fp, signature), self.settings.near_duplicate, []
         for story, article in near:
             if (data := stored.get(article)) is None:
                 continue
@@ -264,9 +277,11 @@ class Grouper:
     def _batch_candidates(self, keys: Sequence[str]) -> list[tuple[int, ArticleFingerprint]]:
         """This batch's earlier articles sharing a key, those sharing the most first (as
         storystore.sharing ranks the archive's)."""
-        shared: Counter[int] = Counter()
+        shared: dict[int, int] = {}
+        postings = self._postings
         for key in keys:
-            shared.update(self._postings.get(key, ()))
+            for i in postings.get(key, ()):
+                shared[i] = shared.get(i, 0) + 1
         best = sorted(shared, key=lambda i: (-shared[i], -i))[:MAX_CANDIDATES]
         return [self._batch[i] for i in best]
 

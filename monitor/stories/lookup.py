@@ -107,8 +107,9 @@ class Slots:
 
     __slots__ = ("bits", "slots", "low", "full", "empty")
 
-    def __init__(self, fp: ArticleFingerprint) -> None:
-        packed = stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
+    def __init__(self, fp: ArticleFingerprint, packed: str | bytes | None = None) -> None:
+        """`packed`: stored_fingerprint of fp's signature alone, if made already (signature_of)."""
+        packed = signature_of(fp) if packed is None else packed
         assert isinstance(packed, bytes)  # a signature alone is stored as a BLOB
         # slots a BLOB keeps as they are (-1 for empty; fingerprint._signature's are even, below
         # 0xFFFF): else no BLOB is compared here (-1 slots), and near_copy decides as before
@@ -116,8 +117,10 @@ class Slots:
         slots = len(fp.signature)
         self.slots = slots if fits else -1
         self.bits = int.from_bytes(packed[8:], "little")
-        self.low = int.from_bytes(b"\x01\x00" * slots, "little")  # the lowest bit of each slot
-        self.full = (1 << 16 * slots) - 1
+        masks = _MASKS.get(slots)
+        if masks is None:  # the lowest bit of each slot; every bit of them: made once per length
+            masks = _MASKS[slots] = (int.from_bytes(b"\x01\x00" * slots, "little"), (1 << 16 * slots) - 1)
+        self.low, self.full = masks
         self.empty = -1 in fp.signature  # an empty slot (-1, stored 0xFFFF): rare
 
     def jaccard(self, data: str | bytes) -> float | None:
@@ -132,6 +135,15 @@ class Slots:
             empty = self.slots - _nonzero((self.bits & other) ^ self.full, self.low)
             match, both = match - empty, both - empty
         return match / both if both else 0.0
+
+
+_MASKS: dict[int, tuple[int, int]] = {}  # Slots' masks by number of slots
+
+
+def signature_of(fp: ArticleFingerprint) -> str | bytes:
+    """stored_fingerprint of fp's signature alone: what the archive keeps of a report's
+    fingerprint once rarity weighs words (grouping), and what Slots compares."""
+    return stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
 
 
 def _nonzero(x: int, low: int) -> int:
