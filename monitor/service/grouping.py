@@ -210,6 +210,16 @@ class Grouper:
         for story, other in batch:
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in batch}
+        view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
+        if copies and rarity.documents >= COLD_START:
+            # An open copy's story is joined whatever the others' closeness (profile.place): the
+            # copies' stories are read first, and the others only if none of them is open.
+            copied = [s for s in copies if s not in self._profiles and s > 0]
+            self._profiles.update(self.parsed.many(index.profiles(copied), index))
+            own = [self._profiles[s] for s in sorted(copies) if s in self._profiles]
+            decision = profile.place(counts, fp.published, own, rarity, view, copies, report)
+            if decision.reason.startswith("copy"):  # the decision with every candidate, too
+                return decision
         missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
         self._profiles.update(self.parsed.many(index.profiles(missing), index))
         if rarity.documents < COLD_START:
@@ -225,7 +235,6 @@ class Grouper:
                 best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points"
             )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
-        view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
 
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
