@@ -28,7 +28,7 @@ from datetime import datetime
 
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
-from monitor.stories import profile, words
+from monitor.stories import profile, screen, words
 from monitor.stories.fingerprint import (
     ArticleFingerprint,
     best_story,
@@ -83,6 +83,9 @@ class Grouper:
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
     _profiles: dict[int, profile.Profile] = field(default_factory=dict)  # stories this batch touched
     _index: StoryIndex | None = None  # the archive's look-ups (story_index), taken at the first report
+    # archived stories a report of this batch left unparsed (stories.screen), as its text: held as
+    # if parsed (in _profiles), as the batch held every story it read before the screen
+    _unread: dict[int, str] = field(default_factory=dict)
     _own: set[int] = field(default_factory=set)  # of those, the ones whose profile is this batch's copy
     _rules: dict[int, set[str]] = field(default_factory=dict)  # story → rules it alerted for
     _df: dict[str, Counter[str]] = field(default_factory=dict)  # language → this batch's document counts
@@ -211,17 +214,23 @@ class Grouper:
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in batch}
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
-        if copies and rarity.documents >= COLD_START:
-            # An open copy's story is joined whatever the others' closeness (profile.place): the
-            # copies' stories are read first, and the others only if none of them is open.
-            copied = [s for s in copies if s not in self._profiles and s > 0]
-            self._profiles.update(self.parsed.many(index.profiles(copied), index))
-            own = [self._profiles[s] for s in sorted(copies) if s in self._profiles]
-            decision = profile.place(counts, fp.published, own, rarity, view, copies, report)
-            if decision.reason.startswith("copy"):  # the decision with every candidate, too
-                return decision
-        missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
-        self._profiles.update(self.parsed.many(index.profiles(missing), index))
+        unread, held = self._unread, self._profiles
+        missing = [s for s in stories if s not in held and s not in unread and s > 0 and s not in closed]
+        worth = None
+        if rarity.documents >= COLD_START and report is not None:
+            # A story that cannot reach min_similarity (stories.screen: read from its text, an
+            # upper bound of profile.place's score) is never chosen: it is not parsed nor compared
+            # (ProfileCache keeps it as its text). A copy's story is always read.
+            reader = screen.Report(report, rarity, fp.published)
+            least = view.min_similarity * (1 - screen.MARGIN)
+
+            def worth(story: int, text: str) -> bool:
+                return story in copies or screen.reach(text, reader) >= least
+
+            for story in [s for s in stories if s in unread]:  # left unparsed by an earlier report
+                if worth(story, unread[story]):
+                    self._profiles[story] = profile.Profile.parse(story, unread.pop(story))
+        self._profiles.update(self.parsed.many(index.profiles(missing), index, worth, unread))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of
             # specific names, figures and dates (stories.fingerprint) decides, as it did before.
@@ -241,7 +250,7 @@ class Grouper:
         """Of these archived stories, those that take no report published then (profile.is_open
         on when their last report came), and those without a profile."""
         quiet = self.settings.quiet_hours * 3600
-        asked = [s for s in stories if s not in self._profiles]
+        asked = [s for s in stories if s not in self._profiles and s not in self._unread]
         lasts = index.last_reports(asked)
         closed = {s for s in asked if s not in lasts}
         for story, last in lasts.items():  # profile.is_open, without making each story's profile

@@ -250,7 +250,8 @@ class ProfileCache:
 
     def __init__(self, size: int = 512) -> None:  # 10-20 KB each, parsed (1,024 before: issue 18)
         self.size = size
-        self._parsed: OrderedDict[int, tuple[str, Profile]] = OrderedDict()
+        # (story → its text and its profile parsed; None: left unparsed by many, parsed when asked)
+        self._parsed: OrderedDict[int, tuple[str, Profile | None]] = OrderedDict()
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
         # (a new story's, whose text the parser worker made: its Report and time, made a Profile
@@ -267,10 +268,10 @@ class ProfileCache:
         """(what the archive keeps of the profile, its to_text()), remembered: read back as
         either, it is not parsed again. `lone`: the profile is that of a new story of this report
         alone, its words made of its article's title and summary: what is kept is alone()'s."""
-        made = lone_text(lone, profile.last) if lone is not None and profile.last is not None else None
-        if made is not None:  # its text made in the parser worker: read back, made a Profile then
-            text = made
-            self._written[text] = (lone, profile.last)
+        last = profile.last
+        if lone is not None and last is not None and (made := lone_text(lone, last)) is not None:
+            text = made  # made in the parser worker: read back, made a Profile then (_mine)
+            self._written[text] = (lone, last)
         else:
             text, rounded = profile.written()
             # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
@@ -297,6 +298,10 @@ class ProfileCache:
         hit = parsed.get(story)
         if hit is not None and (hit[0] is data or hit[0] == self._alone.get(data, data)):
             parsed.move_to_end(story)
+            if hit[1] is None:  # left unparsed (many, worth): parsed now, as it would have been then
+                profile = Profile.parse(story, hit[0])
+                parsed[story] = (hit[0], profile)
+                return profile
             return hit[1]
         mine = self._mine(data)
         if mine is None:
@@ -311,6 +316,26 @@ class ProfileCache:
             parsed.popitem(last=False)
         return profile
 
+    def _held(self, story: int, text: str) -> bool:
+        """Whether get(story, text) answers without parsing (parsed already, or written here)."""
+        hit = self._parsed.get(story)
+        if hit is not None and (hit[0] is text or hit[0] == self._alone.get(text, text)):
+            return hit[1] is not None
+        return self._alone.get(text, text) in self._written
+
+    def _unparsed(self, story: int, text: str) -> None:
+        """What get(story, text) does to the cache, for a profile it would parse, left as its text:
+        the cache keeps the same stories in the same order (get parses it if asked), so whether
+        later reports find a profile parsed or written here (the order of its terms) is the same."""
+        parsed = self._parsed
+        hit = parsed.get(story)
+        if hit is not None and (hit[0] is text or hit[0] == self._alone.get(text, text)):
+            parsed.move_to_end(story)
+            return
+        parsed[story] = (text, None)
+        if len(parsed) > self.size:
+            parsed.popitem(last=False)
+
     def _mine(self, data: str) -> Profile | None:
         """The profile this process wrote as `data` (its text or alone()'s), taken out."""
         mine = self._written.pop(self._alone.get(data, data), None)
@@ -324,18 +349,30 @@ class ProfileCache:
             return Profile(0, rounded, {}, when, when, 1)
         return mine
 
-    def many(self, found: Mapping[int, str], index: StoryIndex) -> dict[int, Profile]:
+    def many(
+        self,
+        found: Mapping[int, str],
+        index: StoryIndex,
+        worth: Callable[[int, str], bool] | None = None,
+        left: dict[int, str] | None = None,
+    ) -> dict[int, Profile]:
         """get() of each (story → its stored profile); one stored as alone() and not known here
         is made again from its story's article (index.lone_reports), and its text handed back
-        (index.made). A story whose article is gone is left out."""
+        (index.made). A story whose article is gone is left out. `worth(story, text)`: whether a
+        story that would be parsed is worth parsing (stories.screen); one that is not is left out
+        (in `left`: story → its text)."""
         out: dict[int, Profile] = {}
         missing: list[int] = []
         for story, data in found.items():
             text = self._alone.get(data, data)  # alone()'s form: its text, if known here
             if is_alone(text):
                 missing.append(story)
-            else:
+            elif worth is None or self._held(story, text) or worth(story, text):
                 out[story] = self.get(story, text)
+            else:
+                self._unparsed(story, text)
+                if left is not None:
+                    left[story] = text
         if missing:
             for story, (title, summary) in index.lone_reports(missing).items():
                 data = found[story]
