@@ -17,7 +17,7 @@ margin far above the rounding of summing in another order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 
 from monitor.stories.profile import AGE_HOURS, ALONE, SIZE, Rarity
@@ -34,7 +34,7 @@ class Report:
         self.weighted = weighted  # profile.vector of the report (words.weighed)
         self.rarity = rarity
         self.norm = math.sqrt(sum(x * x for x in weighted.values()))
-        self.unweighed: Sequence[str] = [t for t in weighted if t not in rarity.df]
+        self.unweighed = frozenset(t for t in weighted if t not in rarity.df)  # weighed top
         self.published = published
         self.top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
 
@@ -66,7 +66,7 @@ def reach(text: str, report: Report) -> float:
             if t in a:
                 shared += a[t] * part * w
         if unweighed:
-            for t in set(unweighed).intersection(words):
+            for t in unweighed.intersection(words):
                 shared += a[t] * part * top
     if not shared:
         return 0.0
