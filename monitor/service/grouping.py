@@ -185,8 +185,12 @@ class Grouper:
         """The report's terms' rarity, this batch's reports counted, and its weighted terms."""
         df, documents = index.document_frequencies(lang, list(counts))
         extra = self._df.get(lang)
-        if extra:
-            df = {t: df.get(t, 0) + extra.get(t, 0) for t in counts}
+        if extra:  # every term, in its order (0 for none), this batch's counts added where it has some
+            merged = dict.fromkeys(counts, 0)
+            merged.update(df)
+            for t in counts.keys() & extra.keys():
+                merged[t] += extra[t]
+            df = merged
         return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(
