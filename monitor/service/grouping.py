@@ -231,9 +231,8 @@ class Grouper:
             def worth(story: int, text: str) -> bool:
                 return story in copies or screen.reach(text, reader) >= least
 
-            for story in [s for s in stories if s in unread]:  # left unparsed by an earlier report
-                if worth(story, unread[story]):
-                    self._profiles[story] = profile.Profile.parse(story, unread.pop(story))
+        for story in [s for s in stories if s in unread]:  # left unparsed by an earlier report:
+            self._profiles[story] = self.parsed.parsed_now(story, unread.pop(story))  # found again
         self._profiles.update(self.parsed.many(index.profiles(missing), index, worth, unread))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of

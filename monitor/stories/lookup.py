@@ -317,11 +317,22 @@ class ProfileCache:
         return profile
 
     def _held(self, story: int, text: str) -> bool:
-        """Whether get(story, text) answers without parsing (parsed already, or written here)."""
+        """Whether get(story, text) answers without the screen: parsed already or written here,
+        or left unparsed before (a story found again is most often found many times more:
+        parsed once, it is compared for less than its text is read, stories.screen)."""
         hit = self._parsed.get(story)
         if hit is not None and (hit[0] is text or hit[0] == self._alone.get(text, text)):
-            return hit[1] is not None
+            return True
         return self._alone.get(text, text) in self._written
+
+    def parsed_now(self, story: int, text: str) -> Profile:
+        """The profile of a story many() left unparsed as `text`, parsed and kept where it is
+        (not moved, as get() would: the batch held it as if parsed, grouping._unread)."""
+        hit = self._parsed.get(story)
+        profile = Profile.parse(story, text)
+        if hit is not None and hit[1] is None and hit[0] == text:
+            self._parsed[story] = (text, profile)
+        return profile
 
     def _unparsed(self, story: int, text: str) -> None:
         """What get(story, text) does to the cache, for a profile it would parse, left as its text:
