@@ -8,6 +8,8 @@ For the articles of one feed update (a batch), in order:
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
     | archive.story_index().sharing                      the window's stories sharing a key
       + this batch's stories                             (not in the archive yet)
+    | screen.reach                                       a story out of reach of min_similarity,
+                                                         read from its text: not parsed
     | profile.place                                      join the closest open story's profile, a
                                                          copy's story, or start a story
     The archive answers from memory (archive/storymemory.py), and the pipeline keeps the

@@ -5,7 +5,8 @@
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
     | Slots                   their fingerprints compared as stored (copies are found by their
                               signatures); FingerprintCache: those stored as JSON, parsed
-    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed; that of a
+    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed (or, where
+                              stories.screen finds one out of reach, kept as its text); that of a
                               story of one report made again from its article (alone, rebuild:
                               StoryIndex.lone_reports), for the archive keeps only a digest of it
 
@@ -335,15 +336,12 @@ class ProfileCache:
         return profile
 
     def _unparsed(self, story: int, text: str) -> None:
-        """What get(story, text) does to the cache, for a profile it would parse, left as its text:
+        """What get(story, text) does to the cache, for a profile it would parse (not _held), left
+        as its text:
         the cache keeps the same stories in the same order (get parses it if asked), so whether
         later reports find a profile parsed or written here (the order of its terms) is the same."""
         parsed = self._parsed
-        hit = parsed.get(story)
-        if hit is not None and (hit[0] is text or hit[0] == self._alone.get(text, text)):
-            parsed.move_to_end(story)
-            return
-        parsed[story] = (text, None)
+        parsed[story] = (text, None)  # a stale entry (another text) stays where it is, as in get()
         if len(parsed) > self.size:
             parsed.popitem(last=False)
 

@@ -6,6 +6,7 @@
     weighed(scaled(counts), df, documents) → (Rarity, weigh's terms): each weight made once
     strongest(weighted) → its index keys             (profile.keys)
     kept(summary, report.dropped)                    (the text its counts were made of, again)
+    lone_text(report, published)                     (a new story's profile text, from Report.lone)
 
 The writer (service/grouping.py) only looks up the rarity of the words and compares: the words
 themselves (profile.terms: the regex, the stemmer, the language key) cost as much as the rest
