@@ -255,9 +255,9 @@ class ProfileCache:
         self._parsed: OrderedDict[int, tuple[str, Profile | None]] = OrderedDict()
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
-        # (a new story's, whose text the parser worker made: its Report and time, made a Profile
-        # when read back)
-        self._written: OrderedDict[str, Profile | tuple[Report, datetime]] = OrderedDict()
+        # (a new story's, whose text the parser worker made: its report's scaled counts and its
+        # time, made a Profile when read back: one dict, as a Profile's)
+        self._written: OrderedDict[str, Profile | tuple[dict[str, float], datetime]] = OrderedDict()
         # alone()'s forms → their text: of profiles this process wrote, or made again (rebuild)
         self._alone: OrderedDict[str, str] = OrderedDict()
 
@@ -272,7 +272,7 @@ class ProfileCache:
         last = profile.last
         if lone is not None and last is not None and (made := lone_text(lone, last)) is not None:
             text = made  # made in the parser worker: read back, made a Profile then (_mine)
-            self._written[text] = (lone, last)
+            self._written[text] = (lone.scaled if lone.scaled is not None else scaled(lone.counts), last)
         else:
             text, rounded = profile.written()
             # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
@@ -348,10 +348,10 @@ class ProfileCache:
     def _mine(self, data: str) -> Profile | None:
         """The profile this process wrote as `data` (its text or alone()'s), taken out."""
         mine = self._written.pop(self._alone.get(data, data), None)
-        if isinstance(mine, tuple):  # a new story's (stored): its report alone, and when
-            report, when = mine
+        if isinstance(mine, tuple):  # a new story's (stored): its report's scaled counts, and when
+            counts_scaled, when = mine
             made = Profile(0)
-            made.add_scaled(report.scaled if report.scaled is not None else scaled(report.counts), when)
+            made.add_scaled(counts_scaled, when)
             counts = made.counts
             values = {c: round(c, 3) for c in set(counts.values())}  # as Profile.written rounds
             rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
