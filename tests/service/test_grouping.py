@@ -144,8 +144,8 @@ def test_a_copy_under_another_address_and_title_joins(newsroom):
 
 
 def test_a_copy_joins_its_story_when_another_open_story_shares_its_words(newsroom):
-    """A report with a copy reads the copies' stories first (grouping._decide): it still joins the
-    copy's story, and with its copy's reason, when another open story is among its candidates."""
+    """A copy's story is read whatever stories.screen finds of it (grouping._decide): the report
+    joins it, with its copy's reason, when another open story is among its candidates."""
     copy = Item(
         DAM_1.title,  # the dam report again, with the pact's words added
         DAM_1.body + " Ministers in Oslavia signed the Quintar trade pact on tariffs and ports.",
