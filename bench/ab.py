@@ -76,6 +76,7 @@ class RunFigures:
     articles: int = 0
     seconds: float = 0.0  # wall time of run_pass
     cpu: float = 0.0  # CPU seconds of the child and its workers during run_pass
+    main_cpu: float = 0.0  # of the child alone (all its threads): the cold pass's bottleneck
     samples: dict[str, int] = field(default_factory=dict)  # py-spy samples by stage
     fts_ms: float = 0.0  # FTS5 insert, CPU ms per article (fts_cost)
     errors: list[str] = field(default_factory=list)
@@ -83,6 +84,10 @@ class RunFigures:
     @property
     def cpu_ms(self) -> float:
         return 1000 * self.cpu / self.articles if self.articles else 0.0
+
+    @property
+    def main_ms(self) -> float:
+        return 1000 * self.main_cpu / self.articles if self.articles else 0.0
 
     def stage_ms(self) -> dict[str, float]:
         """CPU ms per article by stage: the pass's CPU time shared out as the samples were."""
@@ -182,6 +187,7 @@ def _child(config: Path, out: Path, kind: str) -> None:
                 "articles": figures.new_articles,
                 "seconds": figures.seconds,
                 "cpu": figures.cpu,
+                "main_cpu": figures.main_cpu,
                 "errors": figures.errors,
             }
         ),
@@ -242,6 +248,7 @@ def _median(runs: list[RunFigures]) -> RunFigures:
         articles=int(statistics.median(r.articles for r in runs)),
         seconds=statistics.median(r.seconds for r in runs),
         cpu=statistics.median(r.cpu for r in runs),
+        main_cpu=statistics.median(r.main_cpu for r in runs),
         samples=dict(samples),
         fts_ms=statistics.median(r.fts_ms for r in runs),
         errors=[e for r in runs for e in r.errors],
@@ -302,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{v}: run {n + 1}: {figures.articles} articles in {figures.seconds:.1f}s "
                         f"({figures.feeds / max(figures.seconds, 1e-9):.1f} feeds/s), "
                         f"CPU {figures.cpu:.1f}s = "
-                        f"{figures.cpu_ms:.2f} ms/article: {stage_line(figures)}"
+                        f"{figures.cpu_ms:.2f} ms/article (main process {figures.main_ms:.2f}): "
+                        f"{stage_line(figures)}"
                         + (
                             f"; {1000 * figures.cpu / figures.feeds:.2f} CPU ms per feed"
                             if figures.feeds
@@ -331,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             f", CPU {per_feed / base_feed:.2f}x of {base.variant}'s" if base is not m and base_feed else ""
         )
         print(
-            f"{v}: {m.feeds / max(m.seconds, 1e-9):.1f} feeds/s, {m.cpu_ms:.2f} CPU ms/article, "
+            f"{v}: {m.feeds / max(m.seconds, 1e-9):.1f} feeds/s, {m.cpu_ms:.2f} CPU ms/article "
+            f"(main process {m.main_ms:.2f}), "
             f"{per_feed:.2f} CPU ms/feed{ratio}\n"
             f"    by stage (ms/article): {stage_line(m)}"
         )
