@@ -410,7 +410,6 @@ def m017_smaller_index_and_stories(db: sqlite_utils.Database) -> None:
         after = rows[-1][0]
 
 
-
 @migrations()
 def m019_full_text_written_beside_the_article(db: sqlite_utils.Database) -> None:
     """The article's words go into articles_fts from insert_article (fulltext.index), no longer
@@ -423,6 +422,7 @@ def m019_full_text_written_beside_the_article(db: sqlite_utils.Database) -> None
     article, README "Cold pass, main-process CPU"). The rows and the index are the same. Deleting
     (articles_ad) and updating (articles_au) an article still go through their triggers."""
     db.conn.execute('drop trigger if exists "articles_ai"')
+
 
 # articles_fts since m017 (as sqlite-utils' enable_fts writes it, so that its `search` and
 # Datasette find it: content="articles"); its triggers (m001) name its columns.

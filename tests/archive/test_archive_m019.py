@@ -27,7 +27,8 @@ WHEN = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
 # m001's trigger, as sqlite-utils' enable_fts wrote it
 TRIGGER = (
     'CREATE TRIGGER "articles_ai" AFTER INSERT ON "articles" BEGIN\n'
-    '  INSERT INTO "articles_fts" (rowid, "title", "summary") VALUES (new.rowid, new."title", new."summary");\n'
+    '  INSERT INTO "articles_fts" (rowid, "title", "summary")'
+    ' VALUES (new.rowid, new."title", new."summary");\n'
     "END"
 )
 

@@ -91,7 +91,6 @@ def test_one_feeds_failure_is_its_own_and_the_others_commit(archive: Archive) ->
     assert archive.db["feeds"].get(FEEDS[1])["etag"] is None  # fetched again next time
 
 
-
 def test_a_first_feed_that_fails_takes_only_its_own_writes_with_it(archive: Archive) -> None:
     """The first feed of a batch is saved without a savepoint (Archive.bare): when it fails, its
     transaction is rolled back whole, and the feeds after it go in another, committed."""
@@ -157,6 +156,7 @@ def test_bare_is_for_an_open_transaction(archive: Archive) -> None:
     with pytest.raises(RuntimeError):
         with archive.bare():
             pass
+
 
 def test_an_archive_that_cannot_be_written_fails_every_feed_of_the_batch(archive: Archive) -> None:
     archive.db.execute(
