@@ -37,6 +37,7 @@ class Timing:
     not_modified: int = 0  # 304s
     entries: int = 0  # entries parsed or stored
     errors: list[str] = field(default_factory=list)  # one line per failed feed
+    cpu: float = 0.0  # this process's CPU seconds over the pass, every thread (reader's only)
 
     @property
     def rate(self) -> float:
@@ -189,10 +190,11 @@ def reader_pass(urls: Sequence[str], db_path: Path, workers: int) -> Timing:
             if url not in known:
                 reader.add_feed(url)
         before = reader.get_entry_counts().total or 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         reader.update_feeds(workers=workers, scheduled=False)
-        seconds = time.perf_counter() - started
-        timing = Timing(seconds, len(urls), entries=(reader.get_entry_counts().total or 0) - before)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        entries = (reader.get_entry_counts().total or 0) - before
+        timing = Timing(seconds, len(urls), entries=entries, cpu=cpu)
         broken = list(reader.get_feeds(broken=True))
         timing.errors = [
             f"{f.url}: {f.last_exception.value_str if f.last_exception else '?'}" for f in broken[:20]

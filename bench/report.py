@@ -155,7 +155,7 @@ def _pass_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
             _against(c, fig, cold.rate, r, "httpx cold", "raw httpx GETs, 200s with bodies"),
             _against(c, fig, cold.rate, r, "loop cold", loop_label, 3),
         ]
-        rows += [_stage_row(cold, r.stages), _size_row(r)]
+        rows += [_stage_row(cold, r.stages), _reader_cpu_row(cold, r), _size_row(r)]
     if warm := r.passes.get("warm"):
         w, fig = "warm", f"{_rate(warm.rate)} ({warm.seconds:.1f} s, best of {args.warm_runs})"
         rows += [
@@ -230,6 +230,29 @@ def _stage_row(cold: PassFigures, stages: RunFigures | None) -> Row | None:
         None,
         total,
         CPU_FLOOR_MS,
+        "ms",
+    )
+
+
+def _reader_cpu_row(cold: PassFigures, r: Results) -> Row | None:
+    """The cold pass's CPU per article beside reader's (its threads share one process and the
+    GIL): how far monitor's work per article is from the peer's, apart from how many cores each
+    keeps busy."""
+    reader = r.baselines.get("reader cold")
+    if not cold.new_articles or reader is None or not reader.cpu or not reader.entries:
+        return None
+    mine, theirs = 1000 * cold.cpu / cold.new_articles, 1000 * reader.cpu / reader.entries
+    return Row(
+        "cold cpu vs reader cold",
+        "cold pass: CPU ms per article, every process",
+        f"{mine:.2f} ms on {cold.cpu / cold.seconds:.2f} cores",
+        "reader's cold pass, its process (every thread)",
+        f"{theirs:.2f} ms on {reader.cpu / reader.seconds:.2f} cores",
+        theirs / mine,
+        "",
+        None,
+        mine,
+        theirs,
         "ms",
     )
 

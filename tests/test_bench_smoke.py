@@ -86,6 +86,7 @@ SUITE_ROWS = {
     "cold vs httpx cold": False,
     "cold vs loop cold": True,
     "cold cpu": False,  # CPU ms per article, by stage; against issue 18's estimate of the floor
+    "cold cpu vs reader cold": False,  # the same, beside reader's CPU per entry
     "archive size": True,  # ≤ 4 KB per article, against reader's database
     "warm vs httpx warm": True,
     "warm vs loop warm": True,
