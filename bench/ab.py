@@ -76,6 +76,8 @@ class RunFigures:
     articles: int = 0
     seconds: float = 0.0  # wall time of run_pass
     cpu: float = 0.0  # CPU seconds of the child and its workers during run_pass
+    main_cpu: float = 0.0  # of the child alone (all its threads): the cold pass's bottleneck
+    threads: dict[str, float] = field(default_factory=dict)  # main_cpu by thread (ThreadClock)
     samples: dict[str, int] = field(default_factory=dict)  # py-spy samples by stage
     fts_ms: float = 0.0  # FTS5 insert, CPU ms per article (fts_cost)
     errors: list[str] = field(default_factory=list)
@@ -83,6 +85,10 @@ class RunFigures:
     @property
     def cpu_ms(self) -> float:
         return 1000 * self.cpu / self.articles if self.articles else 0.0
+
+    @property
+    def main_ms(self) -> float:
+        return 1000 * self.main_cpu / self.articles if self.articles else 0.0
 
     def stage_ms(self) -> dict[str, float]:
         """CPU ms per article by stage: the pass's CPU time shared out as the samples were."""
@@ -182,6 +188,8 @@ def _child(config: Path, out: Path, kind: str) -> None:
                 "articles": figures.new_articles,
                 "seconds": figures.seconds,
                 "cpu": figures.cpu,
+                "main_cpu": figures.main_cpu,
+                "threads": figures.threads,
                 "errors": figures.errors,
             }
         ),
@@ -194,6 +202,12 @@ def stage_line(f: RunFigures) -> str:
     parts = ", ".join(f"{s} {ms[s]:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
     within = f"FTS5 insert {f.fts_ms:.2f}, commits {ms.get('commit', 0):.2f}"
     return f"{parts} ({within} of archive)" if parts else "no samples"
+
+
+def thread_line(f: RunFigures) -> str:
+    return ", ".join(
+        f"{name} {1000 * cpu / f.articles:.2f}" for name, cpu in f.threads.items() if f.articles and cpu > 0
+    )
 
 
 def _primed_once(trees: dict[str, Path], folder: Path, urls: list[str], items: int) -> Path:
@@ -242,6 +256,11 @@ def _median(runs: list[RunFigures]) -> RunFigures:
         articles=int(statistics.median(r.articles for r in runs)),
         seconds=statistics.median(r.seconds for r in runs),
         cpu=statistics.median(r.cpu for r in runs),
+        main_cpu=statistics.median(r.main_cpu for r in runs),
+        threads={
+            name: statistics.median(r.threads.get(name, 0.0) for r in runs)
+            for name in dict.fromkeys(name for r in runs for name in r.threads)
+        },
         samples=dict(samples),
         fts_ms=statistics.median(r.fts_ms for r in runs),
         errors=[e for r in runs for e in r.errors],
@@ -302,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{v}: run {n + 1}: {figures.articles} articles in {figures.seconds:.1f}s "
                         f"({figures.feeds / max(figures.seconds, 1e-9):.1f} feeds/s), "
                         f"CPU {figures.cpu:.1f}s = "
-                        f"{figures.cpu_ms:.2f} ms/article: {stage_line(figures)}"
+                        f"{figures.cpu_ms:.2f} ms/article (main process {figures.main_ms:.2f}): "
+                        f"{stage_line(figures)}"
                         + (
                             f"; {1000 * figures.cpu / figures.feeds:.2f} CPU ms per feed"
                             if figures.feeds
@@ -331,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
             f", CPU {per_feed / base_feed:.2f}x of {base.variant}'s" if base is not m and base_feed else ""
         )
         print(
-            f"{v}: {m.feeds / max(m.seconds, 1e-9):.1f} feeds/s, {m.cpu_ms:.2f} CPU ms/article, "
+            f"{v}: {m.feeds / max(m.seconds, 1e-9):.1f} feeds/s, {m.cpu_ms:.2f} CPU ms/article "
+            f"(main process {m.main_ms:.2f}), "
             f"{per_feed:.2f} CPU ms/feed{ratio}\n"
             f"    by stage (ms/article): {stage_line(m)}"
+            + (f"\n    main process by thread (ms/article): {thread_line(m)}" if m.threads else "")
         )
     if args.json:
         args.json.write_text(

@@ -20,11 +20,13 @@ import gc
 import io
 import json
 import os
+import re
 import resource
 import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +68,10 @@ class PassFigures:
     alerts: int
     matches: int
     errors: list[str] = field(default_factory=list)  # "url: message", the first few
+    # CPU seconds of this process alone (every thread: the event loop, the archive's writer, the
+    # worker pool's): the pass's bottleneck on a cold pass, whatever the parser workers spend
+    main_cpu: float = 0.0
+    threads: dict[str, float] = field(default_factory=dict)  # of main_cpu, by thread (ThreadClock)
 
     @property
     def rate(self) -> float:
@@ -91,12 +97,13 @@ def monitor_pass(config_path: Path) -> PassFigures:
 async def _monitor_pass(config_path: Path) -> PassFigures:
     config = load_config(config_path, environ={})
     async with open_app(config) as app:
-        cpu_before = tree_cpu(os.getpid())
+        cpu_before, main_before = tree_cpu(os.getpid()), time.process_time()
         started = time.perf_counter()
-        report = await app.pipeline.run_pass()
+        with ThreadClock() as clock:
+            report = await app.pipeline.run_pass()
         seconds = time.perf_counter() - started
         # before open_app ends: the parser workers are still alive, their CPU time readable
-        cpu = tree_cpu(os.getpid()) - cpu_before
+        cpu, main_cpu = tree_cpu(os.getpid()) - cpu_before, time.process_time() - main_before
     return PassFigures(
         seconds=seconds,
         cpu=cpu,
@@ -106,7 +113,60 @@ async def _monitor_pass(config_path: Path) -> PassFigures:
         alerts=report.alerts,
         matches=report.matches,
         errors=[f"{e.url}: {e.message}" for e in report.errors[:20]],
+        main_cpu=main_cpu,
+        threads=clock.by_name(),
     )
+
+
+class ThreadClock:
+    """CPU seconds of each thread of this process while the block runs, by thread name (its
+    number dropped: `monitor-archive` is the batches' writer, `MainThread` the event loop,
+    `monitor-parser` the worker pool's hand-off, `asyncio` in-process analysis), read from
+    /proc/self/task/<tid>/stat every `every` seconds: a thread that ended keeps its last reading
+    (at most `every` short). Linux only; elsewhere, nothing."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.every = every
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-thread-clock", daemon=True)
+
+    def __enter__(self) -> ThreadClock:
+        self.first = {tid: cpu for tid, (_, cpu) in self._read().items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(self._read())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.last.update(self._read())
+
+    @staticmethod
+    def _read() -> dict[int, tuple[str, float]]:
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        read = {}
+        for thread in threading.enumerate():
+            try:
+                stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            read[thread.native_id or 0] = (thread.name, (int(fields[11]) + int(fields[12])) / ticks)
+        return read
+
+    def by_name(self) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for tid, (name, cpu) in self.last.items():
+            if name == self._thread.name:
+                continue
+            base = re.sub(r"[-_]\d+$", "", name)
+            spent[base] = spent.get(base, 0.0) + cpu - self.first.get(tid, 0.0)
+        return dict(sorted(spent.items(), key=lambda item: -item[1]))
 
 
 def tree_cpu(pid: int) -> float:

@@ -215,9 +215,15 @@ def _stage_row(cold: PassFigures, stages: RunFigures | None) -> Row | None:
     split = (
         " (by stage: py-spy is not installed, see the bench extra)" if stages and not stages.samples else ""
     )
+    if cold.main_cpu:  # the pass's bottleneck: the main process, and in it the batches' writer thread
+        writer = cold.threads.get("monitor-archive", 0.0)
+        split = (
+            f" (main process {1000 * cold.main_cpu / cold.new_articles:.2f},"
+            f" its writer thread {1000 * writer / cold.new_articles:.2f})" + split
+        )
     if stages is not None and (ms := stages.stage_ms()):
         scale = total / stages.cpu_ms if stages.cpu_ms else 1.0
-        split = ": " + ", ".join(f"{s} {ms[s] * scale:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
+        split += ": " + ", ".join(f"{s} {ms[s] * scale:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
         split += f" (FTS5 insert {stages.fts_ms:.2f}, commits {ms['commit'] * scale:.2f} of archive)"
     return Row(
         "cold cpu",

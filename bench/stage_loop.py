@@ -13,8 +13,10 @@ variant's tree; the median of the rounds is printed per variant, and its digests
               parser worker is warm after its first feeds): every RuleMatch digested
     archive   (--archive) every save_update of one cold pass of the first variant, captured
               once (a farm served from a child process, monitor_pass), replayed into a fresh
-              archive, a feed per transaction as a cold pass mostly commits: every table's
-              rows digested (the full-text index by a MATCH count)
+              archive, a feed per transaction as a cold pass mostly commits (as batching.py saves
+              a transaction's first feed: Archive.bare, where the variant has it): every table's
+              rows digested (the full-text index by a MATCH count and FTS5's vocabulary);
+              with --statements, the CPU time of each SQL statement of the replay too
 
 Loops without a pass leave out what ab.py's stages include besides (the event loop, worker
 hand-offs, stories), so their figures are smaller; they are steadier on a shared machine,
@@ -24,11 +26,14 @@ and the digests say whether a change kept the stage's output byte for byte.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import pickle
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -36,6 +41,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -46,8 +52,8 @@ FARM_NOW = datetime(2026, 12, 5, 6, tzinfo=UTC)  # the farm's clock: the same bo
 
 def _child(stage: str, data: Path, out: Path) -> None:
     """In a child whose PYTHONPATH is a variant's tree: one stage, timed; figures as JSON."""
-    if stage == "archive":
-        figures = _replay(data)
+    if stage in ("archive", "statements"):
+        figures = _replay(data, statements=stage == "statements")
     else:
         bodies = pickle.loads(data.read_bytes())
         figures = _parse_and_rules(bodies)
@@ -82,20 +88,26 @@ def _parse_and_rules(bodies: list[tuple[str, bytes]]) -> dict[str, object]:
     }
 
 
-def _replay(capture: Path) -> dict[str, object]:
+def _replay(capture: Path, statements: bool = False) -> dict[str, object]:
     from monitor.archive.store import Archive
 
+    timed: dict[str, list[float]] = {}
+    if statements:  # every statement of the archive's connection timed (its thread's CPU)
+        sqlite3.connect = functools.partial(sqlite3.connect, factory=_timed_connection(timed))
     feeds, interval, calls = pickle.loads(capture.read_bytes())
     folder = Path(tempfile.mkdtemp(prefix="stage-loop-"))
     try:
         archive = Archive.open(folder / "monitor.db")
         archive.sync_feeds(feeds, FARM_NOW, interval)
+        timed.clear()
         articles = sum(len(args[3]) for args, _ in calls)
+        bare = getattr(archive, "bare", contextlib.nullcontext)  # a variant before Archive.bare
         began = time.process_time()
         for args, kwargs in calls:
-            with archive.transaction("replay a feed"):
+            with archive.transaction("replay a feed"), bare():
                 archive.save_update(*args, **kwargs)
         spent = time.process_time() - began
+        replayed = {sql: list(entry) for sql, entry in timed.items()}  # not the digest's reads below
         conn, rows = archive.conn, []
         names = conn.execute(
             "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
@@ -109,14 +121,48 @@ def _replay(capture: Path) -> dict[str, object]:
                 conn.execute("select count(*) from articles_fts where articles_fts match 'india'").fetchall()
             )
         )
+        conn.execute("insert into articles_fts (articles_fts, rank) values ('integrity-check', 1)")
+        conn.execute("create virtual table temp.vocabulary using fts5vocab(main, 'articles_fts', 'row')")
+        rows.append(repr(conn.execute("select * from temp.vocabulary order by term").fetchall()))
         archive.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {
+    figures: dict[str, object] = {
         "articles": articles,
         "archive": 1000 * spent / articles,
         "archive digest": _digest("".join(rows)),
     }
+    if statements:
+        figures["statements"] = {sql: [n, 1000 * cpu / articles] for sql, (n, cpu) in replayed.items()}
+    return figures
+
+
+def _timed_connection(timed: dict[str, list[float]]) -> type[sqlite3.Connection]:
+    """A sqlite3.Connection that adds each statement's count and CPU time (its thread's) to
+    `timed`, by the statement's first 80 characters."""
+    clock = time.thread_time
+
+    def note(sql: str, began: float) -> None:
+        entry = timed.setdefault(" ".join(sql.split())[:80], [0, 0.0])
+        entry[0] += 1
+        entry[1] += clock() - began
+
+    class Timed(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            began = clock()
+            try:
+                return super().execute(sql, *args)
+            finally:
+                note(sql, began)
+
+        def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            began = clock()
+            try:
+                return super().executemany(sql, *args)
+            finally:
+                note("(many) " + sql, began)
+
+    return Timed
 
 
 def _digest(text: str) -> str:
@@ -164,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feeds", type=int, default=300)
     p.add_argument("--rounds", type=int, default=3, help="runs per variant, alternating")
     p.add_argument("--archive", action="store_true", help="also replay a captured cold pass's archive writes")
+    p.add_argument(
+        "--statements",
+        action="store_true",
+        help="with --archive: each variant's replay once more, its CPU per SQL statement printed",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -198,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{v}: round {n + 1}: {stages} CPU ms/article (load {os.getloadavg()[0]:.1f})", flush=True
                 )
+        if args.archive and args.statements:
+            _print_statements(trees, capture, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"\n{args.feeds} feeds × 50 items; median of {args.rounds} rounds each, CPU ms per article")
@@ -208,6 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{v}: {medians}; {rs[0]['articles']} articles, {rs[0]['matches']} rule matches")
         print("    " + ", ".join(f"{k} {'/'.join(sorted(d))}" for k, d in digests.items()))
     return 0
+
+
+def _print_statements(trees: dict[str, Path], capture: Path, folder: Path) -> None:
+    """One more replay per variant, each SQL statement timed: CPU ms per article, the costliest
+    first (the statements' sum is the archive write less its Python)."""
+    for v, root in trees.items():
+        figures = _run(root, "statements", capture, folder)
+        timed = dict(figures["statements"])  # type: ignore[call-overload]
+        total = sum(ms for _, ms in timed.values())
+        print(f"\n{v}: archive write {figures['archive']:.3f} CPU ms/article, of which SQL {total:.3f}:")
+        for sql, (count, ms) in sorted(timed.items(), key=lambda item: -item[1][1])[:12]:
+            print(f"  {ms:6.3f}  {count:6d}x  {sql}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,12 @@ def create(db: sqlite_utils.Database) -> None:
 
 
 def index(conn: sqlite3.Connection, article_id: int, title: str, summary: str) -> None:
-    """Index a new article's text, when it holds CJK."""
+    """Index a new article's text: its words in articles_fts (written here, not by a trigger since
+    m019: a trigger's savepoint made FTS5 write each article as a segment of its own), and in
+    articles_cjk when it holds CJK."""
+    conn.execute(
+        "insert into articles_fts (rowid, title, summary) values (?, ?, ?)", (article_id, title, summary)
+    )
     if has_cjk(title) or has_cjk(summary):
         conn.execute(
             "insert into articles_cjk (rowid, text) values (?, ?)", (article_id, index_text(title, summary))

@@ -17,6 +17,8 @@ Here: opening (and upgrading) the file, and its care (backup, optimize).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from monitor.archive.articles import ArticlesMixin
@@ -35,6 +37,33 @@ WAL_CHECKPOINT = 10_000  # pages (4 KiB) of WAL before a commit copies them into
 
 class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
     """The archive file, opened once per process (one connection)."""
+
+    _bare = False  # inside bare(): write methods open no savepoint of their own
+
+    def write(self) -> AbstractContextManager[None]:
+        if self._bare and self.conn.in_transaction:
+            return nullcontext()
+        return super().write()
+
+    @contextmanager
+    def bare(self) -> Iterator[None]:
+        """Inside a write transaction (transaction()) that holds nothing else yet: the block's
+        writes open no savepoint of their own, and when it raises, the caller rolls the whole
+        transaction back (leaving transaction() with the exception does).
+
+        A savepoint copies every page the writes inside it change, as it was, to a statement
+        journal (a temporary file past 64 KiB), so that they can be undone alone: a cold pass's
+        feed changes about a thousand pages (keyed indexes, full text), and its savepoints were
+        a quarter of the archive write's CPU, half of it in system calls (issue 18, README "Cold
+        pass, main-process CPU"). Nothing to keep apart from, nothing to copy. FTS5 also writes its
+        pending words out at every savepoint."""
+        if not self.conn.in_transaction:
+            raise RuntimeError("Archive.bare() is for the start of an open write transaction")
+        self._bare = True
+        try:
+            yield
+        finally:
+            self._bare = False
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> Archive:

@@ -6,8 +6,8 @@
 
 A pass used to commit once per feed: SQLite's commit, and FTS5 writing its pending terms out
 as a new segment (merged later), paid per feed. Here the first feed done opens a window of
-WINDOW seconds; every feed done within it is handled, each in its own savepoint, and then all
-are committed at once. A feed's articles and its outbox rows are still in one transaction
+WINDOW seconds; every feed done within it is handled, each after the first in its own savepoint,
+and then all are committed at once. A feed's articles and its outbox rows are still in one transaction
 (the same one), and a feed is archived, and its alerts queued, at most WINDOW after it is done
 (issue 14); a feed with new articles, as soon as the loop gets to it (`save(..., soon=True)`).
 
@@ -19,8 +19,9 @@ The thread holds the archive's lock (ArchiveBase.lock) for the whole transaction
 user of the connection (delivery's sent marks, a chat command, on the loop's thread) ever joins
 a batch's transaction; it waits for the commit instead, as it waited for the loop before.
 
-One feed's failure is that feed's: its savepoint is rolled back and its `save` raises; the
-others commit. A StorageError (the archive cannot be written) fails every feed of the batch.
+One feed's failure is that feed's: its savepoint is rolled back (the first feed's, the whole
+transaction, which held nothing else: it needs no savepoint) and its `save` raises; the others
+commit. A StorageError (the archive cannot be written) fails every feed of the batch.
 """
 
 from __future__ import annotations
@@ -170,14 +171,36 @@ class Batcher:
 
     def _write(self, steps: list[Step]) -> Outcome:
         """In the writer's thread (or the loop's, flushing): the steps in one transaction, until
-        max_hold has passed; each handled step's error."""
+        max_hold has passed; each handled step's error. A first step that fails takes its
+        transaction with it, and the steps after it go in another (see _transaction)."""
         began = time.monotonic()
         errors: list[Exception | None] = []
-        with self.archive.transaction("save a batch of feeds"):
-            for step in steps:
-                if errors and time.monotonic() - began > self.max_hold:
-                    break  # the rest: the next batch, at once
-                errors.append(_attempt(self.archive, step))
+        while len(errors) < len(steps) and not (errors and time.monotonic() - began > self.max_hold):
+            errors += self._transaction(steps[len(errors) :], began)
+        return errors
+
+    def _transaction(self, steps: list[Step], began: float) -> Outcome:
+        """The steps in one transaction, the first bare (Archive.bare: no savepoint, whose page
+        copies cost as much as a commit), each after it in a savepoint of its own (rolled back
+        alone, the others kept), until max_hold has passed; each handled step's error. When the
+        first fails, the transaction is rolled back (it held nothing else) and only its error
+        is returned."""
+        errors: list[Exception | None] = []
+        try:
+            with self.archive.transaction("save a batch of feeds"):
+                with self.archive.bare():
+                    steps[0]()
+                errors.append(None)
+                for step in steps[1:]:
+                    if time.monotonic() - began > self.max_hold:
+                        break  # the rest: the next batch, at once
+                    errors.append(_attempt(self.archive, step))
+        except StorageError:
+            raise
+        except Exception as exc:
+            if errors:  # not the first step's (each after it is caught in _attempt): the archive's
+                raise
+            return [exc]
         return errors
 
 

@@ -8,6 +8,8 @@ For the articles of one feed update (a batch), in order:
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
     | archive.story_index().sharing                      the window's stories sharing a key
       + this batch's stories                             (not in the archive yet)
+    | screen.reach                                       a story out of reach of min_similarity,
+                                                         read from its text: not parsed
     | profile.place                                      join the closest open story's profile, a
                                                          copy's story, or start a story
     The archive answers from memory (archive/storymemory.py), and the pipeline keeps the
@@ -21,14 +23,14 @@ For the articles of one feed update (a batch), in order:
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from monitor.archive.store import Archive
 from monitor.archive.stories import MAX_CANDIDATES, MAX_POSTINGS
-from monitor.stories import profile, words
+from monitor.stories import profile, screen, words
 from monitor.stories.fingerprint import (
     ArticleFingerprint,
     best_story,
@@ -36,7 +38,7 @@ from monitor.stories.fingerprint import (
     fingerprint,
     near_copy,
 )
-from monitor.stories.lookup import FingerprintCache, ProfileCache, Slots, StoryIndex
+from monitor.stories.lookup import FingerprintCache, ProfileCache, Slots, StoryIndex, signature_of
 from monitor.types import AlertIntent, EntryData, RuleMatch, StoryJoin, StoryJoined, StorySettings
 
 CANDIDATES = 16  # archived articles looked at per report (their stories' profiles, copies)
@@ -78,11 +80,14 @@ class Grouper:
     _batch: list[tuple[int, ArticleFingerprint]] = field(default_factory=list)  # (story, fingerprint)
     # key → this batch's latest articles with it (indexes into _batch): bounded as the archive's
     # candidates are, so a feed of thousands of look-alike items costs no more per item than 50.
-    _postings: dict[str, deque[int]] = field(default_factory=dict)
+    _postings: dict[str, list[int]] = field(default_factory=dict)
     _new: dict[int, _NewStory] = field(default_factory=dict)
     _joined: dict[int, list[Report]] = field(default_factory=dict)  # archived story → this batch's reports
     _profiles: dict[int, profile.Profile] = field(default_factory=dict)  # stories this batch touched
     _index: StoryIndex | None = None  # the archive's look-ups (story_index), taken at the first report
+    # archived stories a report of this batch left unparsed (stories.screen), as its text: held as
+    # if parsed (in _profiles), as the batch held every story it read before the screen
+    _unread: dict[int, str] = field(default_factory=dict)
     _own: set[int] = field(default_factory=set)  # of those, the ones whose profile is this batch's copy
     _rules: dict[int, set[str]] = field(default_factory=dict)  # story → rules it alerted for
     _df: dict[str, Counter[str]] = field(default_factory=dict)  # language → this batch's document counts
@@ -115,14 +120,16 @@ class Grouper:
         if self._index is None:  # one per batch: nothing is archived while a batch is placed
             self._index = self.archive.story_index()
         index = self._index
-        scaled = words.scaled(counts)  # for its weights and its story's profile
+        # for its weights and its story's profile (made with its words, most often)
+        scaled = made.scaled if made.scaled is not None else words.scaled(counts)
         # its rarity and weighted terms: for its keys and its placing
         rarity, weighted = self._rarity(index, lang, counts, scaled)
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
         index_keys = words.strongest(weighted)
-        decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted)
+        signature = signature_of(fp)  # what copies are compared with (Slots), and what is kept
+        decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted, signature)
         report = (outlet, entry.link)
         story = decision.story
         if story is None:
@@ -149,13 +156,18 @@ class Grouper:
             self._own.add(story)
         story_profile = self._profiles[story]
         story_profile.add_scaled(scaled, fp.published)
-        self._df.setdefault(lang, Counter()).update(counts.keys())
+        if (df := self._df.get(lang)) is None:
+            df = self._df[lang] = Counter()
+        df.update(counts.keys())
         self._docs[lang] += 1
         postings, at = self._postings, len(self._batch)
-        for key in (*index_keys, *keys):
+        for key in (*index_keys, *keys):  # each key's latest MAX_POSTINGS (a list: no deque per key)
             if (found := postings.get(key)) is None:
-                found = postings[key] = deque(maxlen=MAX_POSTINGS)
-            found.append(at)
+                postings[key] = [at]
+            else:
+                found.append(at)
+                if len(found) > MAX_POSTINGS:
+                    del found[0]
         self._batch.append((story, fp))
         # what the archive keeps of its profile (a new story's: alone()'s, its article makes it
         # again), and its text; remembered parsed
@@ -166,8 +178,8 @@ class Grouper:
         if rarity.documents < COLD_START:  # the evidence keys are looked up while the archive is small
             index_keys = tuple(dict.fromkeys((*index_keys, *keys)))
         # Once rarity weighs words, a stored fingerprint serves only to find copies: its signature.
-        kept = fp if rarity.documents < COLD_START else ArticleFingerprint(fp.published, fp.signature, ())
-        return Placement(story, self.fingerprints.written(kept), index_keys, alerts, joined)
+        kept = self.fingerprints.written(fp) if rarity.documents < COLD_START else signature
+        return Placement(story, kept, index_keys, alerts, joined)
 
     def _rarity(
         self, index: StoryIndex, lang: str, counts: profile.Terms, scaled: Mapping[str, float]
@@ -175,8 +187,12 @@ class Grouper:
         """The report's terms' rarity, this batch's reports counted, and its weighted terms."""
         df, documents = index.document_frequencies(lang, list(counts))
         extra = self._df.get(lang)
-        if extra:
-            df = {t: df.get(t, 0) + extra.get(t, 0) for t in counts}
+        if extra:  # every term, in its order (0 for none), this batch's counts added where it has some
+            merged = dict.fromkeys(counts, 0)
+            merged.update(df)
+            for t in counts.keys() & extra.keys():
+                merged[t] += extra[t]
+            df = merged
         return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(
@@ -188,6 +204,7 @@ class Grouper:
         rarity: profile.Rarity,
         evidence_keys: Sequence[str] = (),
         report: Mapping[str, float] | None = None,
+        signature: str | bytes | None = None,
     ) -> profile.Decision:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
@@ -197,13 +214,28 @@ class Grouper:
         closed = self._closed({story for story, _ in found}, fp.published, index)
         copies: dict[int, float] = {}
         near = [(story, article) for story, article in found if story not in closed]
-        self._copies(copies, fp, near, index)
+        self._copies(copies, fp, near, index, signature)
         batch = self._batch_candidates(keys)
         for story, other in batch:
             self._copy(copies, story, fp, other)
         stories = {story for story, _ in found} | {story for story, _ in batch}
-        missing = [s for s in stories if s not in self._profiles and s > 0 and s not in closed]
-        self._profiles.update(self.parsed.many(index.profiles(missing), index))
+        view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
+        unread, held = self._unread, self._profiles
+        missing = [s for s in stories if s not in held and s not in unread and s > 0 and s not in closed]
+        worth = None
+        if rarity.documents >= COLD_START and report is not None:
+            # A story that cannot reach min_similarity (stories.screen: read from its text, an
+            # upper bound of profile.place's score) is never chosen: it is not parsed nor compared
+            # (ProfileCache keeps it as its text). A copy's story is always read.
+            reader = screen.Report(report, rarity, fp.published)
+            least = view.min_similarity * (1 - screen.MARGIN)
+
+            def worth(story: int, text: str) -> bool:
+                return story in copies or screen.reach(text, reader) >= least
+
+        for story in [s for s in stories if s in unread]:  # left unparsed by an earlier report:
+            self._profiles[story] = self.parsed.parsed_now(story, unread.pop(story))  # found again
+        self._profiles.update(self.parsed.many(index.profiles(missing), index, worth, unread))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of
             # specific names, figures and dates (stories.fingerprint) decides, as it did before.
@@ -217,14 +249,13 @@ class Grouper:
                 best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points"
             )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
-        view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
 
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open
         on when their last report came), and those without a profile."""
         quiet = self.settings.quiet_hours * 3600
-        asked = [s for s in stories if s not in self._profiles]
+        asked = [s for s in stories if s not in self._profiles and s not in self._unread]
         lasts = index.last_reports(asked)
         closed = {s for s in asked if s not in lasts}
         for story, last in lasts.items():  # profile.is_open, without making each story's profile
@@ -233,14 +264,20 @@ class Grouper:
         return closed
 
     def _copies(
-        self, copies: dict[int, float], fp: ArticleFingerprint, near: list[tuple[int, int]], index: StoryIndex
+        self,
+        copies: dict[int, float],
+        fp: ArticleFingerprint,
+        near: list[tuple[int, int]],
+        index: StoryIndex,
+        signature: str | bytes | None = None,
     ) -> None:
         """_copy of each (story, article) in `near`: compared as stored (lookup.Slots), not parsed;
-        only a fingerprint that is not a BLOB of the report's slots (JSON) is parsed."""
+        only a fingerprint that is not a BLOB of the report's slots (JSON) is parsed. `signature`:
+        lookup.signature_of(fp), if made already."""
         if not near:
             return
         stored = index.fingerprints([article for _, article in near])
-        slots, threshold, other = Slots(fp), self.settings.near_duplicate, []
+        slots, threshold, other = Slots(fp, signature), self.settings.near_duplicate, []
         for story, article in near:
             if (data := stored.get(article)) is None:
                 continue
@@ -263,9 +300,11 @@ class Grouper:
     def _batch_candidates(self, keys: Sequence[str]) -> list[tuple[int, ArticleFingerprint]]:
         """This batch's earlier articles sharing a key, those sharing the most first (as
         storystore.sharing ranks the archive's)."""
-        shared: Counter[int] = Counter()
+        shared: dict[int, int] = {}
+        postings = self._postings
         for key in keys:
-            shared.update(self._postings.get(key, ()))
+            for i in postings.get(key, ()):
+                shared[i] = shared.get(i, 0) + 1
         best = sorted(shared, key=lambda i: (-shared[i], -i))[:MAX_CANDIDATES]
         return [self._batch[i] for i in best]
 

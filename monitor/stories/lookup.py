@@ -5,7 +5,8 @@
     | StoryIndex.sharing      the window's articles sharing one, those sharing most first
     | Slots                   their fingerprints compared as stored (copies are found by their
                               signatures); FingerprintCache: those stored as JSON, parsed
-    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed; that of a
+    | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed (or, where
+                              stories.screen finds one out of reach, kept as its text); that of a
                               story of one report made again from its article (alone, rebuild:
                               StoryIndex.lone_reports), for the archive keeps only a digest of it
 
@@ -24,7 +25,7 @@ from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
 from monitor.stories.profile import LEAD_CHARS, Profile, terms
-from monitor.stories.words import Report, kept
+from monitor.stories.words import Report, kept, lone_text, scaled
 
 
 class StoryIndex(Protocol):
@@ -107,8 +108,9 @@ class Slots:
 
     __slots__ = ("bits", "slots", "low", "full", "empty")
 
-    def __init__(self, fp: ArticleFingerprint) -> None:
-        packed = stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
+    def __init__(self, fp: ArticleFingerprint, packed: str | bytes | None = None) -> None:
+        """`packed`: stored_fingerprint of fp's signature alone, if made already (signature_of)."""
+        packed = signature_of(fp) if packed is None else packed
         assert isinstance(packed, bytes)  # a signature alone is stored as a BLOB
         # slots a BLOB keeps as they are (-1 for empty; fingerprint._signature's are even, below
         # 0xFFFF): else no BLOB is compared here (-1 slots), and near_copy decides as before
@@ -116,8 +118,10 @@ class Slots:
         slots = len(fp.signature)
         self.slots = slots if fits else -1
         self.bits = int.from_bytes(packed[8:], "little")
-        self.low = int.from_bytes(b"\x01\x00" * slots, "little")  # the lowest bit of each slot
-        self.full = (1 << 16 * slots) - 1
+        masks = _MASKS.get(slots)
+        if masks is None:  # the lowest bit of each slot; every bit of them: made once per length
+            masks = _MASKS[slots] = (int.from_bytes(b"\x01\x00" * slots, "little"), (1 << 16 * slots) - 1)
+        self.low, self.full = masks
         self.empty = -1 in fp.signature  # an empty slot (-1, stored 0xFFFF): rare
 
     def jaccard(self, data: str | bytes) -> float | None:
@@ -132,6 +136,15 @@ class Slots:
             empty = self.slots - _nonzero((self.bits & other) ^ self.full, self.low)
             match, both = match - empty, both - empty
         return match / both if both else 0.0
+
+
+_MASKS: dict[int, tuple[int, int]] = {}  # Slots' masks by number of slots
+
+
+def signature_of(fp: ArticleFingerprint) -> str | bytes:
+    """stored_fingerprint of fp's signature alone: what the archive keeps of a report's
+    fingerprint once rarity weighs words (grouping), and what Slots compares."""
+    return stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
 
 
 def _nonzero(x: int, low: int) -> int:
@@ -238,10 +251,13 @@ class ProfileCache:
 
     def __init__(self, size: int = 512) -> None:  # 10-20 KB each, parsed (1,024 before: issue 18)
         self.size = size
-        self._parsed: OrderedDict[int, tuple[str, Profile]] = OrderedDict()
+        # (story → its text and its profile parsed; None: left unparsed by many, parsed when asked)
+        self._parsed: OrderedDict[int, tuple[str, Profile | None]] = OrderedDict()
         # The profiles this process wrote (text → itself, as parsing the text gives it): a
         # story is most often a candidate while it is open, soon after its last report.
-        self._written: OrderedDict[str, Profile] = OrderedDict()
+        # (a new story's, whose text the parser worker made: its report's scaled counts and its
+        # time, made a Profile when read back: one dict, as a Profile's)
+        self._written: OrderedDict[str, Profile | tuple[dict[str, float], datetime]] = OrderedDict()
         # alone()'s forms → their text: of profiles this process wrote, or made again (rebuild)
         self._alone: OrderedDict[str, str] = OrderedDict()
 
@@ -253,11 +269,16 @@ class ProfileCache:
         """(what the archive keeps of the profile, its to_text()), remembered: read back as
         either, it is not parsed again. `lone`: the profile is that of a new story of this report
         alone, its words made of its article's title and summary: what is kept is alone()'s."""
-        text, rounded = profile.written()
-        # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
-        self._written[text] = Profile(
-            profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
-        )
+        last = profile.last
+        if lone is not None and last is not None and (made := lone_text(lone, last)) is not None:
+            text = made  # made in the parser worker: read back, made a Profile then (_mine)
+            self._written[text] = (lone.scaled if lone.scaled is not None else scaled(lone.counts), last)
+        else:
+            text, rounded = profile.written()
+            # A copy (the writer goes on adding to its own), rounded as the text holds it when read.
+            self._written[text] = Profile(
+                profile.story, rounded, dict(profile.reported), profile.first, profile.last, profile.reports
+            )
         # Half as many as parsed: of a 300-feed cold pass's 11,500 found
         # again, a third were written more than 256 profiles before, 0.2% of its CPU to parse
         # again; 256 kept fewer are some 1.7 MB of the service's peak (issue 18)
@@ -278,6 +299,10 @@ class ProfileCache:
         hit = parsed.get(story)
         if hit is not None and (hit[0] is data or hit[0] == self._alone.get(data, data)):
             parsed.move_to_end(story)
+            if hit[1] is None:  # left unparsed (many, worth): parsed now, as it would have been then
+                profile = Profile.parse(story, hit[0])
+                parsed[story] = (hit[0], profile)
+                return profile
             return hit[1]
         mine = self._mine(data)
         if mine is None:
@@ -292,22 +317,71 @@ class ProfileCache:
             parsed.popitem(last=False)
         return profile
 
+    def _held(self, story: int, text: str) -> bool:
+        """Whether get(story, text) answers without the screen: parsed already or written here,
+        or left unparsed before (a story found again is most often found many times more:
+        parsed once, it is compared for less than its text is read, stories.screen)."""
+        hit = self._parsed.get(story)
+        if hit is not None and (hit[0] is text or hit[0] == self._alone.get(text, text)):
+            return True
+        return self._alone.get(text, text) in self._written
+
+    def parsed_now(self, story: int, text: str) -> Profile:
+        """The profile of a story many() left unparsed as `text`, parsed and kept where it is
+        (not moved, as get() would: the batch held it as if parsed, grouping._unread)."""
+        hit = self._parsed.get(story)
+        profile = Profile.parse(story, text)
+        if hit is not None and hit[1] is None and hit[0] == text:
+            self._parsed[story] = (text, profile)
+        return profile
+
+    def _unparsed(self, story: int, text: str) -> None:
+        """What get(story, text) does to the cache, for a profile it would parse (not _held), left
+        as its text:
+        the cache keeps the same stories in the same order (get parses it if asked), so whether
+        later reports find a profile parsed or written here (the order of its terms) is the same."""
+        parsed = self._parsed
+        parsed[story] = (text, None)  # a stale entry (another text) stays where it is, as in get()
+        if len(parsed) > self.size:
+            parsed.popitem(last=False)
+
     def _mine(self, data: str) -> Profile | None:
         """The profile this process wrote as `data` (its text or alone()'s), taken out."""
-        return self._written.pop(self._alone.get(data, data), None)
+        mine = self._written.pop(self._alone.get(data, data), None)
+        if isinstance(mine, tuple):  # a new story's (stored): its report's scaled counts, and when
+            counts_scaled, when = mine
+            made = Profile(0)
+            made.add_scaled(counts_scaled, when)
+            counts = made.counts
+            values = {c: round(c, 3) for c in set(counts.values())}  # as Profile.written rounds
+            rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
+            return Profile(0, rounded, {}, when, when, 1)
+        return mine
 
-    def many(self, found: Mapping[int, str], index: StoryIndex) -> dict[int, Profile]:
+    def many(
+        self,
+        found: Mapping[int, str],
+        index: StoryIndex,
+        worth: Callable[[int, str], bool] | None = None,
+        left: dict[int, str] | None = None,
+    ) -> dict[int, Profile]:
         """get() of each (story → its stored profile); one stored as alone() and not known here
         is made again from its story's article (index.lone_reports), and its text handed back
-        (index.made). A story whose article is gone is left out."""
+        (index.made). A story whose article is gone is left out. `worth(story, text)`: whether a
+        story that would be parsed is worth parsing (stories.screen); one that is not is left out
+        (in `left`: story → its text)."""
         out: dict[int, Profile] = {}
         missing: list[int] = []
         for story, data in found.items():
             text = self._alone.get(data, data)  # alone()'s form: its text, if known here
             if is_alone(text):
                 missing.append(story)
-            else:
+            elif worth is None or self._held(story, text) or worth(story, text):
                 out[story] = self.get(story, text)
+            else:
+                self._unparsed(story, text)
+                if left is not None:
+                    left[story] = text
         if missing:
             for story, (title, summary) in index.lone_reports(missing).items():
                 data = found[story]

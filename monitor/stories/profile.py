@@ -292,9 +292,9 @@ class Profile:
             value, *words = line.split(" ")
             c, n = value.split("/")
             count = float(c)
-            counts.update(dict.fromkeys(words, count))
+            counts.update(zip(words, repeat(count)))  # each word inserted once (not twice: fromkeys)
             if n != "1":
-                shared.update(dict.fromkeys(words, int(n)))
+                shared.update(zip(words, repeat(int(n))))
             parts.append((pow(count * ALONE if several and int(n) <= 1 else count, 2), len(words)))
         profile = cls(
             story=story,

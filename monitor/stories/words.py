@@ -6,6 +6,7 @@
     weighed(scaled(counts), df, documents) → (Rarity, weigh's terms): each weight made once
     strongest(weighted) → its index keys             (profile.keys)
     kept(summary, report.dropped)                    (the text its counts were made of, again)
+    lone_text(report, published)                     (a new story's profile text, from Report.lone)
 
 The writer (service/grouping.py) only looks up the rarity of the words and compares: the words
 themselves (profile.terms: the regex, the stemmer, the language key) cost as much as the rest
@@ -17,8 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from monitor.stories.profile import MAX_KEYS, Rarity, rarity_key, terms
+from monitor.stories.profile import MAX_KEYS, Profile, Rarity, rarity_key, terms
 from monitor.stories.sentences import _SENTENCE, repeated
 
 
@@ -33,12 +35,37 @@ class Report:
     # summary was read as it is. With the article's text, what makes `counts` again
     # (kept): the archive keeps no profile of a story of this report alone (lookup.alone).
     dropped: tuple[int, ...] | None = None
+    # Made with it (report, reports: in the parser worker), so that the writer need not: its
+    # counts log-scaled (scaled()), and the text (Profile.to_text) of the profile of a story of
+    # this report alone, but for its first line (its times): a new story's (lone_text).
+    scaled: dict[str, float] | None = None
+    lone: str | None = None
 
 
 def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
     read, dropped = dropping(summary, boilerplate)
-    return Report(_key(title, summary), terms(title, read), dropped)
+    return _made(_key(title, summary), terms(title, read), dropped)
+
+
+def _made(language: str, counts: dict[str, float], dropped: tuple[int, ...] | None) -> Report:
+    """The Report of these words, with what the writer would otherwise make of them."""
+    log_scaled = scaled(counts)
+    alone = Profile(0)
+    alone.add_scaled(log_scaled, _SOME_TIME)
+    return Report(language, counts, dropped, log_scaled, alone.written()[0].partition("\n")[2])
+
+
+_SOME_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # lone: the lines after the first (the times) do not hold it
+
+
+def lone_text(report: Report, published: datetime) -> str | None:
+    """Profile.to_text of a story of `report` alone, published then (its `lone` lines and their
+    first line); None when the report was made without them."""
+    if report.lone is None:
+        return None
+    when = published.isoformat()
+    return f"{when} {when} 1\n{report.lone}" if report.lone else f"{when} {when} 1"
 
 
 def _key(title: str, summary: str) -> str:
@@ -94,7 +121,7 @@ def reports(items: Sequence[tuple[str, str]], at_least: int = 3) -> list[Report]
         lead, dropped = summary, None
         if boilerplate:  # dropping(), on the sentences split already
             lead, dropped = _drop(sentences, bare, boilerplate)
-        made.append(Report(_key(title, summary), terms(title, lead), dropped))
+        made.append(_made(_key(title, summary), terms(title, lead), dropped))
     return made
 
 

@@ -29,6 +29,8 @@ from monitor.cli.demo import Item
 from monitor.cli.main import main
 from monitor.stories import profile, words
 from monitor.stories.lookup import ProfileCache, alone, is_alone, rebuild
+from tests.archive.test_archive_m019 import M019
+from tests.archive.test_archive_m019 import TRIGGER as M019_TRIGGER
 from tests.archive.upgrades import poll, schema
 from tests.conftest import rss
 
@@ -130,6 +132,8 @@ def back_to_m016(db: Path) -> None:
                     [_whole(data, title, summary), story],
                 )
         conn.execute("delete from _sqlite_migrations where name = ?", [M017])
+        conn.execute(M019_TRIGGER)  # and m019's before it: the trigger back, its record gone
+        conn.execute("delete from _sqlite_migrations where name = ?", [M019])
         conn.execute("commit")
     finally:
         conn.close()

@@ -91,6 +91,73 @@ def test_one_feeds_failure_is_its_own_and_the_others_commit(archive: Archive) ->
     assert archive.db["feeds"].get(FEEDS[1])["etag"] is None  # fetched again next time
 
 
+def test_a_first_feed_that_fails_takes_only_its_own_writes_with_it(archive: Archive) -> None:
+    """The first feed of a batch is saved without a savepoint (Archive.bare): when it fails, its
+    transaction is rolled back whole, and the feeds after it go in another, committed."""
+
+    def broken() -> None:
+        saving(archive, FEEDS[0], 0)()
+        raise ValueError("a bug this feed's content brings out")
+
+    async def run() -> tuple[list[BaseException | None], int]:
+        batch = Batcher(archive, window=0.05)
+        steps = [broken, saving(archive, FEEDS[1], 1), saving(archive, FEEDS[2], 2)]
+        outcomes = await asyncio.gather(*(batch.save(step) for step in steps), return_exceptions=True)
+        return outcomes, batch.commits
+
+    outcomes, commits = asyncio.run(run())
+    assert isinstance(outcomes[0], ValueError) and outcomes[1:] == [None, None]
+    assert commits == 1
+    assert committed(archive.path) == 2
+    assert archive.known_keys(["url:https://example.org/0"]) == set()
+    assert archive.db["feeds"].get(FEEDS[0])["etag"] is None  # fetched again next time
+    assert [archive.db["feeds"].get(feed)["etag"] for feed in FEEDS[1:3]] == ['"1"', '"2"']
+
+
+def test_a_feed_alone_in_its_batch_fails_without_a_trace(archive: Archive) -> None:
+    def broken() -> None:
+        saving(archive, FEEDS[0], 0)()
+        raise ValueError("a bug this feed's content brings out")
+
+    async def run() -> None:
+        await Batcher(archive, window=0.01).save(broken)
+
+    with pytest.raises(ValueError):
+        asyncio.run(run())
+    assert committed(archive.path) == 0
+    assert archive.db["feeds"].get(FEEDS[0])["etag"] is None
+    assert not archive.conn.in_transaction
+
+
+def test_only_the_feeds_after_the_first_are_saved_in_savepoints(archive: Archive) -> None:
+    """A savepoint copies every page its writes change, to undo them alone: the first feed of a
+    transaction has nothing to be kept apart from, and is saved without one."""
+    statements: list[str] = []
+    archive.conn.set_trace_callback(statements.append)
+
+    async def run(feeds: list[int]) -> None:
+        batch = Batcher(archive, window=0.05)
+        await asyncio.gather(*(batch.save(saving(archive, FEEDS[n], n)) for n in feeds))
+
+    asyncio.run(run([0]))
+    assert not [s for s in statements if s.upper().startswith("SAVEPOINT")]
+    assert committed(archive.path) == 1
+    statements.clear()
+    asyncio.run(run([1, 2, 3]))
+    opened = [s for s in statements if s.upper().startswith("SAVEPOINT")]
+    # the second and third feeds: a savepoint each (and save_update's own inside it), the first none
+    first = next(i for i, s in enumerate(statements) if "insert into articles " in s)
+    assert not [s for s in statements[:first] if s.upper().startswith("SAVEPOINT")]
+    assert len(opened) == 4
+    assert committed(archive.path) == 4
+
+
+def test_bare_is_for_an_open_transaction(archive: Archive) -> None:
+    with pytest.raises(RuntimeError):
+        with archive.bare():
+            pass
+
+
 def test_an_archive_that_cannot_be_written_fails_every_feed_of_the_batch(archive: Archive) -> None:
     archive.db.execute(
         "create trigger full before insert on articles when new.title = 'Report 1'"

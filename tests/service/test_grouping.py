@@ -143,6 +143,27 @@ def test_a_copy_under_another_address_and_title_joins(newsroom):
     assert reason.startswith("copy")
 
 
+def test_a_copy_joins_its_story_when_another_open_story_shares_its_words(newsroom):
+    """A copy's story is read whatever stories.screen finds of it (grouping._decide): the report
+    joins it, with its copy's reason, when another open story is among its candidates."""
+    copy = Item(
+        DAM_1.title,  # the dam report again, with the pact's words added
+        DAM_1.body + " Ministers in Oslavia signed the Quintar trade pact on tariffs and ports.",
+        DAM_1.published + timedelta(hours=3),
+        "https://wire.example/y",
+    )
+    stories = newsroom([DAM_1], [PACT], [copy])
+    assert stories["pact"] != stories["dam-1"]
+    assert stories["y"] == stories["dam-1"]
+    conn = sqlite3.connect(newsroom.db)
+    (reason,) = conn.execute(
+        "select reason from story_joins j join articles a on a.id = j.article_id where a.link = ?",
+        [copy.link],
+    ).fetchone()
+    conn.close()
+    assert reason.startswith("copy")
+
+
 def test_a_feeds_boilerplate_counts_for_nothing(newsroom):
     tail = " Continue reading the full story, with photos and related coverage, on our website today."
     items = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from monitor.stories import profile, words
+from monitor.stories import lookup, profile, words
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -85,3 +85,41 @@ def test_the_strongest_terms_are_the_first_of_all_sorted_ties_by_term() -> None:
         for limit in (0, 1, 8, 50):
             everything = sorted(weighted, key=lambda t: (-weighted[t], t))[:limit]
             assert words.strongest(weighted, limit) == tuple(f"w{t}" for t in everything)
+
+
+def test_a_reports_scaled_counts_and_lone_text_are_what_the_writer_would_make() -> None:
+    """Report.scaled and Report.lone (made beside the words, in a parser worker) are the counts
+    log-scaled and the text of a new story of that report alone (Profile.to_text, its first line
+    made with the time: words.lone_text), byte for byte, headlines, long and empty texts too."""
+    feed = [*_feed(5, 40), ("Headline only", ""), ("", ""), (" ".join(f"w{i}x" for i in range(400)), "")]
+    for made in [*words.reports(feed), *(words.report(title, summary) for title, summary in feed)]:
+        assert made.scaled == words.scaled(made.counts)
+        assert list(made.scaled) == list(made.counts)
+        story = profile.Profile(-1)
+        story.add(made.counts, T0)
+        assert words.lone_text(made, T0) == story.to_text()
+    assert words.lone_text(words.Report("latin/stems", {"a": 1.0}), T0) is None  # made without them
+
+
+def test_a_new_storys_profile_read_back_is_the_profile_its_text_parses_to() -> None:
+    """lookup.ProfileCache.stored of a new story whose text the worker made (Report.lone): the
+    same stored form and text as when made in place, and read back (get) the same profile, term
+    order and squares included, without making the text again; its counts are its text's."""
+    for i, (title, summary) in enumerate(_feed(9, 30)):
+        made = words.report(title, summary)
+        story = profile.Profile(-1)
+        story.add_scaled(made.scaled or {}, T0)
+        bare = words.Report(made.language, made.counts, made.dropped)  # without scaled and lone
+        before, after = lookup.ProfileCache(), lookup.ProfileCache()
+        stored, text = before.stored(story, bare)
+        assert after.stored(story, made) == (stored, text)
+        old, new = before.get(i + 1, text), after.get(i + 1, text)
+        assert (new.counts, list(new.counts), new.reported) == (old.counts, list(old.counts), old.reported)
+        assert (new.story, new.first, new.last, new.reports, new.squares()) == (
+            old.story,
+            T0,
+            T0,
+            1,
+            old.squares(),
+        )
+        assert new.counts == profile.Profile.parse(i + 1, text).counts

@@ -1,0 +1,61 @@
+"""stories.screen: a candidate story's score read from its stored text is profile.place's score
+(or more, where the MIN_SHARED rule would make it 0): a story it leaves out is never chosen."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+from monitor.stories import profile, screen, words
+from tests.stories.test_words import _feed
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _score(report: dict[str, float], story: profile.Profile, rarity: profile.Rarity, when: datetime) -> float:
+    """profile.place's score of one story (cosine × closeness ÷ breadth)."""
+    norm = math.sqrt(sum(x * x for x in report.values()))
+    unweighed = [t for t in report if t not in rarity.df]
+    cosine, _ = profile._similarity(report, story, rarity, norm, unweighed)
+    return cosine * profile.closeness(story, when) / profile.breadth(story)
+
+
+def test_a_storys_score_read_from_its_text_is_the_score_of_its_parsed_profile() -> None:
+    rng = random.Random(4)
+    feed = _feed(11, 120)
+    df: dict[str, int] = {}
+    for title, summary in feed[:60]:
+        for term in profile.terms(title, summary):
+            df[term] = df.get(term, 0) + 1
+    made = [words.report(title, summary) for title, summary in feed[60:]]
+    compared = raised = 0
+    for i in range(len(made)):
+        story = profile.Profile(i + 1)
+        for other in rng.sample(made, rng.randint(1, 4)):  # stories of one to four reports
+            story.add(other.counts, T0 + timedelta(hours=rng.uniform(0, 30)))
+        text = story.to_text()
+        parsed = profile.Profile.parse(i + 1, text)
+        for report in rng.sample(made, 8):
+            # some terms without a count (rarity's top weight), some with one; documents grow
+            known = {t: n for t, n in df.items() if rng.random() < 0.8}
+            rarity, weighted = words.weighed(words.scaled(report.counts), known, 60 + i)
+            when = T0 + timedelta(hours=rng.uniform(0, 40))
+            exact = _score(weighted, parsed, rarity, when)
+            read = screen.reach(text, screen.Report(weighted, rarity, when))
+            assert read >= exact * (1 - 1e-12)
+            if exact:
+                assert math.isclose(read, exact, rel_tol=1e-12)
+                compared += 1
+            else:
+                raised += read > 0  # the MIN_SHARED rule's zeros: read as the cosine they hide
+    assert compared > 50 and raised > 0
+
+
+def test_a_text_it_does_not_read_is_never_left_out() -> None:
+    """A profile kept as JSON (archives before TEXT_FORMAT) reads as reaching any threshold."""
+    story = profile.Profile(1)
+    story.add({"dam": 2.0, "kelmira": 1.0}, T0)
+    rarity, weighted = words.weighed({"dam": 1.0}, {"dam": 3}, 10)
+    assert screen.reach(story.to_json(), screen.Report(weighted, rarity, T0)) == math.inf
+    assert screen.reach(story.to_text(), screen.Report(weighted, rarity, T0)) > 0
