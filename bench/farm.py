@@ -610,7 +610,7 @@ class Farm:
     seed: int = 0
     gzip: bool = False  # keep a gzip copy of each body for clients sending Accept-Encoding: gzip
     port: int = 0  # 0: any free port (read it after start())
-    now: datetime | None = None  # the farm's build time (default: the current hour, UTC)
+    now: datetime | str | None = None  # the farm's build time (default: the current hour, UTC); str: ISO
     _docs: list[_Doc] = field(default_factory=list, init=False, repr=False)
     _changes: int = field(default=0, init=False, repr=False)
     _server: FeedServer | None = field(default=None, init=False, repr=False)
@@ -621,6 +621,8 @@ class Farm:
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= 250 * 250:
             raise ValueError(f"hosts must be 1..62500, got {self.hosts}")
+        if isinstance(self.now, str):  # from FarmProcess's JSON
+            self.now = datetime.fromisoformat(self.now)
         self.now = self.now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         self._docs = [
             self._render(i, self._initial_items(i), int(self.now.timestamp())) for i in range(self.feeds)

@@ -1,11 +1,13 @@
 """Where a parser worker's memory goes: one real worker process, fed the farm's feeds.
 
     python bench/worker_memory.py [--feeds 1000] [--items 50] [--every 100] [--release]
+                                  [--archive DB --skip N]
 
 Builds the feed farm's bodies (bench/farm.py, not served: the bodies are handed over as
-fetched), an empty archive and the shipped rules, then starts one parser worker exactly as
-the service does (stoppable.WorkerPool with parsing.start_worker) and has it analyse every
-feed (parsing.analyse_in_worker), one after another. Printed: the worker's RSS and high-water
+fetched), an empty archive (or a copy of DB, fed the farm's feeds from the N-th on: new to
+it) and the shipped rules, then starts one parser worker exactly as the service does
+(stoppable.WorkerPool with parsing.start_worker) and has it analyse every feed
+(parsing.analyse_in_worker), one after another. Printed: the worker's RSS and high-water
 mark (VmHWM) before its first feed and every --every feeds, split into anonymous memory and
 mapped files. With --release, at the end, the worker empties each cache in turn (a collection
 and glibc's malloc_trim after each) and the RSS each gives back is printed.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -94,7 +97,9 @@ def trace_top(top: int) -> list[str]:
     return lines
 
 
-async def run(feeds: int, items: int, every: int, releases: bool, trace: int) -> None:
+async def run(
+    feeds: int, items: int, every: int, releases: bool, trace: int, archive: Path | None = None, skip: int = 0
+) -> None:
     sys.path.insert(0, str(BENCH))
     import worker_memory as here  # this file as a module the worker can import
     from farm import Farm
@@ -106,10 +111,12 @@ async def run(feeds: int, items: int, every: int, releases: bool, trace: int) ->
     from monitor.types import StorySettings
 
     started = time.perf_counter()
-    farm = Farm(feeds=feeds, items=items)
+    farm = Farm(feeds=skip + feeds, items=items)
     print(f"farm: {feeds} feeds × {items} items built in {time.perf_counter() - started:.1f}s", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="worker-memory-"))
     db = folder / "monitor.db"
+    if archive is not None:  # its identity keys looked up as the service's workers do
+        shutil.copyfile(archive, db)
     Archive.open(db).db.conn.close()
     rules = load_rules(sorted((ROOT / "rules").glob("*.toml")))
     pool = WorkerPool(1, parsing.start_worker, (rules, StorySettings(), str(db)))
@@ -123,13 +130,13 @@ async def run(feeds: int, items: int, every: int, releases: bool, trace: int) ->
         now = datetime.now(UTC)
         articles = 0
         started = time.perf_counter()
-        for i in range(feeds):
+        for i in range(skip, skip + feeds):
             result = await pool.run(
                 parsing.analyse_in_worker, (farm.url(i), farm.body(i), {}, now, 200), 60.0
             )
             articles += len(getattr(result, "fresh", ()))
-            if (i + 1) % every == 0 or i + 1 == feeds:
-                show(f"after {i + 1} feeds ({articles} articles)", pid)
+            if (i + 1 - skip) % every == 0 or i + 1 - skip == feeds:
+                show(f"after {i + 1 - skip} feeds ({articles} articles)", pid)
         took = time.perf_counter() - started
         print(f"  {articles} articles analysed in {took:.1f}s ({1000 * took / max(articles, 1):.2f} ms each)")
         if trace:
@@ -148,10 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=50)
     p.add_argument("--every", type=int, default=100, help="print the worker's memory every N feeds")
     p.add_argument("--release", action="store_true", help="then empty each cache in turn")
+    p.add_argument("--archive", type=Path, help="start from a copy of this archive (default: an empty one)")
+    p.add_argument("--skip", type=int, default=0, help="feed the farm's feeds from this one on (default 0)")
     p.add_argument("--trace", type=int, default=0, help="tracemalloc in the worker: top N sites at the end")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    asyncio.run(run(args.feeds, args.items, args.every, args.release, args.trace))
+    asyncio.run(run(args.feeds, args.items, args.every, args.release, args.trace, args.archive, args.skip))
     return 0
 
 

@@ -62,6 +62,20 @@ def test_service_memory_runs_small() -> None:
     assert float(fields["peak_rss_mb"]) > 0, line
 
 
+def test_service_on_archive_makes_its_template_then_starts_the_service_on_a_copy(tmp_path: Path) -> None:
+    template = tmp_path / "template.db"
+    args = ("--template", str(template), "--feeds", "10", "--items", "5", "--delay", "0.01")
+    args += ("--interval", "1", "--samples", "2", "--window", "2", "--passes", "2")
+    first = _bench("service_on_archive.py", *args, timeout=180)
+    assert "template: 50 articles" in first and "on an archive of 50 articles" in first
+    again = _bench("service_on_archive.py", *args, timeout=180)  # the template's farm again
+    assert "template:" not in again and "on an archive of 50 articles" in again
+    for stdout in (first, again):
+        assert "peak RSS" in stdout and "2/2 samples" in stdout, stdout
+    with contextlib.closing(sqlite3.connect(template)) as conn:  # a copy was used: left as made
+        assert conn.execute("select count(*) from articles").fetchone()[0] == 50
+
+
 def test_memory_where_runs_small() -> None:
     """A 10-feed cold pass, untraced: the RSS each holder frees, in order."""
     stdout = _bench("memory_where.py", "--feeds", "10", "--items", "5", "--release", timeout=180)

@@ -53,6 +53,7 @@ from telegram.warnings import PTBDeprecationWarning
 from monitor.alerts.digest import render_digest_message
 from monitor.alerts.render import render_alert, render_notice, to_plain_text
 from monitor.errors import ChatGone, ChatMoved, NotifyError, OutcomeUnknown, Rejected, RetryLater, Unavailable
+from monitor.ingest.netguard import tls_context
 from monitor.types import Alert, Digest, Message, Notice
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"  # python-telegram-bot appends the token
@@ -201,6 +202,7 @@ def _request(timeout: float, pool: int = 4) -> _Request:
         read_timeout=timeout,
         write_timeout=timeout,
         pool_timeout=timeout,
+        httpx_kwargs={"verify": tls_context()},  # one CA store for every client (issue 18)
     )
 
 

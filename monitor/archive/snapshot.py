@@ -37,6 +37,10 @@ class Snapshot:
                 Path(path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
             )
             self.conn.execute("pragma busy_timeout = 10000")
+            # 512 KiB of page cache, not SQLite's 2 MiB: a worker looks up each feed's identity
+            # keys, digests spread at random over an index larger than either, so the leaves it
+            # reads miss the cache at either size (issue 18: the worker's memory).
+            self.conn.execute("pragma cache_size = -512")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the archive read-only: {exc}", self.path) from None
 

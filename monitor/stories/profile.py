@@ -91,6 +91,7 @@ _STOP = frozenset(
 
 
 _STEMMER = snowballstemmer.stemmer("english")
+_STEMMER.maxCacheSize = 0  # _WORDS is the cache (its own held 10,000 words again, 1.9 MB: issue 18)
 
 
 def _stem(word: str) -> str:
@@ -113,9 +114,8 @@ def _word(raw: str) -> str | None:
 
 # A word as written → _word(it): news repeats its words, and a look-up costs less than folding
 # and stemming again. The only cache of words: bounded (about 100 bytes a word, 2 MB at most).
-# The first words seen stay, and the commonest come first: 16,384 of them (65,536 before issue
-# 18's fourth round) took a parser worker's peak over 1,000 feeds 44.9 -> 42.0 MB at the same
-# 0.77 ms per article (bench/worker_memory.py).
+# The first words seen stay, the commonest first: 16,384 (65,536 before issue 18's fourth round)
+# took a worker's peak over 1,000 feeds 44.9 -> 42.0 MB at 0.77 ms per article either way.
 _WORDS: dict[str, str | None] = {}
 WORDS_KEPT = 1 << 14
 

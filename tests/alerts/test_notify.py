@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import ssl
 import traceback
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -16,7 +17,9 @@ from telegram import Bot
 from fakes.telegram_api import FakeTelegramAPI
 from monitor.alerts.notify import CONSOLE_SEPARATOR, ConsoleNotifier, TelegramNotifier
 from monitor.errors import ChatGone, ChatMoved, NotifyError, Rejected, RetryLater, Unavailable
-from monitor.types import RenderedText
+from monitor.ingest.fetch import make_client
+from monitor.ingest.netguard import GuardedTransport, tls_context
+from monitor.types import FetchSettings, RenderedText
 
 T = TypeVar("T")
 ALERT = '<b>Storm &amp; rain</b>\n\n<a href="https://x.example/?a=1&amp;b=2">link</a>'
@@ -222,3 +225,17 @@ def test_console_prints_plain_text() -> None:
     assert stream.getvalue() == (
         "Storm & rain\n\nlink (https://x.example/?a=1&b=2)\n" + CONSOLE_SEPARATOR + "\n"
     )
+
+
+def test_the_feeds_client_and_telegrams_share_one_tls_context() -> None:
+    """httpx gives each client a TLS context of its own, with its own copy of the CA store
+    (0.8 MB): the service's four (two feed pools, Telegram's two) hold one (issue 18)."""
+    notifier = TelegramNotifier("123:abc")
+    client = make_client(FetchSettings())
+    transport = client._transport
+    assert isinstance(transport, GuardedTransport) and transport.checked is not None
+    pools = [transport.plain._pool, transport.checked._pool]
+    pools += [request._client._transport._pool for request in notifier.bot._request]
+    contexts = {id(pool._ssl_context) for pool in pools}
+    assert contexts == {id(tls_context())}
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname

@@ -45,6 +45,31 @@ def test_an_int_map_answers_as_a_dict_through_appends_updates_and_out_of_order_w
     assert len(ours) == 0 and 5 not in ours
 
 
+def test_an_int_map_drops_entries_by_value_and_by_key_and_ranks_its_values_as_a_sorted_list():
+    rng = random.Random(5)
+    times = {a: rng.randint(0, 2**40) // rng.choice((1, 4096)) for a in rng.sample(range(10**6), 3000)}
+    times.update({a: 777 for a in range(10**6, 10**6 + 50)})  # ties
+    published, stories = IntMap(), IntMap({a: a % 97 for a in times})
+    for a in sorted(times):  # appended in order, as StoryMemory writes them
+        published[a] = times[a]
+    published[-5] = 10**9  # one out of order, waiting to be merged
+    times[-5] = 10**9
+    stories[-5] = 3
+    ordered = sorted(times.values())
+    for at in (0, 1, 49, 50, 1234, len(ordered) - 1):
+        assert published.rank(at) == ordered[at]
+    with pytest.raises(IndexError):
+        published.rank(len(ordered))
+    since = ordered[len(ordered) // 3]
+    kept = published.keep_from(since)
+    assert list(kept) == sorted(a for a, t in times.items() if t >= since)
+    assert dict(published.items()) == {a: t for a, t in times.items() if t >= since}
+    stories.keep_keys(kept)
+    assert dict(stories.items()) == {a: a % 97 if a != -5 else 3 for a in kept}
+    stories.keep({a for a in kept if a % 2})
+    assert sorted(dict(stories.items())) == [a for a in kept if a % 2]
+
+
 def test_times_keep_the_archives_order_and_text():
     rng = random.Random(8)
     moments = [

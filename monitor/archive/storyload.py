@@ -1,0 +1,60 @@
+"""Reading story_keys into StoryMemory's containers (storymemory.py), issue 18.
+
+    load_postings(conn, horizon)   the postings of the articles published since `horizon`, by
+                                   key, and their stories and times (compact.IntMap)
+
+A key of one posting (half of them) holds it alone, an int of 40 bytes, not an array of 96.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from typing import cast
+
+from monitor.archive.compact import IntMap, pack, packable, time_key
+from monitor.archive.sqltime import epoch
+
+Postings = dict[str, "array[int] | int"]  # key → its postings (compact.pack), or its one posting
+_UNIX = time_key("1970-01-01T00:00:00Z")  # 1970 in compact.time_key's seconds since year 1
+
+
+def load_postings(conn: sqlite3.Connection, horizon: str) -> tuple[Postings, IntMap, IntMap, bool]:
+    """(key → postings, article → story, article → published, whether every posting since
+    `horizon` fitted a posting: compact.packable). story_keys is read key by key in its own
+    order (no sort), each key's postings straight into one array. The articles' stories and
+    times are read first, in the same order, and their dicts freed before any posting is made:
+    built beside the postings, their 50,000 articles' small objects were left scattered between
+    the keys and arrays that stay, and the allocators could give back little of them."""
+    packed = True
+    since = [epoch(horizon) if horizon else -(2**62)]
+    order = " from story_keys where published >= ? order by key, published, article_id"
+    stories: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for article, story, published in conn.execute("select article_id, story_id, published" + order, since):
+        time = published + _UNIX  # compact.time_key's seconds since year 1; published: since 1970 (m016)
+        if packable(time, article):
+            times.setdefault(article, time)  # an article's first time, as StoryMemory.indexed keeps it
+            stories[article] = story
+        else:
+            packed = False
+    story_of, published_at = IntMap(stories), IntMap(times)
+    del stories, times
+    first = published_at.__getitem__
+    held: Postings = {}
+    current: str | None = None
+    postings: array[int] | None = None
+    for key, article, published in conn.execute("select key, article_id, published" + order, since):
+        if not packable(published + _UNIX, article):
+            continue
+        posting = pack(first(article), article)
+        if key != current:  # a key's first posting alone; an array from its second on
+            current, postings, held[key] = key, None, posting
+        elif postings is None:
+            postings = held[key] = array("Q", (cast(int, held[key]), posting))
+        else:
+            postings.append(posting)
+    for kept in held.values():
+        if isinstance(kept, array) and any(a > b for a, b in zip(kept, kept[1:], strict=False)):
+            kept[:] = array("Q", sorted(kept))  # a time written oddly
+    return held, story_of, published_at, packed
