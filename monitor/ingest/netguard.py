@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -177,13 +178,18 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-@functools.cache
 def tls_context() -> ssl.SSLContext:
     """The one TLS context of a process's HTTP clients (the feeds' pools, Telegram's two): httpx
     makes one per client, as its default does (certifi's CA store, or SSL_CERT_FILE/DIR), and
     each holds its own copy of the store: 0.8 MB (issue 18). All speak HTTP/1.1, so the ALPN
-    list httpcore sets on it is the same for every one."""
-    return httpx.create_ssl_context()
+    list httpcore sets on it is the same for every one. One per SSL_CERT_FILE/DIR as they are
+    when a client is made: a CA store named after the first client still counts."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # it reads SSL_CERT_FILE/DIR itself (trust_env)
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
