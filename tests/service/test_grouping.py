@@ -128,19 +128,25 @@ def test_a_story_does_not_chain_to_another_event_through_a_bridging_report(newsr
     assert stories["pact"] != stories["dam-1"]
 
 
+def _join_reason(db, link: str) -> str:
+    """Why the article at `link` joined its story, as the archive recorded it."""
+    conn = sqlite3.connect(db)
+    try:
+        (reason,) = conn.execute(
+            "select reason from story_joins j join articles a on a.id = j.article_id where a.link = ?", [link]
+        ).fetchone()
+    finally:
+        conn.close()
+    return str(reason)
+
+
 def test_a_copy_under_another_address_and_title_joins(newsroom):
     copy = Item(
         "Latest: dam failure", DAM_1.body, DAM_1.published + timedelta(hours=2), "https://wire.example/x"
     )
     stories = newsroom([DAM_1], [copy])
     assert stories["x"] == stories["dam-1"]
-    conn = sqlite3.connect(newsroom.db)
-    (reason,) = conn.execute(
-        "select reason from story_joins j join articles a on a.id = j.article_id where a.link = ?",
-        [copy.link],
-    ).fetchone()
-    conn.close()
-    assert reason.startswith("copy")
+    assert _join_reason(newsroom.db, copy.link).startswith("copy")
 
 
 def test_a_copy_joins_its_story_when_another_open_story_shares_its_words(newsroom):
@@ -155,13 +161,7 @@ def test_a_copy_joins_its_story_when_another_open_story_shares_its_words(newsroo
     stories = newsroom([DAM_1], [PACT], [copy])
     assert stories["pact"] != stories["dam-1"]
     assert stories["y"] == stories["dam-1"]
-    conn = sqlite3.connect(newsroom.db)
-    (reason,) = conn.execute(
-        "select reason from story_joins j join articles a on a.id = j.article_id where a.link = ?",
-        [copy.link],
-    ).fetchone()
-    conn.close()
-    assert reason.startswith("copy")
+    assert _join_reason(newsroom.db, copy.link).startswith("copy")
 
 
 def test_a_feeds_boilerplate_counts_for_nothing(newsroom):

@@ -8,7 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from monitor.stories import profile, screen, words
-from tests.stories.test_words import _feed
+from tests.stories.test_words import _document_counts, _feed
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -24,10 +24,7 @@ def _score(report: dict[str, float], story: profile.Profile, rarity: profile.Rar
 def test_a_storys_score_read_from_its_text_is_the_score_of_its_parsed_profile() -> None:
     rng = random.Random(4)
     feed = _feed(11, 120)
-    df: dict[str, int] = {}
-    for title, summary in feed[:60]:
-        for term in profile.terms(title, summary):
-            df[term] = df.get(term, 0) + 1
+    df = _document_counts(feed[:60])
     made = [words.report(title, summary) for title, summary in feed[60:]]
     compared = raised = 0
     for i in range(len(made)):

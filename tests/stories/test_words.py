@@ -32,6 +32,15 @@ def _feed(seed: int, items: int) -> list[tuple[str, str]]:
     return feed
 
 
+def _document_counts(items: list[tuple[str, str]]) -> dict[str, int]:
+    """In how many of `items` each term is, as an archive of them would count it."""
+    df: dict[str, int] = {}
+    for title, summary in items:
+        for term in profile.terms(title, summary):
+            df[term] = df.get(term, 0) + 1
+    return df
+
+
 def test_a_feeds_reports_are_each_report_without_the_feeds_boilerplate() -> None:
     """words.reports (the sentences split once for the boilerplate and its removal) gives what
     profile.boilerplate of the summaries and words.report with it give, term order included."""
@@ -53,10 +62,7 @@ def test_weights_made_once_are_the_weights_made_apart() -> None:
     its weights and the weighted terms that Rarity, weigh and Profile.add give, to the last bit."""
     rng = random.Random(8)
     feed = _feed(3, 60)
-    df: dict[str, int] = {}
-    for title, summary in feed[:30]:
-        for term in profile.terms(title, summary):
-            df[term] = df.get(term, 0) + 1
+    df = _document_counts(feed[:30])
     for title, summary in feed[30:]:
         counts = profile.terms(title, summary)
         asked = {t: df.get(t, 0) for t in counts if rng.random() < 0.9}  # absent terms too, and zeros
