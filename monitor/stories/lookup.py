@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
-from monitor.stories.profile import LEAD_CHARS, Profile, terms
+from monitor.stories.profile import LEAD_CHARS, Profile, rounded_counts, terms
 from monitor.stories.words import Report, kept, lone_text, scaled
 
 
@@ -352,10 +352,7 @@ class ProfileCache:
             counts_scaled, when = mine
             made = Profile(0)
             made.add_scaled(counts_scaled, when)
-            counts = made.counts
-            values = {c: round(c, 3) for c in set(counts.values())}  # as Profile.written rounds
-            rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
-            return Profile(0, rounded, {}, when, when, 1)
+            return Profile(0, rounded_counts(made.counts), {}, when, when, 1)
         return mine
 
     def many(

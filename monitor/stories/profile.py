@@ -113,9 +113,8 @@ def _word(raw: str) -> str | None:
 
 
 # A word as written → _word(it): news repeats its words, and a look-up costs less than folding
-# and stemming again. The only cache of words: bounded (about 100 bytes a word, 2 MB at most).
-# The first words seen stay, the commonest first: 16,384 (65,536 before issue 18's fourth round)
-# took a worker's peak over 1,000 feeds 44.9 -> 42.0 MB at 0.77 ms per article either way.
+# and stemming again. The only cache of words, bounded (about 100 bytes a word): the first seen
+# stay; 16,384, not 65,536: a worker's peak 44.9 -> 42.0 MB, 0.77 ms per article either way.
 _WORDS: dict[str, str | None] = {}
 WORDS_KEPT = 1 << 14
 
@@ -260,11 +259,7 @@ class Profile:
 
     def written(self) -> tuple[str, dict[str, float]]:
         """(to_text(), its counts as the text holds them: what parsing the text gives)."""
-        counts, reported = self.counts, self.reported
-        # A profile's counts take few values (a report's are its words' weights, log-scaled):
-        # each rounded once.
-        values = {c: round(c, 3) for c in set(counts.values())}
-        rounded = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
+        reported, rounded = self.reported, rounded_counts(self.counts)
         groups: dict[tuple[float, int], list[str]] = {}
         if max(reported.values(), default=1) == 1:  # a story of one report: every term's is 1
             alone: dict[float, list[str]] = {}
@@ -321,6 +316,12 @@ class Profile:
             last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
             reports=int(data.get("n", 0)),
         )
+
+
+def rounded_counts(counts: Mapping[str, float]) -> dict[str, float]:
+    """`counts` as a profile's text holds them, in their order: each of their few values rounded once."""
+    values = {c: round(c, 3) for c in set(counts.values())}
+    return dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
 
 
 def _iso(when: datetime | None) -> str:
