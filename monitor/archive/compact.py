@@ -160,17 +160,6 @@ class IntMap:
         self._merge()
         return iter(self._values)
 
-    def keep(self, wanted: Iterable[int]) -> None:
-        """Keep only the keys in `wanted` (a container)."""
-        self._merge()
-        self._keep_mask(
-            bytes(
-                map(
-                    (wanted if isinstance(wanted, (set, frozenset)) else set(wanted)).__contains__, self._keys
-                )
-            )
-        )
-
     def keep_from(self, low: int) -> array[int]:
         """Keep only the entries whose value is at least `low`; their keys, in order. No object
         per entry is made (issue 18: the set and the pairs list of 60,000 articles were 8 MB on
