@@ -98,22 +98,12 @@ def record_join(
 
 
 def write_counts(db: sqlite_utils.Database, counts: DocumentCounts) -> None:
-    """term_df's counts as one statement per language, the terms handed over as one JSON object
-    (json_each): an update's ~2,000 terms were as many statements, each stepped alone (issue 18)."""
-    conn, upsert = db.conn, " on conflict (lang, term) do update set df = df + excluded.df"
-    by_language: dict[str, dict[str, int]] = {}
-    odd = []  # a term with NUL in it: SQLite's JSON would cut it there, so bound as it is
-    for (lang, term), n in counts.terms.items():
-        if "\0" in term:
-            odd.append((lang, term, n))
-        else:
-            by_language.setdefault(lang, {})[term] = n
-    for lang, terms in by_language.items():
-        conn.execute(
-            "insert into term_df (lang, term, df) select ?, key, value from json_each(?) where true" + upsert,
-            (lang, json.dumps(terms, ensure_ascii=False, separators=(",", ":"))),
-        )
-    conn.executemany("insert into term_df (lang, term, df) values (?, ?, ?)" + upsert, odd)
+    conn = db.conn
+    conn.executemany(
+        "insert into term_df (lang, term, df) values (?, ?, ?)"
+        " on conflict (lang, term) do update set df = df + excluded.df",
+        [(lang, term, n) for (lang, term), n in counts.terms.items()],
+    )
     conn.executemany(
         "insert into term_docs (lang, documents) values (?, ?)"
         " on conflict (lang) do update set documents = documents + excluded.documents",
@@ -209,7 +199,7 @@ def index_article(
     db.conn.execute(
         "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
     )
-    if keys:  # one statement for the article's keys (at most 8), not one each
+    if keys:  # one statement for the article's keys, not one per key
         seconds = epoch(published)
         db.conn.execute(
             "insert or ignore into story_keys (key, article_id, story_id, published) values "
