@@ -1,6 +1,6 @@
 """A/B: the same cold pass on two (or more) source trees, back to back, CPU ms per article by stage.
 
-    python bench/ab.py [--feeds 200] [--items 50] [--runs 2] [--kind cold|warm|changed] A [B ...]
+    python bench/ab.py [--feeds 200] [--items 50] [--runs 2] [--kind cold|warm|changed|floor] A [B ...]
 
 Each variant is a source tree (a folder holding monitor/) or a git ref of this repository (exported
 with `git archive` into a temporary folder): `python bench/ab.py main .` compares main with the
@@ -19,6 +19,14 @@ and CPU ms per article in total and by stage, the median of its runs.
 both without py-spy: CPU ms per feed is their figure. For --kind changed one cold pass (the first
 variant's) primes an archive that each variant's changed pass starts from, a copy each; after a
 run the first variant's archive is the next run's start (the farm changes again).
+
+--kind floor (a bench-only switch, never in the product's config) measures what the cold pass would
+be if story placement cost nothing: in the child, one cold pass records every article's placement
+(`Grouper.place`'s answer: story, fingerprint, keys, alerts, profile), then a second cold pass of the
+same feeds into a fresh archive gets each placement from that record instead of placing it. Both
+passes are unprofiled; both are printed (feeds/s, CPU ms per article, the main process and its
+writer thread). The second writes the same kinds of rows (a report joins the story it joined in the
+first pass, by that pass's story id), but no story alert is redrawn (the joins are not replayed).
 
 suite.py uses profiled_pass for its "CPU ms per article by stage" row.
 """
@@ -81,6 +89,7 @@ class RunFigures:
     samples: dict[str, int] = field(default_factory=dict)  # py-spy samples by stage
     fts_ms: float = 0.0  # FTS5 insert, CPU ms per article (fts_cost)
     errors: list[str] = field(default_factory=list)
+    placed: dict[str, float] = field(default_factory=dict)  # --kind floor: the recording pass's figures
 
     @property
     def cpu_ms(self) -> float:
@@ -178,7 +187,18 @@ def _child(config: Path, out: Path, kind: str) -> None:
     """In the child: one pass (bench/monitor_cases.monitor_pass), its figures as JSON."""
     from monitor_cases import monitor_pass
 
+    placed: dict[str, float] = {}
+    if kind == "floor":
+        record = _record_placements()
+        first = monitor_pass(config)
+        placed = {"seconds": first.seconds, "cpu": first.cpu, "main_cpu": first.main_cpu}
+        placed |= {f"thread {name}": cpu for name, cpu in first.threads.items()}
+        placed["articles"] = first.new_articles
+        _fresh_archive(config)
+        missed = _replay_placements(record)
     figures = monitor_pass(config)
+    if kind == "floor":
+        placed["missed"] = missed[0]  # reports the record lacked: placed after all
     if kind == "warm":
         figures = monitor_pass(config)
     out.write_text(
@@ -191,10 +211,66 @@ def _child(config: Path, out: Path, kind: str) -> None:
                 "main_cpu": figures.main_cpu,
                 "threads": figures.threads,
                 "errors": figures.errors,
+                "placed": placed,
             }
         ),
         encoding="utf-8",
     )
+
+
+PlacementKey = tuple[str, str | None, str | None, str]
+
+
+def _placement_key(entry: object) -> PlacementKey:
+    return (entry.feed_url, entry.link, entry.guid, entry.title)  # type: ignore[attr-defined]
+
+
+_PLACE: list[object] = []  # --kind floor: Grouper.place as the tree has it
+
+
+def _record_placements() -> dict[PlacementKey, object]:
+    """--kind floor, first pass: every Grouper.place answer kept, by its entry."""
+    from monitor.service.grouping import Grouper
+
+    record: dict[PlacementKey, object] = {}
+    place = Grouper.place
+    _PLACE.append(place)
+
+    def recording(self: Grouper, entry: object, *args: object, **kwargs: object) -> object:
+        placement = place(self, entry, *args, **kwargs)  # type: ignore[arg-type]
+        record[_placement_key(entry)] = placement
+        return placement
+
+    Grouper.place = recording  # type: ignore[assignment,method-assign]
+    return record
+
+
+def _replay_placements(record: dict[PlacementKey, object]) -> list[int]:
+    """--kind floor, second pass: Grouper.place answers from `record` (placing only what it
+    lacks); returns a one-item list counting those, filled in as the pass runs."""
+    from monitor.service.grouping import Grouper
+
+    place, missed = _PLACE[0], [0]
+    recorded = record.get
+
+    def replaying(self: Grouper, entry: object, *args: object, **kwargs: object) -> object:
+        found = recorded(_placement_key(entry))
+        if found is None:
+            missed[0] += 1
+            return place(self, entry, *args, **kwargs)  # type: ignore[operator]
+        return found
+
+    Grouper.place = replaying  # type: ignore[assignment,method-assign]
+    return missed
+
+
+def _fresh_archive(config: Path) -> None:
+    """--kind floor: the archive the first pass wrote, removed (the second starts from none)."""
+    from monitor.config.load import load_config
+
+    db = load_config(config, environ={}).storage_path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def stage_line(f: RunFigures) -> str:
@@ -207,6 +283,22 @@ def stage_line(f: RunFigures) -> str:
 def thread_line(f: RunFigures) -> str:
     return ", ".join(
         f"{name} {1000 * cpu / f.articles:.2f}" for name, cpu in f.threads.items() if f.articles and cpu > 0
+    )
+
+
+def placed_line(f: RunFigures) -> str:
+    """--kind floor: the recording pass (placement as it costs), against which the run's figures
+    (placement free) are read."""
+    p = f.placed
+    articles = p.get("articles") or 1
+    writer = p.get("thread monitor-archive", 0.0)
+    free = f.threads.get("monitor-archive", 0.0) / max(f.articles, 1)
+    return (
+        f"with placement as it costs: {f.feeds / max(p.get('seconds', 0.0), 1e-9):.1f} feeds/s, "
+        f"{1000 * p.get('cpu', 0.0) / articles:.2f} CPU ms/article (main process "
+        f"{1000 * p.get('main_cpu', 0.0) / articles:.2f}, its writer {1000 * writer / articles:.2f}); "
+        f"placement free (above): writer {1000 * free:.2f}"
+        f", {int(p.get('missed', 0))} reports not in the record"
     )
 
 
@@ -264,6 +356,10 @@ def _median(runs: list[RunFigures]) -> RunFigures:
         samples=dict(samples),
         fts_ms=statistics.median(r.fts_ms for r in runs),
         errors=[e for r in runs for e in r.errors],
+        placed={
+            name: statistics.median(r.placed.get(name, 0.0) for r in runs)
+            for name in dict.fromkeys(name for r in runs for name in r.placed)
+        },
     )
 
 
@@ -280,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write every run's figures here")
     p.add_argument(
         "--kind",
-        choices=("cold", "warm", "changed"),
+        choices=("cold", "warm", "changed", "floor"),
         default="cold",
-        help="warm: all 304s; changed: 10%% of the feeds with 5 new items (neither profiled)",
+        help="warm: all 304s; changed: 10%% of the feeds with 5 new items; floor: a cold pass with"
+        " story placement costing nothing, beside the pass that recorded it (none profiled)",
     )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -331,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"(load {os.getloadavg()[0]:.1f})",
                         flush=True,
                     )
+                    if figures.placed:
+                        print(f"  {placed_line(figures)}")
                     for error in figures.errors[:3]:
                         print(f"  error: {error}")
                 if snapshot is not None:  # the next run's start: this run's changes archived
@@ -356,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_feed:.2f} CPU ms/feed{ratio}\n"
             f"    by stage (ms/article): {stage_line(m)}"
             + (f"\n    main process by thread (ms/article): {thread_line(m)}" if m.threads else "")
+            + (f"\n    {placed_line(m)}" if m.placed else "")
         )
     if args.json:
         args.json.write_text(

@@ -190,10 +190,13 @@ def _capture(root: Path, feeds: int, out: Path) -> None:
         "loaded = load_config(config, environ={})\n"
         "out.write_bytes(pickle.dumps((loaded.feeds, loaded.schedule.interval, calls)))\n"
     )
-    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{BENCH}"}
+    # The variant's own bench/ (its farm.py puts its tree first on sys.path): the pass captured
+    # is the variant's, not the tree this script runs from.
+    bench = root / "bench" if (root / "bench" / "farm.py").exists() else BENCH
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{bench}"}
     for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "MONITOR_CONFIG"):
         env.pop(name, None)
-    subprocess.run([sys.executable, "-c", script, str(out), str(feeds)], env=env, check=True, cwd=BENCH)
+    subprocess.run([sys.executable, "-c", script, str(out), str(feeds)], env=env, check=True, cwd=bench)
 
 
 def _run(root: Path, stage: str, data: Path, folder: Path) -> dict[str, object]:

@@ -17,9 +17,12 @@ from monitor.types import StoryEdit, StoryJoined
 def story_edits(archive: Archive, joined: StoryJoined, rule_names: Mapping[str, str]) -> list[StoryEdit]:
     """The story's alerts, each with its own article and its chat's rules, and every other
     report: the archived ones, then this batch's (`joined.reports`)."""
+    alerts = archive.story_alerts(joined.story_id)
+    if not alerts:  # most stories a report joins alerted nothing: their reports are not read
+        return []
     reports = archive.story_reports(joined.story_id)
     edits = []
-    for alert_id, _chat_id, article_id, rule_ids in archive.story_alerts(joined.story_id):
+    for alert_id, _chat_id, article_id, rule_ids in alerts:
         first, first_outlet, first_matches = archive.alerted_article(article_id)
         shown = [m for m in first_matches if m.rule_id in rule_ids]  # this chat's rules only
         also = [(o, link) for other, o, link in reports if other != article_id] + list(joined.reports)

@@ -103,10 +103,12 @@ def insert_article(
         )
     if article.joined is not None:
         storystore.record_join(db, article_id, story_id, article.joined, memory, counts)
-    conn.executemany(
-        "insert or ignore into article_keys (key, article_id) values (?, ?)",
-        [(key_digest(k), article_id) for k in article.keys],
-    )
+    if article.keys:  # one statement for its keys, not one each
+        conn.execute(
+            "insert or ignore into article_keys (key, article_id) values "
+            + ",".join(["(?, ?)"] * len(article.keys)),
+            [v for k in article.keys for v in (key_digest(k), article_id)],
+        )
     if article.matches:
         conn.executemany(
             "insert into matches (article_id, rule_id, terms, found) values (?, ?, ?, ?)",
@@ -136,12 +138,15 @@ class ArticlesMixin(ArchiveBase):
         edits: Sequence[StoryEdit] = (),
         ttl: float | None = None,
         warning: str | None = None,
+        known: set[str] | None = None,
     ) -> int:
         """Archive new articles with their matches, stories and alerts, the story alerts they
         update, and the feed's state: one transaction.
 
         Returns how many articles were new (an article another feed archived
-        since the caller checked its keys is skipped, not stored twice).
+        since the caller checked its keys is skipped, not stored twice). `known`: which of the
+        articles' keys are archived, when the caller read them in this same transaction (taken
+        and added to); else read here.
         """
         saved = 0
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
@@ -150,7 +155,8 @@ class ArticlesMixin(ArchiveBase):
         created = iso(now)
         # one look-up for the update's keys, then the keys written meanwhile: what a look-up per
         # article would find (the caller's check may be stale; two articles may share a key)
-        known = known_keys(self.conn, (key for article, _ in articles for key in article.keys))
+        if known is None:
+            known = known_keys(self.conn, (key for article, _ in articles for key in article.keys))
         for article, alerts in articles:
             if not known.isdisjoint(article.keys):
                 continue

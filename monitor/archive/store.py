@@ -47,9 +47,10 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
 
     @contextmanager
     def bare(self) -> Iterator[None]:
-        """Inside a write transaction (transaction()) that holds nothing else yet: the block's
-        writes open no savepoint of their own, and when it raises, the caller rolls the whole
-        transaction back (leaving transaction() with the exception does).
+        """Inside a write transaction, or a savepoint (transaction()), that holds nothing else
+        yet: the block's writes open no savepoint of their own, and when it raises, the caller
+        rolls that whole transaction or savepoint back (leaving transaction() with the exception
+        does).
 
         A savepoint copies every page the writes inside it change, as it was, to a statement
         journal (a temporary file past 64 KiB), so that they can be undone alone: a cold pass's

@@ -199,10 +199,13 @@ def index_article(
     db.conn.execute(
         "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
     )
-    db.conn.executemany(
-        "insert or ignore into story_keys (key, article_id, story_id, published) values (?, ?, ?, ?)",
-        [(k, article_id, story_id, seconds) for seconds in (epoch(published),) for k in keys],
-    )
+    if keys:  # one statement for the article's keys, not one per key
+        seconds = epoch(published)
+        db.conn.execute(
+            "insert or ignore into story_keys (key, article_id, story_id, published) values "
+            + ",".join(["(?, ?, ?, ?)"] * len(keys)),
+            [v for k in keys for v in (k, article_id, story_id, seconds)],
+        )
 
 
 def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:

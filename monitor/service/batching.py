@@ -216,9 +216,10 @@ def _wake(
 
 def _attempt(archive: Archive, step: Callable[[], None]) -> Exception | None:
     """One feed's writes in a savepoint: rolled back alone when they raise (a StorageError is
-    raised on: the archive, not the feed, is at fault)."""
+    raised on: the archive, not the feed, is at fault). The write methods inside open none of
+    their own (Archive.bare): the feed's is rolled back whole, as the first feed's transaction is."""
     try:
-        with archive.transaction("save a feed"):
+        with archive.transaction("save a feed"), archive.bare():
             step()
     except StorageError:
         raise

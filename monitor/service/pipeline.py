@@ -184,7 +184,6 @@ class Pipeline:
 
         left = [len(feeds)]  # the pass's own feeds not done yet
         done = asyncio.Event()
-
         in_flight = {feed.url for feed in feeds}
 
         async def one(feed: FeedForUpdate, own: bool = True) -> None:
@@ -291,14 +290,14 @@ class Pipeline:
         all_new = analysed.items > 0 and len(analysed.fresh) == analysed.items and not feed.new
         churn = feed.churn + 1 if all_new else 0
         # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
-        articles, edits, held_back = self.new_articles(
+        articles, edits, held_back, known = self.new_articles(
             analysed.fresh, feed.name or parsed.outlet, now, self.backfill_horizon(feed, now)
         )
         if churn >= CHURN_PASSES:
             edits = self.rationed(edits, now)
         report.backfilled += held_back
         report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning
+            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning, known
         )
         report.alerts += sum(len(alerts) for _, alerts in articles)
         report.matches += sum(len(article.matches) for article, _ in articles)
@@ -372,9 +371,10 @@ class Pipeline:
 
     def new_articles(
         self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime, horizon: datetime | None = None
-    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit], int]:
-        """The articles to archive with their alerts, the story alerts to redraw, and how many
-        were published before `horizon` (archived, grouped, but alerting nothing)."""
+    ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit], int, set[str]]:
+        """The articles to archive with their alerts, the story alerts to redraw, how many were
+        published before `horizon` (archived, grouped, but alerting nothing), and the identity
+        keys archived (read once for save_update too: nothing writes keys in between)."""
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
         grouper = Grouper(
@@ -413,7 +413,7 @@ class Pipeline:
         routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
         names = self.rule_names()
         edits = [edit for joined in grouper.joins for edit in story_edits(self.archive, joined, names)]
-        return routed, edits, held_back
+        return routed, edits, held_back, known
 
     def rule_names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.rules.rules}
