@@ -170,6 +170,12 @@ class StoryIndex:
     ) -> list[tuple[int, int]]:
         return sharing(self.conn, keys, published, window_hours, after)
 
+    def candidates(
+        self, keys: Sequence[str], published: datetime, window_hours: float, limit: int
+    ) -> list[tuple[int, int]]:
+        found = self.sharing(self.selective(keys, published, window_hours), published, window_hours)
+        return found[:limit]
+
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         return fingerprints(self.conn, article_ids)
 
@@ -224,6 +230,15 @@ class MemoryIndex(StoryIndex):
             return sharing(self.conn, keys, published, window_hours, after)
         return self.memory.sharing(keys, low, high, after)
 
+    def candidates(
+        self, keys: Sequence[str], published: datetime, window_hours: float, limit: int
+    ) -> list[tuple[int, int]]:
+        """As StoryIndex's, in one pass over the keys' postings (StoryMemory.candidates)."""
+        low, high = self._window(published, window_hours)
+        if not self.memory.covers(low):
+            return super().candidates(keys, published, window_hours, limit)
+        return self.memory.candidates(keys, low, high, limit)
+
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         read = partial(fingerprints, self.conn)
         return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
@@ -239,10 +254,14 @@ class MemoryIndex(StoryIndex):
             self.memory.profiles[story_id] = text
 
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, datetime | None]:
-        """As times, not their text made again to be parsed (compact.TimeTable.moments)."""
-        read = partial(last_reports, self.conn)
-        compact.fill(self.memory.lasts, story_ids, read, storymemory.MAX_LASTS)
-        return self.memory.lasts.moments(story_ids)
+        """As times, not their text made again to be parsed (compact.TimeTable.moments); the
+        memory asked first, as it most often holds them all (a look-up each, not three)."""
+        lasts = self.memory.lasts
+        try:
+            return lasts.moments(story_ids)
+        except KeyError:  # one it does not hold: read what it lacks
+            compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
+            return lasts.moments(story_ids)
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))

@@ -6,7 +6,7 @@ For the articles of one feed update (a batch), in order:
                                                          parser worker (workers.describe_fresh)
     | archive.story_index().document_frequencies         how rare each is in the archive (per language)
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
-    | archive.story_index().sharing                      the window's stories sharing a key
+    | archive.story_index().candidates                   the window's stories sharing a key
       + this batch's stories                             (not in the archive yet)
     | screen.reach                                       a story out of reach of min_similarity,
                                                          read from its text: not parsed
@@ -208,7 +208,7 @@ class Grouper:
     ) -> profile.Decision:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
-        found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)[:CANDIDATES]
+        found = index.candidates(keys, fp.published, window, CANDIDATES)
         # A story closed at this report's time (no report for quiet_hours) takes nothing: its
         # profile and its articles' fingerprints are not read (profile.place would skip it).
         closed = self._closed({story for story, _ in found}, fp.published, index)
