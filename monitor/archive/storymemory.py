@@ -205,7 +205,8 @@ class StoryMemory:
         """As stories.document_frequencies; `read` asks SQL for the terms not cached."""
         known = self.df.setdefault(lang, {})
         if self._df_complete:  # every term of the archive is here: one that is not has df 0
-            return {t: n for t in terms if (n := known.get(t, 0))}, self.documents.get(lang, 0)
+            get = known.get
+            return {t: n for t in terms if (n := get(t, 0))}, self.documents.get(lang, 0)
         missing = [t for t in terms if t not in known]
         if missing:
             if self._df_size + len(missing) > MAX_LOOKED_UP:

@@ -188,11 +188,8 @@ class Grouper:
         df, documents = index.document_frequencies(lang, list(counts))
         extra = self._df.get(lang)
         if extra:  # every term, in its order (0 for none), this batch's counts added where it has some
-            merged = dict.fromkeys(counts, 0)
-            merged.update(df)
-            for t in counts.keys() & extra.keys():
-                merged[t] += extra[t]
-            df = merged
+            archived, batch = df.get, extra.get
+            df = {t: archived(t, 0) + batch(t, 0) for t in counts}
         return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(
