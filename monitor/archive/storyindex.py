@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from monitor.archive import compact, storymemory
@@ -139,6 +139,16 @@ def _window(published: datetime, window_hours: float) -> tuple[str, str]:
     return iso(published - span), iso(published + span)
 
 
+def _since_year_one(moment: datetime) -> int:
+    """compact.time_key(iso(moment)) of an aware time: whole seconds since year 1, the fraction
+    dropped as iso() drops it."""
+    delta = moment - _YEAR_ONE
+    return delta.days * 86_400 + delta.seconds
+
+
+_YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
+
+
 def _seconds(published: datetime, window_hours: float) -> tuple[int, int]:
     """The window as story_keys.published holds it since m016: whole seconds since 1970."""
     span = timedelta(hours=window_hours)
@@ -233,11 +243,18 @@ class MemoryIndex(StoryIndex):
     def candidates(
         self, keys: Sequence[str], published: datetime, window_hours: float, limit: int
     ) -> list[tuple[int, int]]:
-        """As StoryIndex's, in one pass over the keys' postings (StoryMemory.candidates)."""
-        low, high = self._window(published, window_hours)
-        if not self.memory.covers(low):
+        """As StoryIndex's, in one pass over the keys' postings (StoryMemory.candidates); the
+        window's bounds made from its times (what storymemory._bounds makes of their ISO text:
+        whole seconds since year 1), not written as text and parsed again."""
+        span = timedelta(hours=window_hours)
+        low = published - span
+        if low.tzinfo is None or not self.memory.covers(iso(low)):  # iso: a naive time is local
             return super().candidates(keys, published, window_hours, limit)
-        return self.memory.candidates(keys, low, high, limit)
+        bounds = (
+            compact.pack(_since_year_one(low), 0),
+            compact.pack(_since_year_one(published + span), compact.ID_MASK),
+        )
+        return self.memory.candidates(keys, bounds, limit)
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         read = partial(fingerprints, self.conn)

@@ -169,16 +169,16 @@ class StoryMemory:
         return tuple(k for k in keys if k not in common)
 
     def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
-        return self.candidates(keys, low, high, self.max_candidates, after, selective=False)
+        return self.candidates(keys, _bounds(low, high), self.max_candidates, after, selective=False)
 
     def candidates(
-        self, keys: Sequence[str], low: str, high: str, limit: int, after: int = 0, selective: bool = True
+        self, keys: Sequence[str], bounds: tuple[int, int], limit: int, after: int = 0, selective: bool = True
     ) -> list[tuple[int, int]]:
         """sharing(selective(keys, low, high), low, high, after)[:limit] (sharing's own keys if
-        not `selective`): each key's window bisected once, not twice then again, and only the
-        `limit` best articles' stories looked up (16 of up to 64 per report, a bisection each)."""
+        not `selective`), `bounds` the window's (_bounds): each key's window bisected once, not
+        twice then again, and only the `limit` best articles' stories looked up (16 of 64)."""
         shared: Counter[int] = Counter()
-        first, last = _bounds(low, high)
+        first, last = bounds
         get = self.postings.get
         most = self.max_postings if selective else 2**63  # a key with more in the window is common
         for key in dict.fromkeys(keys):  # each posting's article counted in C (map, Counter)
