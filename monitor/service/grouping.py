@@ -208,14 +208,15 @@ class Grouper:
         found = index.candidates(keys, fp.published, window, CANDIDATES)
         # A story closed at this report's time (no report for quiet_hours) takes nothing: its
         # profile and its articles' fingerprints are not read (profile.place would skip it).
-        closed = self._closed({story for story, _ in found}, fp.published, index)
+        archived = {story for story, _ in found}
+        closed = self._closed(archived, fp.published, index)
         copies: dict[int, float] = {}
         near = [(story, article) for story, article in found if story not in closed]
         self._copies(copies, fp, near, index, signature)
         batch = self._batch_candidates(keys)
         for story, other in batch:
             self._copy(copies, story, fp, other)
-        stories = {story for story, _ in found} | {story for story, _ in batch}
+        stories = archived | {story for story, _ in batch}
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         unread, held = self._unread, self._profiles
         missing = [s for s in stories if s not in held and s not in unread and s > 0 and s not in closed]

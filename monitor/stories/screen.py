@@ -35,7 +35,7 @@ class Report:
         self.weighted = weighted  # profile.vector of the report (words.weighed)
         self.rarity = rarity
         self.norm = math.sqrt(sum(map(mul, weighted.values(), weighted.values())))  # x * x each, in C
-        self.unweighed = frozenset(t for t in weighted if t not in rarity.df)  # weighed top
+        self.unweighed = frozenset(weighted.keys() - rarity.df.keys())  # weighed top (a difference in C)
         self.published = published
         self.top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
 
