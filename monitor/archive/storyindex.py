@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from monitor.archive import compact, storymemory
@@ -139,6 +139,16 @@ def _window(published: datetime, window_hours: float) -> tuple[str, str]:
     return iso(published - span), iso(published + span)
 
 
+def _since_year_one(moment: datetime) -> int:
+    """compact.time_key(iso(moment)) of an aware time: whole seconds since year 1, the fraction
+    dropped as iso() drops it."""
+    delta = moment - _YEAR_ONE
+    return delta.days * 86_400 + delta.seconds
+
+
+_YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
+
+
 def _seconds(published: datetime, window_hours: float) -> tuple[int, int]:
     """The window as story_keys.published holds it since m016: whole seconds since 1970."""
     span = timedelta(hours=window_hours)
@@ -169,6 +179,12 @@ class StoryIndex:
         self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0
     ) -> list[tuple[int, int]]:
         return sharing(self.conn, keys, published, window_hours, after)
+
+    def candidates(
+        self, keys: Sequence[str], published: datetime, window_hours: float, limit: int
+    ) -> list[tuple[int, int]]:
+        found = self.sharing(self.selective(keys, published, window_hours), published, window_hours)
+        return found[:limit]
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         return fingerprints(self.conn, article_ids)
@@ -224,6 +240,22 @@ class MemoryIndex(StoryIndex):
             return sharing(self.conn, keys, published, window_hours, after)
         return self.memory.sharing(keys, low, high, after)
 
+    def candidates(
+        self, keys: Sequence[str], published: datetime, window_hours: float, limit: int
+    ) -> list[tuple[int, int]]:
+        """As StoryIndex's, in one pass over the keys' postings (StoryMemory.candidates); the
+        window's bounds made from its times (what storymemory._bounds makes of their ISO text:
+        whole seconds since year 1), not written as text and parsed again."""
+        span = timedelta(hours=window_hours)
+        low = published - span
+        if low.tzinfo is None or not self.memory.covers(iso(low)):  # iso: a naive time is local
+            return super().candidates(keys, published, window_hours, limit)
+        bounds = (
+            compact.pack(_since_year_one(low), 0),
+            compact.pack(_since_year_one(published + span), compact.ID_MASK),
+        )
+        return self.memory.candidates(keys, bounds, limit)
+
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
         read = partial(fingerprints, self.conn)
         return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
@@ -239,10 +271,14 @@ class MemoryIndex(StoryIndex):
             self.memory.profiles[story_id] = text
 
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, datetime | None]:
-        """As times, not their text made again to be parsed (compact.TimeTable.moments)."""
-        read = partial(last_reports, self.conn)
-        compact.fill(self.memory.lasts, story_ids, read, storymemory.MAX_LASTS)
-        return self.memory.lasts.moments(story_ids)
+        """As times, not their text made again to be parsed (compact.TimeTable.moments); the
+        memory asked first, as it most often holds them all (a look-up each, not three)."""
+        lasts = self.memory.lasts
+        try:
+            return lasts.moments(story_ids)
+        except KeyError:  # one it does not hold: read what it lacks
+            compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
+            return lasts.moments(story_ids)
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))

@@ -7,8 +7,8 @@ fingerprints and their stories' profiles: ten statements and as many JSON parses
 
     documents, df      term_docs (all languages) and term_df (the terms asked for, a bounded
                        cache that remembers absent terms as 0)
-    selective, sharing story_keys of the articles published since `horizon` (KEEP before the
-                       newest), each key's postings sorted by time: a window is two bisections;
+    candidates         story_keys of the articles published since `horizon` (KEEP before the
+    (sharing)          newest), each key's postings sorted by time: a window is two bisections;
                        a posting is one 64-bit integer in an array, its time and article id
                        (compact.pack), ordered as story_keys orders them
     fingerprints       of those articles, as written (a bounded cache)
@@ -169,21 +169,33 @@ class StoryMemory:
         return tuple(k for k in keys if k not in common)
 
     def sharing(self, keys: Sequence[str], low: str, high: str, after: int) -> list[tuple[int, int]]:
+        return self.candidates(keys, _bounds(low, high), self.max_candidates, after, selective=False)
+
+    def candidates(
+        self, keys: Sequence[str], bounds: tuple[int, int], limit: int, after: int = 0, selective: bool = True
+    ) -> list[tuple[int, int]]:
+        """sharing(selective(keys, low, high), low, high, after)[:limit] (sharing's own keys if
+        not `selective`), `bounds` the window's (_bounds): each key's window bisected once, not
+        twice then again, and only the `limit` best articles' stories looked up (16 of 64)."""
         shared: Counter[int] = Counter()
-        first, last = _bounds(low, high)
+        first, last = bounds
+        get = self.postings.get
+        most = self.max_postings if selective else 2**63  # a key with more in the window is common
         for key in dict.fromkeys(keys):  # each posting's article counted in C (map, Counter)
-            if (postings := self.postings.get(key)) is None:
+            if (postings := get(key)) is None:
                 continue
             if isinstance(postings, int):
-                if first <= postings <= last:
+                if first <= postings <= last and most >= 1:
                     shared[postings & ID_MASK] += 1
-            else:
-                window = postings[bisect_left(postings, first) : bisect_right(postings, last)]
-                shared.update(map(ID_MASK.__and__, window))
+                continue
+            start = bisect_left(postings, first)
+            end = bisect_right(postings, last, start)
+            if end - start <= most:
+                shared.update(map(ID_MASK.__and__, postings[start:end]))
         # Most shared first, then the newest article: two stable sorts in C, no key made per article.
         best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
         best.sort(key=shared.__getitem__, reverse=True)
-        del best[self.max_candidates :]
+        del best[min(limit, self.max_candidates) :]
         story = self.story_of.__getitem__
         return [(story(a), a) for a in best]
 
@@ -193,7 +205,8 @@ class StoryMemory:
         """As stories.document_frequencies; `read` asks SQL for the terms not cached."""
         known = self.df.setdefault(lang, {})
         if self._df_complete:  # every term of the archive is here: one that is not has df 0
-            return {t: n for t in terms if (n := known.get(t, 0))}, self.documents.get(lang, 0)
+            get = known.get
+            return {t: n for t in terms if (n := get(t, 0))}, self.documents.get(lang, 0)
         missing = [t for t in terms if t not in known]
         if missing:
             if self._df_size + len(missing) > MAX_LOOKED_UP:

@@ -6,7 +6,7 @@ For the articles of one feed update (a batch), in order:
                                                          parser worker (workers.describe_fresh)
     | archive.story_index().document_frequencies         how rare each is in the archive (per language)
     | profile.keys                                       its rarest terms: the index keys (≤ 8)
-    | archive.story_index().sharing                      the window's stories sharing a key
+    | archive.story_index().candidates                   the window's stories sharing a key
       + this batch's stories                             (not in the archive yet)
     | screen.reach                                       a story out of reach of min_similarity,
                                                          read from its text: not parsed
@@ -188,11 +188,8 @@ class Grouper:
         df, documents = index.document_frequencies(lang, list(counts))
         extra = self._df.get(lang)
         if extra:  # every term, in its order (0 for none), this batch's counts added where it has some
-            merged = dict.fromkeys(counts, 0)
-            merged.update(df)
-            for t in counts.keys() & extra.keys():
-                merged[t] += extra[t]
-            df = merged
+            archived, batch = df.get, extra.get
+            df = {t: archived(t, 0) + batch(t, 0) for t in counts}
         return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(
@@ -208,17 +205,18 @@ class Grouper:
     ) -> profile.Decision:
         window = self.settings.window_hours
         # The articles sharing most keys first: a report of the same event shares several.
-        found = index.sharing(index.selective(keys, fp.published, window), fp.published, window)[:CANDIDATES]
+        found = index.candidates(keys, fp.published, window, CANDIDATES)
         # A story closed at this report's time (no report for quiet_hours) takes nothing: its
         # profile and its articles' fingerprints are not read (profile.place would skip it).
-        closed = self._closed({story for story, _ in found}, fp.published, index)
+        archived = {story for story, _ in found}
+        closed = self._closed(archived, fp.published, index)
         copies: dict[int, float] = {}
         near = [(story, article) for story, article in found if story not in closed]
         self._copies(copies, fp, near, index, signature)
         batch = self._batch_candidates(keys)
         for story, other in batch:
             self._copy(copies, story, fp, other)
-        stories = {story for story, _ in found} | {story for story, _ in batch}
+        stories = archived | {story for story, _ in batch}
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         unread, held = self._unread, self._profiles
         missing = [s for s in stories if s not in held and s not in unread and s > 0 and s not in closed]

@@ -1,8 +1,9 @@
 """What stories asks of the archive to place a new report, and caches of what it parses.
 
     StoryIndex.document_frequencies   how rare the report's terms are (stories.profile.Rarity)
-    StoryIndex.selective     the report's index keys (stories.profile.keys) not common in its window
-    | StoryIndex.sharing      the window's articles sharing one, those sharing most first
+    StoryIndex.candidates    the window's articles sharing one of the report's index keys
+                              (stories.profile.keys) that is not common there (selective), those
+                              sharing most first (sharing): both in one pass
     | Slots                   their fingerprints compared as stored (copies are found by their
                               signatures); FingerprintCache: those stored as JSON, parsed
     | ProfileCache            their stories' profiles (StoryIndex.profiles), parsed (or, where
@@ -40,6 +41,13 @@ class StoryIndex(Protocol):
     ) -> list[tuple[int, int]]:
         """(story id, article id) of the window's articles sharing one of `keys`, most shared first;
         `after`: only articles archived after the snapshot that held up to that id."""
+        ...
+
+    def candidates(
+        self, keys: Sequence[str], published: datetime, window_hours: float, limit: int
+    ) -> list[tuple[int, int]]:
+        """sharing(selective(keys, ...), ...)[:limit]: the window's articles sharing one of `keys`
+        that is not common there, most shared first, at most `limit` (in one pass, from memory)."""
         ...
 
     def fingerprints(self, article_ids: Sequence[int]) -> Mapping[int, str | bytes]:

@@ -436,7 +436,7 @@ def place(
     best: tuple[float, int, list[str]] | None = None
     if report is None:
         report = vector(counts, rarity)
-    norm_a = math.sqrt(sum(x * x for x in report.values()))
+    norm_a = math.sqrt(sum(map(mul, report.values(), report.values())))  # x * x each, in C
     unweighed = [t for t in report if t not in rarity.df]
     for profile in open_profiles:
         cosine, shared = _similarity(report, profile, rarity, norm_a, unweighed)

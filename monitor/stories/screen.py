@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
+from operator import mul
 
 from monitor.stories.profile import AGE_HOURS, ALONE, SIZE, Rarity
 
@@ -33,8 +34,8 @@ class Report:
     def __init__(self, weighted: Mapping[str, float], rarity: Rarity, published: datetime) -> None:
         self.weighted = weighted  # profile.vector of the report (words.weighed)
         self.rarity = rarity
-        self.norm = math.sqrt(sum(x * x for x in weighted.values()))
-        self.unweighed = frozenset(t for t in weighted if t not in rarity.df)  # weighed top
+        self.norm = math.sqrt(sum(map(mul, weighted.values(), weighted.values())))  # x * x each, in C
+        self.unweighed = frozenset(weighted.keys() - rarity.df.keys())  # weighed top (a difference in C)
         self.published = published
         self.top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
 

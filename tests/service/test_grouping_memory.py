@@ -72,6 +72,9 @@ class Compared(StoryIndex):
     def sharing(self, keys: Sequence[str], published: datetime, window_hours: float, after: int = 0) -> Any:
         return self._both("sharing", keys, published, window_hours, after)
 
+    def candidates(self, keys: Sequence[str], published: datetime, window_hours: float, limit: int) -> Any:
+        return self._both("candidates", keys, published, window_hours, limit)
+
     def fingerprints(self, article_ids: Sequence[int]) -> Any:
         return self._both("fingerprints", article_ids)
 
