@@ -18,7 +18,7 @@ then those with any other clause without one, skips only rules that cannot match
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from monitor.errors import RuleError
 from monitor.rules.needs import needs
@@ -111,11 +111,20 @@ class RuleSet:
 
     def fires(self, rule_id: str, title: str, summary: str) -> bool:
         """Whether one rule fires on an article: match() for that rule alone, unexplained."""
-        number = self._numbers[rule_id]
-        article, candidates = self._article(title, summary, lead=self._leads[number])
-        if article is None or number not in candidates or not self._possible(number, article):
-            return False
-        return self._plans[number].passes(article)
+        return rule_id in self.firing((rule_id,), title, summary)
+
+    def firing(self, rule_ids: Iterable[str], title: str, summary: str) -> set[str]:
+        """Which of some rules fire on an article, folded and indexed once: match() for them
+        alone, unexplained (a rule file's examples: the shipped seeds are examples of 5 rules)."""
+        numbers = [self._numbers[rule_id] for rule_id in rule_ids]
+        article, candidates = self._article(title, summary, lead=any(self._leads[n] for n in numbers))
+        if article is None:
+            return set()
+        return {
+            self.rules[n].id
+            for n in numbers
+            if n in candidates and self._possible(n, article) and self._plans[n].passes(article)
+        }
 
     def _article(
         self, title: str, summary: str, whole: bool = False, lead: bool = True
