@@ -135,6 +135,32 @@ class _AnyOf:
                 yield from part.reasons(article)
 
 
+class _AnyOfSets:
+    """OR, as compile_plan merges it: one of its sets of terms has one present (a C set test
+    each, no call), or one of its other parts holds."""
+
+    __slots__ = ("sets", "parts", "scope")
+
+    def __init__(self, sets: tuple[frozenset[str], ...], parts: tuple[_Plan, ...], scope: int) -> None:
+        self.sets, self.parts, self.scope = sets, parts, scope
+
+    def passes(self, article: Article) -> bool:
+        present = article.present[self.scope]
+        for keys in self.sets:
+            if not keys.isdisjoint(present):
+                return True
+        return any(part.passes(article) for part in self.parts)
+
+    def reasons(self, article: Article) -> Iterator[Reason]:
+        present = article.present[self.scope]
+        for keys in self.sets:  # a key in two sets comes twice: RuleSet._explain gathers them in sets
+            for key in keys & present:
+                yield key, article.scoped_hits(key, self.scope)
+        for part in self.parts:
+            if part.passes(article):
+                yield from part.reasons(article)
+
+
 class _AllOf:
     """AND: all its plain terms are present, and all its other parts hold."""
 
@@ -232,7 +258,7 @@ class _Times:
             yield key, article.scoped_hits(key, self.scope)
 
 
-_Plan = _Clauses | _AnyOf | _AllOf | _NoneOf | _Close | _Times
+_Plan = _Clauses | _AnyOf | _AnyOfSets | _AllOf | _NoneOf | _Close | _Times
 
 
 _Keys = frozenset[str]
@@ -241,7 +267,7 @@ KeySets = dict[_Keys, _Keys]  # equal key sets as one object (issue 18: 2 MB of 
 
 def compile_plan(root: Node, sets: KeySets) -> _Plan:
     clauses = _conjuncts(root, ANY, negated=False, sets=sets)
-    return _Clauses(tuple(clauses)) if clauses is not None else plan_node(root, ANY, sets)
+    return _Clauses(tuple(clauses)) if clauses is not None else plan_node(root, ANY, sets, merge=True)
 
 
 def _conjuncts(node: Node, scope: int, negated: bool, sets: KeySets) -> list[tuple[int, _Keys, bool]] | None:
@@ -270,13 +296,15 @@ def _or_list(node: Node, sets: KeySets) -> frozenset[str] | None:
     return sets.setdefault(keys, keys)
 
 
-def plan_node(node: Node, scope: int, sets: KeySets) -> _Plan:
+def plan_node(node: Node, scope: int, sets: KeySets, merge: bool = False) -> _Plan:
+    """A node's plan. `merge` (compile_plan): an OR tests its @lists' terms itself, a set test
+    each (_AnyOfSets), not a call each (issue 18); explain.py, unmerged, reports them apart."""
     if isinstance(node, Term | Listed):
         return _AnyOf(_or_list(node, sets) or frozenset(), (), scope)
     if isinstance(node, Not):
-        return _NoneOf(plan_node(node.child, scope, sets))
+        return _NoneOf(plan_node(node.child, scope, sets, merge))
     if isinstance(node, Field):
-        return plan_node(node.child, _SCOPES[node.name], sets)
+        return plan_node(node.child, _SCOPES[node.name], sets, merge)
     if isinstance(node, Near):
         operands = tuple(_or_list(c, sets) or frozenset() for c in node.children)  # parse checks they are
         return _Close(operands, node.distances, scope)
@@ -285,5 +313,13 @@ def plan_node(node: Node, scope: int, sets: KeySets) -> _Plan:
     if isinstance(node, ListRef):
         raise RuleError(f"@{node.name} was not resolved", position=node.position)
     keys = frozenset(child.key for child in node.children if isinstance(child, Term))
-    parts = tuple(plan_node(child, scope, sets) for child in node.children if not isinstance(child, Term))
-    return (_AllOf if isinstance(node, And) else _AnyOf)(sets.setdefault(keys, keys), parts, scope)
+    keys = sets.setdefault(keys, keys)
+    if merge and isinstance(node, Or) and any(isinstance(child, Listed) for child in node.children):
+        lists = tuple(child.keys for child in node.children if isinstance(child, Listed))
+        others = (c for c in node.children if not isinstance(c, Term | Listed))
+        parts = tuple(plan_node(child, scope, sets, merge) for child in others)
+        return _AnyOfSets((keys, *lists) if keys else lists, parts, scope)
+    parts = tuple(
+        plan_node(child, scope, sets, merge) for child in node.children if not isinstance(child, Term)
+    )
+    return (_AllOf if isinstance(node, And) else _AnyOf)(keys, parts, scope)
