@@ -32,6 +32,15 @@ SEED_TIMES = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`rules check` keeps the rules it loaded in $XDG_CACHE_HOME/monitor (rules/loadcache.py):
+    the tests' in a folder of their own (commands they start inherit it), not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 def run_bench(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run bench/<script> from the repository root, as a user would: tests import nothing from
     bench/ (it is scripts, not a package); they read what a script prints and its exit code."""

@@ -29,7 +29,12 @@ def cmd_rules(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_rules_check(ctx: Context) -> int:
-    rules = load_rules(ctx.config().rule_paths)
+    import os
+
+    from monitor.rules.loadcache import default_folder, load_rules_cached
+
+    # the rules as loaded last time when their files' bytes are the same (README "Rules")
+    rules = load_rules_cached(ctx.config().rule_paths, default_folder(os.environ))
     failures = check_examples(rules)
     for failure in failures:
         say(f"monitor: {failure}")

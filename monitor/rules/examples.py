@@ -68,17 +68,23 @@ def read_example(example: str, rule: Rule) -> tuple[str, str]:
 
 def check_examples(rule_set: RuleSet) -> list[ExampleFailure]:
     """Every example of every rule that does not give the result its rule expects."""
+    cases = [
+        (rule, example, expected, read_example(example, rule))
+        for rule in rule_set.rules
+        for examples, expected in ((rule.must_match, True), (rule.must_not_match, False))
+        for example in examples
+    ]
+    # each text folded and indexed once, for all the rules it is an example of
+    rules_of: dict[tuple[str, str], list[str]] = {}
+    for rule, _, _, text in cases:
+        rules_of.setdefault(text, []).append(rule.id)
+    fired = {text: rule_set.firing(rule_ids, *text) for text, rule_ids in rules_of.items()}
     failures = []
-    for rule in rule_set.rules:
-        cases = [(example, True) for example in rule.must_match]
-        cases += [(example, False) for example in rule.must_not_match]
-        for example, expected in cases:
-            title, summary = read_example(example, rule)
-            if rule_set.fires(rule.id, title, summary) != expected:  # the rule alone, unexplained
-                terms = () if expected else _terms(rule_set, rule.id, title, summary)
-                failures.append(
-                    ExampleFailure(rule.id, rule.path, rule.line, example, expected, not expected, terms)
-                )
+    for rule, example, expected, (title, summary) in cases:
+        if (rule.id in fired[title, summary]) != expected:  # the rule alone, unexplained
+            terms = () if expected else _terms(rule_set, rule.id, title, summary)
+            failure = ExampleFailure(rule.id, rule.path, rule.line, example, expected, not expected, terms)
+            failures.append(failure)
     return failures
 
 

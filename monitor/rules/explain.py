@@ -7,7 +7,7 @@
     format_explanation(explanations) → the lines `monitor match --explain` prints
 
 The matcher's companion: it evaluates each clause with the matcher's own plans (the
-private `_plan`, `_Article`), so what it says is what the matcher does. Not on the hot path.
+`plan_node` and `Article` of plans.py), so what it says is what the matcher does. Not on the hot path.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from monitor.rules.matcher import ANY, RuleSet, _Article, _plan
+from monitor.rules.matcher import RuleSet
+from monitor.rules.plans import ANY, Article, plan_node
 from monitor.rules.query import And, Count, Field, ListRef, Near, Node, Not, Or, Term, parse_query
 
 _WIDTH = 100  # a clause longer than this is shown cut, with "…"
@@ -61,8 +62,8 @@ def _conjuncts(raw: Node, resolved: Node) -> list[tuple[Node, Node]]:
     return [(raw, resolved)]
 
 
-def _report(raw: Node, resolved: Node, article: _Article, written: Mapping[str, str]) -> ClauseReport:
-    plan = _plan(resolved, ANY, {})
+def _report(raw: Node, resolved: Node, article: Article, written: Mapping[str, str]) -> ClauseReport:
+    plan = plan_node(resolved, ANY, {})
     holds = plan.passes(article)
     terms = _terms(plan.reasons(article), written) if holds else ()
     branches: tuple[ClauseReport, ...] = ()

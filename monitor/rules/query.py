@@ -128,9 +128,8 @@ class _Lexeme:
         return "end of query" if self.kind == "end" else repr(self.text)
 
 
-_LEXEME = re.compile(
-    r"\s+"
-    r"|(?P<paren>[()])"
+_LEXEME = re.compile(  # the white space between lexemes is what finditer skips
+    r"(?P<paren>[()])"
     r'|(?P<phrase>["“”„][^"“”„]*(?P<closed>["“”„])?)'  # straight or curly quotes, pasted ones too
     r'|(?P<word>[^\s()"“”„]+)'
 )
@@ -143,16 +142,15 @@ _COUNT = re.compile(r"\{(\d{1,3})\}$")  # "{2}" at the end of a word: India{2}, 
 def _lex(query: str) -> list[_Lexeme]:
     lexemes = []
     for found in _LEXEME.finditer(query):
-        at = found.start()
-        if found["paren"]:
-            lexemes.append(_Lexeme(found["paren"], at, found["paren"]))
-        elif found["phrase"]:
-            if not found["closed"]:
-                raise RuleError("unclosed quote", position=at)
-            phrase = found["phrase"]
-            lexemes.append(_Lexeme("term", at, phrase, _term(phrase, phrase[1:-1], at, at + 1)))
-        elif found["word"]:
-            lexemes.extend(_word(found["word"], at))
+        at, kind, text = found.start(), found.lastgroup, found.group()
+        if kind == "word":
+            lexemes.extend(_word(text, at))
+        elif kind == "paren":
+            lexemes.append(_Lexeme(text, at, text))
+        elif found["closed"] is None:  # a phrase (the group that ends last) without its end
+            raise RuleError("unclosed quote", position=at)
+        else:
+            lexemes.append(_Lexeme("term", at, text, _term(text, text[1:-1], at, at + 1)))
     lexemes.append(_Lexeme("end", len(query)))
     return lexemes
 
@@ -160,18 +158,18 @@ def _lex(query: str) -> list[_Lexeme]:
 def _word(word: str, position: int) -> list[_Lexeme]:
     if "{" in word or "}" in word:
         return _counted_word(word, position)
+    if word.startswith("@"):  # the usual word of a shipped rule (885 of them): no pattern tried
+        return [_list_ref(word, position)]
     if word in _KEYWORDS:
         return [_Lexeme(word, position, word)]
-    if word == "NEAR" or word.startswith("NEAR/") or _LOWER_NEAR.fullmatch(word):
+    if word == "NEAR" or ("/" in word and (word.startswith("NEAR/") or _LOWER_NEAR.fullmatch(word))):
         return [_near(word, position)]
-    field = _FIELD.match(word)
+    field = _FIELD.match(word) if ":" in word else None
     if field:
         name = _FIELDS[field.group(1).lower()]
         rest = word[field.end() :]
         head = _Lexeme("field", position, field.group(), value=name)
         return [head, *(_word(rest, position + field.end()) if rest else [])]
-    if word.startswith("@"):
-        return [_list_ref(word, position)]
     return [_Lexeme("term", position, word, _term(word, word, position, position))]
 
 

@@ -30,7 +30,7 @@ _REQUIRED = ("id", "name", "query")
 
 def load_rules(paths: Iterable[Path]) -> RuleSet:
     """Load rule files, and every *.toml (sorted) in rule folders, into one RuleSet."""
-    files = [_read_rule_file(path) for path in _rule_files(paths)]
+    files = [_read_rule_file(path) for path in rule_files(paths)]
     lists = index_term_lists([term_list for file in files for term_list in file.lists])
     return assemble_rule_set([pending.resolve(lists) for file in files for pending in file.rules], lists)
 
@@ -60,7 +60,8 @@ class _RuleFile:
     lists: list[TermList]
 
 
-def _rule_files(paths: Iterable[Path]) -> list[Path]:
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    """The rule files load_rules reads, in its order: each file given, each folder's *.toml sorted."""
     files: dict[Path, Path] = {}  # resolved → as given, so a file listed twice loads once
     for path in map(Path, paths):
         if path.is_dir():

@@ -160,3 +160,19 @@ def test_examples_of_a_lead_rule_beside_others(tmp_path: Path) -> None:
     assert check_examples(rules) == []
     assert rules.fires("lead-quad", "Talks", "First one. Then Quad.") is False
     assert rules.fires("any-quad", "Talks", "First one. Then Quad.") is True
+
+
+def test_a_text_shared_by_several_rules_is_judged_for_each(tmp_path: Path) -> None:
+    """check_examples folds a text once for all the rules it is an example of (the shipped seeds
+    are examples of five): each rule still gets its own verdict, a lead: rule its opening
+    sentence, and the failures come in file order."""
+    shared = "Talks\\nFirst one. Then Quad."
+    text = RULE.format(id="lead-quad", query="lead:Quad") + f'must_match = ["{shared}"]\n'
+    text += RULE.format(id="any-quad", query="Quad") + f'must_match = ["{shared}"]\n'
+    text += f'must_not_match = ["{shared}"]\n'
+    text += RULE.format(id="japan", query="Japan") + f'must_not_match = ["{shared}"]\n'
+    rules = load_rules([write(tmp_path, "r.toml", text)])
+    found = [(f.rule_id, f.expected, f.got, f.terms) for f in check_examples(rules)]
+    assert found == [("lead-quad", True, False, ()), ("any-quad", False, True, ("Quad",))]
+    assert rules.firing(["lead-quad", "any-quad", "japan"], "Talks", "First one. Then Quad.") == {"any-quad"}
+    assert rules.firing(["lead-quad"], "Talks", "Quad first. Then more.") == {"lead-quad"}
