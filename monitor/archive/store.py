@@ -82,13 +82,13 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
             # cut may undo the last passes, feed state (ETags) included, and their articles are
             # fetched again. An application crash loses nothing.
             conn.execute("pragma synchronous = normal")
-            # 4 MiB of page cache instead of SQLite's 2: a cold pass inserts into four indexes
+            # 3 MiB of page cache instead of SQLite's 2: a cold pass inserts into four indexes
             # keyed at random (identity keys, story keys, full text), and with 2 MiB an eighth
             # of the main process's time went to reading pages back (measured with py-spy).
-            # 8 MiB before issue 18's fourth round: the page cache is full within the first
-            # minute of a cold pass, and 8 MiB was 6 MB of the service's peak (bench/ab.py: the
-            # pass's CPU the same, README "Memory of `monitor run`").
-            conn.execute("pragma cache_size = -4096")
+            # 8 MiB before issue 18's fourth round, 4 MiB before its sixth: the page cache is full
+            # within the first minute of a cold pass, and each MiB of it is about a MB of the
+            # service's peak (README "Memory of `monitor run`", its fourth and sixth rounds).
+            conn.execute("pragma cache_size = -3072")
             # The WAL is copied into the file every WAL_CHECKPOINT pages instead of SQLite's 1,000:
             # a cold pass rewrites the same index pages (identity keys, story keys, term counts,
             # full text) commit after commit, and each checkpoint copied them all again. 8% of
