@@ -31,7 +31,7 @@ Reason = tuple[str, list[Hit]]  # a term key that made a rule match, and the occ
 class Article:
     """One article during matching: its folded fields, present terms, occurrences found so far."""
 
-    __slots__ = ("fields", "present", "index", "opening", "_hits")
+    __slots__ = ("fields", "present", "index", "opening", "_hits", "chains")
 
     def __init__(
         self,
@@ -45,6 +45,9 @@ class Article:
         self.index = index
         self.opening = opening  # where the summary's first sentence ends in its layout
         self._hits: dict[tuple[str, int], list[Hit]] = {}
+        # a NEAR chain's occurrences reached forwards in a field, by (plan, field): explaining a
+        # match, and an OR's branches tried again when explaining, reuse them (issue 18)
+        self.chains: dict[tuple[object, int], list[list[tuple[str, Hit]]]] = {}
 
     def hits(self, key: str, field: int) -> list[Hit]:
         """Every occurrence of a term in one field (or the opening), in text order (overlapping ones too)."""
@@ -216,6 +219,20 @@ class _Close:
         present = article.present[field]
         if any(operand.isdisjoint(present) for operand in self.operands):
             return []  # the usual case, decided without looking for occurrences
+        reached = article.chains.get((self, field))
+        if reached is None:
+            reached = article.chains[self, field] = self._forwards(article, field, present)
+        if not (full and reached):
+            return reached
+        # backwards: keep only the occurrences that also reach the end of the chain
+        kept = [reached[-1]]
+        for operand, distance in zip(reversed(reached[:-1]), reversed(self.distances), strict=True):
+            kept.insert(0, _close_to_any(article, operand, kept[0], distance))
+        return kept
+
+    def _forwards(self, article: Article, field: int, present: set[str]) -> list[list[tuple[str, Hit]]]:
+        """The occurrences of each operand close enough to one of the operand before (none if
+        the chain breaks)."""
         hits = [
             [(key, hit) for key in operand & present for hit in article.hits(key, field)]
             for operand in self.operands
@@ -225,13 +242,7 @@ class _Close:
             reached.append(_close_to_any(article, operand, reached[-1], distance))
             if not reached[-1]:
                 return []
-        if not full:
-            return reached
-        # backwards: keep only the occurrences that also reach the end of the chain
-        kept = [reached[-1]]
-        for operand, distance in zip(reversed(reached[:-1]), reversed(self.distances), strict=True):
-            kept.insert(0, _close_to_any(article, operand, kept[0], distance))
-        return kept
+        return reached
 
 
 class _Times:

@@ -44,6 +44,10 @@ class TermIndex:
             if term.prefix:
                 length = len(term.tokens[0])
                 self._heads[length] = self._heads.get(length, frozenset()) | {term.tokens[0]}
+        # the shortest head's length, and what every head starts with to that length: a word
+        # starting with none of them is learnt with one probe, not one per length (issue 18)
+        shortest = min(self._heads, default=0)
+        self._openings = (shortest, frozenset(h[:shortest] for group in self._heads.values() for h in group))
         # first word → (key, the phrase's other whole words) of the phrases it starts
         self._phrases: dict[str, list[tuple[str, frozenset[str]]]] = {}
         rests: dict[frozenset[str], frozenset[str]] = {}  # equal ones as one object (issue 18)
@@ -75,7 +79,7 @@ class TermIndex:
             memo = self._memo = _PrefixMemo(self._probed)  # replaced whole: safe for a concurrent reader
         words = layout.split()
         if self._heads and not memo.seen.issuperset(words):
-            memo.learn(set(words).difference(memo.seen), self._heads)
+            memo.learn(set(words).difference(memo.seen), self._heads, self._openings)
         found = memo.probed.intersection(words)
         present = found & self._words  # a word term's key is the word itself
         for word in found & memo.prefixing:
@@ -179,8 +183,13 @@ class _PrefixMemo:
         self.probed: set[str] = set(probed)  # the words a field is probed for, those included
         self.prefixes: dict[str, tuple[str, ...]] = {}  # such a word → the keys of its prefix terms
 
-    def learn(self, words: set[str], heads: Mapping[int, frozenset[str]]) -> None:
+    def learn(
+        self, words: set[str], heads: Mapping[int, frozenset[str]], openings: tuple[int, frozenset[str]]
+    ) -> None:
+        shortest, starts = openings
         for word in words:
+            if word[:shortest] not in starts:  # starts no prefix term (most words)
+                continue
             keys = tuple(word[:n] + "*" for n, group in heads.items() if word[:n] in group)
             if keys:
                 self.prefixes[word] = keys

@@ -53,3 +53,16 @@ def test_phrases_in_real_fields() -> None:
     }
     words = [field.original(start, end) for _, start, end in found["rare earth*"] + found["indo *"]]
     assert words == ["Rare  earths", "rare-earth", "Indo-Pacific", "Indo- (Indo"]
+
+
+def test_prefix_terms_of_several_lengths() -> None:
+    """Every prefix term a word starts is found, whatever its head's length; words that start the
+    shortest heads' openings only, or are shorter than a head, start none (the memo's filter)."""
+    heads = ["semi", "semicon", "japan", "quadril", "q"]
+    index = TermIndex(Term(h + "*", (h,), True, 0) for h in heads)
+    words = ["sem", "semi", "semiconductors", "semico", "japa", "japanese", "quad", "quadrilateral", "x"]
+    rng = random.Random(7)
+    for _ in range(50):  # words in any order, each layout learning some and meeting learnt ones
+        chosen = rng.sample(words, rng.randint(1, len(words)))
+        expected = {h + "*" for h in heads for w in chosen if w.startswith(h)}
+        assert index.present(FoldedField(" ".join(chosen))) == expected
