@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import pytest
 
 from fakes.feed_server import FeedServer
 from fakes.telegram_api import FakeTelegramAPI
+from monitor.archive.store import Archive
 from monitor.cli.demo import Item, build_rss, seed_items
+from monitor.types import FeedConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -39,6 +42,17 @@ def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         yield
+
+
+@contextmanager
+def archive_with_feed(path: Path, feed: str, now: datetime) -> Iterator[Archive]:
+    """A real archive file that holds one configured feed ("Example"), closed after."""
+    archive = Archive.open(path)
+    archive.sync_feeds([FeedConfig(feed, "Example")], now)
+    try:
+        yield archive
+    finally:
+        archive.close()
 
 
 def run_bench(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -14,13 +14,13 @@ from monitor.ingest.schedule import Decision
 from monitor.types import (
     AlertIntent,
     EntryData,
-    FeedConfig,
     FetchedFeed,
     NewArticle,
     RuleMatch,
     StoryEdit,
     StoryJoined,
 )
+from tests.conftest import archive_with_feed
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 FEED = "https://feed.example/rss"
@@ -44,10 +44,8 @@ def report(n: int, story: int, outlet: str) -> NewArticle:
 
 @pytest.fixture
 def archive(tmp_path: Path):
-    archive = Archive.open(tmp_path / "monitor.db")
-    archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
-    yield archive
-    archive.close()
+    with archive_with_feed(tmp_path / "monitor.db", FEED, NOW) as archive:
+        yield archive
 
 
 def story_of(archive: Archive, link: str) -> int:

@@ -18,6 +18,7 @@ from monitor.archive.store import Archive
 from monitor.errors import StorageError
 from monitor.ingest.schedule import Decision, is_stale
 from monitor.types import Alert, AlertIntent, EntryData, FeedConfig, FetchedFeed, NewArticle, RuleMatch
+from tests.conftest import archive_with_feed
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 FEED = "https://feed.example/rss"
@@ -58,10 +59,8 @@ def article(n: int, title: str = "India and Japan sign rare earths pact", alerts
 
 @pytest.fixture
 def archive(tmp_path: Path):
-    archive = Archive.open(tmp_path / "monitor.db")
-    archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
-    yield archive
-    archive.close()
+    with archive_with_feed(tmp_path / "monitor.db", FEED, NOW) as archive:
+        yield archive
 
 
 def test_file_is_owner_only_and_migrations_are_idempotent(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ import pytest
 from monitor.archive.articles import key_digest
 from monitor.archive.store import Archive
 from monitor.ingest.schedule import Decision
-from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StoryJoin
+from monitor.types import EntryData, FetchedFeed, NewArticle, StoryJoin
+from tests.conftest import archive_with_feed
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 FEED = "https://feed.example/rss"
@@ -53,10 +54,8 @@ def new_article(n: int, terms: tuple[str, ...], language: str = "latin/stems") -
 
 @pytest.fixture
 def archive(tmp_path: Path):
-    archive = Archive.open(tmp_path / "monitor.db")
-    archive.sync_feeds([FeedConfig(FEED, "Example")], NOW)
-    yield archive
-    archive.close()
+    with archive_with_feed(tmp_path / "monitor.db", FEED, NOW) as archive:
+        yield archive
 
 
 def save(archive: Archive, articles: list[NewArticle]) -> int:
