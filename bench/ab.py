@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -189,13 +190,13 @@ def _child(config: Path, out: Path, kind: str) -> None:
 
     placed: dict[str, float] = {}
     if kind == "floor":
-        record = _record_placements()
+        record, place = _record_placements()
         first = monitor_pass(config)
         placed = {"seconds": first.seconds, "cpu": first.cpu, "main_cpu": first.main_cpu}
         placed |= {f"thread {name}": cpu for name, cpu in first.threads.items()}
         placed["articles"] = first.new_articles
         _fresh_archive(config)
-        missed = _replay_placements(record)
+        missed = _replay_placements(record, place)
     figures = monitor_pass(config)
     if kind == "floor":
         placed["missed"] = missed[0]  # reports the record lacked: placed after all
@@ -225,16 +226,13 @@ def _placement_key(entry: object) -> PlacementKey:
     return (entry.feed_url, entry.link, entry.guid, entry.title)  # type: ignore[attr-defined]
 
 
-_PLACE: list[object] = []  # --kind floor: Grouper.place as the tree has it
-
-
-def _record_placements() -> dict[PlacementKey, object]:
-    """--kind floor, first pass: every Grouper.place answer kept, by its entry."""
+def _record_placements() -> tuple[dict[PlacementKey, object], Callable[..., object]]:
+    """--kind floor, first pass: every Grouper.place answer kept, by its entry; and
+    Grouper.place as the tree has it."""
     from monitor.service.grouping import Grouper
 
     record: dict[PlacementKey, object] = {}
     place = Grouper.place
-    _PLACE.append(place)
 
     def recording(self: Grouper, entry: object, *args: object, **kwargs: object) -> object:
         placement = place(self, entry, *args, **kwargs)  # type: ignore[arg-type]
@@ -242,22 +240,22 @@ def _record_placements() -> dict[PlacementKey, object]:
         return placement
 
     Grouper.place = recording  # type: ignore[assignment,method-assign]
-    return record
+    return record, place
 
 
-def _replay_placements(record: dict[PlacementKey, object]) -> list[int]:
+def _replay_placements(record: dict[PlacementKey, object], place: Callable[..., object]) -> list[int]:
     """--kind floor, second pass: Grouper.place answers from `record` (placing only what it
-    lacks); returns a one-item list counting those, filled in as the pass runs."""
+    lacks, with `place`); returns a one-item list counting those, filled in as the pass runs."""
     from monitor.service.grouping import Grouper
 
-    place, missed = _PLACE[0], [0]
+    missed = [0]
     recorded = record.get
 
     def replaying(self: Grouper, entry: object, *args: object, **kwargs: object) -> object:
         found = recorded(_placement_key(entry))
         if found is None:
             missed[0] += 1
-            return place(self, entry, *args, **kwargs)  # type: ignore[operator]
+            return place(self, entry, *args, **kwargs)
         return found
 
     Grouper.place = replaying  # type: ignore[assignment,method-assign]
