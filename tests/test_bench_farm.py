@@ -68,3 +68,30 @@ def test_the_tree_peak_adds_only_processes_alive_together() -> None:
     assert min(children) > 60 << 10  # kB: each child held its 60 MB
     assert sampler.together == sum(sampler.together_kb) and len(sampler.together_kb) == 2
     assert sampler.together <= sum(sampler.hwm.values()) - min(children)
+
+
+def test_a_sample_that_sent_no_alert_is_explained_from_the_archive(tmp_path: Path) -> None:
+    """service_session._fates on an archive a real pass made: a sample pushed out of its feed
+    was never served; one archived alone has its own alert row; a copy of it on another feed
+    joined its story, and says whose."""
+    from monitor_cases import monitor_pass, write_config
+    from service_session import Sample, _fates
+
+    db = tmp_path / "monitor.db"
+    with Farm(feeds=6, items=2, delay=0, hosts=1) as farm:
+        title, body = breaking_item(16)
+        samples = [Sample(n, feed, title, at=0.0) for n, feed in enumerate((1, 2, 3))]
+        for sample in samples:
+            sample.link = farm.publish(sample.feed, title, body)
+            sample.published = 1.0
+        farm.change(1.0, 5, among=[3])  # sample 2 pushed out of its 2-item feed
+        config = write_config(tmp_path / "monitor.toml", db, [farm.url(i) for i in range(6)])
+        monitor_pass(config)
+        for sample in samples:
+            sample.fetched = farm.asked_at(sample.feed)
+    _fates(db, samples)
+    first, second = sorted(samples[:2], key=lambda s: "joined" in s.fate)
+    assert first.fate.startswith("archived as article") and "send:pending" in first.fate, first.fate
+    assert second.joined and second.fate.startswith("joined story"), second.fate
+    assert "its own alerts: none" in second.fate and "send:pending" in second.fate, second.fate
+    assert not samples[2].joined and samples[2].fate.startswith("never served"), samples[2].fate
