@@ -72,7 +72,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -617,6 +617,9 @@ class Farm:
     # feed → when (time.monotonic(), one clock for every process on Linux) a client first asked
     # for it and got the item publish() last put in it
     _asked: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    # feed → that item's <guid>/<id> as served: a body without it (a change() pushed it out) is
+    # not the item's fetch
+    _published: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= 250 * 250:
@@ -729,15 +732,30 @@ class Farm:
     def etag(self, i: int) -> str:
         return self._docs[i].etag
 
-    def change(self, fraction: float, new_items: int = 5, among: Sequence[int] | None = None) -> list[int]:
+    def change(
+        self,
+        fraction: float,
+        new_items: int = 5,
+        among: Sequence[int] | None = None,
+        spare: Collection[int] = (),
+    ) -> list[int]:
         """Give round(fraction × feeds) feeds `new_items` new items each, published now (the oldest
         drop off), with a new ETag and a later Last-Modified. Which feeds: drawn from the seed and
         the number of earlier changes, so reproducible; from `among` (indices) when given, else
-        from all. Returns their indices, sorted."""
+        from all; a feed of `spare` is never changed (one carrying a publish()ed item: with
+        `items` at most new_items, the change would push that item out before a client saw it),
+        another drawn in its place, so the same feeds change as without `spare` when none of
+        them was drawn. Returns their indices, sorted."""
         self._changes += 1
         rng = random.Random(f"{self.seed}/change/{self._changes}")
-        pool = list(range(self.feeds) if among is None else among)
-        chosen = sorted(rng.sample(pool, round(fraction * len(pool))))
+        pool, spared = list(range(self.feeds) if among is None else among), set(spare)
+        drawn = rng.sample(pool, round(fraction * len(pool)))
+        kept = [i for i in drawn if i not in spared]
+        if len(kept) < len(drawn):
+            taken = set(drawn)
+            rest = [i for i in pool if i not in taken and i not in spared]
+            kept += rng.sample(rest, min(len(rest), len(drawn) - len(kept)))
+        chosen = sorted(kept)
         now = datetime.now(UTC).replace(microsecond=0)
         for i in chosen:
             old = self._docs[i]
@@ -767,13 +785,15 @@ class Farm:
         )
         modified = max(int(now.timestamp()), old.modified + 1)
         self._docs[i] = self._render(i, [item], modified, old)
+        self._published[i] = f">{escape(item.guid)}<".encode()
         self._asked.pop(i, None)
         return item.link
 
     def asked_at(self, i: int) -> float | None:
         """When (time.monotonic()) a client first asked for feed i and got the item publish() last
         put in it (the request's arrival, before `delay`; before any publish, its first fetch);
-        None until then."""
+        None until then, and for ever once the item is no longer served (a change() pushed it out
+        of a feed of few items before any client fetched it)."""
         return self._asked.get(i)
 
     def titles(self, i: int) -> list[str]:
@@ -833,7 +853,8 @@ class Farm:
             body = doc.gzipped
             headers |= {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         request.reply(200, body, headers)
-        if doc is self._docs[i]:
+        published = self._published.get(i)
+        if doc is self._docs[i] and (published is None or published in doc.body):
             self._asked.setdefault(i, arrived)
 
 
@@ -942,8 +963,16 @@ class FarmProcess:
     def urls(self) -> list[str]:
         return [self.url(i) for i in range(self.feeds)]
 
-    def change(self, fraction: float, new_items: int = 5, among: Sequence[int] | None = None) -> list[int]:
-        return list(self._call("change", fraction, new_items, None if among is None else list(among)))
+    def change(
+        self,
+        fraction: float,
+        new_items: int = 5,
+        among: Sequence[int] | None = None,
+        spare: Collection[int] = (),
+    ) -> list[int]:
+        return list(
+            self._call("change", fraction, new_items, None if among is None else list(among), list(spare))
+        )
 
     def publish(self, i: int, title: str, body: str) -> str:
         return str(self._call("publish", i, title, body))

@@ -299,12 +299,20 @@ def _service_rows(r: Results, args: argparse.Namespace) -> list[Row | None]:
     if s is None:
         return []
     peak = s.peak_kb / 1024
+    together = len(s.process_peaks_kb)
+    # a parser worker stops when idle and a later pass starts another: never counted together
+    others = (
+        f" ({s.processes} in all, {s.at_once} at most at once; all {s.processes} high-water marks"
+        f" summed: {s.hwm_sum_kb / 1024:.0f} MB)"
+        if s.processes > together and s.hwm_sum_kb
+        else ""
+    )
     memory = Row(
         "memory",
         f"memory: monitor run, {args.feeds} feeds",
-        f"{peak:.0f} MB peak RSS, {s.processes} process{'es' if s.processes > 1 else ''} ("
+        f"{peak:.0f} MB peak RSS, {together} process{'es' if together > 1 else ''} ("
         + " + ".join(f"{kb / 1024:.0f}" for kb in s.process_peaks_kb)
-        + f" MB), {len(s.passes)} passes; {s.start_kb / 1024:.0f} MB at start",
+        + f" MB){others}, {len(s.passes)} passes; {s.start_kb / 1024:.0f} MB at start",
         "",
         "",
         None,

@@ -98,11 +98,19 @@ class Sampler:
     window_max: int = 0  # kB, the most since reset_window()
     max_rss: int = 0  # kB, the most sampled in the whole run
     hwm: dict[int, int] = field(default_factory=dict)  # pid → VmHWM kB, latest read
+    # the processes alive together: the most their VmHWMs summed to at one sample (read again at
+    # the next, a process gone by then with its last), those VmHWMs (largest first), and the
+    # most processes alive at once. sum(hwm.values()) adds every process the run ever
+    # had: parser workers that stopped when idle and the ones started after them, never together.
+    together: int = 0
+    together_kb: list[int] = field(default_factory=list)
+    at_once: int = 0
     samples: int = 0
     trace: list[tuple[float, int, str]] = field(default_factory=list)  # (monotonic, kB, event or "")
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
+    _alive: set[int] = field(default_factory=set)  # the processes of the latest sample
 
     def start(self) -> Sampler:
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -120,12 +128,20 @@ class Sampler:
     def sample(self, event: str = "") -> None:
         """Read the tree's RSS now (from the sampling thread, or at an event of the run)."""
         with self._lock:
-            total = 0
+            total, alive = 0, set()
             for pid in _tree(self.pid):
                 status = _status(pid)
                 if "VmRSS" in status:
                     total += status["VmRSS"]
                     self.hwm[pid] = max(self.hwm.get(pid, 0), status.get("VmHWM", 0))
+                    alive.add(pid)
+            # the processes of this sample, and those of the one before with their marks now (one
+            # gone since may have grown after it was read): each set lived together at a sample
+            for group in (alive, self._alive):
+                marks = [self.hwm[pid] for pid in group]
+                if sum(marks) > self.together:
+                    self.together, self.together_kb = sum(marks), sorted(marks, reverse=True)
+            self.at_once, self._alive = max(self.at_once, len(alive)), alive
             if total:
                 self.rss = total
                 self.window_max = max(self.window_max, total)

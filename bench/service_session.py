@@ -20,21 +20,32 @@
 3. The service polls on its own schedule (jitter 0, so that every pass is a whole pass over
    the feeds: the worst case for memory). After its second pass (warm, but for the feeds a
    sample landed on) the farm changes 10% of the feeds (5 new items each), so the passes after
-   it are changed passes. With passes=2 the change comes right after the cold pass.
+   it are changed passes. With passes=2 the change comes right after the cold pass. The
+   samples' feeds are spared: at 2 items a feed (10,000 feeds) a sample published before the
+   change was pushed out by its 5 new items before the service fetched it (the 23/24 of the
+   last stop); farm.asked_at counts only a fetch that served the item.
 4. A sample's latency: from the moment the farm serves the item to the moment the fake Bot
    API accepts the sendMessage that names it (both on this process's monotonic clock). Only a
    new message counts: an edit of an earlier alert (the sample joined another story) is not
    notified by Telegram, so a user would not see it arrive; such a sample is counted as joined,
    not delivered. The samples are unrelated events (farm.breaking_item) so that none joins.
+   A sample that sent no alert is looked up in the archive afterwards (_fates): never served,
+   not archived, joined another article's story (whose edit names outlets, not titles), or
+   archived with its alert rows' status; the suite prints it.
    Each latency is also split at the moment the service first fetched the feed with the item
    (farm.asked_at, the same clock): the wait for the feed's next check, which a polling
    service cannot avoid (at most one interval), and the service's own part, fetch to alert.
 5. Once every sample has arrived and a pass has seen the change (or a deadline passed), SIGTERM.
 
-Memory: the RSS of the service's process tree (the service, its parser workers and
-multiprocessing's resource tracker), sampled from /proc every 0.2 s (service_memory.Sampler);
-the peak is the sum of each process's VmHWM, the kernel's high-water mark, which no sampling
-interval can miss (an upper bound of the tree's peak, since they may peak at different moments).
+Memory: the RSS of the service's process tree (the service and its parser worker), sampled
+from /proc every 0.2 s (service_memory.Sampler). The peak is the most that the VmHWMs (the
+kernel's high-water marks, which no sampling interval can miss) of the processes alive together
+summed to: an upper bound of the tree's peak (they may peak at different moments) that adds
+only processes that lived at the same time. A parser worker stops after 60 s without work
+(monitor/service/stoppable.py) and the next big pass starts a new one: at 10,000 feeds
+(interval 200 s) the session has the service and three workers one after another, never two
+at once, and summing all four high-water marks (hwm_sum_kb, the figure printed before) counted
+workers that never coexisted.
 
 Alerts go to one private chat whose bursts are folded within 1 s only ([[chats]]
 burst_window = "1s"): with the shipped 10 minutes, the samples after the cold pass's flood of
@@ -80,7 +91,9 @@ class Sample:
     delivered: float | None = None  # monotonic, when the fake Bot API accepted its alert
     fetched: float | None = None  # monotonic, when the service first asked the farm for it
     due: float | None = None  # monotonic, the feed's next check as planned when it was published
-    joined: bool = False  # not sent: it only appeared in an edit of another sample's alert
+    joined: bool = False  # not sent: the archive put it in a story an earlier article started
+    link: str = ""  # as the farm serves it (the archive's articles.link)
+    fate: str = ""  # when no alert arrived: what the archive says became of it (_fates)
 
     @property
     def latency(self) -> float | None:
@@ -118,10 +131,12 @@ class Session:
     passes: list[PassLine] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     start_kb: int = 0  # tree RSS when the service logged event=started (imports, rules, archive open)
-    peak_kb: int = 0  # sum of VmHWM over the tree's processes
+    peak_kb: int = 0  # the most the VmHWMs of the processes alive together summed to
     most_sampled_kb: int = 0  # the largest sampled tree RSS
-    processes: int = 0  # processes seen in the tree
-    process_peaks_kb: list[int] = field(default_factory=list)  # VmHWM of each, largest first
+    processes: int = 0  # processes seen in the tree over the session
+    process_peaks_kb: list[int] = field(default_factory=list)  # VmHWM of those of peak_kb, largest first
+    at_once: int = 0  # the most processes alive at once
+    hwm_sum_kb: int = 0  # VmHWM of every process the session had, summed (never together: see Memory)
     messages: int = 0  # sendMessage calls the fake Bot API accepted
     exit_code: int | None = None
     stop_seconds: float = 0.0
@@ -266,7 +281,9 @@ def _drive(
         log.wait_pass(number, plan.pass_timeout, proc)
         record(number)
     changed_after[0] = len(log.passes)
-    farm.change(*plan.change, among=plan.feeds)
+    # not the samples' feeds: at 2 items a feed (10,000 feeds) the 5 new items would push a
+    # sample published before the change out before the service fetched it
+    farm.change(*plan.change, among=plan.feeds, spare=[sample.feed for sample in session.samples])
     deadline = time.monotonic() + plan.window + 2 * (session.interval + 10) + 60
     while time.monotonic() < deadline and proc.poll() is None:
         while len(session.passes) < len(log.passes):
@@ -284,10 +301,10 @@ def _drive(
     publisher.stop()
     minutes_done.set()
     sampler.sample()
-    session.peak_kb = sum(sampler.hwm.values())
+    session.peak_kb, session.process_peaks_kb = sampler.together, sampler.together_kb
     session.most_sampled_kb = sampler.max_rss
-    session.processes = len(sampler.hwm)
-    session.process_peaks_kb = sorted(sampler.hwm.values(), reverse=True)
+    session.processes, session.at_once = len(sampler.hwm), sampler.at_once
+    session.hwm_sum_kb = sum(sampler.hwm.values())
     stopping = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
@@ -301,12 +318,52 @@ def _drive(
         record(len(session.passes) + 1)
     session.messages = sum(1 for method in api.requests if method == "sendMessage")
     session.errors = log.errors
-    edited = [m.visible_text for m in api.messages if m.edits]
     for sample in session.samples:
         if sample.published:
             sample.fetched = farm.asked_at(sample.feed)
-        if sample.delivered is None:
-            sample.joined = any(sample.title in text for text in edited)
+    _fates(plan.db, [sample for sample in session.samples if sample.delivered is None])
+
+
+def _fates(db: Path, samples: list[Sample]) -> None:
+    """What became of each sample no alert named, from the service's archive: never served (a
+    change pushed it out of its feed), not archived, joined another article's story (an edit of
+    that story's alert, "Also reported by", which names outlets, not titles: Telegram does not
+    notify it), or archived with its own alert rows (their status)."""
+    if not samples:
+        return
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+        for sample in samples:
+            if not sample.published:
+                sample.fate = "not published before the session ended"
+                continue
+            if sample.fetched is None:
+                sample.fate = "never served to the service (not fetched while its feed carried it)"
+                continue
+            row = conn.execute("select id, story_id from articles where link = ?", (sample.link,)).fetchone()
+            if row is None:
+                sample.fate = "served to the service, not archived"
+                continue
+            article, story = row
+            first = conn.execute(
+                "select id, title from articles where story_id = ? order by published, id limit 1", (story,)
+            ).fetchone()
+            alerts = conn.execute(
+                "select kind || ':' || status from alerts where article_id = ? order by id", (article,)
+            ).fetchall()
+            own = ", ".join(a for (a,) in alerts) or "none"
+            if first is not None and first[0] != article:
+                sample.joined = True
+                story_alerts = conn.execute(
+                    "select kind || ':' || status from alerts where story_id = ? and article_id != ?"
+                    " order by id",
+                    (story, article),
+                ).fetchall()
+                sample.fate = (
+                    f"joined story {story} of article {first[0]} ({first[1][:50]!r}); its own alerts: "
+                    f"{own}; the story's others: {', '.join(a for (a,) in story_alerts) or 'none'}"
+                )
+            else:
+                sample.fate = f"archived as article {article}, story {story} of its own; its alerts: {own}"
 
 
 def _every_minute(
@@ -377,7 +434,7 @@ class _Publisher:
         title, body = breaking_item(sample.n)
         with self.lock:
             self.pending[title] = sample
-        self.farm.publish(sample.feed, title, body)
+        sample.link = self.farm.publish(sample.feed, title, body)
         sample.published = time.monotonic()
         sample.due = self._planned(sample.feed)
 

@@ -355,8 +355,11 @@ class Suite:
                     if late
                     else ""
                 )
-                + (f"; {joined} joined another sample's story (an edit, not counted)" if joined else "")
+                + (f"; {joined} joined another article's story (an edit, not counted)" if joined else "")
             )
+        for sample in session.samples:
+            if sample.delivered is None:
+                self.say(f"  sample {sample.n} ({sample.title[:60]}…) sent no alert: {sample.fate}")
         if session.minutes:
             self.say(f"service: {hour_line(session)}")
         for error in session.errors[:3]:
