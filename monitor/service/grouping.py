@@ -220,7 +220,7 @@ class Grouper:
         view = profile.StorySettingsView(self.settings.min_similarity, self.settings.quiet_hours)
         unread, held = self._unread, self._profiles
         missing = [s for s in stories if s not in held and s not in unread and s > 0 and s not in closed]
-        worth = None
+        worth = reader = None
         if rarity.documents >= COLD_START and report is not None:
             # A story that cannot reach min_similarity (stories.screen: read from its text, an
             # upper bound of profile.place's score) is never chosen: it is not parsed nor compared
@@ -247,7 +247,11 @@ class Grouper:
                 best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points"
             )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
-        return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
+        if reader is None:
+            return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
+        return profile.place(
+            counts, fp.published, candidates, rarity, view, copies, report, reader.norm, reader.unweighed
+        )
 
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open

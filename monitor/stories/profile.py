@@ -63,6 +63,7 @@ import snowballstemmer
 
 # A report's sentences and script (the feed's boilerplate, the rarity counts' language): re-exported
 from monitor.stories.sentences import _NOT_LATIN, _SENTENCE, boilerplate, language, without  # noqa: F401
+from monitor.stories.textform import HEADS, head, iso, rounded_counts  # noqa: F401 (rounded_counts: re-exported)
 
 MAX_KEYS = 8  # index rows per article
 LEAD_CHARS = 600  # of a summary, what is read
@@ -269,8 +270,8 @@ class Profile:
         else:
             for term, r in rounded.items():
                 groups.setdefault((r, reported.get(term, 1)), []).append(term)
-        head = f"{_iso(self.last)} {_iso(self.first)} {self.reports}"
-        return "\n".join([head, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), rounded
+        times = f"{iso(self.last)} {iso(self.first)} {self.reports}"
+        return "\n".join([times, *(f"{c!r}/{n} {' '.join(ts)}" for (c, n), ts in groups.items())]), rounded
 
     @classmethod
     def parse(cls, story: int, text: str) -> Profile:
@@ -285,12 +286,11 @@ class Profile:
         parts: list[tuple[float, int]] = []  # per line: a term's part of squares(), how many terms
         for line in lines[1:]:
             value, *words = line.split(" ")
-            c, n = value.split("/")
-            count = float(c)
+            count, n = HEADS.get(value) or head(value)
             counts.update(zip(words, repeat(count)))  # each word inserted once (not twice: fromkeys)
-            if n != "1":
-                shared.update(zip(words, repeat(int(n))))
-            parts.append((pow(count * ALONE if several and int(n) <= 1 else count, 2), len(words)))
+            if n != 1:
+                shared.update(zip(words, repeat(n)))
+            parts.append((pow(count * ALONE if several and n <= 1 else count, 2), len(words)))
         profile = cls(
             story=story,
             counts=counts,
@@ -316,16 +316,6 @@ class Profile:
             last=datetime.fromisoformat(data["l"]) if data.get("l") else None,
             reports=int(data.get("n", 0)),
         )
-
-
-def rounded_counts(counts: Mapping[str, float]) -> dict[str, float]:
-    """`counts` as a profile's text holds them, in their order: each of their few values rounded once."""
-    values = {c: round(c, 3) for c in set(counts.values())}
-    return dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
-
-
-def _iso(when: datetime | None) -> str:
-    return when.isoformat() if when else "-"
 
 
 @dataclass(frozen=True)
@@ -422,10 +412,13 @@ def place(
     settings: StorySettingsView,
     copies: Mapping[int, float] | None = None,
     report: Mapping[str, float] | None = None,
+    norm: float | None = None,
+    unweighed: Sequence[str] | None = None,
 ) -> Decision:
     """The story a report joins: a copy's (`copies`: story → best Jaccard, already ≥ the copy
     threshold), else the open story the report is closest to (cosine × closeness ÷ breadth),
-    if close enough; else None. `report`: vector(counts, rarity), when made already."""
+    if close enough; else None. `report`, `norm`, `unweighed`: vector(counts, rarity), its norm and
+    its terms rarity has no count for (in its order), when made already (screen.Report)."""
     open_profiles = [p for p in profiles if is_open(p, published, settings.quiet_hours)]
     if copies:
         allowed = {p.story for p in open_profiles}
@@ -436,10 +429,12 @@ def place(
     best: tuple[float, int, list[str]] | None = None
     if report is None:
         report = vector(counts, rarity)
-    norm_a = math.sqrt(sum(map(mul, report.values(), report.values())))  # x * x each, in C
-    unweighed = [t for t in report if t not in rarity.df]
+    if norm is None:
+        norm = math.sqrt(sum(map(mul, report.values(), report.values())))  # x * x each, in C
+    if unweighed is None:
+        unweighed = [t for t in report if t not in rarity.df]
     for profile in open_profiles:
-        cosine, shared = _similarity(report, profile, rarity, norm_a, unweighed)
+        cosine, shared = _similarity(report, profile, rarity, norm, unweighed)
         score = cosine * (closeness(profile, published) / breadth(profile))
         if score >= settings.min_similarity and (
             best is None or (score, -profile.story) > (best[0], -best[1])

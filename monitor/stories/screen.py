@@ -22,6 +22,7 @@ from datetime import datetime
 from operator import mul
 
 from monitor.stories.profile import AGE_HOURS, ALONE, SIZE, Rarity
+from monitor.stories.textform import HEADS, head
 
 MARGIN = 1e-9  # relative: a story is left out below min_similarity × (1 - MARGIN)
 
@@ -29,15 +30,22 @@ MARGIN = 1e-9  # relative: a story is left out below min_similarity × (1 - MARG
 class Report:
     """What reach reads of a report, made once for all its candidates (as profile.place makes it)."""
 
-    __slots__ = ("weighted", "rarity", "norm", "unweighed", "published", "top")
+    __slots__ = ("weighted", "rarity", "norm", "unweighed", "published", "top", "terms")
 
     def __init__(self, weighted: Mapping[str, float], rarity: Rarity, published: datetime) -> None:
         self.weighted = weighted  # profile.vector of the report (words.weighed)
         self.rarity = rarity
         self.norm = math.sqrt(sum(map(mul, weighted.values(), weighted.values())))  # x * x each, in C
-        self.unweighed = frozenset(weighted.keys() - rarity.df.keys())  # weighed top (a difference in C)
+        # its terms rarity has no count for (weighed top), in its order: most often none (a difference in C)
+        unweighed = weighted.keys() - rarity.df.keys()
+        self.unweighed = [t for t in weighted if t in unweighed] if unweighed else []
         self.published = published
         self.top = math.log(rarity.documents + 1) + 1.0  # rarity.weight of a term it has no count for
+        # What reach looks a text's words up in: the weighted terms, and those rarity counts that
+        # they lack (none, as words.weighed makes them) at 0.0: their part of the story's norm counts
+        self.terms = weighted
+        if len(rarity.df) != len(weighted) - len(self.unweighed):
+            self.terms = dict.fromkeys(rarity.df, 0.0) | dict(weighted)
 
 
 def reach(text: str, report: Report) -> float:
@@ -49,26 +57,20 @@ def reach(text: str, report: Report) -> float:
     lines = text.split("\n")
     _last, first, reports = lines[0].split(" ")
     several = int(reports) > 1
-    weights, a, top = report.rarity.weights, report.weighted, report.top
+    a, top = report.terms, report.top
+    weight = report.rarity.weights.get
     top_squared = top * top
-    unweighed = report.unweighed
-    keys = weights.keys()
+    terms = a.keys()
     shared = correction = squares = 0.0
     for line in lines[1:]:
-        value, _, rest = line.partition(" ")
-        c, _, n = value.partition("/")
-        count = float(c)
-        part = count * ALONE if several and int(n) <= 1 else count  # Profile.agreement
-        words = rest.split(" ")
-        squares += part * part * len(words)
-        for t in keys & words:
-            w = weights[t]
+        words = line.split(" ")  # its head first: never a term (a term has no "/")
+        count, n = HEADS.get(words[0]) or head(words[0])
+        part = count * ALONE if several and n <= 1 else count  # Profile.agreement
+        squares += part * part * (len(words) - 1)
+        for t in terms & words:  # a term rarity has no count for weighs top: no correction
+            w = weight(t, top)
             correction += part * part * (w * w - top_squared)
-            if t in a:
-                shared += a[t] * part * w
-        if unweighed:
-            for t in unweighed.intersection(words):
-                shared += a[t] * part * top
+            shared += a[t] * part * w
     if not shared:
         return 0.0
     cosine = shared / (report.norm * math.sqrt(max(top_squared * squares + correction, 1e-300)))

@@ -56,3 +56,16 @@ def test_a_text_it_does_not_read_is_never_left_out() -> None:
     rarity, weighted = words.weighed({"dam": 1.0}, {"dam": 3}, 10)
     assert screen.reach(story.to_json(), screen.Report(weighted, rarity, T0)) == math.inf
     assert screen.reach(story.to_text(), screen.Report(weighted, rarity, T0)) > 0
+
+
+def test_a_term_rarity_counts_that_the_report_does_not_weigh_still_narrows_the_storys_norm() -> None:
+    """reach looks a text's words up in the report's weighted terms; a term rarity counts but the
+    weights lack (words.weighed makes none) still takes its part of the story's norm, as in
+    profile._similarity: left out, the score read would fall below the parsed profile's."""
+    story = profile.Profile(1)
+    story.add({"dam": 2.0, "flood": 1.0, "rain": 3.0, "kelmira": 1.0}, T0)
+    rarity = profile.Rarity({"dam": 3, "flood": 5, "rain": 1}, 40)
+    weighted = {"dam": 2.5, "flood": 1.7, "kelmira": 4.0}  # "rain": counted by rarity, not weighed
+    exact = _score(weighted, profile.Profile.parse(1, story.to_text()), rarity, T0)
+    read = screen.reach(story.to_text(), screen.Report(weighted, rarity, T0))
+    assert exact > 0 and math.isclose(read, exact, rel_tol=1e-12)
