@@ -203,6 +203,15 @@ class StoryIndex:
             s: datetime.fromisoformat(t) if t else None for s, t in last_reports(self.conn, story_ids).items()
         }
 
+    def closed(self, story_ids: Sequence[int], published: datetime, quiet_hours: float) -> set[int]:
+        quiet = quiet_hours * 3600
+        lasts = self.last_reports(story_ids)
+        closed = {s for s in story_ids if s not in lasts}
+        for story, last in lasts.items():  # profile.is_open, without making each story's profile
+            if last is not None and abs((published - last).total_seconds()) > quiet:
+                closed.add(story)
+        return closed
+
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return document_frequencies(self.conn, lang, terms)
 
@@ -279,6 +288,16 @@ class MemoryIndex(StoryIndex):
         except KeyError:  # one it does not hold: read what it lacks
             compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
             return lasts.moments(story_ids)
+
+    def closed(self, story_ids: Sequence[int], published: datetime, quiet_hours: float) -> set[int]:
+        """As StoryIndex's, from the memory's codes of the times (compact.TimeTable.far): no
+        time made per story (issue 18)."""
+        lasts = self.memory.lasts
+        try:
+            return lasts.far(story_ids, published, quiet_hours * 3600)
+        except KeyError:  # one it does not hold: read what it lacks
+            compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
+            return lasts.far(story_ids, published, quiet_hours * 3600)
 
     def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))

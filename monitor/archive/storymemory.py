@@ -188,16 +188,17 @@ class StoryMemory:
                 if first <= postings <= last and most >= 1:
                     shared[postings & ID_MASK] += 1
                 continue
-            start = bisect_left(postings, first)
-            end = bisect_right(postings, last, start)
+            # bisected only where the window cuts the postings (a new report's reaches past the
+            # newest: each probe of a bisection makes an int of the array's entry)
+            end = len(postings) if postings[-1] <= last else bisect_right(postings, last)
+            start = 0 if postings[0] >= first else bisect_left(postings, first, 0, end)
             if end - start <= most:
                 shared.update(map(ID_MASK.__and__, postings[start:end]))
         # Most shared first, then the newest article: two stable sorts in C, no key made per article.
         best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
         best.sort(key=shared.__getitem__, reverse=True)
         del best[min(limit, self.max_candidates) :]
-        story = self.story_of.__getitem__
-        return [(story(a), a) for a in best]
+        return list(zip(self.story_of.many(best), best, strict=True))
 
     def document_frequencies(
         self, lang: str, terms: Sequence[str], read: Callable[[Sequence[str]], dict[str, int]]

@@ -252,14 +252,8 @@ class Grouper:
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open
         on when their last report came), and those without a profile."""
-        quiet = self.settings.quiet_hours * 3600
         asked = [s for s in stories if s not in self._profiles and s not in self._unread]
-        lasts = index.last_reports(asked)
-        closed = {s for s in asked if s not in lasts}
-        for story, last in lasts.items():  # profile.is_open, without making each story's profile
-            if last is not None and abs((published - last).total_seconds()) > quiet:
-                closed.add(story)
-        return closed
+        return index.closed(asked, published, self.settings.quiet_hours)
 
     def _copies(
         self,
