@@ -266,8 +266,7 @@ class MemoryIndex(StoryIndex):
         return self.memory.candidates(keys, bounds, limit)
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
-        read = partial(fingerprints, self.conn)
-        return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
+        return self.memory.fingerprints.many(article_ids, partial(fingerprints, self.conn))
 
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         read = partial(profiles, self.conn)

@@ -58,7 +58,7 @@ MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this man
 # adds, the parsed fingerprints lookup.Slots no longer keeps give back (README, "fourth round")
 MAX_PROFILES = 8_000  # cached story profiles (text, about 500 bytes each)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
-MAX_FINGERPRINTS = 8_000  # cached fingerprints (136-byte BLOBs)
+MAX_FINGERPRINTS = 12_288  # cached fingerprints (compact.Signatures: the newest articles')
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _Row = TypeVar("_Row", str, str | bytes)
 
@@ -83,7 +83,7 @@ class StoryMemory:
         self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
         self.lasts = TimeTable()  # story → its profile's last report, ISO (cached)
-        self.fingerprints: dict[int, str | bytes | None] = {}  # article → fingerprint as stored (cached)
+        self.fingerprints = compact.Signatures(1)  # article → fingerprint as stored (cached; at the load)
         # key → its postings (compact.pack: time, article), sorted as story_keys orders them; a key
         # of one posting (half of them) holds it alone, an int of 40 bytes, not an array of 96
         self.postings: Postings = {}
@@ -241,8 +241,6 @@ class StoryMemory:
         if not self.loaded:
             return
         self._note(article_id)
-        if len(self.fingerprints) >= MAX_FINGERPRINTS:
-            compact.forget_oldest(self.fingerprints, 1)
         self.fingerprints[article_id] = fingerprint
         if published < self.horizon:
             return
@@ -342,7 +340,7 @@ class StoryMemory:
             self._df_size = 0
         self.lasts = TimeTable()
         self.profiles = {}
-        self.fingerprints = {}
+        self.fingerprints = compact.Signatures(MAX_FINGERPRINTS)
         self.postings, self.story_of, self._published, self._packed = load_postings(conn, self.horizon)
         if len(self.story_of) > MAX_ARTICLES:
             self._move_horizon()

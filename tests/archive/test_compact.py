@@ -11,6 +11,7 @@ import pytest
 from monitor.archive.compact import (
     ID_MASK,
     IntMap,
+    Signatures,
     TimeTable,
     forget_oldest,
     iso_of,
@@ -193,3 +194,37 @@ def test_a_time_table_tells_which_times_are_far_as_the_times_themselves_would():
             assert table.far(list(texts), moment, seconds) == wanted
     with pytest.raises(KeyError):
         table.far([1, 99], limit, quiet)
+
+
+def test_signatures_answer_what_was_written_or_read_and_keep_the_newest_articles():
+    """compact.Signatures, storymemory's cache of fingerprints as stored: every answer is what
+    the archive holds (what was written, or read for what it lacks); the newest articles stay
+    held while older ones are read back, and what is not a 136-byte BLOB (JSON, none) too."""
+    rng = random.Random(9)
+    archive: dict[int, str | bytes] = {}
+    reads: list[list[int]] = []
+
+    def read(missing: list[int]) -> dict[int, str | bytes]:
+        reads.append(missing)
+        return {a: archive[a] for a in missing if a in archive}
+
+    table = Signatures(64)
+    for article in range(1, 400):
+        blob = bytes(rng.randrange(256) for _ in range(136))
+        data: str | bytes = blob if article % 17 else f'{{"v":2,"n":{article}}}'  # some as JSON
+        if article % 53 == 0:
+            data = blob[:100]  # another length: kept as it is too
+        archive[article] = data
+        table[article] = data  # written, as StoryMemory.indexed does
+        wanted = rng.sample(range(1, article + 30), 12)  # some not archived yet: none
+        assert table.many(wanted, read) == {a: archive[a] for a in wanted if a in archive}
+    reads.clear()
+    newest = list(range(400 - 64, 400))
+    assert table.many(newest, read) == {a: archive[a] for a in newest}
+    assert all(a % 17 == 0 or a % 53 == 0 for missing in reads for a in missing)  # BLOBs all held
+    assert table.many([5, 6], read) == {5: archive[5], 6: archive[6]}  # read back, not kept over newer ones
+    assert 5 not in table and 399 in table
+    table[399] = archive[399] = bytes(136)  # written again
+    assert table.many([399], read) == {399: bytes(136)}
+    table.clear()
+    assert len(table) == 0 and 399 not in table
