@@ -275,34 +275,34 @@ class Signatures:
     def many(
         self, wanted: Sequence[int], read: Callable[[list[int]], dict[int, str | bytes]]
     ) -> dict[int, str | bytes]:
-        """Article → its fingerprint of `wanted` (in that order; those without one left out),
-        what is not held read (`read`: SQL) and kept."""
+        """Article → its fingerprint of `wanted` (those without one left out), what is not held
+        read (`read`: SQL) and kept."""
         held, other, block = self._held, self._other, self._block
         slots = len(held)
-        out: dict[int, str | bytes | None] = {}
+        out: dict[int, str | bytes] = {}
         missing = []
         for article in wanted:
             slot = article % slots
             if held[slot] == article:
                 out[article] = bytes(block[slot * SIGNATURE : (slot + 1) * SIGNATURE])
-            elif article in other:
-                out[article] = other[article]
-            else:
-                out[article] = None
+            elif article not in other:
                 missing.append(article)
+            elif (data := other[article]) is not None:
+                out[article] = data
         if missing:
             found = read(missing)
+            out.update(found)
             if not block:
                 block = self._block = bytearray(slots * SIGNATURE)
             for article in missing:
-                data = out[article] = found.get(article)
+                data = found.get(article)
                 slot = article % slots
                 if not (isinstance(data, bytes) and len(data) == SIGNATURE):
                     self[article] = data
                 elif held[slot] < article:  # as __setitem__ keeps it (it was held nowhere)
                     held[slot] = article
                     block[slot * SIGNATURE : (slot + 1) * SIGNATURE] = data
-        return {article: data for article, data in out.items() if data is not None}
+        return out
 
     def clear(self) -> None:
         self._held = array("q", [-1]) * len(self._held)

@@ -13,7 +13,7 @@ the text a story of one report's profile is made again from (storyrows.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -212,8 +212,14 @@ class StoryIndex:
                 closed.add(story)
         return closed
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        return document_frequencies(self.conn, lang, terms)
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], int]:
+        found, documents = document_frequencies(self.conn, lang, terms)
+        if extra:
+            archived, more = found.get, extra.get
+            return {t: archived(t, 0) + more(t, 0) for t in terms}, documents
+        return found, documents
 
 
 class MemoryIndex(StoryIndex):
@@ -298,5 +304,9 @@ class MemoryIndex(StoryIndex):
             compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
             return lasts.far(story_ids, published, quiet_hours * 3600)
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], int]:
+        return self.memory.document_frequencies(
+            lang, terms, lambda missing: _df(self.conn, lang, missing), extra
+        )

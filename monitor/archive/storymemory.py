@@ -39,7 +39,7 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -201,15 +201,16 @@ class StoryMemory:
         return list(zip(self.story_of.many(best), best, strict=True))
 
     def document_frequencies(
-        self, lang: str, terms: Sequence[str], read: Callable[[Sequence[str]], dict[str, int]]
+        self,
+        lang: str,
+        terms: Sequence[str],
+        read: Callable[[Sequence[str]], dict[str, int]],
+        extra: Mapping[str, int] | None = None,
     ) -> tuple[dict[str, int], int]:
-        """As stories.document_frequencies; `read` asks SQL for the terms not cached."""
+        """As stories.document_frequencies (`extra`: counts added, in the same pass); `read`
+        asks SQL for the terms not cached (complete: every term is here, one that is not has 0)."""
         known = self.df.setdefault(lang, {})
-        if self._df_complete:  # every term of the archive is here: one that is not has df 0
-            get = known.get
-            return {t: n for t in terms if (n := get(t, 0))}, self.documents.get(lang, 0)
-        missing = [t for t in terms if t not in known]
-        if missing:
+        if not self._df_complete and (missing := [t for t in terms if t not in known]):
             if self._df_size + len(missing) > MAX_LOOKED_UP:
                 self.df = {lang: {}}
                 self._df_size = 0
@@ -219,7 +220,11 @@ class StoryMemory:
             for term in missing:
                 known[term] = found.get(term, 0)
             self._df_size += len(missing)
-        return {t: n for t in terms if (n := known[t])}, self.documents.get(lang, 0)
+        get = known.get
+        if extra:  # every term, in its order (0 for none), the extra counts added where there are some
+            more = extra.get
+            return {t: get(t, 0) + more(t, 0) for t in terms}, self.documents.get(lang, 0)
+        return {t: n for t in terms if (n := get(t, 0))}, self.documents.get(lang, 0)
 
     def cached(
         self,

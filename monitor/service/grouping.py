@@ -184,12 +184,9 @@ class Grouper:
     def _rarity(
         self, index: StoryIndex, lang: str, counts: profile.Terms, scaled: Mapping[str, float]
     ) -> tuple[profile.Rarity, dict[str, float]]:
-        """The report's terms' rarity, this batch's reports counted, and its weighted terms."""
-        df, documents = index.document_frequencies(lang, list(counts))
-        extra = self._df.get(lang)
-        if extra:  # every term, in its order (0 for none), this batch's counts added where it has some
-            archived, batch = df.get, extra.get
-            df = {t: archived(t, 0) + batch(t, 0) for t in counts}
+        """The report's terms' rarity, this batch's reports counted (added as the archive's are
+        looked up: one pass), and its weighted terms."""
+        df, documents = index.document_frequencies(lang, list(counts), self._df.get(lang) or None)
         return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(

@@ -79,8 +79,11 @@ class StoryIndex(Protocol):
         times, their profiles not made)."""
         ...
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[Mapping[str, int], int]:
-        """(term → archived articles of `lang` with it, archived articles of `lang`)."""
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
+    ) -> tuple[Mapping[str, int], int]:
+        """(term → archived articles of `lang` with it, archived articles of `lang`); with
+        `extra` (counts not archived yet, a batch's) added, and then every term (0 for none)."""
         ...
 
 
