@@ -29,8 +29,8 @@ integers), not a small object per article (issue 18: the dicts of ints and ISO s
 be packed (an article id past 2**28, a year past 2178) are asked of SQL.
 
 Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
-come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles, MAX_FINGERPRINTS
-fingerprints; a full cache loses its oldest quarter (compact.forget_oldest), refilled from SQL."""
+come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles (a full cache loses its
+oldest quarter, compact.forget_oldest), the newest MAX_FINGERPRINTS fingerprints (compact.Signatures)."""
 
 from __future__ import annotations
 
