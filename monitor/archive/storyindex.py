@@ -13,7 +13,7 @@ the text a story of one report's profile is made again from (storyrows.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -203,8 +203,23 @@ class StoryIndex:
             s: datetime.fromisoformat(t) if t else None for s, t in last_reports(self.conn, story_ids).items()
         }
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        return document_frequencies(self.conn, lang, terms)
+    def closed(self, story_ids: Sequence[int], published: datetime, quiet_hours: float) -> set[int]:
+        quiet = quiet_hours * 3600
+        lasts = self.last_reports(story_ids)
+        closed = {s for s in story_ids if s not in lasts}
+        for story, last in lasts.items():  # profile.is_open, without making each story's profile
+            if last is not None and abs((published - last).total_seconds()) > quiet:
+                closed.add(story)
+        return closed
+
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], int]:
+        found, documents = document_frequencies(self.conn, lang, terms)
+        if extra:
+            archived, more = found.get, extra.get
+            return {t: archived(t, 0) + more(t, 0) for t in terms}, documents
+        return found, documents
 
 
 class MemoryIndex(StoryIndex):
@@ -257,8 +272,7 @@ class MemoryIndex(StoryIndex):
         return self.memory.candidates(keys, bounds, limit)
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
-        read = partial(fingerprints, self.conn)
-        return self.memory.cached(self.memory.fingerprints, article_ids, read, storymemory.MAX_FINGERPRINTS)
+        return self.memory.fingerprints.many(article_ids, partial(fingerprints, self.conn))
 
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         read = partial(profiles, self.conn)
@@ -280,5 +294,19 @@ class MemoryIndex(StoryIndex):
             compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
             return lasts.moments(story_ids)
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        return self.memory.document_frequencies(lang, terms, lambda missing: _df(self.conn, lang, missing))
+    def closed(self, story_ids: Sequence[int], published: datetime, quiet_hours: float) -> set[int]:
+        """As StoryIndex's, from the memory's codes of the times (compact.TimeTable.far): no
+        time made per story (issue 18)."""
+        lasts = self.memory.lasts
+        try:
+            return lasts.far(story_ids, published, quiet_hours * 3600)
+        except KeyError:  # one it does not hold: read what it lacks
+            compact.fill(lasts, story_ids, partial(last_reports, self.conn), storymemory.MAX_LASTS)
+            return lasts.far(story_ids, published, quiet_hours * 3600)
+
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], int]:
+        return self.memory.document_frequencies(
+            lang, terms, lambda missing: _df(self.conn, lang, missing), extra
+        )

@@ -29,8 +29,8 @@ integers), not a small object per article (issue 18: the dicts of ints and ISO s
 be packed (an article id past 2**28, a year past 2178) are asked of SQL.
 
 Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
-come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles, MAX_FINGERPRINTS
-fingerprints; a full cache loses its oldest quarter (compact.forget_oldest), refilled from SQL."""
+come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles (a full cache loses its
+oldest quarter, compact.forget_oldest), the newest MAX_FINGERPRINTS fingerprints (compact.Signatures)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -58,7 +58,7 @@ MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this man
 # adds, the parsed fingerprints lookup.Slots no longer keeps give back (README, "fourth round")
 MAX_PROFILES = 8_000  # cached story profiles (text, about 500 bytes each)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
-MAX_FINGERPRINTS = 8_000  # cached fingerprints (136-byte BLOBs)
+MAX_FINGERPRINTS = 12_288  # cached fingerprints (compact.Signatures: the newest articles')
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
 _Row = TypeVar("_Row", str, str | bytes)
 
@@ -83,7 +83,7 @@ class StoryMemory:
         self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
         self.lasts = TimeTable()  # story → its profile's last report, ISO (cached)
-        self.fingerprints: dict[int, str | bytes | None] = {}  # article → fingerprint as stored (cached)
+        self.fingerprints = compact.Signatures(1)  # article → fingerprint as stored (cached; at the load)
         # key → its postings (compact.pack: time, article), sorted as story_keys orders them; a key
         # of one posting (half of them) holds it alone, an int of 40 bytes, not an array of 96
         self.postings: Postings = {}
@@ -188,27 +188,29 @@ class StoryMemory:
                 if first <= postings <= last and most >= 1:
                     shared[postings & ID_MASK] += 1
                 continue
-            start = bisect_left(postings, first)
-            end = bisect_right(postings, last, start)
+            # bisected only where the window cuts the postings (a new report's reaches past the
+            # newest: each probe of a bisection makes an int of the array's entry)
+            end = len(postings) if postings[-1] <= last else bisect_right(postings, last)
+            start = 0 if postings[0] >= first else bisect_left(postings, first, 0, end)
             if end - start <= most:
                 shared.update(map(ID_MASK.__and__, postings[start:end]))
         # Most shared first, then the newest article: two stable sorts in C, no key made per article.
         best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
         best.sort(key=shared.__getitem__, reverse=True)
         del best[min(limit, self.max_candidates) :]
-        story = self.story_of.__getitem__
-        return [(story(a), a) for a in best]
+        return list(zip(self.story_of.many(best), best, strict=True))
 
     def document_frequencies(
-        self, lang: str, terms: Sequence[str], read: Callable[[Sequence[str]], dict[str, int]]
+        self,
+        lang: str,
+        terms: Sequence[str],
+        read: Callable[[Sequence[str]], dict[str, int]],
+        extra: Mapping[str, int] | None = None,
     ) -> tuple[dict[str, int], int]:
-        """As stories.document_frequencies; `read` asks SQL for the terms not cached."""
+        """As stories.document_frequencies (`extra`: counts added, in the same pass); `read`
+        asks SQL for the terms not cached (complete: every term is here, one that is not has 0)."""
         known = self.df.setdefault(lang, {})
-        if self._df_complete:  # every term of the archive is here: one that is not has df 0
-            get = known.get
-            return {t: n for t in terms if (n := get(t, 0))}, self.documents.get(lang, 0)
-        missing = [t for t in terms if t not in known]
-        if missing:
+        if not self._df_complete and (missing := [t for t in terms if t not in known]):
             if self._df_size + len(missing) > MAX_LOOKED_UP:
                 self.df = {lang: {}}
                 self._df_size = 0
@@ -218,7 +220,11 @@ class StoryMemory:
             for term in missing:
                 known[term] = found.get(term, 0)
             self._df_size += len(missing)
-        return {t: n for t in terms if (n := known[t])}, self.documents.get(lang, 0)
+        get = known.get
+        if extra:  # every term, in its order (0 for none), the extra counts added where there are some
+            more = extra.get
+            return {t: get(t, 0) + more(t, 0) for t in terms}, self.documents.get(lang, 0)
+        return {t: n for t in terms if (n := get(t, 0))}, self.documents.get(lang, 0)
 
     def cached(
         self,
@@ -240,8 +246,6 @@ class StoryMemory:
         if not self.loaded:
             return
         self._note(article_id)
-        if len(self.fingerprints) >= MAX_FINGERPRINTS:
-            compact.forget_oldest(self.fingerprints, 1)
         self.fingerprints[article_id] = fingerprint
         if published < self.horizon:
             return
@@ -341,7 +345,7 @@ class StoryMemory:
             self._df_size = 0
         self.lasts = TimeTable()
         self.profiles = {}
-        self.fingerprints = {}
+        self.fingerprints = compact.Signatures(MAX_FINGERPRINTS)
         self.postings, self.story_of, self._published, self._packed = load_postings(conn, self.horizon)
         if len(self.story_of) > MAX_ARTICLES:
             self._move_horizon()

@@ -184,12 +184,9 @@ class Grouper:
     def _rarity(
         self, index: StoryIndex, lang: str, counts: profile.Terms, scaled: Mapping[str, float]
     ) -> tuple[profile.Rarity, dict[str, float]]:
-        """The report's terms' rarity, this batch's reports counted, and its weighted terms."""
-        df, documents = index.document_frequencies(lang, list(counts))
-        extra = self._df.get(lang)
-        if extra:  # every term, in its order (0 for none), this batch's counts added where it has some
-            archived, batch = df.get, extra.get
-            df = {t: archived(t, 0) + batch(t, 0) for t in counts}
+        """The report's terms' rarity, this batch's reports counted (added as the archive's are
+        looked up: one pass), and its weighted terms."""
+        df, documents = index.document_frequencies(lang, list(counts), self._df.get(lang) or None)
         return words.weighed(scaled, df, documents + self._docs[lang])
 
     def _decide(
@@ -256,14 +253,8 @@ class Grouper:
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open
         on when their last report came), and those without a profile."""
-        quiet = self.settings.quiet_hours * 3600
         asked = [s for s in stories if s not in self._profiles and s not in self._unread]
-        lasts = index.last_reports(asked)
-        closed = {s for s in asked if s not in lasts}
-        for story, last in lasts.items():  # profile.is_open, without making each story's profile
-            if last is not None and abs((published - last).total_seconds()) > quiet:
-                closed.add(story)
-        return closed
+        return index.closed(asked, published, self.settings.quiet_hours)
 
     def _copies(
         self,

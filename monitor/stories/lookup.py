@@ -73,8 +73,17 @@ class StoryIndex(Protocol):
         none); stories without a profile left out. Cheaper than their profiles."""
         ...
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> tuple[Mapping[str, int], int]:
-        """(term → archived articles of `lang` with it, archived articles of `lang`)."""
+    def closed(self, story_ids: Sequence[int], published: datetime, quiet_hours: float) -> set[int]:
+        """Of these stories, those that take no report published then: without a profile, or
+        whose last report came more than quiet_hours away (profile.is_open on last_reports's
+        times, their profiles not made)."""
+        ...
+
+    def document_frequencies(
+        self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
+    ) -> tuple[Mapping[str, int], int]:
+        """(term → archived articles of `lang` with it, archived articles of `lang`); with
+        `extra` (counts not archived yet, a batch's) added, and then every term (0 for none)."""
         ...
 
 

@@ -11,6 +11,7 @@ import pytest
 from monitor.archive.compact import (
     ID_MASK,
     IntMap,
+    Signatures,
     TimeTable,
     forget_oldest,
     iso_of,
@@ -127,3 +128,103 @@ def test_a_full_cache_loses_its_oldest_entries_a_quarter_at_a_time():
     table[1] = "2026-01-01T00:00:00Z"
     forget_oldest(table, 1)  # no order to keep: emptied
     assert len(table) == 0
+
+
+@pytest.mark.parametrize("gaps", [0, 3, 40, 2000], ids=["numbered-in-a-row", "a-few-gaps", "gaps", "sparse"])
+def test_an_int_map_finds_many_keys_at_once_as_one_at_a_time(gaps: int):
+    """IntMap.many and look-ups one by one answer as a dict, whether the keys come one after
+    another (articles, stories: guessed from the first or last key) or with gaps of every size
+    (bisected between the places distinct integers allow), with writes out of order waiting."""
+    rng = random.Random(gaps)
+    theirs = {}
+    key = rng.randint(1, 10**6)
+    for _ in range(5000):
+        key += 1 + (rng.randint(0, gaps) if rng.random() < 0.1 else 0)
+        theirs[key] = rng.randint(-(2**62), 2**62)
+    ours = IntMap(theirs)
+    keys = sorted(theirs)
+    low, high = keys[0], keys[-1]
+    wanted = [rng.choice(keys) for _ in range(3000)] + [low, high, keys[1], keys[-2]]
+    assert ours.many(wanted) == [theirs[k] for k in wanted]
+    assert [ours[k] for k in wanted] == [theirs[k] for k in wanted]
+    absent = [k for k in (low - 1, high + 1, *range(low, high, 97)) if k not in theirs]
+    for k in absent:
+        assert ours.get(k) is None and k not in ours
+        with pytest.raises(KeyError):
+            ours.many([low, k])
+    ours[low - 5] = theirs[low - 5] = 1  # out of order: waits, then is found as well
+    assert ours.many([low - 5, high, low]) == [1, theirs[high], theirs[low]]
+    assert IntMap().many([]) == []
+    with pytest.raises(KeyError):
+        IntMap().many([1])
+
+
+def test_a_time_table_tells_which_times_are_far_as_the_times_themselves_would():
+    """TimeTable.far: exactly the keys whose time is more than `seconds` from a moment (the
+    same microseconds, divided the same way), those held as None, none for ""; around the limit
+    to the microsecond, whatever the moment's fraction of a second."""
+    table = TimeTable()
+    texts = {
+        1: "2026-03-01T12:00:00Z",
+        2: "2026-03-01T12:00:00+00:00",
+        3: "",
+        4: None,
+        5: "2026-03-01T11:59:59.999999+00:00",  # kept as text
+        6: "2026-02-28T14:00:00Z",
+        7: "2026-03-02T09:59:59Z",
+    }
+    table.update(texts.items())
+    quiet = 22 * 3600.0
+    limit = datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(seconds=quiet)
+    for moment in (
+        limit,
+        limit + timedelta(microseconds=1),
+        limit - timedelta(microseconds=1),
+        limit + timedelta(microseconds=2),
+        datetime(2026, 3, 1, 12, 30, 0, 123457, tzinfo=UTC),
+        datetime(2026, 2, 28, 14, tzinfo=UTC) - timedelta(seconds=quiet, microseconds=1),
+    ):
+        for seconds in (quiet, 0.1 * 3600, 0.0):
+            wanted = {k for k, t in texts.items() if t is None}
+            wanted |= {
+                k
+                for k, t in texts.items()
+                if t and abs((moment - datetime.fromisoformat(t)).total_seconds()) > seconds
+            }
+            assert table.far(list(texts), moment, seconds) == wanted
+    with pytest.raises(KeyError):
+        table.far([1, 99], limit, quiet)
+
+
+def test_signatures_answer_what_was_written_or_read_and_keep_the_newest_articles():
+    """compact.Signatures, storymemory's cache of fingerprints as stored: every answer is what
+    the archive holds (what was written, or read for what it lacks); the newest articles stay
+    held while older ones are read back, and what is not a 136-byte BLOB (JSON, none) too."""
+    rng = random.Random(9)
+    archive: dict[int, str | bytes] = {}
+    reads: list[list[int]] = []
+
+    def read(missing: list[int]) -> dict[int, str | bytes]:
+        reads.append(missing)
+        return {a: archive[a] for a in missing if a in archive}
+
+    table = Signatures(64)
+    for article in range(1, 400):
+        blob = bytes(rng.randrange(256) for _ in range(136))
+        data: str | bytes = blob if article % 17 else f'{{"v":2,"n":{article}}}'  # some as JSON
+        if article % 53 == 0:
+            data = blob[:100]  # another length: kept as it is too
+        archive[article] = data
+        table[article] = data  # written, as StoryMemory.indexed does
+        wanted = rng.sample(range(1, article + 30), 12)  # some not archived yet: none
+        assert table.many(wanted, read) == {a: archive[a] for a in wanted if a in archive}
+    reads.clear()
+    newest = list(range(400 - 64, 400))
+    assert table.many(newest, read) == {a: archive[a] for a in newest}
+    assert all(a % 17 == 0 or a % 53 == 0 for missing in reads for a in missing)  # BLOBs all held
+    assert table.many([5, 6], read) == {5: archive[5], 6: archive[6]}  # read back, not kept over newer ones
+    assert 5 not in table and 399 in table
+    table[399] = archive[399] = bytes(136)  # written again
+    assert table.many([399], read) == {399: bytes(136)}
+    table.clear()
+    assert len(table) == 0 and 399 not in table

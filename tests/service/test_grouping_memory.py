@@ -92,8 +92,11 @@ class Compared(StoryIndex):
     def last_reports(self, story_ids: Sequence[int]) -> Any:  # times: equal when their texts say one
         return self._both("last_reports", story_ids)
 
-    def document_frequencies(self, lang: str, terms: Sequence[str]) -> Any:
-        return self._both("document_frequencies", lang, terms)
+    def closed(self, story_ids: Sequence[int], published: datetime, quiet_hours: float) -> Any:
+        return self._both("closed", story_ids, published, quiet_hours)
+
+    def document_frequencies(self, lang: str, terms: Sequence[str], extra: Any = None) -> Any:
+        return self._both("document_frequencies", lang, terms, extra)
 
 
 class CheckedArchive(Archive):
