@@ -24,6 +24,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from monitor import _bytecode
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -37,6 +39,7 @@ def _serve(conn: Connection, parent: int) -> None:
     except (EOFError, OSError, pickle.UnpicklingError):
         os._exit(0)
     setup(*args)
+    _bytecode.release()  # its records are made: 0.5 MB of cached code a worker never needs again
     conn.send(("ready",))
     while True:
         try:
