@@ -154,6 +154,9 @@ async def _health_server(config: Config, service: Service) -> AsyncIterator[None
     if not config.service.listen:
         yield
         return
+    from monitor.service.metrics import Metrics  # only here: prometheus-client is 1 MB (issue 18)
+
+    service.metrics = Metrics()
     service.metrics.set_state(service.state)
     server = HealthServer(config.service.listen, service.metrics, service.health)
     try:
