@@ -11,6 +11,8 @@ saved), never a stale method.
                 the cache read from __pycache__/dataclasses.<cache tag>.marshal, written back
                 at exit when something was compiled (not if the folder is read-only, or
                 PYTHONDONTWRITEBYTECODE is set: as for .pyc files)
+    release()   the cache forgotten once a long-running process has made its records (the
+                service, a parser worker): what it compiles later is merged into the file
 
 `dataclasses` calls `exec(source, globals, namespace)` through its module globals (3.11 to
 3.13); should a later Python not, nothing is cached and nothing else changes.
@@ -44,6 +46,16 @@ def install() -> None:
         atexit.register(save)
 
 
+def release() -> None:
+    """Forget the cached sources and code (issue 18: about 0.5 MB of every record of the
+    package, held for as long as the service or a parser worker runs, though its records are
+    made at import). What it compiled is saved first; a record made after this is compiled, and
+    saved merged into the file."""
+    if not sys.dont_write_bytecode:
+        save()
+    _codes.clear()
+
+
 def _exec(source: Any, globals: Any = None, locals: Any = None) -> None:
     if type(source) is str and _ours(globals):
         code = _codes.get(source)
@@ -75,11 +87,12 @@ def _read(path: Path) -> dict[str, CodeType]:
 
 
 def save(path: Path = PATH) -> None:
-    """Write the cache if this process compiled something new: whole, then renamed into place,
-    so that a reader never sees half a file. Quietly nothing where it cannot be written."""
+    """Write the cache if this process compiled something new, merged with the file as it is
+    now (what release() forgot, or another process added, stays): whole, then renamed into
+    place, so that a reader never sees half a file. Quietly nothing where it cannot be written."""
     if not _compiled:
         return
-    data = marshal.dumps((sys.version, _codes))
+    data = marshal.dumps((sys.version, {**_read(path), **_codes}))
     temporary = path.with_name(f"{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(exist_ok=True)

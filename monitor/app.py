@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor import _bytecode
 from monitor.alerts.deliver import DeliveryReport, deliver_pending
 from monitor.alerts.notify import ConsoleNotifier, Notifier, TelegramNotifier
 from monitor.alerts.routing import CONSOLE, check_routing, flush_held
@@ -56,6 +57,7 @@ async def open_app(config: Config, clock: Callable[[], datetime] = utc_now) -> A
     """Rules and archive first (they fail fast with a clear error), then the clients.
 
     Holds the archive's writer lock throughout: a second run or poll on it refuses to start."""
+    _bytecode.release()  # every module of a pass is imported: its records are made (issue 18)
     rules = load_rules(config.rule_paths)
     check_routing(rules, config)
     lock = WriterLock(config.storage_path).acquire()
@@ -152,6 +154,9 @@ async def _health_server(config: Config, service: Service) -> AsyncIterator[None
     if not config.service.listen:
         yield
         return
+    from monitor.service.metrics import Metrics  # only here: prometheus-client is 1 MB (issue 18)
+
+    service.metrics = Metrics()
     service.metrics.set_state(service.state)
     server = HealthServer(config.service.listen, service.metrics, service.health)
     try:

@@ -77,6 +77,30 @@ def test_the_cache_is_saved_whole_and_read_back(tmp_path: Path) -> None:
     assert read and read == {source: code for source, code in _bytecode._codes.items() if source in read}
 
 
+def test_a_released_cache_compiles_again_and_saves_merged_with_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """release() (a long-running process, once its records are made) forgets the cache; a record
+    made after it is compiled, the same methods, and saving keeps what the file held."""
+    first = make_record()
+    held = dict(_bytecode._codes)
+    on_file = {**held, "(saved by another process)": compile("pass", "<string>", "exec")}
+    path = tmp_path / "dataclasses.test.marshal"
+    path.write_bytes(marshal.dumps((sys.version, on_file)))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # release() saves to the package's own file
+    try:
+        _bytecode.release()
+        assert _bytecode._codes == {}
+        again = make_record()  # a miss: compiled, and kept until the next release
+        assert codes(again) == codes(first) and _bytecode._codes
+        _bytecode._compiled.append("(compiled after the release)")
+        _bytecode.save(path)
+        assert _bytecode._read(path).keys() == on_file.keys() | _bytecode._codes.keys()  # not these alone
+    finally:
+        _bytecode._codes.update(held)
+        _bytecode._compiled.clear()
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b"not marshal", marshal.dumps(("2.7.18", {})), marshal.dumps((sys.version, ["a list"]))],

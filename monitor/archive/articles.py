@@ -2,14 +2,13 @@
 articles_cjk: fulltext.py), their identity
 keys (article_keys) and the rules that matched them (matches).
 
-known_keys is shared by the writer (ArticlesMixin, part of store.Archive) and the workers'
-read-only snapshot (snapshot.py). save_update writes a feed update's articles with their
+known_keys (keys.py) is shared by the writer (ArticlesMixin, part of store.Archive) and the
+workers' read-only snapshot (snapshot.py). save_update writes a feed update's articles with their
 stories, matches and alerts in one transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,6 +19,7 @@ from monitor.archive import feeds as feedstore
 from monitor.archive import fulltext, outbox
 from monitor.archive import stories as storystore
 from monitor.archive.connection import ArchiveBase, reads, sqlite_errors, wrap_errors, writes
+from monitor.archive.keys import key_digest, known_keys
 from monitor.archive.sqltime import from_iso, iso
 from monitor.types import (
     AlertIntent,
@@ -33,26 +33,6 @@ from monitor.types import (
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-
-def key_digest(key: str) -> bytes:
-    """How article_keys stores an identity key since m016: its 16-byte BLAKE2b digest, a fifth
-    of the key's bytes (a key is a URL, or a feed URL and a GUID; 88 characters on average)."""
-    return hashlib.blake2b(key.encode(), digest_size=16).digest()
-
-
-def known_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> set[str]:
-    """Which of `keys` (identity keys: ingest.dedupe) some archived article already has."""
-    wanted = {key_digest(k): k for k in keys}
-    digests = list(wanted)
-    found: set[str] = set()
-    for i in range(0, len(digests), 500):
-        chunk = digests[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            wanted[r[0]] for r in conn.execute(f"select key from article_keys where key in ({marks})", chunk)
-        )
-    return found
 
 
 def insert_article(

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from monitor.archive import fulltext, storyrows
-from monitor.archive.articles import key_digest
+from monitor.archive.keys import key_digest
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -344,7 +344,7 @@ def m015_compact_story_rows(db: sqlite_utils.Database) -> None:
 def m016_smaller_archive(db: sqlite_utils.Database) -> None:
     """Fewer bytes per article (issue 18: 4.8 KB an article after a cold pass, target 4 KB):
 
-    * article_keys holds each identity key's 16-byte digest (articles.key_digest), not its text
+    * article_keys holds each identity key's 16-byte digest (keys.key_digest), not its text
       (88 characters on average: a URL, or a feed URL and a GUID);
     * story_keys.published is whole seconds since 1970 (an integer of 4 to 6 bytes instead of 20
       characters, in each of an article's 8 index rows);

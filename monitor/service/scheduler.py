@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -37,11 +37,14 @@ from monitor.alerts.routing import flush_held, queue_digest
 from monitor.errors import MonitorError
 from monitor.ingest.schedule import is_stale
 from monitor.rules.ruleset import RuleSet
-from monitor.service.health import Health, Metrics, ServiceState, health
+from monitor.service.health import Health, ServiceState, health
 from monitor.service.pipeline import PassReport, Pipeline
 from monitor.service.progress import log_pass
 from monitor.service.reload import ConfigWatch, describe_change, needs_restart
 from monitor.types import Config, FeedStatus
+
+if TYPE_CHECKING:
+    from monitor.service.metrics import Metrics
 
 log = logging.getLogger("monitor.service")
 
@@ -72,7 +75,7 @@ class Service:
     started: datetime | None = None  # when run() began
     backfilled: int = 0  # old items of new feeds archived without an alert, since the start
     _catch_up: list[str] = field(default_factory=list)  # chats whose scheduled digest was missed
-    metrics: Metrics = field(default_factory=Metrics)  # counters for /metrics
+    metrics: Metrics | None = None  # counters for /metrics ([service] listen); None: not served
     last_tick: datetime | None = None  # when the tick job last began: the scheduler is alive
     _feeds_seen: tuple[datetime, list[FeedStatus]] | None = None  # feed health for /metrics, cached
     _wake_poller: asyncio.Event = field(default_factory=asyncio.Event)  # a reload: look for due feeds
@@ -114,15 +117,16 @@ class Service:
         if self.passes == 1:  # feed statuses a scrape read before the first pass ended: stale now
             self._feeds_seen = None
         self.backfilled += report.backfilled
-        self.metrics.pass_done(
-            feeds=report.feeds,
-            not_modified=report.not_modified,
-            errors=len(report.errors),
-            new_articles=report.new_articles,
-            alerts_queued=report.alerts,
-            seconds=report.seconds,
-        )
-        self.metrics.matches_found(report.matches)
+        if self.metrics is not None:
+            self.metrics.pass_done(
+                feeds=report.feeds,
+                not_modified=report.not_modified,
+                errors=len(report.errors),
+                new_articles=report.new_articles,
+                alerts_queued=report.alerts,
+                seconds=report.seconds,
+            )
+            self.metrics.matches_found(report.matches)
         if report.feeds:
             log_pass(report, self.pipeline.archive.watched()[1])
         # Delivery is the deliverer's (a flood-control wait must not hold up the next pass);
@@ -157,7 +161,8 @@ class Service:
                 sleep=self._flood_wait,
                 stopping=self._sends_over.is_set,
             )
-        self.metrics.delivered(sent=report.sent, failed=report.failed, deferred=report.deferred)
+        if self.metrics is not None:
+            self.metrics.delivered(sent=report.sent, failed=report.failed, deferred=report.deferred)
         for line in report.errors:
             log.warning("event=delivery_problem detail=%r", line)
         if report.sent:

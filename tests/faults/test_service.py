@@ -19,7 +19,8 @@ from monitor.app import open_app
 from monitor.archive.store import Archive
 from monitor.config.load import TOKEN_ENV, load_config
 from monitor.ingest.schedule import is_stale
-from monitor.service.health import HealthServer, Metrics, health
+from monitor.service.health import HealthServer, health
+from monitor.service.metrics import Metrics
 from monitor.service.scheduler import Service
 from monitor.types import Config
 from tests.chatkit import feed_of, items

@@ -33,3 +33,10 @@ def imported(names: list[str]) -> list[str]:
     import sys
 
     return [name for name in names if sys.modules.get(name) is not None]
+
+
+def cached_code() -> int:
+    """How many dataclass sources this process keeps compiled (monitor._bytecode's cache)."""
+    from monitor import _bytecode
+
+    return len(_bytecode._codes)

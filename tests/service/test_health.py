@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.errors import ConfigError
-from monitor.service.health import Health, HealthServer, Metrics, ServiceState, health
+from monitor.service.health import Health, HealthServer, ServiceState, health
+from monitor.service.metrics import Metrics
 
 STARTED = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 OK = Health(True, {"status": "ok"})
@@ -38,6 +42,17 @@ HEALTH_CASES = [
     ("no-pass-yet-still-young", 595, None, 599, True, True, True),
     ("both-stalled", 100, 100, 1000, False, False, False),
 ]
+
+
+def test_the_service_imports_prometheus_only_to_serve_metrics() -> None:
+    """prometheus-client (1 MB of the service's memory, issue 18) comes with metrics.py, which
+    app.py imports when [service] listen is set: not with the service's own modules."""
+    from tests.conftest import ROOT
+
+    probe = "import sys, monitor.cli.main, monitor.cli.service; print('prometheus_client' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["False"]
 
 
 @pytest.mark.parametrize(
