@@ -30,8 +30,9 @@ write landing inside one of the service's transactions can fail that job with "d
 locked" (it would show in the closing note, which counts the log's ERROR lines and failed jobs).
 
 Then SIGTERM, and a table: per pass its kind, the service's own counts and seconds, the most
-RSS sampled during it and the RSS once it was logged; then the peak (VmHWM of the service,
-the kernel's high-water mark, read just before SIGTERM, plus any children's), the RSS at the
+RSS sampled during it and the RSS once it was logged; then the peak (VmHWM, the kernel's
+high-water mark, of the service and the children alive with it, summed, read at each sample and
+just before SIGTERM: parser workers that lived one after another are not added), the RSS at the
 end, how long the service took to exit after SIGTERM, and the whole run's wall time. The last
 line, `result: ...`, is for scripts; --trace writes every sample (CSV) with the passes marked.
 
@@ -305,7 +306,7 @@ def kind_of(number: int) -> str:
 class Run:
     passes: list[Pass]
     start_rss: int  # kB, when the service logged event=started
-    peak: int  # kB, VmHWM of the service (and its children) just before SIGTERM
+    peak: int  # kB, the VmHWMs of the processes alive together, summed (Sampler.together), before SIGTERM
     most_sampled: int  # kB
     end_rss: int  # kB, just before SIGTERM
     samples: int
@@ -369,7 +370,7 @@ def run_service(farm: Farm, folder: Path, passes: int) -> Run:
             results.append(Pass(number, kind, fields, window, rss_after, ok, not_modified))
             print(f"  pass {number} ({kind}): {_pass_line(fields)}", flush=True)
         sampler.sample()
-        end_rss, peak = sampler.rss, sum(sampler.hwm.values())
+        end_rss, peak = sampler.rss, sampler.together
         stop_started = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=STOP_TIMEOUT)
@@ -424,6 +425,9 @@ def measure(
     )
     parts = " + ".join(f"{kb / mb:.1f}" for kb in run.sampler.hwm.values())
     print(f"peak RSS by process (VmHWM, the service first): {parts} MB")
+    every = sum(run.sampler.hwm.values())
+    if every != run.peak:  # parser workers that lived one after another
+        print(f"  (every process's VmHWM summed, never together: {every / mb:.1f} MB)")
     when, after = run.sampler.peak_at()
     print(f"RSS reached 90% of its most {when:.1f}s after the service started (last event before: {after})")
     print(
