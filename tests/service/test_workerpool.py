@@ -28,6 +28,21 @@ def test_a_pool_runs_its_tasks_in_one_worker_and_starts_no_resource_tracker() ->
     assert resource_tracker._resource_tracker._pid is None
 
 
+def test_a_worker_reads_and_answers_a_task_of_several_megabytes_whole() -> None:
+    """The worker speaks the parent's Connection framing itself (serve.py): a task and an answer
+    far larger than one read of its socket (a feed body of several MB) arrive byte for byte."""
+    data = os.urandom(3 << 20) + b"end"
+
+    async def run() -> bytes:
+        pool = WorkerPool(1, os.getpid, ())
+        try:
+            return await pool.run(procs.reversed_bytes, (data,), 60.0)  # type: ignore[no-any-return]
+        finally:
+            pool.close()
+
+    assert asyncio.run(run()) == data[::-1]
+
+
 def test_an_idle_worker_stops_and_the_next_task_starts_another(monkeypatch) -> None:
     monkeypatch.setattr(stoppable, "IDLE_SECONDS", 0.2)
 
