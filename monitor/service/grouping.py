@@ -244,11 +244,8 @@ class Grouper:
                 best[1], best[0], f"few articles archived yet: {best[0]:.1f} evidence points"
             )
         candidates = [self._profiles[s] for s in sorted(stories) if s in self._profiles]
-        if reader is None:
-            return profile.place(counts, fp.published, candidates, rarity, view, copies, report)
-        return profile.place(
-            counts, fp.published, candidates, rarity, view, copies, report, reader.norm, reader.unweighed
-        )
+        norm, unweighed = (None, None) if reader is None else (reader.norm, reader.unweighed)
+        return profile.place(counts, fp.published, candidates, rarity, view, copies, report, norm, unweighed)
 
     def _closed(self, stories: set[int], published: datetime, index: StoryIndex) -> set[int]:
         """Of these archived stories, those that take no report published then (profile.is_open
