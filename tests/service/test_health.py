@@ -449,7 +449,10 @@ def test_metrics_instances_do_not_share_a_registry() -> None:
 
 @pytest.mark.parametrize(
     ("pause", "timeout", "complete"),
-    [(1.0, 0.5, False), (0.3, 5.0, True)],
+    # stops-reading: the server's 3 s covers rendering the 10 MB scrape and sending it to the
+    # client that reads at once, even on a loaded machine (0.5 s was not enough at load 15);
+    # the other client reads nothing for 5 s, past it.
+    [(5.0, 3.0, False), (0.3, 5.0, True)],
     ids=["stops-reading-is-dropped", "reads-late-gets-it-all"],
 )
 def test_a_large_scrape_to_a_slow_reader(
