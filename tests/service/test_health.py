@@ -469,15 +469,17 @@ def test_a_large_scrape_to_a_slow_reader(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", server.port))
         reader, writer = await asyncio.open_connection(sock=sock)
-        writer.write(b"GET /metrics HTTP/1.1\r\n\r\n")
-        await writer.drain()
-        full = await client.get("/metrics")  # served while the other client reads nothing
-        await asyncio.sleep(pause)
-        received = b""
-        with contextlib.suppress(ConnectionError):
-            while chunk := await asyncio.wait_for(reader.read(65536), 3):
-                received += chunk
-        await hang_up(writer)
+        try:  # hung up whatever happens: a socket left open fails a later test's collection
+            writer.write(b"GET /metrics HTTP/1.1\r\n\r\n")
+            await writer.drain()
+            full = await client.get("/metrics")  # served while the other client reads nothing
+            await asyncio.sleep(pause)
+            received = b""
+            with contextlib.suppress(ConnectionError):
+                while chunk := await asyncio.wait_for(reader.read(65536), 3):
+                    received += chunk
+        finally:
+            await hang_up(writer)
         return full, received
 
     with caplog.at_level(logging.DEBUG):
