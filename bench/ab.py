@@ -10,8 +10,10 @@ burst of load from elsewhere on a shared machine falls on every variant alike.
 A run is one cold pass (`run_pass` over every farm feed into a fresh archive) in a child process
 whose monitor comes from the variant's tree, under `py-spy record --subprocesses` (the parser
 workers are sampled too). Its samples, each put in the stage whose frame is outermost on the
-stack (stage_of), give the CPU time by stage; FTS5's share of the archive write is measured apart
-(fts_cost: the pass's articles inserted again into an FTS5 table alone, a feed per transaction),
+stack (stage_of), give the CPU time by stage: each thread's CPU time shared out as its own
+samples were (RunFigures.stage_ms), samples of a thread waiting dropped (IDLE); FTS5's share
+of the archive write is measured apart (fts_cost: the pass's articles inserted again into an FTS5
+table alone, a feed per transaction),
 because SQLite's C code is invisible to py-spy. Printed per variant: wall and CPU time, feeds/s,
 and CPU ms per article in total and by stage, the median of its runs.
 
@@ -62,7 +64,15 @@ STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py|/feedparser/"
         ),
     ),
-    ("fetch", re.compile(r"monitor/ingest/(fetch|body|netguard)\.py|/httpx/|/httpcore/|/h11/")),
+    # The fetches' sockets: connected (anyio), read and closed by asyncio's transports, in
+    # callbacks of the event loop with no frame of monitor's or httpx's above them.
+    (
+        "fetch",
+        re.compile(
+            r"monitor/ingest/(fetch|body|netguard)\.py|/httpx/|/httpcore/|/h11/|/anyio/"
+            r"|^_Selector(Socket)?Transport\."
+        ),
+    ),
     ("rules", re.compile(r"monitor/rules/")),
     (
         "stories",
@@ -75,7 +85,16 @@ STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 STAGES = ("parse", "rules", "stories", "keys", "archive", "alerts", "fetch", "other")
 # A sample in COMMIT or RELEASE (SQLite's C code under these frames): also counted as "commit".
 COMMIT = re.compile(r"^(write_transaction|atomic) \(")
+# A thread blocked waiting (for a socket, a task, a timer) is not using a core, but py-spy
+# --nonblocking reads its state without stopping the process and now and then takes it as busy
+# (the event loop in epoll, the pool's thread polling its worker, a worker waiting for its next
+# task, the bench's ThreadClock): a sample whose innermost frame is one of these waits is dropped.
+IDLE = re.compile(
+    r"^(\w*Selector\.select \(|Condition\.wait \(|_worker \(\S*concurrent/futures/thread\.py:"
+    r"|_Channel\._read \(\S*monitor/service/serve\.py:)"
+)
 SAMPLE_RATE = 200  # per second, per process
+WORKERS = "workers"  # the sample group of the parser processes; the main process's: "main <thread>"
 
 
 @dataclass
@@ -101,12 +120,42 @@ class RunFigures:
         return 1000 * self.main_cpu / self.articles if self.articles else 0.0
 
     def stage_ms(self) -> dict[str, float]:
-        """CPU ms per article by stage: the pass's CPU time shared out as the samples were."""
-        total = sum(self.samples.values())
-        if not total or not self.articles:
+        """CPU ms per article by stage. Samples are counted by thread (read_stacks: "group|stage"):
+        each main-process thread's CPU time (ThreadClock) is shared out as that thread's samples
+        were, the rest of the main process's over its other threads' samples, the workers' CPU
+        (the pass's less the main process's) over theirs; then scaled to the pass's CPU (time
+        whose thread left no sample). Samples of a waiting thread count as its CPU otherwise: a
+        thread the GIL or a core keeps waiting is sampled far more than it runs (the writer thread
+        of a cold pass: 3 samples per sample's worth of CPU, the worker 1.1)."""
+        groups: dict[str, Counter[str]] = {}
+        for key, n in self.samples.items():
+            group, _, stage = key.rpartition("|")
+            groups.setdefault(group, Counter())[stage] += n
+        if not groups or not self.articles:
             return {}
-        total -= self.samples.get("commit", 0)  # counted in its stage too
-        return {s: self.cpu_ms * self.samples.get(s, 0) / total for s in (*STAGES, "commit")}
+        cpu = self._group_cpu(groups)
+        ms: Counter[str] = Counter()
+        for group, stages in groups.items():
+            busy = sum(n for s, n in stages.items() if s != "commit")  # commit: in its stage too
+            for s, n in stages.items():
+                ms[s] += cpu.get(group, 0.0) * n / busy if busy else 0.0
+        total = sum(n for s, n in ms.items() if s != "commit")
+        return {s: self.cpu_ms * ms[s] / total if total else 0.0 for s in (*STAGES, "commit")}
+
+    def _group_cpu(self, groups: dict[str, Counter[str]]) -> dict[str, float]:
+        """CPU seconds behind each group of samples (see stage_ms); without the main process's
+        figures (or samples by thread), the pass's CPU shared by samples alone."""
+        if not self.main_cpu or not any(g.startswith("main ") for g in groups):
+            return {g: sum(n for s, n in c.items() if s != "commit") for g, c in groups.items()}
+        cpu = {WORKERS: max(self.cpu - self.main_cpu, 0.0)}
+        own = {f"main {name}": spent for name, spent in self.threads.items()}
+        cpu |= {g: own[g] for g in groups if g in own}
+        others = [g for g in groups if g.startswith("main ") and g not in own]
+        rest = max(self.main_cpu - sum(v for g, v in cpu.items() if g != WORKERS), 0.0)
+        sampled = sum(groups[g][s] for g in others for s in groups[g] if s != "commit")
+        for g in others:
+            cpu[g] = rest * sum(n for s, n in groups[g].items() if s != "commit") / max(sampled, 1)
+        return cpu
 
 
 def stage_of(frames: list[str]) -> str:
@@ -118,8 +167,12 @@ def stage_of(frames: list[str]) -> str:
 
 
 def read_stacks(path: Path) -> Counter[str]:
-    """py-spy's raw (collapsed) output → samples by stage. A record is `frame;frame;... count`;
-    the first "frame" of each names the process (its command line may span lines)."""
+    """py-spy's raw (collapsed) output (`--threads`) → samples by thread and stage, keyed
+    "group|stage": group "workers" for a parser process's, "main <thread>" for the main
+    process's (the thread's name without its number, as ThreadClock names it). A record is
+    `frame;frame;... count`; its first "frames" name the process (a worker's: the main process,
+    then its own; a command line may span lines) and the thread. Samples in a wait (IDLE) are
+    dropped."""
     by_stage: Counter[str] = Counter()
     pending = ""
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -128,11 +181,18 @@ def read_stacks(path: Path) -> Counter[str]:
         if not m or ";" not in pending:
             pending += "\n"
             continue
-        frames = pending[: m.start()].split(";")[1:]
-        by_stage[stage_of(frames)] += int(m.group(1))
-        if frames and COMMIT.search(frames[-1]):
-            by_stage["commit"] += int(m.group(1))
+        frames = pending[: m.start()].split(";")
         pending = ""
+        processes = sum(1 for f in frames if f.startswith("process "))
+        thread = next((f for f in frames if f.startswith("thread (")), "")
+        frames = [f for f in frames if not f.startswith(("process ", "thread ("))]
+        if frames and IDLE.search(frames[-1]):
+            continue
+        name = re.sub(r"[-_]\d+$", "", re.sub(r"^thread \(\d+\):? ?", "", thread))
+        group = WORKERS if processes > 1 else f"main {name}"
+        by_stage[f"{group}|{stage_of(frames)}"] += int(m.group(1))
+        if frames and COMMIT.search(frames[-1]):
+            by_stage[f"{group}|commit"] += int(m.group(1))
     return by_stage
 
 
@@ -171,7 +231,8 @@ def profiled_pass(
     env["PYTHONPATH"] = str(root)
     child = [sys.executable, str(BENCH / "ab.py"), "--child", str(config), str(figures_file), kind]
     spy = shutil.which("py-spy") or Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--subprocesses", "--nonblocking", "-r", str(SAMPLE_RATE), "-f", "raw"]
+    command = [str(spy), "record", "--subprocesses", "--threads", "--nonblocking", "-r", str(SAMPLE_RATE)]
+    command += ["-f", "raw"]
     # Without py-spy (the bench extra), the pass is run all the same: its CPU, not by stage.
     profiled = kind == "cold" and Path(spy).exists()
     command = [*command, "-o", str(stacks), "--", *child] if profiled else child
