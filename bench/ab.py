@@ -119,14 +119,16 @@ class RunFigures:
     def main_ms(self) -> float:
         return 1000 * self.main_cpu / self.articles if self.articles else 0.0
 
-    def stage_ms(self) -> dict[str, float]:
-        """CPU ms per article by stage. Samples are counted by thread (read_stacks: "group|stage"):
-        each main-process thread's CPU time (ThreadClock) is shared out as that thread's samples
-        were, the rest of the main process's over its other threads' samples, the workers' CPU
-        (the pass's less the main process's) over theirs; then scaled to the pass's CPU (time
-        whose thread left no sample). Samples of a waiting thread count as its CPU otherwise: a
-        thread the GIL or a core keeps waiting is sampled far more than it runs (the writer thread
-        of a cold pass: 3 samples per sample's worth of CPU, the worker 1.1)."""
+    def stage_ms(self, within: str = "") -> dict[str, float]:
+        """CPU ms per article by stage (`within`: of the groups whose name starts so, e.g. "main ":
+        the main process's; "main monitor-archive": its writer thread's). Samples are counted by
+        thread (read_stacks: "group|stage"): each main-process thread's CPU time (ThreadClock) is
+        shared out as that thread's samples were, the rest of the main process's CPU over its
+        other threads' samples, the workers' (the pass's less the main process's) over theirs;
+        then scaled to the pass's CPU (time whose thread left no sample). Not the pass's CPU
+        shared by all samples alike: py-spy samples a thread ready to run but kept off a core (or
+        waiting for the GIL) as busy, so samples per CPU second differ by thread (a 300-feed
+        cold pass: 3.0 the writer, 2.8 the worker, 3.9 the pool's hand-off thread)."""
         groups: dict[str, Counter[str]] = {}
         for key, n in self.samples.items():
             group, _, stage = key.rpartition("|")
@@ -138,14 +140,21 @@ class RunFigures:
         for group, stages in groups.items():
             busy = sum(n for s, n in stages.items() if s != "commit")  # commit: in its stage too
             for s, n in stages.items():
-                ms[s] += cpu.get(group, 0.0) * n / busy if busy else 0.0
+                ms[s] += cpu.get(group, 0.0) * n / busy if busy and group.startswith(within) else 0.0
         total = sum(n for s, n in ms.items() if s != "commit")
-        return {s: self.cpu_ms * ms[s] / total if total else 0.0 for s in (*STAGES, "commit")}
+        whole = self.cpu_ms
+        if within:  # the groups' own CPU (the main process's: all of it), none without its figures
+            whole = 1000 * sum(cpu[g] for g in groups if g.startswith(within)) / self.articles
+            whole = (self.main_ms if within == "main " else whole) * self._by_thread(groups)
+        return {s: whole * ms[s] / total if total else 0.0 for s in (*STAGES, "commit")}
+
+    def _by_thread(self, groups: dict[str, Counter[str]]) -> bool:
+        return bool(self.main_cpu) and any(g.startswith("main ") for g in groups)
 
     def _group_cpu(self, groups: dict[str, Counter[str]]) -> dict[str, float]:
         """CPU seconds behind each group of samples (see stage_ms); without the main process's
         figures (or samples by thread), the pass's CPU shared by samples alone."""
-        if not self.main_cpu or not any(g.startswith("main ") for g in groups):
+        if not self._by_thread(groups):
             return {g: sum(n for s, n in c.items() if s != "commit") for g, c in groups.items()}
         cpu = {WORKERS: max(self.cpu - self.main_cpu, 0.0)}
         own = {f"main {name}": spent for name, spent in self.threads.items()}
@@ -332,11 +341,13 @@ def _fresh_archive(config: Path) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-def stage_line(f: RunFigures) -> str:
-    ms = f.stage_ms()
+def stage_line(f: RunFigures, within: str = "") -> str:
+    ms = f.stage_ms(within)
     parts = ", ".join(f"{s} {ms[s]:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
-    within = f"FTS5 insert {f.fts_ms:.2f}, commits {ms.get('commit', 0):.2f}"
-    return f"{parts} ({within} of archive)" if parts else "no samples"
+    if within:
+        return parts
+    inside = f"FTS5 insert {f.fts_ms:.2f}, commits {ms.get('commit', 0):.2f}"
+    return f"{parts} ({inside} of archive)" if parts else "no samples"
 
 
 def thread_line(f: RunFigures) -> str:
@@ -514,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_feed:.2f} CPU ms/feed{ratio}\n"
             f"    by stage (ms/article): {stage_line(m)}"
             + (f"\n    main process by thread (ms/article): {thread_line(m)}" if m.threads else "")
+            + (f"\n    main process by stage (ms/article): {stage_line(m, 'main ')}" if m.threads else "")
             + (f"\n    {placed_line(m)}" if m.placed else "")
         )
     if args.json:

@@ -76,3 +76,17 @@ def test_without_thread_figures_the_pass_cpu_is_shared_by_samples(tmp_path: Path
     ms = figures.stage_ms()
     assert ms["stories"] == pytest.approx(30 / 90)
     assert ms["other"] == pytest.approx(25 / 90)
+
+
+def test_the_main_process_split_is_its_own_cpu(tmp_path: Path) -> None:
+    path = tmp_path / "pass.stacks"
+    path.write_text(STACKS + "\n", encoding="utf-8")
+    figures = RunFigures(variant="x", articles=1000, cpu=4.0, main_cpu=3.0)
+    figures.threads = {"monitor-archive": 2.0, "MainThread": 0.5}
+    figures.samples = dict(read_stacks(path))
+    main = figures.stage_ms("main ")
+    assert sum(v for s, v in main.items() if s != "commit") == pytest.approx(3.0)
+    assert main["parse"] == 0.0  # the workers'
+    assert main["stories"] == pytest.approx(1.5 * 3.0 / 2.5)
+    writer = figures.stage_ms("main monitor-archive")
+    assert writer["stories"] == pytest.approx(1.5) and writer["archive"] == pytest.approx(0.5)
