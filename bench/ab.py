@@ -93,6 +93,9 @@ IDLE = re.compile(
     r"^(\w*Selector\.select \(|Condition\.wait \(|_worker \(\S*concurrent/futures/thread\.py:"
     r"|_Channel\._read \(\S*monitor/service/serve\.py:)"
 )
+# The child's own start and end (imports, open_app: rules compiled, the archive opened; its
+# close), before and after run_pass: outside the CPU time measured, so its samples are dropped.
+OUTSIDE = re.compile(r"^(open_app|load_config|_find_and_load) \(")
 SAMPLE_RATE = 200  # per second, per process
 WORKERS = "workers"  # the sample group of the parser processes; the main process's: "main <thread>"
 
@@ -180,8 +183,8 @@ def read_stacks(path: Path) -> Counter[str]:
     "group|stage": group "workers" for a parser process's, "main <thread>" for the main
     process's (the thread's name without its number, as ThreadClock names it). A record is
     `frame;frame;... count`; its first "frames" name the process (a worker's: the main process,
-    then its own; a command line may span lines) and the thread. Samples in a wait (IDLE) are
-    dropped."""
+    then its own; a command line may span lines) and the thread. Samples in a wait (IDLE), and
+    the main process's before or after the pass (OUTSIDE), are dropped."""
     by_stage: Counter[str] = Counter()
     pending = ""
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -195,7 +198,7 @@ def read_stacks(path: Path) -> Counter[str]:
         processes = sum(1 for f in frames if f.startswith("process "))
         thread = next((f for f in frames if f.startswith("thread (")), "")
         frames = [f for f in frames if not f.startswith(("process ", "thread ("))]
-        if frames and IDLE.search(frames[-1]):
+        if frames and IDLE.search(frames[-1]) or processes == 1 and any(map(OUTSIDE.search, frames)):
             continue
         name = re.sub(r"[-_]\d+$", "", re.sub(r"^thread \(\d+\):? ?", "", thread))
         group = WORKERS if processes > 1 else f"main {name}"

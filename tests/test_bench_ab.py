@@ -16,6 +16,10 @@ WORKER = f'{MAIN};process 11:"python -c import os; serve_from_command_line() 32 
 LOOP = "run (asyncio/runners.py:190);BaseEventLoop._run_once (asyncio/base_events.py:1922)"
 STACKS = "\n".join(
     [
+        # the child's start, before the pass (dropped): rules compiled in open_app, an import
+        f"{MAIN};thread (10): MainThread;_child (bench/ab.py:200);open_app (monitor/app.py:90);"
+        "compile (monitor/rules/plans.py:30) 40",
+        f"{MAIN};thread (10);_child (bench/ab.py:189);_find_and_load (<frozen importlib._bootstrap>:1176) 9",
         # the writer thread: placing (stories) and saving (archive, its commit)
         f"{MAIN};thread (12): monitor-archive_0;place (monitor/stories/profile.py:9) 30",
         f"{MAIN};thread (12): monitor-archive_0;save (monitor/archive/store.py:5);"
