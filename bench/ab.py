@@ -61,15 +61,18 @@ STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "parse",
         re.compile(
-            r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py|/feedparser/"
+            r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py"
+            r"|\((\S*/)?feedparser/"
         ),
     ),
     # The fetches' sockets: connected (anyio), read and closed by asyncio's transports, in
-    # callbacks of the event loop with no frame of monitor's or httpx's above them.
+    # callbacks of the event loop with no frame of monitor's or httpx's above them. py-spy
+    # names a library's file from its folder on sys.path ("httpx/_client.py"), a frame as
+    # "function (path:line)".
     (
         "fetch",
         re.compile(
-            r"monitor/ingest/(fetch|body|netguard)\.py|/httpx/|/httpcore/|/h11/|/anyio/"
+            r"monitor/ingest/(fetch|body|netguard)\.py|\((\S*/)?(httpx|httpcore|h11|anyio)/"
             r"|^_Selector(Socket)?Transport\."
         ),
     ),
