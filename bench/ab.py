@@ -85,7 +85,9 @@ STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("archive", re.compile(r"monitor/archive/")),
     ("alerts", re.compile(r"monitor/alerts/")),
 )
-STAGES = ("parse", "rules", "stories", "keys", "archive", "alerts", "fetch", "other")
+# "start": a parser worker's start (spawned, its imports, the rules it is sent), once per pass: a share
+# of a small pass's CPU, nothing of a big one's (suite.py's row, scaled to 1,000 feeds, leaves it out)
+STAGES = ("parse", "rules", "stories", "keys", "archive", "alerts", "fetch", "other", "start")
 # A sample in COMMIT or RELEASE (SQLite's C code under these frames): also counted as "commit".
 COMMIT = re.compile(r"^(write_transaction|atomic) \(")
 # A thread blocked waiting (for a socket, a task, a timer) is not using a core, but py-spy
@@ -99,6 +101,9 @@ IDLE = re.compile(
 # The child's own start and end (imports, open_app: rules compiled, the archive opened; its
 # close), before and after run_pass: outside the CPU time measured, so its samples are dropped.
 OUTSIDE = re.compile(r"^(open_app|load_config|_find_and_load) \(")
+# A worker's start: in the worker (else its frames without _serve), and in the main process
+# (_Worker.__init__: the process spawned, the rules pickled for it)
+WORKER_START = re.compile(r"^(_find_and_load|start_worker|_Worker\.__init__) \(")
 SAMPLE_RATE = 200  # per second, per process
 WORKERS = "workers"  # the sample group of the parser processes; the main process's: "main <thread>"
 
@@ -201,11 +206,18 @@ def read_stacks(path: Path) -> Counter[str]:
         processes = sum(1 for f in frames if f.startswith("process "))
         thread = next((f for f in frames if f.startswith("thread (")), "")
         frames = [f for f in frames if not f.startswith(("process ", "thread ("))]
-        if frames and IDLE.search(frames[-1]) or processes == 1 and any(map(OUTSIDE.search, frames)):
+        if processes == 1 and (not frames or any(map(OUTSIDE.search, frames))):
+            continue  # no Python frame (the interpreter starting or ending), or not the pass
+        if frames and IDLE.search(frames[-1]):
             continue
         name = re.sub(r"[-_]\d+$", "", re.sub(r"^thread \(\d+\):? ?", "", thread))
         group = WORKERS if processes > 1 else f"main {name}"
-        by_stage[f"{group}|{stage_of(frames)}"] += int(m.group(1))
+        stage = stage_of(frames)
+        if any(map(WORKER_START.search, frames)) or (
+            processes > 1 and not any(f.startswith("_serve (") for f in frames)
+        ):
+            stage = "start"
+        by_stage[f"{group}|{stage}"] += int(m.group(1))
         if frames and COMMIT.search(frames[-1]):
             by_stage[f"{group}|commit"] += int(m.group(1))
     return by_stage
