@@ -10,8 +10,10 @@ burst of load from elsewhere on a shared machine falls on every variant alike.
 A run is one cold pass (`run_pass` over every farm feed into a fresh archive) in a child process
 whose monitor comes from the variant's tree, under `py-spy record --subprocesses` (the parser
 workers are sampled too). Its samples, each put in the stage whose frame is outermost on the
-stack (stage_of), give the CPU time by stage; FTS5's share of the archive write is measured apart
-(fts_cost: the pass's articles inserted again into an FTS5 table alone, a feed per transaction),
+stack (stage_of), give the CPU time by stage: each thread's CPU time shared out as its own
+samples were (RunFigures.stage_ms), samples of a thread waiting dropped (IDLE); FTS5's share
+of the archive write is measured apart (fts_cost: the pass's articles inserted again into an FTS5
+table alone, a feed per transaction),
 because SQLite's C code is invisible to py-spy. Printed per variant: wall and CPU time, feeds/s,
 and CPU ms per article in total and by stage, the median of its runs.
 
@@ -59,10 +61,21 @@ STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "parse",
         re.compile(
-            r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py|/feedparser/"
+            r"^(read_entries|_timed_read) |monitor/ingest/(parse|encoding|htmltext|dedupe)\.py"
+            r"|\((\S*/)?feedparser/"
         ),
     ),
-    ("fetch", re.compile(r"monitor/ingest/(fetch|body|netguard)\.py|/httpx/|/httpcore/|/h11/")),
+    # The fetches' sockets: connected (anyio), read and closed by asyncio's transports, in
+    # callbacks of the event loop with no frame of monitor's or httpx's above them. py-spy
+    # names a library's file from its folder on sys.path ("httpx/_client.py"), a frame as
+    # "function (path:line)".
+    (
+        "fetch",
+        re.compile(
+            r"monitor/ingest/(fetch|body|netguard)\.py|\((\S*/)?(httpx|httpcore|h11|anyio)/"
+            r"|^_Selector(Socket)?Transport\."
+        ),
+    ),
     ("rules", re.compile(r"monitor/rules/")),
     (
         "stories",
@@ -72,10 +85,27 @@ STAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("archive", re.compile(r"monitor/archive/")),
     ("alerts", re.compile(r"monitor/alerts/")),
 )
-STAGES = ("parse", "rules", "stories", "keys", "archive", "alerts", "fetch", "other")
+# "start": a parser worker's start (spawned, its imports, the rules it is sent), once per pass: a share
+# of a small pass's CPU, nothing of a big one's (suite.py's row, scaled to 1,000 feeds, leaves it out)
+STAGES = ("parse", "rules", "stories", "keys", "archive", "alerts", "fetch", "other", "start")
 # A sample in COMMIT or RELEASE (SQLite's C code under these frames): also counted as "commit".
 COMMIT = re.compile(r"^(write_transaction|atomic) \(")
+# A thread blocked waiting (for a socket, a task, a timer) is not using a core, but py-spy
+# --nonblocking reads its state without stopping the process and now and then takes it as busy
+# (the event loop in epoll, the pool's thread polling its worker, a worker waiting for its next
+# task, the bench's ThreadClock): a sample whose innermost frame is one of these waits is dropped.
+IDLE = re.compile(
+    r"^(\w*Selector\.select \(|Condition\.wait \(|_worker \(\S*concurrent/futures/thread\.py:"
+    r"|_Channel\._read \(\S*monitor/service/serve\.py:)"
+)
+# The child's own start and end (imports, open_app: rules compiled, the archive opened; its
+# close), before and after run_pass: outside the CPU time measured, so its samples are dropped.
+OUTSIDE = re.compile(r"^(open_app|load_config|_find_and_load) \(")
+# A worker's start: in the worker (else its frames without _serve), and in the main process
+# (_Worker.__init__: the process spawned, the rules pickled for it)
+WORKER_START = re.compile(r"^(_find_and_load|start_worker|_Worker\.__init__) \(")
 SAMPLE_RATE = 200  # per second, per process
+WORKERS = "workers"  # the sample group of the parser processes; the main process's: "main <thread>"
 
 
 @dataclass
@@ -100,13 +130,52 @@ class RunFigures:
     def main_ms(self) -> float:
         return 1000 * self.main_cpu / self.articles if self.articles else 0.0
 
-    def stage_ms(self) -> dict[str, float]:
-        """CPU ms per article by stage: the pass's CPU time shared out as the samples were."""
-        total = sum(self.samples.values())
-        if not total or not self.articles:
+    def stage_ms(self, within: str = "") -> dict[str, float]:
+        """CPU ms per article by stage (`within`: of the groups whose name starts so, e.g. "main ":
+        the main process's; "main monitor-archive": its writer thread's). Samples are counted by
+        thread (read_stacks: "group|stage"): each main-process thread's CPU time (ThreadClock) is
+        shared out as that thread's samples were, the rest of the main process's CPU over its
+        other threads' samples, the workers' (the pass's less the main process's) over theirs;
+        then scaled to the pass's CPU (time whose thread left no sample). Not the pass's CPU
+        shared by all samples alike: py-spy samples a thread ready to run but kept off a core (or
+        waiting for the GIL) as busy, so samples per CPU second differ by thread (a 300-feed
+        cold pass: 3.0 the writer, 2.8 the worker, 3.9 the pool's hand-off thread)."""
+        groups: dict[str, Counter[str]] = {}
+        for key, n in self.samples.items():
+            group, _, stage = key.rpartition("|")
+            groups.setdefault(group, Counter())[stage] += n
+        if not groups or not self.articles:
             return {}
-        total -= self.samples.get("commit", 0)  # counted in its stage too
-        return {s: self.cpu_ms * self.samples.get(s, 0) / total for s in (*STAGES, "commit")}
+        cpu = self._group_cpu(groups)
+        ms: Counter[str] = Counter()
+        for group, stages in groups.items():
+            busy = sum(n for s, n in stages.items() if s != "commit")  # commit: in its stage too
+            for s, n in stages.items():
+                ms[s] += cpu.get(group, 0.0) * n / busy if busy and group.startswith(within) else 0.0
+        total = sum(n for s, n in ms.items() if s != "commit")
+        whole = self.cpu_ms
+        if within:  # the groups' own CPU (the main process's: all of it), none without its figures
+            whole = 1000 * sum(cpu[g] for g in groups if g.startswith(within)) / self.articles
+            whole = (self.main_ms if within == "main " else whole) * self._by_thread(groups)
+        return {s: whole * ms[s] / total if total else 0.0 for s in (*STAGES, "commit")}
+
+    def _by_thread(self, groups: dict[str, Counter[str]]) -> bool:
+        return bool(self.main_cpu) and any(g.startswith("main ") for g in groups)
+
+    def _group_cpu(self, groups: dict[str, Counter[str]]) -> dict[str, float]:
+        """CPU seconds behind each group of samples (see stage_ms); without the main process's
+        figures (or samples by thread), the pass's CPU shared by samples alone."""
+        if not self._by_thread(groups):
+            return {g: sum(n for s, n in c.items() if s != "commit") for g, c in groups.items()}
+        cpu = {WORKERS: max(self.cpu - self.main_cpu, 0.0)}
+        own = {f"main {name}": spent for name, spent in self.threads.items()}
+        cpu |= {g: own[g] for g in groups if g in own}
+        others = [g for g in groups if g.startswith("main ") and g not in own]
+        rest = max(self.main_cpu - sum(v for g, v in cpu.items() if g != WORKERS), 0.0)
+        sampled = sum(groups[g][s] for g in others for s in groups[g] if s != "commit")
+        for g in others:
+            cpu[g] = rest * sum(n for s, n in groups[g].items() if s != "commit") / max(sampled, 1)
+        return cpu
 
 
 def stage_of(frames: list[str]) -> str:
@@ -118,8 +187,12 @@ def stage_of(frames: list[str]) -> str:
 
 
 def read_stacks(path: Path) -> Counter[str]:
-    """py-spy's raw (collapsed) output → samples by stage. A record is `frame;frame;... count`;
-    the first "frame" of each names the process (its command line may span lines)."""
+    """py-spy's raw (collapsed) output (`--threads`) → samples by thread and stage, keyed
+    "group|stage": group "workers" for a parser process's, "main <thread>" for the main
+    process's (the thread's name without its number, as ThreadClock names it). A record is
+    `frame;frame;... count`; its first "frames" name the process (a worker's: the main process,
+    then its own; a command line may span lines) and the thread. Samples in a wait (IDLE), and
+    the main process's before or after the pass (OUTSIDE), are dropped."""
     by_stage: Counter[str] = Counter()
     pending = ""
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -128,11 +201,25 @@ def read_stacks(path: Path) -> Counter[str]:
         if not m or ";" not in pending:
             pending += "\n"
             continue
-        frames = pending[: m.start()].split(";")[1:]
-        by_stage[stage_of(frames)] += int(m.group(1))
-        if frames and COMMIT.search(frames[-1]):
-            by_stage["commit"] += int(m.group(1))
+        frames = pending[: m.start()].split(";")
         pending = ""
+        processes = sum(1 for f in frames if f.startswith("process "))
+        thread = next((f for f in frames if f.startswith("thread (")), "")
+        frames = [f for f in frames if not f.startswith(("process ", "thread ("))]
+        if processes == 1 and (not frames or any(map(OUTSIDE.search, frames))):
+            continue  # no Python frame (the interpreter starting or ending), or not the pass
+        if frames and IDLE.search(frames[-1]):
+            continue
+        name = re.sub(r"[-_]\d+$", "", re.sub(r"^thread \(\d+\):? ?", "", thread))
+        group = WORKERS if processes > 1 else f"main {name}"
+        stage = stage_of(frames)
+        if any(map(WORKER_START.search, frames)) or (
+            processes > 1 and not any(f.startswith("_serve (") for f in frames)
+        ):
+            stage = "start"
+        by_stage[f"{group}|{stage}"] += int(m.group(1))
+        if frames and COMMIT.search(frames[-1]):
+            by_stage[f"{group}|commit"] += int(m.group(1))
     return by_stage
 
 
@@ -171,7 +258,8 @@ def profiled_pass(
     env["PYTHONPATH"] = str(root)
     child = [sys.executable, str(BENCH / "ab.py"), "--child", str(config), str(figures_file), kind]
     spy = shutil.which("py-spy") or Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--subprocesses", "--nonblocking", "-r", str(SAMPLE_RATE), "-f", "raw"]
+    command = [str(spy), "record", "--subprocesses", "--threads", "--nonblocking", "-r", str(SAMPLE_RATE)]
+    command += ["-f", "raw"]
     # Without py-spy (the bench extra), the pass is run all the same: its CPU, not by stage.
     profiled = kind == "cold" and Path(spy).exists()
     command = [*command, "-o", str(stacks), "--", *child] if profiled else child
@@ -271,11 +359,13 @@ def _fresh_archive(config: Path) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-def stage_line(f: RunFigures) -> str:
-    ms = f.stage_ms()
+def stage_line(f: RunFigures, within: str = "") -> str:
+    ms = f.stage_ms(within)
     parts = ", ".join(f"{s} {ms[s]:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
-    within = f"FTS5 insert {f.fts_ms:.2f}, commits {ms.get('commit', 0):.2f}"
-    return f"{parts} ({within} of archive)" if parts else "no samples"
+    if within:
+        return parts
+    inside = f"FTS5 insert {f.fts_ms:.2f}, commits {ms.get('commit', 0):.2f}"
+    return f"{parts} ({inside} of archive)" if parts else "no samples"
 
 
 def thread_line(f: RunFigures) -> str:
@@ -453,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_feed:.2f} CPU ms/feed{ratio}\n"
             f"    by stage (ms/article): {stage_line(m)}"
             + (f"\n    main process by thread (ms/article): {thread_line(m)}" if m.threads else "")
+            + (f"\n    main process by stage (ms/article): {stage_line(m, 'main ')}" if m.threads else "")
             + (f"\n    {placed_line(m)}" if m.placed else "")
         )
     if args.json:

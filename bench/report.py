@@ -222,8 +222,12 @@ def _stage_row(cold: PassFigures, stages: RunFigures | None) -> Row | None:
             f" its writer thread {1000 * writer / cold.new_articles:.2f})" + split
         )
     if stages is not None and (ms := stages.stage_ms()):
-        scale = total / stages.cpu_ms if stages.cpu_ms else 1.0
-        split += ": " + ", ".join(f"{s} {ms[s] * scale:.2f}" for s in STAGES if ms.get(s, 0) >= 0.005)
+        # the smaller pass's split, less its workers' start (a fixed cost: "start"), scaled to this pass
+        per_article = stages.cpu_ms - ms.get("start", 0.0)
+        scale = total / per_article if per_article > 0 else 1.0
+        split += ": " + ", ".join(
+            f"{s} {ms[s] * scale:.2f}" for s in STAGES if s != "start" and ms.get(s, 0) >= 0.005
+        )
         split += f" (FTS5 insert {stages.fts_ms:.2f}, commits {ms['commit'] * scale:.2f} of archive)"
     return Row(
         "cold cpu",
