@@ -58,14 +58,11 @@ class DocumentCounts:
     instead of once per term per article: a feed's reports share many words."""
 
     def __init__(self) -> None:
-        # language → term → articles with it (a Counter a language: counted in C, no pair made a term)
-        self.terms: dict[str, Counter[str]] = {}
+        self.terms: Counter[tuple[str, str]] = Counter()  # (language, term) → articles with it
         self.documents: Counter[str] = Counter()  # language → articles
 
     def add(self, language: str, terms: Sequence[str]) -> None:
-        if (counted := self.terms.get(language)) is None:
-            counted = self.terms[language] = Counter()
-        counted.update(terms)
+        self.terms.update((language, t) for t in terms)
         self.documents[language] += 1
 
 
@@ -105,7 +102,7 @@ def write_counts(db: sqlite_utils.Database, counts: DocumentCounts) -> None:
     conn.executemany(
         "insert into term_df (lang, term, df) values (?, ?, ?)"
         " on conflict (lang, term) do update set df = df + excluded.df",
-        [(lang, term, n) for lang, counted in counts.terms.items() for term, n in counted.items()],
+        [(lang, term, n) for (lang, term), n in counts.terms.items()],
     )
     conn.executemany(
         "insert into term_docs (lang, documents) values (?, ?)"
