@@ -1,18 +1,17 @@
 """`monitor run`: APScheduler drives polling, delivery and digests until SIGTERM/SIGINT.
 
 A few loops and jobs, however many feeds: a *poller* that runs a pass over the feeds whose
-``next_check`` (stored in the archive) has come, then sleeps until the next one is due (at
-most a tick); a *deliverer* that turns due held alerts into digests (routing.flush_held)
-and drains the outbox, woken the moment a feed queues an alert, and whose flood-control
-waits never hold up polling; a *watcher* that reloads the config and rule files when they
-change or on SIGHUP (reload.py), and wakes the poller when another process wrote to the
-archive (`monitor feeds add|import|resume|remove`: their feeds are due at once); one cron
-job per chat with a scheduled digest. Per-feed intervals and the last digest live in the
-database, so a restart resumes where it stopped (a digest missed while the service was
-down is sent at start) and 10,000 feeds are still a handful of jobs.
+``next_check`` (stored in the archive) has come, then sleeps until the next one is due (at most a tick);
+a *deliverer* that turns due held alerts into digests (routing.flush_held) and drains the outbox, woken
+the moment a feed queues an alert, and whose flood-control waits never hold up polling; a *watcher* that
+reloads the config and rule files when they change or on SIGHUP (reload.py), and wakes the poller when
+another process wrote to the archive (`monitor feeds add|import|resume|remove`: their feeds are due at
+once); one cron job per chat with a scheduled digest. Per-feed intervals and the last digest live in the
+database, so a restart resumes where it stopped (a digest missed while the service was down is sent at
+start) and 10,000 feeds are still a handful of jobs.
 
-With Telegram, the scheduler is python-telegram-bot's JobQueue scheduler, so
-one loop and one scheduler drive polling, delivery, digests and chat commands.
+With Telegram, the scheduler is python-telegram-bot's JobQueue scheduler, so one loop and one scheduler
+drive polling, delivery, digests and chat commands.
 """
 
 from __future__ import annotations
@@ -129,8 +128,7 @@ class Service:
             self.metrics.matches_found(report.matches)
         if report.feeds:
             log_pass(report, self.pipeline.archive.watched()[1])
-        # Delivery is the deliverer's (a flood-control wait must not hold up the next pass);
-        # it is woken for the burst digests this pass's end lets out.
+        # The deliverer delivers (its flood-control waits never hold up a pass): woken for burst digests.
         self._wake_deliverer.set()
         while self._catch_up:  # digests missed while the service was down, after a first pass
             await self._digest(self._catch_up.pop(0), True)
@@ -188,8 +186,7 @@ class Service:
         except MonitorError as exc:
             log.error("event=job_error error=%r", str(exc))
         except asyncio.CancelledError:
-            # Not re-raised: only the executor (or a chat command's handler) awaits a job, and
-            # the work, if still running, stays in _busy until it ends or the grace runs out.
+            # Not re-raised (only the executor or a chat handler awaits a job); the work stays in _busy.
             return
         except Exception as exc:  # a bug must not stop the service; say what it was
             log.exception("event=job_crash error=%r", f"{type(exc).__name__}: {exc}")
@@ -202,8 +199,6 @@ class Service:
     async def _flood_wait(self, seconds: float) -> None:
         """Telegram's flood-control wait, in the deliverer (never the poller); a stop ends it."""
         await _sleep(self._sends_over, seconds)
-
-    # --- the loops ----------------------------------------------------------
 
     async def _poller(self) -> None:
         """A pass over the due feeds, then sleep until the next feed is due (at most a tick)."""
