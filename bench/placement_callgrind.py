@@ -10,7 +10,8 @@ Ir that callgrind counts under functools_reduce, divided by --new, is instructio
 The archive's memory is loaded before the first placement (not counted), and the archived
 articles measure reads (the newest's time, the last 12 hours' texts to rewrite) are kept in
 R.pickle by --prepare, so that valgrind does not run the generator (minutes). Fix the hash seed:
-with a random one the same code moves by some 0.5%.
+with a random one the same code moves by some 0.5%. It measures the tree it is in (the bench
+scripts put their repository first): copy it into another tree's bench/ to measure that one.
 """
 
 from __future__ import annotations
