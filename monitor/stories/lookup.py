@@ -18,6 +18,7 @@ service/grouping.py uses it, with the candidate stories' profiles, to place each
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -25,8 +26,8 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
-from monitor.stories.profile import LEAD_CHARS, Profile, rounded_counts, terms
-from monitor.stories.textform import EPOCH, MICROSECOND, signature_blob
+from monitor.stories.profile import LEAD_CHARS, PROFILE_TERMS, Profile, rounded_counts, terms
+from monitor.stories.textform import EPOCH, MICROSECOND, by_count, lone, signature_blob
 from monitor.stories.words import Report, kept, lone_text, scaled
 
 
@@ -239,14 +240,24 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
     last, _, rest = data.partition(" =")
     _digest, marked, drops = rest.partition(":")
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
-    made = Profile(story)
-    made.add(terms(title, kept(summary, dropped, LEAD_CHARS + 1)), datetime.fromisoformat(last))
-    text, rounded = made.written()
-    lines: dict[float, list[str]] = {}  # the text's order (of a story of one report: by count)
-    for term, c in rounded.items():
-        lines.setdefault(c, []).append(term)
+    when = datetime.fromisoformat(last)
+    # Profile.add of its terms to an empty profile, then Profile.written (one report's lines),
+    # without the Profile: its counts are a few values (multiples of 0.5), each log-scaled
+    # (words.scaled) and rounded (textform.rounded_counts) once, not once per term
+    made = terms(title, kept(summary, dropped, LEAD_CHARS + 1))
+    if len(made) > PROFILE_TERMS * 2:  # its strongest, ties by term (Profile.add_scaled): rare
+        strongest = sorted(scaled(made).items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS]
+        lines = by_count(rounded_counts(dict(strongest)))
+    else:
+        log, lines = math.log, {}
+        rounded = {c: round(1.0 + log(c) if c >= 1 else c, 3) for c in set(made.values())}
+        for term, c in made.items():  # by_count of the rounded counts: the text's order
+            if (line := lines.get(r := rounded[c])) is None:
+                lines[r] = [term]
+            else:
+                line.append(term)
     counts = {term: c for c, line in lines.items() for term in line}
-    return Profile(story, counts, {}, made.first, made.last, 1), text
+    return Profile(story, counts, {}, when, when, 1), lone(when, lines)
 
 
 # alone()'s forms kept with their text, per parsed profile kept: a story's text found again costs

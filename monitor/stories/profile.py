@@ -63,7 +63,7 @@ import snowballstemmer
 
 # A report's sentences and script (the feed's boilerplate, the rarity counts' language): re-exported
 from monitor.stories.sentences import _NOT_LATIN, _SENTENCE, boilerplate, language, without  # noqa: F401
-from monitor.stories.textform import HEADS, head, iso, rounded_counts  # noqa: F401 (rounded_counts: re-exported)
+from monitor.stories.textform import HEADS, by_count, head, iso, rounded_counts  # noqa: F401 (rounded_counts: re-exported)
 
 MAX_KEYS = 8  # index rows per article
 LEAD_CHARS = 600  # of a summary, what is read
@@ -263,10 +263,7 @@ class Profile:
         reported, rounded = self.reported, rounded_counts(self.counts)
         groups: dict[tuple[float, int], list[str]] = {}
         if max(reported.values(), default=1) == 1:  # a story of one report: every term's is 1
-            alone: dict[float, list[str]] = {}
-            for term, r in rounded.items():
-                alone.setdefault(r, []).append(term)
-            groups = {(r, 1): ts for r, ts in alone.items()}
+            groups = {(r, 1): ts for r, ts in by_count(rounded).items()}
         else:
             for term, r in rounded.items():
                 groups.setdefault((r, reported.get(term, 1)), []).append(term)

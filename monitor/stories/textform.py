@@ -4,6 +4,8 @@
     head("COUNT/REPORTS") → (COUNT, REPORTS)                        (Profile.parse, screen.reach)
     iso(when) → a line's time, "-" for none
     signature_blob(published, slots) → a copy signature as the archive stores it (a BLOB)
+    by_count(rounded) → the lines of a story of one report      (Profile.written, lookup.rebuild)
+    lone(when, lines) → that story's text
 
 A text's lines open with a head, and a head's few values (a report's log-scaled counts, their
 sums, rounded to 3 decimals) repeat from text to text: a look-up of the head as written costs
@@ -53,3 +55,18 @@ def signature_blob(published: datetime, signature: Sequence[int]) -> bytes:
     unsigned = signature if fits else [v & 0xFFFF for v in signature]
     micros = (published - EPOCH) // MICROSECOND
     return struct.pack(f"<q{len(unsigned)}H", micros, *unsigned)
+
+
+def by_count(rounded: Mapping[str, float]) -> dict[float, list[str]]:
+    """The lines of the text of a story of one report (every term's REPORTS is 1): its terms
+    grouped by count, in the order of their counts' first term (Profile.written's)."""
+    lines: dict[float, list[str]] = {}
+    for term, c in rounded.items():
+        lines.setdefault(c, []).append(term)
+    return lines
+
+
+def lone(when: datetime, lines: Mapping[float, list[str]]) -> str:
+    """Profile.to_text of a story of one report published `when`, its lines by_count's."""
+    at = iso(when)
+    return "\n".join([f"{at} {at} 1", *(f"{c!r}/1 {' '.join(ts)}" for c, ts in lines.items())])

@@ -307,3 +307,23 @@ def test_a_story_of_one_report_whose_words_are_made_another_way_now_is_made_the_
     assert cache.many({7: stored}, index)[7] == again  # type: ignore[arg-type]
     assert index.told == [(7, stored, again_text)]
     assert cache.get(7, stored) == again  # the stored form now stands for the new text
+
+
+def test_a_story_of_one_report_is_made_again_as_profile_add_and_to_text_make_it() -> None:
+    """lookup.rebuild makes the profile and its text without a Profile to add to (its counts' few
+    values each log-scaled and rounded once): the same text as Profile.add and to_text, and the
+    same profile, in the same order, as parsing it, for reports of any size: one of more than
+    PROFILE_TERMS * 2 terms keeps its strongest, as Profile.add_scaled does."""
+    rng = random.Random(3)
+    vocabulary = [f"word{i}" for i in range(400)] + ["Tokyo", "tokyo", "COVID-19", "1,000", "G7", "Rises"]
+    for size in (0, 1, 5, 40, 159, 161, 170, 300):
+        title = " ".join(rng.choices(vocabulary, k=size))
+        summary = " ".join(rng.choices(vocabulary, k=rng.randint(0, 120)))
+        story = profile.Profile(7)
+        story.add(profile.terms(title, summary), WHEN)
+        whole = story.to_text()
+        again, again_text = rebuild(7, alone(whole, None), title, summary)
+        assert again_text == whole
+        parsed = profile.Profile.parse(7, whole)
+        assert again == parsed and list(again.counts) == list(parsed.counts)
+    assert len(profile.terms(title, summary)) > profile.PROFILE_TERMS * 2 >= len(again.counts)
