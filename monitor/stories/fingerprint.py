@@ -71,8 +71,9 @@ import operator
 import struct
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from types import MappingProxyType
 
 from monitor.stories.evidence import _KINDS, _MAYBE, _PLACES, _STOP, _salient, _tokens, folded_words
@@ -89,31 +90,19 @@ class ArticleFingerprint:
     central: frozenset[str] = frozenset()  # the terms of the lead: title and first sentence
     headline: frozenset[str] = frozenset()  # the names in the title, acronyms aside
 
-    # Derived lookups, built on first use and kept (weights, _kinds). Most candidates are turned
-    # down on weights alone (_may_join): their kinds are never built. Fields and properties, not
-    # cached_property: a class compiled by mypyc has no __dict__ for one to write to.
-    made_weights: Mapping[str, float] | None = field(default=None, repr=False, compare=False)
-    made_kinds: dict[str, frozenset[str]] | None = field(default=None, repr=False, compare=False)
-
-    @property
+    # Derived lookups, built on first use and kept (frozen: cached_property writes __dict__).
+    # Most candidates are turned down on weights alone (_may_join): their kinds are never built.
+    @cached_property
     def weights(self) -> Mapping[str, float]:
         """Term → weight."""
-        made = self.made_weights
-        if made is None:
-            made = MappingProxyType(dict(self.terms))
-            object.__setattr__(self, "made_weights", made)  # frozen: for its fields, not this cache
-        return made
+        return MappingProxyType(dict(self.terms))
 
-    @property
+    @cached_property
     def _kinds(self) -> dict[str, frozenset[str]]:
-        made = self.made_kinds
-        if made is None:
-            kinds: dict[str, set[str]] = {}
-            for term in self.weights:
-                kinds.setdefault(term[0] if term[0] in _KINDS else "", set()).add(term)
-            made = {k: frozenset(v) for k, v in kinds.items()}
-            object.__setattr__(self, "made_kinds", made)
-        return made
+        kinds: dict[str, set[str]] = {}
+        for term in self.weights:
+            kinds.setdefault(term[0] if term[0] in _KINDS else "", set()).add(term)
+        return {k: frozenset(v) for k, v in kinds.items()}
 
     def __reduce__(self) -> tuple[type[ArticleFingerprint], tuple[object, ...]]:
         # Pickled between processes (analyse.py): the derived lookups are rebuilt, not sent.

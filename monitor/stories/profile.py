@@ -52,9 +52,10 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from itertools import chain, repeat, starmap
 from operator import mul
 
@@ -158,23 +159,16 @@ class Rarity:
 
     df: Mapping[str, int]
     documents: int
-    # `weights`, once made (words.weighed hands over those it made). A field and a property, not
-    # a cached_property: a class compiled by mypyc has no __dict__ for one to write to
-    made: dict[str, float] | None = field(default=None, repr=False, compare=False)
 
     def weight(self, term: str) -> float:
         w = self.weights.get(term)
         return w if w is not None else math.log(self.documents + 1) + 1.0
 
-    @property
+    @cached_property
     def weights(self) -> dict[str, float]:
         """weight() of each term of `df`, made once: every candidate story asks for them."""
-        made = self.made
-        if made is None:
-            n = self.documents + 1
-            made = {t: math.log(n / (df + 1)) + 1.0 for t, df in self.df.items()}
-            object.__setattr__(self, "made", made)  # frozen: for its fields, not for this cache
-        return made
+        n = self.documents + 1
+        return {t: math.log(n / (df + 1)) + 1.0 for t, df in self.df.items()}
 
 
 def vector(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
@@ -208,8 +202,7 @@ class Profile:
     reports: int = 0
     # Σ (count × agreement)² over its terms (similarity's norm without rarity), made when first
     # needed after a change
-    # (not init=False: mypyc's dataclasses leave such a field unset, not at its default)
-    _squares: float | None = field(default=None, repr=False, compare=False)
+    _squares: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, counts: Mapping[str, float], published: datetime) -> None:
         self.add_scaled({t: 1.0 + math.log(c) if c >= 1 else c for t, c in counts.items()}, published)
@@ -244,11 +237,10 @@ class Profile:
     def squares(self) -> float:
         if self._squares is None:
             if self.reports <= 1:  # every agreement is 1.0: the same sum, without asking each term
-                self._squares = sum(map(pow, self.counts.values(), repeat(2.0)))  # c**2 each, in C
+                self._squares = sum(map(pow, self.counts.values(), repeat(2)))  # c**2 each, in C
             else:
                 agree = [1.0 if n > 1 else ALONE for n in map(self.reported.get, self.counts, repeat(1))]
-                parts: Iterator[float] = map(mul, self.counts.values(), agree)  # typed: mypyc reads pow's
-                self._squares = sum(map(pow, parts, repeat(2.0)))
+                self._squares = sum(map(pow, map(mul, self.counts.values(), agree), repeat(2)))
         return self._squares
 
     def to_json(self) -> str:

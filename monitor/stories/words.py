@@ -41,11 +41,6 @@ class Report:
     scaled: dict[str, float] | None = None
     lone: str | None = None
 
-    def __reduce__(self) -> tuple[type[Report], tuple[object, ...]]:
-        # Pickled from a parser worker: made again by __init__ (what mypyc's pickling of a
-        # compiled class would do, setting each field, a frozen dataclass refuses)
-        return (type(self), (self.language, self.counts, self.dropped, self.scaled, self.lone))
-
 
 def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) -> Report:
     """A report's Report: terms(title, summary without the feed's `boilerplate`)."""
@@ -150,9 +145,9 @@ def weighed(
     """(Rarity(df, documents), weigh() of the report whose counts log-scale to `scaled`): each
     term's rarity weight computed once, for both (Rarity.weights, made here, is what it would
     make), and the counts' logs not again (a count is scaled once, for the profile too)."""
+    rarity = Rarity(df, documents)
     n, log = documents + 1, math.log
-    weights = {t: log(n / (d + 1)) + 1.0 for t, d in df.items()}
-    rarity = Rarity(df, documents, weights)
+    weights = rarity.__dict__["weights"] = {t: log(n / (d + 1)) + 1.0 for t, d in df.items()}
     get, top = weights.get, log(documents + 1) + 1.0  # rarity.weight of a term it has no count for
     return rarity, {t: s * get(t, top) for t, s in scaled.items() if s > 0}  # s > 0 exactly when c > 0
 
