@@ -17,6 +17,7 @@ ELLIPSIS = "…"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _ESCAPED_LENGTH = {"&": 5, "<": 4, ">": 4, '"': 6, "'": 6}  # html.escape(quote=True)
+_DEAR = re.compile("[&<>\"'\U00010000-\U0010ffff]")  # the characters costing more than one unit
 # Lone surrogates cannot be sent as UTF-8; control characters mean nothing in a chat.
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
@@ -57,12 +58,26 @@ def units(text: str) -> int:
 def fits(text: str, budget: int, max_chars: int | None = None) -> bool:
     if max_chars is not None and len(text) > max_chars:
         return False
-    used = 0
-    for char in text:  # stops early: a 1 MB title costs no more than a short one
-        used += _cost(char)
-        if used > budget:
-            return False
-    return True
+    if len(text) > budget:  # every character costs a unit at least: a 1 MB title is not read
+        return False
+    return len(text) + sum(_cost(char) - 1 for char in _DEAR.findall(text)) <= budget
+
+
+def _fitting(text: str, stop: int, room: int) -> int:
+    """How many characters of text[:stop] fit in `room` units, each costing _cost: runs of
+    one-unit characters taken whole (a regex finds the next dearer one), not one by one."""
+    used = end = 0
+    while end < stop and used < room:
+        dear = _DEAR.search(text, end, stop)
+        cheap = min((dear.start() if dear else stop) - end, room - used)
+        end, used = end + cheap, used + cheap
+        if dear is None or end < dear.start():
+            break
+        cost = _cost(text[end])
+        if used + cost > room:
+            break
+        end, used = end + 1, used + cost
+    return end
 
 
 def cut(text: str, budget: int, max_chars: int | None = None, *, at_word: bool = False) -> str:
@@ -71,10 +86,7 @@ def cut(text: str, budget: int, max_chars: int | None = None, *, at_word: bool =
         return text
     room = budget - len(ELLIPSIS)
     limit = len(text) if max_chars is None else max_chars - len(ELLIPSIS)
-    used = end = 0
-    while end < min(len(text), limit) and used + _cost(text[end]) <= room:
-        used += _cost(text[end])
-        end += 1
+    end = _fitting(text, min(len(text), limit), room)
     prefix = text[:end]
     space = prefix.rfind(" ")
     if at_word and space > len(prefix) // 2:  # a word boundary, unless it loses half

@@ -8,7 +8,11 @@ from datetime import UTC, datetime
 
 def iso(dt: datetime) -> str:
     """UTC, second precision, sortable as text, understood by SQLite's date functions."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = dt.astimezone(UTC)
+    if utc.year < 1000:  # as strftime writes it (no leading zeros on glibc), as it always has
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the same text as that strftime, in a fifth fewer instructions (callgrind): several an article
+    return f"{utc.isoformat(timespec='seconds')[:19]}Z"
 
 
 def from_iso(value: str | None) -> datetime | None:

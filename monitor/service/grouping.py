@@ -106,12 +106,14 @@ class Grouper:
         fp: ArticleFingerprint,
         keys: Sequence[str] = (),
         made: words.Report | None = None,
+        packed: bytes | None = None,
     ) -> Placement:
         """`fp`: stories.copy_signature (or the whole stories.fingerprint) of the entry: its text
         signature finds copies; `keys`: its stories.candidate_keys, if known. While the archive
         is too small for rarity (COLD_START) the evidence decides: the whole fingerprint and its
         keys are made here when `fp` has no terms. `made`: words.report of the entry with this
-        feed's boilerplate, if made already (a parser worker makes it: workers.describe_fresh)."""
+        feed's boilerplate, if made already (a parser worker makes it: workers.describe_fresh);
+        `packed`: lookup.signature_of(fp), if made already (the worker makes it too)."""
         if made is None:
             if self._summaries is not None:
                 self.boilerplate, self._summaries = profile.boilerplate(self._summaries), None
@@ -127,8 +129,10 @@ class Grouper:
         if rarity.documents < COLD_START and not fp.terms:  # the evidence decides: all of it
             fp = fingerprint(entry.title, entry.summary, fp.published)
             keys = candidate_keys(fp, self.settings)
+            packed = None
         index_keys = words.strongest(weighted)
-        signature = signature_of(fp)  # what copies are compared with (Slots), and what is kept
+        # what copies are compared with (Slots), and what is kept
+        signature = signature_of(fp) if packed is None else packed
         decision = self._decide(index, counts, fp, index_keys, rarity, keys, weighted, signature)
         report = (outlet, entry.link)
         story = decision.story

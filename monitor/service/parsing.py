@@ -4,7 +4,7 @@ them), and the main process itself in a small pass.
     parse.parse_feed                  bytes → entries, or ParseError
     | dedupe.entry_keys + known        drop entries the archive already holds
     | rules.match                       which rules fire, with which terms
-    | stories.copy_signature            what story grouping reads to find copies
+    | stories.copy_signature            what story grouping reads to find copies, and its BLOB
     | stories.words.report              its words as grouping weighs them (boilerplate dropped)
 
 Pure apart from ``known`` (a read of the archive). A parser process imports this module, the
@@ -28,6 +28,7 @@ from monitor.ingest.itemcap import MAX_ITEMS
 from monitor.ingest.parse import parse_feed, settled
 from monitor.rules.matcher import RuleSet
 from monitor.stories.fingerprint import ArticleFingerprint, copy_signature
+from monitor.stories.textform import signature_blob
 from monitor.stories.words import Report, reports
 from monitor.types import EntryData, FeedData, RuleMatch, StorySettings
 
@@ -51,11 +52,14 @@ class Analysed:
     # its words as grouping reads them (stories.words.report, the feed's boilerplate dropped):
     # made here, beside the fingerprint, so the one process that archives only weighs and compares
     words: Report | None = None
+    # the fingerprint's signature as the archive stores it and grouping compares it
+    # (stories.lookup.signature_of): made here too, not in the one process that archives
+    signature: bytes | None = None
 
     @property
-    def for_grouping(self) -> tuple[ArticleFingerprint, tuple[str, ...], Report | None]:
+    def for_grouping(self) -> tuple[ArticleFingerprint, tuple[str, ...], Report | None, bytes | None]:
         """What Grouper.place reads of it beside the entry and its matches."""
-        return self.fingerprint, self.story_keys, self.words
+        return self.fingerprint, self.story_keys, self.words, self.signature
 
 
 @dataclass(frozen=True)
@@ -138,10 +142,14 @@ def describe_fresh(
     rules: RuleSet,
     stories: StorySettings,
     deadline: float | None = None,
+    name: str | None = None,
 ) -> AnalysedFeed:
     """The entries none of whose keys are in `seen` (known to the archive), analysed. Past
-    `deadline` (time.monotonic), OutOfTime."""
+    `deadline` (time.monotonic), OutOfTime. An entry without an outlet of its own is the
+    feed's: its configured `name`, else the outlet its title names (as the pipeline would
+    credit it: done here, off the archive's thread)."""
     fresh = []
+    outlet = name or parsed.outlet
     for listed, canonical, keys in keyed:
         if deadline is not None and time.monotonic() > deadline:
             raise OutOfTime
@@ -149,6 +157,8 @@ def describe_fresh(
             continue
         seen.update(keys)  # the same article twice in one feed is one article
         entry = settled(listed, now)  # no date far past when it is first seen
+        if not entry.outlet and outlet:
+            entry = replace(entry, outlet=outlet)
         fp = copy_signature(entry.title, entry.summary, entry.published or now)
         fresh.append(
             Analysed(
@@ -157,6 +167,7 @@ def describe_fresh(
                 keys=keys,
                 matches=tuple(rules.match(entry.title, entry.summary)),
                 fingerprint=fp,
+                signature=signature_blob(fp.published, fp.signature),
             )
         )
     # The feed's boilerplate is that of its fresh items, as grouping would learn it (learn_feed).
@@ -197,7 +208,7 @@ def start_worker(rules: RuleSet, stories: StorySettings, db_path: str) -> None:
 
 
 def analyse_in_worker(
-    url: str, body: bytes, headers: dict[str, str], now: datetime, max_items: int
+    url: str, body: bytes, headers: dict[str, str], now: datetime, max_items: int, name: str | None = None
 ) -> AnalysedFeed | ParseError:
     assert _worker is not None, "the pool's initializer sets up every worker"
     worker = _worker
@@ -208,13 +219,13 @@ def analyse_in_worker(
     # Stories are placed in the main process, against story profiles (grouping.py).
     with worker.archive.reading() as view:
         seen = view.known_keys(k for _, _, keys in keyed for k in keys)
-        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories)
+        return describe_fresh(parsed, keyed, seen, now, worker.rules, worker.stories, name=name)
 
 
 def analyse_to_hold(
-    url: str, body: bytes, headers: dict[str, str], now: datetime, max_items: int
+    url: str, body: bytes, headers: dict[str, str], now: datetime, max_items: int, name: str | None = None
 ) -> HeldFeed | ParseError:
     """analyse_in_worker, its AnalysedFeed pickled here (held): the main process unpickles it only
     when it saves the feed."""
-    analysed = analyse_in_worker(url, body, headers, now, max_items)
+    analysed = analyse_in_worker(url, body, headers, now, max_items, name)
     return held(analysed) if isinstance(analysed, AnalysedFeed) else analysed

@@ -164,7 +164,7 @@ class Pipeline:
                     analysing = True
                     held.release()  # the body is `ready`'s to bound now: the next fetch may start
                     fetching = False
-                    analysed = await self.analyser(key, result.body, headers, self.clock(), pooled)
+                    analysed = await self.analyser(key, result.body, headers, self.clock(), pooled, feed.name)
                     result = replace(result, body=None)  # read: not held while it waits to be saved
             except BaseException:
                 if fetching:

@@ -94,8 +94,15 @@ class Analyser:
         return 2 * self.workers + 2
 
     async def __call__(
-        self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, pooled: bool
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        now: datetime,
+        pooled: bool,
+        name: str | None = None,
     ) -> AnalysedFeed | HeldFeed | ParseError:
+        """`name`: the feed's configured name, the outlet of its entries that name none."""
         # The main process takes a feed itself (one at a time) while every worker has a feed
         # waiting: it has a core's worth of time to spare when the workers are the busier. A big
         # body never: it is read where it can be stopped (a 1 MB text froze the service, issue 20).
@@ -103,7 +110,7 @@ class Analyser:
         if big or (pooled and (self._queued <= self.workers or self._local)):
             self._queued += 1
             try:
-                args = (url, body, dict(headers), now, self.max_items)
+                args = (url, body, dict(headers), now, self.max_items, name)
                 # held pickled until saved (parsing.HeldFeed): the feeds waiting for the writer
                 result = await self._start().run(parsing.analyse_to_hold, args, self.budget)
                 self.in_workers += 1
@@ -128,7 +135,7 @@ class Analyser:
                 self._queued -= 1
         self._local += 1
         try:
-            return await self._in_process(url, body, headers, now)
+            return await self._in_process(url, body, headers, now, name)
         except OutOfTime:
             return self._over_budget(url)
         finally:
@@ -142,7 +149,7 @@ class Analyser:
         )
 
     async def _in_process(
-        self, url: str, body: bytes, headers: Mapping[str, str], now: datetime
+        self, url: str, body: bytes, headers: Mapping[str, str], now: datetime, name: str | None = None
     ) -> AnalysedFeed | ParseError:
         # In-process, in a thread, so a big feed does not stop the event loop (and every fetch
         # in flight with it, until their deadlines pass) for the seconds it takes. The archive's
@@ -154,7 +161,7 @@ class Analyser:
         parsed, keyed = read
         seen = self.known(k for _, _, keys in keyed for k in keys)
         return await asyncio.to_thread(
-            describe_fresh, parsed, keyed, seen, now, self.rules, self.stories, deadline
+            describe_fresh, parsed, keyed, seen, now, self.rules, self.stories, deadline, name
         )
 
     def _start(self) -> WorkerPool:

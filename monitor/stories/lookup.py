@@ -21,11 +21,12 @@ import hashlib
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from monitor.stories.fingerprint import ArticleFingerprint
 from monitor.stories.profile import LEAD_CHARS, Profile, rounded_counts, terms
+from monitor.stories.textform import EPOCH, MICROSECOND, signature_blob
 from monitor.stories.words import Report, kept, lone_text, scaled
 
 
@@ -87,10 +88,6 @@ class StoryIndex(Protocol):
         ...
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def stored_fingerprint(fp: ArticleFingerprint) -> str | bytes:
     """What the archive keeps of a fingerprint: its JSON, or for a copy signature alone (all that
     finding copies reads) a BLOB of its publication (µs since 1970, int64) and its 16-bit slots
@@ -98,11 +95,7 @@ def stored_fingerprint(fp: ArticleFingerprint) -> str | bytes:
     kept before archive m017, about 420 as JSON before m015)."""
     if fp.terms or fp.central or fp.headline:
         return fp.to_json()
-    signature = fp.signature  # its slots are below 2**16 and not negative but the empty one, -1
-    fits = 0 <= min(signature, default=0) and max(signature, default=0) <= 0xFFFF
-    unsigned = signature if fits else [v & 0xFFFF for v in signature]
-    micros = (fp.published - EPOCH) // _MICROSECOND
-    return struct.pack(f"<q{len(unsigned)}H", micros, *unsigned)
+    return signature_blob(fp.published, fp.signature)
 
 
 def parse_fingerprint(data: str | bytes) -> ArticleFingerprint:
@@ -113,7 +106,7 @@ def parse_fingerprint(data: str | bytes) -> ArticleFingerprint:
     values: tuple[int, ...] = struct.unpack_from(f"<{(len(data) - 8) // 2}H", data, 8)
     if 0xFFFF in values:  # rare: only a text of fewer shingles than slots has empty ones
         values = tuple(-1 if v == 0xFFFF else v for v in values)
-    return ArticleFingerprint(EPOCH + micros * _MICROSECOND, values, ())
+    return ArticleFingerprint(EPOCH + micros * MICROSECOND, values, ())
 
 
 class Slots:
@@ -161,7 +154,7 @@ _MASKS: dict[int, tuple[int, int]] = {}  # Slots' masks by number of slots
 def signature_of(fp: ArticleFingerprint) -> str | bytes:
     """stored_fingerprint of fp's signature alone: what the archive keeps of a report's
     fingerprint once rarity weighs words (grouping), and what Slots compares."""
-    return stored_fingerprint(ArticleFingerprint(fp.published, fp.signature, ()))
+    return signature_blob(fp.published, fp.signature)
 
 
 def _nonzero(x: int, low: int) -> int:

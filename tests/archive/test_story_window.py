@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.archive import compact, storyindex
 from monitor.archive.sqltime import iso
@@ -24,3 +26,17 @@ TIMES = [
 def test_a_windows_seconds_are_those_of_its_iso_text(moment: datetime) -> None:
     for shift in (timedelta(0), -timedelta(hours=72), timedelta(hours=72.5)):
         assert storyindex._since_year_one(moment + shift) == compact.time_key(iso(moment + shift))
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 (hypothesis bounds are naive)
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=9))]
+        ),
+    )
+)
+def test_iso_writes_what_strftime_wrote(moment: datetime) -> None:
+    """sqltime.iso takes isoformat's text from year 1000 on: the archive's times are as before."""
+    assert iso(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

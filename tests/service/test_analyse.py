@@ -20,8 +20,18 @@ from monitor.cli.demo import NOISE, Item
 from monitor.config.load import load_config
 from monitor.errors import ParseError
 from monitor.rules.rulefile import load_rules
-from monitor.service.workers import POOL_MIN_FEEDS, AnalysedFeed, Analyser, HeldFeed, analyse, loaded
+from monitor.service.workers import (
+    POOL_MIN_FEEDS,
+    AnalysedFeed,
+    Analyser,
+    HeldFeed,
+    analyse,
+    describe_fresh,
+    loaded,
+    read_entries,
+)
 from monitor.stories import profile, words
+from monitor.stories.lookup import signature_of
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
 from tests.service.procs import alive, children
@@ -264,3 +274,59 @@ def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_con
         if monitor.poll() is None:
             monitor.kill()
             monitor.wait()
+
+
+def _rss_with_sources(title: str, items: list[tuple[str, str | None]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{text}</title><link>https://wire.test/{i}</link>"
+        f"<description>{text}, the ministry said on Monday.</description>"
+        + (f"<source url='https://{source.lower()}.test/rss'>{source}</source>" if source else "")
+        + "</item>"
+        for i, (text, source) in enumerate(items)
+    )
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>{title}</title>{entries}</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "credited"), [("Configured Name", "Configured Name"), (None, "feed")], ids=["named", "unnamed"]
+)
+def test_an_article_without_an_outlet_is_credited_to_the_feed_where_it_is_analysed(name, credited):
+    """The outlet the pipeline credits an article with (its own <source>, else the feed's configured
+    name, else the outlet the feed's title names) is set by the analysis (a parser worker), not by
+    the archive's thread; and each article comes with its copy signature as the archive stores it."""
+    body = _rss_with_sources("Daily Wire News", [("Port strike ends", None), ("Rail fares rise", "Herald")])
+    read = read_entries("http://feeds.test/wire.xml", body, {})
+    assert not isinstance(read, ParseError)
+    parsed, keyed = read
+    analysed = describe_fresh(parsed, keyed, set(), NOW, load_rules([RULES]), StorySettings(), name=name)
+    own = parsed.outlet if credited == "feed" else credited
+    assert own  # the feed's title names one
+    assert [a.entry.outlet for a in analysed.fresh] == [own, "Herald"]
+    assert [
+        a.entry.outlet
+        for a in describe_fresh(parsed, keyed, set(), NOW, load_rules([RULES]), StorySettings()).fresh
+    ] == [parsed.outlet, "Herald"]
+    for a in analysed.fresh:
+        assert a.signature == signature_of(a.fingerprint) and a.for_grouping[-1] is a.signature
+
+
+def test_a_worker_credits_the_feeds_name_as_this_process_does(tmp_path):
+    Archive.open(tmp_path / "monitor.db").close()
+    body = _rss_with_sources("Daily Wire News", [("Port strike ends", None), ("Rail fares rise", "Herald")])
+    rules, settings = load_rules([RULES]), StorySettings()
+    analyser = Analyser(rules, settings, tmp_path / "monitor.db", lambda keys: set(), workers=1)
+
+    async def twice() -> list[AnalysedFeed | ParseError | None]:
+        url = "http://feeds.test/wire.xml"
+        return [loaded(await analyser(url, body, {}, NOW, pooled, "Wire Desk")) for pooled in (True, False)]
+
+    try:
+        pooled, local = asyncio.run(twice())
+    finally:
+        analyser.close()
+    assert analyser.in_workers == 1
+    assert isinstance(pooled, AnalysedFeed) and isinstance(local, AnalysedFeed)
+    assert [a.entry.outlet for a in pooled.fresh] == ["Wire Desk", "Herald"]
+    assert pooled.fresh == local.fresh

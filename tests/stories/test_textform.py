@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.stories import profile, textform
+from monitor.stories.fingerprint import ArticleFingerprint
+from monitor.stories.lookup import parse_fingerprint, signature_of, stored_fingerprint
 
 
 @pytest.mark.parametrize(
@@ -38,3 +40,17 @@ def test_a_profile_parsed_through_the_cache_is_the_profile_parsed_without_it(
     again = profile.Profile.parse(3, text)  # read anew
     assert (first.counts, first.reported, first.squares()) == (again.counts, again.reported, again.squares())
     assert list(first.counts) == list(again.counts) and first.to_text() == text
+
+
+@pytest.mark.parametrize(
+    "signature", [(0, 2, 65534, 40), (-1, 6, 8), ()], ids=["slots", "an-empty-slot", "no-slots"]
+)
+def test_a_signature_blob_is_what_the_archive_stores_and_reads_back(signature: tuple[int, ...]) -> None:
+    """The BLOB a parser worker makes (textform.signature_blob) is stored_fingerprint's of the
+    signature alone, and parse_fingerprint reads the same signature and time back."""
+    when = datetime(2026, 3, 7, 9, 15, 30, 123456, tzinfo=UTC)
+    fp = ArticleFingerprint(when, signature, ())
+    blob = textform.signature_blob(when, signature)
+    assert blob == stored_fingerprint(fp) == signature_of(fp)
+    assert len(blob) == 8 + 2 * len(signature)
+    assert parse_fingerprint(blob) == fp
