@@ -34,7 +34,7 @@ from monitor.stories import profile, words
 from monitor.stories.lookup import signature_of
 from monitor.types import StorySettings
 from tests.conftest import RULES, SEED_TIMES, rss
-from tests.service.procs import alive, children
+from tests.service.procs import alive, children, command_line
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves it out
 
@@ -257,11 +257,7 @@ def test_worker_processes_exit_when_the_monitor_is_killed(feed_server, write_con
         workers: list[int] = []
         deadline = time.monotonic() + 30
         while not workers and time.monotonic() < deadline and monitor.poll() is None:
-            workers = [
-                p
-                for p in children(monitor.pid)
-                if "monitor.service.serve" in Path(f"/proc/{p}/cmdline").read_text()
-            ]
+            workers = [p for p in children(monitor.pid) if "monitor.service.serve" in command_line(p)]
             time.sleep(0.1)
         assert workers, "the fast feeds were analysed in a worker process"
         monitor.kill()
