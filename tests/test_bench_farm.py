@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def test_a_published_item_is_fetched_when_a_client_gets_it() -> None:
         farm.change(1.0, 5, among=[0, 3])
         assert farm.asked_at(2) is None
         assert title in _fetch(farm, 2)
+        # the farm's thread notes the fetch once its answer is sent: the client may read it first
+        deadline = time.monotonic() + 5
+        while farm.asked_at(2) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert farm.asked_at(2) is not None
 
 

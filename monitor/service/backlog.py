@@ -34,13 +34,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from monitor.errors import FetchError, ParseError, StorageError
-from monitor.service.workers import AnalysedFeed
+from monitor.service.workers import AnalysedFeed, HeldFeed
 from monitor.types import FeedForUpdate, FetchedFeed
 
 LATE = timedelta(hours=1)  # an article published this long before its pass began is late news
 HOLD_ARTICLES = 1_000  # late articles held at most (about 20 KB each, analysed), then handled
 
-Save = Callable[[FeedForUpdate, FetchedFeed | FetchError, AnalysedFeed | ParseError | None], Awaitable[None]]
+Analysis = AnalysedFeed | HeldFeed | ParseError | None  # a feed's (HeldFeed: pickled until saved)
+Save = Callable[[FeedForUpdate, FetchedFeed | FetchError, Analysis], Awaitable[None]]
 Failed = Callable[[str, Exception], None]  # (feed key, error): a held feed's unexpected error
 
 
@@ -50,32 +51,36 @@ class Backlog:
     def __init__(self, since: datetime, save: Save, failed: Failed) -> None:
         self.since = since - LATE  # published before this: late
         self._save, self._failed = save, failed
-        self._held: list[tuple[datetime, str, FeedForUpdate, FetchedFeed, AnalysedFeed]] = []
+        self._held: list[tuple[datetime, str, FeedForUpdate, FetchedFeed, AnalysedFeed | HeldFeed]] = []
         self._articles = 0
         self._flushing = asyncio.Lock()  # one flush at a time: the held feeds in one order
         self.held = 0  # feeds held this pass (for tests and the report)
 
-    def late(self, feed: FeedForUpdate, analysed: AnalysedFeed | ParseError | None) -> datetime | None:
+    def late(self, feed: FeedForUpdate, analysed: Analysis) -> datetime | None:
         """The earliest publication of the feed's new articles if all are late news, else None."""
-        if feed.new or not isinstance(analysed, AnalysedFeed) or not analysed.fresh:
+        if feed.new or not isinstance(analysed, AnalysedFeed | HeldFeed):
             return None
-        published = [item.entry.published for item in analysed.fresh]
-        if any(when is None or when >= self.since for when in published):
+        span = analysed.span  # None: no new article, or one undated
+        if span is None or span[1] >= self.since:
             return None
-        return min(when for when in published if when is not None)
+        return span[0]
 
     async def save(
         self,
         feed: FeedForUpdate,
         result: FetchedFeed | FetchError,
-        analysed: AnalysedFeed | ParseError | None,
+        analysed: Analysis,
     ) -> None:
         earliest = self.late(feed, analysed)
-        if earliest is None or not isinstance(result, FetchedFeed) or not isinstance(analysed, AnalysedFeed):
+        if (
+            earliest is None
+            or not isinstance(result, FetchedFeed)
+            or not isinstance(analysed, AnalysedFeed | HeldFeed)
+        ):
             await self._save(feed, result, analysed)
             return
         self._held.append((earliest, feed.key or feed.url, feed, result, analysed))
-        self._articles += len(analysed.fresh)
+        self._articles += analysed.articles
         self.held += 1
         if self._articles >= HOLD_ARTICLES:
             await self.flush()

@@ -52,7 +52,7 @@ from monitor.service.backlog import Backlog
 from monitor.service.batching import Batcher
 from monitor.service.grouping import Grouper
 from monitor.service.memory import release_memory
-from monitor.service.workers import Analysed, AnalysedFeed, Analyser
+from monitor.service.workers import Analysed, AnalysedFeed, Analyser, HeldFeed, loaded
 from monitor.stories.lookup import FingerprintCache, ProfileCache
 from monitor.types import (
     AlertIntent,
@@ -236,7 +236,7 @@ class Pipeline:
         batch: Batcher,
         feed: FeedForUpdate,
         result: FetchedFeed | FetchError,
-        analysed: AnalysedFeed | ParseError | None,
+        analysed: AnalysedFeed | HeldFeed | ParseError | None,
         report: PassReport,
         on_alerts: Callable[[], None] | None,
     ) -> None:
@@ -247,10 +247,10 @@ class Pipeline:
         def save() -> None:  # in the archive's thread (batching.py)
             nonlocal queued
             alerts = report.alerts
-            self.handle(feed, result, analysed, report)
+            self.handle(feed, result, loaded(analysed), report)  # unpickled only now (HeldFeed)
             queued = report.alerts - alerts
 
-        await batch.save(save, soon=isinstance(analysed, AnalysedFeed) and bool(analysed.fresh))
+        await batch.save(save, soon=isinstance(analysed, AnalysedFeed | HeldFeed) and analysed.articles > 0)
         report.cut_short -= 1  # here, on the loop's thread, as every other change to it
         if on_alerts is not None and queued:
             on_alerts()

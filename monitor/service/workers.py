@@ -26,9 +26,11 @@ from monitor.rules.matcher import RuleSet
 from monitor.service import parsing
 from monitor.service.parsing import Analysed as Analysed
 from monitor.service.parsing import AnalysedFeed as AnalysedFeed
+from monitor.service.parsing import HeldFeed as HeldFeed
 from monitor.service.parsing import Known as Known
 from monitor.service.parsing import OutOfTime, describe_fresh, read_entries
 from monitor.service.parsing import analyse as analyse
+from monitor.service.parsing import loaded as loaded
 from monitor.service.parsing import tune_gc as tune_gc
 from monitor.service.stoppable import Overrun, TaskFailed, WorkerDied, WorkerPool
 from monitor.types import FeedData, StorySettings
@@ -99,7 +101,7 @@ class Analyser:
         now: datetime,
         pooled: bool,
         name: str | None = None,
-    ) -> AnalysedFeed | ParseError:
+    ) -> AnalysedFeed | HeldFeed | ParseError:
         """`name`: the feed's configured name, the outlet of its entries that name none."""
         # The main process takes a feed itself (one at a time) while every worker has a feed
         # waiting: it has a core's worth of time to spare when the workers are the busier. A big
@@ -109,7 +111,8 @@ class Analyser:
             self._queued += 1
             try:
                 args = (url, body, dict(headers), now, self.max_items, name)
-                result = await self._start().run(parsing.analyse_in_worker, args, self.budget)
+                # held pickled until saved (parsing.HeldFeed): the feeds waiting for the writer
+                result = await self._start().run(parsing.analyse_to_hold, args, self.budget)
                 self.in_workers += 1
                 return result  # type: ignore[no-any-return]
             except Overrun:

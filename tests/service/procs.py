@@ -19,6 +19,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def command_line(pid: int) -> str:
+    """Its command line ("" once it is gone: a child may exit between children() and this)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Whether PID runs (a zombie, exited but not yet reaped, does not)."""
     try:

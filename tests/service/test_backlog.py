@@ -16,7 +16,8 @@ from monitor.config.load import load_config
 from monitor.errors import FetchError
 from monitor.service import backlog
 from monitor.service.backlog import Backlog
-from monitor.service.workers import Analysed, AnalysedFeed
+from monitor.service.parsing import held
+from monitor.service.workers import Analysed, AnalysedFeed, HeldFeed
 from monitor.stories.fingerprint import ArticleFingerprint
 from monitor.types import EntryData, FeedData, FeedForUpdate, FetchedFeed
 from tests.conftest import rss
@@ -75,8 +76,9 @@ def test_fresh_news_is_placed_as_its_feed_answers(feed_server, write_config, see
 
 
 def _feed(
-    name: str, *published: datetime | None, new: bool = False
-) -> tuple[FeedForUpdate, FetchedFeed, AnalysedFeed]:
+    name: str, *published: datetime | None, new: bool = False, pickled: bool = False
+) -> tuple[FeedForUpdate, FetchedFeed, AnalysedFeed | HeldFeed]:
+    """`pickled`: as a parser worker hands it over (parsing.HeldFeed)."""
     feed = FeedForUpdate(url=f"https://{name}.example/feed", new=new)
     fetched = FetchedFeed(url=feed.url, final_url=feed.url, status=200, body=None, headers={})
     fresh = tuple(
@@ -89,10 +91,13 @@ def _feed(
         )
         for i, when in enumerate(published)
     )
-    return feed, fetched, AnalysedFeed(FeedData(feed.url, name, ()), fresh, len(fresh))
+    analysed = AnalysedFeed(FeedData(feed.url, name, ()), fresh, len(fresh))
+    return feed, fetched, held(analysed) if pickled else analysed
 
 
-def test_held_feeds_go_by_their_earliest_article_and_a_bug_stays_that_feeds() -> None:
+@pytest.mark.parametrize("pickled", [False, True])
+def test_held_feeds_go_by_their_earliest_article_and_a_bug_stays_that_feeds(pickled: bool) -> None:
+    """The same whether the feeds come analysed or pickled (a worker's, held so until saved)."""
     saved: list[str] = []
     failed: list[str] = []
 
@@ -111,8 +116,8 @@ def test_held_feeds_go_by_their_earliest_article_and_a_bug_stays_that_feeds() ->
             ("fresh", three_hours, NOW - timedelta(minutes=5)),  # one fresh article: not held
             ("undated", None),  # no date: not known to be late, not held
         ]:
-            await queue.save(*_feed(name, *published))
-        await queue.save(*_feed("newfeed", ten_hours, new=True))  # a first fetch: not held
+            await queue.save(*_feed(name, *published, pickled=pickled))
+        await queue.save(*_feed("newfeed", ten_hours, new=True, pickled=pickled))  # a first fetch: not held
         assert saved == ["fresh", "undated", "newfeed"]
         await queue.flush()
         return queue.held
@@ -143,8 +148,17 @@ def test_too_many_late_articles_are_handled_at_once(monkeypatch) -> None:
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("pickled", [False, True])
 @pytest.mark.parametrize("hours", [0.5, 2])
-def test_late_means_published_over_an_hour_before_the_pass(hours: float) -> None:
-    feed, _, analysed = _feed("x", NOW - timedelta(hours=hours))
+def test_late_means_published_over_an_hour_before_the_pass(hours: float, pickled: bool) -> None:
+    feed, _, analysed = _feed("x", NOW - timedelta(hours=hours), NOW - timedelta(hours=5), pickled=pickled)
     late = Backlog(NOW, None, None).late(feed, analysed)  # type: ignore[arg-type]
-    assert (late is not None) == (hours > 1)
+    assert late == (NOW - timedelta(hours=5) if hours > 1 else None)
+
+
+def test_a_held_feed_loads_as_the_feed_it_holds() -> None:
+    _, _, analysed = _feed("x", NOW - timedelta(hours=3), None, NOW - timedelta(hours=2))
+    assert isinstance(analysed, AnalysedFeed)
+    pickled = held(analysed)
+    assert pickled.load() == analysed
+    assert (pickled.articles, pickled.span) == (3, None)  # one undated: not known to be late
