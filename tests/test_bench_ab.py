@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,14 +70,20 @@ def test_samples_are_counted_by_thread_and_waits_are_dropped(tmp_path: Path) -> 
     }
 
 
-def test_each_thread_is_its_own_cpu_shared_as_its_samples_were(tmp_path: Path) -> None:
+def profiled(tmp_path: Path, **figures: Any) -> RunFigures:
+    """A run of 1,000 articles whose py-spy samples are STACKS, with `figures` (cpu, main_cpu...)."""
     path = tmp_path / "pass.stacks"
     path.write_text(STACKS + "\n", encoding="utf-8")
+    run = RunFigures(variant="x", articles=1000, **figures)
+    run.samples = dict(read_stacks(path))
+    return run
+
+
+def test_each_thread_is_its_own_cpu_shared_as_its_samples_were(tmp_path: Path) -> None:
     # 1,000 articles; the main process 3 s (the writer 2, the loop 0.5, the pool's thread the
     # 0.5 left), the workers 1 s
-    figures = RunFigures(variant="x", articles=1000, cpu=4.0, main_cpu=3.0)
+    figures = profiled(tmp_path, cpu=4.0, main_cpu=3.0)
     figures.threads = {"monitor-archive": 2.0, "MainThread": 0.5}
-    figures.samples = dict(read_stacks(path))
     ms = figures.stage_ms()
     assert sum(v for s, v in ms.items() if s != "commit") == pytest.approx(4.0)  # the pass's CPU
     assert ms["stories"] == pytest.approx(1.5)
@@ -89,21 +96,15 @@ def test_each_thread_is_its_own_cpu_shared_as_its_samples_were(tmp_path: Path) -
 
 
 def test_without_thread_figures_the_pass_cpu_is_shared_by_samples(tmp_path: Path) -> None:
-    path = tmp_path / "pass.stacks"
-    path.write_text(STACKS + "\n", encoding="utf-8")
-    figures = RunFigures(variant="x", articles=1000, cpu=1.0)
-    figures.samples = dict(read_stacks(path))
+    figures = profiled(tmp_path, cpu=1.0)
     ms = figures.stage_ms()
     assert ms["stories"] == pytest.approx(30 / 108)
     assert ms["other"] == pytest.approx(25 / 108)
 
 
 def test_the_main_process_split_is_its_own_cpu(tmp_path: Path) -> None:
-    path = tmp_path / "pass.stacks"
-    path.write_text(STACKS + "\n", encoding="utf-8")
-    figures = RunFigures(variant="x", articles=1000, cpu=4.0, main_cpu=3.0)
+    figures = profiled(tmp_path, cpu=4.0, main_cpu=3.0)
     figures.threads = {"monitor-archive": 2.0, "MainThread": 0.5}
-    figures.samples = dict(read_stacks(path))
     main = figures.stage_ms("main ")
     assert sum(v for s, v in main.items() if s != "commit") == pytest.approx(3.0)
     assert main["parse"] == 0.0  # the workers'
