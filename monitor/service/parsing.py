@@ -115,12 +115,14 @@ def analyse(
     rules: RuleSet,
     stories: StorySettings,
     known: Known,
+    name: str | None = None,
 ) -> AnalysedFeed | ParseError:
     read = read_entries(url, body, headers)
     if isinstance(read, ParseError):
         return read
     parsed, keyed = read
-    return describe_fresh(parsed, keyed, known(k for _, _, keys in keyed for k in keys), now, rules, stories)
+    seen = known(k for _, _, keys in keyed for k in keys)
+    return describe_fresh(parsed, keyed, seen, now, rules, stories, name=name)
 
 
 def read_entries(

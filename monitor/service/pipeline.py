@@ -289,9 +289,10 @@ class Pipeline:
         # Every item new, pass after pass: the feed rewrites its GUIDs and links (issue 20, item 13).
         all_new = analysed.items > 0 and len(analysed.fresh) == analysed.items and not feed.new
         churn = feed.churn + 1 if all_new else 0
-        # every article has an outlet: its own <source>, else the feed's name, else its title's outlet
+        # every article has an outlet (its own <source>, else the feed's name, else its title's
+        # outlet): credited where the feed was analysed (parsing.describe_fresh)
         articles, edits, held_back, known = self.new_articles(
-            analysed.fresh, feed.name or parsed.outlet, now, self.backfill_horizon(feed, now)
+            analysed.fresh, now, self.backfill_horizon(feed, now)
         )
         if churn >= CHURN_PASSES:
             edits = self.rationed(edits, now)
@@ -370,7 +371,7 @@ class Pipeline:
                 report.errors.append(error)
 
     def new_articles(
-        self, fresh: Sequence[Analysed], feed_name: str | None, now: datetime, horizon: datetime | None = None
+        self, fresh: Sequence[Analysed], now: datetime, horizon: datetime | None = None
     ) -> tuple[list[tuple[NewArticle, list[AlertIntent]]], list[StoryEdit], int, set[str]]:
         """The articles to archive with their alerts, the story alerts to redraw, how many were
         published before `horizon` (archived, grouped, but alerting nothing), and the identity
@@ -386,9 +387,7 @@ class Pipeline:
         for item in fresh:
             if known.intersection(item.keys):
                 continue
-            entry = (
-                item.entry if item.entry.outlet or not feed_name else replace(item.entry, outlet=feed_name)
-            )
+            entry = item.entry
             joins = len(grouper.joins)
             place = grouper.place(entry, entry.outlet, item.matches, *item.for_grouping)
             old = horizon is not None and entry.published is not None and entry.published < horizon
