@@ -55,8 +55,8 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
         A savepoint copies every page the writes inside it change, as it was, to a statement
         journal (a temporary file past 64 KiB), so that they can be undone alone: a cold pass's
         feed changes about a thousand pages (keyed indexes, full text), and its savepoints were
-        a quarter of the archive write's CPU, half of it in system calls (issue 18, README "Cold
-        pass, main-process CPU"). Nothing to keep apart from, nothing to copy. FTS5 also writes its
+        a quarter of the archive write's CPU, half of it in system calls (issue 18, docs/performance-log.md,
+        "Cold pass, main-process CPU"). Nothing to keep apart from, nothing to copy. FTS5 also writes its
         pending words out at every savepoint."""
         if not self.conn.in_transaction:
             raise RuntimeError("Archive.bare() is for the start of an open write transaction")
@@ -87,7 +87,7 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
             # of the main process's time went to reading pages back (measured with py-spy).
             # 8 MiB before issue 18's fourth round, 4 MiB before its sixth: the page cache is full
             # within the first minute of a cold pass, and each MiB of it is about a MB of the
-            # service's peak (README "Memory of `monitor run`", its fourth and sixth rounds).
+            # service's peak (docs/performance-log.md, "Memory of `monitor run`", its fourth and sixth rounds).
             conn.execute("pragma cache_size = -3072")
             # The WAL is copied into the file every WAL_CHECKPOINT pages instead of SQLite's 1,000:
             # a cold pass rewrites the same index pages (identity keys, story keys, term counts,

@@ -3,7 +3,7 @@
     reach(text, report) → at least the closeness profile.place would find, or inf
 
 Most candidate stories are far from a report (in a cold pass 0.44 of 8.2 reach min_similarity,
-README "Stories"), yet each was parsed into a Profile (two dicts of ~80 terms) to be compared:
+docs/stories-log.md), yet each was parsed into a Profile (two dicts of ~80 terms) to be compared:
 the costliest step of placing a report (issue 17). `reach` reads the text once (Profile.to_text's
 lines: a count, how many reports have its terms, the terms) and computes the same cosine as
 profile._similarity with the report's terms only, times closeness ÷ breadth: grouping parses
