@@ -234,6 +234,16 @@ class Grouper:
 
         for story in [s for s in stories if s in unread]:  # left unparsed by an earlier report:
             self._profiles[story] = self.parsed.parsed_now(story, unread.pop(story))  # found again
+        if copies and rarity.documents >= COLD_START:
+            # A copy joins the best open story it copies whatever the others score (profile.place):
+            # the copies' stories are read first, the others not at all when one of them is open
+            # (most are stories of one report, each made again from its article: lookup.rebuild).
+            copied = [s for s in missing if s in copies]
+            self._profiles.update(self.parsed.many(index.profiles(copied), index, worth, unread))
+            if any(s in held and profile.is_open(held[s], fp.published, view.quiet_hours) for s in copies):
+                missing = []
+            else:
+                missing = [s for s in missing if s not in copies]
         self._profiles.update(self.parsed.many(index.profiles(missing), index, worth, unread))
         if rarity.documents < COLD_START:
             # Too few articles to tell a rare word from a common one: the pairwise evidence of

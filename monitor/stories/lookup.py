@@ -261,8 +261,11 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
 
 
 # alone()'s forms kept with their text, per parsed profile kept: a story's text found again costs
-# a parse (about 14 µs), not a rebuild from its article (about 100 µs); some 600 bytes each
-ALIASES = 8
+# a parse (about 14 µs), not a rebuild from its article (about 100 µs). 1, not 8: the archive's
+# memory keeps the text itself (stories.record_join, StoryIndex.made), so 4,096 forms saved the
+# same rebuilds as 512 (a 300-feed cold pass then a changed pass in one app: 1,096 and 810 vs
+# 1,091 and 801) for about 0.9 MB held by them alone (h-rebuild)
+ALIASES = 1
 
 
 class ProfileCache:
