@@ -100,6 +100,7 @@ def _cold() -> None:
     assert fingerprint and textform and words
     profile._WORDS.clear()
     evidence._fold.cache_clear()
+    getattr(evidence, "_FOLDED", {}).clear()
 
 
 def timed(run: Callable[[Feeds], list[object]], feeds: Feeds) -> tuple[float, list[object]]:

@@ -9,6 +9,8 @@ import re
 import tomllib
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
 from monitor.stories import evidence, profile, sentences
 
 EVAL = Path(__file__).resolve().parents[1] / "data" / "stories_eval"
@@ -83,4 +85,38 @@ def test_words_joined_by_marks_and_figures_are_read_whole() -> None:
         "Three",
         " four…",
         "five",
+    ]
+
+
+def test_folded_words_are_the_folds_of_the_tokens_that_are_not_stop_words(monkeypatch: MonkeyPatch) -> None:
+    """folded_words (its tokens' folds looked up in its own cache, the rest folded and kept while
+    there is room) gives _fold of every token but the stop words, as the cache fills, once full,
+    and for tokens it never kept."""
+    texts = _news() + _texts(2, 2_000)
+    titles, summaries = texts[::2], texts[1::2]
+
+    def expected(title: str, summary: str) -> list[str]:
+        words = []
+        for text in (title, summary):
+            text = text.replace("U.S.", "US").replace("U.K.", "UK")
+            words += [
+                w
+                for w in map(evidence._fold, re.findall(evidence.WORD_TOKENS, text))
+                if w not in evidence._STOP
+            ]
+        return words
+
+    for kept in (evidence.FOLDS_KEPT, 50):
+        monkeypatch.setattr(evidence, "FOLDS_KEPT", kept)
+        evidence._FOLDED.clear()
+        for _ in range(2):  # the cache filling, then read
+            for title, summary in zip(titles, summaries, strict=False):
+                assert evidence.folded_words(title, summary) == expected(title, summary)
+        assert len(evidence._FOLDED) == kept
+    evidence._FOLDED.clear()
+    assert evidence.folded_words("The U.K. and Japan's chiefs", "met. The") == [
+        "uk",
+        "japan",
+        "chiefs",
+        "met",
     ]
