@@ -45,6 +45,15 @@ def test_stage_loop_times_each_stage_and_digests_what_it_made() -> None:
     assert "archive digest" in digests[0], stdout
 
 
+def test_worker_stories_times_the_workers_stories_path_and_digests_it() -> None:
+    stdout = _bench("worker_stories.py", "--feeds", "2", "--rounds", "2", ".", str(ROOT))
+    assert stdout.count(": round ") == 4, stdout
+    made = [line.split(": ", 1)[1] for line in stdout.splitlines()[-2:]]
+    # the same tree under two names: the same digests of both passes, the same in both rounds
+    digests = [[part.split("(")[1] for part in line.split(", ")] for line in made]
+    assert len(digests[0]) == 2 and digests[0] == digests[1] and not any("/" in d for d in digests[0]), stdout
+
+
 def test_stories_archive_bench_runs_small() -> None:
     stdout = _bench("stories_archive_bench.py", "--articles", "300", "--new", "20", "--workers", "1")
     lines = ("archive:  300 articles", "grouping: 20 new articles, median", "worker:   ", "joins:", "target:")

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from typing import NamedTuple
 
 _MAYBE = 0.5  # a word capitalised only where every word is; also a big place (fingerprint.py too)
@@ -62,8 +63,32 @@ def folded_words(title: str, summary: str) -> list[str]:
     out: list[str] = []
     for text in (title, summary):
         text = text.replace("U.S.", "US").replace("U.K.", "UK")  # as _tokens reads it
-        out += [w for w in map(_fold, _WORD_TOKENS.findall(text)) if w not in _STOP]
+        tokens = _WORD_TOKENS.findall(text)
+        folds = list(map(_FOLDED.get, tokens, repeat(_UNSEEN)))  # looked up in C
+        at = -1
+        for _ in range(folds.count(_UNSEEN)):  # the few not kept: folded in Python
+            at = folds.index(_UNSEEN, at + 1)
+            folds[at] = _kept_fold(tokens[at])
+        out += [w for w in folds if w is not None]
     return out
+
+
+# A token as written → its _fold, None for a stop word: folded_words's cache, a plain dict that
+# map() reads in C (an lru_cache called per token took twice as long: 15.8 against 7.9 µs for
+# a farm article's 250 tokens, h-words). The first FOLDS_KEPT seen stay (the commonest words), as
+# many as _fold's lru_cache holds; a worker fills this one only, its lru_cache stays empty (the
+# worker after 1,000 farm feeds: 39.7 -> 39.2 MB, bench/worker_memory.py).
+_FOLDED: dict[str, str | None] = {}
+FOLDS_KEPT = 1 << 12
+_UNSEEN = "\0"  # no token: no _FOLDED value is it
+
+
+def _kept_fold(token: str) -> str | None:
+    fold = _fold.__wrapped__(token)
+    kept = None if fold in _STOP else fold
+    if len(_FOLDED) < FOLDS_KEPT:
+        _FOLDED[token] = kept
+    return kept
 
 
 # 4,096 words: a miss costs about a microsecond; on the bench farm's text 1.4% of look-ups miss
@@ -257,7 +282,18 @@ _TOKEN = re.compile("|".join([*(f"(?P<{k}>{p})" for k, p in _KINDS_OF_TOKEN), f"
 # _TOKEN without its breaks and groups, for findall (folded_words: 40% less CPU). The same
 # tokens in the same order: a break's characters neither start another token nor are inside
 # one, so skipping them is what matching them as a break did.
-_WORD_TOKENS = re.compile("|".join(p for _, p in _KINDS_OF_TOKEN))
+WORD_TOKENS = "|".join(p for _, p in _KINDS_OF_TOKEN)
+# WORD_TOKENS written to start with one character class, a token's first character, each branch
+# then checking it by a look-behind: the regex engine skips in C to the next character that can
+# start a token instead of trying four branches at every space and mark. The same tokens
+# (tests/stories/test_patterns.py), a sixth less CPU per summary (h-words).
+_WORD_TOKENS = re.compile(
+    r"[\w₹$¥€£](?:(?<=[^\W\d_])\w*(?:['’][^\W\d_]\w*)*"  # word
+    r"|(?<=\d)\d{3}-\d{2}-\d{2}\b"  # iso
+    r"|(?<=\d)\d*(?:st|nd|rd|th)\b"  # ord
+    r"|(?<=[₹$¥€£])\d(?:[\d,]*\d)?(?:\.\d+)?(?:\+\d+)?%?"  # num, after a currency sign
+    r"|(?<=\d)(?:[\d,]*\d)?(?:\.\d+)?(?:\+\d+)?%?)"  # num
+)
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _STOP = frozenset(
     """a an the and or but nor of in on at to for with by from as into onto upon over under about

@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.stories.profile import MAX_KEYS, Profile, Rarity, rarity_key, terms
+from monitor.stories.profile import MAX_KEYS, PROFILE_TERMS, Profile, Rarity, rarity_key, terms
 from monitor.stories.sentences import _SENTENCE, repeated
+from monitor.stories.textform import by_count
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,21 @@ def report(title: str, summary: str, boilerplate: frozenset[str] = frozenset()) 
 
 
 def _made(language: str, counts: dict[str, float], dropped: tuple[int, ...] | None) -> Report:
-    """The Report of these words, with what the writer would otherwise make of them."""
-    log_scaled = scaled(counts)
-    alone = Profile(0)
-    alone.add_scaled(log_scaled, _SOME_TIME)
-    return Report(language, counts, dropped, log_scaled, alone.written()[0].partition("\n")[2])
+    """The Report of these words, with what the writer would otherwise make of them: scaled(counts)
+    and Profile.written's lines of a story of them alone. A report's counts have few values
+    (multiples of 0.5), so each value is log-scaled and rounded once, not once per term (h-words):
+    the same floats, and the same lines (textform.by_count's) as Profile.written makes."""
+    log = math.log
+    values = {c: 1.0 + log(c) if c >= 1 else c for c in set(counts.values())}
+    log_scaled = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
+    if len(log_scaled) > PROFILE_TERMS * 2:  # a story keeps its strongest terms: Profile's way
+        alone = Profile(0)
+        alone.add_scaled(log_scaled, _SOME_TIME)
+        return Report(language, counts, dropped, log_scaled, alone.written()[0].partition("\n")[2])
+    rounded = {c: round(s, 3) for c, s in values.items()}
+    lines = by_count(dict(zip(counts, map(rounded.__getitem__, counts.values()), strict=True)))
+    lone = "\n".join(f"{c!r}/1 {' '.join(ts)}" for c, ts in lines.items())
+    return Report(language, counts, dropped, log_scaled, lone)
 
 
 _SOME_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # lone: the lines after the first (the times) do not hold it
