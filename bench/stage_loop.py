@@ -15,7 +15,8 @@ variant's tree; the median of the rounds is printed per variant, and its digests
               once (a farm served from a child process, monitor_pass), replayed into a fresh
               archive, a feed per transaction as a cold pass mostly commits (as batching.py saves
               a transaction's first feed: Archive.bare, where the variant has it): every table's
-              rows digested (the full-text index by a MATCH count and FTS5's vocabulary);
+              rows digested (the full-text index by a MATCH count and FTS5's vocabulary); the
+              writer's StoryMemory loaded first, as a pass's first placement loads it;
               with --statements, the CPU time of each SQL statement of the replay too
 
 Loops without a pass leave out what ab.py's stages include besides (the event loop, worker
@@ -99,6 +100,10 @@ def _replay(capture: Path, statements: bool = False) -> dict[str, object]:
     try:
         archive = Archive.open(folder / "monitor.db")
         archive.sync_feeds(feeds, FARM_NOW, interval)
+        with contextlib.suppress(ImportError):  # the writer's StoryMemory loaded, as a pass's first
+            from monitor.archive.stories import memory_of  # placement loads it: told of every row after
+
+            memory_of(archive).refresh()
         timed.clear()
         articles = sum(len(args[3]) for args, _ in calls)
         bare = getattr(archive, "bare", contextlib.nullcontext)  # a variant before Archive.bare
@@ -180,7 +185,10 @@ def _capture(root: Path, feeds: int, out: Path) -> None:
         "from monitor.config.load import load_config\n"
         "calls, save = [], Archive.save_update\n"
         "def spy(self, *args, **kwargs):\n"
-        "    calls.append((args, kwargs))\n"
+        "    # known (the 10th): save_update adds the update's keys to it; kept as it was read\n"
+        "    kept = (*args[:9], set(args[9]), *args[10:]) if len(args) > 9 else args\n"
+        "    known = {'known': set(kwargs['known'])} if 'known' in kwargs else {}\n"
+        "    calls.append((kept, {**kwargs, **known}))\n"
         "    return save(self, *args, **kwargs)\n"
         "Archive.save_update = spy\n"
         "out, feeds = Path(sys.argv[1]), int(sys.argv[2])\n"

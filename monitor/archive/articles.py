@@ -20,7 +20,7 @@ from monitor.archive import fulltext, outbox
 from monitor.archive import stories as storystore
 from monitor.archive.connection import ArchiveBase, reads, sqlite_errors, wrap_errors, writes
 from monitor.archive.keys import key_digest, known_keys
-from monitor.archive.sqltime import from_iso, iso
+from monitor.archive.sqltime import epoch_of, from_iso, iso
 from monitor.types import (
     AlertIntent,
     Decision,
@@ -40,15 +40,19 @@ def insert_article(
     feed_url: str,
     article: NewArticle,
     alerts: Sequence[AlertIntent],
-    created: str,
+    now: tuple[datetime, str],
     new_stories: dict[int, int],
-    memory: storystore.StoryMemory | None = None,
-    counts: storystore.DocumentCounts | None = None,
+    memory: storystore.StoryMemory,
+    counts: storystore.DocumentCounts,
 ) -> None:
-    """One new article with its story, keys, matches and alerts (inside save_update's transaction)."""
+    """One new article with its story, keys, matches and alerts (inside save_update's transaction);
+    `now`: the update's time, and as text (iso)."""
     # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
     entry, conn = article.entry, db.conn
-    published = iso(entry.published or article.first_seen)
+    created = now[1]
+    # Its times as text made once each: first seen is the update's time (Pipeline.new_articles)
+    seen = created if article.first_seen == now[0] else iso(article.first_seen)
+    published = iso(entry.published) if entry.published is not None else seen
     # The story first, so the article row is written once: an UPDATE of it would
     # re-index its text in the full-text index (sqlite-utils' FTS triggers).
     wanted = article.story
@@ -68,7 +72,7 @@ def insert_article(
             entry.summary,
             entry.outlet,
             published,
-            iso(article.first_seen),
+            seen,
             feed_url,
             json.dumps([[r.title, r.url, r.outlet] for r in entry.related]) if entry.related else None,
         ),
@@ -78,8 +82,9 @@ def insert_article(
     if existing is None:
         storystore.first_article(db, story_id, article_id)
     if article.fingerprint:
+        seconds = epoch_of(entry.published or article.first_seen)  # as sqltime.epoch(published) reads it
         storystore.index_article(
-            db, article_id, story_id, published, article.fingerprint, article.story_keys, memory
+            db, article_id, story_id, published, seconds, article.fingerprint, article.story_keys, memory
         )
     if article.joined is not None:
         storystore.record_join(db, article_id, story_id, article.joined, memory, counts)
@@ -141,9 +146,9 @@ class ArticlesMixin(ArchiveBase):
             if not known.isdisjoint(article.keys):
                 continue
             known.update(article.keys)
-            insert_article(self.db, feed_url, article, alerts, created, new_stories, memory, counts)
+            insert_article(self.db, feed_url, article, alerts, (now, created), new_stories, memory, counts)
             saved += 1
-        storystore.write_counts(self.db, counts)
+        storystore.write_counts(self.db, counts, memory)
         for story_edit in edits:
             outbox.queue_edit(self.db, story_edit, created)
         feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, created, saved, ttl)

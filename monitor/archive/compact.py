@@ -13,6 +13,7 @@ integer: seconds since 0001-01-01 UTC, ordered as the archive's ISO text is.
 
 from __future__ import annotations
 
+import re
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -25,6 +26,7 @@ ID_BITS = 28  # article ids below 2**28 (268 million) fit a posting beside their
 ID_MASK = (1 << ID_BITS) - 1
 TIME_LIMIT = 1 << (64 - ID_BITS)  # seconds since year 1: up to about year 2178
 _YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
+EPOCH_KEY = (datetime(1970, 1, 1, tzinfo=UTC) - _YEAR_ONE).days * 86_400  # time_key = epoch seconds + this
 
 
 def time_key(text: str) -> int:
@@ -311,6 +313,8 @@ class Signatures:
 
 NO_TIME, NONE = -1, -2  # TimeTable's codes for "" and None
 _FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S+00:00")  # sqltime.iso's; datetime.isoformat's
+# what _FORMATS write from year 1000 on (before, glibc's strftime writes no leading zeros)
+_CANONICAL = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|\+00:00)")
 
 
 class TimeTable:
@@ -400,7 +404,9 @@ def _code(text: str) -> int | None:
         code = time_key(text) * 2 + (len(text) == 25)
     except ValueError:
         return None
-    return code if _text(code) == text else None
+    # Text of _CANONICAL's shape that parses is what _text makes again (its digits, zero-padded):
+    # a match, not a strftime, for every profile the writer keeps (issue 18); any other, made again
+    return code if _CANONICAL.fullmatch(text) is not None or _text(code) == text else None
 
 
 def _text(code: int) -> str:

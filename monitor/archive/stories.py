@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from monitor.archive import storyindex
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
-from monitor.archive.sqltime import epoch, from_iso, iso
+from monitor.archive.sqltime import from_iso, iso
 from monitor.archive.storyindex import (  # noqa: F401 (MAX_*, StoryIndex: imported from here too)
     MAX_CANDIDATES,
     MAX_POSTINGS,
@@ -58,11 +58,14 @@ class DocumentCounts:
     instead of once per term per article: a feed's reports share many words."""
 
     def __init__(self) -> None:
-        self.terms: Counter[tuple[str, str]] = Counter()  # (language, term) → articles with it
+        self.terms: dict[str, Counter[str]] = {}  # language → term → articles with it
         self.documents: Counter[str] = Counter()  # language → articles
 
     def add(self, language: str, terms: Sequence[str]) -> None:
-        self.terms.update((language, t) for t in terms)
+        counts = self.terms.get(language)
+        if counts is None:
+            counts = self.terms[language] = Counter()
+        counts.update(terms)  # counted in C, by the terms' own (cached) hashes, no pair made each
         self.documents[language] += 1
 
 
@@ -71,17 +74,15 @@ def record_join(
     article_id: int,
     story_id: int,
     joined: StoryJoin,
-    memory: StoryMemory | None = None,
-    counts: DocumentCounts | None = None,
+    memory: StoryMemory,
+    counts: DocumentCounts,
 ) -> None:
     """The article's placement, its story's new profile, and one more document for its terms
-    (in `counts`, written by write_counts, when given)."""
+    (in `counts`: write_counts writes them, and tells `memory`, once for the update)."""
     last = profile_last(joined.profile)
-    if memory is not None:
-        # the text, not a new story's shorter form (storyrows.py): what the writer reads back soon
-        # is parsed, not made again from its article
-        text = joined.text or joined.profile
-        memory.joined(article_id, story_id, joined.language, joined.terms, text, last)
+    # the text, not a new story's shorter form (storyrows.py): what the writer reads back soon
+    # is parsed, not made again from its article
+    memory.joined(article_id, story_id, joined.text or joined.profile, last)
     conn = db.conn
     conn.execute(
         "insert or replace into story_joins (article_id, story_id, score, reason) values (?, ?, ?, ?)",
@@ -91,18 +92,18 @@ def record_join(
         "insert or replace into story_profiles (story_id, last, data) values (?, ?, ?)",
         (story_id, last, joined.profile),
     )
-    own = counts or DocumentCounts()
-    own.add(joined.language, joined.terms)
-    if counts is None:
-        write_counts(db, own)
+    counts.add(joined.language, joined.terms)
 
 
-def write_counts(db: sqlite_utils.Database, counts: DocumentCounts) -> None:
+def write_counts(db: sqlite_utils.Database, counts: DocumentCounts, memory: StoryMemory) -> None:
+    """An update's rarity counts written, and `memory` told of them: once per term, not per
+    term per article (the update's articles are placed before it is saved: none reads them)."""
+    memory.counted(counts.terms, counts.documents)
     conn = db.conn
     conn.executemany(
         "insert into term_df (lang, term, df) values (?, ?, ?)"
         " on conflict (lang, term) do update set df = df + excluded.df",
-        [(lang, term, n) for (lang, term), n in counts.terms.items()],
+        [(lang, term, n) for lang, terms in counts.terms.items() for term, n in terms.items()],
     )
     conn.executemany(
         "insert into term_docs (lang, documents) values (?, ?)"
@@ -190,17 +191,17 @@ def index_article(
     article_id: int,
     story_id: int,
     published: str,
+    seconds: int,
     fingerprint: str | bytes,
     keys: Sequence[str],
-    memory: StoryMemory | None = None,
+    memory: StoryMemory,
 ) -> None:
-    if memory is not None:
-        memory.indexed(article_id, story_id, published, fingerprint, keys)
+    """`seconds`: `published` as sqltime.epoch reads it, made by insert_article from its time."""
+    memory.indexed(article_id, story_id, published, seconds, fingerprint, keys)
     db.conn.execute(
         "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
     )
     if keys:  # one statement for the article's keys, not one per key
-        seconds = epoch(published)
         db.conn.execute(
             "insert or ignore into story_keys (key, article_id, story_id, published) values "
             + ",".join(["(?, ?, ?, ?)"] * len(keys)),

@@ -240,8 +240,9 @@ class StoryMemory:
     # --- writes (stories.py, on this connection) --------------------------------------
 
     def indexed(
-        self, article_id: int, story_id: int, published: str, fingerprint: str | bytes, keys: Sequence[str]
-    ) -> None:
+        self, article_id: int, story_id: int, published: str, seconds: int, fingerprint: str | bytes,
+        keys: Sequence[str],
+    ) -> None:  # fmt: skip
         self._writes += 1
         if not self.loaded:
             return
@@ -249,7 +250,7 @@ class StoryMemory:
         self.fingerprints[article_id] = fingerprint
         if published < self.horizon:
             return
-        time = time_key(published)
+        time = seconds + compact.EPOCH_KEY  # its time_key: `seconds`, since 1970, is sqltime.epoch's
         if not packable(time, article_id):
             self._packed = False  # windows asked of SQL until the memory starts again
             return
@@ -271,34 +272,33 @@ class StoryMemory:
         if len(self.story_of) > MAX_ARTICLES or self._newest > self._move_at:
             self._move_horizon()
 
-    def joined(
-        self,
-        article_id: int,
-        story_id: int,
-        language: str,
-        terms: Sequence[str],
-        profile: str,
-        last: str | None,
-    ) -> None:
+    def joined(self, article_id: int, story_id: int, profile: str, last: str | None) -> None:
+        # a report placed: its story's new profile (its terms' counts: `counted`)
         self._writes += 1
         if not self.loaded:
             return
         self._note(article_id)
-        known = self.df.get(language)
-        if self._df_complete:
-            known = self.df.setdefault(language, {})
-            size = len(known)
-            for term in terms:
-                known[term] = known.get(term, 0) + 1
-            self._df_size += len(known) - size
+        self.profile_set(story_id, profile, last)
+
+    def counted(self, terms: Mapping[str, Mapping[str, int]], documents: Mapping[str, int]) -> None:
+        """An update's rarity counts (language → term → its new articles with it; language →
+        its new articles), once for the update (stories.write_counts), not per article."""
+        self._writes += 1
+        if not self.loaded:
+            return
+        df, complete, before = self.df, self._df_complete, sum(map(len, self.df.values()))
+        for lang, counted in terms.items():
+            if complete:  # every term kept
+                get = (known := df.setdefault(lang, {})).get
+                known.update({term: get(term, 0) + n for term, n in counted.items()})
+            elif held := df.get(lang):  # a cache: only the terms held
+                held.update({term: held[term] + n for term, n in counted.items() if term in held})
+        if complete:
+            self._df_size += sum(map(len, df.values())) - before
             if self._df_size > MAX_TERMS:  # too many to keep them all: a cache of those asked for
                 self.df, self._df_size, self._df_complete = {}, 0, False
-        elif known is not None:
-            for term in terms:
-                if term in known:
-                    known[term] += 1
-        self.documents[language] = self.documents.get(language, 0) + 1
-        self.profile_set(story_id, profile, last)
+        for lang, n in documents.items():
+            self.documents[lang] = self.documents.get(lang, 0) + n
 
     def profile_set(self, story_id: int, profile: str | None, last: str | None) -> None:
         self._writes += 1

@@ -7,7 +7,10 @@ from array import array
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from monitor.archive import compact
 from monitor.archive.compact import (
     ID_MASK,
     IntMap,
@@ -228,3 +231,37 @@ def test_signatures_answer_what_was_written_or_read_and_keep_the_newest_articles
     assert table.many([399], read) == {399: bytes(136)}
     table.clear()
     assert len(table) == 0 and 399 not in table
+
+
+def _code_by_strftime(text: str) -> int | None:
+    """TimeTable's code of a text as it was made before h-write: the time parsed, then kept as
+    a code only if strftime makes the same text again."""
+    if len(text) not in (20, 25) or text[4] != "-":
+        return None
+    try:
+        code = time_key(text) * 2 + (len(text) == 25)
+    except ValueError:
+        return None
+    return code if compact._text(code) == text else None
+
+
+@given(
+    st.datetimes(),  # naive, years 1 to 9999: only its fields make the text
+    st.sampled_from(["Z", "+00:00", "+01:00", "-00:00", ".5Z", ""]),
+    st.sampled_from(["T", " ", "t"]),
+)
+def test_a_time_is_kept_as_a_code_exactly_when_strftime_makes_its_text_again(
+    moment: datetime, zone: str, sep: str
+) -> None:
+    """compact._code takes a text of the canonical shape without the strftime round trip (the
+    writer keeps every placed story's last report): the same codes as the round trip, for every
+    year (before 1000 glibc writes no leading zeros), separator and zone."""
+    text = f"{moment.year:04d}-{moment:%m-%d}{sep}{moment:%H:%M:%S}{zone}"
+    assert compact._code(text) == _code_by_strftime(text)
+    for odd in (
+        "２026-01-01T00:00:00Z",
+        "2026-01-01T00:00:0٣Z",
+        "2026-01-01T24:00:00Z",
+        "2026-02-30T00:00:00Z",
+    ):
+        assert compact._code(odd) == _code_by_strftime(odd)

@@ -9,14 +9,21 @@ awkward terms included, stays as a guard for whoever tries that again.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from monitor.archive import stories as storystore
+from monitor.archive import storymemory
 from monitor.archive.articles import key_digest
+from monitor.archive.sqltime import epoch, iso
 from monitor.archive.store import Archive
+from monitor.archive.stories import memory_of
+from monitor.archive.storymemory import StoryMemory
 from monitor.ingest.schedule import Decision
 from monitor.types import EntryData, FetchedFeed, NewArticle, StoryJoin
 from tests.conftest import archive_with_feed
@@ -113,3 +120,97 @@ def test_keys_the_caller_read_in_the_transaction_are_not_read_again(archive: Arc
     archive.conn.set_trace_callback(None)
     assert saved == 1  # the first was archived already
     assert len([s for s in statements if "from article_keys" in s]) == 1
+
+
+def memory_after(archive: Archive, updates: list[list[NewArticle]]) -> StoryMemory:
+    """The writer's StoryMemory loaded (as a pass's first placement loads it), then told of
+    `updates` as save_update writes them; still loaded after (nothing rolled back)."""
+    memory = memory_of(archive)
+    memory.refresh()
+    for articles in updates:
+        save(archive, articles)
+    memory.refresh()
+    assert memory.loaded
+    return memory
+
+
+def tables(archive: Archive) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    df: dict[str, dict[str, int]] = {}
+    for lang, term, n in archive.conn.execute("select lang, term, df from term_df"):
+        df.setdefault(lang, {})[term] = n
+    return df, dict(archive.conn.execute("select lang, documents from term_docs").fetchall())
+
+
+def test_the_writer_s_memory_counts_an_update_s_terms_as_the_tables_do(archive: Archive) -> None:
+    """StoryMemory is told an update's rarity counts once (write_counts), not per article: with
+    every term held, its counts are the tables', terms repeated and languages mixed included."""
+    save(archive, [new_article(9, ("india", "older"))])  # in the tables before the memory loads
+    updates = [
+        [new_article(1, ("india", "japan", *AWKWARD)), new_article(2, ("india", "日本"), "cjk/stems")],
+        [new_article(3, ("india", "india", "new")), new_article(4, ("日本",), "cjk/stems")],
+        [],
+    ]
+    memory = memory_after(archive, updates)
+    df, documents = tables(archive)
+    assert memory.df == df and memory.documents == documents
+    assert df["latin/stems"]["india"] == 4 and documents == {"latin/stems": 3, "cjk/stems": 2}
+    assert memory.document_frequencies("latin/stems", ["india", "none"], lambda t: {}) == ({"india": 4}, 3)
+
+
+def test_a_memory_holding_some_terms_counts_only_those(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over MAX_TERMS the memory is a cache of the terms asked for: an update adds to those it
+    holds (the others are read from the tables when asked); an update that takes a complete
+    memory over MAX_TERMS leaves it a cache, empty."""
+    monkeypatch.setattr(storymemory, "MAX_TERMS", 6)
+    save(archive, [new_article(9, ("india", "japan", "china", "korea", "nepal", "peru", "chile"))])
+    memory = memory_of(archive)
+    memory.refresh()  # 7 terms: not all held
+    read = functools.partial(storystore.document_frequencies, archive.conn, "latin/stems")
+    assert memory.document_frequencies("latin/stems", ["india", "peru"], lambda t: read(t)[0])[0] == {
+        "india": 1,
+        "peru": 1,
+    }
+    memory_after(archive, [[new_article(1, ("india", "japan", "fiji")), new_article(2, ("india",))]])
+    assert memory.df == {"latin/stems": {"india": 3, "peru": 1}}
+    assert memory.documents == tables(archive)[1] == {"latin/stems": 3}
+
+    monkeypatch.setattr(storymemory, "MAX_TERMS", 20)
+    memory.reset()
+    memory.refresh()  # 9 terms: all held
+    assert memory.df == tables(archive)[0]
+    memory_after(archive, [[new_article(n, tuple(f"t{n}-{i}" for i in range(5))) for n in (3, 4, 5)]])
+    assert memory.df == {} and memory.documents == tables(archive)[1]  # 24 terms: a cache again
+    answer = memory.document_frequencies("latin/stems", ["india", "t3-1"], lambda t: read(t)[0])
+    assert answer == ({"india": 3, "t3-1": 1}, 6)
+
+
+def test_an_article_s_times_are_its_own_or_the_update_s(archive: Archive) -> None:
+    """Its first-seen text is the update's when it was first seen then (made once per update),
+    its own else; its story keys' seconds and its publication text agree, with and without a
+    published time of its own (then its first-seen), fractions of a second dropped."""
+    late = replace(new_article(1, ("india",)), first_seen=NOW - timedelta(days=1, microseconds=1))
+    undated = new_article(2, ("india",))
+    undated = replace(undated, entry=replace(undated.entry, published=None))
+    fraction = new_article(3, ("india",))
+    fraction = replace(
+        fraction, entry=replace(fraction.entry, published=datetime(1969, 7, 20, 20, 17, 40, 900_000, UTC))
+    )
+    save(archive, [late, undated, fraction])
+    rows = archive.conn.execute(
+        "select a.guid, a.published, a.first_seen, min(k.published), max(k.published)"
+        " from articles a join story_keys k on k.article_id = a.id group by a.id order by a.guid"
+    ).fetchall()
+    assert rows == [
+        (
+            "g1",
+            iso(late.entry.published),
+            iso(late.first_seen),
+            epoch(iso(late.entry.published)),
+            epoch(iso(late.entry.published)),
+        ),
+        ("g2", iso(NOW), iso(NOW), epoch(iso(NOW)), epoch(iso(NOW))),
+        ("g3", "1969-07-20T20:17:40Z", iso(NOW), -14182940, -14182940),
+    ]
+    assert rows[0][2] == "2026-03-05T11:59:59Z"
