@@ -344,12 +344,13 @@ class ProfileCache:
         return profile
 
     def _held(self, story: int, text: str) -> bool:
-        """Whether get(story, text) answers without the screen: parsed already or written here,
-        or left unparsed before (a story found again is most often found many times more:
-        parsed once, it is compared for less than its text is read, stories.screen)."""
+        """Whether get(story, text) answers without the screen: parsed already or written here.
+        One left unparsed before is screened again, not parsed (a 300-feed cold pass: 5,500
+        fewer parses, about 35 µs each, and 8,700 fewer comparisons for 9,100 more screens of
+        about 18 µs; issue 18, h-cold)."""
         hit = self._parsed.get(story)
         if hit is not None and (hit[0] is text or hit[0] == self._alone.get(text, text)):
-            return True
+            return hit[1] is not None
         return self._alone.get(text, text) in self._written
 
     def parsed_now(self, story: int, text: str) -> Profile:
@@ -367,7 +368,10 @@ class ProfileCache:
         the cache keeps the same stories in the same order (get parses it if asked), so whether
         later reports find a profile parsed or written here (the order of its terms) is the same."""
         parsed = self._parsed
+        hit = parsed.get(story)
         parsed[story] = (text, None)  # a stale entry (another text) stays where it is, as in get()
+        if hit is not None and hit[0] == text:  # left unparsed before: moved last, as get() moves a hit
+            parsed.move_to_end(story)
         if len(parsed) > self.size:
             parsed.popitem(last=False)
 
