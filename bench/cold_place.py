@@ -7,12 +7,19 @@ into a fresh archive, in this process: each Grouper.place (on the writer thread)
 cProfile.Profile, enabled for the call alone, so its figures are placement's inclusive costs.
 Printed: the pass's figures, the writer thread's CPU inside place (thread_time), the main
 process's peak RSS (VmHWM) and, with --profile, the top functions by inclusive time.
+
+Instructions per placement (deterministic; --reduce runs each place inside functools.reduce, as
+bench/placement_callgrind.py does, so callgrind counts placement alone):
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --toggle-collect=functools_reduce \
+        python bench/cold_place.py --feeds 40 --reduce
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import pstats
 import sys
 import tempfile
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=50)
     p.add_argument("--profile", type=Path, help="cProfile around each Grouper.place; stats written here")
     p.add_argument("--top", type=int, default=40)
+    p.add_argument("--reduce", action="store_true", help="each place inside functools.reduce (callgrind)")
     args = p.parse_args(argv)
     from farm import FarmProcess
     from monitor_cases import monitor_pass, write_config
@@ -52,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         if profiler is not None:
             profiler.enable()
         try:
+            if args.reduce:
+                made: list[Any] = []
+                functools.reduce(lambda _a, _b: made.append(place(self, *rest, **named)) or 0, (0, 0))
+                return made[0]
             return place(self, *rest, **named)
         finally:
             if profiler is not None:
