@@ -61,6 +61,13 @@ def test_stories_archive_bench_runs_small() -> None:
         assert line in stdout, stdout
 
 
+def test_cold_place_profiles_placement_in_a_cold_pass(tmp_path: Path) -> None:
+    stats = tmp_path / "place.prof"
+    stdout = _bench("cold_place.py", "--feeds", "3", "--items", "20", "--profile", str(stats), "--top", "5")
+    assert "60 articles" in stdout and "placements 60:" in stdout and "VmHWM" in stdout, stdout
+    assert "grouping.py" in stdout and stats.stat().st_size > 0, stdout
+
+
 def test_service_memory_runs_small() -> None:
     """`monitor run` over the feed farm: a cold and a warm pass of 20 feeds, then SIGTERM."""
     stdout = _bench("service_memory.py", "--feeds", "20", "--passes", "2", "--delay", "0.01", timeout=120)

@@ -29,6 +29,7 @@ from monitor.cli.demo import Item
 from monitor.cli.main import main
 from monitor.stories import profile, words
 from monitor.stories.lookup import ProfileCache, alone, is_alone, rebuild
+from monitor.stories.textform import rounded_counts
 from tests.archive.test_archive_m019 import M019
 from tests.archive.test_archive_m019 import TRIGGER as M019_TRIGGER
 from tests.archive.upgrades import poll, schema
@@ -285,6 +286,24 @@ def test_a_story_of_one_report_is_made_again_from_its_article_the_same() -> None
                 index = _OneArticle(title, text)
                 fresh = ProfileCache().many({7: stored}, index)  # type: ignore[arg-type]
                 assert fresh[7] == again and index.told == [(7, stored, whole)]
+
+
+def test_a_new_story_written_here_is_read_back_as_its_text_parses_in_its_reports_order() -> None:
+    """ProfileCache keeps a new story's scaled counts compact (its terms and an array of their
+    values): read back, as its text or its stored form, it is the profile its text parses to,
+    its terms in its report's order (as Profile.add made them), not the text's."""
+    for event in events(random.Random(8), 4):
+        for title, summary in event:
+            made = words.report(title, summary, frozenset())
+            story = profile.Profile(7)
+            story.add(made.counts, WHEN)
+            for read_as in (0, 1):
+                cache = ProfileCache()
+                stored, whole = cache.stored(story, made)
+                got = cache.get(7, (stored, whole)[read_as])
+                assert got == profile.Profile.parse(7, whole)
+                assert list(got.counts) == list(story.counts)
+                assert got.counts == rounded_counts(story.counts)
 
 
 def test_a_story_of_one_report_whose_words_are_made_another_way_now_is_made_the_new_way() -> None:

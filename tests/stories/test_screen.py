@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from monitor.stories import profile, screen, words
@@ -69,3 +70,37 @@ def test_a_term_rarity_counts_that_the_report_does_not_weigh_still_narrows_the_s
     exact = _score(weighted, profile.Profile.parse(1, story.to_text()), rarity, T0)
     read = screen.reach(story.to_text(), screen.Report(weighted, rarity, T0))
     assert exact > 0 and math.isclose(read, exact, rel_tol=1e-12)
+
+
+def test_a_story_left_unparsed_is_screened_again_when_found_again_and_parsed_only_within_reach() -> None:
+    """lookup.ProfileCache.many: a story the screen left out is kept as its text; found again it
+    is screened again (not parsed: most stories a cold pass finds stay far from its reports), and
+    parsed when a report comes within reach. The cache keeps it where get() would have moved it."""
+    from monitor.stories.lookup import ProfileCache
+
+    near = profile.Profile(1)
+    near.add({"dam": 2.0, "flood": 1.0, "kelmira": 1.0}, T0)
+    other = profile.Profile(2)
+    other.add({"tariff": 2.0, "wage": 1.0}, T0)
+    texts = {1: near.to_text(), 2: other.to_text()}
+    cache = ProfileCache()
+    asked: list[tuple[int, bool]] = []
+
+    def worth(reach: bool) -> Callable[[int, str], bool]:
+        def ask(story: int, text: str) -> bool:
+            asked.append((story, reach))
+            return reach
+
+        return ask
+
+    left: dict[int, str] = {}
+    assert cache.many(texts, None, worth(False), left) == {} and left == texts  # type: ignore[arg-type]
+    assert list(cache._parsed) == [1, 2]
+    left.clear()
+    assert cache.many({1: texts[1]}, None, worth(False), left) == {} and left == {1: texts[1]}  # type: ignore[arg-type]
+    assert list(cache._parsed) == [2, 1]  # moved last, as get() would have moved it
+    found = cache.many({1: texts[1]}, None, worth(True))  # type: ignore[arg-type]
+    assert found == {1: profile.Profile.parse(1, texts[1])}
+    assert asked == [(1, False), (2, False), (1, False), (1, True)]
+    assert cache.many({1: texts[1]}, None, worth(False)) == found  # type: ignore[arg-type]
+    assert len(asked) == 4  # parsed now: compared, not screened
