@@ -419,8 +419,8 @@ def m019_full_text_written_beside_the_article(db: sqlite_utils.Database) -> None
     commit, and at every savepoint. A trigger's statement writes two tables, so SQLite opens a
     statement savepoint around each insert into articles: every article became a segment of its
     own, merged again later, and the index cost twice its insert alone (0.12 against 0.06 ms an
-    article, docs/performance-log.md, "Cold pass, main-process CPU"). The rows and the index are the same. Deleting
-    (articles_ad) and updating (articles_au) an article still go through their triggers."""
+    article, docs/performance-log.md "Cold pass, main-process CPU"). Rows and index are the same.
+    Deleting (articles_ad) and updating (articles_au) an article still go through their triggers."""
     db.conn.execute('drop trigger if exists "articles_ai"')
 
 

@@ -87,7 +87,7 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
             # of the main process's time went to reading pages back (measured with py-spy).
             # 8 MiB before issue 18's fourth round, 4 MiB before its sixth: the page cache is full
             # within the first minute of a cold pass, and each MiB of it is about a MB of the
-            # service's peak (docs/performance-log.md, "Memory of `monitor run`", its fourth and sixth rounds).
+            # service's peak (docs/performance-log.md, "Memory of `monitor run`", 4th and 6th rounds).
             conn.execute("pragma cache_size = -3072")
             # The WAL is copied into the file every WAL_CHECKPOINT pages instead of SQLite's 1,000:
             # a cold pass rewrites the same index pages (identity keys, story keys, term counts,

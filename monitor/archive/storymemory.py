@@ -55,7 +55,7 @@ MAX_ARTICLES = 60_000  # articles whose postings are kept (about 8 keys each)
 MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up to this many
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
 # 8,000 each: 4,000 (issue 18's memory) asked SQL for a quarter of a cold pass's candidates; the MB it
-# adds, the parsed fingerprints lookup.Slots no longer keeps give back (docs/performance-log.md, "fourth round")
+# adds, the parsed fingerprints lookup.Slots no longer keeps give back (docs/performance-log.md)
 MAX_PROFILES = 8_000  # cached story profiles (text, about 500 bytes each)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
 MAX_FINGERPRINTS = 12_288  # cached fingerprints (compact.Signatures: the newest articles')
