@@ -424,6 +424,15 @@ def m019_full_text_written_beside_the_article(db: sqlite_utils.Database) -> None
     db.conn.execute('drop trigger if exists "articles_ai"')
 
 
+@migrations()
+def m020_alerts_by_story(db: sqlite_utils.Database) -> None:
+    """An index of the outbox by story: a report that joins a story and matches a rule reads
+    the story's alerts (stories.story_alerts: which rules it already alerted for), and without
+    it each read scanned every alert ever queued, a cost that grew with the archive's age (a
+    1,000-feed cold pass: 81 µs a read; docs/performance-log.md "Cold-pass placement")."""
+    db.conn.execute("create index if not exists alerts_story on alerts(story_id)")
+
+
 # articles_fts since m017 (as sqlite-utils' enable_fts writes it, so that its `search` and
 # Datasette find it: content="articles"); its triggers (m001) name its columns.
 FTS_TABLE = (

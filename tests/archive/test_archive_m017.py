@@ -32,7 +32,7 @@ from monitor.stories.lookup import ProfileCache, alone, is_alone, rebuild
 from monitor.stories.textform import rounded_counts
 from tests.archive.test_archive_m019 import M019
 from tests.archive.test_archive_m019 import TRIGGER as M019_TRIGGER
-from tests.archive.upgrades import poll, schema
+from tests.archive.upgrades import before_m020, poll, schema
 from tests.conftest import rss
 
 M017 = "m017_smaller_index_and_stories"
@@ -135,6 +135,7 @@ def back_to_m016(db: Path) -> None:
         conn.execute("delete from _sqlite_migrations where name = ?", [M017])
         conn.execute(M019_TRIGGER)  # and m019's before it: the trigger back, its record gone
         conn.execute("delete from _sqlite_migrations where name = ?", [M019])
+        before_m020(conn)
         conn.execute("commit")
     finally:
         conn.close()

@@ -19,7 +19,7 @@ import sqlite_utils
 from monitor.archive.store import Archive, migrations
 from monitor.cli.demo import Item
 from monitor.cli.main import main
-from tests.archive.upgrades import poll, schema
+from tests.archive.upgrades import before_m020, poll, schema
 from tests.conftest import rss
 
 M019 = "m019_full_text_written_beside_the_article"
@@ -57,6 +57,7 @@ def back_to_m017(db: Path) -> None:
         conn.execute("begin")
         conn.execute(TRIGGER)
         conn.execute("delete from _sqlite_migrations where name = ?", [M019])
+        before_m020(conn)
         conn.execute("commit")
     finally:
         conn.close()

@@ -23,7 +23,7 @@ from monitor.config.load import load_config
 from monitor.ingest.dedupe import entry_keys
 from monitor.types import EntryData
 from tests.archive.test_archive_m017 import back_to_m016
-from tests.archive.upgrades import poll, schema
+from tests.archive.upgrades import before_m020, poll, schema
 from tests.conftest import rss
 
 M016 = "m016_smaller_archive"
@@ -100,6 +100,7 @@ def _back_to_m015(db: Path, keys: list[str]) -> None:
         conn.execute("drop table story_keys_m016")
         conn.execute("create index idx_articles_feed on articles (feed)")
         conn.execute("delete from _sqlite_migrations where name = ?", [M016])
+        before_m020(conn)
         conn.execute("commit")
     finally:
         conn.close()

@@ -37,3 +37,10 @@ def schema(db: Path) -> list[tuple[str, str]]:
         (name, " ".join(sql.lower().replace('"', "").replace("[", "").replace("]", "").split()))
         for name, sql in rows
     ]
+
+
+def before_m020(conn: sqlite3.Connection) -> None:
+    """Undo m020 (the outbox's index by story) inside an open transaction: what an archive put
+    back as an earlier migration left it must not hold a later one's index."""
+    conn.execute("drop index if exists alerts_story")
+    conn.execute("delete from _sqlite_migrations where name = 'm020_alerts_by_story'")
