@@ -233,6 +233,8 @@ class Grouper:
                 return story in copies or screen.reach(text, reader) >= least
 
         for story in [s for s in stories if s in unread]:  # left unparsed by an earlier report:
+            if worth is not None and not worth(story, unread[story]):
+                continue  # still out of reach: screened again, not parsed (as across batches)
             self._profiles[story] = self.parsed.parsed_now(story, unread.pop(story))  # found again
         if copies and rarity.documents >= COLD_START:
             # A copy joins the best open story it copies whatever the others score (profile.place):

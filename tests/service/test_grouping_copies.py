@@ -115,3 +115,48 @@ def test_a_copy_reads_only_its_copies_stories(
     else:
         assert not decided[0].reason.startswith("copy")
         assert sorted(made) == sorted([dam, festival])  # every candidate read: the test can tell
+
+
+FESTIVAL_AGAIN = (
+    "Zorvath festival prize goes to Kelmira choir",
+    "Kelmira's choir took the first prize at the Zorvath festival, singing old songs; conductor "
+    "Ilse Marten thanked the jury at the ceremony.",
+)
+
+
+def test_a_story_out_of_reach_found_twice_in_one_batch_is_screened_again_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reports of one feed update find the same far story through its keys: the first leaves
+    it unparsed (stories.screen: it cannot reach min_similarity), and the second screens it again
+    instead of parsing it (grouping._decide), as a report of a later update does (lookup.
+    ProfileCache._held). Both reports are placed as when every candidate was read."""
+    path = tmp_path / "archive.db"
+    archive = Archive.open(path)
+    archive.sync_feeds([FeedConfig(FEED)], START)
+    _place(archive, _filler(random.Random(1), COLD_START + 5), START, ProfileCache())
+    # a story of two reports: its profile is kept as text (one of one report is made again)
+    festival, again = _place(archive, [FESTIVAL, FESTIVAL_AGAIN], START + timedelta(hours=2), ProfileCache())
+    assert festival == again
+    archive.close()
+
+    parsed: list[int] = []
+    screened: list[int] = []
+    parsed_now, reach = ProfileCache.parsed_now, grouping.screen.reach
+
+    def counted_parse(self: ProfileCache, story: int, text: str) -> lookup.Profile:
+        parsed.append(story)
+        return parsed_now(self, story, text)
+
+    def counted_reach(text: str, report: grouping.screen.Report) -> float:
+        screened.append(hash(text))
+        return reach(text, report)
+
+    monkeypatch.setattr(ProfileCache, "parsed_now", counted_parse)
+    monkeypatch.setattr(grouping.screen, "reach", counted_reach)
+    archive = Archive.open(path)  # a restarted service: nothing parsed yet
+    dam, retold = _place(archive, [DAM, RETOLD], START + timedelta(hours=4), ProfileCache())
+    archive.close()
+    assert dam == retold != festival  # the dam's two reports one story; the festival's untouched
+    assert len(screened) == 2  # the festival's story screened for each report
+    assert parsed == []  # and never parsed (before: parsed for the second report)
