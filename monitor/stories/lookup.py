@@ -18,7 +18,6 @@ service/grouping.py uses it, with the candidate stories' profiles, to place each
 from __future__ import annotations
 
 import hashlib
-import math
 import struct
 from array import array
 from collections import OrderedDict
@@ -29,7 +28,7 @@ from typing import Protocol
 from monitor.stories.fingerprint import ArticleFingerprint
 from monitor.stories.profile import LEAD_CHARS, PROFILE_TERMS, Profile, rounded_counts, terms
 from monitor.stories.textform import EPOCH, MICROSECOND, by_count, lone, signature_blob
-from monitor.stories.words import Report, kept, lone_text, scaled
+from monitor.stories.words import Report, kept, lone_lines, lone_text, scaled
 
 
 class StoryIndex(Protocol):
@@ -243,20 +242,13 @@ def rebuild(story: int, data: str, title: str, summary: str) -> tuple[Profile, s
     dropped = tuple(int(i) for i in drops.split(",") if i) if marked else None
     when = datetime.fromisoformat(last)
     # Profile.add of its terms to an empty profile, then Profile.written (one report's lines),
-    # without the Profile: its counts are a few values (multiples of 0.5), each log-scaled
-    # (words.scaled) and rounded (textform.rounded_counts) once, not once per term
+    # without the Profile: words.lone_lines, as a parser worker makes a new story's (words._made)
     made = terms(title, kept(summary, dropped, LEAD_CHARS + 1))
     if len(made) > PROFILE_TERMS * 2:  # its strongest, ties by term (Profile.add_scaled): rare
         strongest = sorted(scaled(made).items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS]
         lines = by_count(rounded_counts(dict(strongest)))
     else:
-        log, lines = math.log, {}
-        rounded = {c: round(1.0 + log(c) if c >= 1 else c, 3) for c in set(made.values())}
-        for term, c in made.items():  # by_count of the rounded counts: the text's order
-            if (line := lines.get(r := rounded[c])) is None:
-                lines[r] = [term]
-            else:
-                line.append(term)
+        lines = lone_lines(made)
     counts = {term: c for c, line in lines.items() for term in line}
     return Profile(story, counts, {}, when, when, 1), lone(when, lines)
 

@@ -5,7 +5,7 @@
     iso(when) → a line's time, "-" for none
     signature_blob(published, slots) → a copy signature as the archive stores it (a BLOB)
     by_count(rounded) → the lines of a story of one report      (Profile.written, lookup.rebuild)
-    lone(when, lines) → that story's text
+    lone(when, lines) → that story's text: lone_head(when), then lone_line(count, terms) each
 
 A text's lines open with a head, and a head's few values (a report's log-scaled counts, their
 sums, rounded to 3 decimals) repeat from text to text: a look-up of the head as written costs
@@ -68,5 +68,15 @@ def by_count(rounded: Mapping[str, float]) -> dict[float, list[str]]:
 
 def lone(when: datetime, lines: Mapping[float, list[str]]) -> str:
     """Profile.to_text of a story of one report published `when`, its lines by_count's."""
+    return "\n".join([lone_head(when), *(lone_line(c, ts) for c, ts in lines.items())])
+
+
+def lone_head(when: datetime) -> str:
+    """The first line of the text of a story of one report published `when`: first, last, 1."""
     at = iso(when)
-    return "\n".join([f"{at} {at} 1", *(f"{c!r}/1 {' '.join(ts)}" for c, ts in lines.items())])
+    return f"{at} {at} 1"
+
+
+def lone_line(count: float, terms: Sequence[str]) -> str:
+    """A line of the text of a story of one report: its terms of one rounded count."""
+    return f"{count!r}/1 {' '.join(terms)}"

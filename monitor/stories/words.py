@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from monitor.stories.profile import MAX_KEYS, PROFILE_TERMS, Profile, Rarity, rarity_key, terms
 from monitor.stories.sentences import _SENTENCE, repeated
-from monitor.stories.textform import by_count
+from monitor.stories.textform import lone_head, lone_line
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,12 @@ def _made(language: str, counts: dict[str, float], dropped: tuple[int, ...] | No
     and Profile.written's lines of a story of them alone. A report's counts have few values
     (multiples of 0.5), so each value is log-scaled and rounded once, not once per term (h-words):
     the same floats, and the same lines (textform.by_count's) as Profile.written makes."""
-    log = math.log
-    values = {c: 1.0 + log(c) if c >= 1 else c for c in set(counts.values())}
-    log_scaled = dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
+    log_scaled = scaled(counts)
     if len(log_scaled) > PROFILE_TERMS * 2:  # a story keeps its strongest terms: Profile's way
         alone = Profile(0)
         alone.add_scaled(log_scaled, _SOME_TIME)
         return Report(language, counts, dropped, log_scaled, alone.written()[0].partition("\n")[2])
-    rounded = {c: round(s, 3) for c, s in values.items()}
-    lines = by_count(dict(zip(counts, map(rounded.__getitem__, counts.values()), strict=True)))
-    lone = "\n".join(f"{c!r}/1 {' '.join(ts)}" for c, ts in lines.items())
+    lone = "\n".join(lone_line(c, ts) for c, ts in lone_lines(counts).items())
     return Report(language, counts, dropped, log_scaled, lone)
 
 
@@ -75,8 +71,8 @@ def lone_text(report: Report, published: datetime) -> str | None:
     first line); None when the report was made without them."""
     if report.lone is None:
         return None
-    when = published.isoformat()
-    return f"{when} {when} 1\n{report.lone}" if report.lone else f"{when} {when} 1"
+    head = lone_head(published)
+    return f"{head}\n{report.lone}" if report.lone else head
 
 
 def _key(title: str, summary: str) -> str:
@@ -145,9 +141,25 @@ def weigh(counts: Mapping[str, float], rarity: Rarity) -> dict[str, float]:
 
 
 def scaled(counts: Mapping[str, float]) -> dict[str, float]:
-    """A report's counts log-scaled, as Profile.add and profile.vector scale them."""
+    """A report's counts log-scaled, as Profile.add and profile.vector scale them: its counts are
+    a few values (multiples of 0.5), each log-scaled once, not once per term."""
     log = math.log
-    return {t: 1.0 + log(c) if c >= 1 else c for t, c in counts.items()}
+    values = {c: 1.0 + log(c) if c >= 1 else c for c in set(counts.values())}
+    return dict(zip(counts, map(values.__getitem__, counts.values()), strict=True))
+
+
+def lone_lines(counts: Mapping[str, float]) -> dict[float, list[str]]:
+    """The lines of the text of a story of this report alone (textform.by_count of its counts
+    log-scaled and rounded as Profile.written rounds them, each of their few values once), for a
+    report of at most PROFILE_TERMS * 2 terms (a Profile keeps the strongest of more)."""
+    log, lines = math.log, dict[float, list[str]]()
+    rounded = {c: round(1.0 + log(c) if c >= 1 else c, 3) for c in set(counts.values())}
+    for term, c in counts.items():  # by_count of the rounded counts: the text's order
+        if (line := lines.get(r := rounded[c])) is None:
+            lines[r] = [term]
+        else:
+            line.append(term)
+    return lines
 
 
 def weighed(
