@@ -146,18 +146,19 @@ def rewrite(rng: random.Random, title: str, body: str) -> tuple[str, str]:
 
 def running(archive: Archive, end: datetime, hours: float) -> tuple[int, float]:
     """What the writer's memory of a service running for days holds (archive/storymemory.py):
-    the text of each story it started in the last `hours`, which its parser worker made with the
-    report's words (words._made; that cost is each article's "words"), so that a later report
-    parses it rather than making it again from the article (lookup.rebuild). A fresh process
-    holds none of them: the text is made here (the same text) and handed to the memory as a
-    rebuild hands it (StoryIndex.made). Returns (stories, seconds spent)."""
+        the text of each story it started in the last `hours`, which its parser worker made with the
+        report's words (words._made; that cost is each article's "words"), so that a later report
+        parses it rather than making it again from the article (lookup.rebuild). A fresh process
+        holds none of them: the text is made here (the same text) and handed to the memory as a
+        rebuild hands it (StoryIndex.made); so are the window's copy signatures, which the memory
+    holds as the writer writes them (its newest MAX_FINGERPRINTS). Returns (stories, seconds spent)."""
     started = time.perf_counter()
     since = sqltime.iso(end - timedelta(hours=hours))
-    stories = sorted(
-        {row[0] for row in archive.db.execute("select story_id from articles where published >= ?", (since,))}
-    )
+    rows = archive.db.execute("select id, story_id from articles where published >= ?", (since,)).fetchall()
+    stories = sorted({story for _, story in rows})
     index = archive.story_index()
     ProfileCache(len(stories) + 1).many(index.profiles(stories), index)  # made, and told to the memory
+    index.fingerprints([article for article, _ in rows])  # the newest articles' signatures: held as written
     return len(stories), time.perf_counter() - started
 
 
