@@ -18,8 +18,15 @@ is exercised too. The archive holds what grouping stores: fingerprints, at most 
 keys per article, story profiles and document frequencies. Target (issue 17): grouping's whole
 CPU median under 0.3 ms per new article, at most 8 index rows per article.
 
+Measured twice, each on its own copy of the archive: in a process just started on it (every
+candidate story of one report made again from its article once, lookup.rebuild: the first days
+after a restart), and as a service running for days finds it (its memory holds the texts of the
+stories it started in the window, which its parser worker made with each report's words; they
+are made here before the timing, as a rebuild makes them). The target is judged on both.
+
     python bench/stories_archive_bench.py [--articles 100000] [--new 500] [--workers 2]
                                           [--db PATH]   # fill PATH once, then reuse a copy of it
+                                          [--only restarted|running]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import rules_bench  # noqa: E402 (a sibling script: its realistic article generator)
 
+from monitor.archive import sqltime  # noqa: E402
 from monitor.archive.store import Archive  # noqa: E402
 from monitor.ingest.schedule import Decision  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
@@ -136,15 +144,39 @@ def rewrite(rng: random.Random, title: str, body: str) -> tuple[str, str]:
     return " ".join(words), ". ".join(sentences[1:] or sentences)
 
 
+def running(archive: Archive, end: datetime, hours: float) -> tuple[int, float]:
+    """What the writer's memory of a service running for days holds (archive/storymemory.py):
+        the text of each story it started in the last `hours`, which its parser worker made with the
+        report's words (words._made; that cost is each article's "words"), so that a later report
+        parses it rather than making it again from the article (lookup.rebuild). A fresh process
+        holds none of them: the text is made here (the same text) and handed to the memory as a
+        rebuild hands it (StoryIndex.made); so are the window's copy signatures, which the memory
+    holds as the writer writes them (its newest MAX_FINGERPRINTS). Returns (stories, seconds spent)."""
+    started = time.perf_counter()
+    since = sqltime.iso(end - timedelta(hours=hours))
+    rows = archive.db.execute("select id, story_id from articles where published >= ?", (since,)).fetchall()
+    stories = sorted({story for _, story in rows})
+    index = archive.story_index()
+    ProfileCache(len(stories) + 1).many(index.profiles(stories), index)  # made, and told to the memory
+    index.fingerprints([article for article, _ in rows])  # the newest articles' signatures: held as written
+    return len(stories), time.perf_counter() - started
+
+
 def measure(
-    archive: Archive, archived: list[tuple[str, str, datetime]], count: int
+    archive: Archive, archived: list[tuple[str, str, datetime]], count: int, warm: bool = False
 ) -> tuple[list[float], list[float], int, list[int], float, list[float]]:
     """Place `count` new articles, archived BATCH at a time: (ms per placement, CPU ms of this
     thread per placement, how many joined an archived story, index rows of each, seconds spent
-    archiving them, CPU ms of each one's words made as a parser worker makes them)."""
+    archiving them, CPU ms of each one's words made as a parser worker makes them). `warm`: the
+    memory holds what a service running for days holds (running), not a fresh process's."""
     rng = random.Random(7)
     fresh = generate(99, count)
     end = max(published for _, _, published in archived)
+    if warm:  # the window of the newest placement, and the span the new articles cover
+        held, seconds = running(
+            archive, end, StorySettings().window_hours + count * EVERY.total_seconds() / 3600
+        )
+        print(f"running:  the memory holds {held:,} stories' texts, the window's (made in {seconds:.1f} s)")
     recent = [a for a in archived if a[2] > end - timedelta(hours=12)]
     fetched = FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={})
     timings, cpus, joined, rows, saving = [], [], 0, [], 0.0
@@ -209,29 +241,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", type=Path, help="an archive filled by an earlier run with these --articles")
+    parser.add_argument(
+        "--only", choices=("restarted", "running"), help="measure one state (both by default)"
+    )
     args = parser.parse_args(argv)
     articles = generate(1, args.articles)
+    verdicts = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.db"
+        source = Path(tmp) / "filled.db"
         seconds = None
         if args.db is None or not args.db.exists():
-            archive = Archive.open(args.db or path)
+            archive = Archive.open(args.db or source)
             archive.sync_feeds([FeedConfig(FEED)], START)
             seconds = fill(archive, articles, args.workers)
             archive.close()
-        if args.db is not None:
-            shutil.copyfile(args.db, path)  # measuring archives the new articles: a copy
-        size = path.stat().st_size
-        archive = Archive.open(path)
-        keys = archive.db.execute("select count(*) from story_keys").fetchone()[0]
-        timings, cpus, joined, rows, saving, words_cpu = measure(archive, articles, args.new)
-        archive.close()
+        source = args.db or source
+        size = source.stat().st_size
+        for state in ("restarted", "running"):
+            if args.only not in (None, state):
+                continue
+            path = Path(tmp) / f"{state}.db"
+            shutil.copyfile(source, path)  # measuring archives the new articles: a copy
+            archive = Archive.open(path)
+            if seconds is not None or not verdicts:
+                keys = archive.db.execute("select count(*) from story_keys").fetchone()[0]
+                filled = f", filled in {seconds:.0f} s" if seconds is not None else f" (reused {args.db})"
+                print(
+                    f"archive:  {args.articles:,} articles, {keys:,} index keys ({keys / args.articles:.1f}"
+                    f" per article), {size / 2**20:.0f} MiB ({size / args.articles / 1024:.1f} KiB per"
+                    f" article){filled}"
+                )
+            print(f"-- {STATES[state]}")
+            verdicts.append((state, report(*measure(archive, articles, args.new, warm=state == "running"))))
+            archive.close()
+    for state, (cost, rows) in verdicts:
+        verdict = "PASS" if cost < TARGET_MS and rows <= MAX_ROWS else "FAIL"
+        print(
+            f"target ({state}): grouping's CPU median {cost:.2f} ms < {TARGET_MS:g} ms per new article,"
+            f" at most {MAX_ROWS} index rows: {verdict}"
+        )
+    return 0
+
+
+STATES = {
+    "restarted": "a process just started on the archive: each candidate story of one report is made"
+    " again from its article once (lookup.rebuild), as in the first days after a restart",
+    "running": "a service running for days: the memory holds the texts of the stories it started in"
+    " the window (the words its parser worker made), and no candidate is made again",
+}
+
+
+def report(
+    timings: list[float],
+    cpus: list[float],
+    joined: int,
+    rows: list[int],
+    saving: float,
+    words_cpu: list[float],
+) -> tuple[float, int]:
+    """Print one measurement; (grouping's whole CPU median, most index rows of an article)."""
     median, p95 = statistics.median(timings), sorted(timings)[int(len(timings) * 0.95)]
-    filled = f", filled in {seconds:.0f} s" if seconds is not None else f" (reused {args.db})"
-    print(
-        f"archive:  {args.articles:,} articles, {keys:,} index keys ({keys / args.articles:.1f} per article),"
-        f" {size / 2**20:.0f} MiB ({size / args.articles / 1024:.1f} KiB per article){filled}"
-    )
     print(
         f"grouping: {len(timings)} new articles, median {median:.2f} ms, p95 {p95:.2f} ms,"
         f" max {max(timings):.2f} ms; CPU time median {statistics.median(cpus):.2f} ms,"
@@ -253,12 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"index:    {max(rows)} index rows per new article at most, {statistics.mean(rows):.1f} on average")
     # Grouping's whole CPU per article: the placement's, and the words a parser worker made for it.
     cost = statistics.median(c + w for c, w in zip(cpus, words_cpu or [0.0] * len(cpus), strict=True))
-    verdict = "PASS" if cost < TARGET_MS and max(rows) <= MAX_ROWS else "FAIL"
-    print(
-        f"target:   grouping's CPU median {cost:.2f} ms < {TARGET_MS:g} ms per new article,"
-        f" at most {MAX_ROWS} index rows: {verdict}"
-    )
-    return 0
+    return cost, max(rows)
 
 
 if __name__ == "__main__":
