@@ -3,6 +3,7 @@
     python bench/prune_census.py archive --db /tmp/placement-100k.db   (issue 17's bench)
     python bench/prune_census.py cold [--feeds 1000]                    (bench/cold_place.py's pass)
     python bench/prune_census.py real --corpus allsides-dev.jsonl       (bench/stories_real.py)
+    python bench/prune_census.py pairs                                  (bench/stories_quality.py's)
 
 Nothing placed changes: StoryMemory.candidates is wrapped to note, for each article it returns,
 how many of the report's (selective) keys the article has, and Grouper._decide to note, for
@@ -222,9 +223,54 @@ def table(rows: dict[tuple[int, str], Counter[str]], name: str) -> str:
     return "\n".join(lines)
 
 
+def pairs(least: int = 2) -> str:
+    """stories_quality's labelled pairs (and held-out ones) by keys the two reports share
+    (profile.keys, as its index-key recall counts them), and precision/recall as it measures
+    them, then with the rule: a pair sharing fewer than `least` keys (not a copy) kept apart."""
+    import stories_quality as quality
+
+    from monitor.types import StorySettings
+
+    settings = StorySettings()
+    sets = {"pairs": quality.load_pairs(quality.PAIRS, settings)}
+    sets["held out"] = quality.load_pairs(quality.HOLDOUT, settings)
+    reports = [
+        *quality.load_reports(quality.BACKGROUND),
+        *(w for ps in sets.values() for p in ps for w in p.terms),
+    ]
+    rarity = quality.rarity_of(reports)
+    lines = []
+    for name, labelled in sets.items():
+        by: Counter[tuple[int, bool, bool]] = Counter()
+        scores = {0: Counter[str](), least: Counter[str]()}  # 0: as stories_quality (no index)
+        for pair in labelled:
+            keys_a = profile.keys(pair.terms[0], rarity)
+            keys_b = profile.keys(pair.terms[1], quality.before(rarity, pair.terms[1]))
+            shared = len(set(keys_a) & set(keys_b))
+            verdict = quality.verdict(pair, rarity, settings)
+            by[(shared, pair.same, verdict.same)] += 1
+            for need, score in scores.items():
+                joined = verdict.same and (shared >= need or verdict.reason.startswith("copy"))
+                score["tp" if joined and pair.same else "fp" if joined else "fn" if pair.same else "tn"] += 1
+        lines.append(f"{name}: keys shared, same event?, joined? -> pairs")
+        lines += [
+            f"  {k} {'same' if s else 'different'} {'joined' if j else 'apart'}: {n}"
+            for (k, s, j), n in sorted(by.items())
+        ]
+        for need, score in scores.items():
+            precision = score["tp"] / max(score["tp"] + score["fp"], 1)
+            recall = score["tp"] / max(score["tp"] + score["fn"], 1)
+            rule = f"at least {need} keys shared or a copy" if need else "as stories_quality"
+            lines.append(f"  {rule}: precision {precision:.3f} recall {recall:.3f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    _install()
     what, rest = argv[0], argv[1:]
+    if what == "pairs":
+        print(pairs())
+        return 0
+    _install()
     if what == "archive":
         import stories_archive_bench
 
@@ -238,7 +284,7 @@ def main(argv: list[str]) -> int:
 
         stories_real.main(rest)
     else:
-        raise SystemExit(f"prune_census: archive, cold or real, not {what!r}")
+        raise SystemExit(f"prune_census: archive, cold, real or pairs, not {what!r}")
     print(table(rows, "keys shared"))
     print(table(ranks, "rank (open)"))
     print(table(positions, "one key shared: its position (0 strongest)"))

@@ -264,6 +264,24 @@ def test_prune_census_counts_candidates_by_keys_shared_in_a_small_cold_pass() ->
     assert len(totals) == 4 and int(totals[0].split("|")[8]) > 0, stdout  # some story was chosen
 
 
+def test_prune_census_pairs_reproduce_stories_quality_before_the_rule() -> None:
+    """bench/prune_census.py pairs: without the rule, the labelled pairs' and held-out pairs'
+    precision and recall are stories_quality's own; with it, recall can only fall."""
+    census = _bench("prune_census.py", "pairs").splitlines()
+    quality = _bench("stories_quality.py").splitlines()
+    expected = [
+        (line.split()[1], next(q for q in quality[i:] if q.startswith("recall:")).split()[1])
+        for i, line in enumerate(quality)
+        if line.startswith("precision:")
+    ]
+    found = [line.split() for line in census if "as stories_quality" in line]
+    assert [(f[3], f[5]) for f in found] == expected and len(expected) == 2, (census, quality)
+    ruled = [line.split() for line in census if "at least 2 keys" in line]
+    assert len(ruled) == 2 and all(float(r[-1]) <= float(f[5]) for r, f in zip(ruled, found, strict=True)), (
+        census
+    )
+
+
 def test_prune_cost_cuts_candidates_sharing_one_key_and_counts_rebuilds() -> None:
     """bench/prune_cost.py (h-prune): the shipped code (--least 1) and the rule (--least 2) run the
     issue 17 bench, small, and say how many profiles were made again from their article."""
