@@ -244,6 +244,55 @@ def test_stories_frames_reproduces_the_method_when_no_idea_is_tried(tmp_path) ->
     assert f"({counts[0]})" in rows[0][2] and f"({counts[1]})" in rows[0][3], (rows[0], quality)
 
 
+def test_prune_census_counts_candidates_by_keys_shared_in_a_small_cold_pass() -> None:
+    """bench/prune_census.py (h-prune): its tables add up: an open candidate story (not a copy's)
+    that was chosen reached min_similarity, and none is rebuilt or reaches more often than it is
+    a candidate; its placements are counted once rarity weighs words."""
+    stdout = _bench("prune_census.py", "cold", "--feeds", "3", "--items", "20")
+    assert "60 articles" in stdout and "placements: " in stdout and "counted " in stdout, stdout
+    tables = 0
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[1] == "kind":
+            tables += 1
+            continue
+        if line.startswith("| ") and cells[1] == "other":
+            candidates, _closed, rebuilt, reached, _both, chosen, _chosen_rebuilt = map(int, cells[2:])
+            assert chosen <= reached <= candidates and rebuilt <= candidates, line
+    assert tables == 4, stdout
+    totals = [line for line in stdout.splitlines() if line.startswith("| all | other |")]
+    assert len(totals) == 4 and int(totals[0].split("|")[8]) > 0, stdout  # some story was chosen
+
+
+def test_prune_census_pairs_reproduce_stories_quality_before_the_rule() -> None:
+    """bench/prune_census.py pairs: without the rule, the labelled pairs' and held-out pairs'
+    precision and recall are stories_quality's own; with it, recall can only fall."""
+    census = _bench("prune_census.py", "pairs").splitlines()
+    quality = _bench("stories_quality.py").splitlines()
+    expected = [
+        (line.split()[1], next(q for q in quality[i:] if q.startswith("recall:")).split()[1])
+        for i, line in enumerate(quality)
+        if line.startswith("precision:")
+    ]
+    found = [line.split() for line in census if "as stories_quality" in line]
+    assert [(f[3], f[5]) for f in found] == expected and len(expected) == 2, (census, quality)
+    ruled = [line.split() for line in census if "at least 2 keys" in line]
+    assert len(ruled) == 2 and all(float(r[-1]) <= float(f[5]) for r, f in zip(ruled, found, strict=True)), (
+        census
+    )
+
+
+def test_prune_cost_cuts_candidates_sharing_one_key_and_counts_rebuilds() -> None:
+    """bench/prune_cost.py (h-prune): the shipped code (--least 1) and the rule (--least 2) run the
+    issue 17 bench, small, and say how many profiles were made again from their article."""
+    for least in ("1", "2"):
+        stdout = _bench(
+            "prune_cost.py", "--least", least, "archive", "--articles", "300", "--new", "20", "--workers", "1"
+        )
+        assert "grouping: 20 new articles" in stdout, stdout
+        assert f"least {least} keys shared" in stdout and "rebuilds (lookup.rebuild): " in stdout, stdout
+
+
 def test_stories_real_runs_on_a_small_invented_corpus(tmp_path) -> None:
     """bench/stories_real.py on three invented events of two reports each, over two days."""
     corpus = _invented_corpus(tmp_path)
