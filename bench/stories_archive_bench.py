@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = Path(tmp) / f"{state}.db"
             shutil.copyfile(source, path)  # measuring archives the new articles: a copy
             archive = Archive.open(path)
-            if seconds is not None or not verdicts:
+            if not verdicts:  # its index rows, before any new article
                 keys = archive.db.execute("select count(*) from story_keys").fetchone()[0]
                 filled = f", filled in {seconds:.0f} s" if seconds is not None else f" (reused {args.db})"
                 print(
