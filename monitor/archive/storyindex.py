@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from monitor.archive import compact, storymemory
+from monitor.archive.lonetexts import is_lone
 from monitor.archive.sqltime import epoch_of, iso
 from monitor.archive.storymemory import StoryMemory
 
@@ -275,14 +276,31 @@ class MemoryIndex(StoryIndex):
         return self.memory.fingerprints.many(article_ids, partial(fingerprints, self.conn))
 
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
+        """The texts of stories of one report from the memory's ring (lonetexts.py: not their
+        short form, to be made again from their article), the rest from its cache (or SQL); in
+        the order asked."""
+        memory = self.memory
+        lone = memory.lone.many(story_ids)
+        if len(lone) == len(story_ids):
+            return lone
         read = partial(profiles, self.conn)
-        return self.memory.cached(self.memory.profiles, story_ids, read, storymemory.MAX_PROFILES)
+        rest = [s for s in story_ids if s not in lone]
+        other = memory.cached(memory.profiles, rest, read, storymemory.MAX_PROFILES)
+        if not lone:
+            return other
+        return {s: text for s in story_ids if (text := lone.get(s) or other.get(s)) is not None}
 
     def made(self, story_id: int, stored: str, text: str) -> None:
         """The memory keeps the text in place of the short form it holds: read again, the
         profile is parsed, not made again from its article (the same profile either way)."""
-        if self.memory.profiles.get(story_id) == stored:
-            self.memory.profiles[story_id] = text
+        memory = self.memory
+        if memory.profiles.get(story_id) != stored:
+            return
+        if is_lone(text):  # kept in the ring, longer
+            memory.lone.put(story_id, text)
+            del memory.profiles[story_id]
+        else:
+            memory.profiles[story_id] = text
 
     def last_reports(self, story_ids: Sequence[int]) -> dict[int, datetime | None]:
         """As times, not their text made again to be parsed (compact.TimeTable.moments); the
