@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = monitor_pass(config)
     n = max(figures.new_articles, 1)
     print(
-        f"{figures.new_articles} articles, {figures.seconds:.1f} s; main CPU {1000 * figures.main_cpu / n:.3f} "
-        f"ms/article; placement {1000 * spent[0] / max(spent[1], 1):.3f} ms (thread CPU)"
+        f"{figures.new_articles} articles, {figures.seconds:.1f} s; main CPU "
+        f"{1000 * figures.main_cpu / n:.3f} ms/article; placement "
+        f"{1000 * spent[0] / max(spent[1], 1):.3f} ms (thread CPU)"
     )
     print(f"rebuilds {sum(counts.values())} of {len(counts)} stories; SQL ids read {dict(sql_reads)}")
     print(f"story memory loads: {dict(loads)}; VmHWM {vm_hwm():.1f} MB")

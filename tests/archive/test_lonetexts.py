@@ -8,12 +8,16 @@ from monitor.archive import lonetexts
 from monitor.archive.lonetexts import LoneTexts, is_lone
 
 
+def word(rng: random.Random) -> str:
+    return "".join(rng.choice("bdgklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+
+
 def lone_text(rng: random.Random, hour: int) -> str:
     """A profile text of a story of one report (Profile.to_text's form), of invented words."""
     at = f"2026-03-01T{hour % 24:02d}:00:00+00:00"
     lines = [f"{at} {at} 1"]
     for count in ("2.504", "1.693", "1.0"):
-        words = ["".join(rng.choice("bdgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(9)]
+        words = [word(rng) for _ in range(9)]
         lines.append(f"{count}/1 " + " ".join(words + ["über", "2,300"]))
     return "\n".join(lines)
 
