@@ -30,6 +30,23 @@ def vm_hwm() -> float:
     return 0.0
 
 
+def held_bytes(memory: Any) -> str:
+    """What the writer's StoryMemory holds of profile texts: its dict, and its ring if any."""
+    texts = memory.profiles
+    held = sys.getsizeof(texts) + sum(sys.getsizeof(t) for t in texts.values() if t is not None)
+    held += 32 * sum(1 for k in texts if k > 256)  # their keys (ints)
+    out = f"profiles {len(texts)} entries {held / 1e6:.2f} MB"
+    ring = getattr(memory, "lone", None)
+    if ring is not None:
+        recent = sys.getsizeof(ring._recent) + sum(sys.getsizeof(t) + 32 for t in ring._recent.values())
+        at = 16 * len(ring._at)
+        out += (
+            f"; ring {len(ring._ring) / 1e6:.2f} MB ({len(ring)} texts), newest as str {recent / 1e6:.2f} MB,"
+            f" entries {at / 1e6:.2f} MB: {(held + len(ring._ring) + recent + at) / 1e6:.2f} MB"
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--feeds", type=int, default=1000)
@@ -60,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             return read(conn, ids)
 
         setattr(storyindex, name, reading)
+    memories: list[Any] = []
+    init = storymemory.StoryMemory.__init__
+
+    def noted(self: Any, *rest: Any) -> None:
+        init(self, *rest)
+        memories.append(self)
+
+    storymemory.StoryMemory.__init__ = noted  # type: ignore[method-assign]
     loads = Counter[str]()
     for name in ("_load", "_adopt", "reset"):
         method = getattr(storymemory.StoryMemory, name)
@@ -98,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"rebuilds {sum(counts.values())} of {len(counts)} stories; SQL ids read {dict(sql_reads)}")
     print(f"story memory loads: {dict(loads)}; VmHWM {vm_hwm():.1f} MB")
+    for memory in memories:
+        if memory.conn is not None:  # the writer's
+            print("story memory's profile texts:", held_bytes(memory))
     print("rebuilds per story:", sorted(Counter(counts.values()).items())[:12])
     return 0
 

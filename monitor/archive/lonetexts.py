@@ -27,7 +27,7 @@ WBITS = -13  # raw deflate, an 8 KB window: the preset dictionary fits it, and c
 MEM_LEVEL = 6  # compressor primed with it (rather than priming one per text) costs little
 DICTIONARY_BYTES = 8 * 1024
 SAMPLE = 256  # texts whose words make the preset dictionary (the first kept)
-RECENT = 512  # the newest texts also kept as str (about 550 bytes each)
+RECENT = 256  # the newest texts also kept as str (about 550 bytes each)
 PLAIN, PRESET = b"\x00", b"\x01"  # a text's first byte: deflated without or with the dictionary
 
 
@@ -92,7 +92,7 @@ class LoneTexts:
         self._at[story] = start << LENGTH_BITS | size
         if len(self._at) > self._prune_at:  # entries overwritten or discarded: let go
             self._at.keep_from((self._end - self.capacity) << LENGTH_BITS)
-            self._prune_at = max(self._prune_at, 2 * len(self._at))
+            self._prune_at = len(self._at) + max(1024, len(self._at) // 4)
 
     def discard(self, story: int) -> None:
         self._recent.pop(story, None)
