@@ -15,9 +15,11 @@ Exact: a text read back is the text kept (`get` answers only what `put` was give
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from monitor.archive.compact import IntMap
 
@@ -28,7 +30,26 @@ MEM_LEVEL = 6  # compressor primed with it (rather than priming one per text) co
 DICTIONARY_BYTES = 8 * 1024
 SAMPLE = 256  # texts whose words make the preset dictionary (the first kept)
 RECENT = 256  # the newest texts also kept as str (about 550 bytes each)
-PLAIN, PRESET = b"\x00", b"\x01"  # a text's first byte: deflated without or with the dictionary
+# a text's first byte: deflated with the preset dictionary; its head "A A 1" kept as A's time
+# (A as datetime.isoformat writes a UTC time of whole seconds); that head its only line
+PRESET, TIMED, HEAD_ONLY = 1, 2, 4
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _time(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).isoformat()
+
+
+def _seconds(text: str) -> int | None:
+    """The time `text` writes as whole seconds since 1970, if _time writes it again the same."""
+    if len(text) != 25 or not text.endswith("+00:00"):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    seconds = (when - _EPOCH) // timedelta(seconds=1)
+    return seconds if _time(seconds) == text else None
 
 
 def is_lone(text: str) -> bool:
@@ -75,8 +96,7 @@ class LoneTexts:
             self._sample.append(text)
             if len(self._sample) >= SAMPLE:
                 self._prime(self._sample)
-        packer = self._compressor.copy()
-        data = (PRESET if self._dictionary else PLAIN) + packer.compress(text.encode()) + packer.flush()
+        data = self._pack(text)
         size = len(data)
         if size > MAX_LENGTH or size > self.capacity:
             self.discard(story)
@@ -110,12 +130,32 @@ class LoneTexts:
         if start < self._end - self.capacity:  # overwritten by newer texts
             return None
         at = start % self.capacity
-        data = self._ring[at : at + size]
-        if data[0] == PRESET[0]:
-            unpacker = zlib.decompressobj(WBITS, self._dictionary)
-        else:
-            unpacker = zlib.decompressobj(WBITS)
-        return (unpacker.decompress(data[1:]) + unpacker.flush()).decode()
+        return self._unpack(self._ring[at : at + size])
+
+    def _pack(self, text: str) -> bytes:
+        """A flags byte (PRESET, TIMED, HEAD_ONLY), with TIMED the time of a head "A A 1" (int64
+        seconds since 1970: its 51 characters deflated to about 26 bytes), then the text deflated
+        (but for a TIMED head)."""
+        flags, timed = (PRESET if self._dictionary else 0), b""
+        head, newline, lines = text.partition("\n")
+        first, _, rest = head.partition(" ")
+        if rest == f"{first} 1" and (seconds := _seconds(first)) is not None:
+            flags |= TIMED | (0 if newline else HEAD_ONLY)
+            timed, text = struct.pack("<q", seconds), lines
+        packer = self._compressor.copy()
+        return bytes((flags,)) + timed + packer.compress(text.encode()) + packer.flush()
+
+    def _unpack(self, data: bytes | bytearray) -> str:
+        flags, at = data[0], 1
+        unpacker = (
+            zlib.decompressobj(WBITS, self._dictionary) if flags & PRESET else zlib.decompressobj(WBITS)
+        )
+        head = ""
+        if flags & TIMED:
+            (seconds,) = struct.unpack_from("<q", data, 1)
+            when = _time(seconds)
+            head, at = f"{when} {when} 1" + ("" if flags & HEAD_ONLY else "\n"), 9
+        return head + (unpacker.decompress(data[at:]) + unpacker.flush()).decode()
 
     def many(self, stories: Iterable[int]) -> dict[int, str]:
         """story → its text, of those held."""

@@ -26,6 +26,11 @@ def test_every_text_read_back_is_the_text_kept_before_and_after_the_dictionary()
     rng = random.Random(1)
     ring = LoneTexts(1 << 20)
     texts = {story: lone_text(rng, story) for story in range(1, lonetexts.SAMPLE * 3)}
+    at, odd = "2026-03-01T05:00:00+00:00", "2026-03-01T05:00:00.250000+00:00"
+    texts[7] = f"{at} {at} 1"  # no lines: its head alone
+    texts[8] = f"{odd} {odd} 1\n1.0/1 word"  # a time not of whole seconds: kept as written
+    texts[9] = f"{at} 2026-03-02T05:00:00+00:00 1\n1.0/1 word"  # first and last apart
+    texts[300] = f"{at} {at} 1\n1.0/1 word"
     for story, text in texts.items():
         ring.put(story, text)
     assert ring._dictionary  # primed from the first texts: those before it kept without it
