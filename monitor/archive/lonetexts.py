@@ -28,6 +28,9 @@ MAX_LENGTH = (1 << LENGTH_BITS) - 1
 WBITS = -13  # raw deflate, an 8 KB window: the preset dictionary fits it, and copying the
 MEM_LEVEL = 6  # compressor primed with it (rather than priming one per text) costs little
 DICTIONARY_BYTES = 8 * 1024
+# level 2: as small as 9 with the dictionary (a 300-feed pass's texts: 166 bytes either way), a
+# third of its time on longer texts (level 9 searched long chains of the dictionary's matches)
+LEVEL = 2
 SAMPLE = 256  # texts whose words make the preset dictionary (the first kept)
 RECENT = 256  # the newest texts also kept as str (about 550 bytes each)
 # a text's first byte: deflated with the preset dictionary; its head "A A 1" kept as A's time
@@ -75,7 +78,7 @@ class LoneTexts:
         self._end = 0  # where the next text goes, counted from the ring's first use
         self._sample: list[str] | None = []  # texts whose words make the dictionary; None: made
         self._dictionary = b""
-        self._compressor = zlib.compressobj(9, zlib.DEFLATED, WBITS, MEM_LEVEL)
+        self._compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, WBITS, MEM_LEVEL)
         self._prune_at = max(1024, capacity // 256)  # entries when those overwritten are let go
         # the newest texts kept as they are too (most candidates are recent stories): not inflated
         self._recent: dict[int, str] = {}
@@ -178,5 +181,5 @@ class LoneTexts:
         self._sample = None
         if self._dictionary:
             self._compressor = zlib.compressobj(
-                9, zlib.DEFLATED, WBITS, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, self._dictionary
+                LEVEL, zlib.DEFLATED, WBITS, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, self._dictionary
             )
