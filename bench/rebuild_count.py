@@ -3,15 +3,17 @@
     python bench/rebuild_count.py [--feeds 1000] [--check]
 
 One cold pass (monitor_cases.monitor_pass) of the farm's feeds into a fresh archive, in this
-process, counting each story's profile made again from its article (issue 17, h-churn; the
-lead's /tmp/exp_rebuild.py). --check: every text the writer's ring of lone stories' texts
-(archive/lonetexts.py) answers is compared with what a rebuild of its story makes (slower).
+process (the tree this script is in: farm.py puts it first on sys.path), counting each story's
+profile made again from its article (issue 17, h-churn; after the lead's exp_rebuild.py), the
+ids asked of SQL for profiles and articles, the story memory's loads, the main process's peak
+RSS, and what the writer's memory holds of profile texts at the end. --check: each story of
+one report made again from its article (lookup.rebuild) is the text whose digest its stored
+short form keeps, the text the writer kept when it wrote the story (its ring's, lonetexts.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lookup.rebuild = counted  # type: ignore[assignment]
     sql_reads = Counter[str]()
-    for name in ("profiles", "lone_reports") if not os.environ.get("NOSQL") else ():
+    for name in ("profiles", "lone_reports"):
         read = getattr(storyindex, name)
 
         def reading(conn: Any, ids: Any, read: Any = read, name: str = name) -> Any:
@@ -95,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             return done
 
         setattr(storymemory.StoryMemory, name, logged)
-    if os.environ.get("NOPRELOAD"):  # the memory loaded at the first look-up, not in a thread
-        storymemory.StoryMemory.preload = lambda self: None  # type: ignore[method-assign]
     place = Grouper.place
     spent = [0.0, 0]
 

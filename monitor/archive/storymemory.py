@@ -30,7 +30,8 @@ be packed (an article id past 2**28, a year past 2178) are asked of SQL.
 
 Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
 come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles (a full cache loses its
-oldest quarter, compact.forget_oldest), the newest MAX_FINGERPRINTS fingerprints (compact.Signatures)."""
+oldest quarter, compact.forget_oldest), the newest MAX_LONE_BYTES of the texts of stories of one
+report (lonetexts.py), the newest MAX_FINGERPRINTS fingerprints (compact.Signatures)."""
 
 from __future__ import annotations
 
