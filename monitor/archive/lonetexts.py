@@ -10,8 +10,9 @@ with is deflated (zlib, raw, level 2, with a preset dictionary of the words of t
 kept; its head's time as 8 bytes: about 180 bytes, ~20 µs) into a ring of `capacity` bytes,
 newest over oldest, its place an 8-byte entry of an IntMap (no object per story): about 3
 times as many texts in the same bytes, each inflated in about 4 µs (the newest RECENT kept as
-str too). A text made again (rebuild) stays in storymemory's dict, as before: deflating it
-cost a third of a placement at 100,000 archived articles, where every candidate is rebuilt.
+str only, deflated as they leave). A text made again (rebuild) stays in storymemory's dict, as
+before: deflating it cost a third of a placement at 100,000 archived articles, where every
+candidate is rebuilt.
 
 Exact: a text read back is the text kept (`get` answers only what `put` was given, or None).
 """
@@ -35,7 +36,7 @@ DICTIONARY_BYTES = 8 * 1024
 # third of its time on longer texts (level 9 searched long chains of the dictionary's matches)
 LEVEL = 2
 SAMPLE = 256  # texts whose words make the preset dictionary (the first kept)
-RECENT = 256  # the newest texts also kept as str (about 550 bytes each)
+RECENT = 1024  # the newest texts kept as str (about 550 bytes each), deflated when older
 # a text's first byte: deflated with the preset dictionary; its head "A A 1" kept as A's time
 # (A as datetime.isoformat writes a UTC time of whole seconds); that head its only line
 PRESET, TIMED, HEAD_ONLY = 1, 2, 4
@@ -83,21 +84,28 @@ class LoneTexts:
         self._dictionary = b""
         self._compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, WBITS, MEM_LEVEL)
         self._prune_at = max(1024, capacity // 256)  # entries when those overwritten are let go
-        # the newest texts kept as they are too (most candidates are recent stories): not inflated
+        # the newest texts kept as they are (most candidates are recent stories): not inflated
         self._recent: dict[int, str] = {}
 
     def __len__(self) -> int:
         """How many stories' texts are held (a scan: for tests and benches)."""
         low = (self._end - self.capacity) << LENGTH_BITS
-        return sum(1 for entry in self._at.values() if entry >= 0 and entry >= low)
+        return len(self._recent) + sum(1 for entry in self._at.values() if entry >= 0 and entry >= low)
 
     def put(self, story: int, text: str) -> None:
-        """Keep `text` as story's (in place of any before it)."""
+        """Keep `text` as story's (in place of any before it): as it is among the newest RECENT,
+        deflated into the ring when it leaves them (a story that takes another report before
+        then is never deflated)."""
         recent = self._recent
         recent.pop(story, None)
+        if story in self._at:
+            self._at[story] = -1
         recent[story] = text
         if len(recent) > RECENT:
-            del recent[next(iter(recent))]
+            oldest = next(iter(recent))
+            self._deflate(oldest, recent.pop(oldest))
+
+    def _deflate(self, story: int, text: str) -> None:
         if self._sample is not None:
             self._sample.append(text)
             if len(self._sample) >= SAMPLE:
@@ -105,7 +113,6 @@ class LoneTexts:
         data = self._pack(text)
         size = len(data)
         if size > MAX_LENGTH or size > self.capacity:
-            self.discard(story)
             return
         if not self._ring:
             self._ring = bytearray(self.capacity)

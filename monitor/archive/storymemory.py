@@ -58,7 +58,7 @@ MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up 
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
 # 8,000 each: 4,000 (issue 18's memory) asked SQL for a quarter of a cold pass's candidates; the MB it
 # adds, the parsed fingerprints lookup.Slots no longer keeps give back (docs/performance-log.md)
-MAX_PROFILES = 1_500  # cached profiles of stories of several reports (text, ~1 KB each; 8,000 before h-churn)
+MAX_PROFILES = 2_000  # cached profiles of stories of several reports (text, ~1 KB each; 8,000 before h-churn)
 MAX_LONE_BYTES = 3 << 20  # ring of the texts of stories of one report (lonetexts.py: ~180 bytes each)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
 MAX_FINGERPRINTS = 12_288  # cached fingerprints (compact.Signatures: the newest articles')

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from monitor.archive import lonetexts
 from monitor.archive.lonetexts import LoneTexts, is_lone
 
@@ -22,7 +24,10 @@ def lone_text(rng: random.Random, hour: int) -> str:
     return "\n".join(lines)
 
 
-def test_every_text_read_back_is_the_text_kept_before_and_after_the_dictionary() -> None:
+def test_every_text_read_back_is_the_text_kept_before_and_after_the_dictionary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lonetexts, "RECENT", 0)  # each deflated as it comes
     rng = random.Random(1)
     ring = LoneTexts(1 << 20)
     texts = {story: lone_text(rng, story) for story in range(1, lonetexts.SAMPLE * 3)}
@@ -34,19 +39,20 @@ def test_every_text_read_back_is_the_text_kept_before_and_after_the_dictionary()
     for story, text in texts.items():
         ring.put(story, text)
     assert ring._dictionary  # primed from the first texts: those before it kept without it
-    assert ring.many(texts) == texts
-    ring._recent.clear()  # every one inflated from the ring, not the newest kept as they are
+    assert ring._recent == {}
     assert ring.many(texts) == texts
     assert ring._end < 0.75 * sum(len(t) for t in texts.values())  # deflated (random words: little)
 
 
-def test_a_full_ring_forgets_its_oldest_texts_and_a_discarded_or_replaced_one() -> None:
+def test_a_full_ring_forgets_its_oldest_texts_and_a_discarded_or_replaced_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lonetexts, "RECENT", 0)
     rng = random.Random(2)
     ring = LoneTexts(16 * 1024)
     texts = {story: lone_text(rng, story) for story in range(1, 600)}
     for story, text in texts.items():
         ring.put(story, text)
-    ring._recent.clear()
     held = ring.many(texts)
     assert 0 < len(held) < len(texts)
     assert list(held) == list(texts)[-len(held) :]  # the newest, all of them
@@ -56,7 +62,6 @@ def test_a_full_ring_forgets_its_oldest_texts_and_a_discarded_or_replaced_one() 
     ring.discard(newest)
     assert ring.get(newest) is None
     ring.put(newest - 1, "2026-03-01T00:00:00+00:00 2026-03-01T00:00:00+00:00 1\n1.0/1 again")
-    ring._recent.clear()
     assert ring.get(newest - 1) == "2026-03-01T00:00:00+00:00 2026-03-01T00:00:00+00:00 1\n1.0/1 again"
     assert len(ring._at) <= 2 * 1024 + 1  # entries overwritten are let go
 
@@ -69,3 +74,21 @@ def test_only_the_text_of_a_story_of_one_report_is_lone() -> None:
     assert not is_lone(f"{at} {at} 11\n1.0/2 word")
     assert not is_lone(f"{at} =1a2b3c4d:0,2")  # stories.lookup.alone's short form
     assert not is_lone('{"story": 1}')
+
+
+def test_the_newest_texts_are_kept_as_they_are_and_deflated_as_they_leave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lonetexts, "RECENT", 4)
+    rng = random.Random(3)
+    ring = LoneTexts(1 << 16)
+    texts = {story: lone_text(rng, story) for story in range(1, 11)}
+    for story, text in texts.items():
+        ring.put(story, text)
+    assert list(ring._recent) == [7, 8, 9, 10]  # the rest deflated
+    assert ring.get(3) == texts[3] and ring.get(9) is texts[9]
+    ring.put(3, texts[2])  # a story of one report rewritten (split by hand): the new text, as it is
+    assert ring.get(3) == texts[2] and list(ring._recent) == [8, 9, 10, 3]
+    ring.discard(9)
+    assert ring.get(9) is None
+    assert ring.many(texts) == {s: (texts[2] if s == 3 else t) for s, t in texts.items() if s != 9}

@@ -322,6 +322,7 @@ def test_a_story_of_one_report_forgotten_by_the_profile_cache_is_not_made_again(
 ) -> None:
     """Its text stays in the memory's ring (archive/lonetexts.py): read back, not rebuilt from
     its article (stories.lookup.rebuild); without the ring, the same reports rebuild many."""
+    from monitor.archive import lonetexts
     from monitor.stories import lookup
 
     rebuilt: list[int] = []
@@ -333,6 +334,7 @@ def test_a_story_of_one_report_forgotten_by_the_profile_cache_is_not_made_again(
 
     monkeypatch.setattr(lookup, "rebuild", counted)
     monkeypatch.setattr(storymemory, "MAX_PROFILES", 8)  # far fewer than the open stories
+    monkeypatch.setattr(lonetexts, "RECENT", 4)  # ... and those kept as they are
     for ring, name in ((1 << 20, "ring"), (64, "none")):
         monkeypatch.setattr(storymemory, "MAX_LONE_BYTES", ring)
         archive = Archive.open(tmp_path / f"{name}.db")
