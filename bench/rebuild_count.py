@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         config = write_config(Path(folder) / "m.toml", Path(folder) / "m.db", farm.urls)
         figures = monitor_pass(config)
+        if args.check:
+            check(Path(folder) / "m.db", rebuild)
     n = max(figures.new_articles, 1)
     print(
         f"{figures.new_articles} articles, {figures.seconds:.1f} s; main CPU "
