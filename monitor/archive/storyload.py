@@ -2,6 +2,8 @@
 
     load_postings(conn, horizon)   the postings of the articles published since `horizon`, by
                                    key, and their stories and times (compact.IntMap)
+    load_lasts(conn, stories, lasts)   when each story's last report came (compact.TimeTable)
+    count_articles(conn, ids)      how many of these articles are archived (committed)
 
 A key of one posting (half of them) holds it alone, an int of 40 bytes, not an array of 96.
 """
@@ -12,7 +14,7 @@ import sqlite3
 from array import array
 from typing import cast
 
-from monitor.archive.compact import IntMap, pack, packable, time_key
+from monitor.archive.compact import IntMap, TimeTable, pack, packable, time_key
 from monitor.archive.sqltime import epoch
 
 Postings = dict[str, "array[int] | int"]  # key → its postings (compact.pack), or its one posting
@@ -58,3 +60,23 @@ def load_postings(conn: sqlite3.Connection, horizon: str) -> tuple[Postings, Int
         if isinstance(kept, array) and any(a > b for a, b in zip(kept, kept[1:], strict=False)):
             kept[:] = array("Q", sorted(kept))  # a time written oddly
     return held, story_of, published_at, packed
+
+
+def load_lasts(conn: sqlite3.Connection, stories: list[int], lasts: TimeTable) -> None:
+    """Each story's last report into `lasts` ("" for a profile without one, None for no profile)."""
+    for i in range(0, len(stories), 500):
+        chunk = stories[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})"
+        lasts.update(conn.execute(sql, chunk))
+        lasts.update((s, None) for s in chunk if s not in lasts)
+
+
+def count_articles(conn: sqlite3.Connection, ids: list[int]) -> int:
+    """How many of the articles `ids` (distinct) the archive holds."""
+    found = 0
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found += conn.execute(f"select count(*) from articles where id in ({marks})", chunk).fetchone()[0]
+    return int(found)

@@ -30,7 +30,8 @@ be packed (an article id past 2**28, a year past 2178) are asked of SQL.
 
 Memory is bounded: at most MAX_ARTICLES articles' postings (the horizon moves up when more
 come), MAX_TERMS cached document frequencies, MAX_PROFILES profiles (a full cache loses its
-oldest quarter, compact.forget_oldest), the newest MAX_FINGERPRINTS fingerprints (compact.Signatures)."""
+oldest quarter, compact.forget_oldest), the newest MAX_LONE_BYTES of the texts of stories of one
+report (lonetexts.py), the newest MAX_FINGERPRINTS fingerprints (compact.Signatures)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ from typing import TypeVar
 
 from monitor.archive import compact
 from monitor.archive.compact import ID_MASK, Cache, IntMap, TimeTable, iso_of, pack, packable, time_key
+from monitor.archive.lonetexts import LoneTexts, is_lone
 from monitor.archive.sqltime import from_iso, iso
-from monitor.archive.storyload import Postings, load_postings
+from monitor.archive.storyload import Postings, count_articles, load_lasts, load_postings
 
 # postings kept before the newest article: windows of P - 72 h from P ≥ newest - 4 days
 KEEP = timedelta(days=7)
@@ -56,7 +58,8 @@ MAX_TERMS = 200_000  # document frequencies kept, all languages: all of them up 
 MAX_LOOKED_UP = 100_000  # ... else those of the terms looked up, up to this many
 # 8,000 each: 4,000 (issue 18's memory) asked SQL for a quarter of a cold pass's candidates; the MB it
 # adds, the parsed fingerprints lookup.Slots no longer keeps give back (docs/performance-log.md)
-MAX_PROFILES = 8_000  # cached story profiles (text, about 500 bytes each)
+MAX_PROFILES = 2_000  # cached profiles of stories of several reports (text, ~1 KB each; 8,000 before h-churn)
+MAX_LONE_BYTES = 3 << 20  # ring of the texts of stories of one report (lonetexts.py: ~180 bytes each)
 MAX_LASTS = 80_000  # cached times of stories' last reports (about 150 bytes each): MAX_ARTICLES' and more
 MAX_FINGERPRINTS = 12_288  # cached fingerprints (compact.Signatures: the newest articles')
 MOVE_EVERY = timedelta(hours=6)  # how far the newest article gets past KEEP before old postings go
@@ -82,6 +85,7 @@ class StoryMemory:
         self._df_size = 0
         self._df_complete = False  # df holds every term of term_df (absent: 0)
         self.profiles: dict[int, str | None] = {}  # story → profile JSON (cached; None: has none)
+        self.lone = LoneTexts(MAX_LONE_BYTES)  # story → its text, of stories of one report (not in profiles)
         self.lasts = TimeTable()  # story → its profile's last report, ISO (cached)
         self.fingerprints = compact.Signatures(1)  # article → fingerprint as stored (cached; at the load)
         # key → its postings (compact.pack: time, article), sorted as story_keys orders them; a key
@@ -304,9 +308,14 @@ class StoryMemory:
         self._writes += 1
         if not self.loaded:
             return
-        if len(self.profiles) >= MAX_PROFILES and story_id not in self.profiles:
-            compact.forget_oldest(self.profiles, 1)
-        self.profiles[story_id] = profile
+        if profile is not None and is_lone(profile):  # kept denser, and longer (lonetexts.py)
+            self.lone.put(story_id, profile)
+            self.profiles.pop(story_id, None)
+        else:
+            self.lone.discard(story_id)
+            if len(self.profiles) >= MAX_PROFILES and story_id not in self.profiles:
+                compact.forget_oldest(self.profiles, 1)
+            self.profiles[story_id] = profile
         if len(self.lasts) >= MAX_LASTS and story_id not in self.lasts:
             self.lasts.clear()
         self.lasts[story_id] = (last or "") if profile is not None else None
@@ -345,17 +354,13 @@ class StoryMemory:
             self._df_size = 0
         self.lasts = TimeTable()
         self.profiles = {}
+        self.lone = LoneTexts(MAX_LONE_BYTES)
         self.fingerprints = compact.Signatures(MAX_FINGERPRINTS)
         self.postings, self.story_of, self._published, self._packed = load_postings(conn, self.horizon)
         if len(self.story_of) > MAX_ARTICLES:
             self._move_horizon()
         stories = sorted(set(self.story_of.values()))[:MAX_LASTS]  # what a look-up can find, in order
-        for i in range(0, len(stories), 500):
-            chunk = stories[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"select story_id, coalesce(last, '') from story_profiles where story_id in ({marks})"
-            self.lasts.update(conn.execute(sql, chunk))
-            self.lasts.update((s, None) for s in chunk if s not in self.lasts)
+        load_lasts(conn, stories, self.lasts)
         del self._pending[:]
         self._version = conn.execute("pragma data_version").fetchone()[0]
         # Loaded inside a transaction, it may hold what a rollback takes back: loaded again after.
@@ -392,20 +397,14 @@ class StoryMemory:
         """The articles written since the last look-up are committed; else start again."""
         pending = sorted(set(self._pending))
         del self._pending[:]
-        found = 0
-        for i in range(0, len(pending), 500):
-            chunk = pending[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"select count(*) from articles where id in ({marks})"
-            found += self.conn.execute(sql, chunk).fetchone()[0]
-        if found != len(pending):
+        if count_articles(self.conn, pending) != len(pending):
             self.loaded = False
 
 
 # What a load sets (and a preload hands over).
 _STATE = (
     "horizon", "_newest", "_move_at", "documents", "df", "_df_size", "_df_complete",
-    "profiles", "lasts", "fingerprints", "postings", "story_of", "_published", "_packed",
+    "profiles", "lone", "lasts", "fingerprints", "postings", "story_of", "_published", "_packed",
 )  # fmt: skip
 
 

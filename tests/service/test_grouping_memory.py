@@ -315,3 +315,37 @@ def test_a_preloaded_memory_is_adopted_only_when_nothing_was_written_since(
         archive.split_article(moved, START, rebuild)
     same(60, 90)
     assert loads[-1] is True and loads.count(True) == 3
+
+
+def test_a_story_of_one_report_forgotten_by_the_profile_cache_is_not_made_again(
+    tmp_path: Path, small_memory: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its text stays in the memory's ring (archive/lonetexts.py): read back, not rebuilt from
+    its article (stories.lookup.rebuild); without the ring, the same reports rebuild many."""
+    from monitor.archive import lonetexts
+    from monitor.stories import lookup
+
+    rebuilt: list[int] = []
+    made = lookup.rebuild
+
+    def counted(story: int, *rest: Any) -> Any:
+        rebuilt.append(story)
+        return made(story, *rest)
+
+    monkeypatch.setattr(lookup, "rebuild", counted)
+    monkeypatch.setattr(storymemory, "MAX_PROFILES", 8)  # far fewer than the open stories
+    monkeypatch.setattr(lonetexts, "RECENT", 4)  # ... and those kept as they are
+    for ring, name in ((1 << 20, "ring"), (64, "none")):
+        monkeypatch.setattr(storymemory, "MAX_LONE_BYTES", ring)
+        archive = Archive.open(tmp_path / f"{name}.db")
+        archive.sync_feeds([FeedConfig(FEED)], START)
+        corpus = reports(13, 120)
+        caches = ProfileCache(size=4)  # its own aliases of short forms forget them too
+        for first in range(0, len(corpus), 6):
+            batch = [(i, *r) for i, r in enumerate(corpus[first : first + 6], start=first)]
+            place_and_save(archive, batch, caches)
+        if name == "ring":
+            assert rebuilt == []
+            assert len(memory_of(archive).lone) > 50
+        else:
+            assert len(rebuilt) > 20
