@@ -52,11 +52,19 @@ import rules_bench  # noqa: E402 (a sibling script: its realistic article genera
 
 from monitor.archive import sqltime  # noqa: E402
 from monitor.archive.store import Archive  # noqa: E402
+from monitor.archive.storyrows import profile_last  # noqa: E402
 from monitor.ingest.schedule import Decision  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
 from monitor.stories import profile  # noqa: E402
 from monitor.stories.fingerprint import ArticleFingerprint, candidate_keys, fingerprint  # noqa: E402
-from monitor.stories.lookup import FingerprintCache, ProfileCache, alone, stored_fingerprint  # noqa: E402
+from monitor.stories.lookup import (  # noqa: E402
+    FingerprintCache,
+    ProfileCache,
+    alone,
+    is_alone,
+    rebuild,
+    stored_fingerprint,
+)
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle, StoryJoin, StorySettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -146,20 +154,27 @@ def rewrite(rng: random.Random, title: str, body: str) -> tuple[str, str]:
 
 def running(archive: Archive, end: datetime, hours: float) -> tuple[int, float]:
     """What the writer's memory of a service running for days holds (archive/storymemory.py):
-        the text of each story it started in the last `hours`, which its parser worker made with the
-        report's words (words._made; that cost is each article's "words"), so that a later report
-        parses it rather than making it again from the article (lookup.rebuild). A fresh process
-        holds none of them: the text is made here (the same text) and handed to the memory as a
-        rebuild hands it (StoryIndex.made); so are the window's copy signatures, which the memory
-    holds as the writer writes them (its newest MAX_FINGERPRINTS). Returns (stories, seconds spent)."""
+    the text of each story it started in the last `hours`, told to it as the writer tells it when
+    it archives the story's report (StoryMemory.joined: the text the parser worker made with the
+    report's words, words._made; that cost is each article's "words"), so that a later report
+    parses it rather than making it again from the article (lookup.rebuild); and the copy
+    signatures of the window's articles, which it holds as the writer writes them (its newest
+    MAX_FINGERPRINTS). A fresh process holds neither: the texts are made here, the same
+    (lookup.rebuild, as StoryIndex.lone_reports answers), and told to the memory
+    (StoryMemory.profile_set, what joined() does). Returns (stories, seconds spent)."""
     started = time.perf_counter()
     since = sqltime.iso(end - timedelta(hours=hours))
     rows = archive.db.execute("select id, story_id from articles where published >= ?", (since,)).fetchall()
     stories = sorted({story for _, story in rows})
     index = archive.story_index()
-    ProfileCache(len(stories) + 1).many(index.profiles(stories), index)  # made, and told to the memory
-    index.fingerprints([article for article, _ in rows])  # the newest articles' signatures: held as written
-    return len(stories), time.perf_counter() - started
+    memory = index.memory  # type: ignore[attr-defined]  # the writer's (archive.stories.MemoryIndex)
+    stored = {s: data for s, data in index.profiles(stories).items() if is_alone(data)}
+    for story, (title, summary) in index.lone_reports(list(stored)).items():
+        data = stored[story]
+        _, text = rebuild(story, data, title, summary)
+        memory.profile_set(story, text, profile_last(data))
+    index.fingerprints([article for article, _ in rows])
+    return len(stored), time.perf_counter() - started
 
 
 def measure(
@@ -176,7 +191,10 @@ def measure(
         held, seconds = running(
             archive, end, StorySettings().window_hours + count * EVERY.total_seconds() / 3600
         )
-        print(f"running:  the memory holds {held:,} stories' texts, the window's (made in {seconds:.1f} s)")
+        print(
+            f"running:  the memory holds {held:,} texts, the window's stories of one report"
+            f" (made in {seconds:.1f} s)"
+        )
     recent = [a for a in archived if a[2] > end - timedelta(hours=12)]
     fetched = FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={})
     timings, cpus, joined, rows, saving = [], [], 0, [], 0.0
