@@ -4,18 +4,16 @@ placements, see docs/performance-log.md), timed with no census around it.
     python bench/prune_cost.py --least N archive --db /tmp/placement-100k.db
     python bench/prune_cost.py --least N cold --feeds 1000
 
-StoryMemory.candidates is replaced by the same code with one line more: the articles sharing
-fewer than N of the report's keys are left out of its answer (N=1: none, the code as shipped,
-the baseline to alternate with). They go last in its order, so that is the same as cutting its
-16 best; their stories are then neither read (made again, parsed or screened) nor checked for
-copies: an upper bound of what the rule saves.
+StoryMemory.candidates is replaced by the same code (storyload.shared_by, ranked) with one line
+more: the articles sharing fewer than N of the report's keys are left out of its answer (N=1:
+none, the code as shipped, the baseline to alternate with). They go last in its order, so that
+is the same as cutting its 16 best; their stories are then neither read (made again, parsed or
+screened) nor checked for copies: an upper bound of what the rule saves.
 """
 
 from __future__ import annotations
 
 import sys
-from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from monitor.archive import storymemory  # noqa: E402
-from monitor.archive.compact import ID_MASK  # noqa: E402
+from monitor.archive.storyload import ranked, shared_by  # noqa: E402
 from monitor.stories import lookup  # noqa: E402
 
 
@@ -37,24 +35,9 @@ def install(least: int) -> None:
         after: int = 0,
         selective: bool = True,
     ) -> list[tuple[int, int]]:
-        shared: Counter[int] = Counter()
-        first, last = bounds
-        get = self.postings.get
         most = self.max_postings if selective else 2**63
-        for key in dict.fromkeys(keys):
-            if (postings := get(key)) is None:
-                continue
-            if isinstance(postings, int):
-                if first <= postings <= last and most >= 1:
-                    shared[postings & ID_MASK] += 1
-                continue
-            end = len(postings) if postings[-1] <= last else bisect_right(postings, last)
-            start = 0 if postings[0] >= first else bisect_left(postings, first, 0, end)
-            if end - start <= most:
-                shared.update(map(ID_MASK.__and__, postings[start:end]))
-        best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
-        best.sort(key=shared.__getitem__, reverse=True)
-        del best[min(limit, self.max_candidates) :]
+        shared = shared_by(self.postings, keys, bounds, most)
+        best = ranked(shared, min(limit, self.max_candidates), after)
         if least > 1:  # the rule: most shared first, so the tail is cut
             best = [a for a in best if shared[a] >= least]
         return list(zip(self.story_of.many(best), best, strict=True))

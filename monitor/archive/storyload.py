@@ -4,6 +4,8 @@
                                    key, and their stories and times (compact.IntMap)
     load_lasts(conn, stories, lasts)   when each story's last report came (compact.TimeTable)
     count_articles(conn, ids)      how many of these articles are archived (committed)
+    shared_by(postings, keys, ...)   how many of `keys` each article in a window has
+    ranked(shared, limit, after)   the articles sharing most first (StoryMemory.candidates)
 
 A key of one posting (half of them) holds it alone, an int of 40 bytes, not an array of 96.
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import sqlite3
 from array import array
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Sequence
 from typing import cast
 
-from monitor.archive.compact import IntMap, TimeTable, pack, packable, time_key
+from monitor.archive.compact import ID_MASK, IntMap, TimeTable, pack, packable, time_key
 from monitor.archive.sqltime import epoch
 
 Postings = dict[str, "array[int] | int"]  # key → its postings (compact.pack), or its one posting
@@ -80,3 +85,34 @@ def count_articles(conn: sqlite3.Connection, ids: list[int]) -> int:
         marks = ",".join("?" * len(chunk))
         found += conn.execute(f"select count(*) from articles where id in ({marks})", chunk).fetchone()[0]
     return int(found)
+
+
+def shared_by(postings: Postings, keys: Sequence[str], bounds: tuple[int, int], most: int) -> Counter[int]:
+    """Article → how many of `keys` it has among its postings inside `bounds` (compact.pack's,
+    both ends included), a key with more than `most` postings there left out (common)."""
+    shared: Counter[int] = Counter()
+    first, last = bounds
+    get = postings.get
+    for key in dict.fromkeys(keys):  # each posting's article counted in C (map, Counter)
+        if (held := get(key)) is None:
+            continue
+        if isinstance(held, int):
+            if first <= held <= last and most >= 1:
+                shared[held & ID_MASK] += 1
+            continue
+        # bisected only where the window cuts the postings (a new report's reaches past the
+        # newest: each probe of a bisection makes an int of the array's entry)
+        end = len(held) if held[-1] <= last else bisect_right(held, last)
+        start = 0 if held[0] >= first else bisect_left(held, first, 0, end)
+        if end - start <= most:
+            shared.update(map(ID_MASK.__and__, held[start:end]))
+    return shared
+
+
+def ranked(shared: Counter[int], limit: int, after: int = 0) -> list[int]:
+    """The `limit` articles of `shared` (those after `after`, if any) sharing most, then the
+    newest: two stable sorts in C, no key made per article."""
+    best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
+    best.sort(key=shared.__getitem__, reverse=True)
+    del best[limit:]
+    return best

@@ -39,7 +39,6 @@ import sqlite3
 import threading
 from array import array
 from bisect import bisect_left, bisect_right, insort
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +48,7 @@ from monitor.archive import compact
 from monitor.archive.compact import ID_MASK, Cache, IntMap, TimeTable, iso_of, pack, packable, time_key
 from monitor.archive.lonetexts import LoneTexts, is_lone
 from monitor.archive.sqltime import from_iso, iso
-from monitor.archive.storyload import Postings, count_articles, load_lasts, load_postings
+from monitor.archive.storyload import Postings, count_articles, load_lasts, load_postings, ranked, shared_by
 
 # postings kept before the newest article: windows of P - 72 h from P ≥ newest - 4 days
 KEEP = timedelta(days=7)
@@ -181,27 +180,8 @@ class StoryMemory:
         """sharing(selective(keys, low, high), low, high, after)[:limit] (sharing's own keys if
         not `selective`), `bounds` the window's (_bounds): each key's window bisected once, not
         twice then again, and only the `limit` best articles' stories looked up (16 of 64)."""
-        shared: Counter[int] = Counter()
-        first, last = bounds
-        get = self.postings.get
         most = self.max_postings if selective else 2**63  # a key with more in the window is common
-        for key in dict.fromkeys(keys):  # each posting's article counted in C (map, Counter)
-            if (postings := get(key)) is None:
-                continue
-            if isinstance(postings, int):
-                if first <= postings <= last and most >= 1:
-                    shared[postings & ID_MASK] += 1
-                continue
-            # bisected only where the window cuts the postings (a new report's reaches past the
-            # newest: each probe of a bisection makes an int of the array's entry)
-            end = len(postings) if postings[-1] <= last else bisect_right(postings, last)
-            start = 0 if postings[0] >= first else bisect_left(postings, first, 0, end)
-            if end - start <= most:
-                shared.update(map(ID_MASK.__and__, postings[start:end]))
-        # Most shared first, then the newest article: two stable sorts in C, no key made per article.
-        best = sorted(shared if not after else (a for a in shared if a > after), reverse=True)
-        best.sort(key=shared.__getitem__, reverse=True)
-        del best[min(limit, self.max_candidates) :]
+        best = ranked(shared_by(self.postings, keys, bounds, most), min(limit, self.max_candidates), after)
         return list(zip(self.story_of.many(best), best, strict=True))
 
     def document_frequencies(
