@@ -34,7 +34,7 @@ from monitor.archive.stories import memory_of  # noqa: E402
 from monitor.archive.storymemory import StoryMemory  # noqa: E402
 from monitor.service.grouping import Grouper  # noqa: E402
 
-ORDERS = {"by name": "lang, term", "commonest first": "df desc, term"}
+ORDERS = {"by name": "lang, term", "commonest first": "df desc"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
