@@ -89,24 +89,25 @@ def count_articles(conn: sqlite3.Connection, ids: list[int]) -> int:
 
 def shared_by(postings: Postings, keys: Sequence[str], bounds: tuple[int, int], most: int) -> Counter[int]:
     """Article → how many of `keys` it has among its postings inside `bounds` (compact.pack's,
-    both ends included), a key with more than `most` postings there left out (common)."""
-    shared: Counter[int] = Counter()
+    both ends included), a key with more than `most` postings there left out (common). The keys'
+    postings in the window are gathered, then counted in one call (in C: ~18 postings a report)."""
     first, last = bounds
     get = postings.get
-    for key in dict.fromkeys(keys):  # each posting's article counted in C (map, Counter)
+    window = array("Q")
+    for key in dict.fromkeys(keys):
         if (held := get(key)) is None:
             continue
         if isinstance(held, int):
             if first <= held <= last and most >= 1:
-                shared[held & ID_MASK] += 1
+                window.append(held)
             continue
         # bisected only where the window cuts the postings (a new report's reaches past the
         # newest: each probe of a bisection makes an int of the array's entry)
         end = len(held) if held[-1] <= last else bisect_right(held, last)
         start = 0 if held[0] >= first else bisect_left(held, first, 0, end)
         if end - start <= most:
-            shared.update(map(ID_MASK.__and__, held[start:end]))
-    return shared
+            window += held[start:end]
+    return Counter(map(ID_MASK.__and__, window))
 
 
 def ranked(shared: Counter[int], limit: int, after: int = 0) -> list[int]:

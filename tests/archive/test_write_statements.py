@@ -157,6 +157,18 @@ def test_the_writer_s_memory_counts_an_update_s_terms_as_the_tables_do(archive: 
     assert memory.document_frequencies("latin/stems", ["india", "none"], lambda t: {}) == ({"india": 4}, 3)
 
 
+def test_the_writer_s_memory_holds_the_commonest_terms_first(archive: Archive) -> None:
+    """Loaded, each language's terms are in the order of their document frequencies, most first:
+    the terms a placement looks up most sit together in memory (h-rarity)."""
+    save(archive, [new_article(1, ("alpha", "mid", "zeta")), new_article(2, ("mid", "rare", "zeta"))])
+    save(archive, [new_article(3, ("solo", "zeta")), new_article(4, ("日本",), "cjk/stems")])
+    memory = memory_of(archive)
+    memory.refresh()
+    assert list(memory.df["latin/stems"])[:2] == ["zeta", "mid"]  # by name (term_df's key), "alpha" first
+    assert list(memory.df["latin/stems"].values()) == [3, 2, 1, 1, 1]
+    assert memory.df == tables(archive)[0] and memory.df["cjk/stems"] == {"日本": 1}
+
+
 def test_a_memory_holding_some_terms_counts_only_those(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
