@@ -43,8 +43,21 @@ PRESET, TIMED, HEAD_ONLY = 1, 2, 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_DAYS: dict[int, str] = {}  # days since 1970 → their date as isoformat writes it, "YYYY-MM-DDT"
+
+
 def _time(seconds: int) -> str:
-    return (_EPOCH + timedelta(seconds=seconds)).isoformat()
+    """datetime.isoformat of a UTC time of whole seconds since 1970: its date looked up by day,
+    not a datetime made and written per text (a quarter of inflating a farm text; issue 18)."""
+    day, rest = divmod(seconds, 86_400)
+    date = _DAYS.get(day)
+    if date is None:
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        date = _DAYS[day] = (_EPOCH + timedelta(days=day)).isoformat()[:11]
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{date}{hour:02d}:{minute:02d}:{second:02d}+00:00"
 
 
 def _seconds(text: str) -> int | None:

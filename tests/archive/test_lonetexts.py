@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.archive import lonetexts
 from monitor.archive.lonetexts import LoneTexts, is_lone
@@ -92,3 +95,13 @@ def test_the_newest_texts_are_kept_as_they_are_and_deflated_as_they_leave(
     ring.discard(9)
     assert ring.get(9) is None
     assert ring.many(texts) == {s: (texts[2] if s == 3 else t) for s, t in texts.items() if s != 9}
+
+
+@given(st.integers(min_value=-62_135_596_800, max_value=253_402_300_799))  # years 1 to 9999
+def test_a_head_time_is_written_as_isoformat_writes_it(seconds: int) -> None:
+    """A TIMED head is made again from its seconds (its date looked up by day): the same text as
+    datetime.isoformat, whatever the day, so a text read back is the text kept."""
+    expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).isoformat()
+    assert lonetexts._time(seconds) == expected
+    assert lonetexts._time(seconds) == expected  # the day cached
+    assert lonetexts._seconds(expected) == seconds
