@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pytest import MonkeyPatch
 
-from monitor.stories import evidence, profile, sentences
+from monitor.stories import evidence, sentences, stems
 
 EVAL = Path(__file__).resolve().parents[1] / "data" / "stories_eval"
 
@@ -47,9 +47,9 @@ def test_the_fast_patterns_find_what_their_readable_forms_find() -> None:
     texts = _news() + _texts(1, 20_000)
     assert len(texts) > 20_200  # the eval set was read
     pairs = [
-        (re.compile(profile.WORD).findall, profile._WORD.findall),
+        (re.compile(stems.WORD).findall, stems._WORD.findall),
         (re.compile(evidence.WORD_TOKENS).findall, evidence._WORD_TOKENS.findall),
-        (re.compile(sentences.SENTENCE_GAP).split, sentences._SENTENCE.split),
+        (re.compile(sentences.SENTENCE_GAP).split, sentences.sentences_of),
     ]
     for readable, fast in pairs:
         for text in texts:
@@ -58,7 +58,7 @@ def test_the_fast_patterns_find_what_their_readable_forms_find() -> None:
 
 def test_words_joined_by_marks_and_figures_are_read_whole() -> None:
     """A few cases spelt out: what the patterns are for."""
-    assert profile._WORD.findall("F-35 jets, 1,000 troops; COVID-19 in the U.S.") == [
+    assert stems._WORD.findall("F-35 jets, 1,000 troops; COVID-19 in the U.S.") == [
         "F-35",
         "jets",
         "1,000",
@@ -79,7 +79,7 @@ def test_words_joined_by_marks_and_figures_are_read_whole() -> None:
         "12%",
         "Modi’s",
     ]
-    assert sentences._SENTENCE.split("One.  Two!\nThree\n\n four… five") == [
+    assert sentences.sentences_of("One.  Two!\nThree\n\n four… five") == [
         "One.",
         "Two!",
         "Three",
