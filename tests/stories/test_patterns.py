@@ -120,3 +120,35 @@ def test_folded_words_are_the_folds_of_the_tokens_that_are_not_stop_words(monkey
         "chiefs",
         "met",
     ]
+
+
+def test_terms_read_by_chunks_are_the_terms_of_the_words_found(monkeypatch: MonkeyPatch) -> None:
+    """stems.terms (chunks between spaces, their edge marks off, looked up in a bounded cache, the
+    regex only for a chunk not kept) gives what counting each word WORD finds gives: the same
+    counts in the same order, as the cache fills, once full, and for chunks it never kept."""
+    texts = _news() + _texts(3, 2_000)
+    titles, summaries = texts[::2], texts[1::2]
+
+    def expected(title: str, summary: str) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        if len(summary) > stems.LEAD_CHARS:
+            summary = summary[: summary.rfind(" ", 0, stems.LEAD_CHARS) + 1 or stems.LEAD_CHARS]
+        for text, weight in ((title, stems.TITLE_WEIGHT), (summary, 1.0)):
+            for raw in re.findall(stems.WORD, text):
+                if (word := stems._word(raw)) is not None:
+                    named = stems.NAME_WEIGHT if raw[0].isupper() else 1.0
+                    counts[word] = counts.get(word, 0.0) + weight * named
+        return counts
+
+    for kept in (stems.WORDS_KEPT, 50):
+        monkeypatch.setattr(stems, "WORDS_KEPT", kept)
+        stems._WORDS.clear()
+        stems._NAMES.clear()
+        for _ in range(2):  # the cache filling, then read
+            for title, summary in zip(titles, summaries, strict=False):
+                made = stems.terms(title, summary)
+                assert made == expected(title, summary) and list(made) == list(expected(title, summary))
+        assert len(stems._WORDS) <= kept
+    assert len(stems._WORDS) == 50  # the small bound reached: the chunks past it read, not kept
+    stems._WORDS.clear()
+    stems._NAMES.clear()
