@@ -92,7 +92,7 @@ async def released(config_path: Path) -> None:
 
     from monitor.app import open_app
     from monitor.config.load import load_config
-    from monitor.stories import profile
+    from monitor.stories import stems
 
     me = os.getpid()
     steps: list[tuple[str, float]] = []
@@ -114,9 +114,10 @@ async def released(config_path: Path) -> None:
         pipeline.profiles.__init__()  # type: ignore[misc]
         trim()
         note("parsed fingerprints + profiles caches emptied")
-        profile._WORDS.clear()
+        stems._WORDS.clear()
+        stems._NAMES.clear()
         trim()
-        note("profile._WORDS emptied")
+        note("stems._WORDS and _NAMES emptied")
         app.pipeline.archive.__dict__.pop("_story_memory", None)
         trim()
         note("archive's StoryMemory dropped")
@@ -155,7 +156,7 @@ async def sizes(config_path: Path) -> None:
 
     from monitor.app import open_app
     from monitor.config.load import load_config
-    from monitor.stories import profile
+    from monitor.stories import stems
 
     async with open_app(load_config(config_path, environ={})) as app:
         report = await app.pipeline.run_pass()
@@ -168,7 +169,7 @@ async def sizes(config_path: Path) -> None:
             ("parsed fingerprints (stories.lookup)", pipeline.fingerprints),
             ("parsed profiles (stories.lookup)", pipeline.profiles),
             ("StoryMemory (archive.storymemory)", pipeline.archive.__dict__.get("_story_memory")),
-            ("profile._WORDS", profile._WORDS),
+            ("stems._WORDS, _NAMES", (stems._WORDS, stems._NAMES)),
         ]
         for module in list(sys.modules.values()):
             for name, value in list(vars(module).items()) if module is not None else ():

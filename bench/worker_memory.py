@@ -58,9 +58,10 @@ def release(step: str) -> None:
     import gc
 
     if step == "words":
-        from monitor.stories import profile
+        from monitor.stories import stems
 
-        profile._WORDS.clear()
+        stems._WORDS.clear()
+        stems._NAMES.clear()
     elif step == "lru caches":
         import functools
 

@@ -8,7 +8,7 @@
 What parsing.describe_fresh makes for grouping, per feed: its reports' words (stories.words.reports:
 the feed's boilerplate, profile.terms, the scaled counts and lone text) and each article's copy
 signature (fingerprint.copy_signature, textform.signature_blob), timed apart, each pass with the
-caches a worker fills (profile._WORDS, evidence._fold) emptied first, as in a worker's first pass.
+caches a worker fills (stems._WORDS and _NAMES, evidence's folds) emptied first, as in a worker's first pass.
 Texts: the farm's feeds (bench/farm.py, built in-process and parsed, 50 items each), or the bench
 generator's articles (rules_bench.make_article, 25 a feed, as stories_archive_bench makes them),
 or a JSONL file of {"title", "summary"} rows, 25 a feed (e.g. the storybench's real news, for
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import importlib
 import json
 import os
 import pickle
@@ -35,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -98,9 +100,12 @@ def _cold() -> None:
     from monitor.stories import evidence, fingerprint, profile, textform, words  # imported outside the toggle
 
     assert fingerprint and textform and words
-    profile._WORDS.clear()
+    # the words' caches: profile's before h-words2, stems's (a chunk's word, its names) since
+    new = find_spec("monitor.stories.stems")
+    stems = importlib.import_module("monitor.stories.stems") if new else profile
+    for cache in (stems._WORDS, getattr(stems, "_NAMES", {}), getattr(evidence, "_FOLDED", {})):
+        cache.clear()
     evidence._fold.cache_clear()
-    getattr(evidence, "_FOLDED", {}).clear()
 
 
 def timed(run: Callable[[Feeds], list[object]], feeds: Feeds) -> tuple[float, list[object]]:

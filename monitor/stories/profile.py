@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,91 +57,20 @@ from functools import cached_property
 from itertools import chain, repeat, starmap
 from operator import mul
 
-import snowballstemmer
-
 # A report's sentences and script (the feed's boilerplate, the rarity counts' language): re-exported
-from monitor.stories.sentences import _NOT_LATIN, _SENTENCE, boilerplate, language, without  # noqa: F401
+from monitor.stories.sentences import _NOT_LATIN, boilerplate, language, without  # noqa: F401
+
+# A report's words (terms), re-exported
+from monitor.stories.stems import LEAD_CHARS, NAME_WEIGHT, TITLE_WEIGHT, WORD, Terms, _word, terms  # noqa: F401
 from monitor.stories.textform import HEADS, by_count, head, iso, rounded_counts  # noqa: F401 (rounded_counts: re-exported)
 
 MAX_KEYS = 8  # index rows per article
-LEAD_CHARS = 600  # of a summary, what is read
 PROFILE_TERMS = 80  # a story's profile keeps its strongest terms only
-TITLE_WEIGHT = 2.0  # a word of the title counts as two of the summary
 ALONE = 0.5  # in a story of several reports, a term only one of them has counts half
-NAME_WEIGHT = 1.5  # a capitalised word (most often a name) counts as one and a half
 AGE_HOURS = 24.0  # a story's closeness fades by e every this many hours after its first report
 SIZE = 1.3  # a story of n reports needs 1 + SIZE·ln(n) times the closeness of a story of one
 MIN_SHARED = 3  # words a report shares with a story before it can be close to it (see _similarity)
 HEADLINE_TERMS = 12  # a report or story of fewer words is a headline alone: one shared word may do
-
-Terms = dict[str, float]  # word → count (title words count TITLE_WEIGHT)
-
-WORD = r"\d+(?:[.,]\d+)+|[^\W_]+(?:[-'’.][^\W_]+)*"  # "1,000" is one figure
-# WORD starting with one character class (a regex skips to it in C): the same words (h-words)
-_WORD = re.compile(r"[^\W_](?:(?<=\d)\d*(?:[.,]\d+)+|[^\W_]*(?:[-'’.][^\W_]+)*)")
-_STOP = frozenset(
-    """a an the and or but nor of in on at to for with by from as into onto upon over under about
-    after before during since until while than then there here this that these those it its is are
-    was were be been being has have had do does did will would shall should can could may might must
-    not no also only just more most less least very so such same other another any each every both
-    all some many much few he she they we i you his her their our your him them us me who whom which
-    what when where why how said says say told according added if whether up out off new
-    one two three four five six seven eight nine ten
-    monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow""".split()
-)
-
-
-_STEMMER = snowballstemmer.stemmer("english")
-_STEMMER.maxCacheSize = 0  # _WORDS is the cache (its own held 10,000 words again, 1.9 MB: issue 18)
-
-
-def _stem(word: str) -> str:
-    """A word's stem, so "vaccine" meets "vaccination" and "policing" "police" (Snowball's English
-    stemmer). Words with digits ("covid-19", "g7") are names and stay whole."""
-    return word if not word.isascii() or _ASCII_DIGIT(word) else _STEMMER.stemWord(word)
-
-
-_ASCII_DIGIT = re.compile(r"[0-9]").search  # of an ASCII word, as any(c.isdigit() for c in it)
-
-
-def _word(raw: str) -> str | None:
-    """What terms() counts for a word as written: its stem, or None for a stop word."""
-    word = raw.lower().replace("’", "'").rstrip(".")
-    word = word.removesuffix("'s")
-    if word in _STOP or (word.isdigit() and len(word) < 2):
-        return None
-    return _stem(word)
-
-
-# A word as written → _word(it): news repeats its words, and a look-up costs less than folding
-# and stemming again. The only cache of words, bounded (about 100 bytes a word): the first seen
-# stay; 16,384, not 65,536: a worker's peak 44.9 -> 42.0 MB, 0.77 ms per article either way.
-_WORDS: dict[str, str | None] = {}
-WORDS_KEPT = 1 << 14
-
-
-def terms(title: str, summary: str) -> Terms:
-    counts: dict[str, float] = {}
-    if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says
-        summary = summary[: summary.rfind(" ", 0, LEAD_CHARS) + 1 or LEAD_CHARS]
-    seen = _WORDS
-    for text, weight in ((title, TITLE_WEIGHT), (summary, 1.0)):
-        named = weight * NAME_WEIGHT
-        # Each distinct word as written once, with how often (in the order first written): the
-        # weights are multiples of 0.5, so the sums are exact in any order.
-        for raw, n in Counter(_WORD.findall(text)).items():
-            word = seen.get(raw, _UNSEEN)
-            if word is _UNSEEN:
-                word = _word(raw)
-                if len(seen) < WORDS_KEPT:
-                    seen[raw] = word
-            if word is not None:
-                counts[word] = counts.get(word, 0.0) + n * (named if raw[0].isupper() else weight)
-    return counts
-
-
-_UNSEEN = "\0"  # not a word: no _WORDS entry is it
-
 
 WORDS = "stems"  # what terms() counts: rarity counts kept for other words (before stems) are not read
 

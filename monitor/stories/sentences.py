@@ -9,21 +9,34 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from operator import add
 
 # Where a summary splits into sentences: r"(?<=[.!?…])\s+|\n+" (SENTENCE_GAP), written to start
-# with one character class, the first space, so that the regex engine skips to the next space in
-# C instead of trying both branches at every character: the same gaps, in half the time (h-words).
+# with one character class (the regex engine skips to it in C instead of trying both branches at
+# every character), and that class the character before a gap, a mark ending a sentence or a line
+# break, kept by a split as its group: a sentence's end is rarer than a space, so the engine tries
+# a tenth as many places (19 -> 11 µs a farm summary, h-words2; h-words started it at the space).
 SENTENCE_GAP = r"(?<=[.!?…])\s+|\n+"
-_SENTENCE = re.compile(r"\s(?:(?<=[.!?…]\s)\s*|(?<=\n)\n*)")
+_GAP_AFTER = re.compile(r"([.!?…\n])(?:(?<=[.!?…])\s+|(?<=\n)\n*)")
+_MARKED = {"\n": ""}  # a line break is the gap's, a mark its sentence's
+
+
+def sentences_of(summary: str) -> list[str]:
+    """re.split(SENTENCE_GAP, summary): its sentences, each with the mark that ends it."""
+    parts = _GAP_AFTER.split(summary)
+    marks = parts[1::2]
+    made = list(map(add, parts[0:-1:2], map(_MARKED.get, marks, marks)))
+    made.append(parts[-1])
+    return made
 
 
 def boilerplate(summaries: Sequence[str], at_least: int = 3) -> frozenset[str]:
     """Sentences one feed repeats in `at_least` of its items (its boilerplate)."""
-    return repeated([[s.strip() for s in _SENTENCE.split(summary)] for summary in summaries], at_least)
+    return repeated([list(map(str.strip, sentences_of(summary))) for summary in summaries], at_least)
 
 
 def repeated(stripped: Sequence[Sequence[str]], at_least: int = 3) -> frozenset[str]:
-    """boilerplate() of summaries already split into sentences (_SENTENCE) and stripped."""
+    """boilerplate() of summaries already split into sentences (sentences_of) and stripped."""
     seen: Counter[str] = Counter()
     for sentences in stripped:
         seen.update({s for s in sentences if len(s) > 12})
@@ -34,7 +47,7 @@ def without(summary: str, sentences: frozenset[str]) -> str:
     """The summary with the boilerplate `sentences` taken out."""
     if not sentences:
         return summary
-    return " ".join(s for s in _SENTENCE.split(summary) if s.strip() not in sentences)
+    return " ".join(s for s in sentences_of(summary) if s.strip() not in sentences)
 
 
 # A character neither latin (below U+0250) nor General Punctuation (’ — …: no letters in it).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pytest import MonkeyPatch
 
-from monitor.stories import evidence, profile, sentences
+from monitor.stories import evidence, sentences, stems
 
 EVAL = Path(__file__).resolve().parents[1] / "data" / "stories_eval"
 
@@ -47,9 +47,9 @@ def test_the_fast_patterns_find_what_their_readable_forms_find() -> None:
     texts = _news() + _texts(1, 20_000)
     assert len(texts) > 20_200  # the eval set was read
     pairs = [
-        (re.compile(profile.WORD).findall, profile._WORD.findall),
+        (re.compile(stems.WORD).findall, stems._WORD.findall),
         (re.compile(evidence.WORD_TOKENS).findall, evidence._WORD_TOKENS.findall),
-        (re.compile(sentences.SENTENCE_GAP).split, sentences._SENTENCE.split),
+        (re.compile(sentences.SENTENCE_GAP).split, sentences.sentences_of),
     ]
     for readable, fast in pairs:
         for text in texts:
@@ -58,7 +58,7 @@ def test_the_fast_patterns_find_what_their_readable_forms_find() -> None:
 
 def test_words_joined_by_marks_and_figures_are_read_whole() -> None:
     """A few cases spelt out: what the patterns are for."""
-    assert profile._WORD.findall("F-35 jets, 1,000 troops; COVID-19 in the U.S.") == [
+    assert stems._WORD.findall("F-35 jets, 1,000 troops; COVID-19 in the U.S.") == [
         "F-35",
         "jets",
         "1,000",
@@ -79,7 +79,7 @@ def test_words_joined_by_marks_and_figures_are_read_whole() -> None:
         "12%",
         "Modi’s",
     ]
-    assert sentences._SENTENCE.split("One.  Two!\nThree\n\n four… five") == [
+    assert sentences.sentences_of("One.  Two!\nThree\n\n four… five") == [
         "One.",
         "Two!",
         "Three",
@@ -120,3 +120,35 @@ def test_folded_words_are_the_folds_of_the_tokens_that_are_not_stop_words(monkey
         "chiefs",
         "met",
     ]
+
+
+def test_terms_read_by_chunks_are_the_terms_of_the_words_found(monkeypatch: MonkeyPatch) -> None:
+    """stems.terms (chunks between spaces, their edge marks off, looked up in a bounded cache, the
+    regex only for a chunk not kept) gives what counting each word WORD finds gives: the same
+    counts in the same order, as the cache fills, once full, and for chunks it never kept."""
+    texts = _news() + _texts(3, 2_000)
+    titles, summaries = texts[::2], texts[1::2]
+
+    def expected(title: str, summary: str) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        if len(summary) > stems.LEAD_CHARS:
+            summary = summary[: summary.rfind(" ", 0, stems.LEAD_CHARS) + 1 or stems.LEAD_CHARS]
+        for text, weight in ((title, stems.TITLE_WEIGHT), (summary, 1.0)):
+            for raw in re.findall(stems.WORD, text):
+                if (word := stems._word(raw)) is not None:
+                    named = stems.NAME_WEIGHT if raw[0].isupper() else 1.0
+                    counts[word] = counts.get(word, 0.0) + weight * named
+        return counts
+
+    for kept in (stems.WORDS_KEPT, 50):
+        monkeypatch.setattr(stems, "WORDS_KEPT", kept)
+        stems._WORDS.clear()
+        stems._NAMES.clear()
+        for _ in range(2):  # the cache filling, then read
+            for title, summary in zip(titles, summaries, strict=False):
+                made = stems.terms(title, summary)
+                assert made == expected(title, summary) and list(made) == list(expected(title, summary))
+        assert len(stems._WORDS) <= kept
+    assert len(stems._WORDS) == 50  # the small bound reached: the chunks past it read, not kept
+    stems._WORDS.clear()
+    stems._NAMES.clear()
