@@ -114,8 +114,7 @@ async def released(config_path: Path) -> None:
         pipeline.profiles.__init__()  # type: ignore[misc]
         trim()
         note("parsed fingerprints + profiles caches emptied")
-        stems._WORDS.clear()
-        stems._NAMES.clear()
+        stems.forget()
         trim()
         note("stems._WORDS and _NAMES emptied")
         app.pipeline.archive.__dict__.pop("_story_memory", None)

@@ -60,8 +60,7 @@ def release(step: str) -> None:
     if step == "words":
         from monitor.stories import stems
 
-        stems._WORDS.clear()
-        stems._NAMES.clear()
+        stems.forget()
     elif step == "lru caches":
         import functools
 

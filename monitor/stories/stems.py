@@ -77,6 +77,12 @@ WORDS_KEPT = 12_288
 _UNSEEN = "\0"  # not a word: no _WORDS value is it
 
 
+def forget() -> None:
+    """Empty the cache of chunks (_WORDS and _NAMES together: a name is one of _WORDS' chunks)."""
+    _WORDS.clear()
+    _NAMES.clear()
+
+
 def terms(title: str, summary: str) -> Terms:
     counts: dict[str, float] = {}
     if len(summary) > LEAD_CHARS:  # the lead tells the event; the rest costs more than it says

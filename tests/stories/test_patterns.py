@@ -142,13 +142,11 @@ def test_terms_read_by_chunks_are_the_terms_of_the_words_found(monkeypatch: Monk
 
     for kept in (stems.WORDS_KEPT, 50):
         monkeypatch.setattr(stems, "WORDS_KEPT", kept)
-        stems._WORDS.clear()
-        stems._NAMES.clear()
+        stems.forget()
         for _ in range(2):  # the cache filling, then read
             for title, summary in zip(titles, summaries, strict=False):
                 made = stems.terms(title, summary)
                 assert made == expected(title, summary) and list(made) == list(expected(title, summary))
         assert len(stems._WORDS) <= kept
     assert len(stems._WORDS) == 50  # the small bound reached: the chunks past it read, not kept
-    stems._WORDS.clear()
-    stems._NAMES.clear()
+    stems.forget()
