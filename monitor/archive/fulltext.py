@@ -36,8 +36,9 @@ CJK_CHARS = (
 _RUN = re.compile(f"[{CJK_CHARS}]+")
 # FTS5 writes each transaction's new words as a segment, and merges a level's segments into one
 # of the next level once AUTOMERGE of them are there (its default: 4). Every word is written again
-# at each level: eight at a time, a 100,000-article archive has 4 levels, not 6, and its archive
-# write cost 0.13 -> 0.11 ms an article (a search reads up to 7 segments a level, not 3; h-save).
+# at each level: eight at a time, a 100,000-article archive has 4 levels, not 6, and FTS5's part
+# of the archive write is 0.132 -> 0.107 ms an article (a search reads up to 7 segments a level,
+# not 3: tens of µs; docs/performance-log.md, h-save).
 AUTOMERGE = 8
 _PHRASE = re.compile(r'"[^"]*"?')
 
