@@ -67,6 +67,18 @@ def test_stories_archive_bench_runs_small() -> None:
     assert "target (restarted): " in stdout and "target (running): " in stdout, stdout
 
 
+def test_save_where_times_save_update_by_part(tmp_path: Path) -> None:
+    db = tmp_path / "filled.db"
+    _bench("stories_archive_bench.py", "--articles", "300", "--new", "5", "--workers", "1", "--db", str(db))
+    stdout = _bench(
+        "save_where.py", "--db", str(db), "--articles", "300", "--new", "50", "--commits",
+        "--skip", "insert into term_df",
+    )  # fmt: skip
+    for line in ("save_update: wall", "COMMIT", "insert into articles_fts", "StoryMemory.indexed", "commit "):
+        assert line in stdout, stdout
+    assert "into term_df" not in stdout, stdout  # left out
+
+
 def test_cold_place_profiles_placement_in_a_cold_pass(tmp_path: Path) -> None:
     stats = tmp_path / "place.prof"
     stdout = _bench("cold_place.py", "--feeds", "3", "--items", "20", "--profile", str(stats), "--top", "5")

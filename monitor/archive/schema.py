@@ -433,6 +433,12 @@ def m020_alerts_by_story(db: sqlite_utils.Database) -> None:
     db.conn.execute("create index if not exists alerts_story on alerts(story_id)")
 
 
+@migrations()
+def m021_full_text_merged_by_eights(db: sqlite_utils.Database) -> None:
+    """articles_fts merges its segments eight at a time, not four (fulltext.AUTOMERGE; h-save)."""
+    fulltext.merge_by(db.conn)
+
+
 # articles_fts since m017 (as sqlite-utils' enable_fts writes it, so that its `search` and
 # Datasette find it: content="articles"); its triggers (m001) name its columns.
 FTS_TABLE = (

@@ -97,13 +97,15 @@ def record_join(
 
 def write_counts(db: sqlite_utils.Database, counts: DocumentCounts, memory: StoryMemory) -> None:
     """An update's rarity counts written, and `memory` told of them: once per term, not per
-    term per article (the update's articles are placed before it is saved: none reads them)."""
+    term per article (the update's articles are placed before it is saved: none reads them).
+    In term_df's order (lang, term): each of its pages is read once, and its rows updated
+    together (at 100,000 archived, 1,370 terms an update on 900 pages; h-save)."""
     memory.counted(counts.terms, counts.documents)
     conn = db.conn
     conn.executemany(
         "insert into term_df (lang, term, df) values (?, ?, ?)"
         " on conflict (lang, term) do update set df = df + excluded.df",
-        [(lang, term, n) for lang, terms in counts.terms.items() for term, n in terms.items()],
+        [(lang, term, terms[term]) for lang, terms in sorted(counts.terms.items()) for term in sorted(terms)],
     )
     conn.executemany(
         "insert into term_docs (lang, documents) values (?, ?)"

@@ -10,6 +10,7 @@ awkward terms included, stays as a guard for whoever tries that again.
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,21 @@ def test_rarity_counts_add_up_for_every_term_as_written(archive: Archive) -> Non
         "latin/stems": 2,
         "cjk/stems": 2,
     }
+
+
+def test_rarity_counts_are_written_in_the_table_s_order(archive: Archive) -> None:
+    """term_df's upserts go in its key's order, (lang, term) as SQLite compares them (bytes of
+    UTF-8: code points), not in the order the articles brought the terms: each page once (h-save)."""
+    statements: list[str] = []
+    archive.conn.set_trace_callback(statements.append)
+    save(archive, [new_article(1, ("zeta", "alpha", "日本", "Zulu")), new_article(2, ("mid",), "cjk/stems")])
+    archive.conn.set_trace_callback(None)
+    written = [s for s in statements if "into term_df" in s]
+    expected = [("cjk/stems", "mid")]
+    expected += [("latin/stems", t) for t in ("Zulu", "alpha", "zeta", "日本")]
+    assert [re.search(r"values \('([^']*)', '([^']*)',", s).groups() for s in written] == expected  # type: ignore[union-attr]
+    rows = archive.conn.execute("select lang, term from term_df order by lang, term").fetchall()
+    assert rows == expected
 
 
 def test_an_article_s_keys_are_one_statement_each_table_and_its_rows_the_same(archive: Archive) -> None:
