@@ -73,13 +73,13 @@ def instrument() -> None:
 
     write = batching.Batcher._write
 
-    def _write(self: Any, steps: Any) -> Any:
+    def _write(self: Any, steps: Any, *args: Any) -> Any:  # the feeds it starts with (it may take more)
         note("batch-start", str(len(steps)))
         cpu = time.thread_time()
         if PROFILE is not None:
             PROFILE.enable()
         try:
-            return write(self, steps)
+            return write(self, steps, *args)
         finally:
             if PROFILE is not None:
                 PROFILE.disable()

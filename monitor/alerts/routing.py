@@ -28,10 +28,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.alerts import policy as chats
+from monitor.alerts.compose import compose_alert
 from monitor.archive.store import Archive
 from monitor.errors import ConfigError, RuleError
 from monitor.rules.matcher import RuleSet
-from monitor.types import AlertIntent, ArticleRef, Config, Digest, DigestItem, HeldAlert, Rule
+from monitor.types import (
+    AlertIntent,
+    ArticleRef,
+    Config,
+    Digest,
+    DigestItem,
+    EntryData,
+    HeldAlert,
+    Rule,
+    RuleMatch,
+)
 
 log = logging.getLogger("monitor.routing")
 
@@ -82,6 +93,36 @@ def _looks_like_chat_id(ref: str) -> bool:
 
 def top_priority(priorities: Sequence[str]) -> str:
     return max(priorities, key=lambda p: PRIORITY_ORDER.get(p, 1), default="normal")
+
+
+def alerts_for(
+    config: Config,
+    rules: RuleSet,
+    entry: EntryData,
+    outlet: str | None,
+    matches: Sequence[RuleMatch],
+    also: Sequence[tuple[str | None, str | None]] = (),
+) -> list[AlertIntent]:
+    """One alert per chat, listing every rule that sent the article there (`also`: the other
+    reports of its story, (outlet, link) each)."""
+    names = {r.id: r.name for r in rules.rules}
+    by_chat: dict[str, list[RuleMatch]] = {}
+    for match in matches:
+        for chat in chats_for(rules.get(match.rule_id), config):
+            by_chat.setdefault(chat, []).append(match)
+    alerts = []
+    for chat, ms in by_chat.items():
+        priority = top_priority([(r.priority if (r := rules.get(m.rule_id)) else "normal") for m in ms])
+        alerts.append(
+            AlertIntent(
+                chat_id=chat,
+                rule_ids=tuple(m.rule_id for m in ms),
+                alert=compose_alert(entry, outlet, ms, names, also, priority),
+                silent=chats.is_silent(config.chat(chat), priority),
+                priority=priority,
+            )
+        )
+    return alerts
 
 
 @dataclass

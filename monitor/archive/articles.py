@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from monitor.archive import feeds as feedstore
 from monitor.archive import fulltext, outbox
 from monitor.archive import stories as storystore
+from monitor.archive.behind import Rows
 from monitor.archive.connection import ArchiveBase, reads, sqlite_errors, wrap_errors, writes
 from monitor.archive.keys import key_digest, known_keys
 from monitor.archive.sqltime import epoch_of, from_iso, iso
@@ -44,9 +45,11 @@ def insert_article(
     new_stories: dict[int, int],
     memory: storystore.StoryMemory,
     counts: storystore.DocumentCounts,
+    index: Rows,
 ) -> None:
     """One new article with its story, keys, matches and alerts (inside save_update's transaction);
-    `now`: the update's time, and as text (iso)."""
+    `now`: the update's time, and as text (iso). Its index rows (full text, story keys) go to
+    `index`: collected, to be written with the update's (behind.py)."""
     # Plain SQL: this runs once per new article, 50,000 times in a cold pass of 1,000 feeds.
     entry, conn = article.entry, db.conn
     created = now[1]
@@ -78,13 +81,13 @@ def insert_article(
         ),
     ).lastrowid
     assert article_id is not None  # an INTEGER PRIMARY KEY insert always has one
-    fulltext.index(conn, article_id, entry.title, entry.summary)
+    fulltext.index(index, article_id, entry.title, entry.summary)
     if existing is None:
         storystore.first_article(db, story_id, article_id)
     if article.fingerprint:
         seconds = epoch_of(entry.published or article.first_seen)  # as sqltime.epoch(published) reads it
         storystore.index_article(
-            db, article_id, story_id, published, seconds, article.fingerprint, article.story_keys, memory
+            index, article_id, story_id, published, seconds, article.fingerprint, article.story_keys, memory
         )
     if article.joined is not None:
         storystore.record_join(db, article_id, story_id, article.joined, memory, counts)
@@ -107,6 +110,8 @@ def insert_article(
 
 
 class ArticlesMixin(ArchiveBase):
+    _deferred: Rows | None = None  # inside Archive.deferring(): index rows collected, not written
+
     @reads("read article keys")
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         return known_keys(self.conn, keys)
@@ -137,6 +142,7 @@ class ArticlesMixin(ArchiveBase):
         new_stories: dict[int, int] = {}  # NewArticle.story < 0 → the story created for it
         memory = storystore.memory_of(self)  # told of every story row written (storymemory.py)
         counts = storystore.DocumentCounts()  # the rarity counts, written once for the update
+        index = Rows() if self._deferred is None else self._deferred  # written below, or behind (behind.py)
         created = iso(now)
         # one look-up for the update's keys, then the keys written meanwhile: what a look-up per
         # article would find (the caller's check may be stale; two articles may share a key)
@@ -146,9 +152,13 @@ class ArticlesMixin(ArchiveBase):
             if not known.isdisjoint(article.keys):
                 continue
             known.update(article.keys)
-            insert_article(self.db, feed_url, article, alerts, (now, created), new_stories, memory, counts)
+            insert_article(
+                self.db, feed_url, article, alerts, (now, created), new_stories, memory, counts, index
+            )
             saved += 1
-        storystore.write_counts(self.db, counts, memory)
+        storystore.write_counts(index, counts, memory)
+        if self._deferred is None:
+            index.write(self.conn)
         for story_edit in edits:
             outbox.queue_edit(self.db, story_edit, created)
         feedstore.record_ok(self.db, feed_url, fetched, feed_title, decision, created, saved, ttl)

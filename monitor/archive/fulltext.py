@@ -22,10 +22,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from monitor.archive.behind import Insert
+
 if TYPE_CHECKING:
     import sqlite3
 
     import sqlite_utils
+
+    from monitor.archive.behind import Rows
 
 # Han (with extensions and compatibility ideographs), kana without the middle dot, Hangul.
 # rules/textfold.py has the same class for rule matching (the archive may not import it).
@@ -65,17 +69,17 @@ def merge_by(conn: sqlite3.Connection, segments: int = AUTOMERGE) -> None:
     conn.execute("insert into articles_fts (articles_fts, rank) values ('automerge', ?)", (segments,))
 
 
-def index(conn: sqlite3.Connection, article_id: int, title: str, summary: str) -> None:
-    """Index a new article's text: its words in articles_fts (written here, not by a trigger since
-    m019: a trigger's savepoint made FTS5 write each article as a segment of its own), and in
-    articles_cjk when it holds CJK."""
-    conn.execute(
-        "insert into articles_fts (rowid, title, summary) values (?, ?, ?)", (article_id, title, summary)
-    )
+FTS_ROW = Insert("insert into articles_fts (rowid, title, summary)", 3)
+CJK_ROW = Insert("insert into articles_cjk (rowid, text)", 2)
+
+
+def index(rows: Rows, article_id: int, title: str, summary: str) -> None:
+    """Index a new article's text (`rows`: written with the update's, behind.py): its words in
+    articles_fts (by save_update, not by a trigger since m019: a trigger's savepoint made FTS5
+    write each article as a segment of its own), and in articles_cjk when it holds CJK."""
+    rows.add(FTS_ROW, article_id, title, summary)
     if has_cjk(title) or has_cjk(summary):
-        conn.execute(
-            "insert into articles_cjk (rowid, text) values (?, ?)", (article_id, index_text(title, summary))
-        )
+        rows.add(CJK_ROW, article_id, index_text(title, summary))
 
 
 def has_cjk(text: str) -> bool:

@@ -16,12 +16,14 @@ Here: opening (and upgrading) the file, and its care (backup, optimize).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 
 from monitor.archive.articles import ArticlesMixin
+from monitor.archive.behind import Rows, WriteBehind
 from monitor.archive.chats import ChatsMixin
 from monitor.archive.connection import check_writable, connect, reads, wrap_errors, write_transaction
 from monitor.archive.feeds import FeedsMixin
@@ -41,6 +43,10 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
     _bare = False  # inside bare(): write methods open no savepoint of their own
 
     def write(self) -> AbstractContextManager[None]:
+        # No write runs beside the index thread (behind.py): a savepoint opened meanwhile would
+        # hold rows of the feed before, and sqlite3 reads an insert's rowid off the connection.
+        if "_behind" in self.__dict__ and not self._behind.idle:
+            self.settle()
         if self._bare and self.conn.in_transaction:
             return nullcontext()
         return super().write()
@@ -65,6 +71,40 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
             yield
         finally:
             self._bare = False
+
+    @contextmanager
+    def deferring(self) -> Iterator[Rows]:
+        """Inside: save_update collects its index rows (behind.py) in the Rows yielded instead
+        of writing them; hand them to write_behind once the block's writes are done, or drop
+        them with its savepoint."""
+        self._deferred = Rows()
+        try:
+            yield self._deferred
+        finally:
+            self._deferred = None
+
+    def write_behind(self, rows: Rows) -> None:
+        """Write these rows in the archive's index thread, in this transaction (settle before
+        its end)."""
+        self._behind.submit(rows)
+
+    def settle(self) -> None:
+        """Every statement handed to write_behind has run (behind.py); a StorageError if one
+        failed."""
+        if not self._behind.idle:
+            with wrap_errors(self.path, "save articles"):
+                self._behind.settle()
+
+    def close(self) -> None:
+        behind = self.__dict__.get("_behind")
+        if behind is not None:  # a batch settles before its commit: here, only after a failure,
+            with suppress(Exception):  # whose transaction the closing connection rolls back
+                behind.close()
+        super().close()
+
+    @functools.cached_property
+    def _behind(self) -> WriteBehind:
+        return WriteBehind(self.conn)
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> Archive:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from monitor.archive import storyindex
+from monitor.archive.behind import Insert, Rows
 from monitor.archive.connection import ArchiveBase, reads, writes
 from monitor.archive.outbox import queue_alerts
 from monitor.archive.sqltime import from_iso, iso
@@ -50,6 +51,8 @@ def memory_of(archive: ArchiveBase) -> StoryMemory:
     if memory is None:
         limits = storyindex.MAX_POSTINGS, storyindex.MAX_CANDIDATES  # read now: a test sets them
         memory = archive.__dict__["_story_memory"] = StoryMemory(archive.db.conn, *limits)
+        # its look-ups in SQL wait for the index rows written behind (behind.py)
+        memory.settle = getattr(archive, "settle", memory.settle)
     return memory
 
 
@@ -95,23 +98,34 @@ def record_join(
     counts.add(joined.language, joined.terms)
 
 
-def write_counts(db: sqlite_utils.Database, counts: DocumentCounts, memory: StoryMemory) -> None:
+FINGERPRINT_ROW = Insert("insert or replace into fingerprints (article_id, data)", 2)
+STORY_KEY_ROW = Insert("insert or ignore into story_keys (key, article_id, story_id, published)", 4)
+TERM_DF_ROW = Insert(
+    "insert into term_df (lang, term, df)", 3, " on conflict (lang, term) do update set df = df + excluded.df"
+)
+TERM_DOCS_ROW = Insert(
+    "insert into term_docs (lang, documents)",
+    2,
+    " on conflict (lang) do update set documents = documents + excluded.documents",
+)
+
+
+def write_counts(rows: Rows, counts: DocumentCounts, memory: StoryMemory) -> None:
     """An update's rarity counts written, and `memory` told of them: once per term, not per
     term per article (the update's articles are placed before it is saved: none reads them).
     In term_df's order (lang, term): each of its pages is read once, and its rows updated
     together (at 100,000 archived, 1,370 terms an update on 900 pages; h-save)."""
     memory.counted(counts.terms, counts.documents)
-    conn = db.conn
-    conn.executemany(
-        "insert into term_df (lang, term, df) values (?, ?, ?)"
-        " on conflict (lang, term) do update set df = df + excluded.df",
-        [(lang, term, terms[term]) for lang, terms in sorted(counts.terms.items()) for term in sorted(terms)],
+    rows.add(
+        TERM_DF_ROW,
+        *(
+            v
+            for lang, terms in sorted(counts.terms.items())
+            for term in sorted(terms)
+            for v in (lang, term, terms[term])
+        ),
     )
-    conn.executemany(
-        "insert into term_docs (lang, documents) values (?, ?)"
-        " on conflict (lang) do update set documents = documents + excluded.documents",
-        list(counts.documents.items()),
-    )
+    rows.add(TERM_DOCS_ROW, *(v for lang_docs in counts.documents.items() for v in lang_docs))
 
 
 def story_joins(
@@ -189,7 +203,7 @@ def first_article(db: sqlite_utils.Database, story_id: int, article_id: int) -> 
 
 
 def index_article(
-    db: sqlite_utils.Database,
+    rows: Rows,
     article_id: int,
     story_id: int,
     published: str,
@@ -198,17 +212,12 @@ def index_article(
     keys: Sequence[str],
     memory: StoryMemory,
 ) -> None:
-    """`seconds`: `published` as sqltime.epoch reads it, made by insert_article from its time."""
+    """`seconds`: `published` as sqltime.epoch reads it, made by insert_article from its time;
+    `rows`: written with the update's (behind.py)."""
     memory.indexed(article_id, story_id, published, seconds, fingerprint, keys)
-    db.conn.execute(
-        "insert or replace into fingerprints (article_id, data) values (?, ?)", (article_id, fingerprint)
-    )
-    if keys:  # one statement for the article's keys, not one per key
-        db.conn.execute(
-            "insert or ignore into story_keys (key, article_id, story_id, published) values "
-            + ",".join(["(?, ?, ?, ?)"] * len(keys)),
-            [v for k in keys for v in (k, article_id, story_id, seconds)],
-        )
+    rows.add(FINGERPRINT_ROW, article_id, fingerprint)
+    if keys:
+        rows.add(STORY_KEY_ROW, *(v for k in keys for v in (k, article_id, story_id, seconds)))
 
 
 def story_alerts(db: sqlite_utils.Database, story_id: int) -> list[tuple[int, str, int, tuple[str, ...]]]:

@@ -244,6 +244,7 @@ class MemoryIndex(StoryIndex):
     def selective(self, keys: Sequence[str], published: datetime, window_hours: float) -> tuple[str, ...]:
         low, high = self._window(published, window_hours)
         if not self.memory.covers(low):
+            self.memory.settle()
             return selective(self.conn, keys, published, window_hours)
         return self.memory.selective(keys, low, high)
 
@@ -252,6 +253,7 @@ class MemoryIndex(StoryIndex):
     ) -> list[tuple[int, int]]:
         low, high = self._window(published, window_hours)
         if not keys or not self.memory.covers(low):
+            self.memory.settle()
             return sharing(self.conn, keys, published, window_hours, after)
         return self.memory.sharing(keys, low, high, after)
 
@@ -264,6 +266,7 @@ class MemoryIndex(StoryIndex):
         span = timedelta(hours=window_hours)
         low = published - span
         if low.tzinfo is None or not self.memory.covers(iso(low)):  # iso: a naive time is local
+            self.memory.settle()
             return super().candidates(keys, published, window_hours, limit)
         bounds = (
             compact.pack(_since_year_one(low), 0),
@@ -272,7 +275,11 @@ class MemoryIndex(StoryIndex):
         return self.memory.candidates(keys, bounds, limit)
 
     def fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
-        return self.memory.fingerprints.many(article_ids, partial(fingerprints, self.conn))
+        return self.memory.fingerprints.many(article_ids, self._fingerprints)
+
+    def _fingerprints(self, article_ids: Sequence[int]) -> dict[int, str | bytes]:
+        self.memory.settle()
+        return fingerprints(self.conn, article_ids)
 
     def profiles(self, story_ids: Sequence[int]) -> dict[int, str]:
         """The texts of stories of one report from the memory's ring (lonetexts.py: not their
@@ -318,6 +325,8 @@ class MemoryIndex(StoryIndex):
     def document_frequencies(
         self, lang: str, terms: Sequence[str], extra: Mapping[str, int] | None = None
     ) -> tuple[dict[str, int], int]:
-        return self.memory.document_frequencies(
-            lang, terms, lambda missing: _df(self.conn, lang, missing), extra
-        )
+        return self.memory.document_frequencies(lang, terms, partial(self._df, lang), extra)
+
+    def _df(self, lang: str, terms: Sequence[str]) -> dict[str, int]:
+        self.memory.settle()
+        return _df(self.conn, lang, terms)

@@ -95,6 +95,9 @@ class StoryMemory:
         self._packed = True  # every posting since the horizon is in `postings` (see compact.packable)
         self._writes = 0  # story writes told of, loaded or not (a preload read before them is stale)
         self._preload: _Preload | None = None
+        # Called before this memory (or MemoryIndex) asks SQL for story keys, fingerprints or
+        # counts: the archive waits there for the rows it writes behind (behind.py)
+        self.settle: Callable[[], None] = _nothing
 
     def reset(self) -> None:
         self.loaded = False
@@ -312,6 +315,7 @@ class StoryMemory:
     # --- loading ----------------------------------------------------------------------
 
     def _load(self) -> None:
+        self.settle()
         conn = self.conn
         row = conn.execute(
             "select max(first_seen), max(published) from (select first_seen, published from articles"
@@ -419,6 +423,10 @@ class _Preload:
             pass
         finally:
             conn.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _bounds(low: str, high: str) -> tuple[int, int]:

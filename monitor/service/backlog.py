@@ -41,7 +41,8 @@ LATE = timedelta(hours=1)  # an article published this long before its pass bega
 HOLD_ARTICLES = 1_000  # late articles held at most (about 20 KB each, analysed), then handled
 
 Analysis = AnalysedFeed | HeldFeed | ParseError | None  # a feed's (HeldFeed: pickled until saved)
-Save = Callable[[FeedForUpdate, FetchedFeed | FetchError, Analysis], Awaitable[None]]
+Written = Callable[[], None]  # told (on the loop) once a feed's articles are written, before its commit
+Save = Callable[[FeedForUpdate, FetchedFeed | FetchError, Analysis, Written | None], Awaitable[None]]
 Failed = Callable[[str, Exception], None]  # (feed key, error): a held feed's unexpected error
 
 
@@ -70,14 +71,16 @@ class Backlog:
         feed: FeedForUpdate,
         result: FetchedFeed | FetchError,
         analysed: Analysis,
+        written: Written | None = None,
     ) -> None:
+        """`written`: called once the feed is written, if it is saved now (not held)."""
         earliest = self.late(feed, analysed)
         if (
             earliest is None
             or not isinstance(result, FetchedFeed)
             or not isinstance(analysed, AnalysedFeed | HeldFeed)
         ):
-            await self._save(feed, result, analysed)
+            await self._save(feed, result, analysed, written)
             return
         self._held.append((earliest, feed.key or feed.url, feed, result, analysed))
         self._articles += analysed.articles
@@ -93,7 +96,7 @@ class Backlog:
             while self._held:
                 held = sorted(self._held, key=lambda h: (h[0], h[1]))
                 self._held, self._articles = [], 0
-                saves = [self._save(feed, result, analysed) for _, _, feed, result, analysed in held]
+                saves = [self._save(feed, result, analysed, None) for _, _, feed, result, analysed in held]
                 outcomes = await asyncio.gather(*saves, return_exceptions=True)
                 for (_, key, *_), outcome in zip(held, outcomes, strict=True):
                     if isinstance(outcome, StorageError | asyncio.CancelledError):

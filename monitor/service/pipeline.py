@@ -36,10 +36,8 @@ from functools import partial
 
 import httpx
 
-from monitor.alerts import policy as chats
-from monitor.alerts.compose import compose_alert
 from monitor.alerts.redraw import story_edits
-from monitor.alerts.routing import Router, chats_for, top_priority
+from monitor.alerts.routing import Router, alerts_for
 from monitor.archive.feeds import CHURN_PASSES
 from monitor.archive.store import Archive
 from monitor.config.values import redact_urls
@@ -57,12 +55,10 @@ from monitor.stories.lookup import FingerprintCache, ProfileCache
 from monitor.types import (
     AlertIntent,
     Config,
-    EntryData,
     FeedForUpdate,
     FetchedFeed,
     NewArticle,
     Notice,
-    RuleMatch,
     StoryEdit,
 )
 
@@ -173,14 +169,21 @@ class Pipeline:
                     ready.release()
                 raise
             # A 304 (or an error) holds nothing: its slot goes to the next fetch at once. Analysed
-            # articles keep their `ready` slot until saved (so they do not pile up in memory).
+            # articles keep their `ready` slot until written (so they do not pile up in memory),
+            # not until their batch commits: the batch takes feeds done meanwhile (batching.py).
             if fetching:
                 held.release()
-            try:
-                await backlog.save(feed, result, analysed)  # now, or held if late news
-            finally:
+
+            def written() -> None:
+                nonlocal analysing
                 if analysing:
+                    analysing = False
                     ready.release()
+
+            try:
+                await backlog.save(feed, result, analysed, written)  # now, or held if late news
+            finally:
+                written()
 
         left = [len(feeds)]  # the pass's own feeds not done yet
         done = asyncio.Event()
@@ -196,7 +199,7 @@ class Pipeline:
                 # pass's (issue 20: an OverflowError from a Retry-After cancelled every feed).
                 self.fail_unexpectedly(feed.key or feed.url, exc, report, done=True)
             finally:
-                in_flight.discard(feed.url)  # after handle() planned its next check
+                in_flight.discard(feed.url)  # after its handling planned its next check
                 left[0] -= own
                 if not left[0]:
                     done.set()
@@ -237,49 +240,63 @@ class Pipeline:
         feed: FeedForUpdate,
         result: FetchedFeed | FetchError,
         analysed: AnalysedFeed | HeldFeed | ParseError | None,
+        written: Callable[[], None] | None,
         report: PassReport,
         on_alerts: Callable[[], None] | None,
     ) -> None:
         """Handle the feed with the others done within batching.WINDOW, in one transaction; then
-        wake delivery if it queued alerts."""
+        wake delivery if it queued alerts. `written` is called on the loop once the feed's
+        writes are made (before their commit)."""
         queued = 0
+        loop = asyncio.get_running_loop()
 
-        def save() -> None:  # in the archive's thread (batching.py)
-            nonlocal queued
-            alerts = report.alerts
-            self.handle(feed, result, loaded(analysed), report)  # unpickled only now (HeldFeed)
-            queued = report.alerts - alerts
+        def save() -> Callable[[], None]:  # in the archive's thread (batching.py): reads, placement
+            write = self.prepare(feed, result, loaded(analysed), report)  # unpickled only now (HeldFeed)
+
+            def writes() -> None:  # then the writes, in the feed's savepoint
+                nonlocal queued
+                alerts = report.alerts
+                write()
+                queued = report.alerts - alerts
+                if written is not None:
+                    with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nothing waits
+                        loop.call_soon_threadsafe(written)
+
+            return writes
 
         await batch.save(save, soon=isinstance(analysed, AnalysedFeed | HeldFeed) and analysed.articles > 0)
         report.cut_short -= 1  # here, on the loop's thread, as every other change to it
         if on_alerts is not None and queued:
             on_alerts()
 
-    def handle(
+    def prepare(
         self,
         feed: FeedForUpdate,
         result: FetchedFeed | FetchError,
         analysed: AnalysedFeed | ParseError | None,
         report: PassReport,
-    ) -> None:
+    ) -> Callable[[], None]:
+        """A feed's handling in two halves: this one reads the archive and places the articles
+        (writing nothing), the one it returns writes them with the feed's new state. The batch
+        (batching.py) runs the second in the feed's savepoint, while the previous feed's index
+        rows are still being written behind (archive/behind.py)."""
         key = feed.key or feed.url
         now = self.clock()
         if isinstance(result, FetchError):
-            self.fail(key, result, report, CheckResult(False, result.status, retry_after=result.retry_after))
-            return
+            check = CheckResult(False, result.status, retry_after=result.retry_after)
+            return partial(self.fail, key, result, report, check)
         if analysed is None:  # 304, or the same body again: the schedule treats both as unchanged
-            decision = self.plan(key, CheckResult(True, 304, result.headers), now)
-            self.archive.feed_not_modified(key, result, now, decision)
-            report.not_modified += 1
-            return
+            return partial(self.not_modified, key, result, now, report)
         if isinstance(analysed, BudgetExceeded):
             # Kept: the body's hash and validators, so the same body is not read again (and
             # does not hang the next pass, nor the one after a restart); a new body is.
-            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers), result)
-            return
+            return partial(
+                self.fail, key, analysed, report, CheckResult(False, result.status, result.headers), result
+            )
         if isinstance(analysed, ParseError):
-            self.fail(key, analysed, report, CheckResult(False, result.status, result.headers))
-            return
+            return partial(
+                self.fail, key, analysed, report, CheckResult(False, result.status, result.headers)
+            )
         parsed = analysed.feed
         if parsed.skipped:
             report.notes.append(
@@ -296,16 +313,25 @@ class Pipeline:
         )
         if churn >= CHURN_PASSES:
             edits = self.rationed(edits, now)
-        report.backfilled += held_back
-        report.new_articles += self.archive.save_update(
-            key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning, known
-        )
-        report.alerts += sum(len(alerts) for _, alerts in articles)
-        report.matches += sum(len(article.matches) for article, _ in articles)
-        if churn != feed.churn:
-            self.archive.set_churn(key, churn)
-        if churn == CHURN_PASSES:
-            report.churning.append(key)
+
+        def write() -> None:
+            report.backfilled += held_back
+            report.new_articles += self.archive.save_update(
+                key, result, parsed.title, articles, now, decision, edits, parsed.ttl, parsed.warning, known
+            )
+            report.alerts += sum(len(alerts) for _, alerts in articles)
+            report.matches += sum(len(article.matches) for article, _ in articles)
+            if churn != feed.churn:
+                self.archive.set_churn(key, churn)
+            if churn == CHURN_PASSES:
+                report.churning.append(key)
+
+        return write
+
+    def not_modified(self, key: str, result: FetchedFeed, now: datetime, report: PassReport) -> None:
+        decision = self.plan(key, CheckResult(True, 304, result.headers), now)
+        self.archive.feed_not_modified(key, result, now, decision)
+        report.not_modified += 1
 
     def rationed(self, edits: list[StoryEdit], now: datetime) -> list[StoryEdit]:
         """A churning feed's story edits: at most one per alert per CHURN_EDIT_EVERY (the
@@ -379,7 +405,11 @@ class Pipeline:
         # Checked again here: another feed of this pass may have archived the same article.
         known = self.archive.known_keys(k for item in fresh for k in item.keys)
         grouper = Grouper(
-            self.archive, self.config.stories, self.alerts_for, self.fingerprints, self.profiles
+            self.archive,
+            self.config.stories,
+            partial(alerts_for, self.config, self.rules),
+            self.fingerprints,
+            self.profiles,
         )
         grouper.learn_feed([item.entry.summary for item in fresh])
         placed = []
@@ -410,40 +440,6 @@ class Pipeline:
         # Holds are decided last: a story's alerts may be redrawn while the batch is placed.
         router = Router(self.archive, self.config, now)
         routed = [(article, [router.route(alert) for alert in alerts]) for article, alerts in placed]
-        names = self.rule_names()
+        names = {r.id: r.name for r in self.rules.rules}
         edits = [edit for joined in grouper.joins for edit in story_edits(self.archive, joined, names)]
         return routed, edits, held_back, known
-
-    def rule_names(self) -> dict[str, str]:
-        return {r.id: r.name for r in self.rules.rules}
-
-    def alerts_for(
-        self,
-        entry: EntryData,
-        outlet: str | None,
-        matches: Sequence[RuleMatch],
-        also: Sequence[tuple[str | None, str | None]] = (),
-    ) -> list[AlertIntent]:
-        """One alert per chat, listing every rule that sent the article there."""
-        by_chat: dict[str, list[RuleMatch]] = {}
-        for match in matches:
-            for chat in chats_for(self.rules.get(match.rule_id), self.config):
-                by_chat.setdefault(chat, []).append(match)
-        names = self.rule_names()
-        alerts = []
-        for chat, ms in by_chat.items():
-            priority = top_priority([self.priority(m.rule_id) for m in ms])
-            alerts.append(
-                AlertIntent(
-                    chat_id=chat,
-                    rule_ids=tuple(m.rule_id for m in ms),
-                    alert=compose_alert(entry, outlet, ms, names, also, priority),
-                    silent=chats.is_silent(self.config.chat(chat), priority),
-                    priority=priority,
-                )
-            )
-        return alerts
-
-    def priority(self, rule_id: str) -> str:
-        rule = self.rules.get(rule_id)
-        return rule.priority if rule else "normal"

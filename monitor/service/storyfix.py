@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from monitor.alerts import policy
-from monitor.alerts.compose import compose_alert
-from monitor.alerts.routing import chats_for, top_priority
+from monitor.alerts.routing import alerts_for
 from monitor.archive.store import Archive
 from monitor.rules.matcher import RuleSet
 from monitor.stories import profile
-from monitor.types import AlertIntent, Config, RuleMatch
+from monitor.types import Config
 
 
 class StoryNotFound(LookupError):
@@ -62,28 +60,3 @@ def split(archive: Archive, config: Config, rules: RuleSet, article_id: int, now
     archive.queue_story_alerts(article_id, new, alerts, now)
     sent = f"; its alert is queued for {len(alerts)} chat{'s' if len(alerts) != 1 else ''}" if alerts else ""
     return f"article {article_id} left story {old}: it is story {new} now{sent}"
-
-
-def alerts_for(
-    config: Config, rules: RuleSet, entry, outlet: str | None, matches: tuple[RuleMatch, ...]
-) -> list[AlertIntent]:  # type: ignore[no-untyped-def]
-    """One alert per chat listing the rules that sent the article there (as the pipeline does)."""
-    names = {r.id: r.name for r in rules.rules}
-    by_chat: dict[str, list[RuleMatch]] = {}
-    for match in matches:
-        for chat in chats_for(rules.get(match.rule_id), config):
-            by_chat.setdefault(chat, []).append(match)
-    out = []
-    for chat, ms in by_chat.items():
-        priorities = [(r.priority if (r := rules.get(m.rule_id)) else "normal") for m in ms]
-        priority = top_priority(priorities)
-        out.append(
-            AlertIntent(
-                chat_id=chat,
-                rule_ids=tuple(m.rule_id for m in ms),
-                alert=compose_alert(entry, outlet, ms, names, (), priority),
-                silent=policy.is_silent(config.chat(chat), priority),
-                priority=priority,
-            )
-        )
-    return out

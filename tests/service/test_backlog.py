@@ -101,7 +101,7 @@ def test_held_feeds_go_by_their_earliest_article_and_a_bug_stays_that_feeds(pick
     saved: list[str] = []
     failed: list[str] = []
 
-    async def save(feed, result, analysed) -> None:
+    async def save(feed, result, analysed, written=None) -> None:
         if feed.url.startswith("https://buggy."):
             raise ValueError("a bug this feed brings out")
         saved.append(feed.url.split("//")[1].split(".")[0])
@@ -133,7 +133,7 @@ def test_too_many_late_articles_are_handled_at_once(monkeypatch) -> None:
     monkeypatch.setattr(backlog, "HOLD_ARTICLES", 3)
     saved: list[str] = []
 
-    async def save(feed, result, analysed) -> None:
+    async def save(feed, result, analysed, written=None) -> None:
         saved.append(feed.url.split("//")[1].split(".")[0])
 
     async def run() -> None:

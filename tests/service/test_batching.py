@@ -7,6 +7,7 @@ import gc
 import sqlite3
 import threading
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,15 +16,16 @@ import pytest
 from monitor.archive.store import Archive
 from monitor.errors import StorageError
 from monitor.ingest.schedule import Decision
-from monitor.service.batching import Batcher
+from monitor.service.batching import Batcher, Step
 from monitor.types import EntryData, FeedConfig, FetchedFeed, NewArticle
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 FEEDS = [f"https://feed{n}.example/rss" for n in range(4)]
 
 
-def saving(archive: Archive, feed: str, n: int):
-    """A feed's writes, as Pipeline.handle makes them: one article and the feed's new state."""
+def saving(archive: Archive, feed: str, n: int) -> Step:
+    """A feed's handling as Pipeline.prepare makes it: nothing to read here; its writes, one
+    article and the feed's new state."""
     entry = EntryData(
         feed_url=feed,
         title=f"Report {n}",
@@ -35,7 +37,17 @@ def saving(archive: Archive, feed: str, n: int):
     article = NewArticle(entry=entry, url=entry.link, keys=(f"url:{entry.link}",), first_seen=NOW, matches=())
     fetched = FetchedFeed(url=feed, final_url=feed, status=200, body=None, headers={}, etag=f'"{n}"')
     decision = Decision(NOW + timedelta(minutes=15), 900, "interval", None)
-    return lambda: archive.save_update(feed, fetched, None, [(article, [])], NOW, decision)
+    return lambda: lambda: archive.save_update(feed, fetched, None, [(article, [])], NOW, decision)
+
+
+def failing(archive: Archive, feed: str, n: int) -> Step:
+    """A feed whose writes are made, then its handling fails."""
+
+    def write() -> None:
+        saving(archive, feed, n)()()
+        raise ValueError("a bug this feed's content brings out")
+
+    return lambda: write
 
 
 @pytest.fixture
@@ -74,9 +86,7 @@ def test_save_returns_only_once_its_feed_is_committed(archive: Archive) -> None:
 
 
 def test_one_feeds_failure_is_its_own_and_the_others_commit(archive: Archive) -> None:
-    def broken() -> None:
-        saving(archive, FEEDS[1], 1)()  # written, then the feed's handling fails
-        raise ValueError("a bug this feed's content brings out")
+    broken = failing(archive, FEEDS[1], 1)  # written, then the feed's handling fails
 
     async def run() -> list[BaseException | None]:
         batch = Batcher(archive, window=0.05)
@@ -95,9 +105,7 @@ def test_a_first_feed_that_fails_takes_only_its_own_writes_with_it(archive: Arch
     """The first feed of a batch is saved without a savepoint (Archive.bare): when it fails, its
     transaction is rolled back whole, and the feeds after it go in another, committed."""
 
-    def broken() -> None:
-        saving(archive, FEEDS[0], 0)()
-        raise ValueError("a bug this feed's content brings out")
+    broken = failing(archive, FEEDS[0], 0)
 
     async def run() -> tuple[list[BaseException | None], int]:
         batch = Batcher(archive, window=0.05)
@@ -115,9 +123,7 @@ def test_a_first_feed_that_fails_takes_only_its_own_writes_with_it(archive: Arch
 
 
 def test_a_feed_alone_in_its_batch_fails_without_a_trace(archive: Archive) -> None:
-    def broken() -> None:
-        saving(archive, FEEDS[0], 0)()
-        raise ValueError("a bug this feed's content brings out")
+    broken = failing(archive, FEEDS[0], 0)
 
     async def run() -> None:
         await Batcher(archive, window=0.01).save(broken)
@@ -235,10 +241,13 @@ def test_the_event_loop_goes_on_while_a_batch_is_saved(archive: Archive) -> None
     started, loop_ran = threading.Event(), threading.Event()
     waited: list[bool] = []
 
-    def step() -> None:
-        saving(archive, FEEDS[0], 0)()
+    def write() -> None:
+        saving(archive, FEEDS[0], 0)()()
         started.set()
         waited.append(loop_ran.wait(30))
+
+    def step() -> Callable[[], None]:
+        return write
 
     async def run() -> bool:
         batch = Batcher(archive, window=0.01)
@@ -269,10 +278,10 @@ def test_a_saved_batch_keeps_nothing_of_its_feeds(archive: Archive) -> None:
         batch = Batcher(archive, window=0.01)
         articles = Articles()
         kept = weakref.ref(articles)
-        write = saving(archive, FEEDS[0], 0)
+        write = saving(archive, FEEDS[0], 0)()
 
-        def step(articles: Articles = articles) -> None:
-            write()
+        def step(articles: Articles = articles) -> Callable[[], None]:
+            return write
 
         await batch.save(step, soon=True)
         batch.close()  # its thread gone (it held the step until its task's end)
@@ -286,3 +295,46 @@ def test_a_saved_batch_keeps_nothing_of_its_feeds(archive: Archive) -> None:
         gc.enable()
     assert not alive
     assert committed(archive.path) == 1
+
+
+def test_feeds_done_while_a_batch_is_written_join_it(archive: Archive) -> None:
+    """The writer's thread takes the feeds done while it writes a batch into the same transaction
+    (until max_hold): a cold pass's batch does not end, its index rows written with nothing
+    placed beside them (archive/behind.py), each time a feed comes a moment late."""
+    started, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        saving(archive, FEEDS[0], 0)()()
+        started.set()
+        release.wait(30)
+
+    async def run() -> int:
+        batch = Batcher(archive, window=0.01, max_hold=30)
+        first = asyncio.ensure_future(batch.save(lambda: write, soon=True))
+        await asyncio.to_thread(started.wait, 30)  # the batch is being written
+        later = [asyncio.ensure_future(batch.save(saving(archive, FEEDS[n], n), soon=True)) for n in (1, 2)]
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), 30)
+        batch.close()
+        return batch.commits
+
+    assert asyncio.run(run()) == 1
+    assert committed(archive.path) == 3
+
+
+def test_index_rows_that_cannot_be_written_fail_every_feed_of_the_batch(archive: Archive) -> None:
+    """A feed's full-text rows are written behind its placement (archive/behind.py), in the batch's
+    transaction: when they cannot be, the archive is at fault, and nothing of the batch commits."""
+    archive.db.execute("drop table articles_fts")  # the first feed's index rows will fail
+
+    async def run() -> list[BaseException | None]:
+        batch = Batcher(archive, window=0.05)
+        steps = [saving(archive, FEEDS[n], n) for n in range(3)]
+        return await asyncio.gather(*(batch.save(step) for step in steps), return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(outcome, StorageError) for outcome in outcomes), outcomes
+    assert "no such table: articles_fts" in str(outcomes[0])
+    assert committed(archive.path) == 0
+    assert not archive.conn.in_transaction

@@ -52,10 +52,10 @@ class CountingAnalyser:
 class CountingPipeline(Pipeline):
     count: Outstanding = field(default_factory=Outstanding)
 
-    def handle(self, feed: Any, result: Any, analysed: Any, report: Any) -> None:
+    def prepare(self, feed: Any, result: Any, analysed: Any, report: Any) -> Any:
         if analysed is not None:
             self.count.now -= 1
-        super().handle(feed, result, analysed, report)
+        return super().prepare(feed, result, analysed, report)
 
 
 def test_a_big_pass_holds_only_a_few_analysed_feeds_waiting_to_be_saved(feed_server, write_config, seeds):
