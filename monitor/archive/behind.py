@@ -8,22 +8,24 @@ rarity counts (term_df, term_docs). Grouping reads those from the writer's Story
 save_update tells as before; SQL is asked only for what the memory does not hold (a window
 older than its horizon, an evicted fingerprint, an uncached term: rare).
 
-Inside `Archive.deferring()` save_update collects its index rows' statements (Deferred) instead
-of running them, and the batch hands them to WriteBehind, whose one thread runs them on the same
-connection, in the same transaction, while the writer's thread places the next feed's
-articles: most of their time is SQLite's C code, which runs without the GIL (a cold pass spent
-a quarter of the main process's CPU on them: docs/performance-log.md, "Stop 35").
+Inside `Archive.deferring()` save_update collects its index rows (Rows) instead of writing them,
+and the batch hands them to WriteBehind, whose one thread writes them on the same connection, in
+the same transaction, while the writer's thread places the next feed's articles: most of their
+time is SQLite's C code, which runs without the GIL (a cold pass spent a quarter of the main
+process's CPU on them: docs/performance-log.md, "Stop 35"). They are written as multi-row
+INSERTs, a few statements an update: the thread needs the GIL between statements.
 
 What keeps it exact:
-* `settle()` waits for every statement handed over, and raises what failed. The batch
-  (service/batching.py) settles before each feed's writes (so a feed's savepoint never holds
-  another feed's index rows, and a savepoint rolled back takes only its own) and before its
-  transaction ends (commit or rollback): an update's rows commit together, as before.
-* StoryMemory settles before it asks SQL anything (storymemory.py), so a look-up never misses a
-  row handed over.
-* Between the two, the writer's thread only reads: the connection (SQLite's serialized mode)
-  runs one statement at a time, and sqlite3's per-statement results (lastrowid, rowcount) are
-  read by writes only, which never run beside the thread.
+* `Archive.settle()` waits for every row handed over, and raises what failed (a StorageError).
+  `Archive.write()`, the way into every write, settles first: no write runs beside the thread
+  (a savepoint opened meanwhile would hold another feed's rows, and sqlite3 reads an insert's
+  rowid and a statement's row count off the connection), and a feed's savepoint rolled back
+  takes only its own. The batch (service/batching.py) settles before its commit or rollback:
+  an update's rows commit together, as before.
+* StoryMemory settles before it asks SQL anything (storymemory.py, storyindex.MemoryIndex), so a
+  look-up never misses a row handed over.
+* Between the two, the writer's thread only reads tables the thread does not write: the
+  connection (SQLite's serialized mode) runs one statement at a time.
 """
 
 from __future__ import annotations
