@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,9 @@ from monitor.archive.behind import Insert, Rows
 from monitor.archive.store import Archive
 from monitor.archive.stories import memory_of
 from monitor.errors import StorageError
-from monitor.ingest.schedule import Decision
-from monitor.types import FetchedFeed, NewArticle
-from tests.archive.test_write_statements import new_article
+from tests.archive.test_write_statements import FEED, NOW, new_article, save
 from tests.conftest import archive_with_feed
 
-NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
-FEED = "https://feed.example/rss"
-DECISION = Decision(NOW + timedelta(minutes=15), 900, "interval", None)
-FETCHED = FetchedFeed(url=FEED, final_url=FEED, status=200, body=b"", headers={}, etag='"v1"')
 INDEX_TABLES = ("fingerprints", "story_keys", "term_df", "term_docs")
 FOUND = "select rowid from articles_fts where articles_fts match 'report'"  # its own rows, not articles' text
 
@@ -32,10 +25,6 @@ FOUND = "select rowid from articles_fts where articles_fts match 'report'"  # it
 def archive(tmp_path: Path):
     with archive_with_feed(tmp_path / "monitor.db", FEED, NOW) as archive:
         yield archive
-
-
-def save(archive: Archive, articles: list[NewArticle]) -> int:
-    return archive.save_update(FEED, FETCHED, None, [(a, []) for a in articles], NOW, DECISION)
 
 
 def rows(conn: sqlite3.Connection, table: str) -> int:
