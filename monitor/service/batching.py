@@ -76,7 +76,8 @@ class Batcher:
         self.commits = 0  # transactions committed, since the start
 
     async def save(self, step: Step, soon: bool = False) -> None:
-        """Run `step` (a feed's archive writes) in the next batch; return once it is committed.
+        """Run `step` (a feed's reads and placement, returning its writes) in the next batch, or
+        in the one being saved if it is still taking feeds; return once it is committed.
 
         `soon` (a feed with new articles): its batch is saved as soon as the loop gets to it,
         with whatever else is waiting, instead of after the window. Placing its articles costs
