@@ -15,7 +15,8 @@
       | compose.compose_alert               # one alert per story per chat (channel-neutral)
       | routing.Router.route                # send now, or hold for a digest (mute, quiet, burst)
       | storage.save_update                 # articles + stories + matches + outbox: one transaction,
-                                            #   shared by the feeds done within 0.1 s (batching.py)
+                                            #   shared by the feeds done within 0.1 s (batching.py);
+                                            #   the index rows written behind (archive/behind.py)
     then deliver.deliver_pending sends the outbox, each notifier rendering its own format (deliver.py).
 
 A broken feed is an error value recorded on its row; it never stops the others.
