@@ -45,8 +45,7 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
     def write(self) -> AbstractContextManager[None]:
         # No write runs beside the index thread (behind.py): a savepoint opened meanwhile would
         # hold rows of the feed before, and sqlite3 reads an insert's rowid off the connection.
-        if "_behind" in self.__dict__ and not self._behind.idle:
-            self.settle()
+        self.settle()
         if self._bare and self.conn.in_transaction:
             return nullcontext()
         return super().write()
@@ -89,11 +88,12 @@ class Archive(ArticlesMixin, FeedsMixin, StoriesMixin, ChatsMixin, OutboxMixin):
         self._behind.submit(rows)
 
     def settle(self) -> None:
-        """Every statement handed to write_behind has run (behind.py); a StorageError if one
-        failed."""
-        if not self._behind.idle:
+        """Every row handed to write_behind is written (behind.py); a StorageError if one could
+        not be. Nothing to wait for (and no index thread made) when none was handed over."""
+        behind = self.__dict__.get("_behind")
+        if behind is not None and not behind.idle:
             with wrap_errors(self.path, "save articles"):
-                self._behind.settle()
+                behind.settle()
 
     def close(self) -> None:
         behind = self.__dict__.get("_behind")
